@@ -1,0 +1,67 @@
+// Credentials: one certificate chain and its private key, parsed and
+// validated once on the control loop, then shared read-only by every worker
+// and installed per handshake with SSL_set_chain_and_key (no SSL_CTX per
+// certificate).
+//
+// Thread: built on the control loop; immutable afterwards, safe to read from
+// any thread. Lifetime: shared_ptr; a handshake holds what it installed.
+#pragma once
+
+#include <openssl/base.h>
+#include <openssl/pool.h>
+
+#include <cstdint>
+#include <ctime>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+
+namespace tlsedge::certstore {
+
+enum class KeyType { kEcdsaP256, kEcdsaP384, kRsa };
+
+struct Credentials {
+  std::string name;                               // store/config name
+  std::vector<bssl::UniquePtr<CRYPTO_BUFFER>> chain;  // DER, leaf first, no root
+  bssl::UniquePtr<EVP_PKEY> key;
+  KeyType keyType = KeyType::kEcdsaP256;
+  std::vector<std::string> dnsNames;  // subjectAltName dNSName entries, lower-case
+  std::vector<std::string> ipAddresses;  // subjectAltName iPAddress, textual
+  time_t notBefore = 0;
+  time_t notAfter = 0;
+  std::string serialHex;          // upper-case hex, no separators
+  std::string sha256Fingerprint;  // of the leaf DER, upper-case hex with ':'
+  std::string subject;            // one-line RFC 2253 form
+  std::string issuer;
+  std::vector<std::string> notes;  // non-fatal remarks, e.g. "dropped the root certificate ..."
+
+  // True if this certificate's names cover `host` (exact or one-label wildcard).
+  bool covers(const std::string& host) const;
+};
+
+using CredentialsPtr = std::shared_ptr<const Credentials>;
+
+// Parses and validates a PEM chain and a PEM private key. Accepts the chain in
+// any order (puts it in order leaf -> intermediates, drops a self-signed root
+// with a note), keys RSA 2048..4096 and ECDSA P-256/P-384 in PKCS#1, SEC1 or
+// PKCS#8. `now` is the validity reference time. Every refusal says what is
+// wrong and where (which file, which certificate of the chain). `pool` (may be
+// null) deduplicates identical certificates (shared intermediates) across
+// credentials.
+Result<CredentialsPtr> parseCredentials(const std::string& name, const std::string& chainPem,
+                                        const std::string& keyPem, CRYPTO_BUFFER_POOL* pool,
+                                        time_t now, const std::string& chainSource = "chain",
+                                        const std::string& keySource = "key");
+
+// Reads both files then calls parseCredentials (sources in messages are the paths).
+Result<CredentialsPtr> loadCredentials(const std::string& name, const std::string& certPath,
+                                       const std::string& keyPath, CRYPTO_BUFFER_POOL* pool,
+                                       time_t now);
+
+// Installs the credentials on a handshake in progress (from the
+// select-certificate callback). Returns false on failure (error queue holds why).
+bool installCredentials(SSL* ssl, const Credentials& credentials);
+
+}  // namespace tlsedge::certstore

@@ -1,0 +1,22 @@
+// Durable file writes for TLS secrets.
+//
+// Thread: blocking disk I/O: control loop or thread pool only, never a worker.
+#pragma once
+
+#include <string>
+
+#include "base/result.h"
+
+namespace tlsedge::certstore {
+
+// Writes `data` to `path` atomically: a temporary file in the same
+// directory, fsync, rename over `path`, fsync the directory. A crash at any
+// point leaves the old file or the new one, never a torn one. `mode` applies
+// from creation (0600 for private keys: never briefly world-readable).
+// Creates missing parent directories (mode 0700).
+Status writeFileAtomic(const std::string& path, const std::string& data, unsigned mode);
+
+// Reads a whole file; the error names the path and errno text.
+Result<std::string> readFile(const std::string& path);
+
+}  // namespace tlsedge::certstore

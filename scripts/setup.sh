@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs everything tlsedge needs on Debian 12 (by package name, from Debian's
+# archive) and builds BoringSSL into the cache. Idempotent and quiet when all is
+# already there. Prints nothing on stdout but the BoringSSL directory.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config dpkg-dev
+  libuv1-dev libyaml-cpp-dev prometheus-cpp-dev libbenchmark-dev
+  libgtest-dev libgmock-dev node-llhttp
+  # real peers for the tests
+  curl openssl wrk python3 pebble
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  echo "setup: installing ${missing[*]}" >&2
+  $sudo apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
+
+exec "$(dirname "$0")/boringssl.sh"

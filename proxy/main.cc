@@ -1,1 +1,113 @@
-int main() { return 0; }
+// tlsedge: one binary, subcommands.
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "base/log.h"
+#include "proxy/server.h"
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: tlsedge <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  run [-c FILE]     run the daemon (without -c: the embedded demo configuration)\n"
+    "  check -c FILE     validate a configuration and its certificates, then exit\n"
+    "  default-config    print the embedded default configuration\n"
+    "  version           print the version\n"
+    "\n"
+    "options:\n"
+    "  -c, --config FILE   configuration file (YAML)\n"
+    "  --log-level LEVEL   error | warning | notice | info (default) | debug\n";
+
+struct Args {
+  std::string command;
+  std::string config;
+  bool ok = true;
+};
+
+Args parse(int argc, char** argv) {
+  Args a;
+  if (argc < 2) {
+    a.ok = false;
+    return a;
+  }
+  a.command = argv[1];
+  for (int i = 2; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::cerr << "tlsedge: " << arg << " needs a value\n";
+        a.ok = false;
+        return {};
+      }
+      return argv[++i];
+    };
+    if (arg == "-c" || arg == "--config") {
+      a.config = value();
+    } else if (arg == "--log-level") {
+      std::string level = value();
+      using tlsedge::log::Level;
+      if (level == "error") {
+        tlsedge::log::setMinLevel(Level::kError);
+      } else if (level == "warning") {
+        tlsedge::log::setMinLevel(Level::kWarning);
+      } else if (level == "notice") {
+        tlsedge::log::setMinLevel(Level::kNotice);
+      } else if (level == "info") {
+        tlsedge::log::setMinLevel(Level::kInfo);
+      } else if (level == "debug") {
+        tlsedge::log::setMinLevel(Level::kDebug);
+      } else {
+        std::cerr << "tlsedge: unknown log level '" << level << "'\n";
+        a.ok = false;
+      }
+    } else {
+      std::cerr << "tlsedge: unknown argument '" << arg << "'\n";
+      a.ok = false;
+    }
+  }
+  return a;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args args = parse(argc, argv);
+  if (!args.ok) {
+    std::cerr << kUsage;
+    return 2;
+  }
+  if (args.command == "run") {
+    return tlsedge::proxy::runServer({args.config});
+  }
+  if (args.command == "check") {
+    if (args.config.empty()) {
+      std::cerr << "tlsedge check: -c FILE is required\n" << kUsage;
+      return 2;
+    }
+    auto loaded = tlsedge::proxy::loadGeneration(args.config, false);
+    if (!loaded) {
+      std::cerr << loaded.error().message << "\n";
+      return 1;
+    }
+    std::cout << args.config << ": ok\n";
+    return 0;
+  }
+  if (args.command == "default-config") {
+    std::cout << tlsedge::conf::kDefaultConfigYaml;
+    return 0;
+  }
+  if (args.command == "version" || args.command == "--version") {
+    std::cout << "tlsedge 0.1.0\n";
+    return 0;
+  }
+  if (args.command == "help" || args.command == "--help" || args.command == "-h") {
+    std::cout << kUsage;
+    return 0;
+  }
+  std::cerr << "tlsedge: unknown command '" << args.command << "'\n" << kUsage;
+  return 2;
+}

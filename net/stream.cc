@@ -1,0 +1,298 @@
+#include "net/stream.h"
+
+#include <arpa/inet.h>
+#include <openssl/err.h>
+
+#include "base/log.h"
+#include "net/loop.h"
+#include "net/tls.h"
+
+namespace tlsedge::net {
+namespace {
+// One read buffer per worker thread: libuv calls alloc and read back to back
+// on the loop's thread, so a connection never needs a buffer of its own while
+// idle (memory per idle connection is what an edge has most of).
+thread_local char tReadBuffer[64 * 1024];
+thread_local char tPlainBuffer[16 * 1024];
+}  // namespace
+
+struct Stream::WriteRequest {
+  uv_write_t req;
+  std::string data;
+  Stream* stream;
+};
+
+Stream::Stream(Handler* handler) : handler_(handler) { tcp_.data = this; }
+
+Stream::~Stream() {
+  if (ssl_ != nullptr) SSL_free(ssl_);  // frees both BIOs
+}
+
+Stream* Stream::accept(uv_stream_t* server, SSL* ssl, Handler* handler) {
+  auto* s = new Stream(handler);
+  uv_tcp_init(server->loop, &s->tcp_);
+  if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&s->tcp_)) != 0) {
+    if (ssl != nullptr) SSL_free(ssl);
+    s->handler_ = nullptr;
+    s->closing_ = true;
+    uv_close(reinterpret_cast<uv_handle_t*>(&s->tcp_), &Stream::onClosed);
+    return nullptr;
+  }
+  uv_tcp_nodelay(&s->tcp_, 1);
+  s->updatePeer();
+  if (ssl != nullptr) {
+    s->ssl_ = ssl;
+    s->networkIn_ = BIO_new(BIO_s_mem());
+    s->networkOut_ = BIO_new(BIO_s_mem());
+    // An empty input BIO means "no bytes yet", not end of stream.
+    BIO_set_mem_eof_return(s->networkIn_, -1);
+    SSL_set_bio(ssl, s->networkIn_, s->networkOut_);
+    SSL_set_accept_state(ssl);
+  }
+  return s;
+}
+
+Stream* Stream::connect(uv_loop_t* loop, const sockaddr* addr, Handler* handler, int* error) {
+  auto* s = new Stream(handler);
+  uv_tcp_init(loop, &s->tcp_);
+  uv_tcp_nodelay(&s->tcp_, 1);
+  auto* req = new uv_connect_t;
+  req->data = s;
+  int rc = uv_tcp_connect(req, &s->tcp_, addr, &Stream::onConnect);
+  if (rc != 0) {
+    delete req;
+    *error = rc;
+    s->handler_ = nullptr;  // the caller hears of it from the return value only
+    s->close();
+    return nullptr;
+  }
+  return s;
+}
+
+void Stream::updatePeer() {
+  sockaddr_storage ss{};
+  int len = sizeof(ss);
+  if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return;
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (ss.ss_family == AF_INET) {
+    uv_ip4_name(reinterpret_cast<sockaddr_in*>(&ss), buf, sizeof(buf));
+  } else {
+    uv_ip6_name(reinterpret_cast<sockaddr_in6*>(&ss), buf, sizeof(buf));
+  }
+  peerIp_ = buf;
+}
+
+void Stream::onConnect(uv_connect_t* req, int status) noexcept {
+  auto* s = static_cast<Stream*>(req->data);
+  delete req;
+  if (s->closing_) return;
+  if (status == 0) s->updatePeer();
+  s->handler_->onStreamConnected(status);
+}
+
+void Stream::startReading() {
+  if (closing_ || reading_) return;
+  reading_ = true;
+  if (!eofSeen_) {
+    uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), &Stream::onAlloc, &Stream::onRead);
+  }
+  // Plaintext may already sit decrypted-but-undelivered inside SSL.
+  if (ssl_ != nullptr && handshakeDone_) pumpTls();
+}
+
+void Stream::stopReading() {
+  if (!reading_) return;
+  reading_ = false;
+  if (!closing_) uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+}
+
+void Stream::onAlloc(uv_handle_t*, size_t, uv_buf_t* buf) noexcept {
+  buf->base = tReadBuffer;
+  buf->len = sizeof(tReadBuffer);
+}
+
+void Stream::onRead(uv_stream_t* st, ssize_t n, const uv_buf_t* buf) noexcept {
+  auto* s = static_cast<Stream*>(st->data);
+  if (n == 0 || s->closing_) return;
+  if (n == UV_EOF) {
+    s->eofSeen_ = true;
+    uv_read_stop(st);
+    if (s->ssl_ != nullptr && !s->handshakeDone_) {
+      s->fail("peer closed during the TLS handshake");
+      return;
+    }
+    s->handler_->onStreamEof();
+    return;
+  }
+  if (n < 0) {
+    s->fail(uvErrorText(static_cast<int>(n)));
+    return;
+  }
+  if (s->ssl_ == nullptr) {
+    s->handler_->onStreamData(buf->base, static_cast<size_t>(n));
+  } else {
+    s->handleCiphertext(buf->base, static_cast<size_t>(n));
+  }
+}
+
+void Stream::handleCiphertext(const char* data, size_t size) {
+  BIO_write(networkIn_, data, static_cast<int>(size));
+  pumpTls();
+}
+
+void Stream::pumpTls() {
+  // Re-entrancy: a handler called from here may stop/start reading; the
+  // outermost pump finishes the work instead of recursing.
+  if (pumping_) {
+    pumpAgain_ = true;
+    return;
+  }
+  pumping_ = true;
+  do {
+    pumpAgain_ = false;
+    if (!handshakeDone_) {
+      ERR_clear_error();
+      int rc = SSL_do_handshake(ssl_);
+      if (rc != 1) {
+        int err = SSL_get_error(ssl_, rc);
+        flushTls();  // the alert, or our part of the handshake
+        if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) {
+          pumping_ = false;
+          fail("TLS handshake: " + drainSslErrors());
+          return;
+        }
+        break;
+      }
+      handshakeDone_ = true;
+      flushTls();
+      handler_->onStreamHandshakeDone();
+      if (closing_) break;
+    }
+    while (reading_ && !closing_) {
+      ERR_clear_error();
+      int n = SSL_read(ssl_, tPlainBuffer, sizeof(tPlainBuffer));
+      if (n > 0) {
+        handler_->onStreamData(tPlainBuffer, static_cast<size_t>(n));
+        continue;
+      }
+      int err = SSL_get_error(ssl_, n);
+      if (err == SSL_ERROR_WANT_READ) break;
+      if (err == SSL_ERROR_ZERO_RETURN) {
+        eofSeen_ = true;
+        handler_->onStreamEof();
+        break;
+      }
+      flushTls();
+      pumping_ = false;
+      fail("TLS read: " + drainSslErrors());
+      return;
+    }
+    if (!closing_) flushTls();  // post-handshake messages (tickets, key updates)
+  } while (pumpAgain_ && !closing_);
+  pumping_ = false;
+}
+
+void Stream::flushTls() {
+  const uint8_t* contents = nullptr;
+  size_t len = 0;
+  if (!BIO_mem_contents(networkOut_, &contents, &len) || len == 0) return;
+  std::string data(reinterpret_cast<const char*>(contents), len);
+  BIO_reset(networkOut_);
+  sendRaw(std::move(data));
+}
+
+void Stream::write(std::string_view data) {
+  if (closing_ || shutdownStarted_ || data.empty()) return;
+  if (ssl_ == nullptr) {
+    sendRaw(std::string(data));
+    return;
+  }
+  ERR_clear_error();
+  // A memory BIO never blocks, so SSL_write takes everything at once.
+  int n = SSL_write(ssl_, data.data(), static_cast<int>(data.size()));
+  if (n <= 0) {
+    fail("TLS write: " + drainSslErrors());
+    return;
+  }
+  flushTls();
+}
+
+void Stream::sendRaw(std::string data) {
+  if (closing_) return;
+  auto* w = new WriteRequest{{}, std::move(data), this};
+  w->req.data = w;
+  uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
+  queued_ += w->data.size();
+  if (queued_ > kHighWatermark) aboveHigh_ = true;
+  int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1, &Stream::onWritten);
+  if (rc != 0) {
+    queued_ -= w->data.size();
+    delete w;
+    fail("write: " + uvErrorText(rc));
+  }
+}
+
+void Stream::onWritten(uv_write_t* req, int status) noexcept {
+  auto* w = static_cast<WriteRequest*>(req->data);
+  Stream* s = w->stream;
+  s->queued_ -= w->data.size();
+  delete w;
+  if (s->closing_) return;
+  if (status != 0) {
+    s->fail("write: " + uvErrorText(status));
+    return;
+  }
+  if (s->aboveHigh_ && s->queued_ <= kLowWatermark) {
+    s->aboveHigh_ = false;
+    s->handler_->onStreamDrained();
+  }
+}
+
+size_t Stream::queuedBytes() const { return queued_; }
+
+void Stream::shutdown() {
+  if (closing_ || shutdownStarted_) return;
+  shutdownStarted_ = true;
+  if (ssl_ != nullptr && handshakeDone_) {
+    ERR_clear_error();
+    SSL_shutdown(ssl_);  // queues close_notify; we do not wait for the peer's
+    flushTls();
+    if (closing_) return;
+  }
+  auto* req = new uv_shutdown_t;
+  req->data = this;
+  if (uv_shutdown(req, reinterpret_cast<uv_stream_t*>(&tcp_), &Stream::onShutdown) != 0) {
+    delete req;
+    close();
+  }
+}
+
+void Stream::onShutdown(uv_shutdown_t* req, int) noexcept {
+  auto* s = static_cast<Stream*>(req->data);
+  delete req;
+  s->close();
+}
+
+void Stream::fail(const std::string& reason) {
+  if (closing_) return;
+  error_ = reason;
+  close();
+}
+
+void Stream::close() {
+  if (closing_) return;
+  closing_ = true;
+  reading_ = false;
+  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &Stream::onClosed);
+}
+
+void Stream::onClosed(uv_handle_t* h) noexcept {
+  auto* s = static_cast<Stream*>(h->data);
+  if (s->handler_ != nullptr) {
+    if (!s->error_.empty()) s->handler_->onStreamError(s->error_);
+    s->handler_->onStreamClosed();
+  }
+  delete s;
+}
+
+}  // namespace tlsedge::net

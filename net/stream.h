@@ -1,0 +1,113 @@
+// Stream: one TCP connection on a worker loop, optionally wrapped in TLS
+// (BoringSSL over memory BIOs, non-blocking), delivering plaintext.
+//
+// Thread: the loop that created it; nothing here is thread-safe.
+// Ownership: a Stream owns itself. After close() (or a fatal error, which
+// closes) the Handler gets onStreamClosed() exactly once, and the Stream is
+// deleted right after that call returns: drop every pointer to it there.
+// Re-entrancy: handler callbacks may call any method, including close().
+#pragma once
+
+#include <openssl/ssl.h>
+#include <uv.h>
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace tlsedge::net {
+
+class Stream {
+ public:
+  class Handler {
+   public:
+    virtual ~Handler() = default;
+    // Outgoing connections: the result of connect (0 or a libuv error).
+    virtual void onStreamConnected(int status) { (void)status; }
+    // TLS server streams: the handshake completed.
+    virtual void onStreamHandshakeDone() {}
+    // Plaintext from the peer (only while reading is started).
+    virtual void onStreamData(const char* data, size_t size) = 0;
+    // The peer finished sending (TCP FIN or TLS close_notify). Writing may go on.
+    virtual void onStreamEof() = 0;
+    // The connection failed (reset, TLS error, write error). `reason` is for
+    // logs. Delivered from the close callback, right before onStreamClosed,
+    // never from inside a call the handler made into the Stream.
+    virtual void onStreamError(const std::string& reason) = 0;
+    // The write queue fell to or below the low watermark after having been
+    // above the high one (see writeQueueFull()).
+    virtual void onStreamDrained() {}
+    // Last call; the Stream is deleted when this returns.
+    virtual void onStreamClosed() = 0;
+  };
+
+  static constexpr size_t kHighWatermark = 1 << 20;  // stop feeding above this
+  static constexpr size_t kLowWatermark = 256 << 10;
+
+  // Accepts one pending connection from `server`. `ssl` (may be null: plain
+  // TCP) is adopted and put in server mode. Returns null if accept failed.
+  static Stream* accept(uv_stream_t* server, SSL* ssl, Handler* handler);
+  // Starts connecting to `addr`; the result arrives via onStreamConnected.
+  // Returns null (and the libuv error in *error) if it cannot even start.
+  static Stream* connect(uv_loop_t* loop, const sockaddr* addr, Handler* handler, int* error);
+
+  void setHandler(Handler* handler) { handler_ = handler; }
+  void startReading();
+  void stopReading();
+  bool reading() const { return reading_; }
+
+  // Queues plaintext (encrypted first on TLS streams).
+  void write(std::string_view data);
+  size_t queuedBytes() const;
+  bool writeQueueFull() const { return queuedBytes() > kHighWatermark; }
+
+  // Graceful close: TLS close_notify, flush, TCP FIN, then close.
+  void shutdown();
+  // Immediate close (pending writes are dropped).
+  void close();
+  bool closing() const { return closing_; }
+
+  SSL* ssl() const { return ssl_; }
+  bool handshakeDone() const { return handshakeDone_; }
+  // Numeric peer address without port ("192.0.2.1", "2001:db8::1"); empty if unknown.
+  const std::string& peerIp() const { return peerIp_; }
+  uv_loop_t* loop() const { return tcp_.loop; }
+
+ private:
+  struct WriteRequest;
+  explicit Stream(Handler* handler);
+  ~Stream();
+
+  static void onAlloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf) noexcept;
+  static void onRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) noexcept;
+  static void onWritten(uv_write_t* req, int status) noexcept;
+  static void onConnect(uv_connect_t* req, int status) noexcept;
+  static void onShutdown(uv_shutdown_t* req, int status) noexcept;
+  static void onClosed(uv_handle_t* h) noexcept;
+
+  void handleCiphertext(const char* data, size_t size);
+  void pumpTls();  // handshake + SSL_read loop over buffered ciphertext
+  void flushTls();  // moves pending ciphertext from the write BIO to the socket
+  void sendRaw(std::string data);
+  void fail(const std::string& reason);
+  void updatePeer();
+
+  uv_tcp_t tcp_;
+  Handler* handler_;
+  SSL* ssl_ = nullptr;
+  BIO* networkOut_ = nullptr;  // SSL writes ciphertext here; we move it to the socket
+  BIO* networkIn_ = nullptr;   // ciphertext from the socket for SSL to read
+  std::string peerIp_;
+  size_t queued_ = 0;
+  bool reading_ = false;
+  bool handshakeDone_ = false;
+  bool eofSeen_ = false;
+  bool aboveHigh_ = false;
+  bool closing_ = false;
+  bool shutdownStarted_ = false;
+  bool pumping_ = false;
+  bool pumpAgain_ = false;
+  std::string error_;  // why the stream failed, reported from onClosed
+};
+
+}  // namespace tlsedge::net

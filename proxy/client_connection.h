@@ -1,0 +1,93 @@
+// ClientConnection: one downstream connection (HTTPS or plain HTTP) on a
+// worker: TLS via net::Stream, requests via net::HttpParser, one request at a
+// time (pipelined requests wait, in order), each answered by tlsedge itself
+// (redirect, ACME challenge, static route, error) or proxied through an
+// Exchange.
+//
+// Thread: its worker's loop. Ownership: self-owned; deleted when its stream
+// has closed, after telling the worker.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "net/http_parser.h"
+#include "net/stream.h"
+#include "proxy/generation.h"
+#include "proxy/tls_context.h"
+#include "proxy/upstream.h"
+
+namespace tlsedge::proxy {
+
+class Worker;
+
+class ClientConnection final : public net::Stream::Handler,
+                               public net::HttpParser::Handler,
+                               public ExchangeClient {
+ public:
+  // Accepts from `server`; returns null if the accept failed.
+  static ClientConnection* accept(Worker& worker, uv_stream_t* server, SSL_CTX* tlsContext);
+
+  // Draining: close now if idle, else after the current response.
+  void drain();
+  // Close at once (end of the drain timeout).
+  void abort();
+
+  size_t registryIndex = 0;  // the worker's bookkeeping
+
+ private:
+  ClientConnection(Worker& worker, bool tls);
+  ~ClientConnection() override;
+
+  // net::Stream::Handler
+  void onStreamHandshakeDone() override;
+  void onStreamData(const char* data, size_t size) override;
+  void onStreamEof() override;
+  void onStreamError(const std::string& reason) override;
+  void onStreamDrained() override;
+  void onStreamClosed() override;
+  // net::HttpParser::Handler
+  void onHead(net::MessageHead& head) override;
+  void onBody(std::string_view data) override;
+  void onMessageComplete() override;
+  // ExchangeClient
+  void onUpstreamHead(net::MessageHead& head) override;
+  void onUpstreamBody(std::string_view data) override;
+  void onUpstreamComplete() override;
+  void onUpstreamFailed(int status, bool beforeHead, const std::string& reason) override;
+  void onUpstreamDrained() override;
+  bool clientWriteQueueFull() const override;
+
+  void route(net::MessageHead& head);
+  void proxyTo(const conf::Upstream& upstream, net::MessageHead& head);
+  std::string forwardedRequestHead(const net::MessageHead& head) const;
+  void respond(int status, std::string_view body, std::string_view contentType = "text/plain; charset=utf-8",
+               std::string_view extraHeaders = {});
+  void respondAndClose(int status, std::string_view body);
+  std::string siteHeaders() const;
+  void feed(const char* data, size_t size);
+  void advance();
+
+  Worker& worker_;
+  GenerationPtr generation_;  // the rules this connection was accepted under
+  bool tls_;
+  HandshakeState handshake_;
+  net::Stream* stream_ = nullptr;
+  net::HttpParser parser_;
+  std::string pending_;  // received bytes not yet parsed (parser paused)
+  std::unique_ptr<Exchange> exchange_;
+
+  // The request in progress.
+  const conf::Site* site_ = nullptr;
+  bool inRequest_ = false;
+  bool requestComplete_ = false;
+  bool responseComplete_ = false;
+  bool keepAlive_ = true;  // this connection stays open after the response
+  bool headRequest_ = false;
+  bool chunkedResponse_ = false;  // we frame the response body as chunked
+  bool peerDone_ = false;         // the client half-closed
+  bool clientHttp11_ = true;
+  bool responseStarted_ = false;  // some of the response was written
+};
+
+}  // namespace tlsedge::proxy

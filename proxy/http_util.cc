@@ -1,0 +1,97 @@
+#include "proxy/http_util.h"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <utility>
+
+namespace tlsedge::proxy {
+
+std::string_view reasonPhrase(int status) {
+  static constexpr std::array<std::pair<int, std::string_view>, 31> kReasons{{
+      {100, "Continue"}, {101, "Switching Protocols"}, {200, "OK"}, {201, "Created"},
+      {202, "Accepted"}, {204, "No Content"}, {206, "Partial Content"},
+      {301, "Moved Permanently"}, {302, "Found"}, {303, "See Other"}, {304, "Not Modified"},
+      {307, "Temporary Redirect"}, {308, "Permanent Redirect"}, {400, "Bad Request"},
+      {401, "Unauthorized"}, {403, "Forbidden"}, {404, "Not Found"},
+      {405, "Method Not Allowed"}, {408, "Request Timeout"}, {413, "Content Too Large"},
+      {421, "Misdirected Request"}, {429, "Too Many Requests"},
+      {431, "Request Header Fields Too Large"}, {500, "Internal Server Error"},
+      {501, "Not Implemented"}, {502, "Bad Gateway"}, {503, "Service Unavailable"},
+      {504, "Gateway Timeout"}, {505, "HTTP Version Not Supported"}, {409, "Conflict"},
+      {410, "Gone"},
+  }};
+  for (const auto& [code, text] : kReasons) {
+    if (code == status) return text;
+  }
+  return "Unknown";
+}
+
+bool equalsIgnoreCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+bool isHopByHop(std::string_view name, const std::vector<std::string>& tokens) {
+  static constexpr std::array<std::string_view, 8> kHopByHop{
+      "connection", "keep-alive", "proxy-connection", "te",
+      "trailer",    "transfer-encoding", "upgrade", "proxy-authenticate"};
+  for (auto h : kHopByHop) {
+    if (equalsIgnoreCase(name, h)) return true;
+  }
+  for (const auto& t : tokens) {
+    if (equalsIgnoreCase(name, t)) return true;
+  }
+  return false;
+}
+
+std::vector<std::string> connectionTokens(const net::MessageHead& head) {
+  std::vector<std::string> out;
+  for (const auto& h : head.headers) {
+    if (!equalsIgnoreCase(h.name, "connection")) continue;
+    std::string token;
+    auto flush = [&] {
+      while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.pop_back();
+      if (!token.empty()) out.push_back(token);
+      token.clear();
+    };
+    for (char c : h.value) {
+      if (c == ',') {
+        flush();
+      } else if (!(token.empty() && (c == ' ' || c == '\t'))) {
+        token += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      }
+    }
+    flush();
+  }
+  return out;
+}
+
+std::string simpleResponse(int status, std::string_view contentType, std::string_view body,
+                           bool keepAlive, std::string_view extraHeaders, bool headRequest) {
+  std::string out;
+  out.reserve(160 + extraHeaders.size() + body.size());
+  out += "HTTP/1.1 ";
+  out += std::to_string(status);
+  out += ' ';
+  out += reasonPhrase(status);
+  out += "\r\nServer: tlsedge\r\n";
+  if (!contentType.empty()) {
+    out += "Content-Type: ";
+    out += contentType;
+    out += "\r\n";
+  }
+  out += "Content-Length: ";
+  out += std::to_string(body.size());
+  out += "\r\n";
+  out += extraHeaders;
+  if (!keepAlive) out += "Connection: close\r\n";
+  out += "\r\n";
+  if (!headRequest) out += body;
+  return out;
+}
+
+}  // namespace tlsedge::proxy

@@ -1,0 +1,82 @@
+// Worker: one thread, one uv_loop_t, its own SO_REUSEPORT listeners,
+// connections, SSL_CTX, upstream pool and buffers (h2o's one context per
+// thread). Nothing a worker owns is touched from another thread: the control
+// loop talks to it only through post().
+#pragma once
+
+#include <uv.h>
+
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "net/loop.h"
+#include "proxy/generation.h"
+#include "proxy/tls_context.h"
+#include "proxy/upstream.h"
+
+namespace tlsedge::proxy {
+
+class ClientConnection;
+
+struct ListenSocket {
+  int fd = -1;
+  bool tls = false;
+};
+
+class Worker {
+ public:
+  // Called on the control loop. Takes ownership of the fds.
+  // `httpsPort` (the first HTTPS listener's) goes into redirect Locations.
+  Worker(int id, std::vector<ListenSocket> sockets, uint16_t httpsPort,
+         bssl::UniquePtr<SSL_CTX> ctx, GenerationPtr generation,
+         const acme::ChallengeStore* challenges);
+  ~Worker();
+
+  // Control loop: starts the thread, which runs until the loop has nothing left.
+  void start();
+  // Any thread: publish a new generation (new connections use it).
+  void publish(GenerationPtr generation);
+  // Any thread: stop accepting, let in-flight requests finish, close idle
+  // keep-alive connections. `forceAfterMs` later, close whatever is left.
+  void drain(uint64_t forceAfterMs);
+  void join();
+
+  // --- worker thread only ---
+  uv_loop_t* loop() { return &loop_; }
+  const GenerationPtr& generation() const { return generation_; }
+  const acme::ChallengeStore& challenges() const { return *challenges_; }
+  uint16_t httpsPort() const { return httpsPort_; }
+  UpstreamPool& upstreams() { return upstreams_; }
+  bool draining() const { return draining_; }
+  void connectionClosed(ClientConnection* connection);
+
+ private:
+  struct Listener {
+    uv_tcp_t handle;
+    Worker* worker;
+    bool tls;
+  };
+  static void onConnection(uv_stream_t* server, int status) noexcept;
+  void run();
+  void startDraining(uint64_t forceAfterMs);
+  void maybeFinish();
+
+  int id_;
+  uv_loop_t loop_;
+  std::unique_ptr<net::Poster> poster_;
+  std::vector<ListenSocket> sockets_;
+  std::vector<Listener*> listeners_;
+  uint16_t httpsPort_;
+  bssl::UniquePtr<SSL_CTX> ctx_;
+  GenerationPtr generation_;
+  const acme::ChallengeStore* challenges_;
+  UpstreamPool upstreams_;
+  std::vector<ClientConnection*> connections_;  // unordered; removal swaps with last
+  uv_timer_t forceTimer_;
+  bool draining_ = false;
+  bool finished_ = false;
+  std::thread thread_;
+};
+
+}  // namespace tlsedge::proxy

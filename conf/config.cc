@@ -1,1 +1,102 @@
-// placeholder
+#include "conf/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <system_error>
+
+#include "conf/diagnostics.h"
+#include "conf/parse.h"
+#include "conf/yaml_reader.h"
+
+namespace tlsedge::conf {
+
+const char* const kDefaultConfigYaml = R"(workers: auto
+listen:
+  https: ["127.0.0.1:8443", "[::1]:8443"]
+  http: ["127.0.0.1:8080", "[::1]:8080"]
+state_dir: tlsedge-state          # under the working directory
+tls:
+  default_certificate: localhost
+certificates:
+  localhost: { cert: tlsedge-state/certs/localhost/fullchain.pem, key: tlsedge-state/certs/localhost/privkey.pem }
+sites:
+  - name: demo
+    hosts: [localhost]
+    tls: { certificate: localhost }
+    routes:
+      - { path: /, respond: { status: 200, body: "Hello from tlsedge\n" } }
+)";
+
+const Upstream* Config::findUpstream(const std::string& name) const {
+  for (const Upstream& u : upstreams) {
+    if (u.name == name) return &u;
+  }
+  return nullptr;
+}
+
+const CertificateFiles* Config::findCertificate(const std::string& name) const {
+  for (const CertificateFiles& c : certificates) {
+    if (c.name == name) return &c;
+  }
+  return nullptr;
+}
+
+namespace {
+
+// The header promises absolute paths; a relative or empty baseDir is taken
+// from the working directory at load time.
+std::string absoluteDir(const std::string& baseDir) {
+  std::error_code ec;
+  const std::filesystem::path base(baseDir.empty() ? std::string(".") : baseDir);
+  auto absolute = std::filesystem::absolute(base, ec);
+  if (ec) return base.lexically_normal().string();
+  return absolute.lexically_normal().string();
+}
+
+}  // namespace
+
+Result<ConfigPtr> loadString(const std::string& yaml, const std::string& sourceName,
+                             const std::string& baseDir) {
+  Diagnostics diag(sourceName);
+  std::vector<YAML::Node> documents;
+  try {
+    documents = YAML::LoadAll(yaml);
+  } catch (const YAML::Exception& e) {
+    // The parser stops at its first error: there is nothing more to collect.
+    diag.report(positionOf(e.mark, Position{}), "", "YAML syntax error: " + e.msg);
+    return makeError(diag.text());
+  }
+  YAML::Node root = documents.empty() ? YAML::Node() : documents.front();
+  if (documents.size() > 1) {
+    diag.report(positionOf(documents[1].Mark(), Position{}), "",
+                "a second YAML document; the configuration is a single document");
+  }
+
+  ParseContext ctx{diag, absoluteDir(baseDir), {}, {}, false};
+  auto config = std::make_shared<Config>();
+  config->sourceName = sourceName;
+  parseConfig(ctx, Field{root, "", positionOf(root.Mark(), Position{})}, *config);
+  if (!diag.empty()) return makeError(diag.text());
+  return ConfigPtr(std::move(config));
+}
+
+Result<ConfigPtr> loadFile(const std::string& path) {
+  std::FILE* file = std::fopen(path.c_str(), "rb");
+  if (file == nullptr) return makeError(path + ": cannot open: " + std::strerror(errno));
+  std::string text;
+  char buffer[16384];
+  size_t n = 0;
+  while ((n = std::fread(buffer, 1, sizeof buffer, file)) > 0) text.append(buffer, n);
+  // fopen() succeeds on a directory; the read fails with EISDIR.
+  const int readError = std::ferror(file) ? errno : 0;
+  std::fclose(file);
+  if (readError != 0) return makeError(path + ": cannot read: " + std::strerror(readError));
+  const std::string dir = std::filesystem::path(path).parent_path().string();
+  return loadString(text, path, dir);
+}
+
+}  // namespace tlsedge::conf

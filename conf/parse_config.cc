@@ -1,0 +1,211 @@
+#include "conf/parse.h"
+
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <thread>
+
+#include "conf/values.h"
+
+namespace tlsedge::conf {
+namespace {
+
+constexpr int kMaxWorkers = 256;
+
+void parseWorkers(ParseContext& ctx, const Field& field, Config& config) {
+  const std::string text = field.node.IsScalar() ? field.node.Scalar() : "";
+  if (text == "auto") {
+    config.workers = std::max(1U, std::thread::hardware_concurrency());
+    return;
+  }
+  // Anything but a number gets the full choice, not just the integer range.
+  if (text.empty() || text.find_first_not_of("+-0123456789") != std::string::npos) {
+    ctx.diag.report(field.pos, field.path,
+                    "expected `auto` or an integer 1.." + std::to_string(kMaxWorkers) + ", got " +
+                        describe(field.node));
+    return;
+  }
+  if (auto n = readInt(ctx.diag, field, 1, kMaxWorkers)) config.workers = static_cast<int>(*n);
+}
+
+struct ParsedAddress {
+  SocketAddress address;
+  Field field;
+};
+
+// The valid addresses of a list (the others are reported); nullopt if the
+// value is not a list at all.
+std::optional<std::vector<ParsedAddress>> readAddresses(ParseContext& ctx, const Field& field,
+                                                        int minPort) {
+  auto items = readList(ctx.diag, field);
+  if (!items) return std::nullopt;
+  std::vector<ParsedAddress> out;
+  for (const Field& item : *items) {
+    auto text = readString(ctx.diag, item);
+    if (!text) continue;
+    auto address = parseSocketAddress(*text, minPort);
+    if (!address) {
+      ctx.diag.report(item.pos, item.path, address.error().message);
+      continue;
+    }
+    out.push_back(ParsedAddress{std::move(*address), item});
+  }
+  return out;
+}
+
+void parseListen(ParseContext& ctx, const Field& field, Config& config) {
+  MapReader listen(ctx.diag, field, {"https", "http"});
+  // canonical address -> key path of its first listing
+  std::map<std::string, std::string> seen;
+  auto readSide = [&](std::string_view key, std::vector<SocketAddress>& out) {
+    auto side = listen.get(key);
+    if (!side) return;
+    out.clear();
+    auto addresses = readAddresses(ctx, *side, 0);
+    if (!addresses) return;
+    for (ParsedAddress& parsed : *addresses) {
+      // With SO_REUSEPORT a second bind of the same address succeeds, and the
+      // kernel would spread connections over both sockets (even a TLS and a
+      // plain one). Port 0 binds a fresh port each time, so it may repeat.
+      if (parsed.address.port != 0) {
+        auto [it, fresh] = seen.emplace(canonicalAddress(parsed.address), parsed.field.path);
+        if (!fresh) {
+          ctx.diag.report(parsed.field.pos, parsed.field.path,
+                          "address " + parsed.address.text + " is already listed at " + it->second);
+          continue;
+        }
+      }
+      out.push_back(std::move(parsed.address));
+    }
+  };
+  readSide("https", config.httpsListen);
+  readSide("http", config.httpListen);
+}
+
+void parseTls(ParseContext& ctx, const Field& field, Config& config) {
+  MapReader tls(ctx.diag, field, {"min_version", "default_certificate", "unknown_sni"});
+  if (auto f = tls.get("min_version")) {
+    if (auto v = readString(ctx.diag, *f)) {
+      if (*v == "1.2") {
+        config.tls.minVersion = TlsVersion::k1_2;
+      } else if (*v == "1.3") {
+        config.tls.minVersion = TlsVersion::k1_3;
+      } else {
+        ctx.diag.report(f->pos, f->path, "must be \"1.2\" or \"1.3\", got `" + *v + "`");
+      }
+    }
+  }
+  if (auto f = tls.get("default_certificate")) {
+    ctx.defaultCertificateSet = true;
+    if (auto name = readNonEmptyString(ctx.diag, *f)) {
+      if (ctx.certificateNames.count(*name) == 0) {
+        ctx.diag.report(
+            f->pos, f->path,
+            "no certificate named `" + *name + "` " + definedNames(ctx.certificateNames));
+      } else {
+        config.tls.defaultCertificate = *name;
+      }
+    }
+  }
+  if (auto f = tls.get("unknown_sni")) {
+    if (auto v = readString(ctx.diag, *f)) {
+      if (*v == "default") {
+        config.tls.unknownSni = UnknownSni::kDefault;
+      } else if (*v == "reject") {
+        config.tls.unknownSni = UnknownSni::kReject;
+      } else {
+        ctx.diag.report(f->pos, f->path, "must be `default` or `reject`, got `" + *v + "`");
+      }
+    }
+  }
+}
+
+// Reads a map from names to objects, checking each name; calls `parseOne`
+// for every entry whose name is valid.
+template <typename ParseOne>
+void parseNamedMap(ParseContext& ctx, const Field& field, std::set<std::string, std::less<>>& names,
+                   ParseOne parseOne) {
+  MapReader map(ctx.diag, field, {});
+  for (const MapReader::Entry& entry : map.entries()) {
+    names.insert(entry.key);
+    auto valid = checkName(entry.key);
+    if (!valid) {
+      ctx.diag.report(entry.keyField.pos, entry.keyField.path, valid.error().message);
+      continue;
+    }
+    parseOne(entry);
+  }
+}
+
+void parseCertificates(ParseContext& ctx, const Field& field, Config& config) {
+  parseNamedMap(ctx, field, ctx.certificateNames, [&](const MapReader::Entry& entry) {
+    MapReader files(ctx.diag, entry.value, {"cert", "key"});
+    auto cert = files.require("cert");
+    auto key = files.require("key");
+    std::optional<std::string> certPath = cert ? readNonEmptyString(ctx.diag, *cert) : std::nullopt;
+    std::optional<std::string> keyPath = key ? readNonEmptyString(ctx.diag, *key) : std::nullopt;
+    if (!files.isMap() || !certPath || !keyPath) return;
+    config.certificates.push_back(CertificateFiles{entry.key, resolvePath(ctx.baseDir, *certPath),
+                                                   resolvePath(ctx.baseDir, *keyPath)});
+  });
+}
+
+void parseUpstreams(ParseContext& ctx, const Field& field, Config& config) {
+  parseNamedMap(ctx, field, ctx.upstreamNames, [&](const MapReader::Entry& entry) {
+    MapReader upstream(ctx.diag, entry.value, {"servers"});
+    auto servers = upstream.require("servers");
+    if (!servers) return;
+    auto addresses = readAddresses(ctx, *servers, 1);
+    if (!addresses) return;
+    if (addresses->empty() && (servers->node.IsNull() || servers->node.size() == 0)) {
+      ctx.diag.report(servers->pos, servers->path, "at least one server is required");
+    }
+    Upstream out{entry.key, {}};
+    for (ParsedAddress& parsed : *addresses) out.servers.push_back(std::move(parsed.address));
+    config.upstreams.push_back(std::move(out));
+  });
+}
+
+}  // namespace
+
+std::string definedNames(const std::set<std::string, std::less<>>& names) {
+  if (names.empty()) return "(none are defined)";
+  std::string out = "(defined: ";
+  bool first = true;
+  for (const std::string& name : names) {
+    if (!first) out += ", ";
+    out += name;
+    first = false;
+  }
+  return out + ")";
+}
+
+void parseConfig(ParseContext& ctx, const Field& root, Config& config) {
+  MapReader top(ctx.diag, root,
+                {"workers", "listen", "state_dir", "shutdown_timeout", "tls", "certificates",
+                 "sites", "upstreams"});
+  if (!top.isMap()) return;
+
+  config.workers = std::max(1U, std::thread::hardware_concurrency());
+  if (auto f = top.get("workers")) parseWorkers(ctx, *f, config);
+
+  config.httpsListen = {*parseSocketAddress("0.0.0.0:443", 0), *parseSocketAddress("[::]:443", 0)};
+  config.httpListen = {*parseSocketAddress("0.0.0.0:80", 0), *parseSocketAddress("[::]:80", 0)};
+  if (auto f = top.get("listen")) parseListen(ctx, *f, config);
+
+  config.stateDir = "/var/lib/tlsedge";
+  if (auto f = top.get("state_dir")) {
+    if (auto dir = readNonEmptyString(ctx.diag, *f))
+      config.stateDir = resolvePath(ctx.baseDir, *dir);
+  }
+  if (auto f = top.get("shutdown_timeout")) {
+    if (auto d = readDuration(ctx.diag, *f)) config.shutdownTimeout = *d;
+  }
+
+  if (auto f = top.get("certificates")) parseCertificates(ctx, *f, config);
+  if (auto f = top.get("upstreams")) parseUpstreams(ctx, *f, config);
+  if (auto f = top.get("tls")) parseTls(ctx, *f, config);
+  if (auto f = top.require("sites")) parseSites(ctx, *f, config.sites);
+}
+
+}  // namespace tlsedge::conf

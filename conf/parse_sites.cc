@@ -1,0 +1,260 @@
+// The `sites` section: hosts, certificate binding, redirects, HSTS, routes.
+#include <map>
+#include <optional>
+
+#include "conf/parse.h"
+#include "conf/values.h"
+
+namespace tlsedge::conf {
+namespace {
+
+// Where a name was first seen, to name both places in a duplicate message.
+struct FirstUse {
+  std::string site;
+  std::string path;
+};
+
+// State shared by all sites: names and hosts must be unique across them.
+struct SitesState {
+  std::map<std::string, FirstUse> siteNames;
+  std::map<std::string, FirstUse> hosts;
+};
+
+void parseHosts(ParseContext& ctx, SitesState& state, const Field& field,
+                const std::string& siteName, Site& site) {
+  auto items = readList(ctx.diag, field);
+  if (!items) return;
+  if (items->empty()) {
+    ctx.diag.report(field.pos, field.path, "at least one host is required");
+    return;
+  }
+  for (const Field& item : *items) {
+    auto text = readString(ctx.diag, item);
+    if (!text) continue;
+    auto host = normalizeHostName(*text);
+    if (!host) {
+      ctx.diag.report(item.pos, item.path, "host `" + *text + "`: " + host.error().message);
+      continue;
+    }
+    auto [it, fresh] = state.hosts.emplace(*host, FirstUse{siteName, item.path});
+    if (!fresh) {
+      const bool sameSite = it->second.site == siteName;
+      ctx.diag.report(
+          item.pos, item.path,
+          "host `" + *host + "` is already listed " +
+              (sameSite ? "in this site" : "by site `" + it->second.site + "`") + " at " +
+              it->second.path +
+              (sameSite ? "" : "; a host belongs to one site only (here: `" + siteName + "`)"));
+      continue;
+    }
+    site.hosts.push_back(std::move(*host));
+  }
+}
+
+void parseSiteTls(ParseContext& ctx, const MapReader& siteMap, Site& site) {
+  auto field = siteMap.get("tls");
+  bool acme = false;
+  if (field) {
+    MapReader tls(ctx.diag, *field, {"certificate", "acme"});
+    if (!tls.isMap()) return;  // reported; "no certificate" would only repeat it
+    if (auto f = tls.get("acme")) {
+      acme = true;
+      ctx.diag.report(f->pos, f->path,
+                      "ACME issuance is not implemented yet; upload a certificate and name it in "
+                      "tls.certificate");
+    }
+    if (auto f = tls.get("certificate")) {
+      if (auto name = readNonEmptyString(ctx.diag, *f)) {
+        if (ctx.certificateNames.count(*name) == 0) {
+          ctx.diag.report(
+              f->pos, f->path,
+              "no certificate named `" + *name + "` " + definedNames(ctx.certificateNames));
+        } else {
+          site.certificate = *name;
+        }
+      }
+      return;
+    }
+  }
+  if (!acme && !ctx.defaultCertificateSet) {
+    const Field& where = field ? *field : siteMap.field();
+    ctx.diag.report(where.pos, childPath(siteMap.field().path, "tls.certificate"),
+                    "the site has no certificate: set tls.certificate here, or "
+                    "tls.default_certificate at the top level");
+  }
+}
+
+void parseHsts(ParseContext& ctx, const Field& field, Site& site) {
+  MapReader map(ctx.diag, field, {"max_age", "include_subdomains", "preload"});
+  if (!map.isMap()) return;
+  Hsts hsts;
+  auto maxAge = map.require("max_age");
+  if (!maxAge) return;
+  auto seconds = readInt(ctx.diag, *maxAge, 0, 4294967295LL);
+  if (!seconds) return;
+  hsts.maxAge = static_cast<uint64_t>(*seconds);
+  if (auto f = map.get("include_subdomains")) {
+    if (auto v = readBool(ctx.diag, *f)) hsts.includeSubdomains = *v;
+  }
+  if (auto f = map.get("preload")) {
+    if (auto v = readBool(ctx.diag, *f)) hsts.preload = *v;
+  }
+  site.hsts = hsts;
+}
+
+// Header values must not smuggle a CR/LF into the response.
+bool hasControlCharacter(const std::string& text) {
+  for (char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if ((u < 0x20 && c != '\t') || u == 0x7f) return true;
+  }
+  return false;
+}
+
+std::optional<StaticResponse> parseRespond(ParseContext& ctx, const Field& field) {
+  MapReader map(ctx.diag, field, {"status", "body", "content_type"});
+  if (!map.isMap()) return std::nullopt;
+  StaticResponse out;
+  bool ok = true;
+  if (auto f = map.get("status")) {
+    auto status = readInt(ctx.diag, *f, 200, 599);
+    ok = ok && status;
+    if (status) out.status = static_cast<int>(*status);
+  }
+  if (auto f = map.get("body")) {
+    auto body = readString(ctx.diag, *f);
+    ok = ok && body;
+    if (body) out.body = *body;
+  }
+  if (auto f = map.get("content_type")) {
+    auto type = readNonEmptyString(ctx.diag, *f);
+    if (type && hasControlCharacter(*type)) {
+      ctx.diag.report(f->pos, f->path, "must not contain control characters");
+      type.reset();
+    }
+    ok = ok && type;
+    if (type) out.contentType = *type;
+  }
+  if (!ok) return std::nullopt;
+  return out;
+}
+
+// A path prefix is compared with request targets byte for byte; characters
+// that cannot appear in a request path would make a route unreachable.
+std::optional<std::string> checkPath(const std::string& path) {
+  if (path.empty() || path.front() != '/') return "must start with `/`";
+  for (char c : path) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u >= 0x7f) return "must not contain spaces, control or non-ASCII characters";
+    if (c == '?' || c == '#') return "must not contain `?` or `#` (routes match the path only)";
+  }
+  return std::nullopt;
+}
+
+void parseRoutes(ParseContext& ctx, const Field& field, Site& site) {
+  auto items = readList(ctx.diag, field);
+  if (!items) return;
+  if (items->empty()) {
+    ctx.diag.report(field.pos, field.path, "at least one route is required");
+    return;
+  }
+  std::map<std::string, std::string> paths;  // path -> key path of its route
+  for (const Field& item : *items) {
+    MapReader map(ctx.diag, item, {"path", "upstream", "respond"});
+    if (!map.isMap()) continue;
+    Route route;
+    bool ok = true;
+    if (auto f = map.require("path")) {
+      auto path = readString(ctx.diag, *f);
+      if (path) {
+        if (auto problem = checkPath(*path)) {
+          ctx.diag.report(f->pos, f->path, *problem);
+          ok = false;
+        } else if (auto [it, fresh] = paths.emplace(*path, item.path); !fresh) {
+          ctx.diag.report(f->pos, f->path,
+                          "path `" + *path + "` is already routed at " + it->second);
+          ok = false;
+        }
+        route.pathPrefix = *path;
+      }
+      ok = ok && path;
+    } else {
+      ok = false;
+    }
+    auto upstream = map.get("upstream");
+    auto respond = map.get("respond");
+    if (upstream && respond) {
+      ctx.diag.report(item.pos, item.path, "has both `upstream` and `respond`; give exactly one");
+      ok = false;
+    } else if (!upstream && !respond) {
+      ctx.diag.report(item.pos, item.path, "needs `upstream` or `respond`");
+      ok = false;
+    } else if (upstream) {
+      auto name = readNonEmptyString(ctx.diag, *upstream);
+      if (name && ctx.upstreamNames.count(*name) == 0) {
+        ctx.diag.report(upstream->pos, upstream->path,
+                        "no upstream named `" + *name + "` " + definedNames(ctx.upstreamNames));
+        name.reset();
+      }
+      ok = ok && name;
+      if (name) route.upstream = *name;
+    } else {
+      route.respond = parseRespond(ctx, *respond);
+      ok = ok && route.respond;
+    }
+    if (ok) site.routes.push_back(std::move(route));
+  }
+}
+
+void parseSite(ParseContext& ctx, SitesState& state, const Field& field, std::vector<Site>& out) {
+  MapReader map(ctx.diag, field,
+                {"name", "hosts", "tls", "redirect_https", "redirect_status", "hsts", "routes"});
+  if (!map.isMap()) return;
+  Site site;
+  if (auto f = map.require("name")) {
+    if (auto name = readString(ctx.diag, *f)) {
+      auto valid = checkName(*name);
+      if (!valid) {
+        ctx.diag.report(f->pos, f->path, valid.error().message);
+      } else if (auto [it, fresh] = state.siteNames.emplace(*name, FirstUse{*name, field.path});
+                 !fresh) {
+        ctx.diag.report(f->pos, f->path,
+                        "site name `" + *name + "` is already used by " + it->second.path);
+      }
+      site.name = *name;
+    }
+  }
+  // A site without a usable name is still checked, under its position.
+  const std::string label = site.name.empty() ? field.path : site.name;
+  if (auto f = map.require("hosts")) parseHosts(ctx, state, *f, label, site);
+  parseSiteTls(ctx, map, site);
+  if (auto f = map.get("redirect_https")) {
+    if (auto v = readBool(ctx.diag, *f)) site.redirectHttps = *v;
+  }
+  if (auto f = map.get("redirect_status")) {
+    if (auto v = readInt(ctx.diag, *f, 100, 599)) {
+      if (*v != 301 && *v != 308) {
+        ctx.diag.report(f->pos, f->path, "must be 301 or 308, got " + std::to_string(*v));
+      }
+      site.redirectStatus = static_cast<int>(*v);
+    }
+  }
+  if (auto f = map.get("hsts")) parseHsts(ctx, *f, site);
+  if (auto f = map.require("routes")) parseRoutes(ctx, *f, site);
+  out.push_back(std::move(site));
+}
+
+}  // namespace
+
+void parseSites(ParseContext& ctx, const Field& sites, std::vector<Site>& out) {
+  auto items = readList(ctx.diag, sites);
+  if (!items) return;
+  if (items->empty()) {
+    ctx.diag.report(sites.pos, sites.path, "at least one site is required");
+    return;
+  }
+  SitesState state;
+  for (const Field& item : *items) parseSite(ctx, state, item, out);
+}
+
+}  // namespace tlsedge::conf

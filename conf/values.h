@@ -1,0 +1,40 @@
+// Parsers for the scalar formats of the configuration: socket addresses,
+// host names, durations, object names and paths.
+//
+// Internal to conf/. Pure functions, no YAML: each returns the value or an
+// Error whose message says what is wrong with the text (the caller adds the
+// file position and key).
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "base/result.h"
+#include "conf/config.h"
+
+namespace tlsedge::conf {
+
+// "a.b.c.d:PORT" or "[v6]:PORT", numeric only (nothing is resolved), with
+// minPort <= PORT <= 65535.
+Result<SocketAddress> parseSocketAddress(std::string_view text, int minPort);
+
+// A canonical spelling of the address ("[::]:443" and "[0::0]:443" agree),
+// for detecting duplicates.
+std::string canonicalAddress(const SocketAddress& address);
+
+// A DNS name or a one-label wildcard "*.name": returns it lower-case without
+// a trailing dot. Labels are [a-z0-9-], 1..63 characters, not starting or
+// ending with '-'; the whole name is at most 253 characters.
+Result<std::string> normalizeHostName(std::string_view text);
+
+// An integer number of seconds ("30") or a number with a unit: "250ms",
+// "30s", "5m", "1h".
+Result<Duration> parseDuration(std::string_view text);
+
+// Names of certificates, sites and upstreams: 1..64 of [A-Za-z0-9._-].
+Status checkName(std::string_view name);
+
+// `path` if absolute, else `baseDir`/`path`, lexically normalised.
+std::string resolvePath(const std::string& baseDir, const std::string& path);
+
+}  // namespace tlsedge::conf

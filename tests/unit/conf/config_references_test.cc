@@ -1,0 +1,254 @@
+// Sites: host names, uniqueness across sites, references to certificates and
+// upstreams, TLS binding, routes.
+#include <gtest/gtest.h>
+
+#include "conf/config.h"
+#include "tests/unit/conf/problems.h"
+
+namespace tlsedge::conf {
+namespace {
+
+using testing::expectProblem;
+using testing::kSite;
+using testing::kTls;
+using testing::problemsOf;
+
+// One site whose hosts list (line 5, starting at column 13) is `hosts`.
+std::string siteWithHosts(const std::string& hosts) {
+  return std::string(kTls) +
+         "sites:\n"
+         "  - name: s\n"
+         "    hosts: [" +
+         hosts +
+         "]\n"
+         "    routes: [{ path: /, respond: {} }]\n";
+}
+
+// One site whose routes list is `routes` (lines from 6 on).
+std::string siteWithRoutes(const std::string& routes) {
+  return std::string(kTls) +
+         "sites:\n"
+         "  - name: s\n"
+         "    hosts: [a.example]\n" +
+         routes + "upstreams: { o: { servers: [\"127.0.0.1:8080\"] } }\n";
+}
+
+TEST(ConfigHosts, LabelOver63Characters) {
+  expectProblem(siteWithHosts(std::string(64, 'a') + ".example"), "5:13",
+                "sites[0].hosts[0]: host `" + std::string(64, 'a') +
+                    ".example`: label `aaaaaaaaaaaaaaaaaaaaaaaa...` is 64 characters long; at most "
+                    "63 are allowed");
+}
+
+TEST(ConfigHosts, LabelOf63CharactersIsFine) {
+  auto result = loadString(siteWithHosts(std::string(63, 'a') + ".example"), "t.yaml", "/");
+  EXPECT_TRUE(result.ok()) << result.error().message;
+}
+
+TEST(ConfigHosts, NameOver253Characters) {
+  const std::string label(63, 'a');
+  const std::string name = label + "." + label + "." + label + "." + std::string(62, 'b');
+  ASSERT_EQ(name.size(), 254u);
+  expectProblem(siteWithHosts(name), "5:13",
+                "sites[0].hosts[0]: host `" + name +
+                    "`: host name is 254 characters long; at most 253 are allowed");
+}
+
+TEST(ConfigHosts, NameOf253CharactersWithTrailingDotIsFine) {
+  const std::string label(63, 'a');
+  const std::string name = label + "." + label + "." + label + "." + std::string(61, 'b');
+  ASSERT_EQ(name.size(), 253u);
+  auto result = loadString(siteWithHosts(name + "."), "t.yaml", "/");
+  ASSERT_TRUE(result.ok()) << result.error().message;
+  EXPECT_EQ((*result)->sites[0].hosts[0], name);
+}
+
+TEST(ConfigHosts, InvalidCharacter) {
+  expectProblem(siteWithHosts("a.example, shop_1.example.com"), "5:24",
+                "sites[0].hosts[1]: host `shop_1.example.com`: invalid character `_`");
+}
+
+TEST(ConfigHosts, NonAsciiNeedsPunycode) {
+  expectProblem(siteWithHosts("b\xc3\xbc"
+                              "cher.example"),
+                "5:13",
+                "sites[0].hosts[0]: host `b\xc3\xbc"
+                "cher.example`: non-ASCII character; write "
+                "internationalized names in their xn-- form");
+}
+
+TEST(ConfigHosts, LabelMustNotStartWithHyphen) {
+  expectProblem(siteWithHosts("-a.example"), "5:13", "label `-a` starts or ends with `-`");
+}
+
+TEST(ConfigHosts, EmptyLabel) {
+  expectProblem(siteWithHosts("a..example"), "5:13",
+                "sites[0].hosts[0]: host `a..example`: empty label");
+}
+
+TEST(ConfigHosts, WildcardOnlyAsWholeLeftmostLabel) {
+  expectProblem(siteWithHosts("\"a.*.example\""), "5:13",
+                "sites[0].hosts[0]: host `a.*.example`: `*` is only allowed as the whole leftmost "
+                "label");
+  expectProblem(siteWithHosts("\"*shop.example\""), "5:13",
+                "sites[0].hosts[0]: host `*shop.example`: `*` is only allowed");
+  expectProblem(siteWithHosts("\"*.*.example\""), "5:13", "`*` is only allowed");
+}
+
+TEST(ConfigHosts, HostsMustNotBeEmpty) {
+  expectProblem(siteWithHosts(""), "5:12", "sites[0].hosts: at least one host is required");
+}
+
+TEST(ConfigHosts, DuplicateAcrossSitesNamesBothSites) {
+  expectProblem(std::string(kTls) +
+                    "sites:\n"
+                    "  - name: shop\n"
+                    "    hosts: [shop.example, www.shop.example]\n"
+                    "    routes: [{ path: /, respond: {} }]\n"
+                    "  - name: blog\n"
+                    "    hosts: [blog.example, WWW.Shop.Example.]\n"
+                    "    routes: [{ path: /, respond: {} }]\n",
+                "8:27",
+                "sites[1].hosts[1]: host `www.shop.example` is already listed by site `shop` at "
+                "sites[0].hosts[1]; a host belongs to one site only (here: `blog`)");
+}
+
+TEST(ConfigHosts, DuplicateWithinASite) {
+  expectProblem(siteWithHosts("a.example, A.example"), "5:24",
+                "sites[0].hosts[1]: host `a.example` is already listed in this site at "
+                "sites[0].hosts[0]");
+}
+
+TEST(ConfigSites, DuplicateSiteName) {
+  expectProblem(std::string(kTls) +
+                    "sites:\n"
+                    "  - name: shop\n"
+                    "    hosts: [a.example]\n"
+                    "    routes: [{ path: /, respond: {} }]\n"
+                    "  - name: shop\n"
+                    "    hosts: [b.example]\n"
+                    "    routes: [{ path: /, respond: {} }]\n",
+                "7:11", "sites[1].name: site name `shop` is already used by sites[0]");
+}
+
+TEST(ConfigSites, InvalidSiteName) {
+  expectProblem(std::string(kTls) +
+                    "sites:\n"
+                    "  - name: " +
+                    std::string(65, 'n') +
+                    "\n"
+                    "    hosts: [a.example]\n"
+                    "    routes: [{ path: /, respond: {} }]\n",
+                "4:11", "sites[0].name: name must be 1..64 characters long, got 65");
+}
+
+TEST(ConfigSites, UnknownCertificate) {
+  expectProblem(std::string(kTls) +
+                    "sites:\n"
+                    "  - name: s\n"
+                    "    hosts: [a.example]\n"
+                    "    tls: { certificate: shop-2025 }\n"
+                    "    routes: [{ path: /, respond: {} }]\n",
+                "6:25", "sites[0].tls.certificate: no certificate named `shop-2025` (defined: c)");
+}
+
+TEST(ConfigSites, UnknownDefaultCertificate) {
+  expectProblem(std::string("tls: { default_certificate: shared }\n"
+                            "certificates: { c: { cert: c.pem, key: k.pem } }\n") +
+                    kSite,
+                "1:29", "tls.default_certificate: no certificate named `shared` (defined: c)");
+}
+
+TEST(ConfigSites, SiteWithoutCertificateNeedsDefault) {
+  expectProblem(std::string("certificates: { c: { cert: c.pem, key: k.pem } }\n") + kSite, "3:5",
+                "sites[0].tls.certificate: the site has no certificate: set tls.certificate here, "
+                "or tls.default_certificate");
+}
+
+TEST(ConfigSites, BrokenCertificateIsNotReportedAgainAtItsUse) {
+  expectProblem(std::string("certificates: { c: { cert: c.pem } }\n") +
+                    "sites:\n"
+                    "  - name: s\n"
+                    "    hosts: [a.example]\n"
+                    "    tls: { certificate: c }\n"
+                    "    routes: [{ path: /, respond: {} }]\n",
+                "1:20", "certificates.c.key: required key is missing");
+}
+
+TEST(ConfigSites, AcmeIsNotImplementedYet) {
+  expectProblem(std::string("certificates: { c: { cert: c.pem, key: k.pem } }\n") +
+                    "sites:\n"
+                    "  - name: s\n"
+                    "    hosts: [a.example]\n"
+                    "    tls: { acme: true }\n"
+                    "    routes: [{ path: /, respond: {} }]\n",
+                "5:18", "sites[0].tls.acme: ACME issuance is not implemented yet");
+}
+
+TEST(ConfigSites, HstsNeedsMaxAge) {
+  expectProblem(std::string(kTls) +
+                    "sites:\n"
+                    "  - name: s\n"
+                    "    hosts: [a.example]\n"
+                    "    hsts: { preload: true }\n"
+                    "    routes: [{ path: /, respond: {} }]\n",
+                "6:11", "sites[0].hsts.max_age: required key is missing");
+}
+
+TEST(ConfigRoutes, UnknownUpstream) {
+  expectProblem(siteWithRoutes("    routes: [{ path: /, upstream: origin }]\n"), "6:35",
+                "sites[0].routes[0].upstream: no upstream named `origin` (defined: o)");
+}
+
+TEST(ConfigRoutes, BothUpstreamAndRespond) {
+  expectProblem(siteWithRoutes("    routes: [{ path: /, upstream: o, respond: {} }]\n"), "6:14",
+                "sites[0].routes[0]: has both `upstream` and `respond`; give exactly one");
+}
+
+TEST(ConfigRoutes, NeitherUpstreamNorRespond) {
+  expectProblem(siteWithRoutes("    routes:\n      - path: /\n"), "7:9",
+                "sites[0].routes[0]: needs `upstream` or `respond`");
+}
+
+TEST(ConfigRoutes, DuplicatePath) {
+  expectProblem(siteWithRoutes("    routes:\n"
+                               "      - { path: /api, upstream: o }\n"
+                               "      - { path: /api, respond: {} }\n"),
+                "8:17",
+                "sites[0].routes[1].path: path `/api` is already routed at sites[0].routes[0]");
+}
+
+TEST(ConfigRoutes, PathMustStartWithSlash) {
+  expectProblem(siteWithRoutes("    routes: [{ path: api, upstream: o }]\n"), "6:22",
+                "sites[0].routes[0].path: must start with `/`");
+}
+
+TEST(ConfigRoutes, RoutesMustNotBeEmpty) {
+  expectProblem(siteWithRoutes("    routes: []\n"), "6:13",
+                "sites[0].routes: at least one route is required");
+}
+
+TEST(ConfigRoutes, RespondStatusRange) {
+  expectProblem(siteWithRoutes("    routes: [{ path: /, respond: { status: 700 } }]\n"), "6:44",
+                "sites[0].routes[0].respond.status: must be 200..599, got 700");
+}
+
+TEST(ConfigRoutes, ContentTypeMustNotSplitHeaders) {
+  expectProblem(
+      siteWithRoutes(
+          "    routes: [{ path: /, respond: { content_type: \"text/plain\\r\\nX-Evil: 1\" } }]\n"),
+      "6:50", "sites[0].routes[0].respond.content_type: must not contain control characters");
+}
+
+TEST(ConfigUpstreams, ServersMustNotBeEmpty) {
+  expectProblem(std::string(kTls) + kSite + "upstreams: { o: { servers: [] } }\n", "7:28",
+                "upstreams.o.servers: at least one server is required");
+}
+
+TEST(ConfigUpstreams, ServersRequired) {
+  expectProblem(std::string(kTls) + kSite + "upstreams:\n  o: {}\n", "8:6",
+                "upstreams.o.servers: required key is missing");
+}
+
+}  // namespace
+}  // namespace tlsedge::conf

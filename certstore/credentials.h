@@ -8,6 +8,7 @@
 #pragma once
 
 #include <openssl/base.h>
+#include <openssl/evp.h>  // complete EVP_PKEY for bssl::UniquePtr
 #include <openssl/pool.h>
 
 #include <cstdint>
@@ -23,11 +24,11 @@ namespace tlsedge::certstore {
 enum class KeyType { kEcdsaP256, kEcdsaP384, kRsa };
 
 struct Credentials {
-  std::string name;                               // store/config name
+  std::string name;                                   // store/config name
   std::vector<bssl::UniquePtr<CRYPTO_BUFFER>> chain;  // DER, leaf first, no root
   bssl::UniquePtr<EVP_PKEY> key;
   KeyType keyType = KeyType::kEcdsaP256;
-  std::vector<std::string> dnsNames;  // subjectAltName dNSName entries, lower-case
+  std::vector<std::string> dnsNames;     // subjectAltName dNSName entries, lower-case
   std::vector<std::string> ipAddresses;  // subjectAltName iPAddress, textual
   time_t notBefore = 0;
   time_t notAfter = 0;
@@ -59,6 +60,11 @@ Result<CredentialsPtr> parseCredentials(const std::string& name, const std::stri
 Result<CredentialsPtr> loadCredentials(const std::string& name, const std::string& certPath,
                                        const std::string& keyPath, CRYPTO_BUFFER_POOL* pool,
                                        time_t now);
+
+// The process-wide pool for certificate DER. Never freed: a pool must outlive
+// every buffer in it, and SSL objects on workers keep installed buffers past
+// any snapshot or Selector. Thread-safe (BoringSSL locks it internally).
+CRYPTO_BUFFER_POOL* sharedBufferPool();
 
 // Installs the credentials on a handshake in progress (from the
 // select-certificate callback). Returns false on failure (error queue holds why).

@@ -1,1 +1,140 @@
-// placeholder
+#include "certstore/files.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+
+namespace tlsedge::certstore {
+namespace {
+
+Error sysError(const std::string& what, const std::string& path, int err) {
+  return makeError(what + " " + path + ": " + std::strerror(err));
+}
+
+std::string parentOf(const std::string& path) {
+  size_t slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+// mkdir -p with mode 0700: state directories hold private keys.
+Status makeParents(const std::string& dir) {
+  struct stat st;
+  if (stat(dir.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) return Ok{};
+    return sysError("cannot use", dir, ENOTDIR);
+  }
+  if (errno != ENOENT) return sysError("cannot stat", dir, errno);
+  std::string parent = parentOf(dir);
+  if (parent != dir) {
+    if (Status made = makeParents(parent); !made.ok()) return made;
+  }
+  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return sysError("cannot create directory", dir, errno);
+  }
+  return Ok{};
+}
+
+// Unique per process and call; O_EXCL catches a leftover from a crashed run.
+std::string tempNameFor(const std::string& path) {
+  static std::atomic<unsigned> counter{0};
+  std::string dir = parentOf(path);
+  std::string base = path.substr(path.find_last_of('/') + 1);
+  return (dir == "/" ? "" : dir) + "/." + base + ".tmp-" + std::to_string(getpid()) + "-" +
+         std::to_string(counter.fetch_add(1));
+}
+
+Status writeAll(int fd, const std::string& data, const std::string& path) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = write(fd, data.data() + done, data.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return sysError("cannot write", path, errno);
+    }
+    done += static_cast<size_t>(n);
+  }
+  return Ok{};
+}
+
+// The rename is durable only once the directory entry is on disk.
+Status syncDirectory(const std::string& dir) {
+  int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return sysError("cannot open directory", dir, errno);
+  int rc = fsync(fd);
+  int err = errno;
+  close(fd);
+  if (rc != 0) return sysError("cannot fsync directory", dir, err);
+  return Ok{};
+}
+
+}  // namespace
+
+Status writeFileAtomic(const std::string& path, const std::string& data, unsigned mode) {
+  if (path.empty() || path.back() == '/')
+    return makeError("cannot write '" + path + "': not a file path");
+  const std::string dir = parentOf(path);
+  if (Status made = makeParents(dir); !made.ok()) return made;
+
+  std::string temp;
+  int fd = -1;
+  for (int attempt = 0; attempt < 100 && fd < 0; ++attempt) {
+    temp = tempNameFor(path);
+    // The final mode from creation on: a key is never briefly world-readable.
+    fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, static_cast<mode_t>(mode));
+    if (fd < 0 && errno != EEXIST) return sysError("cannot create", temp, errno);
+  }
+  if (fd < 0) return sysError("cannot create", temp, EEXIST);
+
+  auto fail = [&](Error error) -> Status {
+    if (fd >= 0) close(fd);
+    unlink(temp.c_str());
+    return error;
+  };
+  // The umask may have removed bits the caller asked for (0644 under umask 077).
+  if (fchmod(fd, static_cast<mode_t>(mode)) != 0)
+    return fail(sysError("cannot chmod", temp, errno));
+  if (Status written = writeAll(fd, data, path); !written.ok()) return fail(written.error());
+  if (fsync(fd) != 0) return fail(sysError("cannot fsync", path, errno));
+  int rc = close(fd);
+  fd = -1;
+  if (rc != 0) return fail(sysError("cannot close", path, errno));
+  if (rename(temp.c_str(), path.c_str()) != 0)
+    return fail(sysError("cannot rename into", path, errno));
+  return syncDirectory(dir);
+}
+
+Result<std::string> readFile(const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return sysError("cannot open", path, errno);
+  std::string out;
+  struct stat st {};
+  if (fstat(fd, &st) == 0) {
+    if (S_ISDIR(st.st_mode)) {
+      close(fd);
+      return sysError("cannot read", path, EISDIR);
+    }
+    if (st.st_size > 0) out.reserve(static_cast<size_t>(st.st_size));
+  }
+  char buf[16384];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      close(fd);
+      return sysError("cannot read", path, err);
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  return out;
+}
+
+}  // namespace tlsedge::certstore

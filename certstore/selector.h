@@ -5,11 +5,15 @@
 // refuse (if tls.unknown_sni is reject) or no credentials.
 // A site's certificate is its `tls.certificate`, else tls.default_certificate.
 //
+// A handshake without SNI gets the default even under reject: it names no
+// host that could be unknown (IP-literal access, old clients, probes).
+//
 // Immutable after build(); select() is lock-free and allocation-free on
 // the handshake path, safe from any worker. This is the one function the
 // certificate store issue replaces with snapshot-based lookup.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -42,12 +46,23 @@ class Selector {
   }
 
  private:
+  // Transparent hashing: select() looks up a string_view over a stack buffer
+  // without building a std::string (no allocation on the handshake path).
+  struct HostHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
+  };
+  using HostMap = std::unordered_map<std::string, const Credentials*, HostHash, std::equal_to<>>;
+
+  Choice fallback() const;
+
   std::unordered_map<std::string, CredentialsPtr> byName_;
-  std::unordered_map<std::string, const Credentials*> exact_;     // host -> creds
-  std::unordered_map<std::string, const Credentials*> wildcard_;  // "example.com" for "*.example.com"
+  HostMap exact_;     // host -> creds
+  HostMap wildcard_;  // "example.com" for "*.example.com"
   const Credentials* default_ = nullptr;
   bool rejectUnknown_ = false;
-  bssl::UniquePtr<CRYPTO_BUFFER_POOL> pool_;
 };
 
 }  // namespace tlsedge::certstore

@@ -11,6 +11,9 @@ set(LLHTTP_INCLUDE_DIR /usr/share/include/llhttp CACHE PATH "llhttp header")
 add_library(llhttp STATIC ${LLHTTP_SOURCE_DIR}/llhttp.c ${LLHTTP_SOURCE_DIR}/api.c ${LLHTTP_SOURCE_DIR}/http.c)
 set_target_properties(llhttp PROPERTIES LINKER_LANGUAGE C POSITION_INDEPENDENT_CODE ON)
 target_include_directories(llhttp SYSTEM PUBLIC ${LLHTTP_INCLUDE_DIR})
+# Strict mode checks the CRLF after chunk data (otherwise skipped unread: a
+# request-smuggling desync) and rejects tabs and non-ASCII in request targets.
+target_compile_definitions(llhttp PRIVATE LLHTTP_STRICT_MODE=1)
 
 # BoringSSL: by default the build that scripts/boringssl.sh caches (full speed);
 # optionally Debian's binary android-libboringssl-dev.

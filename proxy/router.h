@@ -5,6 +5,7 @@
 // host.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -33,8 +34,16 @@ class Router {
   struct SiteRoutes {
     std::vector<const conf::Route*> byLengthDesc;
   };
-  std::unordered_map<std::string, const conf::Site*> exact_;
-  std::unordered_map<std::string, const conf::Site*> wildcard_;  // suffix after "*."
+  // Transparent hashing: find() with a string_view, no temporary std::string.
+  struct HostHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
+  };
+  using HostMap = std::unordered_map<std::string, const conf::Site*, HostHash, std::equal_to<>>;
+  HostMap exact_;
+  HostMap wildcard_;  // suffix after "*."
   std::unordered_map<const conf::Site*, SiteRoutes> routes_;
 };
 

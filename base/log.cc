@@ -10,9 +10,13 @@ namespace {
 std::atomic<int> gMinLevel{static_cast<int>(Level::kInfo)};
 }
 
-void setMinLevel(Level level) { gMinLevel.store(static_cast<int>(level), std::memory_order_relaxed); }
+void setMinLevel(Level level) {
+  gMinLevel.store(static_cast<int>(level), std::memory_order_relaxed);
+}
 
-bool enabled(Level level) { return static_cast<int>(level) <= gMinLevel.load(std::memory_order_relaxed); }
+bool enabled(Level level) {
+  return static_cast<int>(level) <= gMinLevel.load(std::memory_order_relaxed);
+}
 
 void write(Level level, std::string_view message) {
   if (!enabled(level)) return;

@@ -62,7 +62,7 @@ struct Site {
   bool redirectHttps = true;       // plain HTTP gets a redirect to https://
   int redirectStatus = 308;        // 308 or 301
   std::optional<Hsts> hsts;
-  std::vector<Route> routes;       // in YAML order; routing picks the longest matching prefix
+  std::vector<Route> routes;  // in YAML order; routing picks the longest matching prefix
 };
 
 struct Upstream {

@@ -86,7 +86,7 @@ class Stream {
   static void onClosed(uv_handle_t* h) noexcept;
 
   void handleCiphertext(const char* data, size_t size);
-  void pumpTls();  // handshake + SSL_read loop over buffered ciphertext
+  void pumpTls();   // handshake + SSL_read loop over buffered ciphertext
   void flushTls();  // moves pending ciphertext from the write BIO to the socket
   void sendRaw(std::string data);
   void fail(const std::string& reason);

@@ -77,7 +77,7 @@ void ClientConnection::onStreamData(const char* data, size_t size) {
 void ClientConnection::onStreamEof() {
   peerDone_ = true;
   if (inRequest_) {
-    keepAlive_ = false;  // answer what was asked, then close
+    keepAlive_ = false;                       // answer what was asked, then close
     if (!requestComplete_) stream_->close();  // the request itself was cut short
     return;
   }

@@ -61,7 +61,8 @@ class ClientConnection final : public net::Stream::Handler,
   void route(net::MessageHead& head);
   void proxyTo(const conf::Upstream& upstream, net::MessageHead& head);
   std::string forwardedRequestHead(const net::MessageHead& head) const;
-  void respond(int status, std::string_view body, std::string_view contentType = "text/plain; charset=utf-8",
+  void respond(int status, std::string_view body,
+               std::string_view contentType = "text/plain; charset=utf-8",
                std::string_view extraHeaders = {});
   void respondAndClose(int status, std::string_view body);
   std::string siteHeaders() const;

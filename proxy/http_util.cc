@@ -9,16 +9,36 @@ namespace tlsedge::proxy {
 
 std::string_view reasonPhrase(int status) {
   static constexpr std::array<std::pair<int, std::string_view>, 31> kReasons{{
-      {100, "Continue"}, {101, "Switching Protocols"}, {200, "OK"}, {201, "Created"},
-      {202, "Accepted"}, {204, "No Content"}, {206, "Partial Content"},
-      {301, "Moved Permanently"}, {302, "Found"}, {303, "See Other"}, {304, "Not Modified"},
-      {307, "Temporary Redirect"}, {308, "Permanent Redirect"}, {400, "Bad Request"},
-      {401, "Unauthorized"}, {403, "Forbidden"}, {404, "Not Found"},
-      {405, "Method Not Allowed"}, {408, "Request Timeout"}, {413, "Content Too Large"},
-      {421, "Misdirected Request"}, {429, "Too Many Requests"},
-      {431, "Request Header Fields Too Large"}, {500, "Internal Server Error"},
-      {501, "Not Implemented"}, {502, "Bad Gateway"}, {503, "Service Unavailable"},
-      {504, "Gateway Timeout"}, {505, "HTTP Version Not Supported"}, {409, "Conflict"},
+      {100, "Continue"},
+      {101, "Switching Protocols"},
+      {200, "OK"},
+      {201, "Created"},
+      {202, "Accepted"},
+      {204, "No Content"},
+      {206, "Partial Content"},
+      {301, "Moved Permanently"},
+      {302, "Found"},
+      {303, "See Other"},
+      {304, "Not Modified"},
+      {307, "Temporary Redirect"},
+      {308, "Permanent Redirect"},
+      {400, "Bad Request"},
+      {401, "Unauthorized"},
+      {403, "Forbidden"},
+      {404, "Not Found"},
+      {405, "Method Not Allowed"},
+      {408, "Request Timeout"},
+      {413, "Content Too Large"},
+      {421, "Misdirected Request"},
+      {429, "Too Many Requests"},
+      {431, "Request Header Fields Too Large"},
+      {500, "Internal Server Error"},
+      {501, "Not Implemented"},
+      {502, "Bad Gateway"},
+      {503, "Service Unavailable"},
+      {504, "Gateway Timeout"},
+      {505, "HTTP Version Not Supported"},
+      {409, "Conflict"},
       {410, "Gone"},
   }};
   for (const auto& [code, text] : kReasons) {
@@ -28,8 +48,7 @@ std::string_view reasonPhrase(int status) {
 }
 
 bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
            return std::tolower(static_cast<unsigned char>(x)) ==
                   std::tolower(static_cast<unsigned char>(y));
          });
@@ -37,8 +56,8 @@ bool equalsIgnoreCase(std::string_view a, std::string_view b) {
 
 bool isHopByHop(std::string_view name, const std::vector<std::string>& tokens) {
   static constexpr std::array<std::string_view, 8> kHopByHop{
-      "connection", "keep-alive", "proxy-connection", "te",
-      "trailer",    "transfer-encoding", "upgrade", "proxy-authenticate"};
+      "connection", "keep-alive",        "proxy-connection", "te",
+      "trailer",    "transfer-encoding", "upgrade",          "proxy-authenticate"};
   for (auto h : kHopByHop) {
     if (equalsIgnoreCase(name, h)) return true;
   }

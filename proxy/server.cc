@@ -19,7 +19,7 @@ namespace tlsedge::proxy {
 namespace {
 
 bool fileExists(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   return ::stat(path.c_str(), &st) == 0;
 }
 

@@ -123,8 +123,8 @@ void Exchange::connectTo(const conf::SocketAddress& server) {
   auto* connection = new UpstreamConnection(pool_, server.text);
   int error = 0;
   if (toSockaddr(server, &addr)) {
-    connection->stream_ = net::Stream::connect(pool_.loop(), reinterpret_cast<sockaddr*>(&addr),
-                                               connection, &error);
+    connection->stream_ =
+        net::Stream::connect(pool_.loop(), reinterpret_cast<sockaddr*>(&addr), connection, &error);
   } else {
     error = UV_EINVAL;
   }

@@ -11,7 +11,8 @@ import os
 import re
 import unittest
 
-import harness
+from common import make_tempdir, run, tlsedge_bin
+from pki import Certs
 
 MARK = "@@"
 
@@ -43,8 +44,8 @@ class CheckTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.tmp = harness.make_tempdir(cls)
-        certs = harness.Certs(os.path.join(cls.tmp, "pki"))
+        cls.tmp = make_tempdir(cls)
+        certs = Certs(os.path.join(cls.tmp, "pki"))
         cls.leaf = certs.leaf("shop", ["shop.test"])
 
     def config_text(self, sites=None, top_extra="", listen_https='["127.0.0.1:0"]',
@@ -82,7 +83,7 @@ class CheckTest(unittest.TestCase):
         return path
 
     def check(self, path):
-        return harness.run([harness.tlsedge_bin(), "check", "-c", path], timeout=30)
+        return run([tlsedge_bin(), "check", "-c", path], timeout=30)
 
     def assert_ok(self, text, name):
         path = self.write(text, name)
@@ -228,7 +229,7 @@ class CheckTest(unittest.TestCase):
         # `run` validates like `check` and exits non-zero without starting.
         text, [(line_no, col)] = place(self.config_text(top_extra="@@wrokers: 2\n"))
         path = self.write(text, "run-bad")
-        res = harness.run([harness.tlsedge_bin(), "run", "-c", path], timeout=30)
+        res = run([tlsedge_bin(), "run", "-c", path], timeout=30)
         self.assertNotEqual(res.returncode, 0, res.stderr)
         self.assertIn(f"{path}:{line_no}:{col}: wrokers: ", res.stderr)
         self.assertNotIn("<6>ready", res.stderr + res.stdout)

@@ -7,7 +7,12 @@ import os
 import secrets
 import unittest
 
-import harness
+from common import make_tempdir
+from pki import Certs
+from config import base_config, respond_route, site, upstream_route
+from daemon import start_daemon
+from origin import header_values, pattern_bytes, start_origin
+from clients import curl, http_request, https_request
 
 
 def new_token():
@@ -18,11 +23,11 @@ class HttpListenerTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.tmp = harness.make_tempdir(cls)
-        cls.certs = harness.Certs(os.path.join(cls.tmp, "pki"))
+        cls.tmp = make_tempdir(cls)
+        cls.certs = Certs(os.path.join(cls.tmp, "pki"))
         cls.leaf = cls.certs.leaf("all", ["shop.test", "www.shop.test", "old.test",
                                           "plain.test", "*.wild.test"])
-        cls.origin = harness.start_origin(cls, "origin")
+        cls.origin = start_origin(cls, "origin")
         state = os.path.join(cls.tmp, "state")
         challenges = os.path.join(state, "acme", "challenges")
         os.makedirs(challenges)
@@ -36,26 +41,26 @@ class HttpListenerTest(unittest.TestCase):
         # Something outside the challenge directory that must never be served.
         with open(os.path.join(state, "acme", "secret"), "w") as f:
             f.write("do-not-serve")
-        cfg = harness.base_config(
+        cfg = base_config(
             state, certificates={"all": cls.leaf}, default_certificate="all",
             sites=[
-                harness.site("shop", ["shop.test", "www.shop.test"],
-                             [harness.upstream_route("/", "o")]),
-                harness.site("old", ["old.test"], [harness.upstream_route("/", "o")],
+                site("shop", ["shop.test", "www.shop.test"],
+                             [upstream_route("/", "o")]),
+                site("old", ["old.test"], [upstream_route("/", "o")],
                              redirect_status=301),
-                harness.site("plain", ["plain.test"], [
-                    harness.upstream_route("/", "o"),
-                    harness.respond_route("/static", 200, "plain static\n", "text/plain"),
+                site("plain", ["plain.test"], [
+                    upstream_route("/", "o"),
+                    respond_route("/static", 200, "plain static\n", "text/plain"),
                 ], redirect_https=False, hsts={"max_age": 600}),
-                harness.site("wild", ["*.wild.test"], [harness.upstream_route("/", "o")]),
+                site("wild", ["*.wild.test"], [upstream_route("/", "o")]),
             ],
             upstreams={"o": [cls.origin.address]})
-        cls.daemon = harness.start_daemon(cls, cls.tmp, cfg)
+        cls.daemon = start_daemon(cls, cls.tmp, cfg)
         cls.http_port = cls.daemon.http_port
         cls.https_port = cls.daemon.https_port
 
     def get(self, path, host, method="GET", body=None):
-        return harness.http_request(self.http_port, path, method=method, body=body,
+        return http_request(self.http_port, path, method=method, body=body,
                                     headers={"Host": host})
 
     def assert_not_proxied(self, before):
@@ -95,14 +100,14 @@ class HttpListenerTest(unittest.TestCase):
         r = self.get("/follow?me=1", "shop.test")
         loc = r.headers.get("Location")
         self.assertEqual(loc, f"https://shop.test:{self.https_port}/follow?me=1")
-        r2 = harness.https_request(self.https_port, "shop.test", "/follow?me=1",
+        r2 = https_request(self.https_port, "shop.test", "/follow?me=1",
                                    ca=self.certs.ca_cert)
         self.assertEqual(r2.status, 200)
         self.assertEqual(r2.json()["path"], "/follow?me=1")
-        self.assertEqual(harness.header_values(r2.json(), "X-Forwarded-Proto"), ["https"])
+        self.assertEqual(header_values(r2.json(), "X-Forwarded-Proto"), ["https"])
 
     def test_redirect_with_curl(self):
-        res = harness.curl(["-o", "/dev/null", "-w", "%{http_code} %{redirect_url}",
+        res = curl(["-o", "/dev/null", "-w", "%{http_code} %{redirect_url}",
                             "-H", "Host: shop.test", f"http://127.0.0.1:{self.http_port}/c?d=e"])
         self.assertEqual(res.returncode, 0, res.stderr)
         self.assertEqual(res.stdout, f"308 https://shop.test:{self.https_port}/c?d=e")
@@ -121,7 +126,7 @@ class HttpListenerTest(unittest.TestCase):
 
     def test_challenge_with_curl(self):
         token, keyauth = next(iter(self.tokens.items()))
-        res = harness.curl(["-H", "Host: www.shop.test",
+        res = curl(["-H", "Host: www.shop.test",
                             f"http://127.0.0.1:{self.http_port}/.well-known/acme-challenge/{token}"])
         self.assertEqual(res.returncode, 0, res.stderr)
         self.assertEqual(res.stdout, keyauth)
@@ -160,13 +165,13 @@ class HttpListenerTest(unittest.TestCase):
         echo = r.json()
         self.assertEqual(echo["origin"], "origin")
         self.assertEqual(echo["path"], "/x/y?z=1")
-        self.assertEqual(harness.header_values(echo, "X-Forwarded-Proto"), ["http"])
-        self.assertEqual(harness.header_values(echo, "X-Forwarded-For"), ["127.0.0.1"])
-        self.assertEqual(harness.header_values(echo, "X-Forwarded-Host"), ["plain.test"])
+        self.assertEqual(header_values(echo, "X-Forwarded-Proto"), ["http"])
+        self.assertEqual(header_values(echo, "X-Forwarded-For"), ["127.0.0.1"])
+        self.assertEqual(header_values(echo, "X-Forwarded-Host"), ["plain.test"])
         self.assertIsNone(r.headers.get("Strict-Transport-Security"))
 
     def test_plain_site_post_body(self):
-        body = harness.pattern_bytes(200_000, 5)
+        body = pattern_bytes(200_000, 5)
         r = self.get("/post", "plain.test", method="POST", body=body)
         self.assertEqual(r.status, 200)
         self.assertEqual(r.json()["body_len"], len(body))

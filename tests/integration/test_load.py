@@ -6,7 +6,11 @@ import os
 import re
 import unittest
 
-import harness
+from common import make_tempdir, require_tool, run
+from pki import Certs
+from config import base_config, respond_route, site, upstream_route
+from daemon import start_daemon
+from origin import start_origin
 
 DURATION = "5s"
 
@@ -61,20 +65,20 @@ class LoadTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        harness.require_tool("wrk")
-        cls.tmp = harness.make_tempdir(cls)
-        cls.certs = harness.Certs(os.path.join(cls.tmp, "pki"))
+        require_tool("wrk")
+        cls.tmp = make_tempdir(cls)
+        cls.certs = Certs(os.path.join(cls.tmp, "pki"))
         cls.leaf = cls.certs.leaf("load", ["load.test"])
-        cls.origin = harness.start_origin(cls, "load-origin")
-        cfg = harness.base_config(
+        cls.origin = start_origin(cls, "load-origin")
+        cfg = base_config(
             os.path.join(cls.tmp, "state"), workers=2,
             certificates={"load": cls.leaf}, default_certificate="load",
-            sites=[harness.site("load", ["load.test"], [
-                harness.respond_route("/static", 200, "static response for wrk\n", "text/plain"),
-                harness.upstream_route("/proxy", "o"),
+            sites=[site("load", ["load.test"], [
+                respond_route("/static", 200, "static response for wrk\n", "text/plain"),
+                upstream_route("/proxy", "o"),
             ], "load")],
             upstreams={"o": [cls.origin.address]})
-        cls.daemon = harness.start_daemon(cls, cls.tmp, cfg)
+        cls.daemon = start_daemon(cls, cls.tmp, cfg)
 
     def wrk(self, path, status, needle, connections=16):
         script = os.path.join(self.tmp, f"check{abs(hash(path))}.lua")
@@ -83,7 +87,7 @@ class LoadTest(unittest.TestCase):
         # wrk does not verify the certificate; SNI is the URL's host (the IP),
         # so the handshake gets the default certificate; Host picks the site.
         url = f"https://127.0.0.1:{self.daemon.https_port}{path}"
-        res = harness.run(["wrk", "-t1", f"-c{connections}", f"-d{DURATION}", "--timeout", "5s",
+        res = run(["wrk", "-t1", f"-c{connections}", f"-d{DURATION}", "--timeout", "5s",
                            "-H", "Host: load.test", "-s", script, url], timeout=60)
         text = res.stdout + res.stderr
         self.assertEqual(res.returncode, 0, text)

@@ -5,7 +5,13 @@ import hashlib
 import os
 import unittest
 
-import harness
+from common import closed_port, make_tempdir
+from pki import Certs
+from config import base_config, respond_route, site, upstream_route
+from daemon import start_daemon
+from origin import header_values, pattern_bytes, start_origin
+from clients import (Response, SniHTTPSConnection, client_context, curl_https, http_request,
+    https_request)
 
 WORKERS = 2
 MIB = 1 << 20
@@ -16,35 +22,35 @@ class ProxyTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.tmp = harness.make_tempdir(cls)
-        cls.certs = harness.Certs(os.path.join(cls.tmp, "pki"))
+        cls.tmp = make_tempdir(cls)
+        cls.certs = Certs(os.path.join(cls.tmp, "pki"))
         cls.leaf = cls.certs.leaf("shop", ["shop.test", "ka.test", "plain.test", "nohsts.test"])
-        cls.origin = harness.start_origin(cls, "main")
-        cls.origin_ka = harness.start_origin(cls, "keepalive")
-        cls.dead_port = harness.closed_port()
-        cfg = harness.base_config(
+        cls.origin = start_origin(cls, "main")
+        cls.origin_ka = start_origin(cls, "keepalive")
+        cls.dead_port = closed_port()
+        cfg = base_config(
             os.path.join(cls.tmp, "state"), workers=WORKERS,
             certificates={"shop": cls.leaf}, default_certificate="shop",
             sites=[
-                harness.site("shop", ["shop.test"], [
-                    harness.upstream_route("/", "main"),
-                    harness.respond_route("/static", 203, "static body\n", "text/x-static"),
-                    harness.upstream_route("/dead", "dead"),
+                site("shop", ["shop.test"], [
+                    upstream_route("/", "main"),
+                    respond_route("/static", 203, "static body\n", "text/x-static"),
+                    upstream_route("/dead", "dead"),
                 ], "shop", hsts={"max_age": 31536000, "include_subdomains": True}),
-                harness.site("ka", ["ka.test"], [harness.upstream_route("/", "ka")], "shop"),
-                harness.site("plain", ["plain.test"], [harness.upstream_route("/", "main")], "shop",
+                site("ka", ["ka.test"], [upstream_route("/", "ka")], "shop"),
+                site("plain", ["plain.test"], [upstream_route("/", "main")], "shop",
                              redirect_https=False, hsts={"max_age": 600}),
-                harness.site("nohsts", ["nohsts.test"],
-                             [harness.respond_route("/", 200, "no hsts\n")], "shop"),
+                site("nohsts", ["nohsts.test"],
+                             [respond_route("/", 200, "no hsts\n")], "shop"),
             ],
             upstreams={"main": [cls.origin.address], "ka": [cls.origin_ka.address],
                        "dead": [f"127.0.0.1:{cls.dead_port}"]})
-        cls.daemon = harness.start_daemon(cls, cls.tmp, cfg)
+        cls.daemon = start_daemon(cls, cls.tmp, cfg)
         cls.port = cls.daemon.https_port
         cls.ca = cls.certs.ca_cert
 
     def get(self, path="/", host="shop.test", **kw):
-        return harness.https_request(self.port, "shop.test", path, ca=self.ca,
+        return https_request(self.port, "shop.test", path, ca=self.ca,
                                      headers={"Host": host, **kw.pop("headers", {})}, **kw)
 
     # --- forwarding ---
@@ -56,32 +62,32 @@ class ProxyTest(unittest.TestCase):
         self.assertEqual(echo["origin"], "main")
         self.assertEqual(echo["method"], "GET")
         self.assertEqual(echo["path"], "/a/b?x=1&y=%20z")
-        self.assertEqual(harness.header_values(echo, "X-Forwarded-For"), ["127.0.0.1"])
-        self.assertEqual(harness.header_values(echo, "X-Forwarded-Proto"), ["https"])
-        self.assertEqual(harness.header_values(echo, "X-Forwarded-Host"), ["shop.test"])
+        self.assertEqual(header_values(echo, "X-Forwarded-For"), ["127.0.0.1"])
+        self.assertEqual(header_values(echo, "X-Forwarded-Proto"), ["https"])
+        self.assertEqual(header_values(echo, "X-Forwarded-Host"), ["shop.test"])
 
     def test_forwarded_host_keeps_port(self):
         host = f"shop.test:{self.port}"
         echo = self.get("/p", host=host).json()
-        self.assertEqual(harness.header_values(echo, "X-Forwarded-Host"), [host])
+        self.assertEqual(header_values(echo, "X-Forwarded-Host"), [host])
 
     def test_client_cannot_spoof_forwarded_headers(self):
         echo = self.get("/spoof", headers={"X-Forwarded-Proto": "http",
                                            "X-Forwarded-Host": "evil.test",
                                            "X-Forwarded-For": "203.0.113.9"}).json()
-        self.assertEqual(harness.header_values(echo, "X-Forwarded-Proto"), ["https"])
-        self.assertEqual(harness.header_values(echo, "X-Forwarded-Host"), ["shop.test"])
+        self.assertEqual(header_values(echo, "X-Forwarded-Proto"), ["https"])
+        self.assertEqual(header_values(echo, "X-Forwarded-Host"), ["shop.test"])
         # Appending (nginx's $proxy_add_x_forwarded_for) or replacing are both
         # fine; the last hop must be the real client.
-        xff = ",".join(harness.header_values(echo, "X-Forwarded-For"))
+        xff = ",".join(header_values(echo, "X-Forwarded-For"))
         self.assertEqual(xff.split(",")[-1].strip(), "127.0.0.1", xff)
 
     def test_end_to_end_headers_forwarded(self):
         echo = self.get("/e2e", headers={"X-Custom": "value 1", "Accept": "text/x-test",
                                          "User-Agent": "integration/1"}).json()
-        self.assertEqual(harness.header_values(echo, "X-Custom"), ["value 1"])
-        self.assertEqual(harness.header_values(echo, "Accept"), ["text/x-test"])
-        self.assertEqual(harness.header_values(echo, "User-Agent"), ["integration/1"])
+        self.assertEqual(header_values(echo, "X-Custom"), ["value 1"])
+        self.assertEqual(header_values(echo, "Accept"), ["text/x-test"])
+        self.assertEqual(header_values(echo, "User-Agent"), ["integration/1"])
 
     def test_hop_by_hop_request_headers_stripped(self):
         r = self.get("/hop", headers={
@@ -101,10 +107,10 @@ class ProxyTest(unittest.TestCase):
             self.assertNotIn(h.lower(), names, f"{h} reached the origin: {echo['headers']}")
         # The proxy may send its own Connection header to the origin, but not
         # the client's tokens.
-        for v in harness.header_values(echo, "Connection"):
+        for v in header_values(echo, "Connection"):
             tokens = {t.strip().lower() for t in v.split(",")}
             self.assertTrue(tokens <= {"keep-alive", "close"}, f"Connection: {v}")
-        self.assertEqual(harness.header_values(echo, "X-Keep"), ["kept"])
+        self.assertEqual(header_values(echo, "X-Keep"), ["kept"])
 
     def test_hop_by_hop_response_headers_stripped(self):
         r = self.get("/resp?resp_hop=1")
@@ -118,7 +124,7 @@ class ProxyTest(unittest.TestCase):
     # --- keep-alive ---
 
     def test_keep_alive_both_sides(self):
-        conn = harness.SniHTTPSConnection("ka.test", self.port, harness.client_context(self.ca))
+        conn = SniHTTPSConnection("ka.test", self.port, client_context(self.ca))
         self.addCleanup(conn.close)
         n = 12
         first_sock = local = None
@@ -129,7 +135,7 @@ class ProxyTest(unittest.TestCase):
             self.assertEqual(resp.status, 200)
             self.assertNotIn("close", (resp.headers.get("Connection") or "").lower(),
                              f"request {i}: tlsedge closed the keep-alive connection")
-            echo = harness.Response(resp.status, "", resp.headers, body).json()
+            echo = Response(resp.status, "", resp.headers, body).json()
             self.assertEqual(echo["path"], f"/ka/{i}")
             self.assertIsNotNone(conn.sock, f"request {i}: connection closed after response")
             if first_sock is None:
@@ -148,7 +154,7 @@ class ProxyTest(unittest.TestCase):
     # --- bodies ---
 
     def test_post_1mib_content_length(self):
-        body = harness.pattern_bytes(MIB, 11)
+        body = pattern_bytes(MIB, 11)
         r = self.get("/upload", method="POST", body=body,
                      headers={"Content-Type": "application/octet-stream"})
         self.assertEqual(r.status, 200, r)
@@ -158,7 +164,7 @@ class ProxyTest(unittest.TestCase):
         self.assertEqual(echo["body_sha256"], hashlib.sha256(body).hexdigest())
 
     def test_post_1mib_chunked(self):
-        body = harness.pattern_bytes(MIB, 12)
+        body = pattern_bytes(MIB, 12)
         chunks = [body[i:i + 65536 - 7] for i in range(0, len(body), 65536 - 7)]
         r = self.get("/upload-chunked", method="POST", body=iter(chunks), encode_chunked=True,
                      headers={"Transfer-Encoding": "chunked"})
@@ -169,16 +175,16 @@ class ProxyTest(unittest.TestCase):
 
     def test_post_with_curl(self):
         path = os.path.join(self.tmp, "upload.bin")
-        body = harness.pattern_bytes(MIB, 13)
+        body = pattern_bytes(MIB, 13)
         with open(path, "wb") as f:
             f.write(body)
-        res, status, out = harness.curl_https(self.port, "shop.test", "/curl-upload", ca=self.ca,
+        res, status, out = curl_https(self.port, "shop.test", "/curl-upload", ca=self.ca,
                                               verbose=False,
                                               extra=["--data-binary", f"@{path}", "-H",
                                                      "Content-Type: application/octet-stream"])
         self.assertEqual(res.returncode, 0, res.stderr)
         self.assertEqual(status, 200, out)
-        echo = harness.Response(status, "", {}, out.encode()).json()
+        echo = Response(status, "", {}, out.encode()).json()
         self.assertEqual(echo["body_len"], MIB)
         self.assertEqual(echo["body_sha256"], hashlib.sha256(body).hexdigest())
 
@@ -188,12 +194,12 @@ class ProxyTest(unittest.TestCase):
         self.assertEqual(r.status, 200)
         self.assertEqual(len(r.body), n)
         self.assertEqual(hashlib.sha256(r.body).hexdigest(),
-                         hashlib.sha256(harness.pattern_bytes(n, 21)).hexdigest())
+                         hashlib.sha256(pattern_bytes(n, 21)).hexdigest())
 
     def test_large_response_10mib_curl(self):
         n = 10 * MIB
         out = os.path.join(self.tmp, "download.bin")
-        res, status, _ = harness.curl_https(self.port, "shop.test", f"/bytes?n={n}&seed=22",
+        res, status, _ = curl_https(self.port, "shop.test", f"/bytes?n={n}&seed=22",
                                             ca=self.ca, verbose=False, extra=["-o", out])
         self.assertEqual(res.returncode, 0, res.stderr)
         self.assertEqual(status, 200)
@@ -201,7 +207,7 @@ class ProxyTest(unittest.TestCase):
             got = f.read()
         self.assertEqual(len(got), n)
         self.assertEqual(hashlib.sha256(got).digest(),
-                         hashlib.sha256(harness.pattern_bytes(n, 22)).digest())
+                         hashlib.sha256(pattern_bytes(n, 22)).digest())
 
     # --- errors and static routes ---
 
@@ -247,12 +253,12 @@ class ProxyTest(unittest.TestCase):
 
     def test_no_hsts_on_plain_http(self):
         http_port = self.daemon.http_port
-        r = harness.http_request(http_port, "/h", headers={"Host": "plain.test"})
+        r = http_request(http_port, "/h", headers={"Host": "plain.test"})
         self.assertEqual(r.status, 200)
         self.assertEqual(r.json()["origin"], "main")
         self.assertIsNone(r.headers.get("Strict-Transport-Security"))
         # Nor on a redirect from a site that has HSTS.
-        r = harness.http_request(http_port, "/h", headers={"Host": "shop.test"})
+        r = http_request(http_port, "/h", headers={"Host": "shop.test"})
         self.assertEqual(r.status, 308)
         self.assertIsNone(r.headers.get("Strict-Transport-Security"))
 

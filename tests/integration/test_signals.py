@@ -9,7 +9,12 @@ import threading
 import time
 import unittest
 
-import harness
+from common import make_tempdir
+from pki import Certs
+from config import base_config, respond_route, site, upstream_route
+from daemon import start_daemon
+from origin import start_origin
+from clients import SniHTTPSConnection, client_context, https_request
 
 
 class Background:
@@ -39,26 +44,26 @@ class Background:
 class SignalTest(unittest.TestCase):
 
     def setUp(self):
-        self.tmp = harness.make_tempdir(self)
-        self.certs = harness.Certs(os.path.join(self.tmp, "pki"))
+        self.tmp = make_tempdir(self)
+        self.certs = Certs(os.path.join(self.tmp, "pki"))
         self.leaf = self.certs.leaf("a", ["a.test"])
-        self.origin = harness.start_origin(self, "slow-origin")
+        self.origin = start_origin(self, "slow-origin")
 
     def start(self, name="tlsedge", shutdown_timeout="10s"):
         workdir = os.path.join(self.tmp, name)
         os.makedirs(workdir)
-        cfg = harness.base_config(
+        cfg = base_config(
             os.path.join(workdir, "state"), certificates={"a": self.leaf},
             default_certificate="a", shutdown_timeout=shutdown_timeout,
-            sites=[harness.site("a", ["a.test"], [
-                harness.upstream_route("/", "o"),
-                harness.respond_route("/static", 200, "static\n"),
+            sites=[site("a", ["a.test"], [
+                upstream_route("/", "o"),
+                respond_route("/static", 200, "static\n"),
             ], "a")],
             upstreams={"o": [self.origin.address]})
-        return harness.start_daemon(self, workdir, cfg, name)
+        return start_daemon(self, workdir, cfg, name)
 
     def request(self, daemon, path):
-        return harness.https_request(daemon.https_port, "a.test", path, ca=self.certs.ca_cert)
+        return https_request(daemon.https_port, "a.test", path, ca=self.certs.ca_cert)
 
     def test_sigterm_completes_in_flight_request(self):
         d = self.start()
@@ -105,7 +110,7 @@ class SignalTest(unittest.TestCase):
         served = []
         for _ in range(20):
             try:
-                r = harness.https_request(port, "a.test", "/static", ca=self.certs.ca_cert)
+                r = https_request(port, "a.test", "/static", ca=self.certs.ca_cert)
                 served.append(r.status)
             except (OSError, ssl.SSLError, ConnectionError, http.client.HTTPException):
                 refused = True
@@ -132,8 +137,8 @@ class SignalTest(unittest.TestCase):
 
     def test_idle_keep_alive_does_not_delay_exit(self):
         d = self.start(shutdown_timeout="20s")
-        conn = harness.SniHTTPSConnection("a.test", d.https_port,
-                                          harness.client_context(self.certs.ca_cert))
+        conn = SniHTTPSConnection("a.test", d.https_port,
+                                          client_context(self.certs.ca_cert))
         self.addCleanup(conn.close)
         conn.request("GET", "/static")
         resp = conn.getresponse()

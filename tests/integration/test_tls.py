@@ -6,7 +6,13 @@ import re
 import ssl
 import unittest
 
-import harness
+from common import have_ipv6_loopback, make_tempdir
+from pki import Certs
+from config import base_config, respond_route, site, upstream_route
+from daemon import start_daemon
+from origin import header_values, start_origin
+from clients import (Response, curl_https, http_request, https_request, peer_serial, s_client,
+    s_client_leaf, tls_handshake)
 
 
 def curl_tls_version(stderr):
@@ -25,39 +31,39 @@ class SniTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.tmp = harness.make_tempdir(cls)
-        cls.certs = harness.Certs(os.path.join(cls.tmp, "pki"))
+        cls.tmp = make_tempdir(cls)
+        cls.certs = Certs(os.path.join(cls.tmp, "pki"))
         c = cls.certs
         cls.leaf_a = c.leaf("a", ["a.test", "www.a.test"])
         cls.leaf_b = c.leaf("b", ["b.test"])
         cls.leaf_wild = c.leaf("wild", ["*.wild.test"])
         cls.leaf_special = c.leaf("special", ["special.wild.test"])
         cls.leaf_default = c.leaf("default", ["default.test"])
-        cls.origin_a = harness.start_origin(cls, "origin-a")
-        cls.origin_b = harness.start_origin(cls, "origin-b")
-        cls.origin_wild = harness.start_origin(cls, "origin-wild")
-        cls.origin_special = harness.start_origin(cls, "origin-special")
-        cfg = harness.base_config(
+        cls.origin_a = start_origin(cls, "origin-a")
+        cls.origin_b = start_origin(cls, "origin-b")
+        cls.origin_wild = start_origin(cls, "origin-wild")
+        cls.origin_special = start_origin(cls, "origin-special")
+        cfg = base_config(
             os.path.join(cls.tmp, "state"),
             certificates={"a": cls.leaf_a, "b": cls.leaf_b, "wild": cls.leaf_wild,
                           "special": cls.leaf_special, "default": cls.leaf_default},
             default_certificate="default",
             sites=[
-                harness.site("a", ["a.test", "www.a.test"], [harness.upstream_route("/", "a")], "a"),
-                harness.site("b", ["b.test"], [harness.upstream_route("/", "b")], "b"),
-                harness.site("wild", ["*.wild.test"], [harness.upstream_route("/", "wild")], "wild"),
-                harness.site("special", ["special.wild.test"],
-                             [harness.upstream_route("/", "special")], "special"),
+                site("a", ["a.test", "www.a.test"], [upstream_route("/", "a")], "a"),
+                site("b", ["b.test"], [upstream_route("/", "b")], "b"),
+                site("wild", ["*.wild.test"], [upstream_route("/", "wild")], "wild"),
+                site("special", ["special.wild.test"],
+                             [upstream_route("/", "special")], "special"),
             ],
             upstreams={"a": [cls.origin_a.address], "b": [cls.origin_b.address],
                        "wild": [cls.origin_wild.address],
                        "special": [cls.origin_special.address]})
-        cls.daemon = harness.start_daemon(cls, cls.tmp, cfg)
+        cls.daemon = start_daemon(cls, cls.tmp, cfg)
         cls.port = cls.daemon.https_port
 
     def s_client_leaf(self, servername, **kw):
-        res = harness.s_client(self.port, servername, **kw)
-        return harness.s_client_leaf(res), res
+        res = s_client(self.port, servername, **kw)
+        return s_client_leaf(res), res
 
     def assert_served(self, sni, leaf):
         (serial, cn), res = self.s_client_leaf(sni, ca=self.certs.ca_cert)
@@ -75,18 +81,18 @@ class SniTest(unittest.TestCase):
     def test_curl_two_sites_two_origins(self):
         for host, leaf, origin in (("a.test", self.leaf_a, self.origin_a),
                                    ("b.test", self.leaf_b, self.origin_b)):
-            res, status, body = harness.curl_https(self.port, host, f"/hello/{host}",
+            res, status, body = curl_https(self.port, host, f"/hello/{host}",
                                                    ca=self.certs.ca_cert)
             self.assertEqual(res.returncode, 0, res.stderr)
             self.assertEqual(status, 200, body)
             self.assertEqual(curl_subject_cn(res.stderr), leaf.subject_cn, res.stderr)
-            echo = harness.Response(status, "", {}, body.encode()).json()
+            echo = Response(status, "", {}, body.encode()).json()
             self.assertEqual(echo["origin"], origin.name)
             self.assertEqual(echo["path"], f"/hello/{host}")
 
     def test_python_ssl_verifies_hostname(self):
         # check_hostname=True: the served certificate must match the SNI name.
-        r = harness.https_request(self.port, "b.test", "/py", ca=self.certs.ca_cert)
+        r = https_request(self.port, "b.test", "/py", ca=self.certs.ca_cert)
         self.assertEqual(r.status, 200)
         self.assertEqual(r.json()["origin"], "origin-b")
 
@@ -96,13 +102,13 @@ class SniTest(unittest.TestCase):
     def test_wildcard_site(self):
         self.assert_served("x.wild.test", self.leaf_wild)
         self.assert_served("another-one.wild.test", self.leaf_wild)
-        r = harness.https_request(self.port, "x.wild.test", "/w", ca=self.certs.ca_cert)
+        r = https_request(self.port, "x.wild.test", "/w", ca=self.certs.ca_cert)
         self.assertEqual(r.status, 200)
         self.assertEqual(r.json()["origin"], "origin-wild")
 
     def test_exact_host_beats_wildcard(self):
         self.assert_served("special.wild.test", self.leaf_special)
-        r = harness.https_request(self.port, "special.wild.test", "/s", ca=self.certs.ca_cert)
+        r = https_request(self.port, "special.wild.test", "/s", ca=self.certs.ca_cert)
         self.assertEqual(r.json()["origin"], "origin-special")
 
     def test_wildcard_covers_one_label_only(self):
@@ -127,7 +133,7 @@ class SniTest(unittest.TestCase):
         # TLS with the default certificate, then no site for the Host.
         origins = (self.origin_a, self.origin_b, self.origin_wild, self.origin_special)
         before = [o.request_count() for o in origins]
-        r = harness.https_request(self.port, "default.test", "/", ca=self.certs.ca_cert,
+        r = https_request(self.port, "default.test", "/", ca=self.certs.ca_cert,
                                   headers={"Host": "nowhere.test"})
         self.assertEqual(r.status, 404)
         self.assertEqual([o.request_count() for o in origins], before, "404 must not be proxied")
@@ -135,7 +141,7 @@ class SniTest(unittest.TestCase):
     def test_tls12_and_tls13_with_curl(self):
         for flags, want in ((["--tlsv1.2", "--tls-max", "1.2"], "TLSv1.2"),
                             (["--tlsv1.3"], "TLSv1.3")):
-            res, status, body = harness.curl_https(self.port, "a.test", "/v",
+            res, status, body = curl_https(self.port, "a.test", "/v",
                                                    ca=self.certs.ca_cert, extra=flags)
             self.assertEqual(res.returncode, 0, res.stderr)
             self.assertEqual(status, 200)
@@ -143,15 +149,15 @@ class SniTest(unittest.TestCase):
 
     def test_tls12_and_tls13_with_python(self):
         for v, want in ((ssl.TLSVersion.TLSv1_2, "TLSv1.2"), (ssl.TLSVersion.TLSv1_3, "TLSv1.3")):
-            version, alpn, cipher, cert = harness.tls_handshake(
+            version, alpn, cipher, cert = tls_handshake(
                 self.port, "a.test", ca=self.certs.ca_cert, tls_version=v, check_hostname=True)
             self.assertEqual(version, want)
             self.assertEqual(alpn, "http/1.1")
-            self.assertEqual(harness.peer_serial(cert), self.leaf_a.serial)
+            self.assertEqual(peer_serial(cert), self.leaf_a.serial)
 
     def test_tls12_and_tls13_with_s_client(self):
         for flag, want in (("-tls1_2", "TLSv1.2"), ("-tls1_3", "TLSv1.3")):
-            res = harness.s_client(self.port, "a.test", ca=self.certs.ca_cert,
+            res = s_client(self.port, "a.test", ca=self.certs.ca_cert,
                                    extra=[flag, "-alpn", "http/1.1"])
             m = re.search(r"^New, (TLSv1\.\d), Cipher is", res.stdout, re.M)
             self.assertIsNotNone(m, res.stdout + res.stderr)
@@ -161,7 +167,7 @@ class SniTest(unittest.TestCase):
     def test_alpn_h2_is_not_selected(self):
         # Only http/1.1 is spoken: offering h2 first must still give http/1.1
         # (or no ALPN at all), never h2.
-        version, alpn, cipher, cert = harness.tls_handshake(
+        version, alpn, cipher, cert = tls_handshake(
             self.port, "a.test", ca=self.certs.ca_cert, alpn=("h2", "http/1.1"))
         self.assertEqual(alpn, "http/1.1")
 
@@ -170,27 +176,27 @@ class RejectUnknownSniTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.tmp = harness.make_tempdir(cls)
-        cls.certs = harness.Certs(os.path.join(cls.tmp, "pki"))
+        cls.tmp = make_tempdir(cls)
+        cls.certs = Certs(os.path.join(cls.tmp, "pki"))
         cls.leaf_a = cls.certs.leaf("a", ["a.test"])
         cls.leaf_default = cls.certs.leaf("default", ["default.test"])
-        cfg = harness.base_config(
+        cfg = base_config(
             os.path.join(cls.tmp, "state"),
             certificates={"a": cls.leaf_a, "default": cls.leaf_default},
             default_certificate="default", unknown_sni="reject",
-            sites=[harness.site("a", ["a.test"], [harness.respond_route("/", 200, "a\n")], "a")])
-        cls.daemon = harness.start_daemon(cls, cls.tmp, cfg)
+            sites=[site("a", ["a.test"], [respond_route("/", 200, "a\n")], "a")])
+        cls.daemon = start_daemon(cls, cls.tmp, cfg)
         cls.port = cls.daemon.https_port
 
     def test_known_sni_still_served(self):
-        res = harness.s_client(self.port, "a.test", ca=self.certs.ca_cert)
-        serial, cn = harness.s_client_leaf(res)
+        res = s_client(self.port, "a.test", ca=self.certs.ca_cert)
+        serial, cn = s_client_leaf(res)
         self.assertEqual(serial, self.leaf_a.serial)
-        r = harness.https_request(self.port, "a.test", "/", ca=self.certs.ca_cert)
+        r = https_request(self.port, "a.test", "/", ca=self.certs.ca_cert)
         self.assertEqual((r.status, r.body), (200, b"a\n"))
 
     def test_unknown_sni_rejected_s_client(self):
-        res = harness.s_client(self.port, "unknown.example")
+        res = s_client(self.port, "unknown.example")
         out = res.stdout + res.stderr
         self.assertNotEqual(res.returncode, 0, out)
         self.assertRegex(out, r"unrecognized name|alert number 112", out)
@@ -198,7 +204,7 @@ class RejectUnknownSniTest(unittest.TestCase):
 
     def test_unknown_sni_rejected_python(self):
         with self.assertRaises(ssl.SSLError) as cm:
-            harness.tls_handshake(self.port, "unknown.example", ca=self.certs.ca_cert)
+            tls_handshake(self.port, "unknown.example", ca=self.certs.ca_cert)
         self.assertIn("UNRECOGNIZED_NAME", str(cm.exception).upper())
 
 
@@ -207,21 +213,21 @@ class MinVersionTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.tmp = harness.make_tempdir(cls)
-        cls.certs = harness.Certs(os.path.join(cls.tmp, "pki"))
+        cls.tmp = make_tempdir(cls)
+        cls.certs = Certs(os.path.join(cls.tmp, "pki"))
         cls.leaf = cls.certs.leaf("a", ["a.test"])
-        cfg = harness.base_config(
+        cfg = base_config(
             os.path.join(cls.tmp, "state"), certificates={"a": cls.leaf},
             default_certificate="a", min_version="1.3",
-            sites=[harness.site("a", ["a.test"], [harness.respond_route("/", 200, "a\n")], "a")])
-        cls.daemon = harness.start_daemon(cls, cls.tmp, cfg)
+            sites=[site("a", ["a.test"], [respond_route("/", 200, "a\n")], "a")])
+        cls.daemon = start_daemon(cls, cls.tmp, cfg)
 
     def test_tls12_refused_tls13_accepted(self):
         port = self.daemon.https_port
         with self.assertRaises(ssl.SSLError):
-            harness.tls_handshake(port, "a.test", ca=self.certs.ca_cert,
+            tls_handshake(port, "a.test", ca=self.certs.ca_cert,
                                   tls_version=ssl.TLSVersion.TLSv1_2)
-        version, *_ = harness.tls_handshake(port, "a.test", ca=self.certs.ca_cert,
+        version, *_ = tls_handshake(port, "a.test", ca=self.certs.ca_cert,
                                             tls_version=ssl.TLSVersion.TLSv1_3)
         self.assertEqual(version, "TLSv1.3")
 
@@ -231,44 +237,44 @@ class Ipv6Test(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        if not harness.have_ipv6_loopback():
+        if not have_ipv6_loopback():
             raise unittest.SkipTest("no usable IPv6 loopback (::1) on this machine")
-        cls.tmp = harness.make_tempdir(cls)
-        cls.certs = harness.Certs(os.path.join(cls.tmp, "pki"))
+        cls.tmp = make_tempdir(cls)
+        cls.certs = Certs(os.path.join(cls.tmp, "pki"))
         cls.leaf = cls.certs.leaf("a", ["a.test"])
-        cls.origin = harness.start_origin(cls, "origin-v6")
-        cfg = harness.base_config(
+        cls.origin = start_origin(cls, "origin-v6")
+        cfg = base_config(
             os.path.join(cls.tmp, "state"), certificates={"a": cls.leaf},
             https=["127.0.0.1:0", "[::1]:0"], http=["127.0.0.1:0", "[::1]:0"],
-            sites=[harness.site("a", ["a.test"], [harness.upstream_route("/", "o")], "a")],
+            sites=[site("a", ["a.test"], [upstream_route("/", "o")], "a")],
             upstreams={"o": [cls.origin.address]})
-        cls.daemon = harness.start_daemon(cls, cls.tmp, cfg)
+        cls.daemon = start_daemon(cls, cls.tmp, cfg)
 
     def test_https_over_ipv6_curl(self):
         port = self.daemon.port("https", "::1")
-        res, status, body = harness.curl_https(port, "a.test", "/six", ca=self.certs.ca_cert,
+        res, status, body = curl_https(port, "a.test", "/six", ca=self.certs.ca_cert,
                                                connect_host="::1")
         self.assertEqual(res.returncode, 0, res.stderr)
         self.assertEqual(status, 200)
-        echo = harness.Response(status, "", {}, body.encode()).json()
+        echo = Response(status, "", {}, body.encode()).json()
         self.assertEqual(echo["origin"], "origin-v6")
-        self.assertEqual(harness.header_values(echo, "X-Forwarded-For"), ["::1"])
+        self.assertEqual(header_values(echo, "X-Forwarded-For"), ["::1"])
 
     def test_https_over_ipv6_s_client(self):
         port = self.daemon.port("https", "::1")
-        res = harness.s_client(port, "a.test", ca=self.certs.ca_cert, connect_host="::1")
-        serial, cn = harness.s_client_leaf(res)
+        res = s_client(port, "a.test", ca=self.certs.ca_cert, connect_host="::1")
+        serial, cn = s_client_leaf(res)
         self.assertEqual(serial, self.leaf.serial)
 
     def test_ipv4_listener_still_works(self):
-        r = harness.https_request(self.daemon.port("https", "127.0.0.1"), "a.test", "/four",
+        r = https_request(self.daemon.port("https", "127.0.0.1"), "a.test", "/four",
                                   ca=self.certs.ca_cert)
         self.assertEqual(r.json()["origin"], "origin-v6")
-        self.assertEqual(harness.header_values(r.json(), "X-Forwarded-For"), ["127.0.0.1"])
+        self.assertEqual(header_values(r.json(), "X-Forwarded-For"), ["127.0.0.1"])
 
     def test_http_redirect_over_ipv6(self):
         port = self.daemon.port("http", "::1")
-        r = harness.http_request(port, "/p?q=1", host="::1", headers={"Host": "a.test"})
+        r = http_request(port, "/p?q=1", host="::1", headers={"Host": "a.test"})
         self.assertEqual(r.status, 308)
         self.assertEqual(r.headers.get("Location"),
                          f"https://a.test:{self.daemon.port('https', '127.0.0.1')}/p?q=1")

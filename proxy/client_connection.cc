@@ -308,18 +308,11 @@ void ClientConnection::onUpstreamBody(std::string_view data) {
     stream_->write(data);
     return;
   }
-  char size[24];
-  int n = snprintf(size, sizeof(size), "%zx\r\n", data.size());
-  std::string chunk;
-  chunk.reserve(static_cast<size_t>(n) + data.size() + 2);
-  chunk.append(size, static_cast<size_t>(n));
-  chunk += data;
-  chunk += "\r\n";
-  stream_->write(chunk);
+  stream_->write(chunk(data));
 }
 
 void ClientConnection::onUpstreamComplete() {
-  if (chunkedResponse_) stream_->write("0\r\n\r\n");
+  if (chunkedResponse_) stream_->write(kLastChunk);
   responseComplete_ = true;
   advance();
 }

@@ -89,6 +89,17 @@ std::vector<std::string> connectionTokens(const net::MessageHead& head) {
   return out;
 }
 
+std::string chunk(std::string_view data) {
+  char size[24];
+  int n = snprintf(size, sizeof(size), "%zx\r\n", data.size());
+  std::string out;
+  out.reserve(static_cast<size_t>(n) + data.size() + 2);
+  out.append(size, static_cast<size_t>(n));
+  out += data;
+  out += "\r\n";
+  return out;
+}
+
 std::string simpleResponse(int status, std::string_view contentType, std::string_view body,
                            bool keepAlive, std::string_view extraHeaders, bool headRequest) {
   std::string out;

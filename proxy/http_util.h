@@ -23,6 +23,11 @@ std::vector<std::string> connectionTokens(const net::MessageHead& head);
 
 bool equalsIgnoreCase(std::string_view a, std::string_view b);
 
+// One chunk of a chunked body (RFC 9112 section 7.1): size in hex, CRLF,
+// the data, CRLF. `data` must not be empty (that is the last chunk).
+std::string chunk(std::string_view data);
+inline constexpr std::string_view kLastChunk = "0\r\n\r\n";
+
 // A complete response with a fixed body. `extraHeaders` is zero or more
 // "Name: value\r\n" lines. For HEAD the body is left out (Content-Length kept).
 std::string simpleResponse(int status, std::string_view contentType, std::string_view body,

@@ -4,6 +4,7 @@
 
 #include "base/log.h"
 #include "net/loop.h"
+#include "proxy/http_util.h"
 
 namespace tlsedge::proxy {
 namespace {
@@ -11,12 +12,6 @@ namespace {
 // for both; an edge connect timeout should be short.
 constexpr uint64_t kConnectTimeoutMs = 5000;
 constexpr uint64_t kReadTimeoutMs = 60000;
-
-std::string chunkHeader(size_t size) {
-  char buf[24];
-  int n = snprintf(buf, sizeof(buf), "%zx\r\n", size);
-  return std::string(buf, static_cast<size_t>(n));
-}
 
 bool toSockaddr(const conf::SocketAddress& a, sockaddr_storage* out) {
   if (a.ipv6) {
@@ -173,9 +168,7 @@ void Exchange::sendBody(std::string_view data) {
   if (data.empty() || complete_) return;
   std::string framed;
   if (request_.framing == BodyFraming::kChunked) {
-    framed = chunkHeader(data.size());
-    framed += data;
-    framed += "\r\n";
+    framed = chunk(data);
     data = framed;
   }
   if (connection_ != nullptr && connection_->connected_) {
@@ -188,7 +181,6 @@ void Exchange::sendBody(std::string_view data) {
 void Exchange::endBody() {
   bodyEnded_ = true;
   if (request_.framing != BodyFraming::kChunked || complete_) return;
-  static constexpr std::string_view kLastChunk = "0\r\n\r\n";
   if (connection_ != nullptr && connection_->connected_) {
     connection_->stream_->write(kLastChunk);
   } else {

@@ -12,30 +12,39 @@
 set -euo pipefail
 
 pkg=android-platform-external-boringssl
-cache_root=${TLSEDGE_CACHE:-$HOME/.cache/tlsedge}/boringssl
+cache=${TLSEDGE_CACHE:-$HOME/.cache/tlsedge}
+cache_root=$cache/boringssl
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-# A private apt state with deb-src entries derived from the system's list.
-mkdir -p "$work/parts" "$work/lists/partial"
+# A private apt state with deb-src entries derived from the system's list,
+# kept in the cache so that a build needs no index download when a fresh one
+# (under a day old) is there.
+apt_state=$cache/apt-src
+mkdir -p "$apt_state/parts" "$apt_state/lists/partial"
+rm -f "$apt_state/parts/"*
 for f in /etc/apt/sources.list.d/*.sources; do
   [ -f "$f" ] || continue
-  sed 's/^Types:.*/Types: deb-src/' "$f" >"$work/parts/$(basename "$f")"
+  sed 's/^Types:.*/Types: deb-src/' "$f" >"$apt_state/parts/$(basename "$f")"
 done
+touch "$apt_state/parts/legacy.list"
 if [ -f /etc/apt/sources.list ]; then
-  sed -n 's/^deb /deb-src /p' /etc/apt/sources.list >"$work/parts/legacy.list"
+  sed -n 's/^deb /deb-src /p' /etc/apt/sources.list >"$apt_state/parts/legacy.list"
 fi
-apt_opts=(-o "Dir::Etc::SourceList=$work/parts/legacy.list"
-          -o "Dir::Etc::SourceParts=$work/parts"
-          -o "Dir::State::Lists=$work/lists"
+apt_opts=(-o "Dir::Etc::SourceList=$apt_state/parts/legacy.list"
+          -o "Dir::Etc::SourceParts=$apt_state/parts"
+          -o "Dir::State::Lists=$apt_state/lists"
           -o "APT::Sandbox::User=root")
-touch "$work/parts/legacy.list"
+refresh_lists() {
+  apt-get "${apt_opts[@]}" -qq update >&2 || [ -n "$(find "$apt_state/lists" -name '*Sources*' -print -quit)" ]
+}
+if [ -z "$(find "$apt_state/lists" -name '*Sources*' -mmin -1440 -print -quit)" ]; then
+  refresh_lists
+fi
 
 version=${BORINGSSL_VERSION:-}
 if [ -z "$version" ]; then
-  # The cache is keyed by version; find it without downloading when possible.
-  apt-get "${apt_opts[@]}" -qq update >&2
-  version=$(apt-cache "${apt_opts[@]}" showsrc "$pkg" | sed -n 's/^Version: //p' | sort -V | tail -1)
+  version=$(apt-cache "${apt_opts[@]}" showsrc "$pkg" 2>/dev/null | sed -n 's/^Version: //p' | sort -V | tail -1)
 fi
 [ -n "$version" ] || { echo "boringssl.sh: no source version of $pkg found" >&2; exit 1; }
 out="$cache_root/$version"
@@ -45,7 +54,6 @@ if [ -f "$out/.complete" ]; then
 fi
 
 echo "boringssl.sh: building $pkg $version into $out" >&2
-[ -s "$work/lists/lock" ] || apt-get "${apt_opts[@]}" -qq update >&2
 (cd "$work" && apt-get "${apt_opts[@]}" -qq source --download-only "$pkg=$version" >&2)
 (cd "$work" && dpkg-source -x --skip-patches ./*.dsc src >/dev/null)
 

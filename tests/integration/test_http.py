@@ -45,9 +45,9 @@ class HttpListenerTest(unittest.TestCase):
             state, certificates={"all": cls.leaf}, default_certificate="all",
             sites=[
                 site("shop", ["shop.test", "www.shop.test"],
-                             [upstream_route("/", "o")]),
+                     [upstream_route("/", "o")]),
                 site("old", ["old.test"], [upstream_route("/", "o")],
-                             redirect_status=301),
+                     redirect_status=301),
                 site("plain", ["plain.test"], [
                     upstream_route("/", "o"),
                     respond_route("/static", 200, "plain static\n", "text/plain"),
@@ -61,7 +61,7 @@ class HttpListenerTest(unittest.TestCase):
 
     def get(self, path, host, method="GET", body=None):
         return http_request(self.http_port, path, method=method, body=body,
-                                    headers={"Host": host})
+                            headers={"Host": host})
 
     def assert_not_proxied(self, before):
         self.assertEqual(self.origin.request_count(), before, "request reached the origin")
@@ -101,14 +101,14 @@ class HttpListenerTest(unittest.TestCase):
         loc = r.headers.get("Location")
         self.assertEqual(loc, f"https://shop.test:{self.https_port}/follow?me=1")
         r2 = https_request(self.https_port, "shop.test", "/follow?me=1",
-                                   ca=self.certs.ca_cert)
+                           ca=self.certs.ca_cert)
         self.assertEqual(r2.status, 200)
         self.assertEqual(r2.json()["path"], "/follow?me=1")
         self.assertEqual(header_values(r2.json(), "X-Forwarded-Proto"), ["https"])
 
     def test_redirect_with_curl(self):
         res = curl(["-o", "/dev/null", "-w", "%{http_code} %{redirect_url}",
-                            "-H", "Host: shop.test", f"http://127.0.0.1:{self.http_port}/c?d=e"])
+                    "-H", "Host: shop.test", f"http://127.0.0.1:{self.http_port}/c?d=e"])
         self.assertEqual(res.returncode, 0, res.stderr)
         self.assertEqual(res.stdout, f"308 https://shop.test:{self.https_port}/c?d=e")
 
@@ -127,7 +127,7 @@ class HttpListenerTest(unittest.TestCase):
     def test_challenge_with_curl(self):
         token, keyauth = next(iter(self.tokens.items()))
         res = curl(["-H", "Host: www.shop.test",
-                            f"http://127.0.0.1:{self.http_port}/.well-known/acme-challenge/{token}"])
+                    f"http://127.0.0.1:{self.http_port}/.well-known/acme-challenge/{token}"])
         self.assertEqual(res.returncode, 0, res.stderr)
         self.assertEqual(res.stdout, keyauth)
 

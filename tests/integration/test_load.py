@@ -88,7 +88,7 @@ class LoadTest(unittest.TestCase):
         # so the handshake gets the default certificate; Host picks the site.
         url = f"https://127.0.0.1:{self.daemon.https_port}{path}"
         res = run(["wrk", "-t1", f"-c{connections}", f"-d{DURATION}", "--timeout", "5s",
-                           "-H", "Host: load.test", "-s", script, url], timeout=60)
+                   "-H", "Host: load.test", "-s", script, url], timeout=60)
         text = res.stdout + res.stderr
         self.assertEqual(res.returncode, 0, text)
         return WrkResult(text)

@@ -11,7 +11,7 @@ from config import base_config, respond_route, site, upstream_route
 from daemon import start_daemon
 from origin import header_values, pattern_bytes, start_origin
 from clients import (Response, SniHTTPSConnection, client_context, curl_https, http_request,
-    https_request)
+                     https_request)
 
 WORKERS = 2
 MIB = 1 << 20
@@ -39,9 +39,9 @@ class ProxyTest(unittest.TestCase):
                 ], "shop", hsts={"max_age": 31536000, "include_subdomains": True}),
                 site("ka", ["ka.test"], [upstream_route("/", "ka")], "shop"),
                 site("plain", ["plain.test"], [upstream_route("/", "main")], "shop",
-                             redirect_https=False, hsts={"max_age": 600}),
+                     redirect_https=False, hsts={"max_age": 600}),
                 site("nohsts", ["nohsts.test"],
-                             [respond_route("/", 200, "no hsts\n")], "shop"),
+                     [respond_route("/", 200, "no hsts\n")], "shop"),
             ],
             upstreams={"main": [cls.origin.address], "ka": [cls.origin_ka.address],
                        "dead": [f"127.0.0.1:{cls.dead_port}"]})
@@ -51,7 +51,7 @@ class ProxyTest(unittest.TestCase):
 
     def get(self, path="/", host="shop.test", **kw):
         return https_request(self.port, "shop.test", path, ca=self.ca,
-                                     headers={"Host": host, **kw.pop("headers", {})}, **kw)
+                             headers={"Host": host, **kw.pop("headers", {})}, **kw)
 
     # --- forwarding ---
 
@@ -179,9 +179,9 @@ class ProxyTest(unittest.TestCase):
         with open(path, "wb") as f:
             f.write(body)
         res, status, out = curl_https(self.port, "shop.test", "/curl-upload", ca=self.ca,
-                                              verbose=False,
-                                              extra=["--data-binary", f"@{path}", "-H",
-                                                     "Content-Type: application/octet-stream"])
+                                      verbose=False,
+                                      extra=["--data-binary", f"@{path}", "-H",
+                                             "Content-Type: application/octet-stream"])
         self.assertEqual(res.returncode, 0, res.stderr)
         self.assertEqual(status, 200, out)
         echo = Response(status, "", {}, out.encode()).json()
@@ -200,7 +200,7 @@ class ProxyTest(unittest.TestCase):
         n = 10 * MIB
         out = os.path.join(self.tmp, "download.bin")
         res, status, _ = curl_https(self.port, "shop.test", f"/bytes?n={n}&seed=22",
-                                            ca=self.ca, verbose=False, extra=["-o", out])
+                                    ca=self.ca, verbose=False, extra=["-o", out])
         self.assertEqual(res.returncode, 0, res.stderr)
         self.assertEqual(status, 200)
         with open(out, "rb") as f:

@@ -138,7 +138,7 @@ class SignalTest(unittest.TestCase):
     def test_idle_keep_alive_does_not_delay_exit(self):
         d = self.start(shutdown_timeout="20s")
         conn = SniHTTPSConnection("a.test", d.https_port,
-                                          client_context(self.certs.ca_cert))
+                                  client_context(self.certs.ca_cert))
         self.addCleanup(conn.close)
         conn.request("GET", "/static")
         resp = conn.getresponse()

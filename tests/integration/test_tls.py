@@ -12,7 +12,7 @@ from config import base_config, respond_route, site, upstream_route
 from daemon import start_daemon
 from origin import header_values, start_origin
 from clients import (Response, curl_https, http_request, https_request, peer_serial, s_client,
-    s_client_leaf, tls_handshake)
+                     s_client_leaf, tls_handshake)
 
 
 def curl_tls_version(stderr):
@@ -53,7 +53,7 @@ class SniTest(unittest.TestCase):
                 site("b", ["b.test"], [upstream_route("/", "b")], "b"),
                 site("wild", ["*.wild.test"], [upstream_route("/", "wild")], "wild"),
                 site("special", ["special.wild.test"],
-                             [upstream_route("/", "special")], "special"),
+                     [upstream_route("/", "special")], "special"),
             ],
             upstreams={"a": [cls.origin_a.address], "b": [cls.origin_b.address],
                        "wild": [cls.origin_wild.address],
@@ -82,7 +82,7 @@ class SniTest(unittest.TestCase):
         for host, leaf, origin in (("a.test", self.leaf_a, self.origin_a),
                                    ("b.test", self.leaf_b, self.origin_b)):
             res, status, body = curl_https(self.port, host, f"/hello/{host}",
-                                                   ca=self.certs.ca_cert)
+                                           ca=self.certs.ca_cert)
             self.assertEqual(res.returncode, 0, res.stderr)
             self.assertEqual(status, 200, body)
             self.assertEqual(curl_subject_cn(res.stderr), leaf.subject_cn, res.stderr)
@@ -134,7 +134,7 @@ class SniTest(unittest.TestCase):
         origins = (self.origin_a, self.origin_b, self.origin_wild, self.origin_special)
         before = [o.request_count() for o in origins]
         r = https_request(self.port, "default.test", "/", ca=self.certs.ca_cert,
-                                  headers={"Host": "nowhere.test"})
+                          headers={"Host": "nowhere.test"})
         self.assertEqual(r.status, 404)
         self.assertEqual([o.request_count() for o in origins], before, "404 must not be proxied")
 
@@ -142,7 +142,7 @@ class SniTest(unittest.TestCase):
         for flags, want in ((["--tlsv1.2", "--tls-max", "1.2"], "TLSv1.2"),
                             (["--tlsv1.3"], "TLSv1.3")):
             res, status, body = curl_https(self.port, "a.test", "/v",
-                                                   ca=self.certs.ca_cert, extra=flags)
+                                           ca=self.certs.ca_cert, extra=flags)
             self.assertEqual(res.returncode, 0, res.stderr)
             self.assertEqual(status, 200)
             self.assertEqual(curl_tls_version(res.stderr), want, res.stderr)
@@ -158,7 +158,7 @@ class SniTest(unittest.TestCase):
     def test_tls12_and_tls13_with_s_client(self):
         for flag, want in (("-tls1_2", "TLSv1.2"), ("-tls1_3", "TLSv1.3")):
             res = s_client(self.port, "a.test", ca=self.certs.ca_cert,
-                                   extra=[flag, "-alpn", "http/1.1"])
+                           extra=[flag, "-alpn", "http/1.1"])
             m = re.search(r"^New, (TLSv1\.\d), Cipher is", res.stdout, re.M)
             self.assertIsNotNone(m, res.stdout + res.stderr)
             self.assertEqual(m.group(1), want)
@@ -226,9 +226,9 @@ class MinVersionTest(unittest.TestCase):
         port = self.daemon.https_port
         with self.assertRaises(ssl.SSLError):
             tls_handshake(port, "a.test", ca=self.certs.ca_cert,
-                                  tls_version=ssl.TLSVersion.TLSv1_2)
+                          tls_version=ssl.TLSVersion.TLSv1_2)
         version, *_ = tls_handshake(port, "a.test", ca=self.certs.ca_cert,
-                                            tls_version=ssl.TLSVersion.TLSv1_3)
+                                    tls_version=ssl.TLSVersion.TLSv1_3)
         self.assertEqual(version, "TLSv1.3")
 
 
@@ -253,7 +253,7 @@ class Ipv6Test(unittest.TestCase):
     def test_https_over_ipv6_curl(self):
         port = self.daemon.port("https", "::1")
         res, status, body = curl_https(port, "a.test", "/six", ca=self.certs.ca_cert,
-                                               connect_host="::1")
+                                       connect_host="::1")
         self.assertEqual(res.returncode, 0, res.stderr)
         self.assertEqual(status, 200)
         echo = Response(status, "", {}, body.encode()).json()
@@ -268,7 +268,7 @@ class Ipv6Test(unittest.TestCase):
 
     def test_ipv4_listener_still_works(self):
         r = https_request(self.daemon.port("https", "127.0.0.1"), "a.test", "/four",
-                                  ca=self.certs.ca_cert)
+                          ca=self.certs.ca_cert)
         self.assertEqual(r.json()["origin"], "origin-v6")
         self.assertEqual(header_values(r.json(), "X-Forwarded-For"), ["127.0.0.1"])
 

@@ -1,0 +1,101 @@
+"""Common ground for the tlsedge integration tests: time bounds, the binary
+under test, external tools, subprocesses, temp dirs, cleanups, loopback ports.
+
+Everything in this suite uses the Python standard library and real external
+peers (the `openssl` and `curl` command-line tools). Nothing listens on
+anything but loopback; every wait is bounded in count and time; every process
+started is stopped by its PID.
+
+The other modules:
+  pki.py      a throw-away test CA and leaf certificates (openssl CLI).
+  config.py   config dicts and the YAML emitter that writes them.
+  daemon.py   `tlsedge run -c FILE`: start, ports, ready, stop.
+  origin.py   a real HTTP/1.1 keep-alive origin that echoes requests as JSON.
+  clients.py  Python ssl/http.client clients, curl and openssl s_client.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import unittest
+
+# Bounds used throughout (seconds). Generous enough for a sanitizer build.
+START_TIMEOUT = float(os.environ.get("TLSEDGE_TEST_START_TIMEOUT", "20"))
+STOP_TIMEOUT = float(os.environ.get("TLSEDGE_TEST_STOP_TIMEOUT", "20"))
+CLIENT_TIMEOUT = 20.0
+TOOL_TIMEOUT = 60.0
+
+
+def tlsedge_bin():
+    """Path of the binary under test, from $TLSEDGE_BIN (set by ctest)."""
+    path = os.environ.get("TLSEDGE_BIN", "")
+    if not path:
+        raise AssertionError(
+            "TLSEDGE_BIN is not set: run through ctest, or "
+            "TLSEDGE_BIN=/path/to/tlsedge python3 -m unittest -v test_x")
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        raise AssertionError(f"TLSEDGE_BIN={path!r} is not an executable file")
+    return path
+
+
+def require_tool(name):
+    path = shutil.which(name)
+    if path is None:
+        raise unittest.SkipTest(f"{name} not installed (scripts/setup.sh installs it)")
+    return path
+
+
+def have_ipv6_loopback():
+    """True if this machine can bind and connect on [::1]."""
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+            s.listen(1)
+            port = s.getsockname()[1]
+            with socket.create_connection(("::1", port), timeout=2):
+                pass
+        return True
+    except OSError:
+        return False
+
+
+def closed_port():
+    """A loopback TCP port with nothing listening on it (bound, then released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run(cmd, *, input=None, timeout=TOOL_TIMEOUT, check=False, env=None):
+    """Runs a command; returns CompletedProcess with text stdout/stderr."""
+    proc = subprocess.run(
+        cmd, input=input, capture_output=True, timeout=timeout, env=env,
+        stdin=None if input is not None else subprocess.DEVNULL)
+    out = proc.stdout.decode("utf-8", "replace")
+    err = proc.stderr.decode("utf-8", "replace")
+    res = subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"command failed ({proc.returncode}): {' '.join(map(str, cmd))}\n"
+            f"stdout:\n{out}\nstderr:\n{err}")
+    return res
+
+
+def add_cleanup(testcase_or_class, fn, *args):
+    """Registers fn(*args) with the test's cleanups, or with the class's when
+    given a class (setUpClass)."""
+    if isinstance(testcase_or_class, type):
+        testcase_or_class.addClassCleanup(fn, *args)
+    else:
+        testcase_or_class.addCleanup(fn, *args)
+
+
+def make_tempdir(testcase_or_class, prefix="tlsedge-it-"):
+    """A temp directory removed by the test's (or class's) cleanups."""
+    path = tempfile.mkdtemp(prefix=prefix)
+    add_cleanup(testcase_or_class, shutil.rmtree, path, True)
+    return path

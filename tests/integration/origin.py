@@ -91,7 +91,16 @@ class _OriginHandler(http.server.BaseHTTPRequestHandler):
         status = int(query.get("status", ["200"])[0])
         self.send_response(status)
         self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(payload)))
+        # ?framing=chunked|close: the body is sent chunked, or delimited by the
+        # origin closing the connection (no length), instead of Content-Length.
+        framing = query.get("framing", ["length"])[0]
+        if framing == "chunked":
+            self.send_header("Transfer-Encoding", "chunked")
+        elif framing == "close":
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        else:
+            self.send_header("Content-Length", str(len(payload)))
         self.send_header("X-Origin", self.server.origin.name)
         if "resp_hop" in query:
             # Hop-by-hop headers in the response: a proxy must drop them.
@@ -102,7 +111,13 @@ class _OriginHandler(http.server.BaseHTTPRequestHandler):
         if self.command != "HEAD":
             view = memoryview(payload)
             for off in range(0, len(view), 1 << 16):
-                self.wfile.write(view[off:off + (1 << 16)])
+                piece = view[off:off + (1 << 16)]
+                if framing == "chunked":
+                    self.wfile.write(b"%x\r\n" % len(piece) + bytes(piece) + b"\r\n")
+                else:
+                    self.wfile.write(piece)
+            if framing == "chunked":
+                self.wfile.write(b"0\r\n\r\n")
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _handle
 

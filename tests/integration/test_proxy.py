@@ -196,6 +196,29 @@ class ProxyTest(unittest.TestCase):
         self.assertEqual(hashlib.sha256(r.body).hexdigest(),
                          hashlib.sha256(pattern_bytes(n, 21)).hexdigest())
 
+    def test_chunked_and_close_delimited_responses_reach_client_whole(self):
+        # Both are re-framed as chunked for an HTTP/1.1 client, so the client
+        # connection stays open across them: all on one connection.
+        conn = SniHTTPSConnection("shop.test", self.port, client_context(self.ca))
+        first_sock = None
+        try:
+            for i, framing in enumerate(["chunked", "close", "chunked", "length"]):
+                n = 300000 + i
+                conn.request("GET", f"/bytes?n={n}&seed={i}&framing={framing}",
+                             headers={"Host": "shop.test"})
+                r = conn.getresponse()
+                body = r.read()
+                self.assertEqual(r.status, 200, framing)
+                self.assertEqual(body, pattern_bytes(n, i), framing)
+                expect_chunked = framing != "length"
+                self.assertEqual(r.getheader("Transfer-Encoding") == "chunked", expect_chunked,
+                                 (framing, r.getheaders()))
+                self.assertIsNone(r.getheader("Connection"), framing)
+                first_sock = first_sock or conn.sock
+                self.assertIs(conn.sock, first_sock, f"{framing}: the client connection was replaced")
+        finally:
+            conn.close()
+
     def test_large_response_10mib_curl(self):
         n = 10 * MIB
         out = os.path.join(self.tmp, "download.bin")

@@ -65,9 +65,53 @@ struct Site {
   std::vector<Route> routes;  // in YAML order; routing picks the longest matching prefix
 };
 
+// Origin connections over TLS: the origin's certificate is verified against
+// `caFile` (or the system roots) for `serverName` (or the server's address).
+struct UpstreamTls {
+  std::string caFile;      // PEM bundle; empty: the system roots
+  std::string serverName;  // SNI and the name verified; empty: no SNI, verify the address
+  bool verify = true;      // false: encrypt only (logged as a warning at load)
+};
+
+enum class Balance { kRoundRobin, kLeastConnections };
+
 struct Upstream {
   std::string name;
   std::vector<SocketAddress> servers;
+  Balance balance = Balance::kRoundRobin;
+  Duration connectTimeout{std::chrono::seconds(5)};
+  Duration readTimeout{std::chrono::seconds(60)};  // longest silence while a response is due
+  Duration sendTimeout{std::chrono::seconds(60)};  // longest stall writing the request to it
+  size_t keepalive = 32;                           // idle connections kept per server and worker
+  Duration idleTimeout{std::chrono::seconds(60)};  // an idle pooled connection is closed after
+  // Passive health: `maxFails` failed attempts within `failTimeout` take a
+  // server out of rotation for `failTimeout` (nginx's max_fails/fail_timeout).
+  // 0 disables ejection.
+  int maxFails = 1;
+  Duration failTimeout{std::chrono::seconds(10)};
+  std::optional<UpstreamTls> tls;  // absent: plain HTTP
+};
+
+// What one client connection may send or hold. Timeouts close the connection
+// (after a 408 where a request is under way and nothing was answered yet).
+struct Limits {
+  size_t maxConnections = 10000;  // per worker; beyond it the worker stops accepting
+  size_t maxHandshakes = 1000;    // TLS handshakes in progress per worker; same
+  Duration handshakeTimeout{std::chrono::seconds(10)};
+  Duration headerTimeout{std::chrono::seconds(10)};     // a whole request head must arrive within
+  size_t maxHeaderSize = 16 * 1024;                     // request line + headers (431 beyond)
+  size_t maxHeaders = 100;                              // header fields (431 beyond)
+  uint64_t maxBodySize = 0;                             // request body bytes (413 beyond); 0: none
+  Duration bodyTimeout{std::chrono::seconds(60)};       // longest gap while a request body is due
+  Duration sendTimeout{std::chrono::seconds(60)};       // longest stall writing to the client
+  Duration keepaliveTimeout{std::chrono::seconds(60)};  // idle between requests
+  Duration tunnelIdleTimeout{std::chrono::seconds(600)};  // an upgraded connection with no traffic
+};
+
+// One JSON line per request. Reopened on every reload (SIGHUP), which is how
+// log rotation works.
+struct AccessLog {
+  std::string path;  // absolute
 };
 
 enum class TlsVersion { k1_2, k1_3 };
@@ -87,6 +131,8 @@ struct Config {
   std::string stateDir;
   Duration shutdownTimeout{std::chrono::seconds(30)};
   Tls tls;
+  Limits limits;
+  std::optional<AccessLog> accessLog;  // absent: off
   std::vector<CertificateFiles> certificates;
   std::vector<Site> sites;
   std::vector<Upstream> upstreams;

@@ -6,6 +6,7 @@
 // whatever order the file lists them in.
 #pragma once
 
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -32,6 +33,13 @@ void parseConfig(ParseContext& ctx, const Field& root, Config& config);
 
 // The `sites` list (parse_sites.cc).
 void parseSites(ParseContext& ctx, const Field& sites, std::vector<Site>& out);
+
+// `limits` and `access_log` (parse_limits.cc).
+void parseLimits(ParseContext& ctx, const Field& field, Limits& limits);
+void parseAccessLog(ParseContext& ctx, const Field& field, std::optional<AccessLog>& out);
+
+// An upstream's options besides `servers` (parse_upstream.cc).
+void parseUpstreamOptions(ParseContext& ctx, const MapReader& map, Upstream& upstream);
 
 // "(defined: a, b)" or "(none are defined)", for unknown-reference messages.
 std::string definedNames(const std::set<std::string, std::less<>>& names);

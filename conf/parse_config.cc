@@ -152,7 +152,9 @@ void parseCertificates(ParseContext& ctx, const Field& field, Config& config) {
 
 void parseUpstreams(ParseContext& ctx, const Field& field, Config& config) {
   parseNamedMap(ctx, field, ctx.upstreamNames, [&](const MapReader::Entry& entry) {
-    MapReader upstream(ctx.diag, entry.value, {"servers"});
+    MapReader upstream(ctx.diag, entry.value,
+                       {"servers", "balance", "connect_timeout", "read_timeout", "send_timeout",
+                        "keepalive", "idle_timeout", "max_fails", "fail_timeout", "tls"});
     auto servers = upstream.require("servers");
     if (!servers) return;
     auto addresses = readAddresses(ctx, *servers, 1);
@@ -160,8 +162,10 @@ void parseUpstreams(ParseContext& ctx, const Field& field, Config& config) {
     if (addresses->empty() && (servers->node.IsNull() || servers->node.size() == 0)) {
       ctx.diag.report(servers->pos, servers->path, "at least one server is required");
     }
-    Upstream out{entry.key, {}};
+    Upstream out;
+    out.name = entry.key;
     for (ParsedAddress& parsed : *addresses) out.servers.push_back(std::move(parsed.address));
+    parseUpstreamOptions(ctx, upstream, out);
     config.upstreams.push_back(std::move(out));
   });
 }
@@ -182,8 +186,8 @@ std::string definedNames(const std::set<std::string, std::less<>>& names) {
 
 void parseConfig(ParseContext& ctx, const Field& root, Config& config) {
   MapReader top(ctx.diag, root,
-                {"workers", "listen", "state_dir", "shutdown_timeout", "tls", "certificates",
-                 "sites", "upstreams"});
+                {"workers", "listen", "state_dir", "shutdown_timeout", "tls", "limits",
+                 "access_log", "certificates", "sites", "upstreams"});
   if (!top.isMap()) return;
 
   config.workers = std::max(1U, std::thread::hardware_concurrency());
@@ -202,6 +206,8 @@ void parseConfig(ParseContext& ctx, const Field& root, Config& config) {
     if (auto d = readDuration(ctx.diag, *f)) config.shutdownTimeout = *d;
   }
 
+  if (auto f = top.get("limits")) parseLimits(ctx, *f, config.limits);
+  if (auto f = top.get("access_log")) parseAccessLog(ctx, *f, config.accessLog);
   if (auto f = top.get("certificates")) parseCertificates(ctx, *f, config);
   if (auto f = top.get("upstreams")) parseUpstreams(ctx, *f, config);
   if (auto f = top.get("tls")) parseTls(ctx, *f, config);

@@ -177,6 +177,35 @@ Result<Duration> parseDuration(std::string_view text) {
   return Duration(value * scale);
 }
 
+Result<uint64_t> parseSize(std::string_view text) {
+  const std::string hint =
+      "expected bytes as an integer, or a number with a unit k, m, g (e.g. 16k, 1m)";
+  size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  const std::string_view number = text.substr(0, digits);
+  const std::string_view unit = text.substr(digits);
+  if (number.empty()) return makeError("bad size " + quote(text) + "; " + hint);
+  int shift = 0;
+  if (unit.empty()) {
+    shift = 0;
+  } else if (unit == "k" || unit == "K" || unit == "KiB") {
+    shift = 10;
+  } else if (unit == "m" || unit == "M" || unit == "MiB") {
+    shift = 20;
+  } else if (unit == "g" || unit == "G" || unit == "GiB") {
+    shift = 30;
+  } else {
+    return makeError("bad size " + quote(text) + "; " + hint);
+  }
+  constexpr uint64_t kMaxNumber = uint64_t{1} << 40;  // a TiB of units is already absurd
+  uint64_t value = 0;
+  auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), value);
+  if (ec != std::errc() || end != number.data() + number.size() || value > kMaxNumber) {
+    return makeError("size " + quote(text) + " is too large");
+  }
+  return value << shift;
+}
+
 Status checkName(std::string_view name) {
   if (name.empty() || name.size() > 64) {
     return makeError("name must be 1..64 characters long, got " + std::to_string(name.size()));

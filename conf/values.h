@@ -31,6 +31,10 @@ Result<std::string> normalizeHostName(std::string_view text);
 // "30s", "5m", "1h".
 Result<Duration> parseDuration(std::string_view text);
 
+// A byte count: an integer, or a number with a binary unit k, m, g (also
+// KiB, MiB, GiB): "16k" = 16384.
+Result<uint64_t> parseSize(std::string_view text);
+
 // Names of certificates, sites and upstreams: 1..64 of [A-Za-z0-9._-].
 Status checkName(std::string_view name);
 

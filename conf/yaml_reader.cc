@@ -193,6 +193,24 @@ std::optional<Duration> readDuration(Diagnostics& diag, const Field& field) {
   return *parsed;
 }
 
+std::optional<uint64_t> readSize(Diagnostics& diag, const Field& field, uint64_t max) {
+  if (!field.node.IsScalar()) {
+    diag.report(field.pos, field.path, "expected a size, got " + describe(field.node));
+    return std::nullopt;
+  }
+  auto parsed = parseSize(field.node.Scalar());
+  if (!parsed) {
+    diag.report(field.pos, field.path, parsed.error().message);
+    return std::nullopt;
+  }
+  if (*parsed > max) {
+    diag.report(field.pos, field.path,
+                "must be at most " + std::to_string(max) + " bytes, got " + field.node.Scalar());
+    return std::nullopt;
+  }
+  return *parsed;
+}
+
 std::optional<std::vector<Field>> readList(Diagnostics& diag, const Field& field) {
   std::vector<Field> items;
   if (field.node.IsNull()) return items;

@@ -40,7 +40,8 @@ TEST(ConfigShape, EmptyDocumentMissesSites) {
 TEST(ConfigShape, UnknownTopLevelKeyListsAllowedKeys) {
   expectProblem(valid("sties: []\n"), "7:1",
                 "sties: unknown key `sties` (did you mean `sites`?); allowed: workers, listen, "
-                "state_dir, shutdown_timeout, tls, certificates, sites, upstreams");
+                "state_dir, shutdown_timeout, tls, limits, access_log, certificates, sites, "
+                "upstreams");
 }
 
 TEST(ConfigShape, UnknownNestedKeyAndTheMissingOneAreBothReported) {

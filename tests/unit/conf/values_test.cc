@@ -59,6 +59,22 @@ TEST(Values, Durations) {
   EXPECT_FALSE(parseDuration("99999999999h").ok());
 }
 
+TEST(Values, Sizes) {
+  EXPECT_EQ(*parseSize("0"), 0u);
+  EXPECT_EQ(*parseSize("4096"), 4096u);
+  EXPECT_EQ(*parseSize("16k"), 16384u);
+  EXPECT_EQ(*parseSize("16KiB"), 16384u);
+  EXPECT_EQ(*parseSize("2m"), 2u << 20);
+  EXPECT_EQ(*parseSize("1G"), 1u << 30);
+  EXPECT_FALSE(parseSize("").ok());
+  EXPECT_FALSE(parseSize("k").ok());
+  EXPECT_FALSE(parseSize("-1").ok());
+  EXPECT_FALSE(parseSize("1 k").ok());
+  EXPECT_FALSE(parseSize("1kb").ok());
+  EXPECT_NE(parseSize("1t").error().message.find("16k"), std::string::npos);
+  EXPECT_FALSE(parseSize("99999999999999999999").ok());
+}
+
 TEST(Values, Names) {
   EXPECT_TRUE(checkName("shop-2026_v1.0").ok());
   EXPECT_TRUE(checkName(std::string(64, 'x')).ok());

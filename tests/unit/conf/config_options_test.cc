@@ -1,0 +1,148 @@
+// limits, access_log and the per-upstream options: values read back, defaults
+// apply, and every bad value is reported where it is.
+#include <gtest/gtest.h>
+
+#include "conf/config.h"
+#include "problems.h"
+
+namespace tlsedge::conf {
+namespace {
+using namespace std::chrono;
+using testing::expectProblem;
+using testing::kSite;
+using testing::kTls;
+
+Result<ConfigPtr> load(const std::string& yaml) {
+  return loadString(std::string(kTls) + kSite + yaml, "t.yaml", "/base");
+}
+
+TEST(ConfigOptions, LimitsReadBack) {
+  auto c = load(R"(limits:
+  max_connections: 5000
+  max_handshakes: 200
+  handshake_timeout: 3s
+  header_timeout: 2s
+  max_header_size: 8k
+  max_headers: 50
+  max_body_size: 10m
+  body_timeout: 30s
+  send_timeout: 20s
+  keepalive_timeout: 75s
+  tunnel_idle_timeout: 1h
+access_log: { path: logs/access.log }
+)");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  const Limits& l = (*c)->limits;
+  EXPECT_EQ(l.maxConnections, 5000u);
+  EXPECT_EQ(l.maxHandshakes, 200u);
+  EXPECT_EQ(l.handshakeTimeout, seconds(3));
+  EXPECT_EQ(l.headerTimeout, seconds(2));
+  EXPECT_EQ(l.maxHeaderSize, 8192u);
+  EXPECT_EQ(l.maxHeaders, 50u);
+  EXPECT_EQ(l.maxBodySize, 10u << 20);
+  EXPECT_EQ(l.bodyTimeout, seconds(30));
+  EXPECT_EQ(l.sendTimeout, seconds(20));
+  EXPECT_EQ(l.keepaliveTimeout, seconds(75));
+  EXPECT_EQ(l.tunnelIdleTimeout, hours(1));
+  ASSERT_TRUE((*c)->accessLog.has_value());
+  EXPECT_EQ((*c)->accessLog->path, "/base/logs/access.log");
+}
+
+TEST(ConfigOptions, DefaultsWhenOmitted) {
+  auto c = load("");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  const Limits& l = (*c)->limits;
+  EXPECT_EQ(l.maxHeaderSize, 16384u);
+  EXPECT_EQ(l.maxHeaders, 100u);
+  EXPECT_EQ(l.maxBodySize, 0u);
+  EXPECT_EQ(l.headerTimeout, seconds(10));
+  EXPECT_EQ(l.keepaliveTimeout, seconds(60));
+  EXPECT_FALSE((*c)->accessLog.has_value());
+}
+
+TEST(ConfigOptions, UpstreamOptionsReadBack) {
+  auto c = load(R"(upstreams:
+  plain: { servers: ["127.0.0.1:80"] }
+  secure:
+    servers: ["127.0.0.1:443", "127.0.0.2:443"]
+    balance: least_connections
+    connect_timeout: 250ms
+    read_timeout: 5s
+    send_timeout: 6s
+    keepalive: 0
+    idle_timeout: 15s
+    max_fails: 3
+    fail_timeout: 30s
+    tls: { ca: origin-ca.pem, server_name: Origin.Example.NET. }
+  insecure: { servers: ["127.0.0.1:443"], tls: { verify: false } }
+)");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  const Upstream& plain = *(*c)->findUpstream("plain");
+  EXPECT_EQ(plain.balance, Balance::kRoundRobin);
+  EXPECT_EQ(plain.connectTimeout, seconds(5));
+  EXPECT_EQ(plain.readTimeout, seconds(60));
+  EXPECT_EQ(plain.keepalive, 32u);
+  EXPECT_EQ(plain.maxFails, 1);
+  EXPECT_EQ(plain.failTimeout, seconds(10));
+  EXPECT_FALSE(plain.tls.has_value());
+
+  const Upstream& secure = *(*c)->findUpstream("secure");
+  EXPECT_EQ(secure.balance, Balance::kLeastConnections);
+  EXPECT_EQ(secure.connectTimeout, milliseconds(250));
+  EXPECT_EQ(secure.readTimeout, seconds(5));
+  EXPECT_EQ(secure.sendTimeout, seconds(6));
+  EXPECT_EQ(secure.keepalive, 0u);
+  EXPECT_EQ(secure.idleTimeout, seconds(15));
+  EXPECT_EQ(secure.maxFails, 3);
+  EXPECT_EQ(secure.failTimeout, seconds(30));
+  ASSERT_TRUE(secure.tls.has_value());
+  EXPECT_EQ(secure.tls->caFile, "/base/origin-ca.pem");
+  EXPECT_EQ(secure.tls->serverName, "origin.example.net");
+  EXPECT_TRUE(secure.tls->verify);
+
+  const Upstream& insecure = *(*c)->findUpstream("insecure");
+  ASSERT_TRUE(insecure.tls.has_value());
+  EXPECT_FALSE(insecure.tls->verify);
+  EXPECT_EQ(insecure.tls->caFile, "");
+}
+
+// kTls + kSite take 6 lines; the option under test starts on line 7.
+TEST(ConfigOptions, BadLimitsAreReportedWhereTheyAre) {
+  const std::string base = std::string(kTls) + kSite;
+  expectProblem(base + "limits: { max_header_size: 100 }\n", "7:28",
+                "limits.max_header_size: must be at least 1k");
+  expectProblem(base + "limits: { max_header_size: 2m }\n", "7:28",
+                "limits.max_header_size: must be at most 1048576 bytes, got 2m");
+  expectProblem(base + "limits: { max_body_size: 5 GB }\n", "7:26",
+                "limits.max_body_size: bad size `5 GB`");
+  expectProblem(base + "limits: { header_timeout: 0 }\n", "7:27",
+                "limits.header_timeout: must be more than 0");
+  expectProblem(base + "limits: { max_connections: 0 }\n", "7:28",
+                "limits.max_connections: must be 1..10000000, got 0");
+  expectProblem(base + "limits: { keepalive: 5s }\n", "7:11",
+                "limits.keepalive: unknown key `keepalive`");
+  expectProblem(base + "access_log: {}\n", "7:13", "access_log.path: required key is missing");
+  expectProblem(base + "access_log: { path: \"\" }\n", "7:21",
+                "access_log.path: must not be empty");
+}
+
+TEST(ConfigOptions, BadUpstreamOptionsAreReportedWhereTheyAre) {
+  const std::string base =
+      std::string(kTls) + kSite + "upstreams:\n  o:\n    servers: [\"127.0.0.1:80\"]\n";
+  expectProblem(base + "    balance: random\n", "10:14",
+                "upstreams.o.balance: must be `round_robin` or `least_connections`, got `random`");
+  expectProblem(base + "    max_fails: -1\n", "10:16", "upstreams.o.max_fails: must be 0..1000");
+  expectProblem(base + "    connect_timeout: 0ms\n", "10:22",
+                "upstreams.o.connect_timeout: must be more than 0");
+  expectProblem(base + "    tls: { server_name: \"*.example.com\" }\n", "10:25",
+                "upstreams.o.tls.server_name: must be a host name, not a wildcard");
+  expectProblem(base + "    tls: { server_name: \"bad_name\" }\n", "10:25",
+                "upstreams.o.tls.server_name:");
+  expectProblem(base + "    tls: { verify: false, ca: ca.pem }\n", "10:10",
+                "upstreams.o.tls: `ca` has no effect with `verify: false`");
+  expectProblem(base + "    tls: { sni: a.example }\n", "10:12",
+                "upstreams.o.tls.sni: unknown key");
+}
+
+}  // namespace
+}  // namespace tlsedge::conf

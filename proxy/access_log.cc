@@ -1,0 +1,229 @@
+#include "proxy/access_log.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+
+#include "base/log.h"
+#include "net/loop.h"
+
+namespace tlsedge::proxy {
+namespace {
+
+// JSON string contents. Bytes outside printable ASCII are written as \u00XX
+// (read as Latin-1): a header may carry any bytes, and the line must stay
+// valid JSON whatever they are.
+void appendJsonString(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += '"';
+  for (char ch : s) {
+    auto c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (c >= 0x20 && c < 0x7f) {
+      out += ch;
+    } else {
+      out += "\\u00";
+      out += kHex[c >> 4];
+      out += kHex[c & 0xf];
+    }
+  }
+  out += '"';
+}
+
+void appendField(std::string& out, std::string_view name, std::string_view value) {
+  out += ",\"";
+  out += name;
+  out += "\":";
+  appendJsonString(out, value);
+}
+
+void appendField(std::string& out, std::string_view name, int64_t value) {
+  out += ",\"";
+  out += name;
+  out += "\":";
+  out += std::to_string(value);
+}
+
+// Microseconds as milliseconds with three decimals: "12.345".
+std::string millis(int64_t us) {
+  if (us < 0) us = 0;
+  char buf[32];
+  snprintf(buf, sizeof(buf), "%lld.%03lld", static_cast<long long>(us / 1000),
+           static_cast<long long>(us % 1000));
+  return buf;
+}
+
+// RFC 3339 UTC with milliseconds: "2026-11-23T10:00:00.123Z".
+std::string rfc3339(int64_t unixMs) {
+  time_t seconds = static_cast<time_t>(unixMs / 1000);
+  tm t{};
+  gmtime_r(&seconds, &t);
+  char buf[64];
+  snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", t.tm_year + 1900, t.tm_mon + 1,
+           t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, static_cast<int>(unixMs % 1000));
+  return buf;
+}
+
+bool writeAll(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string formatAccessRecord(const AccessRecord& r) {
+  std::string out;
+  out.reserve(256 + r.target.size() + r.host.size());
+  out += "{\"time\":\"";
+  out += rfc3339(r.startUnixMs);
+  out += '"';
+  appendField(out, "client", r.client);
+  appendField(out, "scheme", r.tls ? "https" : "http");
+  appendField(out, "site", r.site);
+  appendField(out, "host", r.host);
+  appendField(out, "method", r.method);
+  appendField(out, "path", r.target);
+  appendField(out, "protocol", r.versionMinor == 0 ? "HTTP/1.0" : "HTTP/1.1");
+  appendField(out, "status", r.status);
+  appendField(out, "bytes_in", static_cast<int64_t>(r.bytesIn));
+  appendField(out, "bytes_out", static_cast<int64_t>(r.bytesOut));
+  out += ",\"duration_ms\":";
+  out += millis(r.durationUs);
+  appendField(out, "upstream", r.upstream);
+  appendField(out, "upstream_addr", r.upstreamAddr);
+  out += ",\"upstream_header_ms\":";
+  out += r.upstreamHeaderUs < 0 ? std::string("null") : millis(r.upstreamHeaderUs);
+  out += "}\n";
+  return out;
+}
+
+// ------------------------------------------------------------------- writer
+
+AccessLogWriter::AccessLogWriter() : thread_([this] { run(); }) {}
+
+AccessLogWriter::~AccessLogWriter() {
+  {
+    std::lock_guard lock(mutex_);
+    stop_ = true;
+  }
+  wake_.notify_one();
+  thread_.join();
+}
+
+Status AccessLogWriter::open(const std::optional<conf::AccessLog>& config) {
+  if (!config) {
+    enabled_.store(false, std::memory_order_relaxed);
+    push(Item{{}, -2});
+    return Ok{};
+  }
+  int fd = ::open(config->path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  if (fd < 0) {
+    return makeError("access_log: cannot open " + config->path + ": " + std::strerror(errno));
+  }
+  push(Item{{}, fd});
+  enabled_.store(true, std::memory_order_relaxed);
+  return Ok{};
+}
+
+void AccessLogWriter::submit(std::string chunk) {
+  {
+    std::lock_guard lock(mutex_);
+    if (backlog_ + chunk.size() > kMaxBacklogBytes) {
+      dropped_.fetch_add(chunk.size(), std::memory_order_relaxed);
+      return;
+    }
+    backlog_ += chunk.size();
+    queue_.push_back(Item{std::move(chunk), -1});
+  }
+  wake_.notify_one();
+}
+
+void AccessLogWriter::push(Item item) {
+  {
+    std::lock_guard lock(mutex_);
+    queue_.push_back(std::move(item));
+  }
+  wake_.notify_one();
+}
+
+void AccessLogWriter::run() {
+  int fd = -1;
+  bool reported = false;  // one error line per file, not one per chunk
+  for (;;) {
+    std::deque<Item> batch;
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [this] { return stop_ || !queue_.empty(); });
+      if (queue_.empty() && stop_) break;
+      batch.swap(queue_);
+    }
+    size_t written = 0;
+    for (Item& item : batch) {
+      if (item.reopenFd != -1) {
+        if (fd >= 0) ::close(fd);
+        fd = item.reopenFd >= 0 ? item.reopenFd : -1;
+        reported = false;
+        continue;
+      }
+      written += item.data.size();
+      if (fd < 0 || writeAll(fd, item.data) || reported) continue;
+      reported = true;
+      log::error(std::string("access log write failed: ") + std::strerror(errno));
+    }
+    std::lock_guard lock(mutex_);
+    backlog_ -= written;
+  }
+  if (fd >= 0) ::close(fd);
+}
+
+// ------------------------------------------------------------------- buffer
+
+AccessLogBuffer::AccessLogBuffer(uv_loop_t* loop, AccessLogWriter& writer)
+    : writer_(writer), timer_(new uv_timer_t) {
+  uv_timer_init(loop, timer_);
+  timer_->data = this;
+}
+
+AccessLogBuffer::~AccessLogBuffer() = default;
+
+void AccessLogBuffer::append(const AccessRecord& record) {
+  if (!writer_.enabled()) return;
+  buffer_ += formatAccessRecord(record);
+  if (buffer_.size() >= kFlushBytes) {
+    flush();
+  } else if (!uv_is_active(reinterpret_cast<uv_handle_t*>(timer_))) {
+    uv_timer_start(
+        timer_, [](uv_timer_t* t) { static_cast<AccessLogBuffer*>(t->data)->flush(); },
+        kFlushDelayMs, 0);
+  }
+}
+
+void AccessLogBuffer::flush() {
+  if (timer_ != nullptr) uv_timer_stop(timer_);
+  if (buffer_.empty()) return;
+  std::string chunk;
+  chunk.reserve(kFlushBytes + 1024);
+  chunk.swap(buffer_);
+  writer_.submit(std::move(chunk));
+}
+
+void AccessLogBuffer::close() {
+  flush();
+  if (timer_ == nullptr) return;
+  net::closeAndDelete(reinterpret_cast<uv_handle_t*>(timer_), timer_);
+  timer_ = nullptr;
+}
+
+}  // namespace tlsedge::proxy

@@ -25,6 +25,28 @@ bool isForwardedHeader(std::string_view name) {
   return equalsIgnoreCase(name, "x-forwarded-for") || equalsIgnoreCase(name, "x-forwarded-proto") ||
          equalsIgnoreCase(name, "x-forwarded-host");
 }
+
+// "HTTP/1.1 NNN Reason\r\n" for an origin's response head.
+std::string statusLine(const net::MessageHead& head) {
+  std::string out = "HTTP/1.1 ";
+  out += std::to_string(head.status);
+  out += ' ';
+  out += head.reason.empty() ? reasonPhrase(head.status) : std::string_view(head.reason);
+  out += "\r\n";
+  return out;
+}
+
+// The end-to-end header lines of `head` (hop-by-hop ones left out).
+void appendEndToEndHeaders(std::string& out, const net::MessageHead& head) {
+  const auto tokens = connectionTokens(head);
+  for (const auto& h : head.headers) {
+    if (isHopByHop(h.name, tokens)) continue;
+    out += h.name;
+    out += ": ";
+    out += h.value;
+    out += "\r\n";
+  }
+}
 }  // namespace
 
 ClientConnection* ClientConnection::accept(Worker& worker, uv_stream_t* server,
@@ -77,8 +99,10 @@ void ClientConnection::onStreamData(const char* data, size_t size) {
 void ClientConnection::onStreamEof() {
   peerDone_ = true;
   if (inRequest_) {
-    keepAlive_ = false;                       // answer what was asked, then close
-    if (!requestComplete_) stream_->close();  // the request itself was cut short
+    keepAlive_ = false;  // answer what was asked, then close
+    // A request cut short is not answered, unless the client skipped the
+    // body it announced with Expect: 100-continue and the answer has begun.
+    if (!requestComplete_ && !(responseStarted_ && bodyMayNeverCome())) stream_->close();
     return;
   }
   stream_->shutdown();
@@ -126,6 +150,12 @@ void ClientConnection::onHead(net::MessageHead& head) {
   clientHttp11_ = head.versionMajor == 1 && head.versionMinor >= 1;
   responseStarted_ = false;
   site_ = nullptr;
+  continueRelayed_ = false;
+  // RFC 9110 10.1.1: only HTTP/1.1 clients expect a 100, and only for content.
+  const std::string* expect = head.find("expect");
+  expectContinue_ = clientHttp11_ && expect != nullptr &&
+                    equalsIgnoreCase(*expect, "100-continue") &&
+                    (head.chunked || head.contentLength.value_or(0) > 0);
   if (head.upgrade) {
     keepAlive_ = false;
     respond(501, "Upgrade is not supported yet\n");
@@ -210,6 +240,8 @@ std::string ClientConnection::forwardedRequestHead(const net::MessageHead& head)
   out += " HTTP/1.1\r\n";
   for (const auto& h : head.headers) {
     if (isHopByHop(h.name, tokens) || isForwardedHeader(h.name)) continue;
+    // An HTTP/1.0 client's expectation is ignored (RFC 9110 10.1.1).
+    if (!clientHttp11_ && equalsIgnoreCase(h.name, "expect")) continue;
     out += h.name;
     out += ": ";
     out += h.value;
@@ -244,8 +276,15 @@ std::string ClientConnection::siteHeaders() const {
   return "Strict-Transport-Security: " + hstsHeaderValue(*site_->hsts) + "\r\n";
 }
 
+// Expect: 100-continue, no 100 sent and the body not all read: the client
+// may never send it (RFC 9110 10.1.1), so the connection cannot be reused.
+bool ClientConnection::bodyMayNeverCome() const {
+  return expectContinue_ && !continueRelayed_ && !requestComplete_;
+}
+
 void ClientConnection::respond(int status, std::string_view body, std::string_view contentType,
                                std::string_view extraHeaders) {
+  if (bodyMayNeverCome()) keepAlive_ = false;
   std::string headers(extraHeaders);
   headers += siteHeaders();
   stream_->write(simpleResponse(status, contentType, body, keepAlive_, headers, headRequest_));
@@ -263,15 +302,11 @@ void ClientConnection::respondAndClose(int status, std::string_view body) {
 }
 
 void ClientConnection::onUpstreamHead(net::MessageHead& head) {
+  if (bodyMayNeverCome()) keepAlive_ = false;
   const auto tokens = connectionTokens(head);
   const bool bodyless = headRequest_ || head.status == 204 || head.status == 304;
-  std::string out;
+  std::string out = statusLine(head);
   out.reserve(512);
-  out += "HTTP/1.1 ";
-  out += std::to_string(head.status);
-  out += ' ';
-  out += head.reason.empty() ? reasonPhrase(head.status) : std::string_view(head.reason);
-  out += "\r\n";
   bool originHsts = false;
   for (const auto& h : head.headers) {
     if (isHopByHop(h.name, tokens)) continue;
@@ -300,6 +335,16 @@ void ClientConnection::onUpstreamHead(net::MessageHead& head) {
   out += "\r\n";
   stream_->write(out);
   responseStarted_ = true;
+}
+
+void ClientConnection::onUpstreamInterim(net::MessageHead& head) {
+  // RFC 9110 15.2: a proxy forwards 1xx, but never to an HTTP/1.0 client.
+  if (!clientHttp11_ || responseStarted_) return;
+  std::string out = statusLine(head);
+  appendEndToEndHeaders(out, head);
+  out += "\r\n";
+  stream_->write(out);
+  if (head.status == 100) continueRelayed_ = true;
 }
 
 void ClientConnection::onUpstreamBody(std::string_view data) {

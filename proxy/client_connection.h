@@ -52,6 +52,7 @@ class ClientConnection final : public net::Stream::Handler,
   void onMessageComplete() override;
   // ExchangeClient
   void onUpstreamHead(net::MessageHead& head) override;
+  void onUpstreamInterim(net::MessageHead& head) override;
   void onUpstreamBody(std::string_view data) override;
   void onUpstreamComplete() override;
   void onUpstreamFailed(int status, bool beforeHead, const std::string& reason) override;
@@ -68,6 +69,7 @@ class ClientConnection final : public net::Stream::Handler,
   std::string siteHeaders() const;
   void feed(const char* data, size_t size);
   void advance();
+  bool bodyMayNeverCome() const;
 
   Worker& worker_;
   GenerationPtr generation_;  // the rules this connection was accepted under
@@ -89,6 +91,10 @@ class ClientConnection final : public net::Stream::Handler,
   bool peerDone_ = false;         // the client half-closed
   bool clientHttp11_ = true;
   bool responseStarted_ = false;  // some of the response was written
+
+  // Expect: 100-continue, per request (set in onHead).
+  bool expectContinue_ = false;   // Expect: 100-continue with a body announced
+  bool continueRelayed_ = false;  // the origin's 100 went to the client
 };
 
 }  // namespace tlsedge::proxy

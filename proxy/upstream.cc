@@ -202,7 +202,8 @@ void Exchange::resumeResponse() {
 void Exchange::headReceived(net::MessageHead& head) {
   anyResponseByte_ = true;
   if (head.status >= 100 && head.status < 200) {
-    interim_ = true;  // 100 Continue and friends end at their head; not passed on
+    interim_ = true;                                          // 1xx end at their head
+    if (head.status != 101) client_.onUpstreamInterim(head);  // 101: upgrades only
     return;
   }
   headSeen_ = true;

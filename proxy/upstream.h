@@ -28,8 +28,11 @@ class UpstreamPool;
 class ExchangeClient {
  public:
   virtual ~ExchangeClient() = default;
-  // The origin's final response head (1xx interim responses are not passed on).
+  // The origin's final response head.
   virtual void onUpstreamHead(net::MessageHead& head) = 0;
+  // An interim 1xx response other than 101 (100 Continue, 103 Early Hints).
+  // Called from inside the exchange's parser: must not delete the exchange.
+  virtual void onUpstreamInterim(net::MessageHead& head) = 0;
   virtual void onUpstreamBody(std::string_view data) = 0;
   virtual void onUpstreamComplete() = 0;
   // The exchange failed. `beforeHead`: nothing was sent to the client yet,

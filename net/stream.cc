@@ -251,6 +251,17 @@ void Stream::onWritten(uv_write_t* req, int status) noexcept {
 size_t Stream::queuedBytes() const { return queued_; }
 
 void Stream::shutdown() {
+  closeAfterShutdown_ = true;
+  if (shutdownDone_) {
+    close();  // half closed earlier: the FIN is out, nothing left to flush
+    return;
+  }
+  startShutdown();
+}
+
+void Stream::shutdownWrite() { startShutdown(); }
+
+void Stream::startShutdown() {
   if (closing_ || shutdownStarted_) return;
   shutdownStarted_ = true;
   if (ssl_ != nullptr && handshakeDone_) {
@@ -259,6 +270,7 @@ void Stream::shutdown() {
     flushTls();
     if (closing_) return;
   }
+  // libuv sends the FIN once the queued writes are done.
   auto* req = new uv_shutdown_t;
   req->data = this;
   if (uv_shutdown(req, reinterpret_cast<uv_stream_t*>(&tcp_), &Stream::onShutdown) != 0) {
@@ -267,10 +279,16 @@ void Stream::shutdown() {
   }
 }
 
-void Stream::onShutdown(uv_shutdown_t* req, int) noexcept {
+void Stream::onShutdown(uv_shutdown_t* req, int status) noexcept {
   auto* s = static_cast<Stream*>(req->data);
   delete req;
-  s->close();
+  if (s->closing_) return;  // closed meanwhile (status is UV_ECANCELED)
+  s->shutdownDone_ = true;
+  if (s->closeAfterShutdown_) {
+    s->close();
+  } else if (status != 0) {
+    s->fail("shutdown: " + uvErrorText(status));
+  }
 }
 
 void Stream::fail(const std::string& reason) {

@@ -61,8 +61,12 @@ class Stream {
   size_t queuedBytes() const;
   bool writeQueueFull() const { return queuedBytes() > kHighWatermark; }
 
-  // Graceful close: TLS close_notify, flush, TCP FIN, then close.
+  // Graceful close: TLS close_notify, flush, TCP FIN, then close. After
+  // shutdownWrite() it closes once that FIN has gone out.
   void shutdown();
+  // Half close: TLS close_notify, flush, TCP FIN; reading goes on and the
+  // stream stays open until shutdown() or close(). Nothing more can be written.
+  void shutdownWrite();
   // Immediate close (pending writes are dropped).
   void close();
   bool closing() const { return closing_; }
@@ -89,6 +93,7 @@ class Stream {
   void pumpTls();   // handshake + SSL_read loop over buffered ciphertext
   void flushTls();  // moves pending ciphertext from the write BIO to the socket
   void sendRaw(std::string data);
+  void startShutdown();
   void fail(const std::string& reason);
   void updatePeer();
 
@@ -105,6 +110,8 @@ class Stream {
   bool aboveHigh_ = false;
   bool closing_ = false;
   bool shutdownStarted_ = false;
+  bool shutdownDone_ = false;        // our FIN went out (half closed)
+  bool closeAfterShutdown_ = false;  // shutdown(), not just shutdownWrite()
   bool pumping_ = false;
   bool pumpAgain_ = false;
   std::string error_;  // why the stream failed, reported from onClosed

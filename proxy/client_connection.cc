@@ -25,6 +25,39 @@ bool isForwardedHeader(std::string_view name) {
   return equalsIgnoreCase(name, "x-forwarded-for") || equalsIgnoreCase(name, "x-forwarded-proto") ||
          equalsIgnoreCase(name, "x-forwarded-host");
 }
+
+// "HTTP/1.1 NNN Reason\r\n" for an origin's response head.
+std::string statusLine(const net::MessageHead& head) {
+  std::string out = "HTTP/1.1 ";
+  out += std::to_string(head.status);
+  out += ' ';
+  out += head.reason.empty() ? reasonPhrase(head.status) : std::string_view(head.reason);
+  out += "\r\n";
+  return out;
+}
+
+// The end-to-end header lines of `head` (hop-by-hop ones left out).
+void appendEndToEndHeaders(std::string& out, const net::MessageHead& head) {
+  const auto tokens = connectionTokens(head);
+  for (const auto& h : head.headers) {
+    if (isHopByHop(h.name, tokens)) continue;
+    out += h.name;
+    out += ": ";
+    out += h.value;
+    out += "\r\n";
+  }
+}
+
+// Every Upgrade header value of `head`, comma-joined (RFC 9110 7.8).
+std::string upgradeProtocols(const net::MessageHead& head) {
+  std::string out;
+  for (const auto& h : head.headers) {
+    if (!equalsIgnoreCase(h.name, "upgrade")) continue;
+    if (!out.empty()) out += ", ";
+    out += h.value;
+  }
+  return out;
+}
 }  // namespace
 
 ClientConnection* ClientConnection::accept(Worker& worker, uv_stream_t* server,
@@ -51,14 +84,22 @@ ClientConnection::ClientConnection(Worker& worker, bool tls)
 ClientConnection::~ClientConnection() = default;
 
 void ClientConnection::drain() {
-  if (!inRequest_) {
+  if (tunnel_ != nullptr) {
+    tunnel_->drain();
+  } else if (!inRequest_) {
     stream_->shutdown();
   } else {
     keepAlive_ = false;
   }
 }
 
-void ClientConnection::abort() { stream_->close(); }
+void ClientConnection::abort() {
+  if (tunnel_ != nullptr) {
+    tunnel_->abort();
+  } else {
+    stream_->close();
+  }
+}
 
 // ------------------------------------------------------------ stream events
 
@@ -77,8 +118,10 @@ void ClientConnection::onStreamData(const char* data, size_t size) {
 void ClientConnection::onStreamEof() {
   peerDone_ = true;
   if (inRequest_) {
-    keepAlive_ = false;                       // answer what was asked, then close
-    if (!requestComplete_) stream_->close();  // the request itself was cut short
+    keepAlive_ = false;  // answer what was asked, then close
+    // A request cut short is not answered, unless the client skipped the
+    // body it announced with Expect: 100-continue and the answer has begun.
+    if (!requestComplete_ && !(responseStarted_ && bodyMayNeverCome())) stream_->close();
     return;
   }
   stream_->shutdown();
@@ -108,11 +151,11 @@ void ClientConnection::feed(const char* data, size_t size) {
     return;
   }
   if (parser_.upgraded()) {
-    // Upgrade tunnelling comes with the full proxy; the request was already
-    // answered 501 in onHead. Nothing after it is HTTP.
+    // After an upgrade request or CONNECT nothing is HTTP. (Usually the pause
+    // in onMessageComplete comes first and the parser is never resumed, as
+    // keepAlive_ is off.) The bytes wait in pending_ for a tunnel.
     requestComplete_ = true;
     keepAlive_ = false;
-    return;
   }
   if (used < size) pending_.append(data + used, size - used);
 }
@@ -126,10 +169,23 @@ void ClientConnection::onHead(net::MessageHead& head) {
   clientHttp11_ = head.versionMajor == 1 && head.versionMinor >= 1;
   responseStarted_ = false;
   site_ = nullptr;
+  upgradeRequested_ = false;
+  continueRelayed_ = false;
+  // RFC 9110 10.1.1: only HTTP/1.1 clients expect a 100, and only for content.
+  const std::string* expect = head.find("expect");
+  expectContinue_ = clientHttp11_ && expect != nullptr &&
+                    equalsIgnoreCase(*expect, "100-continue") &&
+                    (head.chunked || head.contentLength.value_or(0) > 0);
   if (head.upgrade) {
+    // Upgrade + Connection: upgrade, or CONNECT. Whatever the answer, nothing
+    // after this request is HTTP: the connection becomes a tunnel (101) or
+    // closes after the response.
     keepAlive_ = false;
-    respond(501, "Upgrade is not supported yet\n");
-    return;
+    if (head.method == "CONNECT") {
+      respond(501, "Not Implemented: CONNECT (tlsedge is a reverse proxy, not a forward proxy)\n");
+      return;
+    }
+    upgradeRequested_ = clientHttp11_;  // RFC 9110 7.8: ignored in HTTP/1.0
   }
   route(head);
 }
@@ -196,6 +252,7 @@ void ClientConnection::proxyTo(const conf::Upstream& upstream, net::MessageHead&
   }
   request.headMethod = headRequest_;
   request.idempotent = isIdempotent(head.method);
+  request.upgrade = upgradeRequested_;
   exchange_ = std::make_unique<Exchange>(worker_.upstreams(), upstream, std::move(request), *this);
   exchange_->start();
 }
@@ -210,12 +267,20 @@ std::string ClientConnection::forwardedRequestHead(const net::MessageHead& head)
   out += " HTTP/1.1\r\n";
   for (const auto& h : head.headers) {
     if (isHopByHop(h.name, tokens) || isForwardedHeader(h.name)) continue;
+    // An HTTP/1.0 client's expectation is ignored (RFC 9110 10.1.1).
+    if (!clientHttp11_ && equalsIgnoreCase(h.name, "expect")) continue;
     out += h.name;
     out += ": ";
     out += h.value;
     out += "\r\n";
   }
   if (head.chunked) out += "Transfer-Encoding: chunked\r\n";
+  if (upgradeRequested_) {
+    // Hop-by-hop, yet the upgrade is asked of the origin: passed on as such.
+    out += "Connection: upgrade\r\nUpgrade: ";
+    out += upgradeProtocols(head);
+    out += "\r\n";
+  }
   out += "X-Forwarded-For: ";
   out += stream_->peerIp();
   out += tls_ ? "\r\nX-Forwarded-Proto: https\r\n" : "\r\nX-Forwarded-Proto: http\r\n";
@@ -244,8 +309,15 @@ std::string ClientConnection::siteHeaders() const {
   return "Strict-Transport-Security: " + hstsHeaderValue(*site_->hsts) + "\r\n";
 }
 
+// Expect: 100-continue, no 100 sent and the body not all read: the client
+// may never send it (RFC 9110 10.1.1), so the connection cannot be reused.
+bool ClientConnection::bodyMayNeverCome() const {
+  return expectContinue_ && !continueRelayed_ && !requestComplete_;
+}
+
 void ClientConnection::respond(int status, std::string_view body, std::string_view contentType,
                                std::string_view extraHeaders) {
+  if (bodyMayNeverCome()) keepAlive_ = false;
   std::string headers(extraHeaders);
   headers += siteHeaders();
   stream_->write(simpleResponse(status, contentType, body, keepAlive_, headers, headRequest_));
@@ -263,15 +335,11 @@ void ClientConnection::respondAndClose(int status, std::string_view body) {
 }
 
 void ClientConnection::onUpstreamHead(net::MessageHead& head) {
+  if (bodyMayNeverCome()) keepAlive_ = false;
   const auto tokens = connectionTokens(head);
   const bool bodyless = headRequest_ || head.status == 204 || head.status == 304;
-  std::string out;
+  std::string out = statusLine(head);
   out.reserve(512);
-  out += "HTTP/1.1 ";
-  out += std::to_string(head.status);
-  out += ' ';
-  out += head.reason.empty() ? reasonPhrase(head.status) : std::string_view(head.reason);
-  out += "\r\n";
   bool originHsts = false;
   for (const auto& h : head.headers) {
     if (isHopByHop(h.name, tokens)) continue;
@@ -300,6 +368,49 @@ void ClientConnection::onUpstreamHead(net::MessageHead& head) {
   out += "\r\n";
   stream_->write(out);
   responseStarted_ = true;
+}
+
+void ClientConnection::onUpstreamInterim(net::MessageHead& head) {
+  // RFC 9110 15.2: a proxy forwards 1xx, but never to an HTTP/1.0 client.
+  if (!clientHttp11_ || responseStarted_) return;
+  std::string out = statusLine(head);
+  appendEndToEndHeaders(out, head);
+  out += "\r\n";
+  stream_->write(out);
+  if (head.status == 100) continueRelayed_ = true;
+}
+
+void ClientConnection::onUpstreamUpgraded(net::MessageHead& head, net::Stream* origin,
+                                          std::string_view originBytes) {
+  // Complete; deleted on return (`head` lives in it). The stream is ours now.
+  std::unique_ptr<Exchange> finished = std::move(exchange_);
+  if (!requestComplete_) {
+    // Switched before the request's own body was all here: no clean tunnel.
+    origin->close();
+    log::warning("client " + stream_->peerIp() + ": origin switched protocols mid-request");
+    respondAndClose(502, "Bad Gateway: origin switched protocols before the request ended\n");
+    return;
+  }
+  std::string out = statusLine(head);
+  appendEndToEndHeaders(out, head);
+  out += "Connection: upgrade\r\nUpgrade: ";
+  out += upgradeProtocols(head);
+  out += "\r\n\r\n";
+  stream_->write(out);
+  responseStarted_ = true;
+  responseComplete_ = true;
+  // From here the tunnel has both streams; this object only owns it.
+  net::Stream* client = stream_;
+  stream_ = nullptr;
+  std::string early = std::move(pending_);
+  pending_.clear();
+  tunnel_ = std::make_unique<Tunnel>(*client, *origin, *this);
+  tunnel_->start(early, originBytes, peerDone_);
+}
+
+void ClientConnection::onTunnelClosed() {
+  worker_.connectionClosed(this);
+  delete this;
 }
 
 void ClientConnection::onUpstreamBody(std::string_view data) {

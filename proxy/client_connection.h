@@ -2,7 +2,9 @@
 // worker: TLS via net::Stream, requests via net::HttpParser, one request at a
 // time (pipelined requests wait, in order), each answered by tlsedge itself
 // (redirect, ACME challenge, static route, error) or proxied through an
-// Exchange.
+// Exchange. An upgrade request the origin answers 101 turns the connection
+// into a Tunnel, which takes over both streams; this object stays the
+// worker's registry entry and owns it.
 //
 // Thread: its worker's loop. Ownership: self-owned; deleted when its stream
 // has closed, after telling the worker.
@@ -15,6 +17,7 @@
 #include "net/stream.h"
 #include "proxy/generation.h"
 #include "proxy/tls_context.h"
+#include "proxy/tunnel.h"
 #include "proxy/upstream.h"
 
 namespace tlsedge::proxy {
@@ -23,7 +26,8 @@ class Worker;
 
 class ClientConnection final : public net::Stream::Handler,
                                public net::HttpParser::Handler,
-                               public ExchangeClient {
+                               public ExchangeClient,
+                               public Tunnel::Owner {
  public:
   // Accepts from `server`; returns null if the accept failed.
   static ClientConnection* accept(Worker& worker, uv_stream_t* server, SSL_CTX* tlsContext);
@@ -52,11 +56,16 @@ class ClientConnection final : public net::Stream::Handler,
   void onMessageComplete() override;
   // ExchangeClient
   void onUpstreamHead(net::MessageHead& head) override;
+  void onUpstreamInterim(net::MessageHead& head) override;
+  void onUpstreamUpgraded(net::MessageHead& head, net::Stream* origin,
+                          std::string_view originBytes) override;
   void onUpstreamBody(std::string_view data) override;
   void onUpstreamComplete() override;
   void onUpstreamFailed(int status, bool beforeHead, const std::string& reason) override;
   void onUpstreamDrained() override;
   bool clientWriteQueueFull() const override;
+  // Tunnel::Owner
+  void onTunnelClosed() override;
 
   void route(net::MessageHead& head);
   void proxyTo(const conf::Upstream& upstream, net::MessageHead& head);
@@ -68,15 +77,17 @@ class ClientConnection final : public net::Stream::Handler,
   std::string siteHeaders() const;
   void feed(const char* data, size_t size);
   void advance();
+  bool bodyMayNeverCome() const;
 
   Worker& worker_;
   GenerationPtr generation_;  // the rules this connection was accepted under
   bool tls_;
   HandshakeState handshake_;
-  net::Stream* stream_ = nullptr;
+  net::Stream* stream_ = nullptr;  // null once a tunnel has it
   net::HttpParser parser_;
   std::string pending_;  // received bytes not yet parsed (parser paused)
   std::unique_ptr<Exchange> exchange_;
+  std::unique_ptr<Tunnel> tunnel_;  // after a 101; then nothing else here runs
 
   // The request in progress.
   const conf::Site* site_ = nullptr;
@@ -89,6 +100,11 @@ class ClientConnection final : public net::Stream::Handler,
   bool peerDone_ = false;         // the client half-closed
   bool clientHttp11_ = true;
   bool responseStarted_ = false;  // some of the response was written
+
+  // Upgrade and Expect: 100-continue, per request (set in onHead).
+  bool upgradeRequested_ = false;  // forwarded with Upgrade: a 101 makes a tunnel
+  bool expectContinue_ = false;    // Expect: 100-continue with a body announced
+  bool continueRelayed_ = false;   // the origin's 100 went to the client
 };
 
 }  // namespace tlsedge::proxy

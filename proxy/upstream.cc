@@ -46,6 +46,11 @@ void UpstreamConnection::onStreamData(const char* data, size_t size) {
     exchange->fail(502, "invalid response from origin: " + parser_.errorReason());
     return;
   }
+  if (parser_.upgraded()) {
+    // 101: the rest is not HTTP; the stream leaves for a tunnel (never pooled).
+    exchange->switchedProtocols(std::string_view(data + used, size - used));  // deletes this
+    return;
+  }
   if (used < size && exchange->complete_) exchange->release(false);  // bytes after the response
   exchange->afterFeed();
 }
@@ -202,7 +207,15 @@ void Exchange::resumeResponse() {
 void Exchange::headReceived(net::MessageHead& head) {
   anyResponseByte_ = true;
   if (head.status >= 100 && head.status < 200) {
-    interim_ = true;  // 100 Continue and friends end at their head; not passed on
+    interim_ = true;  // 1xx end at their head
+    if (head.status != 101) {
+      client_.onUpstreamInterim(head);
+    } else if (head.upgrade) {
+      // The parser stops after this head (upgraded()): see switchedProtocols.
+      // A 101 without Upgrade + Connection: upgrade is invalid; dropped.
+      switching_ = true;
+      switchHead_ = std::move(head);
+    }
     return;
   }
   headSeen_ = true;
@@ -232,6 +245,23 @@ void Exchange::afterFeed() {
   // Reusable only if the origin keeps the connection and got the whole request.
   if (connection_ != nullptr) release(upstreamKeepAlive_ && bodyEnded_);
   client_.onUpstreamComplete();  // may delete this
+}
+
+void Exchange::switchedProtocols(std::string_view rest) {
+  if (!request_.upgrade || !switching_) {
+    fail(502, "origin switched protocols without an upgrade request");
+    return;
+  }
+  UpstreamConnection* c = connection_;
+  connection_ = nullptr;
+  net::Stream* stream = c->stream_;
+  c->stream_ = nullptr;
+  c->exchange_ = nullptr;
+  stream->setHandler(nullptr);
+  delete c;  // we are in its onStreamData, which returns at once
+  headSeen_ = true;
+  complete_ = true;
+  client_.onUpstreamUpgraded(switchHead_, stream, rest);  // may delete this
 }
 
 void Exchange::connectionLost(const std::string& reason) {

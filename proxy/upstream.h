@@ -28,8 +28,18 @@ class UpstreamPool;
 class ExchangeClient {
  public:
   virtual ~ExchangeClient() = default;
-  // The origin's final response head (1xx interim responses are not passed on).
+  // The origin's final response head.
   virtual void onUpstreamHead(net::MessageHead& head) = 0;
+  // An interim 1xx response other than 101 (100 Continue, 103 Early Hints).
+  // Called from inside the exchange's parser: must not delete the exchange.
+  virtual void onUpstreamInterim(net::MessageHead& head) = 0;
+  // The origin answered an upgrade request with 101 (Switching Protocols).
+  // The exchange is complete and hands over the origin's stream: it has no
+  // handler now; the client must adopt it (Stream::setHandler) or close it,
+  // and relay `originBytes` (what the origin sent right after the 101 head,
+  // valid during this call only) after the 101 head. May delete the exchange.
+  virtual void onUpstreamUpgraded(net::MessageHead& head, net::Stream* origin,
+                                  std::string_view originBytes) = 0;
   virtual void onUpstreamBody(std::string_view data) = 0;
   virtual void onUpstreamComplete() = 0;
   // The exchange failed. `beforeHead`: nothing was sent to the client yet,
@@ -84,6 +94,7 @@ class Exchange {
     BodyFraming framing = BodyFraming::kNone;
     bool headMethod = false;
     bool idempotent = false;
+    bool upgrade = false;  // carries Upgrade + Connection: upgrade (a 101 may follow)
   };
 
   Exchange(UpstreamPool& pool, const conf::Upstream& upstream, Request request,
@@ -114,6 +125,7 @@ class Exchange {
   void connectionLost(const std::string& reason);
   void drained();
   void afterFeed();
+  void switchedProtocols(std::string_view rest);
 
   void fail(int status, const std::string& reason);
   void release(bool reusable);
@@ -135,6 +147,8 @@ class Exchange {
   bool interim_ = false;            // inside a 1xx response
   bool upstreamKeepAlive_ = false;  // the origin allows reuse after this response
   std::string failReason_;          // a failure to report from the timer
+  bool switching_ = false;          // got a 101 with Upgrade: switchHead_
+  net::MessageHead switchHead_;
 };
 
 class UpstreamPool {

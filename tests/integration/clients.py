@@ -165,3 +165,106 @@ def s_client_leaf(res):
         raise AssertionError(f"s_client printed no certificate (rc {res.returncode})\n"
                              f"stdout:\n{res.stdout}\nstderr:\n{res.stderr}")
     return cert_info(m.group(0))
+
+
+class TlsStream:
+    """A TLS client connection driven through ssl.MemoryBIO over a plain
+    socket: like SSLSocket, but it can half-close (close_notify + TCP FIN,
+    then keep reading), it tells the peer's close_notify (peer_closed) from a
+    bare TCP EOF, and `sock` / encrypt() allow raw, partial sends."""
+
+    def __init__(self, port, sni, *, ca, connect_host="127.0.0.1", timeout=CLIENT_TIMEOUT):
+        self.sock = socket.create_connection((connect_host, port), timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._in = ssl.MemoryBIO()
+        self._out = ssl.MemoryBIO()
+        self.tls = client_context(ca).wrap_bio(self._in, self._out, server_hostname=sni)
+        self.peer_closed = False  # got the peer's close_notify
+        self.tcp_eof = False
+        self._plain = b""  # read from the TLS object before close_write()
+        for _ in range(100):
+            try:
+                self.tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                self._flush()
+                if not self._fill():
+                    raise AssertionError("EOF during the TLS handshake")
+        else:
+            raise AssertionError("TLS handshake did not finish")
+        self._flush()
+
+    def _flush(self):
+        data = self._out.read()
+        if data:
+            self.sock.sendall(data)
+
+    def _fill(self):
+        data = self.sock.recv(1 << 16)
+        if not data:
+            self.tcp_eof = True
+            self._in.write_eof()
+            return False
+        self._in.write(data)
+        return True
+
+    def encrypt(self, data):
+        """The TLS records for `data`, to send on `sock` by hand."""
+        self.tls.write(data)
+        return self._out.read()
+
+    def sendall(self, data):
+        view = memoryview(data)
+        for off in range(0, len(view), 1 << 14):
+            self.sock.sendall(self.encrypt(view[off:off + (1 << 14)]))
+
+    def recv(self, n=1 << 16):
+        """Up to n plaintext bytes; b"" at the peer's close_notify or a TCP EOF."""
+        if self._plain:
+            out, self._plain = self._plain[:n], self._plain[n:]
+            return out
+        for _ in range(1 << 16):
+            if self.peer_closed:
+                return b""
+            try:
+                data = self.tls.read(n)
+                # CPython answers the peer's close_notify with b"" (or with
+                # SSLZeroReturnError once we sent ours).
+                self.peer_closed = not data
+                return data
+            except ssl.SSLZeroReturnError:
+                self.peer_closed = True
+                return b""
+            except ssl.SSLEOFError:
+                return b""  # TCP EOF without close_notify
+            except ssl.SSLWantReadError:
+                if self.tcp_eof or not self._fill():
+                    return b""
+            finally:
+                self._flush()  # e.g. a key update answer
+        raise AssertionError("TLS recv made no progress")
+
+    def close_write(self):
+        """Half close: close_notify, then TCP FIN; reading goes on."""
+        # SSL_shutdown's own read would discard application data still in the
+        # input BIO: take it out first.
+        for _ in range(1 << 16):
+            if self._in.pending == 0 or self.peer_closed:
+                break
+            try:
+                data = self.tls.read(1 << 16)
+                self.peer_closed = not data
+                self._plain += data
+            except ssl.SSLWantReadError:
+                break
+            except ssl.SSLZeroReturnError:
+                self.peer_closed = True
+        try:
+            self.tls.unwrap()
+        except ssl.SSLWantReadError:
+            pass  # our close_notify is out; the peer's comes when it is done
+        self._flush()
+        self.sock.shutdown(socket.SHUT_WR)
+
+    def close(self):
+        self.sock.close()

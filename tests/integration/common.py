@@ -12,6 +12,7 @@ The other modules:
   daemon.py   `tlsedge run -c FILE`: start, ports, ready, stop.
   origin.py   a real HTTP/1.1 keep-alive origin that echoes requests as JSON.
   clients.py  Python ssl/http.client clients, curl and openssl s_client.
+  websocket.py  a minimal RFC 6455 codec and echo loop (tunnel tests).
 """
 
 import os
@@ -99,3 +100,77 @@ def make_tempdir(testcase_or_class, prefix="tlsedge-it-"):
     path = tempfile.mkdtemp(prefix=prefix)
     add_cleanup(testcase_or_class, shutil.rmtree, path, True)
     return path
+
+
+class SockReader:
+    """Buffered reads over any recv(n) function (a socket's, a TlsStream's);
+    every read is bounded by the size asked for and the recv's own timeout."""
+
+    def __init__(self, recv, initial=b""):
+        self._recv = recv
+        self.buffer = bytearray(initial)
+        self.eof = False
+
+    def _fill(self):
+        data = self._recv(1 << 16)
+        if not data:
+            self.eof = True
+            return False
+        self.buffer += data
+        return True
+
+    def recv_exact(self, n):
+        while len(self.buffer) < n:
+            if not self._fill():
+                raise AssertionError(f"EOF after {len(self.buffer)} of {n} bytes")
+        out = bytes(self.buffer[:n])
+        del self.buffer[:n]
+        return out
+
+    def read_until(self, delim, limit=1 << 16):
+        """Bytes up to and including `delim` (at most `limit` bytes)."""
+        while True:
+            i = self.buffer.find(delim)
+            if i >= 0:
+                return self.recv_exact(i + len(delim))
+            if len(self.buffer) > limit:
+                raise AssertionError(f"no {delim!r} in the first {limit} bytes")
+            if not self._fill():
+                raise AssertionError(f"EOF before {delim!r}: {bytes(self.buffer[:200])!r}")
+
+    def read_to_eof(self, limit=64 << 20):
+        while not self.eof:
+            if len(self.buffer) > limit:
+                raise AssertionError(f"more than {limit} bytes before EOF")
+            self._fill()
+        out = bytes(self.buffer)
+        self.buffer.clear()
+        return out
+
+
+class Head:
+    """A parsed HTTP/1.x head (request or response) from its raw bytes."""
+
+    def __init__(self, raw):
+        self.raw = raw
+        lines = raw.decode("latin-1").split("\r\n")
+        self.start = lines[0]
+        self.headers = []
+        for line in lines[1:]:
+            if line:
+                name, _, value = line.partition(":")
+                self.headers.append((name.strip(), value.strip()))
+        parts = self.start.split(" ", 2)
+        # Requests: method, target, version. Responses: version, status, reason.
+        self.method, self.target, self.version = (parts + ["", ""])[:3]
+        self.status = int(parts[1]) if self.start.startswith("HTTP/") and len(parts) > 1 else 0
+
+    def header(self, name):
+        values = self.all(name)
+        return values[0] if values else None
+
+    def all(self, name):
+        return [v for k, v in self.headers if k.lower() == name.lower()]
+
+    def __repr__(self):
+        return f"Head({self.raw!r})"

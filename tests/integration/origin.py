@@ -1,16 +1,18 @@
 """A real HTTP/1.1 keep-alive origin (ThreadingHTTPServer on loopback) that
-answers with JSON describing what it received."""
+answers with JSON describing what it received, and RawOrigin, a scripted
+raw-socket origin for upgrades, 1xx and half-close."""
 
 import hashlib
 import http.server
 import json
 import random
+import socket
 import sys
 import threading
 import time
 import urllib.parse
 
-from common import add_cleanup
+from common import CLIENT_TIMEOUT, Head, SockReader, add_cleanup
 
 
 def pattern_bytes(n, seed):
@@ -205,3 +207,133 @@ def start_origin(testcase_or_class, name):
 def header_values(record, name):
     """All values of header `name` (case-insensitive) in an origin record."""
     return [v for k, v in record["headers"] if k.lower() == name.lower()]
+
+
+class RawOrigin:
+    """A scripted origin on 127.0.0.1:<port 0> for what http.server cannot do
+    (101 and tunnels, 1xx, answers without reading the body, half-close).
+
+    Each connection's request head is read, recorded (`requests`, `Head`s)
+    and handed to `handlers[path]` (path without the query) as
+    handler(conn, reader, head), in a thread of its own; `reader` is a
+    SockReader holding whatever followed the head. Exceptions in handlers
+    are collected and re-raised by check() (registered as a cleanup).
+    `results` is a dict handlers may fill for the test to read (use
+    wait_result). Stopping closes the listener and every connection.
+    """
+
+    def __init__(self, name, handlers):
+        self.name = name
+        self.handlers = dict(handlers)
+        self.requests = []
+        self.results = {}
+        self.errors = []
+        self._cond = threading.Condition()
+        self._conns = []
+        self._threads = []
+        self._stopping = False
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(64)
+        self.port = self._listener.getsockname()[1]
+        self.address = f"127.0.0.1:{self.port}"
+        self._accept_thread = threading.Thread(target=self._accept, name=f"raw-{name}",
+                                               daemon=True)
+        self._accept_thread.start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return  # closed by stop()
+            with self._cond:
+                if self._stopping:
+                    conn.close()
+                    return
+                self._conns.append(conn)
+                t = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+                self._threads.append(t)
+            t.start()
+
+    def _serve(self, conn):
+        try:
+            conn.settimeout(CLIENT_TIMEOUT)
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            reader = SockReader(conn.recv)
+            head = Head(reader.read_until(b"\r\n\r\n"))
+            with self._cond:
+                self.requests.append(head)
+                self._cond.notify_all()
+            path = head.target.split("?", 1)[0]
+            handler = self.handlers.get(path)
+            if handler is None:
+                conn.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+            else:
+                handler(conn, reader, head)
+        except Exception as e:  # reported by check()
+            if not self._stopping:
+                with self._cond:
+                    self.errors.append(f"{type(e).__name__}: {e}")
+                    self._cond.notify_all()
+        finally:
+            conn.close()
+
+    def set_result(self, key, value):
+        with self._cond:
+            self.results[key] = value
+            self._cond.notify_all()
+
+    def wait_result(self, key, timeout=CLIENT_TIMEOUT):
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while key not in self.results:
+                if self.errors:
+                    raise AssertionError(f"origin {self.name} handler failed: {self.errors}")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"origin {self.name}: no result {key!r} after {timeout}s")
+                self._cond.wait(timeout=min(left, 0.2))
+            return self.results[key]
+
+    def wait_for_requests(self, n, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while len(self.requests) < n:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"origin {self.name}: {len(self.requests)} requests "
+                                         f"after {timeout}s, expected {n}")
+                self._cond.wait(timeout=min(left, 0.2))
+            return list(self.requests)
+
+    def request_count(self):
+        with self._cond:
+            return len(self.requests)
+
+    def check(self):
+        with self._cond:
+            if self.errors:
+                errors, self.errors = self.errors, []
+                raise AssertionError(f"origin {self.name} handler failed: {errors}")
+
+    def stop(self):
+        with self._cond:
+            self._stopping = True
+            conns = list(self._conns)
+            threads = list(self._threads)
+        self._listener.close()
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self._accept_thread.join(timeout=5)
+        for t in threads:
+            t.join(timeout=5)
+
+
+def start_raw_origin(testcase_or_class, name, handlers):
+    o = RawOrigin(name, handlers)
+    add_cleanup(testcase_or_class, o.stop)
+    return o

@@ -528,6 +528,40 @@ TEST(HttpParserTest, SwitchingProtocolsResponseLeavesTunnelBytes) {
   EXPECT_TRUE(p.parser.finish());
 }
 
+TEST(HttpParserTest, InterimResponsesAreMessagesOfTheirOwn) {
+  // 100 and 103 end at their head; the final response follows on the same
+  // parser (the proxy relays each 1xx head, then the final response).
+  ResponseParser p;
+  const std::string resp =
+      "HTTP/1.1 100 Continue\r\n\r\n"
+      "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"
+      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+  EXPECT_EQ(p.feed(resp), resp.size());
+  EXPECT_FALSE(p.parser.failed());
+  ASSERT_EQ(p.rec.messages.size(), 3u);
+  EXPECT_EQ(p.rec.messages[0].head.status, 100);
+  EXPECT_EQ(p.rec.messages[1].head.status, 103);
+  ASSERT_NE(p.rec.messages[1].head.find("link"), nullptr);
+  EXPECT_EQ(*p.rec.messages[1].head.find("link"), "</a.css>; rel=preload");
+  EXPECT_EQ(p.rec.messages[2].head.status, 200);
+  EXPECT_EQ(p.rec.messages[2].body, "ok");
+  EXPECT_EQ(p.rec.events, (std::vector<std::string>{"head", "complete", "head", "complete", "head",
+                                                    "body", "complete"}));
+}
+
+TEST(HttpParserTest, SwitchingProtocolsWithoutUpgradeHeadersIsNoUpgrade) {
+  // A 101 must carry Upgrade + Connection: upgrade; without them llhttp
+  // treats it as an interim response and parsing goes on (the proxy drops it).
+  ResponseParser p;
+  const std::string resp =
+      "HTTP/1.1 101 Switching Protocols\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+  EXPECT_EQ(p.feed(resp), resp.size());
+  EXPECT_FALSE(p.parser.upgraded());
+  ASSERT_EQ(p.rec.messages.size(), 2u);
+  EXPECT_FALSE(p.rec.messages[0].head.upgrade);
+  EXPECT_EQ(p.rec.messages[1].head.status, 200);
+}
+
 TEST(HttpParserTest, UpgradeHeaderOnOrdinaryResponseIsInformational) {
   ResponseParser p;
   const std::string resp =

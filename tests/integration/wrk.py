@@ -45,13 +45,14 @@ def write_check_script(path, status, needle):
     return path
 
 
-def wrk_command(url, script, *, threads, connections, duration, timeout="5s", host=None):
+def wrk_command(url, script, *, threads, connections, duration, timeout="5s", host=None,
+                extra=()):
     """The wrk command line (keep-alive is wrk's default)."""
     cmd = [require_tool("wrk"), f"-t{threads}", f"-c{connections}", f"-d{duration}",
            "--timeout", timeout, "-s", script]
     if host:
         cmd += ["-H", f"Host: {host}"]
-    return cmd + [url]
+    return cmd + list(extra) + [url]
 
 
 def start_wrk(cmd, workdir):

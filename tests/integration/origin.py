@@ -17,6 +17,8 @@ from common import add_cleanup
 
 _PIECE = 1 << 16
 _KEEP = 4096  # request body bytes kept as text in the record
+_SLOW_PIECE = 16 << 10  # ?slow_read_s: 16 KiB every 10 ms
+_SLOW_INTERVAL = 0.01
 
 
 def pattern_pieces(n, seed):
@@ -86,7 +88,11 @@ class _OriginHandler(http.server.BaseHTTPRequestHandler):
 
     def _read_exactly(self, n):
         while n > 0:
-            piece = self.rfile.read(min(n, _PIECE))
+            if time.monotonic() < self.slow_until:  # ?slow_read_s=N
+                piece = self.rfile.read(min(n, _SLOW_PIECE))
+                time.sleep(_SLOW_INTERVAL)
+            else:
+                piece = self.rfile.read(min(n, _PIECE))
             if not piece:
                 raise ConnectionError("EOF in body")
             n -= len(piece)
@@ -106,9 +112,10 @@ class _OriginHandler(http.server.BaseHTTPRequestHandler):
 
     def _handle(self):
         self.conn_seq += 1
-        body, body_len, body_sha256, framing = self._read_body()
         url = urllib.parse.urlsplit(self.path)
         query = urllib.parse.parse_qs(url.query)
+        self.slow_until = time.monotonic() + min(float(query.get("slow_read_s", ["0"])[0]), 30)
+        body, body_len, body_sha256, framing = self._read_body()
         record = {
             "origin": self.server.origin.name,
             "method": self.command,
@@ -189,7 +196,8 @@ class Origin:
     Every request is answered 200 application/json with a body describing
     it (see _OriginHandler._handle): origin name, method, path, headers as a
     list of [name, value], body length / sha256 / text, connection id.
-    Query parameters: delay_ms=N (answer after N ms), status=N, resp_hop=1
+    Query parameters: delay_ms=N (answer after N ms), slow_read_s=N (read
+    the request body at 1.6 MB/s for the first N seconds), status=N, resp_hop=1
     (adds hop-by-hop response headers), framing=chunked|close, and path
     /bytes?n=N&seed=S answers pattern_bytes(N, S), streamed. Any request body
     is read as it arrives: body_len and body_sha256 describe all of it.

@@ -16,12 +16,19 @@ body: a proxy that buffered a whole 100 MiB body, or half of it, fails.
 The slow client reads 16 KiB every 10 ms (1.6 MB/s) for SLOW_SECONDS while
 the origin could send the whole body in a fraction of that: without
 backpressure from the client's TCP window through the proxy to the origin,
-the proxy would read the body into memory in that time.
+the proxy would read the body into memory in that time. The slow origin
+(?slow_read_s) does the same to an upload. (Checked by hand: with the
+response side's stopReading removed the slow download peaks at 103 MiB,
+with the request side's removed the slow upload at 96 MiB; an origin
+reading at full speed hides the latter.)
 
-Sanitizer builds (common.sanitizer()) move 32 MiB instead, and the bound
-scales with it: ASan's quarantine keeps freed memory poisoned for a while,
-which here is capped at 16 MiB for the daemon (ASAN_OPTIONS). Set
-TLSEDGE_TEST_BODY_MIB to choose the size."""
+Sanitizer builds move the same 100 MiB in about the same time (the TLS
+and hashing work is in uninstrumented assembly). Under ASan the daemon runs
+with its quarantine of freed memory capped at 16 MiB (ASAN_OPTIONS): the
+default 256 MiB would keep every freed buffer resident and be measured as
+growth; with the cap ASan builds grow about 20 MiB here, release and TSan
+builds 0-4 MiB. TLSEDGE_TEST_BODY_MIB sets another size (the bound is then
+at most 40% of it)."""
 
 import hashlib
 import json
@@ -37,7 +44,7 @@ from origin import pattern_pieces, pattern_sha256, start_origin
 from clients import SniHTTPSConnection, client_context
 
 MIB = 1 << 20
-BODY_MIB = int(os.environ.get("TLSEDGE_TEST_BODY_MIB", "32" if sanitizer() else "100"))
+BODY_MIB = int(os.environ.get("TLSEDGE_TEST_BODY_MIB", "100"))
 SIZE = BODY_MIB * MIB
 MAX_GROWTH = min(40 * MIB, SIZE * 2 // 5)
 SLOW_SECONDS = 3.0
@@ -64,7 +71,8 @@ class LargeBodyTest(unittest.TestCase):
             certificates={"big": self.leaf}, default_certificate="big",
             sites=[site("big", ["big.test"], [upstream_route("/", "o")], "big")],
             upstreams={"o": [self.origin.address]})
-        env = {"ASAN_OPTIONS": "quarantine_size_mb=16:" + os.environ.get("ASAN_OPTIONS", "")}
+        asan = [o for o in os.environ.get("ASAN_OPTIONS", "").split(":") if o]
+        env = {"ASAN_OPTIONS": ":".join(asan + ["quarantine_size_mb=16"])}
         self.daemon = start_daemon(self, workdir, cfg, env=env if sanitizer() == "asan" else None)
         # Warm up both directions so what one connection costs anyway (TLS
         # state, read buffers, a pooled origin connection) is in the baseline.
@@ -89,9 +97,9 @@ class LargeBodyTest(unittest.TestCase):
         self.addCleanup(conn.close)
         return conn
 
-    def upload(self, n, seed, chunked):
+    def upload(self, n, seed, chunked, origin_slow_seconds=0):
         conn = self.connect()
-        conn.putrequest("POST", f"/sink?n={n}")
+        conn.putrequest("POST", f"/sink?n={n}&slow_read_s={origin_slow_seconds}")
         if chunked:
             conn.putheader("Transfer-Encoding", "chunked")
         else:
@@ -157,6 +165,12 @@ class LargeBodyTest(unittest.TestCase):
     def test_upload_chunked(self):
         self.upload(SIZE, seed=102, chunked=True)
         self.assert_flat("upload, chunked")
+
+    def test_upload_slow_origin(self):
+        t0 = time.monotonic()
+        self.upload(SIZE, seed=105, chunked=False, origin_slow_seconds=SLOW_SECONDS)
+        self.assertGreater(time.monotonic() - t0, SLOW_SECONDS)
+        self.assert_flat("upload, slow origin")
 
     def test_download(self):
         self.download(SIZE, seed=103)

@@ -3,16 +3,17 @@
 #include <openssl/rand.h>
 #include <signal.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <ctime>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <vector>
 
 #include "base/log.h"
 #include "certstore/self_signed.h"
-#include "net/listener.h"
+#include "net/loop.h"
+#include "proxy/listeners.h"
 #include "proxy/worker.h"
 
 namespace tlsedge::proxy {
@@ -33,48 +34,6 @@ Status ensureDemoCertificate(const conf::Config& config) {
                                        {"localhost", "127.0.0.1", "::1"}, 90);
 }
 
-struct OpenedListener {
-  bool tls;
-  std::vector<int> fds;  // one per worker
-};
-
-// One SO_REUSEPORT socket per worker and address. Port 0 is resolved by the
-// first socket so that every worker listens on the same port.
-Result<std::vector<OpenedListener>> openListeners(const conf::Config& config, uint16_t* httpsPort) {
-  std::vector<OpenedListener> out;
-  auto closeAll = [&out] {
-    for (auto& l : out) {
-      for (int fd : l.fds) ::close(fd);
-    }
-  };
-  *httpsPort = 443;
-  bool firstHttps = true;
-  for (bool tls : {true, false}) {
-    for (const auto& addr : tls ? config.httpsListen : config.httpListen) {
-      OpenedListener opened{tls, {}};
-      uint16_t port = addr.port;
-      for (int w = 0; w < config.workers; ++w) {
-        auto fd = net::openListenSocket(addr.host, port, addr.ipv6, 511);
-        if (!fd) {
-          for (int f : opened.fds) ::close(f);
-          closeAll();
-          return fd.error();
-        }
-        opened.fds.push_back(*fd);
-        if (port == 0) port = net::boundPort(*fd).ok() ? *net::boundPort(*fd) : 0;
-      }
-      log::info(std::string("listening ") + (tls ? "https " : "http ") +
-                net::formatAddress(addr.host, port, addr.ipv6));
-      if (tls && firstHttps) {
-        *httpsPort = port;
-        firstHttps = false;
-      }
-      out.push_back(std::move(opened));
-    }
-  }
-  return out;
-}
-
 class ControlLoop {
  public:
   ControlLoop(std::string configPath, GenerationPtr generation)
@@ -82,10 +41,9 @@ class ControlLoop {
 
   int run() {
     const conf::Config& config = *generation_->config;
-    uint16_t httpsPort = 443;
-    auto listeners = openListeners(config, &httpsPort);
-    if (!listeners) {
-      log::error(listeners.error().message);
+    auto plan = listeners_.prepare(config, config.workers);
+    if (!plan) {
+      log::error(plan.error().message);
       return 1;
     }
     auto loaded = challenges_.loadDirectory(config.stateDir + "/acme/challenges");
@@ -93,16 +51,16 @@ class ControlLoop {
 
     TicketKeys ticketKeys{};
     RAND_bytes(ticketKeys.data(), ticketKeys.size());
+    auto updates = listeners_.commit(std::move(*plan));
     for (int w = 0; w < config.workers; ++w) {
-      std::vector<ListenSocket> sockets;
-      for (const auto& l : *listeners) sockets.push_back({l.fds[static_cast<size_t>(w)], l.tls});
-      workers_.push_back(std::make_unique<Worker>(w, std::move(sockets), httpsPort,
+      workers_.push_back(std::make_unique<Worker>(w, std::move(updates[static_cast<size_t>(w)]),
                                                   makeServerContext(config.tls, ticketKeys),
                                                   generation_, &challenges_));
     }
     for (auto& w : workers_) w->start();
 
     uv_loop_init(&loop_);
+    poster_ = std::make_unique<net::Poster>(&loop_);
     for (int signum : {SIGTERM, SIGINT, SIGHUP}) {
       auto* h = new uv_signal_t;
       uv_signal_init(&loop_, h);
@@ -143,11 +101,15 @@ class ControlLoop {
                [](uv_handle_t* x) { delete reinterpret_cast<uv_signal_t*>(x); });
     }
     signals_.clear();
+    poster_->close();  // reloads still being applied are not reported
   }
 
   // Routes, sites, upstreams and certificates change for new connections;
-  // established ones finish under the generation they started with. A config
-  // that fails validation changes nothing.
+  // established ones finish under the generation they started with.
+  // Listeners open and close (see listeners.h); connections accepted on a
+  // closed one carry on. A config that fails validation, or a listener that
+  // cannot be opened, changes nothing. `reloaded` is logged once every
+  // worker has switched.
   void reload() {
     log::info("SIGHUP: reloading " + (configPath_.empty() ? "the embedded default" : configPath_));
     auto loaded = loadGeneration(configPath_, false);
@@ -156,32 +118,45 @@ class ControlLoop {
       return;
     }
     const GenerationPtr& gen = *loaded;
-    const auto& old = *generation_->config;
-    if (gen->config->workers != old.workers || !sameListeners(old, *gen->config)) {
-      log::warning("reload: listener and worker changes take effect at the next restart");
+    auto plan = listeners_.prepare(*gen->config, static_cast<int>(workers_.size()));
+    if (!plan) {
+      log::error("reload refused, the running configuration stays: " + plan.error().message);
+      return;
+    }
+    if (gen->config->workers != static_cast<int>(workers_.size())) {
+      log::warning("reload: the number of workers changes at the next restart (running " +
+                   std::to_string(workers_.size()) + ")");
     }
     generation_ = gen;
-    for (auto& w : workers_) w->publish(generation_);
+    auto updates = listeners_.commit(std::move(*plan));
+    const uint64_t seq = ++reloads_;
+    pendingReloads_[seq] = workers_.size();
+    for (size_t w = 0; w < workers_.size(); ++w) {
+      workers_[w]->reconfigure(generation_, std::move(updates[w]), [this, seq] {
+        poster_->post([this, seq] { workerReconfigured(seq); });  // back to the control loop
+      });
+    }
     auto challenges = challenges_.loadDirectory(gen->config->stateDir + "/acme/challenges");
     if (!challenges) log::warning(challenges.error().message);
-    log::info("reloaded");
   }
 
-  static bool sameListeners(const conf::Config& a, const conf::Config& b) {
-    auto key = [](const std::vector<conf::SocketAddress>& v) {
-      std::string k;
-      for (const auto& x : v) k += x.text + ",";
-      return k;
-    };
-    return key(a.httpsListen) == key(b.httpsListen) && key(a.httpListen) == key(b.httpListen);
+  void workerReconfigured(uint64_t seq) {
+    auto it = pendingReloads_.find(seq);
+    if (it == pendingReloads_.end() || --it->second > 0) return;
+    pendingReloads_.erase(it);
+    log::info("reloaded");
   }
 
   std::string configPath_;
   GenerationPtr generation_;
   acme::ChallengeStore challenges_;
+  ListenerSet listeners_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<uv_signal_t*> signals_;
   uv_loop_t loop_;
+  std::unique_ptr<net::Poster> poster_;  // workers report back through it
+  uint64_t reloads_ = 0;
+  std::map<uint64_t, size_t> pendingReloads_;  // reload -> workers yet to apply it
   bool stopping_ = false;
 };
 

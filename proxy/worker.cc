@@ -1,18 +1,14 @@
 #include "proxy/worker.h"
 
-#include <unistd.h>
-
 #include "base/log.h"
 #include "proxy/client_connection.h"
 
 namespace tlsedge::proxy {
 
-Worker::Worker(int id, std::vector<ListenSocket> sockets, uint16_t httpsPort,
-               bssl::UniquePtr<SSL_CTX> ctx, GenerationPtr generation,
-               const acme::ChallengeStore* challenges)
+Worker::Worker(int id, ListenerUpdate listeners, bssl::UniquePtr<SSL_CTX> ctx,
+               GenerationPtr generation, const acme::ChallengeStore* challenges)
     : id_(id),
-      sockets_(std::move(sockets)),
-      httpsPort_(httpsPort),
+      initialListeners_(std::move(listeners)),
       ctx_(std::move(ctx)),
       generation_(std::move(generation)),
       challenges_(challenges),
@@ -27,9 +23,6 @@ Worker::~Worker() {
   join();
   uv_loop_close(&loop_);
   for (auto* l : listeners_) delete l;
-  for (const auto& s : sockets_) {
-    if (s.fd >= 0) ::close(s.fd);
-  }
 }
 
 void Worker::start() {
@@ -40,8 +33,16 @@ void Worker::join() {
   if (thread_.joinable()) thread_.join();
 }
 
-void Worker::publish(GenerationPtr generation) {
-  poster_->post([this, g = std::move(generation)]() mutable { generation_ = std::move(g); });
+void Worker::reconfigure(GenerationPtr generation, ListenerUpdate listeners,
+                         std::function<void()> applied) {
+  // std::function needs a copyable callable; the update owns fds. If the
+  // worker has stopped, the post is dropped and the shared_ptr closes them.
+  auto update = std::make_shared<ListenerUpdate>(std::move(listeners));
+  poster_->post([this, g = std::move(generation), update, done = std::move(applied)]() mutable {
+    generation_ = std::move(g);
+    applyListeners(*update);
+    if (done) done();
+  });
 }
 
 void Worker::drain(uint64_t forceAfterMs) {
@@ -49,22 +50,46 @@ void Worker::drain(uint64_t forceAfterMs) {
 }
 
 void Worker::run() {
-  for (auto& s : sockets_) {
-    auto* l = new Listener{{}, this, s.tls};
-    listeners_.push_back(l);
-    uv_tcp_init(&loop_, &l->handle);
-    l->handle.data = l;
-    int rc = uv_tcp_open(&l->handle, s.fd);
-    if (rc == 0) {
-      s.fd = -1;  // the handle owns it now
-      rc = uv_listen(reinterpret_cast<uv_stream_t*>(&l->handle), 511, &Worker::onConnection);
-    }
-    if (rc != 0) {
-      log::error("worker " + std::to_string(id_) + ": listen: " + net::uvErrorText(rc));
-    }
-  }
+  applyListeners(initialListeners_);
   uv_run(&loop_, UV_RUN_DEFAULT);
   log::debug("worker " + std::to_string(id_) + " stopped");
+}
+
+void Worker::applyListeners(ListenerUpdate& update) {
+  httpsPort_ = update.httpsPort;
+  if (draining_) return;  // listeners are closed for good; the update's fds close with it
+  for (uint64_t id : update.close) closeListener(id);
+  for (auto& socket : update.open) openListener(socket);
+}
+
+void Worker::openListener(ListenSocket& socket) {
+  auto* l = new Listener{{}, this, socket.tls(), socket.listenerId()};
+  uv_tcp_init(&loop_, &l->handle);
+  l->handle.data = l;
+  int rc = uv_tcp_open(&l->handle, socket.fd());
+  if (rc == 0) {
+    socket.release();  // the handle owns it now
+    rc = uv_listen(reinterpret_cast<uv_stream_t*>(&l->handle), 511, &Worker::onConnection);
+  }
+  if (rc != 0) {
+    log::error("worker " + std::to_string(id_) + ": listen: " + net::uvErrorText(rc));
+    net::closeAndDelete(reinterpret_cast<uv_handle_t*>(&l->handle), l);
+    return;
+  }
+  listeners_.push_back(l);
+}
+
+// Only the listening socket closes: connections accepted on it are handles
+// of their own and finish by themselves. With every worker's socket of the
+// address closed, the kernel refuses new connections to it.
+void Worker::closeListener(uint64_t id) {
+  for (size_t i = 0; i < listeners_.size(); ++i) {
+    Listener* l = listeners_[i];
+    if (l->id != id) continue;
+    listeners_.erase(listeners_.begin() + static_cast<ptrdiff_t>(i));
+    net::closeAndDelete(reinterpret_cast<uv_handle_t*>(&l->handle), l);
+    return;
+  }
 }
 
 void Worker::onConnection(uv_stream_t* server, int status) noexcept {
@@ -92,7 +117,8 @@ void Worker::connectionClosed(ClientConnection* connection) {
 void Worker::startDraining(uint64_t forceAfterMs) {
   if (draining_) return;
   draining_ = true;
-  for (auto* l : listeners_) uv_close(reinterpret_cast<uv_handle_t*>(&l->handle), nullptr);
+  for (auto* l : listeners_) net::closeAndDelete(reinterpret_cast<uv_handle_t*>(&l->handle), l);
+  listeners_.clear();
   upstreams_.closeIdle();
   // drain() may close connections, which edits the registry: iterate a copy.
   auto snapshot = connections_;

@@ -6,12 +6,14 @@
 
 #include <uv.h>
 
+#include <functional>
 #include <memory>
 #include <thread>
 #include <vector>
 
 #include "net/loop.h"
 #include "proxy/generation.h"
+#include "proxy/listeners.h"
 #include "proxy/tls_context.h"
 #include "proxy/upstream.h"
 
@@ -19,24 +21,21 @@ namespace tlsedge::proxy {
 
 class ClientConnection;
 
-struct ListenSocket {
-  int fd = -1;
-  bool tls = false;
-};
-
 class Worker {
  public:
-  // Called on the control loop. Takes ownership of the fds.
-  // `httpsPort` (the first HTTPS listener's) goes into redirect Locations.
-  Worker(int id, std::vector<ListenSocket> sockets, uint16_t httpsPort,
-         bssl::UniquePtr<SSL_CTX> ctx, GenerationPtr generation,
+  // Called on the control loop. `listeners` (its sockets, and the https
+  // port that goes into redirect Locations) is applied when the thread starts.
+  Worker(int id, ListenerUpdate listeners, bssl::UniquePtr<SSL_CTX> ctx, GenerationPtr generation,
          const acme::ChallengeStore* challenges);
   ~Worker();
 
   // Control loop: starts the thread, which runs until the loop has nothing left.
   void start();
-  // Any thread: publish a new generation (new connections use it).
-  void publish(GenerationPtr generation);
+  // Any thread (reload): new connections use `generation` from now on;
+  // `listeners` opens and closes listeners (connections accepted on a closed
+  // one carry on). Then `applied` runs on the worker thread.
+  void reconfigure(GenerationPtr generation, ListenerUpdate listeners,
+                   std::function<void()> applied);
   // Any thread: stop accepting, let in-flight requests finish, close idle
   // keep-alive connections. `forceAfterMs` later, close whatever is left.
   void drain(uint64_t forceAfterMs);
@@ -56,18 +55,22 @@ class Worker {
     uv_tcp_t handle;
     Worker* worker;
     bool tls;
+    uint64_t id;  // ListenerSet's
   };
   static void onConnection(uv_stream_t* server, int status) noexcept;
   void run();
+  void applyListeners(ListenerUpdate& update);
+  void openListener(ListenSocket& socket);
+  void closeListener(uint64_t id);
   void startDraining(uint64_t forceAfterMs);
   void maybeFinish();
 
   int id_;
   uv_loop_t loop_;
   std::unique_ptr<net::Poster> poster_;
-  std::vector<ListenSocket> sockets_;
+  ListenerUpdate initialListeners_;  // applied by run()
   std::vector<Listener*> listeners_;
-  uint16_t httpsPort_;
+  uint16_t httpsPort_ = 443;
   bssl::UniquePtr<SSL_CTX> ctx_;
   GenerationPtr generation_;
   const acme::ChallengeStore* challenges_;

@@ -13,6 +13,7 @@ The other modules:
   origin.py   a real HTTP/1.1 keep-alive origin that echoes requests as JSON.
   clients.py  Python ssl/http.client clients, curl and openssl s_client.
   websocket.py  a minimal RFC 6455 codec and echo loop (tunnel tests).
+  wrk.py      wrk runs with a Lua body check, and their parsed results.
 """
 
 import os
@@ -39,6 +40,41 @@ def tlsedge_bin():
     if not (os.path.isfile(path) and os.access(path, os.X_OK)):
         raise AssertionError(f"TLSEDGE_BIN={path!r} is not an executable file")
     return path
+
+
+def sanitizer():
+    """"asan", "tsan" or None: how the binary under test was built. Looks for
+    the sanitizer runtime's entry symbol in the file (GCC links the runtime
+    as a shared library, clang statically; the name is there either way)."""
+    global _sanitizer
+    if _sanitizer is None:
+        found = ""
+        tail = b""
+        with open(tlsedge_bin(), "rb") as f:
+            while not found:
+                block = f.read(1 << 20)
+                if not block:
+                    break
+                data = tail + block
+                if b"__asan_init" in data:
+                    found = "asan"
+                elif b"__tsan_init" in data:
+                    found = "tsan"
+                tail = data[-16:]
+        _sanitizer = found
+    return _sanitizer or None
+
+
+_sanitizer = None
+
+
+def vm_status(pid, key):
+    """A kB value from /proc/PID/status (VmHWM: peak RSS, VmRSS), in bytes."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError(f"{key} not in /proc/{pid}/status")
 
 
 def require_tool(name):

@@ -1,5 +1,6 @@
 """The daemon under test: `tlsedge run -c FILE` in a subprocess. Start, learn
-the ports from the `listening` lines, wait for `ready`, stop with SIGTERM and
+the ports from the `listening` lines (and, after a reload, the `closed
+listener` ones), wait for `ready`, reload with SIGHUP, stop with SIGTERM and
 assert exit status 0."""
 
 import os
@@ -15,6 +16,9 @@ from config import to_yaml
 
 
 _LISTENING = re.compile(r"^<6>listening (https|http) (\S+):(\d+)\s*$")
+_CLOSED = re.compile(r"^<6>closed listener (\S+):(\d+) \((https|http)\)\s*$")
+_RELOAD_DONE = re.compile(r"^<6>reloaded\s*$")
+_RELOAD_REFUSED = re.compile(r"^<3>reload refused")
 
 
 class Daemon:
@@ -26,29 +30,40 @@ class Daemon:
     with addCleanup/addClassCleanup so it is stopped whatever happens.
     """
 
-    def __init__(self, workdir, config, name="tlsedge"):
+    def __init__(self, workdir, config, name="tlsedge", env=None):
         self.workdir = workdir
         self.name = name
         self.config_path = os.path.join(workdir, f"{name}.yaml")
-        text = config if isinstance(config, str) else to_yaml(config)
-        with open(self.config_path, "w") as f:
-            f.write(text)
-        self.config_text = text
+        self.env = env  # extra environment variables for the daemon
+        self.write_config(config)
         self.proc = None
         self.returncode = None
         self._lines = []
         self._cond = threading.Condition()
         self._reader = None
         self._ready = False
-        self.listeners = []  # [(scheme, host, port)] in order of first appearance
+        self.listeners = []  # open ones, [(scheme, host, port)] in order of appearance
+
+    def write_config(self, config):
+        """(Re)writes the config file atomically: a reload never reads half a file."""
+        text = config if isinstance(config, str) else to_yaml(config)
+        tmp = self.config_path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, self.config_path)
+        self.config_text = text
 
     # -- lifecycle --
 
     def start(self, timeout=START_TIMEOUT):
+        env = None
+        if self.env:
+            env = dict(os.environ)
+            env.update(self.env)
         self.proc = subprocess.Popen(
             [tlsedge_bin(), "run", "-c", self.config_path],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            cwd=self.workdir)
+            cwd=self.workdir, env=env)
         self._reader = threading.Thread(target=self._read, name=f"{self.name}-stderr", daemon=True)
         self._reader.start()
         deadline = time.monotonic() + timeout
@@ -76,36 +91,50 @@ class Daemon:
             with self._cond:
                 self._lines.append(line)
                 m = _LISTENING.match(line)
+                closed = _CLOSED.match(line)
                 if m:
                     self._add_listener(m.group(1), m.group(2), int(m.group(3)))
+                elif closed:
+                    self._remove_listener(closed.group(3), closed.group(1), int(closed.group(2)))
                 elif line.strip() == "<6>ready":
                     self._ready = True
                 self._cond.notify_all()
         with self._cond:
             self._cond.notify_all()
 
-    def _add_listener(self, scheme, addr, port):
-        host = addr[1:-1] if addr.startswith("[") and addr.endswith("]") else addr
-        for s, h, p in self.listeners:
-            if (s, h) == (scheme, host):
-                if p != port:
-                    # Recorded, and reported by port(): the contract says
-                    # all workers share the resolved port.
-                    self._lines.append(
-                        f"[harness] {scheme} {addr}: two different ports {p} and {port}")
-                    self._port_conflict = (scheme, host, p, port)
-                return
-        self.listeners.append((scheme, host, port))
+    @staticmethod
+    def _host(addr):
+        return addr[1:-1] if addr.startswith("[") and addr.endswith("]") else addr
 
-    def port(self, scheme, host="127.0.0.1"):
+    def _add_listener(self, scheme, addr, port):
+        entry = (scheme, self._host(addr), port)
+        if entry in self.listeners:
+            # One line per listener, whatever the number of workers: a
+            # second one means two listeners on one port.
+            self._lines.append(f"[harness] {scheme} {addr}:{port} logged twice")
+            self._port_conflict = entry
+            return
+        self.listeners.append(entry)
+
+    def _remove_listener(self, scheme, addr, port):
+        entry = (scheme, self._host(addr), port)
+        if entry in self.listeners:
+            self.listeners.remove(entry)
+
+    def ports(self, scheme, host="127.0.0.1"):
+        """Ports of the open `scheme` listeners on `host`, in order of appearance."""
         conflict = getattr(self, "_port_conflict", None)
         if conflict:
-            raise AssertionError(f"listener logged with different ports {conflict}; "
-                                 f"workers must share one port\nlog:\n{self.log()}")
-        for s, h, p in self.listeners:
-            if s == scheme and h == host:
-                return p
-        raise AssertionError(f"no {scheme} listener on {host} in the log\nlog:\n{self.log()}")
+            raise AssertionError(f"listener logged twice {conflict}\nlog:\n{self.log()}")
+        with self._cond:
+            return [p for s, h, p in self.listeners if s == scheme and h == host]
+
+    def port(self, scheme, host="127.0.0.1"):
+        """The port of the first open `scheme` listener on `host`."""
+        ports = self.ports(scheme, host)
+        if not ports:
+            raise AssertionError(f"no {scheme} listener on {host} in the log\nlog:\n{self.log()}")
+        return ports[0]
 
     @property
     def https_port(self):
@@ -123,6 +152,44 @@ class Daemon:
             raise AssertionError(f"tlsedge is not running (status {self.proc.returncode})\n"
                                  f"log:\n{self.log()}")
         os.kill(self.proc.pid, sig)
+
+    def reload(self, config=None, expect="reloaded", timeout=START_TIMEOUT):
+        """Rewrites the config (if given), sends SIGHUP and waits (bounded)
+        for its outcome: `reloaded` (every worker switched) or `reload
+        refused`. Asserts the outcome is `expect` ("reloaded" or "refused");
+        returns the log lines written since the signal."""
+        if config is not None:
+            self.write_config(config)
+        with self._cond:
+            mark = len(self._lines)
+        self.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                new = self._lines[mark:]
+                if any(_RELOAD_DONE.match(l) for l in new):
+                    outcome = "reloaded"
+                    break
+                if any(_RELOAD_REFUSED.match(l) for l in new):
+                    outcome = "refused"
+                    break
+                left = deadline - time.monotonic()
+                if left <= 0 or self.proc.poll() is not None:
+                    raise AssertionError(f"no reload outcome after {timeout}s\nlog:\n{self.log()}")
+                self._cond.wait(timeout=min(left, 0.2))
+            # A refusal may span several lines; let them arrive.
+            if outcome == "refused":
+                self._cond.wait(timeout=0.2)
+            new = self._lines[mark:]
+        if outcome != expect:
+            raise AssertionError(f"reload: {outcome}, expected {expect}\nlog:\n{self.log()}")
+        return new
+
+    def count_lines(self, pattern):
+        """How many log lines match the regex `pattern` (re.search)."""
+        rx = re.compile(pattern)
+        with self._cond:
+            return sum(1 for l in self._lines if rx.search(l))
 
     def wait_exit(self, timeout=STOP_TIMEOUT):
         """Waits for exit (bounded); on timeout SIGKILLs and fails. Returns the status."""
@@ -180,9 +247,9 @@ class Daemon:
             return list(self._lines)
 
 
-def start_daemon(testcase_or_class, workdir, config, name="tlsedge"):
+def start_daemon(testcase_or_class, workdir, config, name="tlsedge", env=None):
     """Starts a daemon and registers its cleanup with the test or the class."""
-    d = Daemon(workdir, config, name)
+    d = Daemon(workdir, config, name, env)
     add_cleanup(testcase_or_class, d.cleanup)
     d.start()
     return d

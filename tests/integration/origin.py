@@ -1,6 +1,9 @@
 """A real HTTP/1.1 keep-alive origin (ThreadingHTTPServer on loopback) that
 answers with JSON describing what it received, and RawOrigin, a scripted
-raw-socket origin for upgrades, 1xx and half-close."""
+raw-socket origin for upgrades, 1xx and half-close. Origin's bodies stream
+both ways: a request body is hashed as it arrives (only its first 4 KiB are
+kept) and /bytes is generated piece by piece, so 100 MiB cost the test no
+memory."""
 
 import hashlib
 import http.server
@@ -15,9 +18,34 @@ import urllib.parse
 from common import CLIENT_TIMEOUT, Head, SockReader, add_cleanup
 
 
+_PIECE = 1 << 16
+_KEEP = 4096  # request body bytes kept as text in the record
+_SLOW_PIECE = 16 << 10  # ?slow_read_s: 16 KiB every 10 ms
+_SLOW_INTERVAL = 0.01
+
+
+def pattern_pieces(n, seed):
+    """Deterministic pseudo-random bytes in 64 KiB pieces: what
+    /bytes?n=N&seed=S streams."""
+    rng = random.Random(seed)
+    left = n
+    while left > 0:
+        k = min(_PIECE, left)
+        yield rng.randbytes(k)
+        left -= k
+
+
 def pattern_bytes(n, seed):
-    """Deterministic pseudo-random bytes: what /bytes?n=N&seed=S answers."""
-    return random.Random(seed).randbytes(n)
+    """All of pattern_pieces(n, seed) at once."""
+    return b"".join(pattern_pieces(n, seed))
+
+
+def pattern_sha256(n, seed):
+    """SHA-256 hex digest of pattern_bytes(n, seed), without holding it."""
+    h = hashlib.sha256()
+    for piece in pattern_pieces(n, seed):
+        h.update(piece)
+    return h.hexdigest()
 
 
 class _OriginHandler(http.server.BaseHTTPRequestHandler):
@@ -35,11 +63,12 @@ class _OriginHandler(http.server.BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):  # quiet
         pass
 
-    def _read_body(self):
+    def _body_pieces(self):
+        """Yields the request body in pieces of at most 64 KiB as it arrives."""
         te = self.headers.get("Transfer-Encoding", "")
         if "chunked" in te.lower():
-            chunks = []
-            for _ in range(1 << 20):
+            self.body_framing = "chunked"
+            for _ in range(1 << 24):
                 line = self.rfile.readline(1024)
                 if not line:
                     raise ConnectionError("EOF in chunked body")
@@ -49,31 +78,57 @@ class _OriginHandler(http.server.BaseHTTPRequestHandler):
                         t = self.rfile.readline(8192)
                         if t in (b"\r\n", b"\n", b""):
                             break
-                    break
-                chunks.append(self.rfile.read(size))
+                    return
+                yield from self._read_exactly(size)
                 self.rfile.readline(16)  # CRLF after the chunk
-            return b"".join(chunks), "chunked"
+            return
         cl = self.headers.get("Content-Length")
         if cl is not None:
-            n = int(cl)
-            return (self.rfile.read(n) if n else b""), "length"
-        return b"", "none"
+            self.body_framing = "length"
+            yield from self._read_exactly(int(cl))
+            return
+        self.body_framing = "none"
+
+    def _read_exactly(self, n):
+        while n > 0:
+            if time.monotonic() < self.slow_until:  # ?slow_read_s=N
+                piece = self.rfile.read(min(n, _SLOW_PIECE))
+                time.sleep(_SLOW_INTERVAL)
+            else:
+                piece = self.rfile.read(min(n, _PIECE))
+            if not piece:
+                raise ConnectionError("EOF in body")
+            n -= len(piece)
+            yield piece
+
+    def _read_body(self):
+        """(first 4 KiB + 1 byte kept, total length, sha256 hex, framing)."""
+        kept = bytearray()
+        total = 0
+        h = hashlib.sha256()
+        for piece in self._body_pieces():
+            total += len(piece)
+            h.update(piece)
+            if len(kept) <= _KEEP:
+                kept += piece[:_KEEP + 1 - len(kept)]
+        return bytes(kept), total, h.hexdigest(), self.body_framing
 
     def _handle(self):
         self.conn_seq += 1
-        body, framing = self._read_body()
         url = urllib.parse.urlsplit(self.path)
         query = urllib.parse.parse_qs(url.query)
+        self.slow_until = time.monotonic() + min(float(query.get("slow_read_s", ["0"])[0]), 30)
+        body, body_len, body_sha256, framing = self._read_body()
         record = {
             "origin": self.server.origin.name,
             "method": self.command,
             "path": self.path,
             "version": self.request_version,
             "headers": [[k, v] for k, v in self.headers.items()],
-            "body_len": len(body),
-            "body_sha256": hashlib.sha256(body).hexdigest(),
+            "body_len": body_len,
+            "body_sha256": body_sha256,
             "body_framing": framing,
-            "body": body.decode("utf-8", "replace") if len(body) <= 4096 else None,
+            "body": body.decode("utf-8", "replace") if body_len <= _KEEP else None,
             "client": list(self.client_address[:2]),
             "connection_id": self.conn_id,
             "connection_seq": self.conn_seq,
@@ -85,10 +140,13 @@ class _OriginHandler(http.server.BaseHTTPRequestHandler):
         if url.path.startswith("/bytes"):
             n = int(query.get("n", ["0"])[0])
             seed = int(query.get("seed", ["0"])[0])
-            payload = pattern_bytes(n, seed)
+            length = n
+            pieces = pattern_pieces(n, seed)
             ctype = "application/octet-stream"
         else:
             payload = json.dumps(record).encode()
+            length = len(payload)
+            pieces = (payload[off:off + _PIECE] for off in range(0, length, _PIECE))
             ctype = "application/json"
         status = int(query.get("status", ["200"])[0])
         self.send_response(status)
@@ -102,7 +160,7 @@ class _OriginHandler(http.server.BaseHTTPRequestHandler):
             self.send_header("Connection", "close")
             self.close_connection = True
         else:
-            self.send_header("Content-Length", str(len(payload)))
+            self.send_header("Content-Length", str(length))
         self.send_header("X-Origin", self.server.origin.name)
         if "resp_hop" in query:
             # Hop-by-hop headers in the response: a proxy must drop them.
@@ -111,11 +169,9 @@ class _OriginHandler(http.server.BaseHTTPRequestHandler):
             self.send_header("Keep-Alive", "timeout=99")
         self.end_headers()
         if self.command != "HEAD":
-            view = memoryview(payload)
-            for off in range(0, len(view), 1 << 16):
-                piece = view[off:off + (1 << 16)]
+            for piece in pieces:
                 if framing == "chunked":
-                    self.wfile.write(b"%x\r\n" % len(piece) + bytes(piece) + b"\r\n")
+                    self.wfile.write(b"%x\r\n" % len(piece) + piece + b"\r\n")
                 else:
                     self.wfile.write(piece)
             if framing == "chunked":
@@ -143,9 +199,11 @@ class Origin:
     Every request is answered 200 application/json with a body describing
     it (see _OriginHandler._handle): origin name, method, path, headers as a
     list of [name, value], body length / sha256 / text, connection id.
-    Query parameters: delay_ms=N (answer after N ms), status=N, resp_hop=1
-    (adds hop-by-hop response headers), and path /bytes?n=N&seed=S answers
-    pattern_bytes(N, S).
+    Query parameters: delay_ms=N (answer after N ms), slow_read_s=N (read
+    the request body at 1.6 MB/s for the first N seconds), status=N, resp_hop=1
+    (adds hop-by-hop response headers), framing=chunked|close, and path
+    /bytes?n=N&seed=S answers pattern_bytes(N, S), streamed. Any request body
+    is read as it arrives: body_len and body_sha256 describe all of it.
     """
 
     def __init__(self, name):

@@ -1,0 +1,158 @@
+#include "proxy/listeners.h"
+
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include <cstddef>
+#include <utility>
+
+#include "base/log.h"
+#include "net/listener.h"
+
+namespace tlsedge::proxy {
+namespace {
+
+constexpr int kBacklog = 511;
+
+const char* scheme(bool tls) { return tls ? "https" : "http"; }
+
+// "[::0]:443" and "[::]:443" agree; IPv4 literals are already canonical
+// once parsed (the config accepts only dotted quads).
+std::string canonical(const std::string& host, uint16_t port, bool ipv6) {
+  if (ipv6) {
+    in6_addr addr{};
+    char buf[INET6_ADDRSTRLEN] = {};
+    if (inet_pton(AF_INET6, host.c_str(), &addr) == 1 &&
+        inet_ntop(AF_INET6, &addr, buf, sizeof buf) != nullptr) {
+      return net::formatAddress(buf, port, true);
+    }
+  }
+  return net::formatAddress(host, port, ipv6);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- ListenSocket
+
+ListenSocket::ListenSocket(ListenSocket&& other) noexcept
+    : listenerId_(other.listenerId_), fd_(std::exchange(other.fd_, -1)), tls_(other.tls_) {}
+
+ListenSocket& ListenSocket::operator=(ListenSocket&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    listenerId_ = other.listenerId_;
+    fd_ = std::exchange(other.fd_, -1);
+    tls_ = other.tls_;
+  }
+  return *this;
+}
+
+ListenSocket::~ListenSocket() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+int ListenSocket::release() { return std::exchange(fd_, -1); }
+
+// ----------------------------------------------------------------- ListenerSet
+
+Result<ListenerSet::Plan> ListenerSet::prepare(const conf::Config& config, int workers) {
+  struct Entry {
+    const conf::SocketAddress* address;
+    bool tls;
+    std::string configured;
+    ptrdiff_t match = -1;  // index into open_
+  };
+  std::vector<Entry> entries;
+  for (bool tls : {true, false}) {
+    for (const auto& a : tls ? config.httpsListen : config.httpListen) {
+      entries.push_back({&a, tls, canonical(a.host, a.port, a.ipv6)});
+    }
+  }
+
+  std::vector<bool> kept(open_.size(), false);
+  auto claim = [&](Entry& e, auto same) {
+    for (size_t i = 0; i < open_.size(); ++i) {
+      if (!kept[i] && open_[i].tls == e.tls && same(open_[i])) {
+        kept[i] = true;
+        e.match = static_cast<ptrdiff_t>(i);
+        return;
+      }
+    }
+  };
+  for (auto& e : entries) {
+    claim(e, [&](const Listener& l) { return l.configured == e.configured; });
+  }
+  for (auto& e : entries) {
+    if (e.match >= 0 || e.address->port == 0) continue;
+    claim(e, [&](const Listener& l) { return l.bound == e.configured; });
+  }
+
+  Plan plan;
+  plan.sockets.resize(static_cast<size_t>(workers));
+  bool firstHttps = true;
+  // An early return drops `plan`, and with it every socket opened so far.
+  for (auto& e : entries) {
+    Listener l;
+    if (e.match >= 0) {
+      l = open_[static_cast<size_t>(e.match)];
+      l.configured = e.configured;  // what the next reload compares against
+    } else {
+      const conf::SocketAddress& a = *e.address;
+      // SO_REUSEPORT would let a second socket join one of our own groups
+      // (even one of the other scheme): refuse rather than share.
+      for (size_t i = 0; i < open_.size(); ++i) {
+        if (kept[i] && a.port != 0 && open_[i].bound == e.configured) {
+          return makeError("listen " + std::string(scheme(e.tls)) + " " + a.text +
+                           ": the address of the running " + scheme(open_[i].tls) + " listener " +
+                           open_[i].display + ", which stays");
+        }
+      }
+      l.id = nextId_++;
+      l.tls = e.tls;
+      l.configured = e.configured;
+      uint16_t port = a.port;
+      for (auto& socketsOfWorker : plan.sockets) {
+        auto fd = net::openListenSocket(a.host, port, a.ipv6, kBacklog);
+        if (!fd) return fd.error();
+        socketsOfWorker.emplace_back(l.id, *fd, e.tls);
+        if (port == 0) {  // the first socket resolves it for every worker
+          auto bound = net::boundPort(*fd);
+          if (!bound) return makeError("listen " + a.text + ": " + bound.error().message);
+          port = *bound;
+        }
+      }
+      l.port = port;
+      l.bound = canonical(a.host, port, a.ipv6);
+      l.display = net::formatAddress(a.host, port, a.ipv6);
+      plan.opened.push_back(l);
+    }
+    if (e.tls && firstHttps) {
+      plan.httpsPort = l.port;
+      firstHttps = false;
+    }
+    plan.next.push_back(std::move(l));
+  }
+  for (size_t i = 0; i < open_.size(); ++i) {
+    if (!kept[i]) plan.closed.push_back(open_[i]);
+  }
+  return plan;
+}
+
+std::vector<ListenerUpdate> ListenerSet::commit(Plan plan) {
+  for (const auto& l : plan.opened) {
+    log::info(std::string("listening ") + scheme(l.tls) + " " + l.display);
+  }
+  for (const auto& l : plan.closed) {
+    log::info("closed listener " + l.display + " (" + scheme(l.tls) + ")");
+  }
+  std::vector<ListenerUpdate> updates(plan.sockets.size());
+  for (size_t w = 0; w < updates.size(); ++w) {
+    updates[w].open = std::move(plan.sockets[w]);
+    for (const auto& l : plan.closed) updates[w].close.push_back(l.id);
+    updates[w].httpsPort = plan.httpsPort;
+  }
+  open_ = std::move(plan.next);
+  return updates;
+}
+
+}  // namespace tlsedge::proxy

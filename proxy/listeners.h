@@ -1,0 +1,107 @@
+// Listeners: the control loop's record of the listening sockets, and the
+// change from one `listen:` configuration to the next.
+//
+// A listener is one configured address (https or http) with one
+// SO_REUSEPORT socket per worker. At start and on every reload the control
+// loop diffs the config's lists against the open listeners: a listener in
+// both keeps its sockets untouched (its accept queues, its resolved port),
+// a new one gets fresh sockets, bound and listening before anything is
+// committed, and a removed one is closed by each worker, which stops
+// accepting on it while the connections it accepted carry on.
+//
+// Matching an entry of the new config to an open listener, per scheme:
+//   1. the same address as configured, in canonical form ("[::0]:443" is
+//      "[::]:443"). Port 0 counts as an address: "127.0.0.1:0" in the old
+//      and the new config is the same listener and keeps the port the kernel
+//      gave it (repeated port-0 entries pair up in order). Re-binding it
+//      would hand out a different port on every reload.
+//   2. else, for an entry with a port, the address the listener is bound
+//      to: writing down the port a "127.0.0.1:0" listener got keeps it too.
+// Everything else opens or closes. Moving an address between https and http
+// is a close plus an open.
+//
+// Thread: ListenerSet lives on the control loop. A ListenerUpdate travels to
+// one worker inside Worker::reconfigure and is applied on its loop.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "conf/config.h"
+
+namespace tlsedge::proxy {
+
+// One worker's socket of one listener, on its way from the control loop to
+// the worker. Owns the fd until the worker adopts it with release(): a
+// socket that never reaches a worker (it had stopped) is closed, not leaked.
+class ListenSocket {
+ public:
+  ListenSocket(uint64_t listenerId, int fd, bool tls)
+      : listenerId_(listenerId), fd_(fd), tls_(tls) {}
+  ListenSocket(ListenSocket&& other) noexcept;
+  ListenSocket& operator=(ListenSocket&& other) noexcept;
+  ListenSocket(const ListenSocket&) = delete;
+  ListenSocket& operator=(const ListenSocket&) = delete;
+  ~ListenSocket();
+
+  uint64_t listenerId() const { return listenerId_; }
+  int fd() const { return fd_; }
+  bool tls() const { return tls_; }
+  // The caller owns the fd from now on.
+  int release();
+
+ private:
+  uint64_t listenerId_;
+  int fd_;
+  bool tls_;
+};
+
+// What one worker does with its listeners.
+struct ListenerUpdate {
+  std::vector<ListenSocket> open;  // its socket of each new listener
+  std::vector<uint64_t> close;     // ids of listeners to stop accepting on
+  uint16_t httpsPort = 443;        // the first https listener's, for redirects
+};
+
+class ListenerSet {
+ public:
+  struct Listener {
+    uint64_t id = 0;
+    bool tls = false;
+    std::string configured;  // canonical form of the address as configured
+    std::string bound;       // canonical form with the resolved port
+    std::string display;     // the address as logged: "127.0.0.1:8443"
+    uint16_t port = 0;       // resolved
+  };
+
+  // A change computed by prepare(): the sockets of new listeners are open.
+  // Dropping a Plan without commit() closes them again.
+  struct Plan {
+    std::vector<Listener> next;                      // all listeners after the change
+    std::vector<Listener> opened;                    // the new ones among them
+    std::vector<Listener> closed;                    // open now, gone after the change
+    std::vector<std::vector<ListenSocket>> sockets;  // [worker] -> new sockets
+    uint16_t httpsPort = 443;
+  };
+
+  // Diffs `config`'s listen lists against the open listeners and opens one
+  // socket per worker for each new listener. Changes nothing: on error
+  // (address in use, ...) every socket opened here is closed, and the error
+  // names the address.
+  Result<Plan> prepare(const conf::Config& config, int workers);
+
+  // Makes `plan` the running state, logs `listening SCHEME ADDR` for each
+  // new listener and `closed listener ADDR (SCHEME)` for each removed one,
+  // and returns what each worker must do.
+  std::vector<ListenerUpdate> commit(Plan plan);
+
+  const std::vector<Listener>& listeners() const { return open_; }
+
+ private:
+  std::vector<Listener> open_;  // config order: https entries, then http
+  uint64_t nextId_ = 1;
+};
+
+}  // namespace tlsedge::proxy

@@ -404,7 +404,8 @@ void ClientConnection::onUpstreamUpgraded(net::MessageHead& head, net::Stream* o
   stream_ = nullptr;
   std::string early = std::move(pending_);
   pending_.clear();
-  tunnel_ = std::make_unique<Tunnel>(*client, *origin, *this);
+  const auto idle = generation_->config->limits.tunnelIdleTimeout.count();
+  tunnel_ = std::make_unique<Tunnel>(*client, *origin, *this, static_cast<uint64_t>(idle));
   tunnel_->start(early, originBytes, peerDone_);
 }
 

@@ -1,10 +1,14 @@
 #include "proxy/tunnel.h"
 
 #include "base/log.h"
+#include "net/loop.h"
 
 namespace tlsedge::proxy {
 
-Tunnel::Tunnel(net::Stream& client, net::Stream& origin, Owner& owner) : owner_(owner) {
+Tunnel::Tunnel(net::Stream& client, net::Stream& origin, Owner& owner, uint64_t idleTimeoutMs)
+    : owner_(owner), idleTimer_(new uv_timer_t), idleTimeoutMs_(idleTimeoutMs) {
+  uv_timer_init(client.loop(), idleTimer_);
+  idleTimer_->data = this;
   client_.stream = &client;
   origin_.stream = &origin;
   client_.peer = &origin_;
@@ -14,6 +18,7 @@ Tunnel::Tunnel(net::Stream& client, net::Stream& origin, Owner& owner) : owner_(
 }
 
 Tunnel::~Tunnel() {
+  net::closeAndDelete(reinterpret_cast<uv_handle_t*>(idleTimer_), idleTimer_);
   // Normally both streams have closed by now; if not, they close unheard.
   for (Side* side : {&client_, &origin_}) {
     if (side->stream != nullptr) {
@@ -24,6 +29,8 @@ Tunnel::~Tunnel() {
 }
 
 void Tunnel::start(std::string_view toOrigin, std::string_view toClient, bool clientEof) {
+  lastActivity_ = uv_now(idleTimer_->loop);
+  uv_timer_start(idleTimer_, &Tunnel::onIdleTimer, idleTimeoutMs_, 0);
   client_.stream->write(toClient);
   origin_.stream->write(toOrigin);
   if (clientEof) client_.onStreamEof();
@@ -36,6 +43,17 @@ void Tunnel::abort() {
   // Each close reports through onStreamClosed later, from the loop.
   if (client_.stream != nullptr) client_.stream->close();
   if (origin_.stream != nullptr) origin_.stream->close();
+}
+
+void Tunnel::onIdleTimer(uv_timer_t* timer) noexcept {
+  auto* self = static_cast<Tunnel*>(timer->data);
+  const uint64_t idle = uv_now(timer->loop) - self->lastActivity_;
+  if (idle < self->idleTimeoutMs_) {
+    uv_timer_start(timer, &Tunnel::onIdleTimer, self->idleTimeoutMs_ - idle, 0);
+    return;
+  }
+  log::debug("tunnel idle for " + std::to_string(idle) + " ms: closing");
+  self->abort();
 }
 
 void Tunnel::bothDone() {
@@ -53,6 +71,7 @@ void Tunnel::Side::resumeReading() {
 
 void Tunnel::Side::onStreamData(const char* data, size_t size) {
   if (peer->stream == nullptr) return;  // the other side is gone; this one is closing
+  tunnel.lastActivity_ = uv_now(stream->loop());
   peer->stream->write(std::string_view(data, size));
   if (peer->stream->writeQueueFull()) stream->stopReading();
 }

@@ -26,12 +26,6 @@
 
 namespace tlsedge::proxy {
 
-// No idle timeout yet: an idle tunnel stays open until a peer closes it or
-// the worker's drain times out. The timeouts work makes this configurable;
-// arm a timer in Tunnel::start(), re-arm it in Side::onStreamData and abort()
-// on expiry.
-inline constexpr uint64_t kTunnelIdleTimeoutMs = 0;  // 0: none
-
 class Tunnel {
  public:
   class Owner {
@@ -42,7 +36,9 @@ class Tunnel {
   };
 
   // Becomes the handler of both streams; nothing is relayed before start().
-  Tunnel(net::Stream& client, net::Stream& origin, Owner& owner);
+  // With no bytes either way for `idleTimeoutMs` (limits.tunnel_idle_timeout)
+  // both streams are closed.
+  Tunnel(net::Stream& client, net::Stream& origin, Owner& owner, uint64_t idleTimeoutMs);
   ~Tunnel();
   Tunnel(const Tunnel&) = delete;
   Tunnel& operator=(const Tunnel&) = delete;
@@ -80,8 +76,14 @@ class Tunnel {
   };
 
   void bothDone();
+  static void onIdleTimer(uv_timer_t* timer) noexcept;
 
   Owner& owner_;
+  // Activity only stamps lastActivity_; the timer re-arms itself for the
+  // remainder when it fires early, so relaying costs no timer operation.
+  uv_timer_t* idleTimer_;  // deleted by its close callback
+  uint64_t idleTimeoutMs_;
+  uint64_t lastActivity_ = 0;
   Side client_{*this, "client"};
   Side origin_{*this, "origin"};
 };

@@ -585,5 +585,44 @@ class TunnelDrainTest(unittest.TestCase):
         self.assertIn("shutdown timeout: closing 1 connection(s)", d.log())
 
 
+class TunnelIdleTest(unittest.TestCase):
+    """limits.tunnel_idle_timeout: traffic either way keeps a tunnel open;
+    silence in both directions for that long closes it."""
+
+    def test_idle_tunnel_is_closed_active_one_is_not(self):
+        tmp = make_tempdir(self)
+        certs = Certs(os.path.join(tmp, "pki"))
+        leaf = certs.leaf("ws", ["ws.test"])
+        ref = [None]
+        raw = start_raw_origin(self, "raw", make_handlers(ref))
+        ref[0] = raw
+        json_origin = start_origin(self, "json")
+        cfg = make_config(tmp, leaf, raw, json_origin)
+        cfg["limits"] = {"tunnel_idle_timeout": "1s"}
+        d = start_daemon(self, tmp, cfg)
+        s = TlsStream(d.https_port, "ws.test", ca=certs.ca_cert)
+        self.addCleanup(s.close)
+        r = SockReader(s.recv)
+        s.sendall(upgrade_head("/ws/echo", key=new_key()))
+        self.assertEqual(Head(r.read_until(b"\r\n\r\n")).status, 101)
+
+        # 2.5 s of traffic every 0.4 s: longer than the timeout, never idle for it.
+        for i in range(6):
+            msg = b"tick %d" % i
+            s.sendall(encode_frame(OP_TEXT, msg, mask=True))
+            self.assertEqual(read_message(r, expect_masked=False), (OP_TEXT, msg))
+            time.sleep(0.4)
+
+        t0 = time.monotonic()
+        try:
+            rest = r.read_to_eof(limit=KIB)
+        except ConnectionResetError:
+            rest = b""
+        waited = time.monotonic() - t0
+        self.assertEqual(rest, b"")
+        self.assertGreaterEqual(waited, 0.5, "closed before it was idle for the timeout")
+        self.assertLess(waited, 5, "an idle tunnel was not closed")
+
+
 if __name__ == "__main__":
     unittest.main()

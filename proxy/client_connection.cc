@@ -196,7 +196,8 @@ void ClientConnection::proxyTo(const conf::Upstream& upstream, net::MessageHead&
   }
   request.headMethod = headRequest_;
   request.idempotent = isIdempotent(head.method);
-  exchange_ = std::make_unique<Exchange>(worker_.upstreams(), upstream, std::move(request), *this);
+  exchange_ = std::make_unique<Exchange>(worker_.upstreams(), generation_->upstreamSetup(upstream),
+                                         std::move(request), *this);
   exchange_->start();
 }
 

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <openssl/err.h>
+#include <openssl/x509.h>
 
 #include "base/log.h"
 #include "net/loop.h"
@@ -14,6 +15,22 @@ namespace {
 // idle (memory per idle connection is what an edge has most of).
 thread_local char tReadBuffer[64 * 1024];
 thread_local char tPlainBuffer[16 * 1024];
+
+// Why a handshake failed. A client that refused the peer's certificate says
+// why in X.509 terms ("certificate verify failed: Hostname mismatch") rather
+// than as BoringSSL's bare CERTIFICATE_VERIFY_FAILED.
+std::string handshakeFailure(SSL* ssl) {
+  uint32_t code = ERR_peek_last_error();
+  if (!SSL_is_server(ssl) && ERR_GET_LIB(code) == ERR_LIB_SSL &&
+      ERR_GET_REASON(code) == SSL_R_CERTIFICATE_VERIFY_FAILED) {
+    long result = SSL_get_verify_result(ssl);
+    if (result != X509_V_OK) {
+      ERR_clear_error();
+      return std::string("certificate verify failed: ") + X509_verify_cert_error_string(result);
+    }
+  }
+  return drainSslErrors();
+}
 }  // namespace
 
 struct Stream::WriteRequest {
@@ -39,23 +56,35 @@ Stream* Stream::accept(uv_stream_t* server, SSL* ssl, Handler* handler) {
     return nullptr;
   }
   uv_tcp_nodelay(&s->tcp_, 1);
+  s->lastReadAt_ = s->lastWriteProgressAt_ = uv_now(server->loop);
   s->updatePeer();
   if (ssl != nullptr) {
-    s->ssl_ = ssl;
-    s->networkIn_ = BIO_new(BIO_s_mem());
-    s->networkOut_ = BIO_new(BIO_s_mem());
-    // An empty input BIO means "no bytes yet", not end of stream.
-    BIO_set_mem_eof_return(s->networkIn_, -1);
-    SSL_set_bio(ssl, s->networkIn_, s->networkOut_);
+    s->setUpTls(ssl);
     SSL_set_accept_state(ssl);
   }
   return s;
 }
 
-Stream* Stream::connect(uv_loop_t* loop, const sockaddr* addr, Handler* handler, int* error) {
+void Stream::setUpTls(SSL* ssl) {
+  ssl_ = ssl;
+  networkIn_ = BIO_new(BIO_s_mem());
+  networkOut_ = BIO_new(BIO_s_mem());
+  // An empty input BIO means "no bytes yet", not end of stream.
+  BIO_set_mem_eof_return(networkIn_, -1);
+  SSL_set_bio(ssl, networkIn_, networkOut_);
+}
+
+Stream* Stream::connect(uv_loop_t* loop, const sockaddr* addr, SSL* ssl, Handler* handler,
+                        int* error) {
   auto* s = new Stream(handler);
+  s->client_ = true;
   uv_tcp_init(loop, &s->tcp_);
   uv_tcp_nodelay(&s->tcp_, 1);
+  s->lastReadAt_ = s->lastWriteProgressAt_ = uv_now(loop);
+  if (ssl != nullptr) {
+    s->setUpTls(ssl);  // owned from here: freed with the stream whatever happens
+    SSL_set_connect_state(ssl);
+  }
   auto* req = new uv_connect_t;
   req->data = s;
   int rc = uv_tcp_connect(req, &s->tcp_, addr, &Stream::onConnect);
@@ -86,8 +115,19 @@ void Stream::onConnect(uv_connect_t* req, int status) noexcept {
   auto* s = static_cast<Stream*>(req->data);
   delete req;
   if (s->closing_) return;
-  if (status == 0) s->updatePeer();
-  s->handler_->onStreamConnected(status);
+  if (status != 0) {
+    s->handler_->onStreamConnected(status);
+    return;
+  }
+  s->updatePeer();
+  if (s->ssl_ == nullptr) {
+    s->handler_->onStreamConnected(0);
+    return;
+  }
+  // TLS: connected for the handler once the handshake is done. A client
+  // stream reads from here on (the handshake needs it).
+  s->startReading();
+  s->pumpTls();  // sends the ClientHello
 }
 
 void Stream::startReading() {
@@ -128,6 +168,7 @@ void Stream::onRead(uv_stream_t* st, ssize_t n, const uv_buf_t* buf) noexcept {
     s->fail(uvErrorText(static_cast<int>(n)));
     return;
   }
+  s->lastReadAt_ = uv_now(st->loop);
   if (s->ssl_ == nullptr) {
     s->handler_->onStreamData(buf->base, static_cast<size_t>(n));
   } else {
@@ -158,14 +199,18 @@ void Stream::pumpTls() {
         flushTls();  // the alert, or our part of the handshake
         if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) {
           pumping_ = false;
-          fail("TLS handshake: " + drainSslErrors());
+          fail("TLS handshake: " + handshakeFailure(ssl_));
           return;
         }
         break;
       }
       handshakeDone_ = true;
       flushTls();
-      handler_->onStreamHandshakeDone();
+      if (client_) {
+        handler_->onStreamConnected(0);
+      } else {
+        handler_->onStreamHandshakeDone();
+      }
       if (closing_) break;
     }
     while (reading_ && !closing_) {
@@ -219,6 +264,7 @@ void Stream::write(std::string_view data) {
 
 void Stream::sendRaw(std::string data) {
   if (closing_) return;
+  if (queued_ == 0) lastWriteProgressAt_ = uv_now(tcp_.loop);  // a stall is timed from here
   auto* w = new WriteRequest{{}, std::move(data), this};
   w->req.data = w;
   uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
@@ -238,6 +284,7 @@ void Stream::onWritten(uv_write_t* req, int status) noexcept {
   s->queued_ -= w->data.size();
   delete w;
   if (s->closing_) return;
+  s->lastWriteProgressAt_ = uv_now(s->tcp_.loop);
   if (status != 0) {
     s->fail("write: " + uvErrorText(status));
     return;

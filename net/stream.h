@@ -22,7 +22,10 @@ class Stream {
   class Handler {
    public:
     virtual ~Handler() = default;
-    // Outgoing connections: the result of connect (0 or a libuv error).
+    // Outgoing connections: the result of connect (0 or a libuv error). With
+    // TLS, 0 comes only once the handshake completed (and the peer's
+    // certificate was verified); a failed handshake is reported as an error
+    // (onStreamError, onStreamClosed) instead.
     virtual void onStreamConnected(int status) { (void)status; }
     // TLS server streams: the handshake completed.
     virtual void onStreamHandshakeDone() {}
@@ -48,8 +51,15 @@ class Stream {
   // TCP) is adopted and put in server mode. Returns null if accept failed.
   static Stream* accept(uv_stream_t* server, SSL* ssl, Handler* handler);
   // Starts connecting to `addr`; the result arrives via onStreamConnected.
-  // Returns null (and the libuv error in *error) if it cannot even start.
-  static Stream* connect(uv_loop_t* loop, const sockaddr* addr, Handler* handler, int* error);
+  // `ssl` (may be null: plain TCP) is adopted and put in client mode; its SNI,
+  // verification and session are the caller's to set beforehand. Returns
+  // null (and the libuv error in *error) if it cannot even start; `ssl` is
+  // freed then too.
+  static Stream* connect(uv_loop_t* loop, const sockaddr* addr, SSL* ssl, Handler* handler,
+                         int* error);
+  static Stream* connect(uv_loop_t* loop, const sockaddr* addr, Handler* handler, int* error) {
+    return connect(loop, addr, nullptr, handler, error);
+  }
 
   void setHandler(Handler* handler) { handler_ = handler; }
   void startReading();
@@ -60,6 +70,13 @@ class Stream {
   void write(std::string_view data);
   size_t queuedBytes() const;
   bool writeQueueFull() const { return queuedBytes() > kHighWatermark; }
+
+  // Loop times (uv_now, ms) for timeouts that are checked lazily: the last
+  // bytes received from the peer (ciphertext included), and the last write
+  // progress (a write completed, or the queue went from empty to non-empty).
+  // Both start at the creation of the stream.
+  uint64_t lastReadAt() const { return lastReadAt_; }
+  uint64_t lastWriteProgressAt() const { return lastWriteProgressAt_; }
 
   // Graceful close: TLS close_notify, flush, TCP FIN, then close. After
   // shutdownWrite() it closes once that FIN has gone out.
@@ -89,6 +106,7 @@ class Stream {
   static void onShutdown(uv_shutdown_t* req, int status) noexcept;
   static void onClosed(uv_handle_t* h) noexcept;
 
+  void setUpTls(SSL* ssl);
   void handleCiphertext(const char* data, size_t size);
   void pumpTls();   // handshake + SSL_read loop over buffered ciphertext
   void flushTls();  // moves pending ciphertext from the write BIO to the socket
@@ -104,6 +122,9 @@ class Stream {
   BIO* networkIn_ = nullptr;   // ciphertext from the socket for SSL to read
   std::string peerIp_;
   size_t queued_ = 0;
+  uint64_t lastReadAt_ = 0;
+  uint64_t lastWriteProgressAt_ = 0;
+  bool client_ = false;  // made by connect(): TLS in client mode, connected after the handshake
   bool reading_ = false;
   bool handshakeDone_ = false;
   bool eofSeen_ = false;

@@ -253,7 +253,8 @@ void ClientConnection::proxyTo(const conf::Upstream& upstream, net::MessageHead&
   request.headMethod = headRequest_;
   request.idempotent = isIdempotent(head.method);
   request.upgrade = upgradeRequested_;
-  exchange_ = std::make_unique<Exchange>(worker_.upstreams(), upstream, std::move(request), *this);
+  exchange_ = std::make_unique<Exchange>(worker_.upstreams(), generation_->upstreamSetup(upstream),
+                                         std::move(request), *this);
   exchange_->start();
 }
 

@@ -7,11 +7,13 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include "acme/challenge_store.h"
 #include "certstore/selector.h"
 #include "conf/config.h"
 #include "proxy/router.h"
+#include "proxy/upstream_tls.h"
 
 namespace tlsedge::proxy {
 
@@ -19,6 +21,14 @@ struct Generation {
   conf::ConfigPtr config;
   std::unique_ptr<Router> router;  // refers into *config
   std::shared_ptr<const certstore::Selector> selector;
+  // Per upstream, by name: its TLS client context (origins over `tls`; the
+  // CA files are read at load) and the key of its per-worker state.
+  UpstreamSetups upstreams;
+
+  // Every upstream of `config` has one (built by loadGeneration).
+  const UpstreamSetup& upstreamSetup(const conf::Upstream& upstream) const {
+    return upstreams.at(upstream.name);
+  }
 };
 
 using GenerationPtr = std::shared_ptr<const Generation>;

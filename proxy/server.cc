@@ -174,10 +174,13 @@ Result<GenerationPtr> loadGeneration(const std::string& path, bool createDemoCer
   }
   auto selector = certstore::Selector::build(**config, ::time(nullptr));
   if (!selector) return selector.error();
+  auto upstreams = buildUpstreamSetups(**config);
+  if (!upstreams) return upstreams.error();
   auto gen = std::make_shared<Generation>();
   gen->config = *config;
   gen->router = std::make_unique<Router>(*gen->config);
   gen->selector = *selector;
+  gen->upstreams = std::move(*upstreams);
   return GenerationPtr(gen);
 }
 

@@ -1,17 +1,16 @@
 #include "proxy/upstream.h"
 
+#include <openssl/err.h>
+
 #include <algorithm>
 
 #include "base/log.h"
 #include "net/loop.h"
+#include "net/tls.h"
 #include "proxy/http_util.h"
 
 namespace tlsedge::proxy {
 namespace {
-// Until the limits issue makes them configurable: nginx's defaults are 60 s
-// for both; an edge connect timeout should be short.
-constexpr uint64_t kConnectTimeoutMs = 5000;
-constexpr uint64_t kReadTimeoutMs = 60000;
 
 bool toSockaddr(const conf::SocketAddress& a, sockaddr_storage* out) {
   if (a.ipv6) {
@@ -19,14 +18,24 @@ bool toSockaddr(const conf::SocketAddress& a, sockaddr_storage* out) {
   }
   return uv_ip4_addr(a.host.c_str(), a.port, reinterpret_cast<sockaddr_in*>(out)) == 0;
 }
+
+uint64_t ms(conf::Duration d) { return static_cast<uint64_t>(d.count()); }
+
 }  // namespace
 
 // ---------------------------------------------------------------- connection
 
-UpstreamConnection::UpstreamConnection(UpstreamPool& pool, std::string key)
-    : pool_(pool), key_(std::move(key)), parser_(net::HttpParser::Kind::kResponse, *this) {}
+UpstreamConnection::UpstreamConnection(UpstreamPool& pool, UpstreamState& state, size_t server,
+                                       const conf::SocketAddress& address)
+    : pool_(pool),
+      state_(state),
+      server_(server),
+      key_(address.text),
+      parser_(net::HttpParser::Kind::kResponse, *this) {
+  pool_.pin(&state_);
+}
 
-UpstreamConnection::~UpstreamConnection() = default;
+UpstreamConnection::~UpstreamConnection() { pool_.unpin(&state_); }
 
 void UpstreamConnection::onStreamConnected(int status) {
   if (exchange_ != nullptr) exchange_->connected(status);
@@ -40,10 +49,11 @@ void UpstreamConnection::onStreamData(const char* data, size_t size) {
     return;
   }
   Exchange* exchange = exchange_;
+  exchange->anyResponseByte_ = true;
   size_t used = parser_.feed(data, size);
   if (exchange_ != exchange) return;
   if (parser_.failed()) {
-    exchange->fail(502, "invalid response from origin: " + parser_.errorReason());
+    exchange->fail(502, key_ + ": invalid response: " + parser_.errorReason());
     return;
   }
   if (parser_.upgraded()) {
@@ -95,48 +105,83 @@ void UpstreamConnection::onMessageComplete() {
   if (exchange_ != nullptr) exchange_->messageComplete();
 }
 
+void UpstreamConnection::onNewSession(bssl::UniquePtr<SSL_SESSION> session) {
+  state_.servers[server_].session = std::move(session);
+}
+
 // ------------------------------------------------------------------ exchange
 
-Exchange::Exchange(UpstreamPool& pool, const conf::Upstream& upstream, Request request,
+Exchange::Exchange(UpstreamPool& pool, const UpstreamSetup& upstream, Request request,
                    ExchangeClient& client)
-    : pool_(pool), upstream_(upstream), request_(std::move(request)), client_(client) {}
+    : pool_(pool),
+      setup_(upstream),
+      upstream_(*upstream.config),
+      request_(std::move(request)),
+      client_(client) {}
 
 Exchange::~Exchange() {
   if (connection_ != nullptr) release(false);
+  endAttempt();
+  if (state_ != nullptr) pool_.unpin(state_);
   if (timer_ != nullptr) net::closeAndDelete(reinterpret_cast<uv_handle_t*>(timer_), timer_);
 }
 
 void Exchange::start() {
-  serverIndex_ = pool_.pickServer(upstream_);
-  const auto& server = upstream_.servers[serverIndex_];
-  if (UpstreamConnection* idle = pool_.takeIdle(server.text)) {
+  state_ = pool_.acquire(setup_);
+  starting_ = true;
+  attempt();
+  starting_ = false;
+}
+
+// One attempt: the next server by the balancing rule (each server at most
+// once per request), over an idle pooled connection if there is one.
+void Exchange::attempt() {
+  size_t server = pool_.pick(*state_, upstream_, tried_);
+  if (server == kNoServer) {  // not reached: callers check tried_ first
+    fail(502, "no server left to try");
+    return;
+  }
+  tried_.add(server);
+  serverIndex_ = server;
+  ++state_->slots[server].active;
+  attemptActive_ = true;
+  if (UpstreamConnection* idle = pool_.takeIdle(*state_, server)) {
     attach(idle);
     sendPending();
-    armTimer(kReadTimeoutMs);
+    armTimer(std::min(ms(upstream_.readTimeout), ms(upstream_.sendTimeout)));
     return;
   }
   connectTo(server);
 }
 
-void Exchange::connectTo(const conf::SocketAddress& server) {
+void Exchange::connectTo(size_t server) {
+  const conf::SocketAddress& address = upstream_.servers[server];
+  auto* connection = new UpstreamConnection(pool_, *state_, server, address);
+  std::string error;
   sockaddr_storage addr{};
-  auto* connection = new UpstreamConnection(pool_, server.text);
-  int error = 0;
-  if (toSockaddr(server, &addr)) {
-    connection->stream_ =
-        net::Stream::connect(pool_.loop(), reinterpret_cast<sockaddr*>(&addr), connection, &error);
+  if (!toSockaddr(address, &addr)) {
+    error = "invalid address";
   } else {
-    error = UV_EINVAL;
+    SSL* ssl = nullptr;
+    if (setup_.tls != nullptr) {
+      ERR_clear_error();
+      ssl = setup_.tls->newSsl(address, state_->servers[server].session.get(), connection);
+      if (ssl == nullptr) error = "TLS set-up: " + net::drainSslErrors();
+    }
+    if (error.empty()) {
+      int rc = 0;
+      connection->stream_ = net::Stream::connect(pool_.loop(), reinterpret_cast<sockaddr*>(&addr),
+                                                 ssl, connection, &rc);
+      if (connection->stream_ == nullptr) error = net::uvErrorText(rc);
+    }
   }
-  if (connection->stream_ == nullptr) {
+  if (!error.empty()) {
     delete connection;
-    // Report from the timer, not from inside the caller's parser callback.
-    failReason_ = "connect to " + server.text + ": " + net::uvErrorText(error);
-    armTimer(0);
+    attemptFailed(Failure::kConnect, 502, "connect to " + address.text + ": " + error);
     return;
   }
   attach(connection);
-  armTimer(kConnectTimeoutMs);
+  armTimer(ms(upstream_.connectTimeout));  // covers the TLS handshake too
 }
 
 void Exchange::attach(UpstreamConnection* connection) {
@@ -144,29 +189,29 @@ void Exchange::attach(UpstreamConnection* connection) {
   connection->exchange_ = this;
   connection->parser_.setRequestWasHead(request_.headMethod);
   connection->parser_.resume();
-  bodySent_ = false;
 }
 
 void Exchange::connected(int status) {
   if (status != 0) {
-    connectionLost("connect to " + connection_->key_ + ": " + net::uvErrorText(status));
+    attemptFailed(Failure::kConnect, 502,
+                  "connect to " + connection_->key_ + ": " + net::uvErrorText(status));
     return;
   }
   connection_->connected_ = true;
-  connection_->stream_->startReading();
   sendPending();
-  armTimer(kReadTimeoutMs);
+  armTimer(std::min(ms(upstream_.readTimeout), ms(upstream_.sendTimeout)));
 }
 
 void Exchange::sendPending() {
   net::Stream* stream = connection_->stream_;
   stream->startReading();
+  readingSince_ = pool_.now();
   stream->write(request_.head);
   if (!bodyBuffer_.empty()) {
     stream->write(bodyBuffer_);
     bodyBuffer_.clear();
+    bodyWritten_ = true;
   }
-  bodySent_ = true;
 }
 
 void Exchange::sendBody(std::string_view data) {
@@ -178,6 +223,7 @@ void Exchange::sendBody(std::string_view data) {
   }
   if (connection_ != nullptr && connection_->connected_) {
     connection_->stream_->write(data);
+    bodyWritten_ = true;
   } else {
     bodyBuffer_ += data;
   }
@@ -188,20 +234,27 @@ void Exchange::endBody() {
   if (request_.framing != BodyFraming::kChunked || complete_) return;
   if (connection_ != nullptr && connection_->connected_) {
     connection_->stream_->write(kLastChunk);
+    bodyWritten_ = true;
   } else {
     bodyBuffer_ += kLastChunk;
   }
 }
 
 bool Exchange::writeQueueFull() const {
-  if (connection_ == nullptr) return bodyBuffer_.size() > net::Stream::kHighWatermark;
+  // Until connected (TLS handshake included) the body waits in bodyBuffer_.
+  if (connection_ == nullptr || !connection_->connected_) {
+    return bodyBuffer_.size() > net::Stream::kHighWatermark;
+  }
   return connection_->stream_->writeQueueFull();
 }
 
 void Exchange::drained() { client_.onUpstreamDrained(); }
 
 void Exchange::resumeResponse() {
-  if (connection_ != nullptr && connection_->connected_) connection_->stream_->startReading();
+  if (connection_ != nullptr && connection_->connected_ && !connection_->stream_->reading()) {
+    connection_->stream_->startReading();
+    readingSince_ = pool_.now();  // the silence while paused was the client's, not the origin's
+  }
 }
 
 void Exchange::headReceived(net::MessageHead& head) {
@@ -224,7 +277,6 @@ void Exchange::headReceived(net::MessageHead& head) {
 }
 
 void Exchange::bodyReceived(std::string_view data) {
-  armTimer(kReadTimeoutMs);
   client_.onUpstreamBody(data);
   if (client_.clientWriteQueueFull() && connection_ != nullptr) {
     connection_->stream_->stopReading();  // resumeResponse() when the client drains
@@ -259,32 +311,80 @@ void Exchange::switchedProtocols(std::string_view rest) {
   c->exchange_ = nullptr;
   stream->setHandler(nullptr);
   delete c;  // we are in its onStreamData, which returns at once
+  endAttempt();
   headSeen_ = true;
   complete_ = true;
   client_.onUpstreamUpgraded(switchHead_, stream, rest);  // may delete this
 }
 
 void Exchange::connectionLost(const std::string& reason) {
-  if (complete_) return;
-  UpstreamConnection* lost = connection_;
-  bool wasReused = lost != nullptr && lost->reused_;
-  if (lost != nullptr) release(false);
-  // A kept-alive connection the origin closed before answering: replay once
-  // on a fresh connection if the request is safe to send again (RFC 9110
-  // section 9.2.2) and nothing of the body had to be buffered.
-  if (wasReused && !anyResponseByte_ && !retried_ && request_.idempotent &&
-      request_.framing == BodyFraming::kNone) {
-    retried_ = true;
-    connectTo(upstream_.servers[serverIndex_]);
+  if (connection_ == nullptr) return;
+  if (complete_) {
+    release(false);
     return;
   }
-  fail(502, reason);
+  const std::string& server = connection_->key_;
+  if (!connection_->connected_) {
+    attemptFailed(Failure::kConnect, 502, "connect to " + server + ": " + reason);
+  } else if (anyResponseByte_) {
+    fail(502, server + ": " + reason + " in the middle of the response");
+  } else {
+    attemptFailed(Failure::kLost, 502, server + ": " + reason + " before answering");
+  }
+}
+
+// An attempt failed before any response byte reached us (or the request
+// could not be sent at all). Counts against the server unless it was a
+// pooled connection the origin had closed; then retries where that is safe:
+//   - nothing was sent (connect refused or timed out, TLS failure): on the
+//     next untried server, whatever the method (a buffered body is replayed);
+//   - a pooled connection turned out closed: once more on a new connection to
+//     the same server, if the request is idempotent and no body byte was
+//     written;
+//   - otherwise the request may have reached the origin: no retry.
+void Exchange::attemptFailed(Failure failure, int status, const std::string& reason) {
+  const bool stale = failure == Failure::kLost && connection_ != nullptr && connection_->reused_;
+  const bool nothingSent = failure == Failure::kConnect || failure == Failure::kConnectTimeout;
+  if (connection_ != nullptr) release(false);
+  endAttempt();
+  if (anyResponseByte_) {
+    fail(status, reason);
+    return;
+  }
+  if (nothingSent && setup_.tls != nullptr) {
+    state_->servers[serverIndex_].session.reset();  // do not offer it again
+  }
+  if (!stale) pool_.recordFailure(*state_, serverIndex_, upstream_, reason);
+
+  if (stale && request_.idempotent && !bodyWritten_ && !staleRetried_) {
+    staleRetried_ = true;
+    log::info("upstream " + upstream_.name + ": " + reason +
+              " (a pooled connection the origin had closed); retrying on a new connection");
+    ++state_->slots[serverIndex_].active;
+    attemptActive_ = true;
+    connectTo(serverIndex_);
+    return;
+  }
+  if (nothingSent && !bodyWritten_ && tried_.count() < upstream_.servers.size()) {
+    log::warning("upstream " + upstream_.name + ": " + reason + "; trying the next server");
+    attempt();
+    return;
+  }
+  fail(status, reason);
 }
 
 void Exchange::fail(int status, const std::string& reason) {
   if (connection_ != nullptr) release(false);
+  endAttempt();
   complete_ = true;
   log::warning("upstream " + upstream_.name + ": " + reason);
+  if (starting_) {
+    // Not from inside the client's parser callback: from the timer.
+    deferredStatus_ = status;
+    failReason_ = reason;
+    armTimer(0);
+    return;
+  }
   client_.onUpstreamFailed(status, !headSeen_, reason);  // may delete this
 }
 
@@ -292,78 +392,92 @@ void Exchange::release(bool reusable) {
   UpstreamConnection* c = connection_;
   connection_ = nullptr;
   c->exchange_ = nullptr;
+  endAttempt();
   if (reusable && c->connected_ && !c->stream_->closing()) {
     c->reused_ = true;
-    pool_.putIdle(c);
+    pool_.putIdle(c, upstream_);
   } else if (c->stream_ != nullptr) {
     c->stream_->close();
   }
 }
 
-void Exchange::armTimer(uint64_t ms) {
+void Exchange::endAttempt() {
+  if (!attemptActive_) return;
+  attemptActive_ = false;
+  --state_->slots[serverIndex_].active;
+}
+
+void Exchange::armTimer(uint64_t delay) {
   if (timer_ == nullptr) {
     timer_ = new uv_timer_t;
     uv_timer_init(pool_.loop(), timer_);
     timer_->data = this;
   }
-  uv_timer_start(timer_, &Exchange::onTimer, ms, 0);
+  uv_timer_start(timer_, &Exchange::onTimer, delay, 0);
 }
 
 void Exchange::onTimer(uv_timer_t* timer) noexcept {
   auto* self = static_cast<Exchange*>(timer->data);
-  if (self->complete_) return;
-  if (!self->failReason_.empty()) {
-    self->fail(502, self->failReason_);
-  } else if (self->connection_ != nullptr && !self->connection_->connected_) {
-    self->fail(504, "connect to " + self->connection_->key_ + " timed out");
-  } else {
-    self->fail(504, "origin did not answer in time");
-  }
-}
-
-// ---------------------------------------------------------------------- pool
-
-UpstreamPool::~UpstreamPool() { closeIdle(); }
-
-size_t UpstreamPool::pickServer(const conf::Upstream& upstream) {
-  size_t& next = roundRobin_[upstream.name];
-  size_t index = next % upstream.servers.size();
-  next = index + 1;
-  return index;
-}
-
-UpstreamConnection* UpstreamPool::takeIdle(const std::string& key) {
-  auto it = idle_.find(key);
-  if (it == idle_.end()) return nullptr;
-  while (!it->second.empty()) {
-    UpstreamConnection* c = it->second.back();  // most recently used: least likely closed
-    it->second.pop_back();
-    if (!c->stream_->closing()) return c;
-  }
-  return nullptr;
-}
-
-void UpstreamPool::putIdle(UpstreamConnection* connection) {
-  auto& list = idle_[connection->key_];
-  if (list.size() >= kMaxIdlePerServer) {
-    connection->stream_->close();
+  if (self->deferredStatus_ != 0) {
+    int status = self->deferredStatus_;
+    self->deferredStatus_ = 0;
+    self->client_.onUpstreamFailed(status, true, self->failReason_);  // may delete self
     return;
   }
-  connection->stream_->startReading();  // to notice the origin closing it
-  list.push_back(connection);
+  if (self->complete_) return;
+  self->checkTimeouts();
 }
 
-void UpstreamPool::forget(UpstreamConnection* connection) {
-  auto it = idle_.find(connection->key_);
-  if (it == idle_.end()) return;
-  auto& list = it->second;
-  list.erase(std::remove(list.begin(), list.end(), connection), list.end());
+// A response is due once the whole request was handed over (or the origin
+// started answering early), and only while we read the origin: a pause for a
+// slow client is not the origin's silence.
+bool Exchange::responseDue() const {
+  return (bodyEnded_ || anyResponseByte_) && connection_->stream_->reading();
 }
 
-void UpstreamPool::closeIdle() {
-  for (auto& [key, list] : idle_) {
-    for (auto* c : list) c->stream_->close();
+// The timer fires at the connect deadline, then lazily: each check either
+// finds a deadline passed or re-arms for the earliest one still ahead, so
+// data flowing in and out never touches the timer.
+void Exchange::checkTimeouts() {
+  if (connection_ == nullptr) return;
+  const uint64_t now = pool_.now();
+  net::Stream* stream = connection_->stream_;
+  const std::string& server = connection_->key_;
+  if (!connection_->connected_) {
+    std::string what = setup_.tls != nullptr && !stream->peerIp().empty()
+                           ? "TLS handshake with " + server
+                           : "connect to " + server;
+    attemptFailed(Failure::kConnectTimeout, 504,
+                  what + " timed out (connect_timeout " +
+                      std::to_string(ms(upstream_.connectTimeout)) + " ms)");
+    return;
   }
+  const uint64_t sendMs = ms(upstream_.sendTimeout);
+  const uint64_t readMs = ms(upstream_.readTimeout);
+  if (stream->queuedBytes() > 0) {
+    uint64_t since = stream->lastWriteProgressAt();
+    if (now - since >= sendMs) {
+      attemptFailed(Failure::kSendTimeout, 504,
+                    server + ": sending the request stalled for " + std::to_string(now - since) +
+                        " ms (send_timeout)");
+      return;
+    }
+    armTimer(since + sendMs - now);
+    return;
+  }
+  if (responseDue()) {
+    uint64_t since = std::max({stream->lastReadAt(), stream->lastWriteProgressAt(), readingSince_});
+    if (now - since >= readMs) {
+      attemptFailed(Failure::kReadTimeout, 504,
+                    server +
+                        (anyResponseByte_ ? ": the response stalled for " : ": no response for ") +
+                        std::to_string(now - since) + " ms (read_timeout)");
+      return;
+    }
+    armTimer(since + readMs - now);
+    return;
+  }
+  armTimer(std::min(readMs, sendMs));
 }
 
 }  // namespace tlsedge::proxy

@@ -1,5 +1,7 @@
-// Talking to origins: a per-worker pool of keep-alive connections, and one
-// Exchange per proxied request.
+// Talking to origins: one Exchange per proxied request, over an
+// UpstreamConnection borrowed from the worker's UpstreamPool (or a new one).
+// The Exchange picks the server, applies the upstream's timeouts, counts
+// failed attempts against servers and retries where that is safe.
 //
 // Thread: all of it lives on one worker loop.
 // Ownership: the ClientConnection owns its Exchange; the Exchange borrows an
@@ -11,17 +13,17 @@
 
 #include <memory>
 #include <string>
-#include <unordered_map>
-#include <vector>
 
 #include "conf/config.h"
 #include "net/http_parser.h"
 #include "net/stream.h"
+#include "proxy/balancer.h"
+#include "proxy/upstream_pool.h"
+#include "proxy/upstream_tls.h"
 
 namespace tlsedge::proxy {
 
 class Exchange;
-class UpstreamPool;
 
 // Events of an exchange, delivered to the client side. Never called from
 // inside the client's own parser callbacks.
@@ -56,9 +58,12 @@ class ExchangeClient {
 enum class BodyFraming { kNone, kLength, kChunked };
 
 // One keep-alive connection to one origin server.
-class UpstreamConnection final : public net::Stream::Handler, public net::HttpParser::Handler {
+class UpstreamConnection final : public net::Stream::Handler,
+                                 public net::HttpParser::Handler,
+                                 public TlsSessionSink {
  public:
-  UpstreamConnection(UpstreamPool& pool, std::string key);
+  UpstreamConnection(UpstreamPool& pool, UpstreamState& state, size_t server,
+                     const conf::SocketAddress& address);
   ~UpstreamConnection() override;
 
   bool connected() const { return connected_; }
@@ -77,14 +82,22 @@ class UpstreamConnection final : public net::Stream::Handler, public net::HttpPa
   void onHead(net::MessageHead& head) override;
   void onBody(std::string_view data) override;
   void onMessageComplete() override;
+  void onNewSession(bssl::UniquePtr<SSL_SESSION> session) override;
 
   UpstreamPool& pool_;
-  std::string key_;  // server address text, the pool's key
+  UpstreamState& state_;  // pinned while this connection exists
+  size_t server_;         // index in the upstream's servers
+  std::string key_;       // server address text, for messages
   net::Stream* stream_ = nullptr;
   net::HttpParser parser_;
   Exchange* exchange_ = nullptr;  // null while idle in the pool
-  bool connected_ = false;
-  bool reused_ = false;  // served a request before: may have been closed by the origin
+  bool connected_ = false;        // TCP connected and, with TLS, handshake done
+  bool reused_ = false;           // served a request before: may have been closed by the origin
+  // While idle: the pool's list links and when the idle timeout closes it.
+  bool idle_ = false;
+  UpstreamConnection* idlePrev_ = nullptr;
+  UpstreamConnection* idleNext_ = nullptr;
+  uint64_t idleDeadline_ = 0;
 };
 
 class Exchange {
@@ -97,7 +110,7 @@ class Exchange {
     bool upgrade = false;  // carries Upgrade + Connection: upgrade (a 101 may follow)
   };
 
-  Exchange(UpstreamPool& pool, const conf::Upstream& upstream, Request request,
+  Exchange(UpstreamPool& pool, const UpstreamSetup& upstream, Request request,
            ExchangeClient& client);
   ~Exchange();  // aborts if not complete: the origin connection is closed, not reused
   Exchange(const Exchange&) = delete;
@@ -111,12 +124,23 @@ class Exchange {
 
  private:
   friend class UpstreamConnection;
+  // How an attempt failed; decides retry and passive health.
+  enum class Failure {
+    kConnect,         // connect refused or failed, TLS handshake failed: nothing was sent
+    kConnectTimeout,  // connect_timeout (TCP and TLS handshake): nothing was sent
+    kLost,            // the connection closed or reset after the request went out
+    kSendTimeout,     // writing the request stalled for send_timeout
+    kReadTimeout,     // the origin was silent for read_timeout while a response was due
+  };
   static void onTimer(uv_timer_t* timer) noexcept;
 
+  void attempt();
+  void connectTo(size_t server);
   void attach(UpstreamConnection* connection);
-  void connectTo(const conf::SocketAddress& server);
   void sendPending();
   void armTimer(uint64_t ms);
+  void checkTimeouts();
+  bool responseDue() const;
   // From UpstreamConnection:
   void connected(int status);
   void headReceived(net::MessageHead& head);
@@ -127,51 +151,37 @@ class Exchange {
   void afterFeed();
   void switchedProtocols(std::string_view rest);
 
+  void attemptFailed(Failure failure, int status, const std::string& reason);
   void fail(int status, const std::string& reason);
   void release(bool reusable);
+  void endAttempt();
 
   UpstreamPool& pool_;
+  const UpstreamSetup& setup_;
   const conf::Upstream& upstream_;
   Request request_;
   ExchangeClient& client_;
+  UpstreamState* state_ = nullptr;  // pinned from start() to the end
   UpstreamConnection* connection_ = nullptr;
-  std::string bodyBuffer_;  // request body received before the connection is up
-  uv_timer_t* timer_ = nullptr;
-  size_t serverIndex_ = 0;
+  std::string bodyBuffer_;       // request body received before the connection is up
+  uv_timer_t* timer_ = nullptr;  // connect timeout, then lazy send/read timeout checks
+  TriedServers tried_;
+  size_t serverIndex_ = kNoServer;
+  uint64_t readingSince_ = 0;   // loop time the origin was last (re)started being read
+  bool starting_ = false;       // inside start(): failures are reported from the timer
+  bool attemptActive_ = false;  // counted in the server's active attempts
   bool bodyEnded_ = false;
-  bool bodySent_ = false;  // any request byte written on the current connection
+  bool bodyWritten_ = false;  // body bytes went to an origin: never retried from here on
   bool headSeen_ = false;
   bool anyResponseByte_ = false;
   bool complete_ = false;
-  bool retried_ = false;
+  bool staleRetried_ = false;       // a pooled connection failed and was replaced once
   bool interim_ = false;            // inside a 1xx response
   bool upstreamKeepAlive_ = false;  // the origin allows reuse after this response
-  std::string failReason_;          // a failure to report from the timer
-  bool switching_ = false;          // got a 101 with Upgrade: switchHead_
+  int deferredStatus_ = 0;          // a failure to report from the timer
+  std::string failReason_;
+  bool switching_ = false;  // got a 101 with Upgrade: switchHead_
   net::MessageHead switchHead_;
-};
-
-class UpstreamPool {
- public:
-  explicit UpstreamPool(uv_loop_t* loop) : loop_(loop) {}
-  ~UpstreamPool();
-  UpstreamPool(const UpstreamPool&) = delete;
-  UpstreamPool& operator=(const UpstreamPool&) = delete;
-
-  uv_loop_t* loop() const { return loop_; }
-  // The next server of `upstream`, round robin.
-  size_t pickServer(const conf::Upstream& upstream);
-  // An idle connection to `server`, or null.
-  UpstreamConnection* takeIdle(const std::string& key);
-  void putIdle(UpstreamConnection* connection);
-  void forget(UpstreamConnection* connection);  // closed while idle
-  void closeIdle();                             // draining: close every idle connection
-
- private:
-  static constexpr size_t kMaxIdlePerServer = 64;
-  uv_loop_t* loop_;
-  std::unordered_map<std::string, std::vector<UpstreamConnection*>> idle_;
-  std::unordered_map<std::string, size_t> roundRobin_;
 };
 
 }  // namespace tlsedge::proxy

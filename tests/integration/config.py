@@ -57,7 +57,7 @@ def base_config(state_dir, *, certificates=None, sites=None, upstreams=None,
                 default_certificate=None, unknown_sni=None, min_version=None,
                 shutdown_timeout=None):
     """A config dict with loopback port-0 listeners. `certificates` maps name ->
-    Leaf."""
+    Leaf; `upstreams` maps name -> a list of servers or an upstream() dict."""
     cfg = {
         "workers": workers,
         "listen": {"https": list(https), "http": list(http)},
@@ -76,8 +76,19 @@ def base_config(state_dir, *, certificates=None, sites=None, upstreams=None,
         cfg["tls"] = tls
     cfg["certificates"] = {n: {"cert": l.cert, "key": l.key} for n, l in (certificates or {}).items()}
     cfg["sites"] = list(sites or [])
-    cfg["upstreams"] = {n: {"servers": list(s)} for n, s in (upstreams or {}).items()}
+    cfg["upstreams"] = {n: upstream(s) for n, s in (upstreams or {}).items()}
     return cfg
+
+
+def upstream(servers, **options):
+    """An upstream map: `servers` (a list of addresses) plus options as in the
+    YAML (balance=..., connect_timeout=..., tls={...}). A dict is taken as
+    it is."""
+    if isinstance(servers, dict):
+        return dict(servers)
+    u = {"servers": list(servers)}
+    u.update(options)
+    return u
 
 
 def site(name, hosts, routes, certificate=None, **extra):

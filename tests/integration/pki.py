@@ -1,10 +1,20 @@
 """A throw-away test CA and leaf certificates (ECDSA P-256 by default),
 generated with the openssl CLI, and reading certificates back with it."""
 
+import ipaddress
 import os
 import random
 
 from common import require_tool, run
+
+
+def _san(name):
+    """A subjectAltName entry: IP:... for an IP address literal, else DNS:..."""
+    try:
+        ipaddress.ip_address(name)
+        return f"IP:{name}"
+    except ValueError:
+        return f"DNS:{name}"
 
 
 class Leaf:
@@ -77,8 +87,9 @@ class Certs:
         os.chmod(path, 0o600)
 
     def leaf(self, name, names, key_type="ec", days=3):
-        """Issues a leaf for DNS `names` (wildcards allowed). The subject CN is
-        the first name when it fits (<= 64 characters), else absent."""
+        """Issues a leaf for `names`: DNS names (wildcards allowed) or IP
+        address literals (IP subjectAltNames). The subject CN is the first
+        name when it fits (<= 64 characters), else absent."""
         d = os.path.join(self.dir, name)
         os.makedirs(d, exist_ok=True)
         key = os.path.join(d, "privkey.pem")
@@ -96,7 +107,7 @@ class Certs:
                     "extendedKeyUsage = serverAuth\n"
                     "subjectKeyIdentifier = hash\n"
                     "authorityKeyIdentifier = keyid\n"
-                    "subjectAltName = " + ",".join(f"DNS:{n}" for n in names) + "\n")
+                    "subjectAltName = " + ",".join(_san(n) for n in names) + "\n")
         run(["openssl", "req", "-new", "-config", self._cnf, "-key", key, "-subj", subj,
              "-out", csr], check=True)
         serial = self._new_serial()
@@ -104,6 +115,28 @@ class Certs:
              "-set_serial", str(serial), "-days", str(days), "-sha256",
              "-extfile", ext, "-extensions", "v3_leaf", "-out", cert], check=True)
         return Leaf(name, names, cert, key, serial, cn)
+
+
+def self_signed(directory, names, days=3):
+    """A self-signed ECDSA P-256 server certificate for `names` (no CA
+    behind it), as a Leaf with serial 0 in `directory`."""
+    require_tool("openssl")
+    os.makedirs(directory, exist_ok=True)
+    key = os.path.join(directory, "privkey.pem")
+    cert = os.path.join(directory, "cert.pem")
+    ext = os.path.join(directory, "req.cnf")
+    with open(ext, "w") as f:
+        f.write("[req]\ndistinguished_name = dn\nprompt = no\n[dn]\n"
+                f"O = tlsedge integration tests\nCN = {names[0]}\n"
+                "[v3]\nbasicConstraints = critical,CA:FALSE\n"
+                "keyUsage = critical,digitalSignature\nextendedKeyUsage = serverAuth\n"
+                "subjectAltName = " + ",".join(_san(n) for n in names) + "\n")
+    run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-out", key], check=True)
+    os.chmod(key, 0o600)
+    run(["openssl", "req", "-x509", "-new", "-config", ext, "-extensions", "v3", "-key", key,
+         "-days", str(days), "-sha256", "-set_serial", "1", "-out", cert], check=True)
+    return Leaf("self-signed", names, cert, key, 1, names[0])
 
 
 def cert_info(pem_text):

@@ -26,6 +26,7 @@ constexpr const char* kRequestHeadTooLarge = "Request head too large";
 constexpr const char* kResponseHeadTooLarge = "Response head too large";
 constexpr const char* kTooManyHeaderFields = "Too many header fields";
 constexpr const char* kTrailersTooLarge = "Trailer fields too large";
+constexpr const char* kInvalidTransferEncoding = "Request has invalid `Transfer-Encoding`";
 
 HttpParser* owner(llhttp_t* p) { return static_cast<HttpParser*>(p->data); }
 
@@ -319,6 +320,15 @@ int HttpParser::countTrailer(llhttp_t* p, size_t len) {
 
 int HttpParser::onHeadersCompleteCb(llhttp_t* p) noexcept {
   HttpParser* parser = owner(p);
+  // llhttp refuses a request whose Transfer-Encoding does not end in chunked
+  // (RFC 9112 6.3) only after this callback (in after_headers_complete):
+  // refuse it here, so that a handler never acts on (proxies) such a head.
+  const bool hasBody = (p->flags & F_CHUNKED) != 0 || p->content_length > 0;
+  const bool tunnel = p->upgrade != 0 && (p->method == HTTP_CONNECT || !hasBody);
+  if (parser->kind_ == Kind::kRequest && !tunnel && (p->flags & F_TRANSFER_ENCODING) != 0 &&
+      (p->flags & F_CHUNKED) == 0) {
+    return parser->fail(p, Error::kMalformed, kInvalidTransferEncoding);
+  }
   MessageHead& h = parser->head_;
   h.versionMajor = p->http_major;
   h.versionMinor = p->http_minor;

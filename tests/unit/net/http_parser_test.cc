@@ -335,6 +335,19 @@ INSTANTIATE_TEST_SUITE_P(
         // Garbage.
         "NOT-A-METHOD / HTTP/1.1\r\n\r\n"));
 
+TEST(HttpParserTest, TransferEncodingNotEndingInChunkedNeverReachesTheHandler) {
+  // llhttp itself checks this only after on_headers_complete; the handler
+  // must not see (and proxy) the head first.
+  for (const char* te : {"xchunked", "chunked, identity", "identity", "gzip"}) {
+    RequestParser p;
+    p.feed(std::string("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: ") + te +
+           "\r\n\r\n0\r\n\r\n");
+    EXPECT_TRUE(p.parser.failed()) << te;
+    EXPECT_EQ(p.parser.error(), HttpParser::Error::kMalformed);
+    EXPECT_TRUE(p.rec.messages.empty()) << te;
+  }
+}
+
 TEST_P(SmugglingTest, IsMalformedNotALimit) {
   RequestParser p;
   p.parser.setHeadLimits(16 * 1024, 100);

@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -37,6 +38,8 @@ class Stream {
     // The write queue fell to or below the low watermark after having been
     // above the high one (see writeQueueFull()).
     virtual void onStreamDrained() {}
+    // A write completed (the peer's kernel took it); queuedBytes() is smaller.
+    virtual void onStreamWritten() {}
     // Last call; the Stream is deleted when this returns.
     virtual void onStreamClosed() = 0;
   };
@@ -44,9 +47,10 @@ class Stream {
   static constexpr size_t kHighWatermark = 1 << 20;  // stop feeding above this
   static constexpr size_t kLowWatermark = 256 << 10;
 
-  // Accepts one pending connection from `server`. `ssl` (may be null: plain
-  // TCP) is adopted and put in server mode. Returns null if accept failed.
-  static Stream* accept(uv_stream_t* server, SSL* ssl, Handler* handler);
+  // Adopts `fd`, an accepted connection (owned from now on). `ssl` (may be
+  // null: plain TCP) is adopted too and put in server mode. Returns null
+  // (both released) on failure.
+  static Stream* adopt(uv_loop_t* loop, int fd, SSL* ssl, Handler* handler);
   // Starts connecting to `addr`; the result arrives via onStreamConnected.
   // Returns null (and the libuv error in *error) if it cannot even start.
   static Stream* connect(uv_loop_t* loop, const sockaddr* addr, Handler* handler, int* error);
@@ -58,13 +62,28 @@ class Stream {
 
   // Queues plaintext (encrypted first on TLS streams).
   void write(std::string_view data);
+  // Bytes queued whose write has not completed.
   size_t queuedBytes() const;
+  // Bytes handed to the kernel so far (grows as the peer accepts data, also
+  // in the middle of a write): progress for send timeouts.
+  uint64_t bytesSent() const;
   bool writeQueueFull() const { return queuedBytes() > kHighWatermark; }
 
   // Graceful close: TLS close_notify, flush, TCP FIN, then close.
   void shutdown();
+  // Lingering close (nginx's lingering_close): as shutdown(), but then keep
+  // reading and discarding what the peer still sends, and close at its EOF.
+  // Closing while the peer is still sending makes the kernel answer with a
+  // RST, which can destroy the response before the peer reads it. No data
+  // reaches the handler any more; more than `maxDiscard` bytes close at once.
+  // The caller bounds the time (close()).
+  void shutdownLingering(size_t maxDiscard);
   // Immediate close (pending writes are dropped).
   void close();
+  // Immediate close with a TCP RST: the kernel drops what it still holds for
+  // the peer instead of trying to deliver it (for peers that stopped
+  // reading). A plain close() if a shutdown is under way.
+  void reset();
   bool closing() const { return closing_; }
 
   SSL* ssl() const { return ssl_; }
@@ -89,6 +108,7 @@ class Stream {
   void pumpTls();   // handshake + SSL_read loop over buffered ciphertext
   void flushTls();  // moves pending ciphertext from the write BIO to the socket
   void sendRaw(std::string data);
+  void discard(ssize_t n);
   void fail(const std::string& reason);
   void updatePeer();
 
@@ -99,12 +119,16 @@ class Stream {
   BIO* networkIn_ = nullptr;   // ciphertext from the socket for SSL to read
   std::string peerIp_;
   size_t queued_ = 0;
+  uint64_t sent_ = 0;       // bytes ever given to uv_write
+  size_t discardLeft_ = 0;  // lingering: bytes we still read and drop
   bool reading_ = false;
   bool handshakeDone_ = false;
   bool eofSeen_ = false;
   bool aboveHigh_ = false;
   bool closing_ = false;
   bool shutdownStarted_ = false;
+  bool shutdownDone_ = false;
+  bool lingering_ = false;
   bool pumping_ = false;
   bool pumpAgain_ = false;
   std::string error_;  // why the stream failed, reported from onClosed

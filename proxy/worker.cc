@@ -41,7 +41,10 @@ void Worker::join() {
 }
 
 void Worker::publish(GenerationPtr generation) {
-  poster_->post([this, g = std::move(generation)]() mutable { generation_ = std::move(g); });
+  poster_->post([this, g = std::move(generation)]() mutable {
+    generation_ = std::move(g);
+    updateAccepting();  // the limits may have changed
+  });
 }
 
 void Worker::drain(uint64_t forceAfterMs) {
@@ -50,34 +53,53 @@ void Worker::drain(uint64_t forceAfterMs) {
 
 void Worker::run() {
   for (auto& s : sockets_) {
-    auto* l = new Listener{{}, this, s.tls};
+    auto* l = new Listener{nullptr, s.tls};
     listeners_.push_back(l);
-    uv_tcp_init(&loop_, &l->handle);
-    l->handle.data = l;
-    int rc = uv_tcp_open(&l->handle, s.fd);
-    if (rc == 0) {
-      s.fd = -1;  // the handle owns it now
-      rc = uv_listen(reinterpret_cast<uv_stream_t*>(&l->handle), 511, &Worker::onConnection);
-    }
-    if (rc != 0) {
+    int rc = 0;
+    const bool tls = s.tls;
+    l->acceptor = net::Acceptor::start(
+        &loop_, s.fd, [this, tls](int fd) { onAccepted(fd, tls); }, &rc);
+    s.fd = -1;  // the acceptor owns it now (and closed it if it failed)
+    if (l->acceptor == nullptr) {
       log::error("worker " + std::to_string(id_) + ": listen: " + net::uvErrorText(rc));
     }
   }
   uv_run(&loop_, UV_RUN_DEFAULT);
-  log::debug("worker " + std::to_string(id_) + " stopped");
+  log::debug("worker " + std::to_string(id_) + " stopped: " + stats_.summary());
 }
 
-void Worker::onConnection(uv_stream_t* server, int status) noexcept {
-  auto* l = static_cast<Listener*>(server->data);
-  Worker* w = l->worker;
-  if (status != 0) {
-    log::warning("accept: " + net::uvErrorText(status));
-    return;
-  }
-  ClientConnection* c = ClientConnection::accept(*w, server, l->tls ? w->ctx_.get() : nullptr);
+void Worker::onAccepted(int fd, bool tls) {
+  ClientConnection* c = ClientConnection::accept(*this, fd, tls ? ctx_.get() : nullptr);
   if (c == nullptr) return;
-  c->registryIndex = w->connections_.size();
-  w->connections_.push_back(c);
+  c->registryIndex = connections_.size();
+  connections_.push_back(c);
+  updateAccepting();
+}
+
+void Worker::handshakeFinished() {
+  --handshakes_;
+  updateAccepting();
+}
+
+void Worker::updateAccepting() {
+  if (draining_) return;
+  const conf::Limits& limits = generation_->config->limits;
+  const bool full =
+      connections_.size() >= limits.maxConnections || handshakes_ >= limits.maxHandshakes;
+  if (full == acceptPaused_) return;
+  acceptPaused_ = full;
+  if (full) ++stats_.acceptPauses;
+  log::debug("worker " + std::to_string(id_) + ": accepting " + (full ? "paused" : "resumed") +
+             " at " + std::to_string(connections_.size()) + " connection(s), " +
+             std::to_string(handshakes_) + " handshake(s)");
+  for (auto* l : listeners_) {
+    if (l->acceptor == nullptr) continue;
+    if (full) {
+      l->acceptor->pause();
+    } else {
+      l->acceptor->resume();
+    }
+  }
 }
 
 void Worker::connectionClosed(ClientConnection* connection) {
@@ -86,13 +108,17 @@ void Worker::connectionClosed(ClientConnection* connection) {
   connections_[i] = last;
   last->registryIndex = i;
   connections_.pop_back();
+  updateAccepting();
   maybeFinish();
 }
 
 void Worker::startDraining(uint64_t forceAfterMs) {
   if (draining_) return;
   draining_ = true;
-  for (auto* l : listeners_) uv_close(reinterpret_cast<uv_handle_t*>(&l->handle), nullptr);
+  for (auto* l : listeners_) {
+    if (l->acceptor != nullptr) l->acceptor->close();
+    l->acceptor = nullptr;
+  }
   upstreams_.closeIdle();
   // drain() may close connections, which edits the registry: iterate a copy.
   auto snapshot = connections_;

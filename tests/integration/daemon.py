@@ -26,9 +26,10 @@ class Daemon:
     with addCleanup/addClassCleanup so it is stopped whatever happens.
     """
 
-    def __init__(self, workdir, config, name="tlsedge"):
+    def __init__(self, workdir, config, name="tlsedge", args=()):
         self.workdir = workdir
         self.name = name
+        self.args = list(args)  # extra arguments after `run -c FILE`, e.g. --log-level debug
         self.config_path = os.path.join(workdir, f"{name}.yaml")
         text = config if isinstance(config, str) else to_yaml(config)
         with open(self.config_path, "w") as f:
@@ -46,7 +47,7 @@ class Daemon:
 
     def start(self, timeout=START_TIMEOUT):
         self.proc = subprocess.Popen(
-            [tlsedge_bin(), "run", "-c", self.config_path],
+            [tlsedge_bin(), "run", "-c", self.config_path, *self.args],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             cwd=self.workdir)
         self._reader = threading.Thread(target=self._read, name=f"{self.name}-stderr", daemon=True)
@@ -180,9 +181,9 @@ class Daemon:
             return list(self._lines)
 
 
-def start_daemon(testcase_or_class, workdir, config, name="tlsedge"):
+def start_daemon(testcase_or_class, workdir, config, name="tlsedge", args=()):
     """Starts a daemon and registers its cleanup with the test or the class."""
-    d = Daemon(workdir, config, name)
+    d = Daemon(workdir, config, name, args)
     add_cleanup(testcase_or_class, d.cleanup)
     d.start()
     return d

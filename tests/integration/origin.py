@@ -48,13 +48,19 @@ class _OriginHandler(http.server.BaseHTTPRequestHandler):
                         if t in (b"\r\n", b"\n", b""):
                             break
                     break
-                chunks.append(self.rfile.read(size))
+                data = self.rfile.read(size)
+                if len(data) < size:
+                    raise ConnectionError("EOF in a chunk")
+                chunks.append(data)
                 self.rfile.readline(16)  # CRLF after the chunk
             return b"".join(chunks), "chunked"
         cl = self.headers.get("Content-Length")
         if cl is not None:
             n = int(cl)
-            return (self.rfile.read(n) if n else b""), "length"
+            body = self.rfile.read(n) if n else b""
+            if len(body) < n:  # a cut request is never recorded
+                raise ConnectionError("EOF in the body")
+            return body, "length"
         return b"", "none"
 
     def _handle(self):
@@ -140,7 +146,9 @@ class Origin:
 
     Every request is answered 200 application/json with a body describing
     it (see _OriginHandler._handle): origin name, method, path, headers as a
-    list of [name, value], body length / sha256 / text, connection id.
+    list of [name, value], body length / sha256 / text, connection id. Only
+    requests received whole are recorded and answered (`requests`,
+    `paths()`): one cut short, e.g. a body ending early, never is.
     Query parameters: delay_ms=N (answer after N ms), status=N, resp_hop=1
     (adds hop-by-hop response headers), and path /bytes?n=N&seed=S answers
     pattern_bytes(N, S).
@@ -178,6 +186,11 @@ class Origin:
     def request_count(self):
         with self._lock:
             return len(self.requests)
+
+    def paths(self):
+        """The path of every request received whole, in arrival order."""
+        with self._lock:
+            return [r["path"] for r in self.requests]
 
     def wait_for_requests(self, n, timeout=10.0):
         deadline = time.monotonic() + timeout

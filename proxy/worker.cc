@@ -53,19 +53,25 @@ void Worker::drain(uint64_t forceAfterMs) {
 
 void Worker::run() {
   for (auto& s : sockets_) {
-    auto* l = new Listener{nullptr, s.tls};
-    listeners_.push_back(l);
-    int rc = 0;
-    const bool tls = s.tls;
-    l->acceptor = net::Acceptor::start(
-        &loop_, s.fd, [this, tls](int fd) { onAccepted(fd, tls); }, &rc);
+    addListener(s.fd, s.tls);
     s.fd = -1;  // the acceptor owns it now (and closed it if it failed)
-    if (l->acceptor == nullptr) {
-      log::error("worker " + std::to_string(id_) + ": listen: " + net::uvErrorText(rc));
-    }
   }
   uv_run(&loop_, UV_RUN_DEFAULT);
   log::debug("worker " + std::to_string(id_) + " stopped: " + stats_.summary());
+}
+
+Worker::Listener* Worker::addListener(int fd, bool tls) {
+  auto* l = new Listener{nullptr, tls};
+  listeners_.push_back(l);
+  int rc = 0;
+  l->acceptor = net::Acceptor::start(
+      &loop_, fd, [this, tls](int accepted) { onAccepted(accepted, tls); }, &rc);
+  if (l->acceptor == nullptr) {
+    log::error("worker " + std::to_string(id_) + ": listen: " + net::uvErrorText(rc));
+  } else if (acceptPaused_) {
+    l->acceptor->pause();  // joins the others: the worker is at a limit
+  }
+  return l;
 }
 
 void Worker::onAccepted(int fd, bool tls) {

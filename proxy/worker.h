@@ -62,6 +62,9 @@ class Worker {
     net::Acceptor* acceptor;  // null once closed (it deletes itself)
     bool tls;
   };
+  // Starts accepting on `fd` (owned from now on; paused if the worker is at
+  // a limit). Closing one: acceptor->close(), then drop the Listener.
+  Listener* addListener(int fd, bool tls);
   void onAccepted(int fd, bool tls);
   // Pauses accepting at limits.max_connections or max_handshakes, resumes
   // below (the kernel backlog holds new connections meanwhile).

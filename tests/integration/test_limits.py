@@ -8,8 +8,6 @@ Raw sockets (plain and TLS through ssl.MemoryBIO) so that the test decides
 every byte and its timing. Timeouts are short (under 2 s) to keep it fast;
 the bounds asserted leave room for sanitizer builds."""
 
-import http.client
-import io
 import json
 import os
 import select

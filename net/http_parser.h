@@ -7,6 +7,12 @@
 // Transfer-Encoding, differing Content-Lengths, bad characters and bad chunk
 // sizes are errors (no request smuggling).
 //
+// Head limits (setHeadLimits): the bytes of a head (start line to the blank
+// line that ends it) and its number of fields are counted as they are parsed,
+// so an oversized head fails as soon as it crosses the limit (never buffered
+// whole) and fails with its own error kind (a server answers 431, not 400).
+// Trailer fields of a chunked body count against the same limits.
+//
 // Thread: owned by one connection on one loop; not thread-safe.
 // Lifetime: the Handler must outlive the parser. Handler callbacks may call
 // pause(); feed() then returns early with the count of bytes consumed so far.
@@ -51,6 +57,12 @@ struct MessageHead {
 class HttpParser {
  public:
   enum class Kind { kRequest, kResponse };
+  enum class Error : uint8_t {
+    kNone,
+    kMalformed,       // not valid HTTP/1.1 (or a handler threw)
+    kHeadTooLarge,    // the head (or the trailers) over maxHeadBytes
+    kTooManyHeaders,  // more header (or trailer) fields than maxHeaders
+  };
 
   class Handler {
    public:
@@ -87,12 +99,21 @@ class HttpParser {
   // Responses: the request was HEAD (no body follows whatever the headers say).
   void setRequestWasHead(bool head) { requestWasHead_ = head; }
 
+  // 0: no limit (the default). Applies from the next byte fed.
+  void setHeadLimits(size_t maxHeadBytes, size_t maxHeaders) {
+    maxHeadBytes_ = maxHeadBytes;
+    maxHeaders_ = maxHeaders;
+  }
+
   bool failed() const { return failed_; }
+  Error error() const { return error_; }
   bool upgraded() const { return upgraded_; }
   // llhttp's reason for the failure, e.g. "Invalid header value char".
   const std::string& errorReason() const { return errorReason_; }
   // Between messages (nothing of a next message parsed yet).
   bool idle() const { return idle_; }
+  // Part of a head has been parsed, not all of it.
+  bool inHead() const { return inHead_; }
 
  private:
   // ... llhttp callbacks and accumulated head state; see http_parser.cc.
@@ -104,13 +125,32 @@ class HttpParser {
   static int onHeadersCompleteCb(llhttp_t* p) noexcept;
   static int onBodyCb(llhttp_t* p, const char* at, size_t len) noexcept;
   static int onMessageCompleteCb(llhttp_t* p) noexcept;
+  static int onHeaderFieldCompleteCb(llhttp_t* p) noexcept;
+  static int onHeaderValueCompleteCb(llhttp_t* p) noexcept;
+  static const llhttp_settings_t& settings();
+
+  // Where llhttp stopped on its own account (not the handler's pause).
+  enum class Stop : uint8_t { kNone, kMessageBegin, kHeadComplete };
+
+  bool countHead(size_t bytes);
+  int countTrailer(llhttp_t* p, size_t len);
+  bool deliverHead();
+  int fail(llhttp_t* p, Error error, const char* reason);
+  void recordFailure(Error error, const char* reason, llhttp_errno_t err);
 
   Kind kind_;
   Handler& handler_;
-  llhttp_settings_t settings_;
   llhttp_t parser_;
   MessageHead head_;
+  size_t maxHeadBytes_ = 0;  // 0: none
+  size_t maxHeaders_ = 0;    // 0: none
+  size_t headBytes_ = 0;     // of the head in progress, consumed so far
+  size_t trailerBytes_ = 0;
+  size_t trailerFields_ = 0;
+  Stop stop_ = Stop::kNone;
+  Error error_ = Error::kNone;
   bool inValue_ = false;
+  bool inHead_ = false;
   bool paused_ = false;
   bool failed_ = false;
   bool upgraded_ = false;

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <openssl/err.h>
 #include <openssl/x509.h>
+#include <unistd.h>
 
 #include "base/log.h"
 #include "net/loop.h"
@@ -45,10 +46,11 @@ Stream::~Stream() {
   if (ssl_ != nullptr) SSL_free(ssl_);  // frees both BIOs
 }
 
-Stream* Stream::accept(uv_stream_t* server, SSL* ssl, Handler* handler) {
+Stream* Stream::adopt(uv_loop_t* loop, int fd, SSL* ssl, Handler* handler) {
   auto* s = new Stream(handler);
-  uv_tcp_init(server->loop, &s->tcp_);
-  if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&s->tcp_)) != 0) {
+  uv_tcp_init(loop, &s->tcp_);
+  if (uv_tcp_open(&s->tcp_, fd) != 0) {
+    ::close(fd);
     if (ssl != nullptr) SSL_free(ssl);
     s->handler_ = nullptr;
     s->closing_ = true;
@@ -56,7 +58,7 @@ Stream* Stream::accept(uv_stream_t* server, SSL* ssl, Handler* handler) {
     return nullptr;
   }
   uv_tcp_nodelay(&s->tcp_, 1);
-  s->lastReadAt_ = s->lastWriteProgressAt_ = uv_now(server->loop);
+  s->lastReadAt_ = s->lastWriteProgressAt_ = uv_now(loop);
   s->updatePeer();
   if (ssl != nullptr) {
     s->setUpTls(ssl);
@@ -131,7 +133,7 @@ void Stream::onConnect(uv_connect_t* req, int status) noexcept {
 }
 
 void Stream::startReading() {
-  if (closing_ || reading_) return;
+  if (closing_ || reading_ || lingering_) return;
   reading_ = true;
   if (!eofSeen_) {
     uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), &Stream::onAlloc, &Stream::onRead);
@@ -141,7 +143,7 @@ void Stream::startReading() {
 }
 
 void Stream::stopReading() {
-  if (!reading_) return;
+  if (!reading_ || lingering_) return;
   reading_ = false;
   if (!closing_) uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
 }
@@ -154,6 +156,10 @@ void Stream::onAlloc(uv_handle_t*, size_t, uv_buf_t* buf) noexcept {
 void Stream::onRead(uv_stream_t* st, ssize_t n, const uv_buf_t* buf) noexcept {
   auto* s = static_cast<Stream*>(st->data);
   if (n == 0 || s->closing_) return;
+  if (s->lingering_) {
+    s->discard(n);
+    return;
+  }
   if (n == UV_EOF) {
     s->eofSeen_ = true;
     uv_read_stop(st);
@@ -269,10 +275,12 @@ void Stream::sendRaw(std::string data) {
   w->req.data = w;
   uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
   queued_ += w->data.size();
+  sent_ += w->data.size();
   if (queued_ > kHighWatermark) aboveHigh_ = true;
   int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1, &Stream::onWritten);
   if (rc != 0) {
     queued_ -= w->data.size();
+    sent_ -= w->data.size();
     delete w;
     fail("write: " + uvErrorText(rc));
   }
@@ -292,10 +300,18 @@ void Stream::onWritten(uv_write_t* req, int status) noexcept {
   if (s->aboveHigh_ && s->queued_ <= kLowWatermark) {
     s->aboveHigh_ = false;
     s->handler_->onStreamDrained();
+    if (s->closing_) return;
   }
+  s->handler_->onStreamWritten();
 }
 
 size_t Stream::queuedBytes() const { return queued_; }
+
+uint64_t Stream::bytesSent() const {
+  // libuv's write_queue_size counts what it has not yet written to the
+  // socket, including the rest of a partly written request.
+  return sent_ - uv_stream_get_write_queue_size(reinterpret_cast<const uv_stream_t*>(&tcp_));
+}
 
 void Stream::shutdown() {
   closeAfterShutdown_ = true;
@@ -332,10 +348,41 @@ void Stream::onShutdown(uv_shutdown_t* req, int status) noexcept {
   if (s->closing_) return;  // closed meanwhile (status is UV_ECANCELED)
   s->shutdownDone_ = true;
   if (s->closeAfterShutdown_) {
+    // Lingering waits for the peer's EOF (or the caller's close()).
+    if (s->lingering_ && !s->eofSeen_ && status == 0) return;
     s->close();
   } else if (status != 0) {
     s->fail("shutdown: " + uvErrorText(status));
   }
+}
+
+void Stream::shutdownLingering(size_t maxDiscard) {
+  if (closing_ || shutdownStarted_) return;
+  if (!eofSeen_) {
+    lingering_ = true;
+    discardLeft_ = maxDiscard;
+    // Reading goes on below TLS, for discarding only.
+    if (!reading_) {
+      uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), &Stream::onAlloc, &Stream::onRead);
+    }
+    reading_ = false;
+  }
+  shutdown();
+}
+
+// Lingering: what the peer sends is dropped unread (not even decrypted).
+void Stream::discard(ssize_t n) {
+  if (n == UV_EOF) {
+    eofSeen_ = true;
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+    if (shutdownDone_) close();  // else onShutdown closes, once our FIN is out
+    return;
+  }
+  if (n < 0 || static_cast<size_t>(n) > discardLeft_) {
+    close();  // reset, or more than we are willing to read: give up
+    return;
+  }
+  discardLeft_ -= static_cast<size_t>(n);
 }
 
 void Stream::fail(const std::string& reason) {
@@ -349,6 +396,19 @@ void Stream::close() {
   closing_ = true;
   reading_ = false;
   uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &Stream::onClosed);
+}
+
+void Stream::reset() {
+  if (closing_) return;
+  if (shutdownStarted_) {  // libuv refuses a reset after uv_shutdown
+    close();
+    return;
+  }
+  closing_ = true;
+  reading_ = false;
+  if (uv_tcp_close_reset(&tcp_, &Stream::onClosed) != 0) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &Stream::onClosed);
+  }
 }
 
 void Stream::onClosed(uv_handle_t* h) noexcept {

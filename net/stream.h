@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -40,6 +41,8 @@ class Stream {
     // The write queue fell to or below the low watermark after having been
     // above the high one (see writeQueueFull()).
     virtual void onStreamDrained() {}
+    // A write completed (the peer's kernel took it); queuedBytes() is smaller.
+    virtual void onStreamWritten() {}
     // Last call; the Stream is deleted when this returns.
     virtual void onStreamClosed() = 0;
   };
@@ -47,9 +50,10 @@ class Stream {
   static constexpr size_t kHighWatermark = 1 << 20;  // stop feeding above this
   static constexpr size_t kLowWatermark = 256 << 10;
 
-  // Accepts one pending connection from `server`. `ssl` (may be null: plain
-  // TCP) is adopted and put in server mode. Returns null if accept failed.
-  static Stream* accept(uv_stream_t* server, SSL* ssl, Handler* handler);
+  // Adopts `fd`, an accepted connection (owned from now on). `ssl` (may be
+  // null: plain TCP) is adopted too and put in server mode. Returns null
+  // (both released) on failure.
+  static Stream* adopt(uv_loop_t* loop, int fd, SSL* ssl, Handler* handler);
   // Starts connecting to `addr`; the result arrives via onStreamConnected.
   // `ssl` (may be null: plain TCP) is adopted and put in client mode; its SNI,
   // verification and session are the caller's to set beforehand. Returns
@@ -68,7 +72,11 @@ class Stream {
 
   // Queues plaintext (encrypted first on TLS streams).
   void write(std::string_view data);
+  // Bytes queued whose write has not completed.
   size_t queuedBytes() const;
+  // Bytes handed to the kernel so far (grows as the peer accepts data, also
+  // in the middle of a write): progress for send timeouts.
+  uint64_t bytesSent() const;
   bool writeQueueFull() const { return queuedBytes() > kHighWatermark; }
 
   // Loop times (uv_now, ms) for timeouts that are checked lazily: the last
@@ -84,8 +92,19 @@ class Stream {
   // Half close: TLS close_notify, flush, TCP FIN; reading goes on and the
   // stream stays open until shutdown() or close(). Nothing more can be written.
   void shutdownWrite();
+  // Lingering close (nginx's lingering_close): as shutdown(), but then keep
+  // reading and discarding what the peer still sends, and close at its EOF.
+  // Closing while the peer is still sending makes the kernel answer with a
+  // RST, which can destroy the response before the peer reads it. No data
+  // reaches the handler any more; more than `maxDiscard` bytes close at once.
+  // The caller bounds the time (close()).
+  void shutdownLingering(size_t maxDiscard);
   // Immediate close (pending writes are dropped).
   void close();
+  // Immediate close with a TCP RST: the kernel drops what it still holds for
+  // the peer instead of trying to deliver it (for peers that stopped
+  // reading). A plain close() if a shutdown is under way.
+  void reset();
   bool closing() const { return closing_; }
 
   SSL* ssl() const { return ssl_; }
@@ -112,6 +131,7 @@ class Stream {
   void flushTls();  // moves pending ciphertext from the write BIO to the socket
   void sendRaw(std::string data);
   void startShutdown();
+  void discard(ssize_t n);
   void fail(const std::string& reason);
   void updatePeer();
 
@@ -124,7 +144,9 @@ class Stream {
   size_t queued_ = 0;
   uint64_t lastReadAt_ = 0;
   uint64_t lastWriteProgressAt_ = 0;
-  bool client_ = false;  // made by connect(): TLS in client mode, connected after the handshake
+  bool client_ = false;     // made by connect(): TLS in client mode, connected after the handshake
+  uint64_t sent_ = 0;       // bytes ever given to uv_write
+  size_t discardLeft_ = 0;  // lingering: bytes we still read and drop
   bool reading_ = false;
   bool handshakeDone_ = false;
   bool eofSeen_ = false;
@@ -133,6 +155,7 @@ class Stream {
   bool shutdownStarted_ = false;
   bool shutdownDone_ = false;        // our FIN went out (half closed)
   bool closeAfterShutdown_ = false;  // shutdown(), not just shutdownWrite()
+  bool lingering_ = false;           // shutdownLingering(): reads are discarded
   bool pumping_ = false;
   bool pumpAgain_ = false;
   std::string error_;  // why the stream failed, reported from onClosed

@@ -1,5 +1,7 @@
 #include "proxy/client_connection.h"
 
+#include <unistd.h>
+
 #include <string_view>
 
 #include "base/log.h"
@@ -13,6 +15,13 @@ constexpr std::string_view kChallengePrefix = "/.well-known/acme-challenge/";
 // Pipelined bytes held while a response is in progress; beyond this the
 // client is not read until the response is done.
 constexpr size_t kMaxPending = 64 * 1024;
+// Lingering close (as nginx's lingering_close): after the last response, a
+// client still sending is read and ignored for up to this long, or this many
+// bytes, so that it reads the response instead of getting a reset.
+constexpr conf::Duration kLingerTime{std::chrono::seconds(5)};
+constexpr size_t kLingerMaxBytes = 4 << 20;
+
+using Phase = ConnectionTimer::Phase;
 
 bool isIdempotent(std::string_view method) {
   return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "TRACE" ||
@@ -60,16 +69,29 @@ std::string upgradeProtocols(const net::MessageHead& head) {
 }
 }  // namespace
 
-ClientConnection* ClientConnection::accept(Worker& worker, uv_stream_t* server,
-                                           SSL_CTX* tlsContext) {
+ClientConnection* ClientConnection::accept(Worker& worker, int fd, SSL_CTX* tlsContext) {
   auto* c = new ClientConnection(worker, tlsContext != nullptr);
-  SSL* ssl = tlsContext != nullptr ? newServerSsl(tlsContext, &c->handshake_) : nullptr;
-  c->stream_ = net::Stream::accept(server, ssl, c);
+  SSL* ssl = nullptr;
+  if (tlsContext != nullptr) {
+    ssl = newServerSsl(tlsContext, &c->handshake_);
+    if (ssl == nullptr) {  // out of memory: never fall back to plain text
+      ::close(fd);
+      delete c;
+      return nullptr;
+    }
+  }
+  c->stream_ = net::Stream::adopt(worker.loop(), fd, ssl, c);
   if (c->stream_ == nullptr) {
     delete c;
     return nullptr;
   }
+  c->timer_.init(worker.loop(), c);
+  if (c->tls_) {
+    c->handshakePending_ = true;
+    worker.handshakeStarted();
+  }
   c->stream_->startReading();
+  c->updateTimer();
   return c;
 }
 
@@ -79,6 +101,7 @@ ClientConnection::ClientConnection(Worker& worker, bool tls)
       tls_(tls),
       parser_(net::HttpParser::Kind::kRequest, *this) {
   handshake_.selector = generation_->selector.get();
+  parser_.setHeadLimits(limits().maxHeaderSize, limits().maxHeaders);
 }
 
 ClientConnection::~ClientConnection() = default;
@@ -86,8 +109,12 @@ ClientConnection::~ClientConnection() = default;
 void ClientConnection::drain() {
   if (tunnel_ != nullptr) {
     tunnel_->drain();
-  } else if (!inRequest_) {
-    stream_->shutdown();
+    return;
+  }
+  if (stream_ == nullptr || done_) return;
+  if (!inRequest_) {
+    finish(false);
+    updateTimer();
   } else {
     keepAlive_ = false;
   }
@@ -96,38 +123,64 @@ void ClientConnection::drain() {
 void ClientConnection::abort() {
   if (tunnel_ != nullptr) {
     tunnel_->abort();
-  } else {
+  } else if (stream_ != nullptr) {
     stream_->close();
   }
 }
 
 // ------------------------------------------------------------ stream events
 
-void ClientConnection::onStreamHandshakeDone() {}
+void ClientConnection::onStreamHandshakeDone() {
+  if (handshakePending_) {
+    handshakePending_ = false;
+    worker_.handshakeFinished();
+  }
+  updateTimer();
+}
 
 void ClientConnection::onStreamData(const char* data, size_t size) {
+  if (done_) return;
   if (!pending_.empty() || parser_.paused()) {
     pending_.append(data, size);
     if (pending_.size() > kMaxPending) stream_->stopReading();
+    updateTimer();
     return;
   }
   feed(data, size);
   advance();
+  updateTimer(Phase::kBody);  // a read: the body countdown starts again
 }
 
 void ClientConnection::onStreamEof() {
   peerDone_ = true;
+  if (done_) return;
   if (inRequest_) {
-    keepAlive_ = false;  // answer what was asked, then close
-    // A request cut short is not answered, unless the client skipped the
-    // body it announced with Expect: 100-continue and the answer has begun.
-    if (!requestComplete_ && !(responseStarted_ && bodyMayNeverCome())) stream_->close();
+    // The request itself was cut short: nothing to answer, unless the client
+    // skipped the body it announced with Expect: 100-continue and the answer
+    // has begun.
+    if (!requestComplete_ && !(responseStarted_ && bodyMayNeverCome())) {
+      stream_->close();
+      return;
+    }
+    // Else answer it and every request pipelined before the EOF, in order;
+    // advance() closes after the last.
+    updateTimer();
     return;
   }
-  stream_->shutdown();
+  if (!parser_.idle()) {
+    stream_->close();  // part of a head, which can never complete
+    return;
+  }
+  finish(false);
+  updateTimer();
 }
 
 void ClientConnection::onStreamError(const std::string& reason) {
+  if (handshakePending_) {
+    ++worker_.stats().handshakeFailures;
+    log::debug("client " + stream_->peerIp() + ": TLS handshake failed: " + reason);
+    return;
+  }
   log::debug("client " + stream_->peerIp() + ": " + reason);
 }
 
@@ -135,19 +188,119 @@ void ClientConnection::onStreamDrained() {
   if (exchange_ != nullptr) exchange_->resumeResponse();
 }
 
+void ClientConnection::onStreamWritten() { updateTimer(Phase::kSend); }
+
 void ClientConnection::onStreamClosed() {
   exchange_.reset();
+  if (handshakePending_) {
+    handshakePending_ = false;
+    worker_.handshakeFinished();
+  }
+  stream_ = nullptr;
   worker_.connectionClosed(this);
-  delete this;
+  timer_.close();  // onTimerClosed() deletes this
+}
+
+void ClientConnection::onTimerClosed() { delete this; }
+
+// ------------------------------------------------------------------- limits
+
+Phase ClientConnection::currentPhase() const {
+  if (tls_ && !stream_->handshakeDone()) return Phase::kHandshake;
+  if (stream_->queuedBytes() > 0) return Phase::kSend;
+  if (done_) return Phase::kLinger;
+  if (inRequest_) {
+    // A body is due while we read it; not while the origin holds us back
+    // (its own send timeout covers that) or once it is all here.
+    return !requestComplete_ && stream_->reading() ? Phase::kBody : Phase::kNone;
+  }
+  if (parser_.inHead()) return Phase::kHead;
+  return peerDone_ ? Phase::kNone : Phase::kIdle;
+}
+
+void ClientConnection::updateTimer(Phase progress) {
+  if (stream_ == nullptr || stream_->closing()) return;
+  const Phase next = currentPhase();
+  const bool restart = next == progress;
+  if (next == timer_.phase() && !restart) return;
+  const conf::Limits& l = limits();
+  conf::Duration timeout{0};
+  switch (next) {
+    case Phase::kNone:
+      break;
+    case Phase::kHandshake:
+      timeout = l.handshakeTimeout;
+      break;
+    case Phase::kIdle:
+      timeout = l.keepaliveTimeout;
+      break;
+    case Phase::kHead:
+      timeout = l.headerTimeout;
+      break;
+    case Phase::kBody:
+      timeout = l.bodyTimeout;
+      break;
+    case Phase::kSend:
+      sendMark_ = stream_->bytesSent();
+      timeout = l.sendTimeout;
+      break;
+    case Phase::kLinger:
+      timeout = kLingerTime;
+      break;
+  }
+  timer_.enter(next, timeout, true);
+}
+
+void ClientConnection::onDeadline(Phase phase) {
+  if (stream_ == nullptr || stream_->closing()) return;
+  WorkerStats& stats = worker_.stats();
+  const std::string& peer = stream_->peerIp();
+  switch (phase) {
+    case Phase::kNone:
+      break;
+    case Phase::kHandshake:
+      ++stats.handshakeTimeouts;
+      log::debug("client " + peer + ": TLS handshake timed out");
+      stream_->close();
+      return;
+    case Phase::kIdle:
+      ++stats.idleTimeouts;
+      log::debug("client " + peer + ": idle, closed");
+      finish(false);
+      break;
+    case Phase::kHead:
+      ++stats.headerTimeouts;
+      ++stats.requestTimeouts;
+      log::debug("client " + peer + ": request head timed out (408)");
+      respondAndClose(408, "Request Timeout: the request head took too long\n");
+      break;
+    case Phase::kBody:
+      ++stats.bodyTimeouts;
+      if (!responseStarted_) ++stats.requestTimeouts;
+      log::debug("client " + peer + ": request body stalled" +
+                 (responseStarted_ ? ", closed" : " (408)"));
+      respondAndClose(408, "Request Timeout: the request body stalled\n");
+      break;
+    case Phase::kSend:
+      if (stream_->bytesSent() != sendMark_) break;  // the kernel took part of a write: go on
+      ++stats.sendTimeouts;
+      log::debug("client " + peer + ": took no response bytes for the send timeout, closed");
+      stream_->reset();  // frees what the kernel still holds for it
+      return;
+    case Phase::kLinger:
+      stream_->close();
+      return;
+  }
+  updateTimer();
 }
 
 // ----------------------------------------------------------- request events
 
 void ClientConnection::feed(const char* data, size_t size) {
   size_t used = parser_.feed(data, size);
+  if (done_ || stream_->closing()) return;
   if (parser_.failed()) {
-    log::debug("client " + stream_->peerIp() + ": bad request: " + parser_.errorReason());
-    respondAndClose(400, "Bad Request: " + parser_.errorReason() + "\n");
+    rejectMalformed();
     return;
   }
   if (parser_.upgraded()) {
@@ -160,11 +313,29 @@ void ClientConnection::feed(const char* data, size_t size) {
   if (used < size) pending_.append(data + used, size - used);
 }
 
+void ClientConnection::rejectMalformed() {
+  WorkerStats& stats = worker_.stats();
+  const std::string& reason = parser_.errorReason();
+  const auto error = parser_.error();
+  if (error == net::HttpParser::Error::kHeadTooLarge ||
+      error == net::HttpParser::Error::kTooManyHeaders) {
+    ++stats.headsTooLarge;
+    log::debug("client " + stream_->peerIp() + ": 431: " + reason);
+    respondAndClose(431, "Request Header Fields Too Large: " + reason + "\n");
+    return;
+  }
+  ++stats.badRequests;
+  log::debug("client " + stream_->peerIp() + ": bad request: " + reason);
+  respondAndClose(400, "Bad Request: " + reason + "\n");
+}
+
 void ClientConnection::onHead(net::MessageHead& head) {
   inRequest_ = true;
   requestComplete_ = false;
   responseComplete_ = false;
-  keepAlive_ = head.keepAlive && !peerDone_ && !worker_.draining();
+  // A client that half-closed after pipelining still gets keep-alive answers
+  // to each request; advance() closes after the last.
+  keepAlive_ = head.keepAlive && !worker_.draining();
   headRequest_ = head.method == "HEAD";
   clientHttp11_ = head.versionMajor == 1 && head.versionMinor >= 1;
   responseStarted_ = false;
@@ -176,6 +347,16 @@ void ClientConnection::onHead(net::MessageHead& head) {
   expectContinue_ = clientHttp11_ && expect != nullptr &&
                     equalsIgnoreCase(*expect, "100-continue") &&
                     (head.chunked || head.contentLength.value_or(0) > 0);
+  bodyBytes_ = 0;
+  const uint64_t maxBody = limits().maxBodySize;
+  if (maxBody != 0 && head.contentLength.value_or(0) > maxBody) {
+    // Refused before a byte of the body is read.
+    ++worker_.stats().bodiesTooLarge;
+    log::debug("client " + stream_->peerIp() + ": 413: Content-Length " +
+               std::to_string(*head.contentLength));
+    respondAndClose(413, "Content Too Large\n");
+    return;
+  }
   if (head.upgrade) {
     // Upgrade + Connection: upgrade, or CONNECT. Whatever the answer, nothing
     // after this request is HTTP: the connection becomes a tunnel (101) or
@@ -292,6 +473,18 @@ std::string ClientConnection::forwardedRequestHead(const net::MessageHead& head)
 }
 
 void ClientConnection::onBody(std::string_view data) {
+  bodyBytes_ += data.size();
+  const uint64_t maxBody = limits().maxBodySize;
+  if (maxBody != 0 && bodyBytes_ > maxBody) {
+    // Chunked (or answered early and still coming): the running total. The
+    // exchange is aborted, so the origin sees a cut request, never a
+    // truncated body passed off as whole.
+    ++worker_.stats().bodiesTooLarge;
+    log::debug("client " + stream_->peerIp() + ": 413: body over " + std::to_string(maxBody) +
+               " bytes");
+    respondAndClose(413, "Content Too Large\n");
+    return;
+  }
   if (exchange_ == nullptr) return;  // answered already: the body is read and dropped
   exchange_->sendBody(data);
   if (exchange_->writeQueueFull()) stream_->stopReading();  // onUpstreamDrained resumes
@@ -329,10 +522,24 @@ void ClientConnection::respond(int status, std::string_view body, std::string_vi
 void ClientConnection::respondAndClose(int status, std::string_view body) {
   exchange_.reset();
   keepAlive_ = false;
-  if (!responseStarted_) {
+  if (!inRequest_ || !responseStarted_) {
     stream_->write(simpleResponse(status, "text/plain; charset=utf-8", body, false, {}, false));
+    responseStarted_ = true;
   }
-  stream_->shutdown();
+  finish(true);
+}
+
+void ClientConnection::finish(bool linger) {
+  if (done_) return;
+  done_ = true;
+  parser_.pause();  // when called from a parser callback: parse nothing more
+  pending_.clear();
+  exchange_.reset();
+  if (linger && !peerDone_) {
+    stream_->shutdownLingering(kLingerMaxBytes);
+  } else {
+    stream_->shutdown();
+  }
 }
 
 void ClientConnection::onUpstreamHead(net::MessageHead& head) {
@@ -369,6 +576,7 @@ void ClientConnection::onUpstreamHead(net::MessageHead& head) {
   out += "\r\n";
   stream_->write(out);
   responseStarted_ = true;
+  updateTimer();
 }
 
 void ClientConnection::onUpstreamInterim(net::MessageHead& head) {
@@ -400,7 +608,9 @@ void ClientConnection::onUpstreamUpgraded(net::MessageHead& head, net::Stream* o
   stream_->write(out);
   responseStarted_ = true;
   responseComplete_ = true;
-  // From here the tunnel has both streams; this object only owns it.
+  // From here the tunnel has both streams and its own idle timer; this
+  // object only owns it.
+  timer_.enter(Phase::kNone, conf::Duration{0});
   net::Stream* client = stream_;
   stream_ = nullptr;
   std::string early = std::move(pending_);
@@ -412,22 +622,24 @@ void ClientConnection::onUpstreamUpgraded(net::MessageHead& head, net::Stream* o
 
 void ClientConnection::onTunnelClosed() {
   worker_.connectionClosed(this);
-  delete this;
+  timer_.close();  // onTimerClosed() deletes this
 }
 
 void ClientConnection::onUpstreamBody(std::string_view data) {
   if (data.empty()) return;
-  if (!chunkedResponse_) {
+  if (chunkedResponse_) {
+    stream_->write(chunk(data));
+  } else {
     stream_->write(data);
-    return;
   }
-  stream_->write(chunk(data));
+  updateTimer();
 }
 
 void ClientConnection::onUpstreamComplete() {
   if (chunkedResponse_) stream_->write(kLastChunk);
   responseComplete_ = true;
   advance();
+  updateTimer();
 }
 
 void ClientConnection::onUpstreamFailed(int status, bool beforeHead, const std::string& reason) {
@@ -440,21 +652,28 @@ void ClientConnection::onUpstreamFailed(int status, bool beforeHead, const std::
   if (!requestComplete_) keepAlive_ = false;  // do not wait for the rest of a body
   respond(status, std::string(reasonPhrase(status)) + "\n");
   advance();
+  updateTimer();
 }
 
-void ClientConnection::onUpstreamDrained() { advance(); }
+void ClientConnection::onUpstreamDrained() {
+  advance();
+  updateTimer();
+}
 
 bool ClientConnection::clientWriteQueueFull() const { return stream_->writeQueueFull(); }
 
 // Moves to the next request once both halves of the current one are done.
 // Never called from inside this connection's parser callbacks.
 void ClientConnection::advance() {
-  if (stream_->closing()) return;
+  if (done_ || stream_->closing()) return;
   while (inRequest_ && responseComplete_ && (requestComplete_ || !keepAlive_)) {
     exchange_.reset();
     inRequest_ = false;
+    responseStarted_ = false;
     if (!keepAlive_ || worker_.draining()) {
-      stream_->shutdown();
+      // The client may still be sending (a body we did not wait for,
+      // pipelined requests): linger, unless shutting down.
+      finish(!worker_.draining());
       return;
     }
     parser_.resume();
@@ -462,10 +681,12 @@ void ClientConnection::advance() {
     std::string input = std::move(pending_);
     pending_.clear();
     feed(input.data(), input.size());
-    if (stream_->closing()) return;
+    if (done_ || stream_->closing()) return;
   }
   if (!inRequest_ && peerDone_) {
-    stream_->shutdown();
+    // Every request the client sent before its EOF is answered; anything
+    // left (part of a head) can never complete.
+    finish(false);
     return;
   }
   bool bodyBlocked = exchange_ != nullptr && exchange_->writeQueueFull();

@@ -6,6 +6,13 @@
 // into a Tunnel, which takes over both streams; this object stays the
 // worker's registry entry and owns it.
 //
+// Limits (conf::Limits of the generation it was accepted under): one
+// ConnectionTimer holds the deadline of the phase the connection is in
+// (handshake, idle, head, body, send, linger); updateTimer() re-derives the
+// phase after every event. Head size and field count are the parser's (431);
+// the body size is counted here (413). A connection closed while the client
+// may still be sending closes lingering (net::Stream::shutdownLingering).
+//
 // Thread: its worker's loop. Ownership: self-owned; deleted when its stream
 // has closed, after telling the worker.
 #pragma once
@@ -15,6 +22,7 @@
 
 #include "net/http_parser.h"
 #include "net/stream.h"
+#include "proxy/connection_timer.h"
 #include "proxy/generation.h"
 #include "proxy/tls_context.h"
 #include "proxy/tunnel.h"
@@ -27,10 +35,12 @@ class Worker;
 class ClientConnection final : public net::Stream::Handler,
                                public net::HttpParser::Handler,
                                public ExchangeClient,
-                               public Tunnel::Owner {
+                               public Tunnel::Owner,
+                               public ConnectionTimer::Owner {
  public:
-  // Accepts from `server`; returns null if the accept failed.
-  static ClientConnection* accept(Worker& worker, uv_stream_t* server, SSL_CTX* tlsContext);
+  // Takes over `fd`, an accepted connection (TLS if `tlsContext`); returns
+  // null if that failed (the fd is closed).
+  static ClientConnection* accept(Worker& worker, int fd, SSL_CTX* tlsContext);
 
   // Draining: close now if idle, else after the current response.
   void drain();
@@ -49,6 +59,7 @@ class ClientConnection final : public net::Stream::Handler,
   void onStreamEof() override;
   void onStreamError(const std::string& reason) override;
   void onStreamDrained() override;
+  void onStreamWritten() override;
   void onStreamClosed() override;
   // net::HttpParser::Handler
   void onHead(net::MessageHead& head) override;
@@ -66,6 +77,9 @@ class ClientConnection final : public net::Stream::Handler,
   bool clientWriteQueueFull() const override;
   // Tunnel::Owner
   void onTunnelClosed() override;
+  // ConnectionTimer::Owner
+  void onDeadline(ConnectionTimer::Phase phase) override;
+  void onTimerClosed() override;
 
   void route(net::MessageHead& head);
   void proxyTo(const conf::Upstream& upstream, net::MessageHead& head);
@@ -73,11 +87,23 @@ class ClientConnection final : public net::Stream::Handler,
   void respond(int status, std::string_view body,
                std::string_view contentType = "text/plain; charset=utf-8",
                std::string_view extraHeaders = {});
+  // Answers (unless part of a response went out already), then closes
+  // lingering. For refused requests and timeouts.
   void respondAndClose(int status, std::string_view body);
+  void rejectMalformed();
+  // No more requests: close once what is queued is sent; `linger` if the
+  // client may still be sending.
+  void finish(bool linger);
   std::string siteHeaders() const;
   void feed(const char* data, size_t size);
   void advance();
   bool bodyMayNeverCome() const;
+  // The phase whose deadline applies now.
+  ConnectionTimer::Phase currentPhase() const;
+  // Re-arms the timer for the current phase if it changed, or if
+  // `progress` is that phase (a body read, a write completed).
+  void updateTimer(ConnectionTimer::Phase progress = ConnectionTimer::Phase::kNone);
+  const conf::Limits& limits() const { return generation_->config->limits; }
 
   Worker& worker_;
   GenerationPtr generation_;  // the rules this connection was accepted under
@@ -88,6 +114,9 @@ class ClientConnection final : public net::Stream::Handler,
   std::string pending_;  // received bytes not yet parsed (parser paused)
   std::unique_ptr<Exchange> exchange_;
   std::unique_ptr<Tunnel> tunnel_;  // after a 101; then nothing else here runs
+  ConnectionTimer timer_;
+  uint64_t sendMark_ = 0;   // stream_->bytesSent() when the send countdown started
+  uint64_t bodyBytes_ = 0;  // of the request in progress (max_body_size)
 
   // The request in progress.
   const conf::Site* site_ = nullptr;
@@ -99,7 +128,9 @@ class ClientConnection final : public net::Stream::Handler,
   bool chunkedResponse_ = false;  // we frame the response body as chunked
   bool peerDone_ = false;         // the client half-closed
   bool clientHttp11_ = true;
-  bool responseStarted_ = false;  // some of the response was written
+  bool responseStarted_ = false;   // some of the response was written
+  bool handshakePending_ = false;  // counted in the worker's handshakes in progress
+  bool done_ = false;              // closing: no more requests are read
 
   // Upgrade and Expect: 100-continue, per request (set in onHead).
   bool upgradeRequested_ = false;  // forwarded with Upgrade: a 101 makes a tunnel

@@ -41,6 +41,7 @@ void Worker::reconfigure(GenerationPtr generation, ListenerUpdate listeners,
   poster_->post([this, g = std::move(generation), update, done = std::move(applied)]() mutable {
     generation_ = std::move(g);
     applyListeners(*update);
+    updateAccepting();  // the limits may have changed
     if (done) done();
   });
 }
@@ -52,7 +53,7 @@ void Worker::drain(uint64_t forceAfterMs) {
 void Worker::run() {
   applyListeners(initialListeners_);
   uv_run(&loop_, UV_RUN_DEFAULT);
-  log::debug("worker " + std::to_string(id_) + " stopped");
+  log::debug("worker " + std::to_string(id_) + " stopped: " + stats_.summary());
 }
 
 void Worker::applyListeners(ListenerUpdate& update) {
@@ -62,21 +63,19 @@ void Worker::applyListeners(ListenerUpdate& update) {
   for (auto& socket : update.open) openListener(socket);
 }
 
+// Starts accepting on the socket, paused if the worker is at a limit.
 void Worker::openListener(ListenSocket& socket) {
-  auto* l = new Listener{{}, this, socket.tls(), socket.listenerId()};
-  uv_tcp_init(&loop_, &l->handle);
-  l->handle.data = l;
-  int rc = uv_tcp_open(&l->handle, socket.fd());
-  if (rc == 0) {
-    socket.release();  // the handle owns it now
-    rc = uv_listen(reinterpret_cast<uv_stream_t*>(&l->handle), 511, &Worker::onConnection);
-  }
-  if (rc != 0) {
+  const bool tls = socket.tls();
+  int rc = 0;
+  net::Acceptor* acceptor = net::Acceptor::start(
+      &loop_, socket.fd(), [this, tls](int accepted) { onAccepted(accepted, tls); }, &rc);
+  socket.release();  // the acceptor owns it now (and closed it if it failed)
+  if (acceptor == nullptr) {
     log::error("worker " + std::to_string(id_) + ": listen: " + net::uvErrorText(rc));
-    net::closeAndDelete(reinterpret_cast<uv_handle_t*>(&l->handle), l);
     return;
   }
-  listeners_.push_back(l);
+  if (acceptPaused_) acceptor->pause();  // joins the others: the worker is at a limit
+  listeners_.push_back(new Listener{acceptor, tls, socket.listenerId()});
 }
 
 // Only the listening socket closes: connections accepted on it are handles
@@ -87,22 +86,43 @@ void Worker::closeListener(uint64_t id) {
     Listener* l = listeners_[i];
     if (l->id != id) continue;
     listeners_.erase(listeners_.begin() + static_cast<ptrdiff_t>(i));
-    net::closeAndDelete(reinterpret_cast<uv_handle_t*>(&l->handle), l);
+    l->acceptor->close();
+    delete l;
     return;
   }
 }
 
-void Worker::onConnection(uv_stream_t* server, int status) noexcept {
-  auto* l = static_cast<Listener*>(server->data);
-  Worker* w = l->worker;
-  if (status != 0) {
-    log::warning("accept: " + net::uvErrorText(status));
-    return;
-  }
-  ClientConnection* c = ClientConnection::accept(*w, server, l->tls ? w->ctx_.get() : nullptr);
+void Worker::onAccepted(int fd, bool tls) {
+  ClientConnection* c = ClientConnection::accept(*this, fd, tls ? ctx_.get() : nullptr);
   if (c == nullptr) return;
-  c->registryIndex = w->connections_.size();
-  w->connections_.push_back(c);
+  c->registryIndex = connections_.size();
+  connections_.push_back(c);
+  updateAccepting();
+}
+
+void Worker::handshakeFinished() {
+  --handshakes_;
+  updateAccepting();
+}
+
+void Worker::updateAccepting() {
+  if (draining_) return;
+  const conf::Limits& limits = generation_->config->limits;
+  const bool full =
+      connections_.size() >= limits.maxConnections || handshakes_ >= limits.maxHandshakes;
+  if (full == acceptPaused_) return;
+  acceptPaused_ = full;
+  if (full) ++stats_.acceptPauses;
+  log::debug("worker " + std::to_string(id_) + ": accepting " + (full ? "paused" : "resumed") +
+             " at " + std::to_string(connections_.size()) + " connection(s), " +
+             std::to_string(handshakes_) + " handshake(s)");
+  for (auto* l : listeners_) {
+    if (full) {
+      l->acceptor->pause();
+    } else {
+      l->acceptor->resume();
+    }
+  }
 }
 
 void Worker::connectionClosed(ClientConnection* connection) {
@@ -111,13 +131,17 @@ void Worker::connectionClosed(ClientConnection* connection) {
   connections_[i] = last;
   last->registryIndex = i;
   connections_.pop_back();
+  updateAccepting();
   maybeFinish();
 }
 
 void Worker::startDraining(uint64_t forceAfterMs) {
   if (draining_) return;
   draining_ = true;
-  for (auto* l : listeners_) net::closeAndDelete(reinterpret_cast<uv_handle_t*>(&l->handle), l);
+  for (auto* l : listeners_) {
+    l->acceptor->close();
+    delete l;
+  }
   listeners_.clear();
   upstreams_.closeIdle();
   // drain() may close connections, which edits the registry: iterate a copy.

@@ -11,11 +11,13 @@
 #include <thread>
 #include <vector>
 
+#include "net/acceptor.h"
 #include "net/loop.h"
 #include "proxy/generation.h"
 #include "proxy/listeners.h"
 #include "proxy/tls_context.h"
 #include "proxy/upstream.h"
+#include "proxy/worker_stats.h"
 
 namespace tlsedge::proxy {
 
@@ -49,15 +51,21 @@ class Worker {
   UpstreamPool& upstreams() { return upstreams_; }
   bool draining() const { return draining_; }
   void connectionClosed(ClientConnection* connection);
+  // TLS handshakes in progress (limits.max_handshakes).
+  void handshakeStarted() { ++handshakes_; }
+  void handshakeFinished();
+  WorkerStats& stats() { return stats_; }
 
  private:
   struct Listener {
-    uv_tcp_t handle;
-    Worker* worker;
+    net::Acceptor* acceptor;  // closing it (it deletes itself) ends the Listener
     bool tls;
     uint64_t id;  // ListenerSet's
   };
-  static void onConnection(uv_stream_t* server, int status) noexcept;
+  void onAccepted(int fd, bool tls);
+  // Pauses accepting at limits.max_connections or max_handshakes, resumes
+  // below (the kernel backlog holds new connections meanwhile).
+  void updateAccepting();
   void run();
   void applyListeners(ListenerUpdate& update);
   void openListener(ListenSocket& socket);
@@ -76,6 +84,9 @@ class Worker {
   const acme::ChallengeStore* challenges_;
   UpstreamPool upstreams_;
   std::vector<ClientConnection*> connections_;  // unordered; removal swaps with last
+  size_t handshakes_ = 0;                       // TLS handshakes in progress
+  bool acceptPaused_ = false;
+  WorkerStats stats_;
   uv_timer_t forceTimer_;
   bool draining_ = false;
   bool finished_ = false;

@@ -30,9 +30,10 @@ class Daemon:
     with addCleanup/addClassCleanup so it is stopped whatever happens.
     """
 
-    def __init__(self, workdir, config, name="tlsedge", env=None):
+    def __init__(self, workdir, config, name="tlsedge", env=None, args=()):
         self.workdir = workdir
         self.name = name
+        self.args = list(args)  # extra arguments after `run -c FILE`, e.g. --log-level debug
         self.config_path = os.path.join(workdir, f"{name}.yaml")
         self.env = env  # extra environment variables for the daemon
         self.write_config(config)
@@ -61,7 +62,7 @@ class Daemon:
             env = dict(os.environ)
             env.update(self.env)
         self.proc = subprocess.Popen(
-            [tlsedge_bin(), "run", "-c", self.config_path],
+            [tlsedge_bin(), "run", "-c", self.config_path, *self.args],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             cwd=self.workdir, env=env)
         self._reader = threading.Thread(target=self._read, name=f"{self.name}-stderr", daemon=True)
@@ -247,9 +248,9 @@ class Daemon:
             return list(self._lines)
 
 
-def start_daemon(testcase_or_class, workdir, config, name="tlsedge", env=None):
+def start_daemon(testcase_or_class, workdir, config, name="tlsedge", env=None, args=()):
     """Starts a daemon and registers its cleanup with the test or the class."""
-    d = Daemon(workdir, config, name, env)
+    d = Daemon(workdir, config, name, env, args)
     add_cleanup(testcase_or_class, d.cleanup)
     d.start()
     return d

@@ -238,7 +238,9 @@ class Origin:
 
     Every request is answered 200 application/json with a body describing
     it (see _OriginHandler._handle): origin name, method, path, headers as a
-    list of [name, value], body length / sha256 / text, connection id.
+    list of [name, value], body length / sha256 / text, connection id. Only
+    requests received whole are recorded and answered (`requests`,
+    `paths()`): one cut short, e.g. a body ending early, never is.
     Query parameters: delay_ms=N (answer after N ms), slow_read_s=N (read
     the request body at 1.6 MB/s for the first N seconds), status=N, resp_hop=1
     (adds hop-by-hop response headers), framing=chunked|close, and path
@@ -332,6 +334,11 @@ class Origin:
     def request_count(self):
         with self._lock:
             return len(self.requests)
+
+    def paths(self):
+        """The path of every request received whole, in arrival order."""
+        with self._lock:
+            return [r["path"] for r in self.requests]
 
     def wait_for_requests(self, n, timeout=10.0):
         deadline = time.monotonic() + timeout

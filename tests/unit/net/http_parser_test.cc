@@ -321,8 +321,40 @@ INSTANTIATE_TEST_SUITE_P(
         "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +1\r\n\r\nx",
         // Whitespace before the first header line.
         "GET / HTTP/1.1\r\n Host: a\r\n\r\n",
+        // Transfer-Encoding that is not exactly a final "chunked".
+        "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\n\r\nabc",
+        // CR without LF.
+        "GET / HTTP/1.1\r\nHost: a\rX: b\r\n\r\n", "GET / HTTP/1.1\rHost: a\r\n\r\n",
+        // Chunk size overflow (more than 64 bits).
+        "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "10000000000000000\r\nx\r\n0\r\n\r\n",
+        // Content-Length overflow.
+        "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999\r\n\r\n",
         // Garbage.
         "NOT-A-METHOD / HTTP/1.1\r\n\r\n"));
+
+TEST(HttpParserTest, TransferEncodingNotEndingInChunkedNeverReachesTheHandler) {
+  // llhttp itself checks this only after on_headers_complete; the handler
+  // must not see (and proxy) the head first.
+  for (const char* te : {"xchunked", "chunked, identity", "identity", "gzip"}) {
+    RequestParser p;
+    p.feed(std::string("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: ") + te +
+           "\r\n\r\n0\r\n\r\n");
+    EXPECT_TRUE(p.parser.failed()) << te;
+    EXPECT_EQ(p.parser.error(), HttpParser::Error::kMalformed);
+    EXPECT_TRUE(p.rec.messages.empty()) << te;
+  }
+}
+
+TEST_P(SmugglingTest, IsMalformedNotALimit) {
+  RequestParser p;
+  p.parser.setHeadLimits(16 * 1024, 100);
+  p.feed(GetParam());
+  EXPECT_TRUE(p.parser.failed());
+  EXPECT_EQ(p.parser.error(), HttpParser::Error::kMalformed) << p.parser.errorReason();
+}
 
 TEST(HttpParserTest, ObsFoldIsReplacedNotForwarded) {
   // RFC 9112 5.2: llhttp drops the CRLF of an obs-fold; the value stays on one line.
@@ -332,6 +364,231 @@ TEST(HttpParserTest, ObsFoldIsReplacedNotForwarded) {
   ASSERT_EQ(p.rec.messages.size(), 1u);
   ASSERT_NE(p.rec.messages[0].head.find("x"), nullptr);
   EXPECT_EQ(*p.rec.messages[0].head.find("x"), "a b");
+}
+
+// ---------------------------------------------------------------- head limits
+
+// A request head of exactly `size` bytes (request line to the blank line).
+std::string headOfSize(size_t size) {
+  const std::string start = "GET / HTTP/1.1\r\nHost: a\r\nX-Pad: ";
+  const std::string end = "\r\n\r\n";
+  return start + std::string(size - start.size() - end.size(), 'p') + end;
+}
+
+// A request head with `fields` header fields (Host is the first).
+std::string headWithFields(size_t fields) {
+  std::string head = "GET / HTTP/1.1\r\nHost: a\r\n";
+  for (size_t i = 1; i < fields; ++i) head += "X-" + std::to_string(i) + ": v\r\n";
+  return head + "\r\n";
+}
+
+// Feeds `data` in pieces of `step` bytes (the last may be shorter), stopping
+// at the first failure. Returns the bytes consumed.
+size_t feedInPieces(Fixture& f, const std::string& data, size_t step) {
+  size_t off = 0;
+  while (off < data.size() && !f.parser.failed()) {
+    const size_t n = std::min(step, data.size() - off);
+    const size_t used = f.parser.feed(data.data() + off, n);
+    off += used;
+    if (used < n) break;
+  }
+  return off;
+}
+
+TEST(HttpParserLimitsTest, HeadAtTheLimitPasses) {
+  for (size_t step : {size_t{1}, size_t{2}, size_t{7}, size_t{100}, size_t{1} << 20}) {
+    RequestParser p;
+    p.parser.setHeadLimits(1024, 100);
+    const std::string head = headOfSize(1024);
+    ASSERT_EQ(head.size(), 1024u);
+    EXPECT_EQ(feedInPieces(p, head, step), head.size()) << "step " << step;
+    EXPECT_FALSE(p.parser.failed()) << p.parser.errorReason();
+    ASSERT_EQ(p.rec.messages.size(), 1u);
+    EXPECT_TRUE(p.rec.messages[0].complete);
+    EXPECT_EQ(p.rec.messages[0].head.find("x-pad")->size(), 1024u - 36u);
+  }
+}
+
+TEST(HttpParserLimitsTest, HeadOneByteOverFails) {
+  for (size_t step : {size_t{1}, size_t{2}, size_t{7}, size_t{100}, size_t{1} << 20}) {
+    RequestParser p;
+    p.parser.setHeadLimits(1024, 100);
+    const std::string head = headOfSize(1025);
+    const size_t used = feedInPieces(p, head, step);
+    EXPECT_TRUE(p.parser.failed()) << "step " << step;
+    EXPECT_EQ(p.parser.error(), HttpParser::Error::kHeadTooLarge);
+    EXPECT_EQ(p.parser.errorReason(), "Request head too large");
+    EXPECT_EQ(used, 1025u);
+    EXPECT_TRUE(p.rec.messages.empty()) << "the handler never sees an oversized head";
+  }
+}
+
+TEST(HttpParserLimitsTest, OversizedHeadFailsWhereItCrossesTheLimit) {
+  // One megabyte of head in one feed: parsing stops one byte past the limit
+  // rather than reading (and buffering) the rest.
+  RequestParser p;
+  p.parser.setHeadLimits(4096, 100);
+  const std::string head = "GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + std::string(1 << 20, 'b');
+  const size_t used = p.feed(head);
+  EXPECT_TRUE(p.parser.failed());
+  EXPECT_EQ(p.parser.error(), HttpParser::Error::kHeadTooLarge);
+  EXPECT_EQ(used, 4097u);
+  EXPECT_TRUE(p.rec.messages.empty());
+  // A failed parser stays failed.
+  EXPECT_EQ(p.feed("\r\n\r\n"), 0u);
+}
+
+TEST(HttpParserLimitsTest, LongRequestLineCounts) {
+  RequestParser p;
+  p.parser.setHeadLimits(1024, 100);
+  const std::string head = "GET /" + std::string(2000, 'a') + " HTTP/1.1\r\nHost: a\r\n\r\n";
+  EXPECT_EQ(feedInPieces(p, head, 3), 1025u);
+  EXPECT_EQ(p.parser.error(), HttpParser::Error::kHeadTooLarge);
+}
+
+TEST(HttpParserLimitsTest, WhitespaceRunsCount) {
+  // Bytes outside any field (here: whitespace before a value) count too.
+  RequestParser p;
+  p.parser.setHeadLimits(1024, 100);
+  const std::string head = "GET / HTTP/1.1\r\nHost:" + std::string(2000, ' ') + "a\r\n\r\n";
+  EXPECT_EQ(feedInPieces(p, head, 5), 1025u);
+  EXPECT_EQ(p.parser.error(), HttpParser::Error::kHeadTooLarge);
+}
+
+TEST(HttpParserLimitsTest, BodyDoesNotCountAndEachHeadHasItsOwnBudget) {
+  RequestParser p;
+  p.parser.setHeadLimits(1024, 100);
+  const std::string body(5000, 'x');
+  const std::string r1 = "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5000\r\n\r\n" + body;
+  const std::string r2 = headOfSize(1024);
+  const std::string r3 = headOfSize(1000);
+  const std::string all = r1 + r2 + r3;
+  for (size_t step : {size_t{1}, size_t{33}, all.size()}) {
+    RequestParser q;
+    q.parser.setHeadLimits(1024, 100);
+    EXPECT_EQ(feedInPieces(q, all, step), all.size()) << "step " << step;
+    EXPECT_FALSE(q.parser.failed()) << q.parser.errorReason();
+    ASSERT_EQ(q.rec.messages.size(), 3u);
+    EXPECT_EQ(q.rec.messages[0].body, body);
+    EXPECT_TRUE(q.rec.messages[2].complete);
+  }
+}
+
+TEST(HttpParserLimitsTest, PipelinedOversizedSecondHeadFails) {
+  RequestParser p;
+  p.parser.setHeadLimits(1024, 100);
+  const std::string r1 = headOfSize(600);
+  const std::string all = r1 + headOfSize(2000);
+  EXPECT_EQ(p.feed(all), r1.size() + 1025);
+  EXPECT_EQ(p.parser.error(), HttpParser::Error::kHeadTooLarge);
+  ASSERT_EQ(p.rec.messages.size(), 1u);
+  EXPECT_TRUE(p.rec.messages[0].complete);
+}
+
+TEST(HttpParserLimitsTest, LimitWorksWithPauseAfterEachMessage) {
+  RequestParser p;
+  p.parser.setHeadLimits(1024, 100);
+  p.rec.pauseOnComplete = true;
+  const std::string r1 = headOfSize(1024);
+  const std::string r2 = headOfSize(1025);
+  const std::string all = r1 + r2;
+  size_t n = p.feed(all);
+  EXPECT_EQ(n, r1.size());
+  EXPECT_FALSE(p.parser.failed());
+  p.parser.resume();
+  EXPECT_EQ(p.parser.feed(all.data() + n, all.size() - n), 1025u);
+  EXPECT_EQ(p.parser.error(), HttpParser::Error::kHeadTooLarge);
+}
+
+TEST(HttpParserLimitsTest, HeadersAtTheLimitPass) {
+  for (size_t step : {size_t{1}, size_t{5}, size_t{1} << 20}) {
+    RequestParser p;
+    p.parser.setHeadLimits(16 * 1024, 10);
+    const std::string head = headWithFields(10);
+    EXPECT_EQ(feedInPieces(p, head, step), head.size());
+    EXPECT_FALSE(p.parser.failed()) << p.parser.errorReason();
+    ASSERT_EQ(p.rec.messages.size(), 1u);
+    EXPECT_EQ(p.rec.messages[0].head.headers.size(), 10u);
+  }
+}
+
+TEST(HttpParserLimitsTest, OneHeaderTooManyFails) {
+  for (size_t step : {size_t{1}, size_t{5}, size_t{1} << 20}) {
+    RequestParser p;
+    p.parser.setHeadLimits(16 * 1024, 10);
+    const std::string head = headWithFields(11);
+    EXPECT_LT(feedInPieces(p, head, step), head.size());
+    EXPECT_TRUE(p.parser.failed());
+    EXPECT_EQ(p.parser.error(), HttpParser::Error::kTooManyHeaders) << p.parser.errorReason();
+    EXPECT_EQ(p.parser.errorReason(), "Too many header fields");
+    EXPECT_TRUE(p.rec.messages.empty());
+  }
+}
+
+TEST(HttpParserLimitsTest, ManyEmptyHeadersCount) {
+  RequestParser p;
+  p.parser.setHeadLimits(16 * 1024, 100);
+  std::string head = "GET / HTTP/1.1\r\nHost: a\r\n";
+  for (int i = 0; i < 200; ++i) head += "X:\r\n";
+  head += "\r\n";
+  p.feed(head);
+  EXPECT_EQ(p.parser.error(), HttpParser::Error::kTooManyHeaders);
+}
+
+TEST(HttpParserLimitsTest, TrailersCountAgainstTheLimits) {
+  const std::string head =
+      "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n";
+  {
+    RequestParser p;
+    p.parser.setHeadLimits(1024, 3);
+    const std::string ok = head + "T1: a\r\nT2: b\r\nT3: c\r\n\r\n";
+    EXPECT_EQ(p.feed(ok), ok.size());
+    EXPECT_FALSE(p.parser.failed()) << p.parser.errorReason();
+    ASSERT_EQ(p.rec.messages.size(), 1u);
+    EXPECT_TRUE(p.rec.messages[0].complete);
+  }
+  {
+    RequestParser p;
+    p.parser.setHeadLimits(1024, 3);
+    p.feed(head + "T1: a\r\nT2: b\r\nT3: c\r\nT4: d\r\n\r\n");
+    EXPECT_EQ(p.parser.error(), HttpParser::Error::kTooManyHeaders);
+  }
+  {
+    RequestParser p;
+    p.parser.setHeadLimits(1024, 100);
+    p.feed(head + "T: " + std::string(2000, 't') + "\r\n\r\n");
+    EXPECT_EQ(p.parser.error(), HttpParser::Error::kHeadTooLarge);
+    EXPECT_EQ(p.parser.errorReason(), "Trailer fields too large");
+  }
+}
+
+TEST(HttpParserLimitsTest, NoLimitsByDefault) {
+  RequestParser p;
+  const std::string head = headOfSize(100000) + headWithFields(5000);
+  EXPECT_EQ(feedInPieces(p, head, 4096), head.size());
+  EXPECT_FALSE(p.parser.failed());
+  EXPECT_EQ(p.rec.messages.size(), 2u);
+}
+
+TEST(HttpParserLimitsTest, ResponseHeadLimit) {
+  ResponseParser p;
+  p.parser.setHeadLimits(1024, 100);
+  const std::string resp = "HTTP/1.1 200 OK\r\nX: " + std::string(2000, 'r') + "\r\n\r\n";
+  EXPECT_EQ(p.feed(resp), 1025u);
+  EXPECT_EQ(p.parser.error(), HttpParser::Error::kHeadTooLarge);
+  EXPECT_EQ(p.parser.errorReason(), "Response head too large");
+}
+
+TEST(HttpParserLimitsTest, InHeadTracksTheHead) {
+  RequestParser p;
+  EXPECT_FALSE(p.parser.inHead());
+  EXPECT_EQ(p.feed("GET / HT"), 8u);
+  EXPECT_TRUE(p.parser.inHead());
+  EXPECT_EQ(p.feed("TP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\na"), 39u);
+  EXPECT_FALSE(p.parser.inHead());
+  EXPECT_FALSE(p.parser.idle());
+  EXPECT_EQ(p.feed("b"), 1u);
+  EXPECT_TRUE(p.parser.idle());
 }
 
 TEST(HttpParserTest, ResponseSimple) {

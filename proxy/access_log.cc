@@ -191,19 +191,23 @@ void AccessLogWriter::run() {
 // ------------------------------------------------------------------- buffer
 
 AccessLogBuffer::AccessLogBuffer(uv_loop_t* loop, AccessLogWriter& writer)
-    : writer_(writer), timer_(new uv_timer_t) {
-  uv_timer_init(loop, timer_);
-  timer_->data = this;
-}
+    : loop_(loop), writer_(writer) {}
 
 AccessLogBuffer::~AccessLogBuffer() = default;
 
 void AccessLogBuffer::append(const AccessRecord& record) {
   if (!writer_.enabled()) return;
   buffer_ += formatAccessRecord(record);
-  if (buffer_.size() >= kFlushBytes) {
+  if (buffer_.size() >= kFlushBytes || closed_) {
     flush();
-  } else if (!uv_is_active(reinterpret_cast<uv_handle_t*>(timer_))) {
+    return;
+  }
+  if (timer_ == nullptr) {
+    timer_ = new uv_timer_t;
+    uv_timer_init(loop_, timer_);
+    timer_->data = this;
+  }
+  if (!uv_is_active(reinterpret_cast<uv_handle_t*>(timer_))) {
     uv_timer_start(
         timer_, [](uv_timer_t* t) { static_cast<AccessLogBuffer*>(t->data)->flush(); },
         kFlushDelayMs, 0);
@@ -221,6 +225,7 @@ void AccessLogBuffer::flush() {
 
 void AccessLogBuffer::close() {
   flush();
+  closed_ = true;  // records after this (connections closing late) go out at once
   if (timer_ == nullptr) return;
   net::closeAndDelete(reinterpret_cast<uv_handle_t*>(timer_), timer_);
   timer_ = nullptr;

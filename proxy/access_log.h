@@ -33,7 +33,7 @@ namespace tlsedge::proxy {
 // What one request did. Views point into the connection; valid during
 // AccessLogBuffer::append only.
 struct AccessRecord {
-  int64_t startUnixMs = 0;  // wall clock when the request head began
+  int64_t startUnixMs = 0;  // wall clock when the request head was complete
   std::string_view client;  // peer IP
   bool tls = false;
   std::string_view site;  // empty: no site matched
@@ -47,7 +47,7 @@ struct AccessRecord {
   int64_t durationUs = 0;         // head start to response end
   std::string_view upstream;      // name; empty: answered by tlsedge
   std::string_view upstreamAddr;  // server that answered (or failed)
-  int64_t upstreamHeaderUs = -1;  // request sent -> response head; -1: none
+  int64_t upstreamHeaderUs = -1;  // head complete -> origin's response head; -1: none
 };
 
 // The JSON line for `record`, with the trailing newline. Strings are escaped
@@ -108,8 +108,10 @@ class AccessLogBuffer {
   void close();
 
  private:
+  uv_loop_t* loop_;  // may be initialised after this is constructed
   AccessLogWriter& writer_;
-  uv_timer_t* timer_;  // deleted by its close callback
+  uv_timer_t* timer_ = nullptr;  // made on first use; deleted by its close callback
+  bool closed_ = false;
   std::string buffer_;
 };
 

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <string_view>
 
 #include "base/log.h"
@@ -191,6 +192,7 @@ void ClientConnection::onStreamDrained() {
 void ClientConnection::onStreamWritten() { updateTimer(Phase::kSend); }
 
 void ClientConnection::onStreamClosed() {
+  endLog();  // a request cut by the close is logged with what it got
   exchange_.reset();
   if (handshakePending_) {
     handshakePending_ = false;
@@ -330,6 +332,7 @@ void ClientConnection::rejectMalformed() {
 }
 
 void ClientConnection::onHead(net::MessageHead& head) {
+  beginLog(head);
   inRequest_ = true;
   requestComplete_ = false;
   responseComplete_ = false;
@@ -434,6 +437,7 @@ void ClientConnection::proxyTo(const conf::Upstream& upstream, net::MessageHead&
   request.headMethod = headRequest_;
   request.idempotent = isIdempotent(head.method);
   request.upgrade = upgradeRequested_;
+  if (log_ != nullptr) log_->upstream = upstream.name;
   exchange_ = std::make_unique<Exchange>(worker_.upstreams(), generation_->upstreamSetup(upstream),
                                          std::move(request), *this);
   exchange_->start();
@@ -512,9 +516,10 @@ bool ClientConnection::bodyMayNeverCome() const {
 void ClientConnection::respond(int status, std::string_view body, std::string_view contentType,
                                std::string_view extraHeaders) {
   if (bodyMayNeverCome()) keepAlive_ = false;
+  logStatus(status);
   std::string headers(extraHeaders);
   headers += siteHeaders();
-  stream_->write(simpleResponse(status, contentType, body, keepAlive_, headers, headRequest_));
+  send(simpleResponse(status, contentType, body, keepAlive_, headers, headRequest_));
   responseStarted_ = true;
   responseComplete_ = true;
 }
@@ -523,7 +528,8 @@ void ClientConnection::respondAndClose(int status, std::string_view body) {
   exchange_.reset();
   keepAlive_ = false;
   if (!inRequest_ || !responseStarted_) {
-    stream_->write(simpleResponse(status, "text/plain; charset=utf-8", body, false, {}, false));
+    logStatus(status);
+    send(simpleResponse(status, "text/plain; charset=utf-8", body, false, {}, false));
     responseStarted_ = true;
   }
   finish(true);
@@ -532,6 +538,7 @@ void ClientConnection::respondAndClose(int status, std::string_view body) {
 void ClientConnection::finish(bool linger) {
   if (done_) return;
   done_ = true;
+  endLog();
   parser_.pause();  // when called from a parser callback: parse nothing more
   pending_.clear();
   exchange_.reset();
@@ -544,6 +551,11 @@ void ClientConnection::finish(bool linger) {
 
 void ClientConnection::onUpstreamHead(net::MessageHead& head) {
   if (bodyMayNeverCome()) keepAlive_ = false;
+  logStatus(head.status);
+  if (log_ != nullptr) {
+    log_->upstreamHeaderUs = static_cast<int64_t>(uv_hrtime() / 1000 - log_->startUs);
+    log_->upstreamAddr = exchange_->serverAddress();
+  }
   const auto tokens = connectionTokens(head);
   const bool bodyless = headRequest_ || head.status == 204 || head.status == 304;
   std::string out = statusLine(head);
@@ -574,7 +586,7 @@ void ClientConnection::onUpstreamHead(net::MessageHead& head) {
   if (!originHsts) out += siteHeaders();
   if (!keepAlive_) out += "Connection: close\r\n";
   out += "\r\n";
-  stream_->write(out);
+  send(out);
   responseStarted_ = true;
   updateTimer();
 }
@@ -585,7 +597,7 @@ void ClientConnection::onUpstreamInterim(net::MessageHead& head) {
   std::string out = statusLine(head);
   appendEndToEndHeaders(out, head);
   out += "\r\n";
-  stream_->write(out);
+  send(out);
   if (head.status == 100) continueRelayed_ = true;
 }
 
@@ -605,9 +617,12 @@ void ClientConnection::onUpstreamUpgraded(net::MessageHead& head, net::Stream* o
   out += "Connection: upgrade\r\nUpgrade: ";
   out += upgradeProtocols(head);
   out += "\r\n\r\n";
-  stream_->write(out);
+  send(out);
   responseStarted_ = true;
   responseComplete_ = true;
+  logStatus(101);
+  if (log_ != nullptr) log_->upstreamAddr = finished->serverAddress();
+  endLog();  // what follows is not HTTP
   // From here the tunnel has both streams and its own idle timer; this
   // object only owns it.
   timer_.enter(Phase::kNone, conf::Duration{0});
@@ -628,15 +643,15 @@ void ClientConnection::onTunnelClosed() {
 void ClientConnection::onUpstreamBody(std::string_view data) {
   if (data.empty()) return;
   if (chunkedResponse_) {
-    stream_->write(chunk(data));
+    send(chunk(data));
   } else {
-    stream_->write(data);
+    send(data);
   }
   updateTimer();
 }
 
 void ClientConnection::onUpstreamComplete() {
-  if (chunkedResponse_) stream_->write(kLastChunk);
+  if (chunkedResponse_) send(kLastChunk);
   responseComplete_ = true;
   advance();
   updateTimer();
@@ -644,6 +659,7 @@ void ClientConnection::onUpstreamComplete() {
 
 void ClientConnection::onUpstreamFailed(int status, bool beforeHead, const std::string& reason) {
   (void)reason;  // logged by the exchange
+  if (log_ != nullptr) log_->upstreamAddr = exchange_->serverAddress();
   if (!beforeHead) {
     // Part of the response went out: only a close tells the client it is cut.
     stream_->close();
@@ -662,11 +678,70 @@ void ClientConnection::onUpstreamDrained() {
 
 bool ClientConnection::clientWriteQueueFull() const { return stream_->writeQueueFull(); }
 
+void ClientConnection::send(std::string_view data) {
+  if (log_ != nullptr) log_->bytesOut += data.size();
+  stream_->write(data);
+}
+
+// ---------------------------------------------------------------- access log
+
+void ClientConnection::beginLog(const net::MessageHead& head) {
+  if (!worker_.accessLog().enabled()) {
+    log_.reset();
+    return;
+  }
+  if (log_ == nullptr) log_ = std::make_unique<RequestLog>();
+  RequestLog& r = *log_;
+  r.pending = true;
+  r.startUnixMs = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
+  r.startUs = uv_hrtime() / 1000;
+  r.method = head.method;
+  r.target = head.target;
+  const std::string* host = head.find("host");
+  r.host = host != nullptr ? *host : std::string();
+  r.upstream.clear();
+  r.upstreamAddr.clear();
+  r.versionMinor = head.versionMinor;
+  r.status = 0;
+  r.bytesOut = 0;
+  r.upstreamHeaderUs = -1;
+}
+
+void ClientConnection::logStatus(int status) {
+  if (log_ != nullptr && log_->status == 0) log_->status = status;
+}
+
+void ClientConnection::endLog() {
+  if (log_ == nullptr || !log_->pending) return;
+  RequestLog& r = *log_;
+  r.pending = false;
+  AccessRecord record;
+  record.startUnixMs = r.startUnixMs;
+  if (stream_ != nullptr) record.client = stream_->peerIp();
+  record.tls = tls_;
+  record.site = site_ != nullptr ? std::string_view(site_->name) : std::string_view();
+  record.host = r.host;
+  record.method = r.method;
+  record.target = r.target;
+  record.versionMinor = r.versionMinor;
+  record.status = r.status;
+  record.bytesIn = bodyBytes_;
+  record.bytesOut = r.bytesOut;
+  record.durationUs = static_cast<int64_t>(uv_hrtime() / 1000 - r.startUs);
+  record.upstream = r.upstream;
+  record.upstreamAddr = r.upstreamAddr;
+  record.upstreamHeaderUs = r.upstreamHeaderUs;
+  worker_.accessLog().append(record);
+}
+
 // Moves to the next request once both halves of the current one are done.
 // Never called from inside this connection's parser callbacks.
 void ClientConnection::advance() {
   if (done_ || stream_->closing()) return;
   while (inRequest_ && responseComplete_ && (requestComplete_ || !keepAlive_)) {
+    endLog();
     exchange_.reset();
     inRequest_ = false;
     responseStarted_ = false;

@@ -104,6 +104,13 @@ class ClientConnection final : public net::Stream::Handler,
   // `progress` is that phase (a body read, a write completed).
   void updateTimer(ConnectionTimer::Phase progress = ConnectionTimer::Phase::kNone);
   const conf::Limits& limits() const { return generation_->config->limits; }
+  // Every response byte goes through here (counted for the access log).
+  void send(std::string_view data);
+  // Access log: a request begins (its head is here), its status is known,
+  // it ends (answered, failed or cut). No-ops while the log is off.
+  void beginLog(const net::MessageHead& head);
+  void logStatus(int status);
+  void endLog();
 
   Worker& worker_;
   GenerationPtr generation_;  // the rules this connection was accepted under
@@ -131,6 +138,20 @@ class ClientConnection final : public net::Stream::Handler,
   bool responseStarted_ = false;   // some of the response was written
   bool handshakePending_ = false;  // counted in the worker's handshakes in progress
   bool done_ = false;              // closing: no more requests are read
+
+  // The request in progress as the access log sees it; made on the first
+  // request while the log is on, then reused.
+  struct RequestLog {
+    bool pending = false;  // begun, not written yet
+    int64_t startUnixMs = 0;
+    uint64_t startUs = 0;  // loop clock (uv_hrtime) in microseconds
+    std::string method, target, host, upstream, upstreamAddr;
+    int versionMinor = 1;
+    int status = 0;
+    uint64_t bytesOut = 0;
+    int64_t upstreamHeaderUs = -1;
+  };
+  std::unique_ptr<RequestLog> log_;
 
   // Upgrade and Expect: 100-continue, per request (set in onHead).
   bool upgradeRequested_ = false;  // forwarded with Upgrade: a 101 makes a tunnel

@@ -46,6 +46,10 @@ class ControlLoop {
       log::error(plan.error().message);
       return 1;
     }
+    if (auto opened = accessLog_.open(config.accessLog); !opened) {
+      log::error(opened.error().message);
+      return 1;
+    }
     auto loaded = challenges_.loadDirectory(config.stateDir + "/acme/challenges");
     if (!loaded) log::warning(loaded.error().message);
 
@@ -55,7 +59,7 @@ class ControlLoop {
     for (int w = 0; w < config.workers; ++w) {
       workers_.push_back(std::make_unique<Worker>(w, std::move(updates[static_cast<size_t>(w)]),
                                                   makeServerContext(config.tls, ticketKeys),
-                                                  generation_, &challenges_));
+                                                  generation_, &challenges_, accessLog_));
     }
     for (auto& w : workers_) w->start();
 
@@ -123,6 +127,12 @@ class ControlLoop {
       log::error("reload refused, the running configuration stays: " + plan.error().message);
       return;
     }
+    // Last of the checks, as it acts: the log switches to the new file (or
+    // reopens the same path, which is how rotation works).
+    if (auto opened = accessLog_.open(gen->config->accessLog); !opened) {
+      log::error("reload refused, the running configuration stays: " + opened.error().message);
+      return;
+    }
     if (gen->config->workers != static_cast<int>(workers_.size())) {
       log::warning("reload: the number of workers changes at the next restart (running " +
                    std::to_string(workers_.size()) + ")");
@@ -151,6 +161,7 @@ class ControlLoop {
   GenerationPtr generation_;
   acme::ChallengeStore challenges_;
   ListenerSet listeners_;
+  AccessLogWriter accessLog_;  // outlives the workers, which write to it
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<uv_signal_t*> signals_;
   uv_loop_t loop_;

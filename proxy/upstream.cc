@@ -248,6 +248,11 @@ bool Exchange::writeQueueFull() const {
   return connection_->stream_->writeQueueFull();
 }
 
+std::string_view Exchange::serverAddress() const {
+  if (serverIndex_ == kNoServer) return {};
+  return upstream_.servers[serverIndex_].text;
+}
+
 void Exchange::drained() { client_.onUpstreamDrained(); }
 
 void Exchange::resumeResponse() {

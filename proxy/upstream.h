@@ -121,6 +121,8 @@ class Exchange {
   void endBody();
   bool writeQueueFull() const;
   void resumeResponse();
+  // The server of the latest attempt ("127.0.0.1:8080"); empty before one.
+  std::string_view serverAddress() const;
 
  private:
   friend class UpstreamConnection;

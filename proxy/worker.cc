@@ -6,13 +6,15 @@
 namespace tlsedge::proxy {
 
 Worker::Worker(int id, ListenerUpdate listeners, bssl::UniquePtr<SSL_CTX> ctx,
-               GenerationPtr generation, const acme::ChallengeStore* challenges)
+               GenerationPtr generation, const acme::ChallengeStore* challenges,
+               AccessLogWriter& accessLog)
     : id_(id),
       initialListeners_(std::move(listeners)),
       ctx_(std::move(ctx)),
       generation_(std::move(generation)),
       challenges_(challenges),
-      upstreams_(&loop_) {
+      upstreams_(&loop_),
+      accessLog_(&loop_, accessLog) {
   uv_loop_init(&loop_);
   poster_ = std::make_unique<net::Poster>(&loop_);
   uv_timer_init(&loop_, &forceTimer_);
@@ -164,6 +166,7 @@ void Worker::maybeFinish() {
   if (!draining_ || finished_ || !connections_.empty()) return;
   finished_ = true;
   upstreams_.closeIdle();
+  accessLog_.close();
   uv_close(reinterpret_cast<uv_handle_t*>(&forceTimer_), nullptr);
   poster_->close();  // with nothing else open, uv_run returns
 }

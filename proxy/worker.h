@@ -13,6 +13,7 @@
 
 #include "net/acceptor.h"
 #include "net/loop.h"
+#include "proxy/access_log.h"
 #include "proxy/generation.h"
 #include "proxy/listeners.h"
 #include "proxy/tls_context.h"
@@ -28,7 +29,7 @@ class Worker {
   // Called on the control loop. `listeners` (its sockets, and the https
   // port that goes into redirect Locations) is applied when the thread starts.
   Worker(int id, ListenerUpdate listeners, bssl::UniquePtr<SSL_CTX> ctx, GenerationPtr generation,
-         const acme::ChallengeStore* challenges);
+         const acme::ChallengeStore* challenges, AccessLogWriter& accessLog);
   ~Worker();
 
   // Control loop: starts the thread, which runs until the loop has nothing left.
@@ -55,6 +56,7 @@ class Worker {
   void handshakeStarted() { ++handshakes_; }
   void handshakeFinished();
   WorkerStats& stats() { return stats_; }
+  AccessLogBuffer& accessLog() { return accessLog_; }
 
  private:
   struct Listener {
@@ -87,6 +89,7 @@ class Worker {
   size_t handshakes_ = 0;                       // TLS handshakes in progress
   bool acceptPaused_ = false;
   WorkerStats stats_;
+  AccessLogBuffer accessLog_;
   uv_timer_t forceTimer_;
   bool draining_ = false;
   bool finished_ = false;

@@ -121,6 +121,10 @@ struct Tls {
   TlsVersion minVersion = TlsVersion::k1_2;
   std::string defaultCertificate;  // empty: none
   UnknownSni unknownSni = UnknownSni::kDefault;
+  // Session ticket keys: a new one every `ticketKeyRotation`; the
+  // `ticketKeysKept` previous ones still decrypt (and get renewed).
+  Duration ticketKeyRotation{std::chrono::hours(1)};
+  int ticketKeysKept = 2;
 };
 
 struct Config {

@@ -11,6 +11,7 @@ namespace tlsedge::conf {
 namespace {
 
 constexpr int kMaxWorkers = 256;
+constexpr int kMaxTicketKeysKept = 16;
 
 void parseWorkers(ParseContext& ctx, const Field& field, Config& config) {
   const std::string text = field.node.IsScalar() ? field.node.Scalar() : "";
@@ -83,7 +84,9 @@ void parseListen(ParseContext& ctx, const Field& field, Config& config) {
 }
 
 void parseTls(ParseContext& ctx, const Field& field, Config& config) {
-  MapReader tls(ctx.diag, field, {"min_version", "default_certificate", "unknown_sni"});
+  MapReader tls(ctx.diag, field,
+                {"min_version", "default_certificate", "unknown_sni", "ticket_key_rotation",
+                 "ticket_keys_kept"});
   if (auto f = tls.get("min_version")) {
     if (auto v = readString(ctx.diag, *f)) {
       if (*v == "1.2") {
@@ -116,6 +119,20 @@ void parseTls(ParseContext& ctx, const Field& field, Config& config) {
       } else {
         ctx.diag.report(f->pos, f->path, "must be `default` or `reject`, got `" + *v + "`");
       }
+    }
+  }
+  if (auto f = tls.get("ticket_key_rotation")) {
+    if (auto d = readDuration(ctx.diag, *f)) {
+      if (d->count() == 0) {
+        ctx.diag.report(f->pos, f->path, "must be more than 0");
+      } else {
+        config.tls.ticketKeyRotation = *d;
+      }
+    }
+  }
+  if (auto f = tls.get("ticket_keys_kept")) {
+    if (auto n = readInt(ctx.diag, *f, 0, kMaxTicketKeysKept)) {
+      config.tls.ticketKeysKept = static_cast<int>(*n);
     }
   }
 }

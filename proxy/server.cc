@@ -1,6 +1,5 @@
 #include "proxy/server.h"
 
-#include <openssl/rand.h>
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -14,6 +13,7 @@
 #include "certstore/self_signed.h"
 #include "net/loop.h"
 #include "proxy/listeners.h"
+#include "proxy/ticket_keys.h"
 #include "proxy/worker.h"
 
 namespace tlsedge::proxy {
@@ -53,12 +53,13 @@ class ControlLoop {
     auto loaded = challenges_.loadDirectory(config.stateDir + "/acme/challenges");
     if (!loaded) log::warning(loaded.error().message);
 
-    TicketKeys ticketKeys{};
-    RAND_bytes(ticketKeys.data(), ticketKeys.size());
+    // Ticket keys live as long as the process: a reload keeps them, so that
+    // it does not invalidate every session.
+    ticketKeys_ = TicketKeyRing::generate();
     auto updates = listeners_.commit(std::move(*plan));
     for (int w = 0; w < config.workers; ++w) {
       workers_.push_back(std::make_unique<Worker>(w, std::move(updates[static_cast<size_t>(w)]),
-                                                  makeServerContext(config.tls, ticketKeys),
+                                                  makeServerContext(config.tls, ticketKeys_),
                                                   generation_, &challenges_, accessLog_));
     }
     for (auto& w : workers_) w->start();
@@ -72,6 +73,9 @@ class ControlLoop {
       uv_signal_start(h, &ControlLoop::onSignal, signum);
       signals_.push_back(h);
     }
+    uv_timer_init(&loop_, &rotationTimer_);
+    rotationTimer_.data = this;
+    scheduleRotation(config.tls.ticketKeyRotation);
     log::info("ready: " + std::to_string(config.workers) + " worker(s), " +
               std::to_string(config.sites.size()) + " site(s), config " + config.sourceName);
     log::info("ready");
@@ -105,6 +109,7 @@ class ControlLoop {
                [](uv_handle_t* x) { delete reinterpret_cast<uv_signal_t*>(x); });
     }
     signals_.clear();
+    uv_close(reinterpret_cast<uv_handle_t*>(&rotationTimer_), nullptr);
     poster_->close();  // reloads still being applied are not reported
   }
 
@@ -148,6 +153,41 @@ class ControlLoop {
     }
     auto challenges = challenges_.loadDirectory(gen->config->stateDir + "/acme/challenges");
     if (!challenges) log::warning(challenges.error().message);
+    // The keys stay; a new period restarts the schedule, a new number of
+    // kept keys applies at the next rotation.
+    if (gen->config->tls.ticketKeyRotation != rotationInterval_) {
+      scheduleRotation(gen->config->tls.ticketKeyRotation);
+    }
+  }
+
+  void scheduleRotation(conf::Duration interval) {
+    rotationInterval_ = interval;
+    const auto ms = static_cast<uint64_t>(interval.count());
+    uv_timer_start(
+        &rotationTimer_,
+        [](uv_timer_t* t) { static_cast<ControlLoop*>(t->data)->rotateTicketKeys(); }, ms, ms);
+  }
+
+  // A new current key; the previous current one and up to
+  // tls.ticket_keys_kept - 1 older ones still decrypt. Logged (never the key
+  // bytes) once every worker uses the new ring.
+  void rotateTicketKeys() {
+    ticketKeys_ =
+        ticketKeys_->rotated(static_cast<size_t>(generation_->config->tls.ticketKeysKept));
+    const uint64_t seq = ++rotations_;
+    pendingRotations_[seq] = workers_.size();
+    for (auto& w : workers_) {
+      w->rotateTicketKeys(ticketKeys_,
+                          [this, seq] { poster_->post([this, seq] { workerRotated(seq); }); });
+    }
+  }
+
+  void workerRotated(uint64_t seq) {
+    auto it = pendingRotations_.find(seq);
+    if (it == pendingRotations_.end() || --it->second > 0) return;
+    pendingRotations_.erase(it);
+    log::debug("ticket keys rotated (" + std::to_string(seq) + "): 1 current, " +
+               std::to_string(ticketKeys_->size() - 1) + " previous");
   }
 
   void workerReconfigured(uint64_t seq) {
@@ -168,6 +208,11 @@ class ControlLoop {
   std::unique_ptr<net::Poster> poster_;  // workers report back through it
   uint64_t reloads_ = 0;
   std::map<uint64_t, size_t> pendingReloads_;  // reload -> workers yet to apply it
+  TicketKeyRingPtr ticketKeys_;                // current + previous, the same for every worker
+  uv_timer_t rotationTimer_;
+  conf::Duration rotationInterval_{};
+  uint64_t rotations_ = 0;
+  std::map<uint64_t, size_t> pendingRotations_;  // rotation -> workers yet to apply it
   bool stopping_ = false;
 };
 

@@ -79,7 +79,7 @@ int selectAlpn(SSL*, const uint8_t** out, uint8_t* outLen, const uint8_t* in, un
 
 }  // namespace
 
-bssl::UniquePtr<SSL_CTX> makeServerContext(const conf::Tls& tls, const TicketKeys& ticketKeys) {
+bssl::UniquePtr<SSL_CTX> makeServerContext(const conf::Tls& tls, TicketKeyRingPtr ticketKeys) {
   bssl::UniquePtr<SSL_CTX> ctx(SSL_CTX_new(TLS_method()));
   SSL_CTX_set_min_proto_version(
       ctx.get(), tls.minVersion == conf::TlsVersion::k1_3 ? TLS1_3_VERSION : TLS1_2_VERSION);
@@ -87,7 +87,10 @@ bssl::UniquePtr<SSL_CTX> makeServerContext(const conf::Tls& tls, const TicketKey
   SSL_CTX_set_select_certificate_cb(ctx.get(), &selectCertificate);
   SSL_CTX_set_tlsext_servername_callback(ctx.get(), &serverName);
   SSL_CTX_set_alpn_select_cb(ctx.get(), &selectAlpn, nullptr);
-  SSL_CTX_set_tlsext_ticket_keys(ctx.get(), ticketKeys.data(), ticketKeys.size());
+  installTicketKeys(ctx.get(), std::move(ticketKeys));
+  // Resumption is by ticket only: a per-worker session cache would resume
+  // on one worker out of N and hold memory per session.
+  SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_OFF);
   // Buffers are released between records: most edge connections are idle.
   SSL_CTX_set_mode(ctx.get(), SSL_MODE_RELEASE_BUFFERS);
   return ctx;

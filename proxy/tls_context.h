@@ -15,6 +15,7 @@
 
 #include "certstore/selector.h"
 #include "conf/config.h"
+#include "proxy/ticket_keys.h"
 
 namespace tlsedge::proxy {
 
@@ -25,11 +26,10 @@ struct HandshakeState {
   bool refuse = false;  // no certificate for this SNI and tls.unknown_sni is reject
 };
 
-using TicketKeys = std::array<uint8_t, 48>;
-
 // min_version comes from the config at creation: a reload that changes it
-// applies to new workers' contexts (today: at restart).
-bssl::UniquePtr<SSL_CTX> makeServerContext(const conf::Tls& tls, const TicketKeys& ticketKeys);
+// applies to new workers' contexts (today: at restart). `ticketKeys` is the
+// first ring; the worker replaces it on rotation (setTicketKeys).
+bssl::UniquePtr<SSL_CTX> makeServerContext(const conf::Tls& tls, TicketKeyRingPtr ticketKeys);
 
 // Creates the SSL for one accepted connection with `state` attached.
 SSL* newServerSsl(SSL_CTX* ctx, HandshakeState* state);

@@ -48,6 +48,13 @@ void Worker::reconfigure(GenerationPtr generation, ListenerUpdate listeners,
   });
 }
 
+void Worker::rotateTicketKeys(TicketKeyRingPtr ring, std::function<void()> applied) {
+  poster_->post([this, r = std::move(ring), done = std::move(applied)]() mutable {
+    setTicketKeys(ctx_.get(), std::move(r));
+    if (done) done();
+  });
+}
+
 void Worker::drain(uint64_t forceAfterMs) {
   poster_->post([this, forceAfterMs] { startDraining(forceAfterMs); });
 }

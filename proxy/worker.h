@@ -39,6 +39,10 @@ class Worker {
   // one carry on). Then `applied` runs on the worker thread.
   void reconfigure(GenerationPtr generation, ListenerUpdate listeners,
                    std::function<void()> applied);
+  // Any thread: new handshakes make and check session tickets with `ring`
+  // from now on (the ring is stored in this worker's SSL_CTX on its thread).
+  // Then `applied` runs on the worker thread.
+  void rotateTicketKeys(TicketKeyRingPtr ring, std::function<void()> applied);
   // Any thread: stop accepting, let in-flight requests finish, close idle
   // keep-alive connections. `forceAfterMs` later, close whatever is left.
   void drain(uint64_t forceAfterMs);

@@ -55,7 +55,7 @@ def to_yaml(obj, indent=0):
 def base_config(state_dir, *, certificates=None, sites=None, upstreams=None,
                 https=("127.0.0.1:0",), http=("127.0.0.1:0",), workers=2,
                 default_certificate=None, unknown_sni=None, min_version=None,
-                shutdown_timeout=None):
+                shutdown_timeout=None, ticket_key_rotation=None, ticket_keys_kept=None):
     """A config dict with loopback port-0 listeners. `certificates` maps name ->
     Leaf; `upstreams` maps name -> a list of servers or an upstream() dict."""
     cfg = {
@@ -72,6 +72,10 @@ def base_config(state_dir, *, certificates=None, sites=None, upstreams=None,
         tls["default_certificate"] = default_certificate
     if unknown_sni is not None:
         tls["unknown_sni"] = unknown_sni
+    if ticket_key_rotation is not None:
+        tls["ticket_key_rotation"] = ticket_key_rotation
+    if ticket_keys_kept is not None:
+        tls["ticket_keys_kept"] = ticket_keys_kept
     if tls:
         cfg["tls"] = tls
     cfg["certificates"] = {n: {"cert": l.cert, "key": l.key} for n, l in (certificates or {}).items()}

@@ -60,6 +60,38 @@ TEST(ConfigOptions, DefaultsWhenOmitted) {
   EXPECT_FALSE((*c)->accessLog.has_value());
 }
 
+TEST(ConfigOptions, TicketKeysReadBackAndDefaults) {
+  auto defaults = load("");
+  ASSERT_TRUE(defaults.ok()) << defaults.error().message;
+  EXPECT_EQ((*defaults)->tls.ticketKeyRotation, hours(1));
+  EXPECT_EQ((*defaults)->tls.ticketKeysKept, 2);
+
+  auto c = loadString(std::string("tls:\n"
+                                  "  default_certificate: c\n"
+                                  "  ticket_key_rotation: 90s\n"
+                                  "  ticket_keys_kept: 0\n"
+                                  "certificates: { c: { cert: c.pem, key: k.pem } }\n") +
+                          kSite,
+                      "t.yaml", "/base");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ((*c)->tls.ticketKeyRotation, seconds(90));
+  EXPECT_EQ((*c)->tls.ticketKeysKept, 0);
+}
+
+TEST(ConfigOptions, TicketKeyProblems) {
+  const std::string certs = "certificates: { c: { cert: c.pem, key: k.pem } }\n";
+  expectProblem("tls: { default_certificate: c, ticket_key_rotation: 0 }\n" + certs + kSite, "1:53",
+                "tls.ticket_key_rotation: must be more than 0");
+  expectProblem("tls: { default_certificate: c, ticket_key_rotation: 0s }\n" + certs + kSite,
+                "1:53", "tls.ticket_key_rotation: must be more than 0");
+  expectProblem("tls: { default_certificate: c, ticket_key_rotation: soon }\n" + certs + kSite,
+                "1:53", "tls.ticket_key_rotation:");
+  expectProblem("tls: { default_certificate: c, ticket_keys_kept: -1 }\n" + certs + kSite, "1:50",
+                "tls.ticket_keys_kept:");
+  expectProblem("tls: { default_certificate: c, ticket_keys_kept: 17 }\n" + certs + kSite, "1:50",
+                "tls.ticket_keys_kept:");
+}
+
 TEST(ConfigOptions, UpstreamOptionsReadBack) {
   auto c = load(R"(upstreams:
   plain: { servers: ["127.0.0.1:80"] }

@@ -2,6 +2,10 @@
 
 #include <openssl/pool.h>
 
+#include <algorithm>
+#include <unordered_map>
+#include <unordered_set>
+
 namespace tlsedge::certstore {
 namespace {
 
@@ -16,13 +20,8 @@ CRYPTO_BUFFER_POOL* sharedBufferPool() {
 }
 
 Result<std::shared_ptr<const Selector>> Selector::build(const conf::Config& config, time_t now) {
-  auto selector = std::make_shared<Selector>();
+  std::vector<CredentialsPtr> certificates;
   std::string errors;
-  auto fail = [&errors](const std::string& line) {
-    if (!errors.empty()) errors.push_back('\n');
-    errors += line;
-  };
-
   for (const conf::CertificateFiles& files : config.certificates) {
     auto loaded =
         loadCredentials(files.name, files.certPath, files.keyPath, sharedBufferPool(), now);
@@ -33,36 +32,42 @@ Result<std::shared_ptr<const Selector>> Selector::build(const conf::Config& conf
       while (start <= message.size()) {
         size_t end = message.find('\n', start);
         if (end == std::string::npos) end = message.size();
-        fail("certificate '" + files.name + "': " + message.substr(start, end - start));
+        if (!errors.empty()) errors.push_back('\n');
+        errors += "certificate '" + files.name + "': " + message.substr(start, end - start);
         start = end + 1;
       }
       continue;
     }
-    selector->byName_.emplace(files.name, std::move(loaded.value()));
+    certificates.push_back(std::move(loaded.value()));
   }
-
-  auto lookup = [&](const std::string& name) -> const Credentials* {
-    auto it = selector->byName_.find(name);
-    return it == selector->byName_.end() ? nullptr : it->second.get();
-  };
-  auto known = [&](const std::string& name) {
-    for (const conf::CertificateFiles& files : config.certificates) {
-      if (files.name == name) return true;
-    }
-    return false;
-  };
-
-  const std::string& defaultName = config.tls.defaultCertificate;
-  if (!defaultName.empty()) {
-    if (!known(defaultName)) {
-      fail("tls.default_certificate: no certificate named '" + defaultName + "'");
-    }
-    selector->default_ = lookup(defaultName);
+  auto input = bindConfig(config, std::move(certificates));
+  if (!input.ok()) {
+    if (!errors.empty()) errors.push_back('\n');
+    errors += input.error().message;
   }
-  selector->rejectUnknown_ = config.tls.unknownSni == conf::UnknownSni::kReject;
+  if (!errors.empty()) return makeError(errors);
+  return make(std::move(*input));
+}
+
+Result<Selector::Input> Selector::bindConfig(const conf::Config& config,
+                                             std::vector<CredentialsPtr> certificates) {
+  Input input;
+  input.certificates = std::move(certificates);
+  std::string errors;
+  auto fail = [&errors](const std::string& line) {
+    if (!errors.empty()) errors.push_back('\n');
+    errors += line;
+  };
+  auto known = [&](const std::string& name) { return config.findCertificate(name) != nullptr; };
+
+  input.defaultName = config.tls.defaultCertificate;
+  if (!input.defaultName.empty() && !known(input.defaultName)) {
+    fail("tls.default_certificate: no certificate named '" + input.defaultName + "'");
+  }
+  input.rejectUnknown = config.tls.unknownSni == conf::UnknownSni::kReject;
 
   for (const conf::Site& site : config.sites) {
-    const std::string& certName = site.certificate.empty() ? defaultName : site.certificate;
+    const std::string& certName = site.certificate.empty() ? input.defaultName : site.certificate;
     // A site with neither its own nor a default certificate (an ACME site
     // before its first issuance) maps nothing: its hosts fall through.
     if (certName.empty()) continue;
@@ -72,31 +77,123 @@ Result<std::shared_ptr<const Selector>> Selector::build(const conf::Config& conf
       }
       continue;
     }
-    const Credentials* credentials = lookup(certName);
-    if (credentials == nullptr) continue;  // its load failure is already listed
-    for (const std::string& host : site.hosts) {
-      // Config hosts are already lower-case without a trailing dot. The first
-      // site to name a host keeps it (conf rejects duplicates anyway).
-      if (host.size() > 2 && host[0] == '*' && host[1] == '.') {
-        selector->wildcard_.emplace(host.substr(2), credentials);
-      } else {
-        selector->exact_.emplace(host, credentials);
-      }
+    // Config hosts are already lower-case without a trailing dot. A binding
+    // to a certificate whose load failed is dropped by make() (the failure
+    // is already listed).
+    for (const std::string& host : site.hosts) input.hosts.emplace_back(host, certName);
+  }
+  if (!errors.empty()) return makeError(errors);
+  return input;
+}
+
+std::shared_ptr<const Selector> Selector::make(Input input) {
+  auto selector = std::make_shared<Selector>();
+  std::unordered_map<std::string, std::shared_ptr<Named>> named;
+  for (CredentialsPtr& credentials : input.certificates) {
+    auto n = std::make_shared<Named>();
+    n->credentials = credentials;
+    named.emplace(credentials->name, std::move(n));  // the first of a name wins
+  }
+  std::vector<ShardedIndex<CredentialsPtr>::Entry> hostEntries;
+  hostEntries.reserve(input.hosts.size());
+  std::unordered_set<std::string> seen;
+  for (auto& [host, name] : input.hosts) {
+    auto it = named.find(name);
+    if (it == named.end() || !seen.insert(host).second) continue;
+    it->second->hosts.push_back(host);
+    hostEntries.emplace_back(std::move(host), it->second->credentials);
+  }
+  std::vector<ShardedIndex<NamedPtr>::Entry> nameEntries;
+  nameEntries.reserve(named.size());
+  for (auto& [name, n] : named) nameEntries.emplace_back(name, std::move(n));
+  selector->hosts_ = ShardedIndex<CredentialsPtr>::build(std::move(hostEntries));
+  selector->names_ = ShardedIndex<NamedPtr>::build(std::move(nameEntries));
+  selector->defaultName_ = std::move(input.defaultName);
+  if (!selector->defaultName_.empty()) {
+    if (const NamedPtr* d = selector->names_.find(selector->defaultName_)) {
+      selector->default_ = (*d)->credentials;
     }
   }
+  selector->rejectUnknown_ = input.rejectUnknown;
+  return selector;
+}
 
-  if (!errors.empty()) return makeError(errors);
-  return std::shared_ptr<const Selector>(std::move(selector));
+const Credentials* Selector::credentials(const std::string& name) const {
+  const NamedPtr* n = names_.find(name);
+  return n == nullptr ? nullptr : (*n)->credentials.get();
+}
+
+std::shared_ptr<const Selector> Selector::withCertificate(CredentialsPtr credentials,
+                                                          size_t* bytesCopied) const {
+  auto next = std::make_shared<Selector>(*this);  // shares every shard
+  auto n = std::make_shared<Named>();
+  n->credentials = credentials;
+  if (const NamedPtr* old = names_.find(credentials->name)) n->hosts = (*old)->hosts;
+  for (const std::string& host : n->hosts) {
+    next->hosts_ = next->hosts_.set(host, credentials, bytesCopied);
+  }
+  if (credentials->name == defaultName_) next->default_ = credentials;
+  next->names_ = next->names_.set(credentials->name, std::move(n), bytesCopied);
+  return next;
+}
+
+std::shared_ptr<const Selector> Selector::withoutCertificate(const std::string& name,
+                                                             size_t* bytesCopied) const {
+  const NamedPtr* old = names_.find(name);
+  if (old == nullptr) return std::make_shared<Selector>(*this);
+  auto next = std::make_shared<Selector>(*this);
+  for (const std::string& host : (*old)->hosts) {
+    next->hosts_ = next->hosts_.erase(host, bytesCopied);
+  }
+  if (name == defaultName_) next->default_ = nullptr;
+  next->names_ = next->names_.erase(name, bytesCopied);
+  return next;
+}
+
+std::shared_ptr<const Selector> Selector::withHost(const std::string& host, const std::string& name,
+                                                   size_t* bytesCopied) const {
+  auto next = std::make_shared<Selector>(*this);
+  if (names_.find(name) == nullptr) return next;
+  next->unbind(host, bytesCopied);
+  next->bind(host, name, bytesCopied);
+  return next;
+}
+
+std::shared_ptr<const Selector> Selector::withoutHost(const std::string& host,
+                                                      size_t* bytesCopied) const {
+  auto next = std::make_shared<Selector>(*this);
+  next->unbind(host, bytesCopied);
+  return next;
+}
+
+void Selector::bind(const std::string& host, const std::string& name, size_t* bytesCopied) {
+  const NamedPtr* n = names_.find(name);
+  auto updated = std::make_shared<Named>(**n);
+  updated->hosts.push_back(host);
+  hosts_ = hosts_.set(host, updated->credentials, bytesCopied);
+  names_ = names_.set(name, std::move(updated), bytesCopied);
+}
+
+void Selector::unbind(const std::string& host, size_t* bytesCopied) {
+  const CredentialsPtr* bound = hosts_.find(host);
+  if (bound == nullptr) return;
+  const std::string name = (*bound)->name;
+  hosts_ = hosts_.erase(host, bytesCopied);
+  if (const NamedPtr* n = names_.find(name)) {
+    auto updated = std::make_shared<Named>(**n);
+    std::erase(updated->hosts, host);
+    names_ = names_.set(name, std::move(updated), bytesCopied);
+  }
 }
 
 Selector::Choice Selector::fallback() const {
   if (default_ == nullptr || rejectUnknown_) return {nullptr, Outcome::kMiss};
-  return {default_, Outcome::kDefault};
+  return {default_.get(), Outcome::kDefault};
 }
 
 Selector::Choice Selector::select(std::string_view sni) const {
   if (sni.empty()) {
-    return default_ != nullptr ? Choice{default_, Outcome::kDefault} : Choice{};
+    return default_ != nullptr ? Choice{default_.get(), Outcome::kDefault} : Choice{};
   }
   if (sni.back() == '.') sni.remove_suffix(1);
   if (sni.empty() || sni.size() > kMaxHostLength) return fallback();
@@ -109,13 +206,18 @@ Selector::Choice Selector::select(std::string_view sni) const {
   }
   const std::string_view host(buffer, sni.size());
 
-  if (auto it = exact_.find(host); it != exact_.end()) return {it->second, Outcome::kExact};
-  // One-label wildcard (RFC 6125 section 6.4.3): strip exactly the first label.
+  // Wildcards live in the same index under "*.suffix": a name starting with
+  // '*' is never an exact host, it can only reach them below.
+  if (host[0] != '*') {
+    if (const CredentialsPtr* c = hosts_.find(host)) return {c->get(), Outcome::kExact};
+  }
+  // One-label wildcard (RFC 6125 section 6.4.3): replace exactly the first
+  // label with '*' in place (its last character becomes the '*').
   size_t dot = host.find('.');
   if (dot != std::string_view::npos && dot > 0 && dot + 1 < host.size()) {
-    if (auto it = wildcard_.find(host.substr(dot + 1)); it != wildcard_.end()) {
-      return {it->second, Outcome::kWildcard};
-    }
+    buffer[dot - 1] = '*';
+    const std::string_view key(buffer + dot - 1, host.size() - dot + 1);
+    if (const CredentialsPtr* c = hosts_.find(key)) return {c->get(), Outcome::kWildcard};
   }
   return fallback();
 }

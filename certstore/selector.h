@@ -8,19 +8,27 @@
 // A handshake without SNI gets the default even under reject: it names no
 // host that could be unknown (IP-literal access, old clients, probes).
 //
-// Immutable after build(); select() is lock-free and allocation-free on
-// the handshake path, safe from any worker. This is the one function the
-// certificate store issue replaces with snapshot-based lookup.
+// Immutable after build(): a Selector is a certificate *snapshot*. Its two
+// indexes (host -> credentials, name -> credentials and bound hosts) are
+// ShardedIndex (snapshot.h): a one-certificate change (withCertificate, ...)
+// makes a new Selector that shares every shard but the changed ones, in
+// O(hosts of that certificate x shard size), never O(store).
+//
+// Thread: built and changed on the control loop; select() is lock-free and
+// allocation-free on the handshake path, safe from any worker. Lifetime:
+// shared_ptr<const Selector>; credentials live while any snapshot (or an SSL
+// that installed them) holds them.
 #pragma once
 
-#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "base/result.h"
 #include "certstore/credentials.h"
+#include "certstore/snapshot.h"
 #include "conf/config.h"
 
 namespace tlsedge::certstore {
@@ -33,35 +41,71 @@ class Selector {
     Outcome outcome = Outcome::kMiss;
   };
 
+  // What a snapshot is built from: credentials by name (Credentials::name)
+  // and host bindings ("host" or "*.suffix", lower-case, no trailing dot ->
+  // certificate name). Sources (config files, the state directory, site
+  // binding rules) each produce one; make() does not read files.
+  struct Input {
+    std::vector<CredentialsPtr> certificates;
+    std::vector<std::pair<std::string, std::string>> hosts;  // first binding of a host wins
+    std::string defaultName;                                 // empty: none
+    bool rejectUnknown = false;
+  };
+
   // Loads every certificate named in the config and maps each site host to
   // its site's certificate. Fails (listing every problem) if a file cannot be
   // loaded or validated.
   static Result<std::shared_ptr<const Selector>> build(const conf::Config& config, time_t now);
+  // The config side of build() without the loading: bindings, default, policy.
+  static Result<Input> bindConfig(const conf::Config& config,
+                                  std::vector<CredentialsPtr> certificates);
+  // Bindings naming an unknown certificate are ignored.
+  static std::shared_ptr<const Selector> make(Input input);
 
   // `sni` may be empty (no SNI sent). Case-insensitive; a trailing dot is ignored.
   Choice select(std::string_view sni) const;
 
-  const std::unordered_map<std::string, CredentialsPtr>& credentialsByName() const {
-    return byName_;
-  }
+  // --- O(changed) updates (control loop). Each returns a new snapshot that
+  // shares everything unchanged with this one; this one is not modified.
+  // `bytesCopied` (optional) accumulates the bytes the path copies cost.
+
+  // Adds or replaces the certificate named credentials->name; hosts bound to
+  // that name (and the default, if it is that name) now get the new one.
+  std::shared_ptr<const Selector> withCertificate(CredentialsPtr credentials,
+                                                  size_t* bytesCopied = nullptr) const;
+  // Removes a certificate and every host binding to it (the default stays
+  // named but serves nothing until a certificate of that name comes back).
+  std::shared_ptr<const Selector> withoutCertificate(const std::string& name,
+                                                     size_t* bytesCopied = nullptr) const;
+  // Binds (or rebinds) one host to a known certificate; false if unknown.
+  std::shared_ptr<const Selector> withHost(const std::string& host, const std::string& name,
+                                           size_t* bytesCopied = nullptr) const;
+  std::shared_ptr<const Selector> withoutHost(const std::string& host,
+                                              size_t* bytesCopied = nullptr) const;
+
+  // Null if no certificate has that name.
+  const Credentials* credentials(const std::string& name) const;
+  size_t certificateCount() const { return names_.size(); }
+  size_t hostCount() const { return hosts_.size(); }
+
+  // The indexes, for tests that check sharing between snapshots.
+  struct Named {
+    CredentialsPtr credentials;
+    std::vector<std::string> hosts;  // bound to it
+  };
+  using NamedPtr = std::shared_ptr<const Named>;
+  const ShardedIndex<CredentialsPtr>& hostIndex() const { return hosts_; }
+  const ShardedIndex<NamedPtr>& nameIndex() const { return names_; }
 
  private:
-  // Transparent hashing: select() looks up a string_view over a stack buffer
-  // without building a std::string (no allocation on the handshake path).
-  struct HostHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const noexcept {
-      return std::hash<std::string_view>{}(s);
-    }
-  };
-  using HostMap = std::unordered_map<std::string, const Credentials*, HostHash, std::equal_to<>>;
-
   Choice fallback() const;
+  void bind(const std::string& host, const std::string& name, size_t* bytesCopied);
+  void unbind(const std::string& host, size_t* bytesCopied);
 
-  std::unordered_map<std::string, CredentialsPtr> byName_;
-  HostMap exact_;     // host -> creds
-  HostMap wildcard_;  // "example.com" for "*.example.com"
-  const Credentials* default_ = nullptr;
+  ShardedIndex<CredentialsPtr> hosts_;  // "host" or "*.suffix" -> credentials
+  ShardedIndex<NamedPtr> names_;        // certificate name -> credentials, bound hosts
+  std::string defaultName_;
+  CredentialsPtr default_;
   bool rejectUnknown_ = false;
 };
 

@@ -101,11 +101,23 @@ ClientConnection::ClientConnection(Worker& worker, bool tls)
       generation_(worker.generation()),
       tls_(tls),
       parser_(net::HttpParser::Kind::kRequest, *this) {
-  handshake_.selector = generation_->selector.get();
+  if (tls_) {
+    certificates_ = worker.acquireCertificates();
+    handshake_.selector = certificates_->certificates.get();
+  }
   parser_.setHeadLimits(limits().maxHeaderSize, limits().maxHeaders);
 }
 
-ClientConnection::~ClientConnection() = default;
+ClientConnection::~ClientConnection() { releaseCertificates(); }
+
+// The installed credentials are referenced by the SSL itself: the snapshot
+// is only needed until the handshake ends.
+void ClientConnection::releaseCertificates() {
+  if (certificates_ == nullptr) return;
+  handshake_.selector = nullptr;
+  worker_.releaseCertificates(certificates_);
+  certificates_ = nullptr;
+}
 
 void ClientConnection::drain() {
   if (tunnel_ != nullptr) {
@@ -132,6 +144,7 @@ void ClientConnection::abort() {
 // ------------------------------------------------------------ stream events
 
 void ClientConnection::onStreamHandshakeDone() {
+  releaseCertificates();
   if (handshakePending_) {
     handshakePending_ = false;
     worker_.handshakeFinished();
@@ -194,6 +207,7 @@ void ClientConnection::onStreamWritten() { updateTimer(Phase::kSend); }
 void ClientConnection::onStreamClosed() {
   endLog();  // a request cut by the close is logged with what it got
   exchange_.reset();
+  releaseCertificates();
   if (handshakePending_) {
     handshakePending_ = false;
     worker_.handshakeFinished();

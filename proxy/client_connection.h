@@ -30,6 +30,8 @@
 
 namespace tlsedge::proxy {
 
+struct CertificateSlot;
+
 class Worker;
 
 class ClientConnection final : public net::Stream::Handler,
@@ -54,6 +56,7 @@ class ClientConnection final : public net::Stream::Handler,
   ~ClientConnection() override;
 
   // net::Stream::Handler
+  void releaseCertificates();
   void onStreamHandshakeDone() override;
   void onStreamData(const char* data, size_t size) override;
   void onStreamEof() override;
@@ -116,7 +119,8 @@ class ClientConnection final : public net::Stream::Handler,
   GenerationPtr generation_;  // the rules this connection was accepted under
   bool tls_;
   HandshakeState handshake_;
-  net::Stream* stream_ = nullptr;  // null once a tunnel has it
+  CertificateSlot* certificates_ = nullptr;  // until the handshake ends (TLS only)
+  net::Stream* stream_ = nullptr;            // null once a tunnel has it
   net::HttpParser parser_;
   std::string pending_;  // received bytes not yet parsed (parser paused)
   std::unique_ptr<Exchange> exchange_;

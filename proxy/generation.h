@@ -20,6 +20,9 @@ namespace tlsedge::proxy {
 struct Generation {
   conf::ConfigPtr config;
   std::unique_ptr<Router> router;  // refers into *config
+  // The certificate snapshot built with this config. Workers do not read it
+  // here: the control loop publishes it (Worker::publishCertificates), then
+  // hot swaps replace it without a new Generation.
   std::shared_ptr<const certstore::Selector> selector;
   // Per upstream, by name: its TLS client context (origins over `tls`; the
   // CA files are read at load) and the key of its per-worker state.

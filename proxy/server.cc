@@ -12,6 +12,7 @@
 #include "base/log.h"
 #include "certstore/self_signed.h"
 #include "net/loop.h"
+#include "proxy/certificate_watcher.h"
 #include "proxy/listeners.h"
 #include "proxy/ticket_keys.h"
 #include "proxy/worker.h"
@@ -37,7 +38,9 @@ Status ensureDemoCertificate(const conf::Config& config) {
 class ControlLoop {
  public:
   ControlLoop(std::string configPath, GenerationPtr generation)
-      : configPath_(std::move(configPath)), generation_(std::move(generation)) {}
+      : configPath_(std::move(configPath)),
+        generation_(std::move(generation)),
+        certificates_(generation_->selector) {}
 
   int run() {
     const conf::Config& config = *generation_->config;
@@ -66,6 +69,10 @@ class ControlLoop {
 
     uv_loop_init(&loop_);
     poster_ = std::make_unique<net::Poster>(&loop_);
+    watcher_ = std::make_unique<CertificateWatcher>(
+        &loop_, [this] { return certificates_; },
+        [this](std::shared_ptr<const certstore::Selector> next) { publish(std::move(next)); });
+    watcher_->watch(config.certificates);
     for (int signum : {SIGTERM, SIGINT, SIGHUP}) {
       auto* h = new uv_signal_t;
       uv_signal_init(&loop_, h);
@@ -110,6 +117,7 @@ class ControlLoop {
     }
     signals_.clear();
     uv_close(reinterpret_cast<uv_handle_t*>(&rotationTimer_), nullptr);
+    watcher_->close();
     poster_->close();  // reloads still being applied are not reported
   }
 
@@ -151,6 +159,10 @@ class ControlLoop {
         poster_->post([this, seq] { workerReconfigured(seq); });  // back to the control loop
       });
     }
+    // Certificates are published on their own (after the generation, in the
+    // same queue): the reload rebuilt them from the files.
+    publish(gen->selector);
+    watcher_->watch(gen->config->certificates);
     auto challenges = challenges_.loadDirectory(gen->config->stateDir + "/acme/challenges");
     if (!challenges) log::warning(challenges.error().message);
     // The keys stay; a new period restarts the schedule, a new number of
@@ -190,6 +202,12 @@ class ControlLoop {
                std::to_string(ticketKeys_->size() - 1) + " previous");
   }
 
+  // A new certificate snapshot for new handshakes on every worker.
+  void publish(std::shared_ptr<const certstore::Selector> certificates) {
+    certificates_ = std::move(certificates);
+    for (auto& w : workers_) w->publishCertificates(certificates_);
+  }
+
   void workerReconfigured(uint64_t seq) {
     auto it = pendingReloads_.find(seq);
     if (it == pendingReloads_.end() || --it->second > 0) return;
@@ -199,6 +217,10 @@ class ControlLoop {
 
   std::string configPath_;
   GenerationPtr generation_;
+  // What workers select certificates from: the generation's at start and
+  // reload, then one-certificate updates from the watcher.
+  std::shared_ptr<const certstore::Selector> certificates_;
+  std::unique_ptr<CertificateWatcher> watcher_;
   acme::ChallengeStore challenges_;
   ListenerSet listeners_;
   AccessLogWriter accessLog_;  // outlives the workers, which write to it

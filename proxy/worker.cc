@@ -12,6 +12,7 @@ Worker::Worker(int id, ListenerUpdate listeners, bssl::UniquePtr<SSL_CTX> ctx,
       initialListeners_(std::move(listeners)),
       ctx_(std::move(ctx)),
       generation_(std::move(generation)),
+      certificates_(new CertificateSlot{generation_->selector, 1}),
       challenges_(challenges),
       upstreams_(&loop_),
       accessLog_(&loop_, accessLog) {
@@ -25,6 +26,7 @@ Worker::~Worker() {
   join();
   uv_loop_close(&loop_);
   for (auto* l : listeners_) delete l;
+  releaseCertificates(certificates_);
 }
 
 void Worker::start() {
@@ -52,6 +54,14 @@ void Worker::rotateTicketKeys(TicketKeyRingPtr ring, std::function<void()> appli
   poster_->post([this, r = std::move(ring), done = std::move(applied)]() mutable {
     setTicketKeys(ctx_.get(), std::move(r));
     if (done) done();
+  });
+}
+
+void Worker::publishCertificates(std::shared_ptr<const certstore::Selector> certificates) {
+  poster_->post([this, c = std::move(certificates)]() mutable {
+    CertificateSlot* previous = certificates_;
+    certificates_ = new CertificateSlot{std::move(c), 1};
+    releaseCertificates(previous);
   });
 }
 

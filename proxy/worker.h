@@ -24,6 +24,16 @@ namespace tlsedge::proxy {
 
 class ClientConnection;
 
+// One published certificate snapshot as a worker holds it. `users` is a
+// plain integer touched only on the worker thread: taking a snapshot for a
+// handshake is no shared atomic write (the shared_ptr is copied once per
+// publication, not per connection). The slot dies when it is no longer the
+// current one and its last handshake is done: the per-worker grace period.
+struct CertificateSlot {
+  std::shared_ptr<const certstore::Selector> certificates;
+  size_t users = 0;  // the worker (while current) + handshakes using it
+};
+
 class Worker {
  public:
   // Called on the control loop. `listeners` (its sockets, and the https
@@ -43,6 +53,12 @@ class Worker {
   // from now on (the ring is stored in this worker's SSL_CTX on its thread).
   // Then `applied` runs on the worker thread.
   void rotateTicketKeys(TicketKeyRingPtr ring, std::function<void()> applied);
+  // Any thread (control loop: SIGHUP, hot swap): new handshakes select from
+  // `certificates` from now on; handshakes in progress finish with the
+  // snapshot they took, established connections keep the credentials their
+  // SSL installed. Certificates are published apart from the Generation so a
+  // certificate swap rebuilds no routes.
+  void publishCertificates(std::shared_ptr<const certstore::Selector> certificates);
   // Any thread: stop accepting, let in-flight requests finish, close idle
   // keep-alive connections. `forceAfterMs` later, close whatever is left.
   void drain(uint64_t forceAfterMs);
@@ -60,6 +76,15 @@ class Worker {
   void handshakeStarted() { ++handshakes_; }
   void handshakeFinished();
   WorkerStats& stats() { return stats_; }
+  // A handshake takes the current certificate snapshot (never null) and
+  // gives it back exactly once when done with it.
+  CertificateSlot* acquireCertificates() {
+    ++certificates_->users;
+    return certificates_;
+  }
+  void releaseCertificates(CertificateSlot* slot) {
+    if (--slot->users == 0) delete slot;
+  }
   AccessLogBuffer& accessLog() { return accessLog_; }
 
  private:
@@ -87,6 +112,7 @@ class Worker {
   uint16_t httpsPort_ = 443;
   bssl::UniquePtr<SSL_CTX> ctx_;
   GenerationPtr generation_;
+  CertificateSlot* certificates_;  // current; holds one of its users
   const acme::ChallengeStore* challenges_;
   UpstreamPool upstreams_;
   std::vector<ClientConnection*> connections_;  // unordered; removal swaps with last

@@ -57,7 +57,7 @@ class SelectorTest : public ::testing::Test {
   }
 
   const Credentials* byName(const Selector& s, const std::string& name) {
-    return s.credentialsByName().at(name).get();
+    return s.credentials(name);
   }
 
   time_t now_ = time(nullptr);
@@ -68,7 +68,7 @@ class SelectorTest : public ::testing::Test {
 TEST_F(SelectorTest, ExactNames) {
   auto s = build();
   ASSERT_TRUE(s);
-  EXPECT_EQ(s->credentialsByName().size(), 3u);
+  EXPECT_EQ(s->certificateCount(), 3u);
   auto c = s->select("shop.example.com");
   EXPECT_EQ(c.credentials, byName(*s, "shop"));
   EXPECT_EQ(c.outcome, Outcome::kExact);

@@ -1,0 +1,175 @@
+#include "proxy/certificate_watcher.h"
+
+#include <openssl/evp.h>
+#include <sys/stat.h>
+
+#include <ctime>
+#include <filesystem>
+
+#include "base/log.h"
+#include "certstore/credentials.h"
+#include "net/loop.h"
+
+namespace tlsedge::proxy {
+
+struct CertificateWatcher::Directory {
+  CertificateWatcher* owner;
+  std::string path;
+  // File name in the directory -> certificate names using it.
+  std::multimap<std::string, std::string> files;
+  uv_fs_event_t handle;
+};
+
+namespace {
+
+// Milliseconds since the file was last modified; a large value if unknown.
+int64_t ageMs(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return INT64_MAX;
+  struct timespec now {};
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  return (static_cast<int64_t>(now.tv_sec) - st.st_mtim.tv_sec) * 1000 +
+         (static_cast<int64_t>(now.tv_nsec) - st.st_mtim.tv_nsec) / 1000000;
+}
+
+bool sameCredentials(const certstore::Credentials& a, const certstore::Credentials& b) {
+  return a.sha256Fingerprint == b.sha256Fingerprint && a.chain.size() == b.chain.size() &&
+         EVP_PKEY_cmp(a.key.get(), b.key.get()) == 1 &&
+         std::equal(a.chain.begin(), a.chain.end(), b.chain.begin(),
+                    [](const auto& x, const auto& y) {
+                      return CRYPTO_BUFFER_len(x.get()) == CRYPTO_BUFFER_len(y.get()) &&
+                             std::equal(CRYPTO_BUFFER_data(x.get()),
+                                        CRYPTO_BUFFER_data(x.get()) + CRYPTO_BUFFER_len(x.get()),
+                                        CRYPTO_BUFFER_data(y.get()));
+                    });
+}
+
+}  // namespace
+
+CertificateWatcher::CertificateWatcher(uv_loop_t* loop, Current current, Publish publish)
+    : loop_(loop), current_(std::move(current)), publish_(std::move(publish)) {
+  timer_ = new uv_timer_t;
+  uv_timer_init(loop_, timer_);
+  timer_->data = this;
+}
+
+CertificateWatcher::~CertificateWatcher() { close(); }
+
+void CertificateWatcher::close() {
+  for (Directory* d : directories_) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&d->handle),
+             [](uv_handle_t* h) { delete static_cast<Directory*>(h->data); });
+  }
+  directories_.clear();
+  if (timer_ != nullptr) {
+    uv_close(reinterpret_cast<uv_handle_t*>(timer_),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+    timer_ = nullptr;
+  }
+}
+
+void CertificateWatcher::watch(const std::vector<conf::CertificateFiles>& certificates) {
+  if (timer_ == nullptr) return;  // closed
+  for (Directory* d : directories_) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&d->handle),
+             [](uv_handle_t* h) { delete static_cast<Directory*>(h->data); });
+  }
+  directories_.clear();
+  certificates_.clear();
+  marked_.clear();
+  uv_timer_stop(timer_);
+
+  std::map<std::string, Directory*> byPath;
+  for (const conf::CertificateFiles& files : certificates) {
+    certificates_[files.name] = files;
+    for (const std::string& file : {files.certPath, files.keyPath}) {
+      std::filesystem::path p(file);
+      std::string dir = p.parent_path().string();
+      if (dir.empty()) dir = ".";
+      Directory*& d = byPath[dir];
+      if (d == nullptr) d = new Directory{this, dir, {}, {}};
+      d->files.emplace(p.filename().string(), files.name);
+    }
+  }
+  for (auto& [path, d] : byPath) {
+    uv_fs_event_init(loop_, &d->handle);
+    d->handle.data = d;
+    int rc = uv_fs_event_start(&d->handle, &CertificateWatcher::onEvent, path.c_str(), 0);
+    if (rc != 0) {
+      log::warning("certificates in " + path +
+                   " are not watched (changes need SIGHUP): " + net::uvErrorText(rc));
+    }
+    directories_.push_back(d);  // closed with the others even if it failed to start
+  }
+}
+
+void CertificateWatcher::onEvent(uv_fs_event_t* handle, const char* filename, int,
+                                 int status) noexcept {
+  auto* d = static_cast<Directory*>(handle->data);
+  if (status != 0) {
+    log::warning("watching " + d->path + ": " + net::uvErrorText(status));
+    return;
+  }
+  d->owner->changed(*d, filename);
+}
+
+void CertificateWatcher::changed(const Directory& directory, const char* filename) {
+  bool any = false;
+  if (filename == nullptr) {  // the kernel did not say which: all of them
+    for (const auto& [file, name] : directory.files) marked_.insert(name);
+    any = !directory.files.empty();
+  } else {
+    auto [first, last] = directory.files.equal_range(filename);
+    for (auto it = first; it != last; ++it) {
+      marked_.insert(it->second);
+      any = true;
+    }
+  }
+  // Debounce: kDebounce after the last event (uv_timer_start restarts it).
+  if (any) uv_timer_start(timer_, &CertificateWatcher::onTimer, kDebounce.count(), 0);
+}
+
+void CertificateWatcher::onTimer(uv_timer_t* timer) noexcept {
+  static_cast<CertificateWatcher*>(timer->data)->reloadMarked();
+}
+
+void CertificateWatcher::reloadMarked() {
+  std::set<std::string> marked;
+  marked.swap(marked_);
+  for (const std::string& name : marked) {
+    auto it = certificates_.find(name);
+    if (it != certificates_.end()) swap(it->second);
+  }
+  if (!marked_.empty()) {
+    uv_timer_start(timer_, &CertificateWatcher::onTimer, kDebounce.count(), 0);
+  }
+}
+
+void CertificateWatcher::swap(const conf::CertificateFiles& files) {
+  auto loaded = certstore::loadCredentials(files.name, files.certPath, files.keyPath,
+                                           certstore::sharedBufferPool(), ::time(nullptr));
+  if (!loaded.ok()) {
+    if (ageMs(files.certPath) < kSettle.count() || ageMs(files.keyPath) < kSettle.count()) {
+      ++stats_.deferred;
+      marked_.insert(files.name);  // still being written: look again later
+      return;
+    }
+    ++stats_.refused;
+    log::error(
+        "certificate " + files.name +
+        ": new files refused, the previous certificate keeps serving: " + loaded.error().message);
+    return;
+  }
+  std::shared_ptr<const certstore::Selector> current = current_();
+  const certstore::Credentials* served = current->credentials(files.name);
+  if (served != nullptr && sameCredentials(*served, **loaded)) {
+    ++stats_.unchanged;
+    return;
+  }
+  const std::string serial = (*loaded)->serialHex;
+  publish_(current->withCertificate(std::move(*loaded)));
+  ++stats_.swapped;
+  log::info("certificate " + files.name + " swapped (serial " + serial + ")");
+}
+
+}  // namespace tlsedge::proxy

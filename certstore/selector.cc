@@ -2,6 +2,8 @@
 
 #include <openssl/pool.h>
 
+#include "base/log.h"
+
 namespace tlsedge::certstore {
 namespace {
 
@@ -16,77 +18,37 @@ CRYPTO_BUFFER_POOL* sharedBufferPool() {
 }
 
 Result<std::shared_ptr<const Selector>> Selector::build(const conf::Config& config, time_t now) {
+  ResolvedCertificates resolved = resolveCertificates(config, now, sharedBufferPool());
+  for (const std::string& warning : resolved.warnings) log::warning(warning);
+  if (!resolved.errors.empty()) {
+    std::string errors;
+    for (const std::string& line : resolved.errors) {
+      if (!errors.empty()) errors.push_back('\n');
+      errors += line;
+    }
+    return makeError(errors);
+  }
+  return fromBindings(resolved, config.tls.unknownSni == conf::UnknownSni::kReject);
+}
+
+std::shared_ptr<const Selector> Selector::fromBindings(const ResolvedCertificates& resolved,
+                                                       bool rejectUnknown) {
   auto selector = std::make_shared<Selector>();
-  std::string errors;
-  auto fail = [&errors](const std::string& line) {
-    if (!errors.empty()) errors.push_back('\n');
-    errors += line;
-  };
-
-  for (const conf::CertificateFiles& files : config.certificates) {
-    auto loaded =
-        loadCredentials(files.name, files.certPath, files.keyPath, sharedBufferPool(), now);
-    if (!loaded.ok()) {
-      // Multi-line causes stay readable: every line names the certificate.
-      const std::string& message = loaded.error().message;
-      size_t start = 0;
-      while (start <= message.size()) {
-        size_t end = message.find('\n', start);
-        if (end == std::string::npos) end = message.size();
-        fail("certificate '" + files.name + "': " + message.substr(start, end - start));
-        start = end + 1;
-      }
-      continue;
-    }
-    selector->byName_.emplace(files.name, std::move(loaded.value()));
-  }
-
-  auto lookup = [&](const std::string& name) -> const Credentials* {
-    auto it = selector->byName_.find(name);
-    return it == selector->byName_.end() ? nullptr : it->second.get();
-  };
-  auto known = [&](const std::string& name) {
-    for (const conf::CertificateFiles& files : config.certificates) {
-      if (files.name == name) return true;
-    }
-    return false;
-  };
-
-  const std::string& defaultName = config.tls.defaultCertificate;
-  if (!defaultName.empty()) {
-    if (!known(defaultName)) {
-      fail("tls.default_certificate: no certificate named '" + defaultName + "'");
-    }
-    selector->default_ = lookup(defaultName);
-  }
-  selector->rejectUnknown_ = config.tls.unknownSni == conf::UnknownSni::kReject;
-
-  for (const conf::Site& site : config.sites) {
-    const std::string& certName = site.certificate.empty() ? defaultName : site.certificate;
-    // A site with neither its own nor a default certificate (an ACME site
-    // before its first issuance) maps nothing: its hosts fall through.
-    if (certName.empty()) continue;
-    if (!known(certName)) {
-      if (!site.certificate.empty()) {
-        fail("site '" + site.name + "': no certificate named '" + certName + "'");
-      }
-      continue;
-    }
-    const Credentials* credentials = lookup(certName);
-    if (credentials == nullptr) continue;  // its load failure is already listed
-    for (const std::string& host : site.hosts) {
-      // Config hosts are already lower-case without a trailing dot. The first
-      // site to name a host keeps it (conf rejects duplicates anyway).
-      if (host.size() > 2 && host[0] == '*' && host[1] == '.') {
-        selector->wildcard_.emplace(host.substr(2), credentials);
-      } else {
-        selector->exact_.emplace(host, credentials);
-      }
+  selector->byName_ = resolved.byName;
+  selector->default_ = resolved.defaultCredentials.get();
+  selector->rejectUnknown_ = rejectUnknown;
+  for (const HostBinding& binding : resolved.hosts) {
+    // Config hosts are already lower-case without a trailing dot. The first
+    // site to name a host keeps it (conf rejects duplicates anyway).
+    // byName_ owns every credentials a binding points to.
+    const std::string& host = binding.host;
+    if (host.size() > 2 && host[0] == '*' && host[1] == '.') {
+      selector->wildcard_.emplace(host.substr(2), binding.credentials.get());
+    } else {
+      selector->exact_.emplace(host, binding.credentials.get());
     }
   }
-
-  if (!errors.empty()) return makeError(errors);
-  return std::shared_ptr<const Selector>(std::move(selector));
+  return selector;
 }
 
 Selector::Choice Selector::fallback() const {

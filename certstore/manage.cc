@@ -5,7 +5,9 @@
 
 #include "certstore/binding.h"
 #include "certstore/files.h"
+#include "certstore/json_text.h"
 #include "certstore/selector.h"
+#include "certstore/x509_text.h"
 
 namespace tlsedge::certstore {
 namespace {
@@ -31,7 +33,55 @@ CertListEntry entryFor(CertInfo info, const ResolvedCertificates& resolved,
   return entry;
 }
 
+std::string jsonArray(const std::vector<std::string>& items) {
+  std::string out = "[";
+  for (const std::string& item : items) out += (out.size() > 1 ? "," : "") + jsonQuote(item);
+  return out + "]";
+}
+
 }  // namespace
+
+std::string toJson(const CertListEntry& entry) {
+  const CertInfo& info = entry.info;
+  return "{\"name\":" + jsonQuote(info.name) + ",\"subject\":" + jsonQuote(info.subject) +
+         ",\"dns_names\":" + jsonArray(info.dnsNames) +
+         ",\"ip_addresses\":" + jsonArray(info.ipAddresses) +
+         ",\"issuer\":" + jsonQuote(info.issuer) + ",\"issuer_cn\":" + jsonQuote(info.issuerCn) +
+         ",\"serial\":" + jsonQuote(info.serialHex) +
+         ",\"sha256\":" + jsonQuote(info.sha256Fingerprint) +
+         ",\"not_before\":" + jsonQuote(isoTime(info.notBefore)) +
+         ",\"not_after\":" + jsonQuote(isoTime(info.notAfter)) +
+         ",\"days_left\":" + std::to_string(entry.daysLeft) +
+         ",\"expired\":" + (entry.expired ? "true" : "false") +
+         ",\"expiring\":" + (entry.expiring ? "true" : "false") +
+         ",\"chain_length\":" + std::to_string(info.chainLength) +
+         ",\"key\":" + jsonQuote(info.keyType) +
+         ",\"source\":" + jsonQuote(certSourceName(info.meta.source)) +
+         ",\"sites\":" + jsonArray(entry.sites) +
+         ",\"default\":" + (entry.isDefault ? "true" : "false") + "}";
+}
+
+std::string toJson(const std::vector<CertListEntry>& entries) {
+  std::string out = "[";
+  for (const CertListEntry& entry : entries) out += (out.size() > 1 ? "," : "") + toJson(entry);
+  return out + "]";
+}
+
+std::string toJson(const AddOutcome& outcome) {
+  return "{\"name\":" + jsonQuote(outcome.name) + ",\"directory\":" + jsonQuote(outcome.directory) +
+         ",\"dns_names\":" + jsonArray(outcome.dnsNames) +
+         ",\"serial\":" + jsonQuote(outcome.serialHex) +
+         ",\"not_after\":" + jsonQuote(isoTime(outcome.notAfter)) +
+         ",\"notes\":" + jsonArray(outcome.notes) +
+         ",\"replaced\":" + (outcome.replaced ? "true" : "false") + "}";
+}
+
+std::string toJson(const WhichOutcome& outcome) {
+  return "{\"host\":" + jsonQuote(outcome.host) + ",\"certificate\":" + jsonQuote(outcome.name) +
+         ",\"serial\":" + jsonQuote(outcome.serialHex) +
+         ",\"sha256\":" + jsonQuote(outcome.sha256Fingerprint) +
+         ",\"how\":" + jsonQuote(outcome.how) + ",\"site\":" + jsonQuote(outcome.site) + "}";
+}
 
 Result<AddOutcome> addCertificate(const conf::Config& config, const std::string& name,
                                   const std::string& chainPath, const std::string& keyPath,

@@ -49,6 +49,13 @@ struct WhichOutcome {
   std::string site;  // "" for the default without a site
 };
 
+// The results as JSON objects (arrays for lists), e.g. for `--json` and the
+// admin socket. Times are ISO 8601 UTC strings; never any key material.
+std::string toJson(const CertListEntry& entry);
+std::string toJson(const std::vector<CertListEntry>& entries);
+std::string toJson(const AddOutcome& outcome);
+std::string toJson(const WhichOutcome& outcome);
+
 Result<AddOutcome> addCertificate(const conf::Config& config, const std::string& name,
                                   const std::string& chainPath, const std::string& keyPath,
                                   bool replace, time_t now);

@@ -19,6 +19,7 @@
 #include <filesystem>
 
 #include "certstore/files.h"
+#include "certstore/json_text.h"
 #include "certstore/pem.h"
 #include "certstore/private_key.h"
 #include "certstore/x509_text.h"
@@ -83,23 +84,6 @@ void removeTree(const std::string& path) {
   std::filesystem::remove_all(path, ec);
 }
 
-std::string jsonString(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
-
 bool parseIsoTime(const std::string& text, time_t* out) {
   struct tm tm {};
   char z = 0;
@@ -137,9 +121,9 @@ const char* certSourceName(CertSource source) {
 }
 
 std::string metaToJson(const CertMeta& meta) {
-  return "{\"source\":" + jsonString(certSourceName(meta.source)) +
-         ",\"created\":" + jsonString(isoTime(meta.created)) +
-         ",\"updated\":" + jsonString(isoTime(meta.updated)) + "}\n";
+  return "{\"source\":" + jsonQuote(certSourceName(meta.source)) +
+         ",\"created\":" + jsonQuote(isoTime(meta.created)) +
+         ",\"updated\":" + jsonQuote(isoTime(meta.updated)) + "}\n";
 }
 
 Result<CertMeta> metaFromJson(const std::string& json, const std::string& source) {

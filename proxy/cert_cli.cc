@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "certstore/json_text.h"
 #include "certstore/manage.h"
 #include "certstore/x509_text.h"
 #include "conf/config.h"
@@ -22,7 +23,7 @@ constexpr const char* kCertUsage =
     "  tlsedge cert rm NAME [-c FILE]\n"
     "  tlsedge cert which HOST [-c FILE]\n"
     "These work on the state directory of the configuration (-c FILE; without\n"
-    "it, the embedded default's).\n";
+    "it, the embedded default's). --json prints the result as one JSON value.\n";
 
 struct CertArgs {
   std::string action;
@@ -31,6 +32,7 @@ struct CertArgs {
   std::string certPath;
   std::string keyPath;
   bool replace = false;
+  bool json = false;
 };
 
 std::string joined(const std::vector<std::string>& items, const char* separator) {
@@ -79,9 +81,13 @@ Result<conf::ConfigPtr> loadConfig(const std::string& path) {
                           std::filesystem::current_path().string());
 }
 
-int list(const conf::Config& config, time_t now) {
+int list(const conf::Config& config, time_t now, bool json) {
   auto entries = certstore::listCertificates(config, now);
   if (!entries.ok()) return fail(entries.error().message);
+  if (json) {
+    std::cout << certstore::toJson(*entries) << "\n";
+    return 0;
+  }
   if (entries->empty()) {
     std::cout << "no certificates in " << config.stateDir << "/certs\n";
     return 0;
@@ -112,9 +118,13 @@ int list(const conf::Config& config, time_t now) {
   return 0;
 }
 
-int show(const conf::Config& config, const std::string& name, time_t now) {
+int show(const conf::Config& config, const std::string& name, time_t now, bool json) {
   auto shown = certstore::showCertificate(config, name, now);
   if (!shown.ok()) return fail(shown.error().message);
+  if (json) {
+    std::cout << certstore::toJson(*shown) << "\n";
+    return 0;
+  }
   const certstore::CertInfo& info = shown->info;
   std::cout << "name:        " << info.name << "\n"
             << "subject:     " << info.subject << "\n"
@@ -135,9 +145,13 @@ int show(const conf::Config& config, const std::string& name, time_t now) {
   return 0;
 }
 
-int which(const conf::Config& config, const std::string& host, time_t now) {
+int which(const conf::Config& config, const std::string& host, time_t now, bool json) {
   auto chosen = certstore::whichCertificate(config, host, now);
   if (!chosen.ok()) return fail(chosen.error().message);
+  if (json) {
+    std::cout << certstore::toJson(*chosen) << "\n";
+    return 0;
+  }
   std::cout << "host:        " << chosen->host << "\n"
             << "certificate: " << chosen->name << "\n"
             << "serial:      " << chosen->serialHex << "\n"
@@ -172,6 +186,8 @@ int runCertCommand(int argc, char** argv) {
       if (!value(&a.keyPath)) return usage(arg + " needs a value");
     } else if (arg == "--replace") {
       a.replace = true;
+    } else if (arg == "--json") {
+      a.json = true;
     } else if (!arg.empty() && arg[0] == '-') {
       return usage("unknown option '" + arg + "'");
     } else {
@@ -196,19 +212,27 @@ int runCertCommand(int argc, char** argv) {
   if (!config.ok()) return fail(config.error().message);
   const time_t now = ::time(nullptr);
 
-  if (a.action == "list") return list(**config, now);
+  if (a.action == "list") return list(**config, now, a.json);
   const std::string& arg = a.positional[0];
-  if (a.action == "show") return show(**config, arg, now);
-  if (a.action == "which") return which(**config, arg, now);
+  if (a.action == "show") return show(**config, arg, now, a.json);
+  if (a.action == "which") return which(**config, arg, now, a.json);
   if (a.action == "rm") {
     if (Status removed = certstore::removeCertificate(**config, arg, now); !removed.ok()) {
       return fail(removed.error().message);
     }
-    std::cout << "removed `" << arg << "`\n";
+    if (a.json) {
+      std::cout << "{\"removed\":" << certstore::jsonQuote(arg) << "}\n";
+    } else {
+      std::cout << "removed `" << arg << "`\n";
+    }
     return 0;
   }
   auto added = certstore::addCertificate(**config, arg, a.certPath, a.keyPath, a.replace, now);
   if (!added.ok()) return fail(added.error().message);
+  if (a.json) {
+    std::cout << certstore::toJson(*added) << "\n";
+    return 0;
+  }
   for (const std::string& note : added->notes) std::cout << "note: " << note << "\n";
   std::cout << (added->replaced ? "replaced `" : "added `") << added->name << "` in "
             << added->directory << ": " << joined(added->dnsNames, ",") << ", serial "

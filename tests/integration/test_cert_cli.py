@@ -3,6 +3,7 @@ directory of a config, then a daemon serving what the store holds: the
 certificate a site binds by store name, the one an unbound site gets because
 its names cover the host, and `cert which` agreeing with the handshake."""
 
+import json
 import os
 import re
 import stat
@@ -100,6 +101,13 @@ class CertCliTest(unittest.TestCase):
         self.assertRegex(rows["blog-auto"], r"blog\.test\s+blog\s")
         self.assertNotIn("expiring", rows["blog-auto"])
         self.assertRegex(rows["spare"], r"spare\.test\s+-\s")
+        listed = json.loads(self.cert("list", "--json").stdout)
+        self.assertEqual([e["name"] for e in listed], ["blog-auto", "shop-2026", "spare"])
+        self.assertEqual(listed[1]["sites"], ["shop"])
+        self.assertEqual(listed[1]["dns_names"], ["shop.test", "www.shop.test"])
+        self.assertEqual(int(listed[1]["serial"], 16), self.shop.serial)
+        self.assertTrue(listed[1]["expiring"])
+        self.assertFalse(listed[1]["expired"])
 
         # show: the fields, never the key.
         shown = self.cert("show", "shop-2026").stdout
@@ -120,6 +128,10 @@ class CertCliTest(unittest.TestCase):
         self.assertEqual(field(which, "certificate"), "blog-auto")
         self.assertEqual(field(which, "how"), "exact, store (site blog)")
         self.assertEqual(field(self.cert("which", "other.test").stdout, "how"), "default")
+        which = json.loads(self.cert("which", "blog.test", "--json").stdout)
+        self.assertEqual((which["certificate"], which["how"], which["site"]),
+                         ("blog-auto", "exact, store", "blog"))
+        self.assertEqual(int(which["serial"], 16), self.blog.serial)
 
         # rm: refused while a site uses the certificate, naming it.
         res = self.cert("rm", "shop-2026", ok=False)

@@ -223,6 +223,9 @@ TEST_F(BindingTest, WhichSaysHowTheCertificateWasChosen) {
   w = whichCertificate(config_, "shop.example.com", now_);
   EXPECT_EQ(w->serialHex, info->serialHex);
   EXPECT_EQ(w->sha256Fingerprint, info->sha256Fingerprint);
+  EXPECT_EQ(toJson(*w), "{\"host\":\"shop.example.com\",\"certificate\":\"shop\",\"serial\":\"" +
+                            info->serialHex + "\",\"sha256\":\"" + info->sha256Fingerprint +
+                            "\",\"how\":\"exact\",\"site\":\"shop\"}");
 }
 
 TEST_F(BindingTest, ListMarksExpiringAndNamesSites) {
@@ -245,6 +248,11 @@ TEST_F(BindingTest, ListMarksExpiringAndNamesSites) {
   EXPECT_TRUE((*listed)[1].expiring);
   EXPECT_EQ((*listed)[1].daysLeft, 5);
   EXPECT_THAT((*listed)[1].sites, ElementsAre("s"));
+  const std::string json = toJson(*listed);
+  EXPECT_EQ(json.front(), '[');
+  EXPECT_THAT(json, AllOf(HasSubstr("\"name\":\"soon\""), HasSubstr("\"days_left\":5"),
+                          HasSubstr("\"expiring\":true"), HasSubstr("\"sites\":[\"s\"]"),
+                          HasSubstr("\"dns_names\":[\"soon.example\"]")));
   // Expired later: still listed, marked.
   auto later = listCertificates(config_, now_ + 10 * kDay);
   ASSERT_TRUE(later.ok());

@@ -8,6 +8,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -272,11 +273,37 @@ Result<CertInfo> CertificateStore::inspect(const std::string& name) const {
   return info;
 }
 
+size_t CertificateStore::removeStaleTemporaries() const {
+  std::vector<std::string> stale;
+  DIR* dir = opendir(dir_.c_str());
+  if (dir == nullptr) return 0;
+  while (const dirent* entry = readdir(dir)) {
+    const std::string name = entry->d_name;
+    if (name.rfind(".tmp-", 0) != 0 && name.rfind(".rm-", 0) != 0) continue;
+    // The suffix is "-PID-N"; the certificate name in between may hold '-'.
+    const size_t last = name.rfind('-');
+    const size_t before =
+        last == std::string::npos || last == 0 ? std::string::npos : name.rfind('-', last - 1);
+    if (before == std::string::npos) continue;
+    const std::string pidText = name.substr(before + 1, last - before - 1);
+    if (pidText.empty() || pidText.size() > 9 ||
+        pidText.find_first_not_of("0123456789") != std::string::npos) {
+      continue;
+    }
+    const pid_t pid = static_cast<pid_t>(std::stol(pidText));
+    if (pid > 0 && kill(pid, 0) != 0 && errno == ESRCH) stale.push_back(dir_ + "/" + name);
+  }
+  closedir(dir);
+  for (const std::string& path : stale) removeTree(path);
+  return stale.size();
+}
+
 Result<AddResult> CertificateStore::add(const std::string& name, const std::string& chainPem,
                                         const std::string& keyPem, bool replace, CertSource source,
                                         time_t now, const std::string& chainSource,
                                         const std::string& keySource) const {
   if (Status valid = checkStoreName(name); !valid.ok()) return valid.error();
+  removeStaleTemporaries();
   const std::string target = dir_ + "/" + name;
   const bool exists = isDirectory(target);
   if (exists && !replace) {
@@ -344,6 +371,7 @@ Status CertificateStore::remove(const std::string& name) const {
   if (Status valid = checkStoreName(name); !valid.ok()) return valid.error();
   const std::string target = dir_ + "/" + name;
   if (!isDirectory(target)) return makeError("no certificate named `" + name + "` in " + dir_);
+  removeStaleTemporaries();
   const std::string doomed = dir_ + "/.rm-" + name + "-" + uniqueSuffix();
   if (rename(target.c_str(), doomed.c_str()) != 0) {
     return makeError("cannot remove " + target + ": " + std::strerror(errno));

@@ -9,7 +9,8 @@
 // directory inside certs/, fsyncs them, then renames the directory into
 // place (with replace: exchanges it with the old one) and fsyncs certs/. A
 // crash at any point leaves the old entry or the new one whole; names that
-// start with '.' are temporaries and never listed.
+// start with '.' are temporaries, never listed, and deleted by the next add
+// or remove once the process that made them is gone.
 //
 // Thread: blocking disk I/O: control loop, thread pool or CLI, never a
 // worker. Not synchronised: one writer at a time (the daemon's control loop,
@@ -98,6 +99,11 @@ class CertificateStore {
 
   // Removes an entry: renamed away first (atomic), then deleted.
   Status remove(const std::string& name) const;
+
+  // Deletes the temporaries (".tmp-NAME-PID-N", ".rm-NAME-PID-N") a crashed
+  // add or remove left behind: those whose process is gone. add() and
+  // remove() call it first. Returns how many it removed.
+  size_t removeStaleTemporaries() const;
 
  private:
   std::string dir_;

@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -213,6 +214,18 @@ TEST_F(StoreTest, ListingIgnoresTemporariesAndAMissingDirectory) {
   auto names = store_.names();
   ASSERT_TRUE(names.ok());
   EXPECT_THAT(*names, ElementsAre("shop"));
+}
+
+TEST_F(StoreTest, AddDeletesTemporariesOfDeadProcessesOnly) {
+  const std::string certs = dir_.path() + "/certs";
+  // pid_max is at most 2^22: 999999999 is never a live process.
+  ASSERT_TRUE(writeFileAtomic(certs + "/.tmp-my-blog-999999999-0/privkey.pem", "x", 0600).ok());
+  ASSERT_TRUE(writeFileAtomic(certs + "/.rm-old-999999999-3/privkey.pem", "x", 0600).ok());
+  const std::string live = "/.tmp-shop-" + std::to_string(getpid()) + "-99";
+  ASSERT_TRUE(writeFileAtomic(certs + live + "/privkey.pem", "x", 0600).ok());
+  Pki pki = Pki::make();
+  ASSERT_TRUE(add("shop", chainOf(pki), testing::pkcs8Pem(pki.leafKey.get())).ok());
+  EXPECT_THAT(entriesOf(certs), ElementsAre(live.substr(1), "shop"));
 }
 
 TEST_F(StoreTest, InspectShowsFieldsButNeverTheKey) {

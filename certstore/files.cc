@@ -62,7 +62,8 @@ Status writeAll(int fd, const std::string& data, const std::string& path) {
   return Ok{};
 }
 
-// The rename is durable only once the directory entry is on disk.
+}  // namespace
+
 Status syncDirectory(const std::string& dir) {
   int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return sysError("cannot open directory", dir, errno);
@@ -72,8 +73,6 @@ Status syncDirectory(const std::string& dir) {
   if (rc != 0) return sysError("cannot fsync directory", dir, err);
   return Ok{};
 }
-
-}  // namespace
 
 Status writeFileAtomic(const std::string& path, const std::string& data, unsigned mode) {
   if (path.empty() || path.back() == '/')

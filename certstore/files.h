@@ -16,6 +16,9 @@ namespace tlsedge::certstore {
 // Creates missing parent directories (mode 0700).
 Status writeFileAtomic(const std::string& path, const std::string& data, unsigned mode);
 
+// fsyncs a directory: a rename in it is durable only once its entry is on disk.
+Status syncDirectory(const std::string& dir);
+
 // Reads a whole file; the error names the path and errno text.
 Result<std::string> readFile(const std::string& path);
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <unordered_map>
 #include <unordered_set>
+#include "base/log.h"
 
 namespace tlsedge::certstore {
 namespace {
@@ -20,70 +21,31 @@ CRYPTO_BUFFER_POOL* sharedBufferPool() {
 }
 
 Result<std::shared_ptr<const Selector>> Selector::build(const conf::Config& config, time_t now) {
-  std::vector<CredentialsPtr> certificates;
-  std::string errors;
-  for (const conf::CertificateFiles& files : config.certificates) {
-    auto loaded =
-        loadCredentials(files.name, files.certPath, files.keyPath, sharedBufferPool(), now);
-    if (!loaded.ok()) {
-      // Multi-line causes stay readable: every line names the certificate.
-      const std::string& message = loaded.error().message;
-      size_t start = 0;
-      while (start <= message.size()) {
-        size_t end = message.find('\n', start);
-        if (end == std::string::npos) end = message.size();
-        if (!errors.empty()) errors.push_back('\n');
-        errors += "certificate '" + files.name + "': " + message.substr(start, end - start);
-        start = end + 1;
-      }
-      continue;
+  ResolvedCertificates resolved = resolveCertificates(config, now, sharedBufferPool());
+  for (const std::string& warning : resolved.warnings) log::warning(warning);
+  if (!resolved.errors.empty()) {
+    std::string errors;
+    for (const std::string& line : resolved.errors) {
+      if (!errors.empty()) errors.push_back('\n');
+      errors += line;
     }
-    certificates.push_back(std::move(loaded.value()));
+    return makeError(errors);
   }
-  auto input = bindConfig(config, std::move(certificates));
-  if (!input.ok()) {
-    if (!errors.empty()) errors.push_back('\n');
-    errors += input.error().message;
-  }
-  if (!errors.empty()) return makeError(errors);
-  return make(std::move(*input));
+  return fromBindings(resolved, config.tls.unknownSni == conf::UnknownSni::kReject);
 }
 
-Result<Selector::Input> Selector::bindConfig(const conf::Config& config,
-                                             std::vector<CredentialsPtr> certificates) {
+std::shared_ptr<const Selector> Selector::fromBindings(const ResolvedCertificates& resolved,
+                                                       bool rejectUnknown) {
   Input input;
-  input.certificates = std::move(certificates);
-  std::string errors;
-  auto fail = [&errors](const std::string& line) {
-    if (!errors.empty()) errors.push_back('\n');
-    errors += line;
-  };
-  auto known = [&](const std::string& name) { return config.findCertificate(name) != nullptr; };
-
-  input.defaultName = config.tls.defaultCertificate;
-  if (!input.defaultName.empty() && !known(input.defaultName)) {
-    fail("tls.default_certificate: no certificate named '" + input.defaultName + "'");
+  input.certificates.reserve(resolved.byName.size());
+  for (const auto& [name, credentials] : resolved.byName) input.certificates.push_back(credentials);
+  input.hosts.reserve(resolved.hosts.size());
+  for (const HostBinding& binding : resolved.hosts) {
+    input.hosts.emplace_back(binding.host, binding.credentials->name);
   }
-  input.rejectUnknown = config.tls.unknownSni == conf::UnknownSni::kReject;
-
-  for (const conf::Site& site : config.sites) {
-    const std::string& certName = site.certificate.empty() ? input.defaultName : site.certificate;
-    // A site with neither its own nor a default certificate (an ACME site
-    // before its first issuance) maps nothing: its hosts fall through.
-    if (certName.empty()) continue;
-    if (!known(certName)) {
-      if (!site.certificate.empty()) {
-        fail("site '" + site.name + "': no certificate named '" + certName + "'");
-      }
-      continue;
-    }
-    // Config hosts are already lower-case without a trailing dot. A binding
-    // to a certificate whose load failed is dropped by make() (the failure
-    // is already listed).
-    for (const std::string& host : site.hosts) input.hosts.emplace_back(host, certName);
-  }
-  if (!errors.empty()) return makeError(errors);
-  return input;
+  if (resolved.defaultCredentials != nullptr) input.defaultName = resolved.defaultCredentials->name;
+  input.rejectUnknown = rejectUnknown;
+  return make(std::move(input));
 }
 
 std::shared_ptr<const Selector> Selector::make(Input input) {

@@ -3,7 +3,8 @@
 // Order: exact host -> one-label wildcard site host ("*.example.com" for
 // "a.example.com", never "a.b.example.com") -> the configured default ->
 // refuse (if tls.unknown_sni is reject) or no credentials.
-// A site's certificate is its `tls.certificate`, else tls.default_certificate.
+// A site's certificate is its `tls.certificate`, else the newest store
+// certificate covering the host, else tls.default_certificate (binding.h).
 //
 // A handshake without SNI gets the default even under reject: it names no
 // host that could be unknown (IP-literal access, old clients, probes).
@@ -27,6 +28,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "certstore/binding.h"
 #include "certstore/credentials.h"
 #include "certstore/snapshot.h"
 #include "conf/config.h"
@@ -52,15 +54,18 @@ class Selector {
     bool rejectUnknown = false;
   };
 
-  // Loads every certificate named in the config and maps each site host to
-  // its site's certificate. Fails (listing every problem) if a file cannot be
-  // loaded or validated.
+  // Loads every certificate of the config and of its state directory's
+  // store, binds site hosts (resolveCertificates, binding.h) and builds the
+  // maps. Fails, listing every problem, if a bound certificate cannot be
+  // loaded or a name is unknown; unused store certificates that fail to load
+  // are logged as warnings.
   static Result<std::shared_ptr<const Selector>> build(const conf::Config& config, time_t now);
-  // The config side of build() without the loading: bindings, default, policy.
-  static Result<Input> bindConfig(const conf::Config& config,
-                                  std::vector<CredentialsPtr> certificates);
   // Bindings naming an unknown certificate are ignored.
   static std::shared_ptr<const Selector> make(Input input);
+
+  // The maps for already resolved bindings (which must be error-free).
+  static std::shared_ptr<const Selector> fromBindings(const ResolvedCertificates& resolved,
+                                                      bool rejectUnknown);
 
   // `sni` may be empty (no SNI sent). Case-insensitive; a trailing dot is ignored.
   Choice select(std::string_view sni) const;

@@ -76,7 +76,7 @@ Result<ConfigPtr> loadString(const std::string& yaml, const std::string& sourceN
                 "a second YAML document; the configuration is a single document");
   }
 
-  ParseContext ctx{diag, absoluteDir(baseDir), {}, {}, false};
+  ParseContext ctx{diag, absoluteDir(baseDir), {}, {}};
   auto config = std::make_shared<Config>();
   config->sourceName = sourceName;
   parseConfig(ctx, Field{root, "", positionOf(root.Mark(), Position{})}, *config);

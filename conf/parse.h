@@ -25,7 +25,6 @@ struct ParseContext {
   // reference to it.
   std::set<std::string, std::less<>> certificateNames;
   std::set<std::string, std::less<>> upstreamNames;
-  bool defaultCertificateSet = false;  // tls.default_certificate given
 };
 
 // The whole document (parse_config.cc).

@@ -99,12 +99,11 @@ void parseTls(ParseContext& ctx, const Field& field, Config& config) {
     }
   }
   if (auto f = tls.get("default_certificate")) {
-    ctx.defaultCertificateSet = true;
+    // The name may be in `certificates:` or in the state directory's store:
+    // checked when the certificates are loaded (certstore/binding.h).
     if (auto name = readNonEmptyString(ctx.diag, *f)) {
-      if (ctx.certificateNames.count(*name) == 0) {
-        ctx.diag.report(
-            f->pos, f->path,
-            "no certificate named `" + *name + "` " + definedNames(ctx.certificateNames));
+      if (Status valid = checkName(*name); !valid.ok()) {
+        ctx.diag.report(f->pos, f->path, valid.error().message);
       } else {
         config.tls.defaultCertificate = *name;
       }

@@ -53,34 +53,25 @@ void parseHosts(ParseContext& ctx, SitesState& state, const Field& field,
 
 void parseSiteTls(ParseContext& ctx, const MapReader& siteMap, Site& site) {
   auto field = siteMap.get("tls");
-  bool acme = false;
   if (field) {
     MapReader tls(ctx.diag, *field, {"certificate", "acme"});
-    if (!tls.isMap()) return;  // reported; "no certificate" would only repeat it
+    if (!tls.isMap()) return;  // reported
     if (auto f = tls.get("acme")) {
-      acme = true;
       ctx.diag.report(f->pos, f->path,
                       "ACME issuance is not implemented yet; upload a certificate and name it in "
                       "tls.certificate");
     }
     if (auto f = tls.get("certificate")) {
+      // `certificates:` or the state directory's store: checked at load time
+      // (certstore/binding.h), as is a site left without any certificate.
       if (auto name = readNonEmptyString(ctx.diag, *f)) {
-        if (ctx.certificateNames.count(*name) == 0) {
-          ctx.diag.report(
-              f->pos, f->path,
-              "no certificate named `" + *name + "` " + definedNames(ctx.certificateNames));
+        if (Status valid = checkName(*name); !valid.ok()) {
+          ctx.diag.report(f->pos, f->path, valid.error().message);
         } else {
           site.certificate = *name;
         }
       }
-      return;
     }
-  }
-  if (!acme && !ctx.defaultCertificateSet) {
-    const Field& where = field ? *field : siteMap.field();
-    ctx.diag.report(where.pos, childPath(siteMap.field().path, "tls.certificate"),
-                    "the site has no certificate: set tls.certificate here, or "
-                    "tls.default_certificate at the top level");
   }
 }
 
@@ -190,14 +181,17 @@ void parseRoutes(ParseContext& ctx, const Field& field, Site& site) {
       ctx.diag.report(item.pos, item.path, "needs `upstream` or `respond`");
       ok = false;
     } else if (upstream) {
+      // No reset() of the optional: GCC 12 then warns maybe-uninitialized.
       auto name = readNonEmptyString(ctx.diag, *upstream);
-      if (name && ctx.upstreamNames.count(*name) == 0) {
+      if (!name) {
+        ok = false;
+      } else if (ctx.upstreamNames.count(*name) == 0) {
         ctx.diag.report(upstream->pos, upstream->path,
                         "no upstream named `" + *name + "` " + definedNames(ctx.upstreamNames));
-        name.reset();
+        ok = false;
+      } else {
+        route.upstream = std::move(*name);
       }
-      ok = ok && name;
-      if (name) route.upstream = *name;
     } else {
       route.respond = parseRespond(ctx, *respond);
       ok = ok && route.respond;

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "base/log.h"
+#include "proxy/cert_cli.h"
 #include "proxy/server.h"
 
 namespace {
@@ -15,6 +16,13 @@ constexpr const char* kUsage =
     "commands:\n"
     "  run [-c FILE]     run the daemon (without -c: the embedded demo configuration)\n"
     "  check -c FILE     validate a configuration and its certificates, then exit\n"
+    "  cert add NAME --cert CHAIN.pem --key KEY.pem [--replace]\n"
+    "                    validate a certificate and store it in the state directory\n"
+    "  cert list         stored certificates: names, sites, expiry\n"
+    "  cert show NAME    one certificate's details (never the key)\n"
+    "  cert rm NAME      remove a certificate no site uses\n"
+    "  cert which HOST   the certificate a handshake for HOST gets now\n"
+    "                    (cert commands take -c FILE for the state directory)\n"
     "  default-config    print the embedded default configuration\n"
     "  version           print the version\n"
     "\n"
@@ -75,6 +83,9 @@ Args parse(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc >= 2 && std::strcmp(argv[1], "cert") == 0) {
+    return tlsedge::proxy::runCertCommand(argc - 2, argv + 2);
+  }
   Args args = parse(argc, argv);
   if (!args.ok) {
     std::cerr << kUsage;

@@ -178,8 +178,9 @@ TEST_F(SelectorTest, UnknownCertificateNames) {
   auto s = Selector::build(config_, now_);
   ASSERT_FALSE(s.ok());
   EXPECT_THAT(s.error().message,
-              AllOf(HasSubstr("tls.default_certificate: no certificate named 'gone'"),
-                    HasSubstr("site 'shop': no certificate named 'nope'")));
+              AllOf(HasSubstr("tls.default_certificate: no certificate named `gone` in "
+                              "`certificates:`"),
+                    HasSubstr("site `shop`: no certificate named `nope` in `certificates:`")));
 }
 
 }  // namespace

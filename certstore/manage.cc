@@ -1,0 +1,210 @@
+#include "certstore/manage.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include "certstore/binding.h"
+#include "certstore/files.h"
+#include "certstore/json_text.h"
+#include "certstore/selector.h"
+#include "certstore/x509_text.h"
+
+namespace tlsedge::certstore {
+namespace {
+
+constexpr time_t kDaySeconds = 86400;
+
+std::string joinLines(const std::vector<std::string>& lines) {
+  std::string out;
+  for (const std::string& line : lines) out += (out.empty() ? "" : "\n") + line;
+  return out;
+}
+
+CertListEntry entryFor(CertInfo info, const ResolvedCertificates& resolved,
+                       const conf::Config& config, time_t now) {
+  CertListEntry entry;
+  entry.sites = sitesUsing(resolved, config, info.name);
+  entry.isDefault = config.tls.defaultCertificate == info.name;
+  const time_t left = info.notAfter - now;
+  entry.expired = left < 0;
+  entry.daysLeft = static_cast<long>(left >= 0 ? left / kDaySeconds : -((-left) / kDaySeconds));
+  entry.expiring = !entry.expired && left <= kExpiringDays * kDaySeconds;
+  entry.info = std::move(info);
+  return entry;
+}
+
+std::string jsonArray(const std::vector<std::string>& items) {
+  std::string out = "[";
+  for (const std::string& item : items) out += (out.size() > 1 ? "," : "") + jsonQuote(item);
+  return out + "]";
+}
+
+}  // namespace
+
+std::string toJson(const CertListEntry& entry) {
+  const CertInfo& info = entry.info;
+  return "{\"name\":" + jsonQuote(info.name) + ",\"subject\":" + jsonQuote(info.subject) +
+         ",\"dns_names\":" + jsonArray(info.dnsNames) +
+         ",\"ip_addresses\":" + jsonArray(info.ipAddresses) +
+         ",\"issuer\":" + jsonQuote(info.issuer) + ",\"issuer_cn\":" + jsonQuote(info.issuerCn) +
+         ",\"serial\":" + jsonQuote(info.serialHex) +
+         ",\"sha256\":" + jsonQuote(info.sha256Fingerprint) +
+         ",\"not_before\":" + jsonQuote(isoTime(info.notBefore)) +
+         ",\"not_after\":" + jsonQuote(isoTime(info.notAfter)) +
+         ",\"days_left\":" + std::to_string(entry.daysLeft) +
+         ",\"expired\":" + (entry.expired ? "true" : "false") +
+         ",\"expiring\":" + (entry.expiring ? "true" : "false") +
+         ",\"chain_length\":" + std::to_string(info.chainLength) +
+         ",\"key\":" + jsonQuote(info.keyType) +
+         ",\"source\":" + jsonQuote(certSourceName(info.meta.source)) +
+         ",\"sites\":" + jsonArray(entry.sites) +
+         ",\"default\":" + (entry.isDefault ? "true" : "false") + "}";
+}
+
+std::string toJson(const std::vector<CertListEntry>& entries) {
+  std::string out = "[";
+  for (const CertListEntry& entry : entries) out += (out.size() > 1 ? "," : "") + toJson(entry);
+  return out + "]";
+}
+
+std::string toJson(const AddOutcome& outcome) {
+  return "{\"name\":" + jsonQuote(outcome.name) + ",\"directory\":" + jsonQuote(outcome.directory) +
+         ",\"dns_names\":" + jsonArray(outcome.dnsNames) +
+         ",\"serial\":" + jsonQuote(outcome.serialHex) +
+         ",\"not_after\":" + jsonQuote(isoTime(outcome.notAfter)) +
+         ",\"notes\":" + jsonArray(outcome.notes) +
+         ",\"replaced\":" + (outcome.replaced ? "true" : "false") + "}";
+}
+
+std::string toJson(const WhichOutcome& outcome) {
+  return "{\"host\":" + jsonQuote(outcome.host) + ",\"certificate\":" + jsonQuote(outcome.name) +
+         ",\"serial\":" + jsonQuote(outcome.serialHex) +
+         ",\"sha256\":" + jsonQuote(outcome.sha256Fingerprint) +
+         ",\"how\":" + jsonQuote(outcome.how) + ",\"site\":" + jsonQuote(outcome.site) + "}";
+}
+
+Result<AddOutcome> addCertificate(const conf::Config& config, const std::string& name,
+                                  const std::string& chainPath, const std::string& keyPath,
+                                  bool replace, time_t now) {
+  if (config.findCertificate(name) != nullptr && !configListsStoreEntry(config, name)) {
+    return makeError("certificate `" + name + "` is already defined in `certificates:` of " +
+                     config.sourceName + "; choose another name");
+  }
+  auto chain = readFile(chainPath);
+  auto key = readFile(keyPath);
+  std::vector<std::string> problems;
+  if (!chain.ok()) problems.push_back(chain.error().message);
+  if (!key.ok()) problems.push_back(key.error().message);
+  if (!problems.empty()) return makeError(joinLines(problems));
+  const CertificateStore store = CertificateStore::forStateDir(config.stateDir);
+  auto added = store.add(name, *chain, *key, replace, CertSource::kUpload, now, chainPath, keyPath);
+  if (!added.ok()) return added.error();
+  AddOutcome out;
+  out.name = name;
+  out.directory = store.directory() + "/" + name;
+  out.dnsNames = added->credentials->dnsNames;
+  out.serialHex = added->credentials->serialHex;
+  out.notAfter = added->credentials->notAfter;
+  out.notes = added->notes;
+  out.replaced = added->replaced;
+  return out;
+}
+
+Result<std::vector<CertListEntry>> listCertificates(const conf::Config& config, time_t now) {
+  const CertificateStore store = CertificateStore::forStateDir(config.stateDir);
+  auto names = store.names();
+  if (!names.ok()) return names.error();
+  // Problems of the configuration do not hide the list: bindings are best effort.
+  ResolvedCertificates resolved = resolveCertificates(config, now, nullptr);
+  std::vector<CertListEntry> out;
+  for (const std::string& name : *names) {
+    auto info = store.inspect(name);
+    if (!info.ok()) {
+      CertListEntry broken;
+      broken.info.name = name;
+      broken.info.keyType = info.error().message;
+      out.push_back(std::move(broken));
+      continue;
+    }
+    out.push_back(entryFor(std::move(*info), resolved, config, now));
+  }
+  return out;
+}
+
+Result<CertListEntry> showCertificate(const conf::Config& config, const std::string& name,
+                                      time_t now) {
+  const CertificateStore store = CertificateStore::forStateDir(config.stateDir);
+  auto info = store.inspect(name);
+  if (!info.ok()) return info.error();
+  ResolvedCertificates resolved = resolveCertificates(config, now, nullptr);
+  return entryFor(std::move(*info), resolved, config, now);
+}
+
+Status removeCertificate(const conf::Config& config, const std::string& name, time_t now) {
+  const CertificateStore store = CertificateStore::forStateDir(config.stateDir);
+  if (!store.contains(name))
+    return makeError("no certificate named `" + name + "` in " + store.directory());
+  ResolvedCertificates resolved = resolveCertificates(config, now, nullptr);
+  std::vector<std::string> users = sitesUsing(resolved, config, name);
+  std::string why;
+  for (const std::string& site : users) why += (why.empty() ? "site `" : ", site `") + site + "`";
+  if (config.tls.defaultCertificate == name) {
+    why += (why.empty() ? "" : ", ") + std::string("tls.default_certificate");
+  }
+  if (!why.empty()) {
+    return makeError("certificate `" + name + "` is in use by " + why + " in " + config.sourceName +
+                     "; change the configuration first");
+  }
+  return store.remove(name);
+}
+
+Result<WhichOutcome> whichCertificate(const conf::Config& config, const std::string& host,
+                                      time_t now) {
+  ResolvedCertificates resolved = resolveCertificates(config, now, nullptr);
+  if (!resolved.errors.empty()) return makeError(joinLines(resolved.errors));
+  auto selector =
+      Selector::fromBindings(resolved, config.tls.unknownSni == conf::UnknownSni::kReject);
+  Selector::Choice choice = selector->select(host);
+  WhichOutcome out;
+  out.host = host;
+  if (choice.credentials == nullptr) {
+    return makeError("`" + host + "`: no certificate; the handshake is refused (" +
+                     (config.tls.defaultCertificate.empty() ? "no tls.default_certificate"
+                                                            : "tls.unknown_sni: reject") +
+                     ")");
+  }
+  out.name = choice.credentials->name;
+  out.serialHex = choice.credentials->serialHex;
+  out.sha256Fingerprint = choice.credentials->sha256Fingerprint;
+  switch (choice.outcome) {
+    case Selector::Outcome::kExact:
+    case Selector::Outcome::kWildcard: {
+      out.how = choice.outcome == Selector::Outcome::kExact ? "exact" : "wildcard";
+      // Which binding produced it: the site's own, the store's newest, or the default.
+      std::string lower = host;
+      std::transform(lower.begin(), lower.end(), lower.begin(),
+                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      if (!lower.empty() && lower.back() == '.') lower.pop_back();
+      std::string wildcard;
+      if (size_t dot = lower.find('.'); dot != std::string::npos)
+        wildcard = "*" + lower.substr(dot);
+      const std::string& key = choice.outcome == Selector::Outcome::kExact ? lower : wildcard;
+      for (const HostBinding& binding : resolved.hosts) {
+        if (binding.host != key) continue;
+        out.site = binding.site;
+        if (binding.how == HostBinding::How::kStore) out.how += ", store";
+        if (binding.how == HostBinding::How::kDefault) out.how += ", default";
+        break;
+      }
+      break;
+    }
+    case Selector::Outcome::kDefault:
+      out.how = "default";
+      break;
+    case Selector::Outcome::kMiss:
+      break;
+  }
+  return out;
+}
+
+}  // namespace tlsedge::certstore

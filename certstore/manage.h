@@ -1,0 +1,71 @@
+// Certificate management operations: `tlsedge cert add|list|show|rm|which`.
+//
+// Each operation works on the state directory of a configuration and returns
+// plain data (or an Error whose message is ready for an operator); callers
+// only format. The CLI calls them directly when no daemon runs; the admin
+// socket is meant to serve the same functions.
+//
+// Thread: blocking disk I/O: control loop, thread pool or CLI.
+#pragma once
+
+#include <ctime>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "certstore/store.h"
+#include "conf/config.h"
+
+namespace tlsedge::certstore {
+
+// 14 days or less left: marked as expiring in listings.
+inline constexpr int kExpiringDays = 14;
+
+struct CertListEntry {
+  CertInfo info;
+  std::vector<std::string> sites;  // sites whose handshakes use it
+  bool isDefault = false;          // tls.default_certificate
+  long daysLeft = 0;               // whole days until notAfter (negative: expired)
+  bool expired = false;
+  bool expiring = false;  // not expired, kExpiringDays or fewer left
+};
+
+struct AddOutcome {
+  std::string name;
+  std::string directory;  // where it was written
+  std::vector<std::string> dnsNames;
+  std::string serialHex;
+  time_t notAfter = 0;
+  std::vector<std::string> notes;
+  bool replaced = false;
+};
+
+struct WhichOutcome {
+  std::string host;
+  std::string name;  // certificate name
+  std::string serialHex;
+  std::string sha256Fingerprint;
+  std::string how;   // "exact", "wildcard", "store", "default"
+  std::string site;  // "" for the default without a site
+};
+
+// The results as JSON objects (arrays for lists), e.g. for `--json` and the
+// admin socket. Times are ISO 8601 UTC strings; never any key material.
+std::string toJson(const CertListEntry& entry);
+std::string toJson(const std::vector<CertListEntry>& entries);
+std::string toJson(const AddOutcome& outcome);
+std::string toJson(const WhichOutcome& outcome);
+
+Result<AddOutcome> addCertificate(const conf::Config& config, const std::string& name,
+                                  const std::string& chainPath, const std::string& keyPath,
+                                  bool replace, time_t now);
+Result<std::vector<CertListEntry>> listCertificates(const conf::Config& config, time_t now);
+Result<CertListEntry> showCertificate(const conf::Config& config, const std::string& name,
+                                      time_t now);
+// Refused while a site or tls.default_certificate uses the certificate.
+Status removeCertificate(const conf::Config& config, const std::string& name, time_t now);
+// What a handshake for `host` would get now (same lookup as the daemon).
+Result<WhichOutcome> whichCertificate(const conf::Config& config, const std::string& host,
+                                      time_t now);
+
+}  // namespace tlsedge::certstore

@@ -1,0 +1,112 @@
+// CertificateStore: the certificates kept in the state directory.
+//
+//   <state>/certs/<name>/fullchain.pem   leaf first, then intermediates
+//   <state>/certs/<name>/privkey.pem     PKCS#8, mode 0600, never printed
+//   <state>/certs/<name>/meta.json       {"source":..., "created":..., "updated":...}
+//
+// add() validates with parseCredentials (so every message is the one the
+// daemon gives at load time), writes the three files into a temporary
+// directory inside certs/, fsyncs them, then renames the directory into
+// place (with replace: exchanges it with the old one) and fsyncs certs/. A
+// crash at any point leaves the old entry or the new one whole; names that
+// start with '.' are temporaries, never listed, and deleted by the next add
+// or remove once the process that made them is gone.
+//
+// Thread: blocking disk I/O: control loop, thread pool or CLI, never a
+// worker. Not synchronised: one writer at a time (the daemon's control loop,
+// or the CLI when no daemon runs).
+#pragma once
+
+#include <ctime>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "certstore/credentials.h"
+
+namespace tlsedge::certstore {
+
+enum class CertSource { kUpload, kAcme, kInternal };
+const char* certSourceName(CertSource source);
+
+struct CertMeta {
+  CertSource source = CertSource::kUpload;
+  time_t created = 0;
+  time_t updated = 0;
+};
+
+// meta.json text, and back. The parser reads what the writer writes (a flat
+// object of string values); unknown keys are ignored.
+std::string metaToJson(const CertMeta& meta);
+Result<CertMeta> metaFromJson(const std::string& json, const std::string& source);
+
+// Fields of a stored certificate for display, read without the validity
+// check (list and show must show expired certificates too). Never holds key
+// material: only its type and size.
+struct CertInfo {
+  std::string name;
+  std::string subject;
+  std::string issuer;
+  std::string issuerCn;  // "" when the issuer has no CN
+  std::vector<std::string> dnsNames;
+  std::vector<std::string> ipAddresses;
+  std::string serialHex;
+  std::string sha256Fingerprint;
+  time_t notBefore = 0;
+  time_t notAfter = 0;
+  size_t chainLength = 0;
+  std::string keyType;  // "ECDSA P-256", "RSA 2048", or the reason it is unreadable
+  CertMeta meta;
+};
+
+struct AddResult {
+  CredentialsPtr credentials;      // as validated and written
+  std::vector<std::string> notes;  // e.g. "dropped the root certificate ..."
+  bool replaced = false;
+};
+
+class CertificateStore {
+ public:
+  // `certsDir` is <state>/certs; it need not exist yet.
+  explicit CertificateStore(std::string certsDir) : dir_(std::move(certsDir)) {}
+  static CertificateStore forStateDir(const std::string& stateDir) {
+    return CertificateStore(stateDir + "/certs");
+  }
+
+  const std::string& directory() const { return dir_; }
+  std::string chainPath(const std::string& name) const {
+    return dir_ + "/" + name + "/fullchain.pem";
+  }
+  std::string keyPath(const std::string& name) const { return dir_ + "/" + name + "/privkey.pem"; }
+
+  // Names of the stored entries (directories with a fullchain.pem), sorted.
+  // A missing certs/ directory is an empty store.
+  Result<std::vector<std::string>> names() const;
+  bool contains(const std::string& name) const;
+
+  // Loads and validates one entry (loadCredentials: same checks, same messages).
+  Result<CredentialsPtr> load(const std::string& name, CRYPTO_BUFFER_POOL* pool, time_t now) const;
+
+  Result<CertInfo> inspect(const std::string& name) const;
+
+  // Validates then writes atomically. Refuses an existing name unless
+  // `replace`, and a missing one with `replace` is simply added.
+  // `chainSource` / `keySource` name the inputs in messages.
+  Result<AddResult> add(const std::string& name, const std::string& chainPem,
+                        const std::string& keyPem, bool replace, CertSource source, time_t now,
+                        const std::string& chainSource = "chain",
+                        const std::string& keySource = "key") const;
+
+  // Removes an entry: renamed away first (atomic), then deleted.
+  Status remove(const std::string& name) const;
+
+  // Deletes the temporaries (".tmp-NAME-PID-N", ".rm-NAME-PID-N") a crashed
+  // add or remove left behind: those whose process is gone. add() and
+  // remove() call it first. Returns how many it removed.
+  size_t removeStaleTemporaries() const;
+
+ private:
+  std::string dir_;
+};
+
+}  // namespace tlsedge::certstore

@@ -1,0 +1,14 @@
+// `tlsedge cert add|list|show|rm|which`: argument parsing and text output
+// over the operations in certstore/manage.h, on the state directory of the
+// configuration (-c FILE; default: the embedded default's).
+//
+// Thread: the main thread of a CLI process.
+#pragma once
+
+namespace tlsedge::proxy {
+
+// `args` are the words after "cert". Returns the process exit status: 0 on
+// success, 1 when the operation failed, 2 on a usage error.
+int runCertCommand(int argc, char** argv);
+
+}  // namespace tlsedge::proxy

@@ -67,7 +67,7 @@ ResolvedCertificates resolveCertificates(const conf::Config& config, time_t now,
   std::set<std::string> referenced;
   if (!config.tls.defaultCertificate.empty()) referenced.insert(config.tls.defaultCertificate);
   for (const conf::Site& site : config.sites) {
-    if (!site.certificate.empty()) referenced.insert(site.certificate);
+    referenced.insert(site.certificates.begin(), site.certificates.end());
   }
 
   std::set<std::string> inStore;
@@ -126,15 +126,31 @@ ResolvedCertificates resolveCertificates(const conf::Config& config, time_t now,
   }
 
   for (const conf::Site& site : config.sites) {
-    if (!site.certificate.empty()) {
-      if (!known(site.certificate)) {
-        out.errors.push_back("site `" + site.name + "`: " + unknown(site.certificate));
+    if (!site.certificates.empty()) {
+      std::vector<CredentialsPtr> named;
+      bool complete = true;
+      for (const std::string& name : site.certificates) {
+        if (!known(name)) {
+          out.errors.push_back("site `" + site.name + "`: " + unknown(name));
+          complete = false;
+        } else if (CredentialsPtr credentials = lookup(name)) {
+          named.push_back(std::move(credentials));
+        } else {
+          complete = false;  // its load failure is already listed
+        }
+      }
+      if (!complete) continue;
+      if (named.size() == 2 && isEcdsa(named[0]->keyType) == isEcdsa(named[1]->keyType)) {
+        out.errors.push_back("site `" + site.name + "`: tls.certificate lists `" + named[0]->name +
+                             "` and `" + named[1]->name + "`, both " +
+                             (isEcdsa(named[0]->keyType) ? "ECDSA" : "RSA") +
+                             "; a pair must be one ECDSA and one RSA certificate");
         continue;
       }
-      CredentialsPtr credentials = lookup(site.certificate);
-      if (!credentials) continue;  // its load failure is already listed
       for (const std::string& host : site.hosts) {
-        out.hosts.push_back({host, site.name, credentials, HostBinding::How::kNamed});
+        for (const CredentialsPtr& credentials : named) {
+          out.hosts.push_back({host, site.name, credentials, HostBinding::How::kNamed});
+        }
       }
       continue;
     }
@@ -175,7 +191,10 @@ std::vector<std::string> sitesUsing(const ResolvedCertificates& resolved,
     if (std::find(sites.begin(), sites.end(), site) == sites.end()) sites.push_back(site);
   };
   for (const conf::Site& site : config.sites) {
-    if (site.certificate == name) add(site.name);
+    if (std::find(site.certificates.begin(), site.certificates.end(), name) !=
+        site.certificates.end()) {
+      add(site.name);
+    }
   }
   for (const HostBinding& binding : resolved.hosts) {
     if (binding.credentials && binding.credentials->name == name) add(binding.site);

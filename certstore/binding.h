@@ -3,7 +3,9 @@
 //
 // - `tls.certificate: NAME` (and tls.default_certificate) names an entry of
 //   `certificates:` or a certificate in <state>/certs; a name in both is an
-//   error (unless the config entry is the store's own files).
+//   error (unless the config entry is the store's own files). A site may
+//   name two certificates, one ECDSA and one RSA, for the same hosts: each
+//   host then has two bindings (the Selector picks per client).
 // - A site without tls.certificate is served, host by host, by the newest
 //   valid certificate in the store whose names cover the host (exact or
 //   one-label wildcard subjectAltName), else by tls.default_certificate.

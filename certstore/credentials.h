@@ -23,6 +23,8 @@ namespace tlsedge::certstore {
 
 enum class KeyType { kEcdsaP256, kEcdsaP384, kRsa };
 
+inline bool isEcdsa(KeyType type) { return type != KeyType::kRsa; }
+
 struct Credentials {
   std::string name;                                   // store/config name
   std::vector<bssl::UniquePtr<CRYPTO_BUFFER>> chain;  // DER, leaf first, no root

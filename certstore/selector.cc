@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <unordered_map>
-#include <unordered_set>
 #include "base/log.h"
 
 namespace tlsedge::certstore {
@@ -12,6 +11,10 @@ namespace {
 
 // RFC 1035 section 2.3.4: at most 253 characters without the trailing dot.
 constexpr size_t kMaxHostLength = 253;
+
+CredentialsPtr& slotFor(Selector::HostCredentials& host, KeyType type) {
+  return isEcdsa(type) ? host.ecdsa : host.rsa;
+}
 
 }  // namespace
 
@@ -56,19 +59,24 @@ std::shared_ptr<const Selector> Selector::make(Input input) {
     n->credentials = credentials;
     named.emplace(credentials->name, std::move(n));  // the first of a name wins
   }
-  std::vector<ShardedIndex<CredentialsPtr>::Entry> hostEntries;
+  std::vector<ShardedIndex<HostCredentials>::Entry> hostEntries;
   hostEntries.reserve(input.hosts.size());
-  std::unordered_set<std::string> seen;
+  std::unordered_map<std::string, size_t> seen;  // host -> index in hostEntries
   for (auto& [host, name] : input.hosts) {
     auto it = named.find(name);
-    if (it == named.end() || !seen.insert(host).second) continue;
-    it->second->hosts.push_back(host);
-    hostEntries.emplace_back(std::move(host), it->second->credentials);
+    if (it == named.end()) continue;
+    const CredentialsPtr& credentials = it->second->credentials;
+    auto [at, fresh] = seen.emplace(host, hostEntries.size());
+    if (fresh) hostEntries.emplace_back(host, HostCredentials{});
+    CredentialsPtr& slot = slotFor(hostEntries[at->second].second, credentials->keyType);
+    if (slot != nullptr) continue;  // the first of a key type wins
+    slot = credentials;
+    it->second->hosts.push_back(std::move(host));
   }
   std::vector<ShardedIndex<NamedPtr>::Entry> nameEntries;
   nameEntries.reserve(named.size());
   for (auto& [name, n] : named) nameEntries.emplace_back(name, std::move(n));
-  selector->hosts_ = ShardedIndex<CredentialsPtr>::build(std::move(hostEntries));
+  selector->hosts_ = ShardedIndex<HostCredentials>::build(std::move(hostEntries));
   selector->names_ = ShardedIndex<NamedPtr>::build(std::move(nameEntries));
   selector->defaultName_ = std::move(input.defaultName);
   if (!selector->defaultName_.empty()) {
@@ -92,7 +100,17 @@ std::shared_ptr<const Selector> Selector::withCertificate(CredentialsPtr credent
   n->credentials = credentials;
   if (const NamedPtr* old = names_.find(credentials->name)) n->hosts = (*old)->hosts;
   for (const std::string& host : n->hosts) {
-    next->hosts_ = next->hosts_.set(host, credentials, bytesCopied);
+    const HostCredentials* bound = next->hosts_.find(host);
+    HostCredentials updated = bound != nullptr ? *bound : HostCredentials{};
+    if (updated.ecdsa != nullptr && updated.ecdsa->name == credentials->name)
+      updated.ecdsa = nullptr;
+    if (updated.rsa != nullptr && updated.rsa->name == credentials->name) updated.rsa = nullptr;
+    CredentialsPtr& slot = slotFor(updated, credentials->keyType);
+    // The replacement changed key type and now collides with the host's other
+    // certificate: the replacement wins this host.
+    if (slot != nullptr) next->forgetHost(slot->name, host, bytesCopied);
+    slot = credentials;
+    next->hosts_ = next->hosts_.set(host, std::move(updated), bytesCopied);
   }
   if (credentials->name == defaultName_) next->default_ = credentials;
   next->names_ = next->names_.set(credentials->name, std::move(n), bytesCopied);
@@ -105,7 +123,16 @@ std::shared_ptr<const Selector> Selector::withoutCertificate(const std::string& 
   if (old == nullptr) return std::make_shared<Selector>(*this);
   auto next = std::make_shared<Selector>(*this);
   for (const std::string& host : (*old)->hosts) {
-    next->hosts_ = next->hosts_.erase(host, bytesCopied);
+    const HostCredentials* bound = next->hosts_.find(host);
+    if (bound == nullptr) continue;
+    HostCredentials updated = *bound;
+    if (updated.ecdsa != nullptr && updated.ecdsa->name == name) updated.ecdsa = nullptr;
+    if (updated.rsa != nullptr && updated.rsa->name == name) updated.rsa = nullptr;
+    if (updated.ecdsa == nullptr && updated.rsa == nullptr) {
+      next->hosts_ = next->hosts_.erase(host, bytesCopied);
+    } else {
+      next->hosts_ = next->hosts_.set(host, std::move(updated), bytesCopied);
+    }
   }
   if (name == defaultName_) next->default_ = nullptr;
   next->names_ = next->names_.erase(name, bytesCopied);
@@ -128,24 +155,32 @@ std::shared_ptr<const Selector> Selector::withoutHost(const std::string& host,
   return next;
 }
 
+// Called after unbind(host): the host has no certificate yet.
 void Selector::bind(const std::string& host, const std::string& name, size_t* bytesCopied) {
   const NamedPtr* n = names_.find(name);
   auto updated = std::make_shared<Named>(**n);
   updated->hosts.push_back(host);
-  hosts_ = hosts_.set(host, updated->credentials, bytesCopied);
+  HostCredentials bound;
+  slotFor(bound, updated->credentials->keyType) = updated->credentials;
+  hosts_ = hosts_.set(host, std::move(bound), bytesCopied);
   names_ = names_.set(name, std::move(updated), bytesCopied);
 }
 
 void Selector::unbind(const std::string& host, size_t* bytesCopied) {
-  const CredentialsPtr* bound = hosts_.find(host);
+  const HostCredentials* bound = hosts_.find(host);
   if (bound == nullptr) return;
-  const std::string name = (*bound)->name;
+  const HostCredentials old = *bound;
   hosts_ = hosts_.erase(host, bytesCopied);
-  if (const NamedPtr* n = names_.find(name)) {
-    auto updated = std::make_shared<Named>(**n);
-    std::erase(updated->hosts, host);
-    names_ = names_.set(name, std::move(updated), bytesCopied);
-  }
+  if (old.ecdsa != nullptr) forgetHost(old.ecdsa->name, host, bytesCopied);
+  if (old.rsa != nullptr) forgetHost(old.rsa->name, host, bytesCopied);
+}
+
+void Selector::forgetHost(const std::string& name, const std::string& host, size_t* bytesCopied) {
+  const NamedPtr* n = names_.find(name);
+  if (n == nullptr) return;
+  auto updated = std::make_shared<Named>(**n);
+  std::erase(updated->hosts, host);
+  names_ = names_.set(name, std::move(updated), bytesCopied);
 }
 
 Selector::Choice Selector::fallback() const {
@@ -153,7 +188,7 @@ Selector::Choice Selector::fallback() const {
   return {default_.get(), Outcome::kDefault};
 }
 
-Selector::Choice Selector::select(std::string_view sni) const {
+Selector::Choice Selector::select(std::string_view sni, bool acceptsEcdsa) const {
   if (sni.empty()) {
     return default_ != nullptr ? Choice{default_.get(), Outcome::kDefault} : Choice{};
   }
@@ -171,7 +206,8 @@ Selector::Choice Selector::select(std::string_view sni) const {
   // Wildcards live in the same index under "*.suffix": a name starting with
   // '*' is never an exact host, it can only reach them below.
   if (host[0] != '*') {
-    if (const CredentialsPtr* c = hosts_.find(host)) return {c->get(), Outcome::kExact};
+    if (const HostCredentials* c = hosts_.find(host))
+      return {c->pick(acceptsEcdsa), Outcome::kExact};
   }
   // One-label wildcard (RFC 6125 section 6.4.3): replace exactly the first
   // label with '*' in place (its last character becomes the '*').
@@ -179,7 +215,9 @@ Selector::Choice Selector::select(std::string_view sni) const {
   if (dot != std::string_view::npos && dot > 0 && dot + 1 < host.size()) {
     buffer[dot - 1] = '*';
     const std::string_view key(buffer + dot - 1, host.size() - dot + 1);
-    if (const CredentialsPtr* c = hosts_.find(key)) return {c->get(), Outcome::kWildcard};
+    if (const HostCredentials* c = hosts_.find(key)) {
+      return {c->pick(acceptsEcdsa), Outcome::kWildcard};
+    }
   }
   return fallback();
 }

@@ -6,6 +6,11 @@
 // A site's certificate is its `tls.certificate`, else the newest store
 // certificate covering the host, else tls.default_certificate (binding.h).
 //
+// A host may have two certificates, one ECDSA and one RSA (a site's
+// `tls.certificate: [ecdsa-name, rsa-name]`): a client that accepts ECDSA
+// gets the ECDSA one, any other client the RSA one (select()'s
+// `acceptsEcdsa`, decided from the ClientHello by proxy/tls_context.cc).
+//
 // A handshake without SNI gets the default even under reject: it names no
 // host that could be unknown (IP-literal access, old clients, probes).
 //
@@ -43,14 +48,30 @@ class Selector {
     Outcome outcome = Outcome::kMiss;
   };
 
+  // The certificates bound to one host: at most one of each key type, at
+  // least one set.
+  struct HostCredentials {
+    CredentialsPtr ecdsa;
+    CredentialsPtr rsa;
+
+    // ECDSA if the client accepts it and there is one, else RSA if there is
+    // one, else what there is (the client may still manage).
+    const Credentials* pick(bool acceptsEcdsa) const noexcept {
+      if (ecdsa != nullptr && (acceptsEcdsa || rsa == nullptr)) return ecdsa.get();
+      return rsa.get();
+    }
+  };
+
   // What a snapshot is built from: credentials by name (Credentials::name)
   // and host bindings ("host" or "*.suffix", lower-case, no trailing dot ->
   // certificate name). Sources (config files, the state directory, site
   // binding rules) each produce one; make() does not read files.
   struct Input {
     std::vector<CredentialsPtr> certificates;
-    std::vector<std::pair<std::string, std::string>> hosts;  // first binding of a host wins
-    std::string defaultName;                                 // empty: none
+    // A host may appear twice, with an ECDSA and an RSA certificate; otherwise
+    // the first binding of a host (per key type) wins.
+    std::vector<std::pair<std::string, std::string>> hosts;
+    std::string defaultName;  // empty: none
     bool rejectUnknown = false;
   };
 
@@ -67,8 +88,10 @@ class Selector {
   static std::shared_ptr<const Selector> fromBindings(const ResolvedCertificates& resolved,
                                                       bool rejectUnknown);
 
-  // `sni` may be empty (no SNI sent). Case-insensitive; a trailing dot is ignored.
-  Choice select(std::string_view sni) const;
+  // `sni` may be empty (no SNI sent). Case-insensitive; a trailing dot is
+  // ignored. `acceptsEcdsa`: the client can verify an ECDSA certificate in
+  // the version and cipher suites it offers (picks within a host's pair).
+  Choice select(std::string_view sni, bool acceptsEcdsa = true) const;
 
   // --- O(changed) updates (control loop). Each returns a new snapshot that
   // shares everything unchanged with this one; this one is not modified.
@@ -82,7 +105,8 @@ class Selector {
   // named but serves nothing until a certificate of that name comes back).
   std::shared_ptr<const Selector> withoutCertificate(const std::string& name,
                                                      size_t* bytesCopied = nullptr) const;
-  // Binds (or rebinds) one host to a known certificate; false if unknown.
+  // Binds (or rebinds) one host to a known certificate, replacing any pair it
+  // had; unchanged if the name is unknown.
   std::shared_ptr<const Selector> withHost(const std::string& host, const std::string& name,
                                            size_t* bytesCopied = nullptr) const;
   std::shared_ptr<const Selector> withoutHost(const std::string& host,
@@ -99,16 +123,18 @@ class Selector {
     std::vector<std::string> hosts;  // bound to it
   };
   using NamedPtr = std::shared_ptr<const Named>;
-  const ShardedIndex<CredentialsPtr>& hostIndex() const { return hosts_; }
+  const ShardedIndex<HostCredentials>& hostIndex() const { return hosts_; }
   const ShardedIndex<NamedPtr>& nameIndex() const { return names_; }
 
  private:
   Choice fallback() const;
   void bind(const std::string& host, const std::string& name, size_t* bytesCopied);
   void unbind(const std::string& host, size_t* bytesCopied);
+  // Removes `host` from the bound-host list of certificate `name`.
+  void forgetHost(const std::string& name, const std::string& host, size_t* bytesCopied);
 
-  ShardedIndex<CredentialsPtr> hosts_;  // "host" or "*.suffix" -> credentials
-  ShardedIndex<NamedPtr> names_;        // certificate name -> credentials, bound hosts
+  ShardedIndex<HostCredentials> hosts_;  // "host" or "*.suffix" -> credentials
+  ShardedIndex<NamedPtr> names_;         // certificate name -> credentials, bound hosts
   std::string defaultName_;
   CredentialsPtr default_;
   bool rejectUnknown_ = false;

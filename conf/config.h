@@ -58,9 +58,12 @@ struct Route {
 struct Site {
   std::string name;
   std::vector<std::string> hosts;  // exact names or "*.suffix" (one-label wildcard)
-  std::string certificate;         // name in Config::certificates; empty: tls.default_certificate
-  bool redirectHttps = true;       // plain HTTP gets a redirect to https://
-  int redirectStatus = 308;        // 308 or 301
+  // Names in Config::certificates or the store: none (the store's newest
+  // covering certificate, else tls.default_certificate), one, or two (one
+  // ECDSA and one RSA, checked at load time: certstore/binding.h).
+  std::vector<std::string> certificates;
+  bool redirectHttps = true;  // plain HTTP gets a redirect to https://
+  int redirectStatus = 308;   // 308 or 301
   std::optional<Hsts> hsts;
   std::vector<Route> routes;  // in YAML order; routing picks the longest matching prefix
 };

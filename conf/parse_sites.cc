@@ -63,13 +63,30 @@ void parseSiteTls(ParseContext& ctx, const MapReader& siteMap, Site& site) {
     }
     if (auto f = tls.get("certificate")) {
       // `certificates:` or the state directory's store: checked at load time
-      // (certstore/binding.h), as is a site left without any certificate.
-      if (auto name = readNonEmptyString(ctx.diag, *f)) {
+      // (certstore/binding.h), as are the key types of a pair and a site left
+      // without any certificate.
+      auto addName = [&](const Field& item) {
+        auto name = readNonEmptyString(ctx.diag, item);
+        if (!name) return;
         if (Status valid = checkName(*name); !valid.ok()) {
-          ctx.diag.report(f->pos, f->path, valid.error().message);
+          ctx.diag.report(item.pos, item.path, valid.error().message);
         } else {
-          site.certificate = *name;
+          site.certificates.push_back(std::move(*name));
         }
+      };
+      if (f->node.IsSequence()) {
+        auto items = readList(ctx.diag, *f);
+        if (!items) return;
+        if (items->empty() || items->size() > 2) {
+          ctx.diag.report(f->pos, f->path,
+                          "expected one certificate name or a list of two (one ECDSA, one RSA), "
+                          "got " +
+                              std::to_string(items->size()) + " names");
+          return;
+        }
+        for (const Field& item : *items) addName(item);
+      } else {
+        addName(*f);
       }
     }
   }

@@ -2,6 +2,7 @@
 
 #include <openssl/bytestring.h>
 #include <openssl/err.h>
+#include <openssl/nid.h>
 
 #include <cstring>
 #include <string_view>
@@ -32,10 +33,83 @@ std::string_view sniFromClientHello(const SSL_CLIENT_HELLO* hello) {
   return {};
 }
 
+// Whether the u16 list extension `type` (a u16 length, then u16 values)
+// holds a value for which `match` is true.
+template <class Match>
+bool extensionListHas(const SSL_CLIENT_HELLO* hello, uint16_t type, Match match) {
+  const uint8_t* data = nullptr;
+  size_t len = 0;
+  if (!SSL_early_callback_ctx_extension_get(hello, type, &data, &len)) return false;
+  CBS ext, list;
+  CBS_init(&ext, data, len);
+  if (!CBS_get_u16_length_prefixed(&ext, &list)) return false;
+  uint16_t value = 0;
+  while (CBS_get_u16(&list, &value)) {
+    if (match(value)) return true;
+  }
+  return false;
+}
+
+// Whether supported_versions (RFC 8446 section 4.2.1) offers TLS 1.3.
+bool offersTls13(const SSL_CLIENT_HELLO* hello) {
+  const uint8_t* data = nullptr;
+  size_t len = 0;
+  if (!SSL_early_callback_ctx_extension_get(hello, TLSEXT_TYPE_supported_versions, &data, &len)) {
+    return false;
+  }
+  CBS ext, list;
+  CBS_init(&ext, data, len);
+  if (!CBS_get_u8_length_prefixed(&ext, &list)) return false;
+  uint16_t version = 0;
+  while (CBS_get_u16(&list, &version)) {
+    if (version == TLS1_3_VERSION) return true;
+  }
+  return false;
+}
+
+// Whether the client offers a TLS 1.2 cipher suite with ECDSA authentication.
+bool offersEcdsaSuite(const SSL_CLIENT_HELLO* hello) {
+  CBS suites;
+  CBS_init(&suites, hello->cipher_suites, hello->cipher_suites_len);
+  uint16_t value = 0;
+  while (CBS_get_u16(&suites, &value)) {
+    const SSL_CIPHER* cipher = SSL_get_cipher_by_value(value);
+    if (cipher != nullptr && SSL_CIPHER_get_auth_nid(cipher) == NID_auth_ecdsa) return true;
+  }
+  return false;
+}
+
+// Whether the client can verify an ECDSA certificate in what it offers:
+// - signature_algorithms, if sent, must list an ECDSA scheme (ecdsa_sha1 or
+//   ecdsa_secp{256,384,521}r1_sha{256,384,512}); without the extension TLS
+//   1.2 implies ECDSA with SHA-1 for an ECDSA suite (RFC 5246 7.4.1.4.1);
+// - then TLS 1.3 (any cipher suite: they do not fix the authentication) or
+//   a TLS 1.2 ECDHE_ECDSA cipher suite. The server always allows TLS 1.3.
+// Allocation-free: it runs on every handshake.
+bool clientAcceptsEcdsa(const SSL_CLIENT_HELLO* hello) {
+  const uint8_t* data = nullptr;
+  size_t len = 0;
+  if (SSL_early_callback_ctx_extension_get(hello, TLSEXT_TYPE_signature_algorithms, &data, &len)) {
+    CBS ext, list;
+    CBS_init(&ext, data, len);
+    if (!CBS_get_u16_length_prefixed(&ext, &list)) return false;
+    bool ecdsa = false;
+    uint16_t scheme = 0;
+    while (!ecdsa && CBS_get_u16(&list, &scheme)) {
+      ecdsa = scheme == SSL_SIGN_ECDSA_SHA1 || scheme == SSL_SIGN_ECDSA_SECP256R1_SHA256 ||
+              scheme == SSL_SIGN_ECDSA_SECP384R1_SHA384 ||
+              scheme == SSL_SIGN_ECDSA_SECP521R1_SHA512;
+    }
+    if (!ecdsa) return false;
+    if (offersTls13(hello)) return true;
+  }
+  return offersEcdsaSuite(hello);
+}
+
 enum ssl_select_cert_result_t selectCertificate(const SSL_CLIENT_HELLO* hello) noexcept {
   auto* state = static_cast<HandshakeState*>(SSL_get_app_data(hello->ssl));
   if (state == nullptr || state->selector == nullptr) return ssl_select_cert_error;
-  auto choice = state->selector->select(sniFromClientHello(hello));
+  auto choice = state->selector->select(sniFromClientHello(hello), clientAcceptsEcdsa(hello));
   if (choice.credentials == nullptr) {
     // Let the servername callback refuse with unrecognized_name (RFC 6066
     // section 3), which is what clients report best.

@@ -59,7 +59,7 @@ class BindingTest : public ::testing::Test {
     conf::Site s;
     s.name = name;
     s.hosts = std::move(hosts);
-    s.certificate = certificate;
+    if (!certificate.empty()) s.certificates = {certificate};
     config_.sites.push_back(std::move(s));
   }
 
@@ -171,7 +171,7 @@ TEST_F(BindingTest, AnUnusedBrokenStoreEntryIsOnlyAWarning) {
   ASSERT_FALSE(r.warnings.empty());
   EXPECT_THAT(r.warnings[0], HasSubstr("certificate 'junk' (store): "));
   // Bound, the same entry is an error.
-  config_.sites[0].certificate = "junk";
+  config_.sites[0].certificates = {"junk"};
   EXPECT_FALSE(resolveCertificates(config_, now_, nullptr).errors.empty());
 }
 

@@ -31,8 +31,9 @@ class SelectorTest : public ::testing::Test {
     config_.sites.push_back(site("plain", {"plain.example"}, ""));  // default certificate
   }
 
-  void addCertificate(const std::string& name, const std::vector<std::string>& dns) {
-    auto key = testing::makeKey(Alg::kP256);
+  void addCertificate(const std::string& name, const std::vector<std::string>& dns,
+                      Alg alg = Alg::kP256) {
+    auto key = testing::makeKey(alg);
     auto cert = testing::makeCert(CertSpec{dns[0], dns, {}, now_ - 3600, now_ + 86400}, key.get());
     conf::CertificateFiles files{name, dir_.file(name + "/fullchain.pem"),
                                  dir_.file(name + "/privkey.pem")};
@@ -46,7 +47,7 @@ class SelectorTest : public ::testing::Test {
     conf::Site s;
     s.name = name;
     s.hosts = std::move(hosts);
-    s.certificate = certificate;
+    if (!certificate.empty()) s.certificates = {certificate};
     return s;
   }
 
@@ -173,7 +174,7 @@ TEST_F(SelectorTest, ListsEveryLoadFailure) {
 }
 
 TEST_F(SelectorTest, UnknownCertificateNames) {
-  config_.sites[0].certificate = "nope";
+  config_.sites[0].certificates = {"nope"};
   config_.tls.defaultCertificate = "gone";
   auto s = Selector::build(config_, now_);
   ASSERT_FALSE(s.ok());
@@ -181,6 +182,83 @@ TEST_F(SelectorTest, UnknownCertificateNames) {
               AllOf(HasSubstr("tls.default_certificate: no certificate named `gone` in "
                               "`certificates:`"),
                     HasSubstr("site `shop`: no certificate named `nope` in `certificates:`")));
+}
+
+// A site with an ECDSA and an RSA certificate: the client's capability picks.
+TEST_F(SelectorTest, PairPicksByClientCapability) {
+  addCertificate("shop-rsa", {"shop.example.com", "www.shop.example.com"}, Alg::kRsa2048);
+  addCertificate("wild-rsa", {"*.wild.example"}, Alg::kRsa2048);
+  config_.sites[0].certificates = {"shop", "shop-rsa"};
+  config_.sites[1].certificates = {"wild-rsa", "wild"};  // order does not matter
+  auto s = build();
+  ASSERT_TRUE(s);
+  for (const char* host : {"shop.example.com", "WWW.shop.example.com."}) {
+    auto ecdsa = s->select(host, /*acceptsEcdsa=*/true);
+    EXPECT_EQ(ecdsa.credentials, byName(*s, "shop")) << host;
+    EXPECT_EQ(ecdsa.outcome, Outcome::kExact);
+    auto rsa = s->select(host, /*acceptsEcdsa=*/false);
+    EXPECT_EQ(rsa.credentials, byName(*s, "shop-rsa")) << host;
+    EXPECT_EQ(rsa.outcome, Outcome::kExact);
+  }
+  EXPECT_EQ(s->select("a.wild.example", true).credentials, byName(*s, "wild"));
+  EXPECT_EQ(s->select("a.wild.example", false).credentials, byName(*s, "wild-rsa"));
+  // A single certificate serves every client, whatever its key type.
+  EXPECT_EQ(s->select("plain.example", false).credentials, byName(*s, "cdn"));
+  EXPECT_EQ(s->nameIndex().find("shop-rsa")->get()->hosts.size(), 2u);
+}
+
+TEST_F(SelectorTest, PairOfOneKeyTypeIsAnError) {
+  addCertificate("shop-2", {"shop.example.com"});
+  addCertificate("rsa-1", {"shop.example.com"}, Alg::kRsa2048);
+  addCertificate("rsa-2", {"shop.example.com"}, Alg::kRsa2048);
+  config_.sites[0].certificates = {"shop", "shop-2"};
+  config_.sites[1].certificates = {"rsa-1", "rsa-2"};
+  auto s = Selector::build(config_, now_);
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(s.error().message,
+              AllOf(HasSubstr("site `shop`: tls.certificate lists `shop` and `shop-2`, both ECDSA; "
+                              "a pair must be one ECDSA and one RSA certificate"),
+                    HasSubstr("site `wild`: tls.certificate lists `rsa-1` and `rsa-2`, both RSA")));
+}
+
+CredentialsPtr fake(const std::string& name, KeyType type) {
+  auto c = std::make_shared<Credentials>();
+  c->name = name;
+  c->keyType = type;
+  return c;
+}
+
+// O(changed) updates keep the other half of a pair.
+TEST(SelectorPair, UpdatesKeepTheOtherHalf) {
+  Selector::Input input;
+  input.certificates = {fake("e", KeyType::kEcdsaP256), fake("r", KeyType::kRsa)};
+  input.hosts = {{"a.example", "e"}, {"a.example", "r"}, {"b.example", "e"}};
+  auto s = Selector::make(std::move(input));
+  EXPECT_EQ(s->hostCount(), 2u);
+  EXPECT_EQ(s->select("a.example", true).credentials->name, "e");
+  EXPECT_EQ(s->select("a.example", false).credentials->name, "r");
+
+  auto newRsa = fake("r", KeyType::kRsa);
+  auto replaced = s->withCertificate(newRsa);
+  EXPECT_EQ(replaced->select("a.example", false).credentials, newRsa.get());
+  EXPECT_EQ(replaced->select("a.example", true).credentials, s->credentials("e"));
+
+  // The ECDSA certificate comes back as RSA: it takes the RSA place of its hosts.
+  auto nowRsa = fake("e", KeyType::kRsa);
+  auto switched = s->withCertificate(nowRsa);
+  EXPECT_EQ(switched->select("a.example", true).credentials, nowRsa.get());
+  EXPECT_EQ(switched->select("a.example", false).credentials, nowRsa.get());
+  EXPECT_TRUE(switched->nameIndex().find("r")->get()->hosts.empty());
+
+  auto withoutRsa = s->withoutCertificate("r");
+  EXPECT_EQ(withoutRsa->select("a.example", false).credentials, s->credentials("e"));
+  auto withoutBoth = withoutRsa->withoutCertificate("e");
+  EXPECT_EQ(withoutBoth->hostCount(), 0u);
+
+  auto rebound = s->withHost("a.example", "r");
+  EXPECT_EQ(rebound->select("a.example", true).credentials, s->credentials("r"));
+  EXPECT_TRUE(rebound->withoutHost("a.example")->nameIndex().find("r")->get()->hosts.empty());
+  EXPECT_EQ(rebound->nameIndex().find("e")->get()->hosts, std::vector<std::string>{"b.example"});
 }
 
 }  // namespace

@@ -154,11 +154,11 @@ TEST(ConfigSites, CertificateNamesAreResolvedAtLoadTime) {
                               "    routes: [{ path: /, respond: {} }]\n",
                           "t.yaml", "/base");
   ASSERT_TRUE(named.ok()) << named.error().message;
-  EXPECT_EQ((*named)->sites[0].certificate, "shop-2025");
+  EXPECT_EQ((*named)->sites[0].certificates, std::vector<std::string>{"shop-2025"});
 
   auto unbound = loadString(kSite, "t.yaml", "/base");
   ASSERT_TRUE(unbound.ok()) << unbound.error().message;
-  EXPECT_EQ((*unbound)->sites[0].certificate, "");
+  EXPECT_TRUE((*unbound)->sites[0].certificates.empty());
   EXPECT_EQ((*unbound)->tls.defaultCertificate, "");
 }
 
@@ -172,6 +172,36 @@ TEST(ConfigSites, CertificateNameSyntax) {
                 "6:25", "sites[0].tls.certificate:");
   expectProblem(std::string("tls: { default_certificate: \"x y\" }\n") + kSite, "1:29",
                 "tls.default_certificate:");
+}
+
+TEST(ConfigSites, CertificatePair) {
+  auto pair = loadString(std::string(kTls) +
+                             "sites:\n"
+                             "  - name: s\n"
+                             "    hosts: [a.example]\n"
+                             "    tls: { certificate: [s-ecdsa, s-rsa] }\n"
+                             "    routes: [{ path: /, respond: {} }]\n",
+                         "t.yaml", "/base");
+  ASSERT_TRUE(pair.ok()) << pair.error().message;
+  EXPECT_EQ((*pair)->sites[0].certificates, (std::vector<std::string>{"s-ecdsa", "s-rsa"}));
+}
+
+TEST(ConfigSites, CertificateListOfOneToTwo) {
+  auto withList = [](const std::string& list) {
+    return std::string(kTls) +
+           "sites:\n"
+           "  - name: s\n"
+           "    hosts: [a.example]\n"
+           "    tls: { certificate: " +
+           list +
+           " }\n"
+           "    routes: [{ path: /, respond: {} }]\n";
+  };
+  expectProblem(withList("[a, b, c]"), "6:25",
+                "sites[0].tls.certificate: expected one certificate name or a list of two (one "
+                "ECDSA, one RSA), got 3 names");
+  expectProblem(withList("[]"), "6:25", "got 0 names");
+  expectProblem(withList("[a, \"x/y\"]"), "6:29", "sites[0].tls.certificate[1]:");
 }
 
 TEST(ConfigSites, BrokenCertificateIsNotReportedAgainAtItsUse) {

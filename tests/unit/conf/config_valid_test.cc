@@ -86,7 +86,7 @@ TEST(ConfigValid, FullConfigReadsBackEveryField) {
   const Site& shop = c.sites[0];
   EXPECT_EQ(shop.name, "shop");
   EXPECT_EQ(shop.hosts, (std::vector<std::string>{"shop.example.com", "*.shop.example.com"}));
-  EXPECT_EQ(shop.certificate, "shop-2026");
+  EXPECT_EQ(shop.certificates, std::vector<std::string>{"shop-2026"});
   EXPECT_FALSE(shop.redirectHttps);
   EXPECT_EQ(shop.redirectStatus, 301);
   ASSERT_TRUE(shop.hsts.has_value());
@@ -107,7 +107,7 @@ TEST(ConfigValid, FullConfigReadsBackEveryField) {
   const Site& blog = c.sites[1];
   EXPECT_EQ(blog.name, "blog");
   EXPECT_EQ(blog.hosts, std::vector<std::string>{"blog.example.org"});
-  EXPECT_EQ(blog.certificate, "");  // falls back to tls.default_certificate
+  EXPECT_TRUE(blog.certificates.empty());  // falls back to tls.default_certificate
   EXPECT_TRUE(blog.redirectHttps);
   EXPECT_EQ(blog.redirectStatus, 308);
   EXPECT_FALSE(blog.hsts.has_value());

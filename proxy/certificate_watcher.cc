@@ -20,6 +20,13 @@ struct CertificateWatcher::Directory {
   uv_fs_event_t handle;
 };
 
+struct CertificateWatcher::Store {
+  CertificateWatcher* owner;
+  std::string path;  // <state>/certs
+  conf::ConfigPtr config;
+  uv_fs_event_t handle;
+};
+
 namespace {
 
 // Milliseconds since the file was last modified; a large value if unknown.
@@ -44,6 +51,40 @@ bool sameCredentials(const certstore::Credentials& a, const certstore::Credentia
                     });
 }
 
+bool sameCredentials(const certstore::Credentials* a, const certstore::Credentials* b) {
+  if (a == nullptr || b == nullptr) return a == b;
+  return a == b || sameCredentials(*a, *b);
+}
+
+// True if both snapshots give every handshake the same certificates: the same
+// hosts with the same pairs, the same names with the same certificates and
+// bound hosts, the same default.
+bool sameSelection(const certstore::Selector& a, const certstore::Selector& b) {
+  if (a.hostCount() != b.hostCount() || a.certificateCount() != b.certificateCount()) {
+    return false;
+  }
+  for (bool ecdsa : {true, false}) {
+    if (!sameCredentials(a.select("", ecdsa).credentials, b.select("", ecdsa).credentials)) {
+      return false;
+    }
+  }
+  bool same = true;
+  a.hostIndex().forEach(
+      [&](const std::string& host, const certstore::Selector::HostCredentials& x) {
+        if (!same) return;
+        const certstore::Selector::HostCredentials* y = b.hostIndex().find(host);
+        same = y != nullptr && sameCredentials(x.ecdsa.get(), y->ecdsa.get()) &&
+               sameCredentials(x.rsa.get(), y->rsa.get());
+      });
+  a.nameIndex().forEach([&](const std::string& name, const certstore::Selector::NamedPtr& x) {
+    if (!same) return;
+    const certstore::Selector::NamedPtr* y = b.nameIndex().find(name);
+    same = y != nullptr && sameCredentials(x->credentials.get(), (*y)->credentials.get()) &&
+           x->hosts == (*y)->hosts;
+  });
+  return same;
+}
+
 }  // namespace
 
 CertificateWatcher::CertificateWatcher(uv_loop_t* loop, Current current, Publish publish)
@@ -61,6 +102,7 @@ void CertificateWatcher::close() {
              [](uv_handle_t* h) { delete static_cast<Directory*>(h->data); });
   }
   directories_.clear();
+  closeStore();
   if (timer_ != nullptr) {
     uv_close(reinterpret_cast<uv_handle_t*>(timer_),
              [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
@@ -103,6 +145,50 @@ void CertificateWatcher::watch(const std::vector<conf::CertificateFiles>& certif
   }
 }
 
+void CertificateWatcher::closeStore() {
+  if (store_ == nullptr) return;
+  uv_close(reinterpret_cast<uv_handle_t*>(&store_->handle),
+           [](uv_handle_t* h) { delete static_cast<Store*>(h->data); });
+  store_ = nullptr;
+  storeMarked_ = false;
+}
+
+void CertificateWatcher::watchStore(conf::ConfigPtr config) {
+  if (timer_ == nullptr) return;  // closed
+  closeStore();
+  std::string path = config->stateDir + "/certs";
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    log::info("certificate store " + path +
+              " does not exist: not watched (once created, SIGHUP starts watching it)");
+    return;
+  }
+  auto* store = new Store{this, path, std::move(config), {}};
+  uv_fs_event_init(loop_, &store->handle);
+  store->handle.data = store;
+  store_ = store;  // closed by closeStore() even if it failed to start
+  int rc = uv_fs_event_start(&store->handle, &CertificateWatcher::onStoreEvent, path.c_str(), 0);
+  if (rc != 0) {
+    log::warning("certificate store " + path +
+                 " is not watched (changes need SIGHUP): " + net::uvErrorText(rc));
+  }
+}
+
+void CertificateWatcher::onStoreEvent(uv_fs_event_t* handle, const char* filename, int,
+                                      int status) noexcept {
+  auto* store = static_cast<Store*>(handle->data);
+  if (status != 0) {
+    log::warning("watching " + store->path + ": " + net::uvErrorText(status));
+    return;
+  }
+  // Temporaries (".tmp-NAME-...", ".rm-NAME-...") are half-written or on
+  // their way out: only the rename that publishes an entry counts.
+  if (filename != nullptr && filename[0] == '.') return;
+  CertificateWatcher* self = store->owner;
+  self->storeMarked_ = true;
+  uv_timer_start(self->timer_, &CertificateWatcher::onTimer, kDebounce.count(), 0);
+}
+
 void CertificateWatcher::onEvent(uv_fs_event_t* handle, const char* filename, int,
                                  int status) noexcept {
   auto* d = static_cast<Directory*>(handle->data);
@@ -140,7 +226,11 @@ void CertificateWatcher::reloadMarked() {
     auto it = certificates_.find(name);
     if (it != certificates_.end()) swap(it->second);
   }
-  if (!marked_.empty()) {
+  if (storeMarked_) {
+    storeMarked_ = false;
+    rebuildStore();
+  }
+  if (!marked_.empty() || storeMarked_) {
     uv_timer_start(timer_, &CertificateWatcher::onTimer, kDebounce.count(), 0);
   }
 }
@@ -170,6 +260,34 @@ void CertificateWatcher::swap(const conf::CertificateFiles& files) {
   publish_(current->withCertificate(std::move(*loaded)));
   ++stats_.swapped;
   log::info("certificate " + files.name + " swapped (serial " + serial + ")");
+}
+
+void CertificateWatcher::rebuildStore() {
+  if (store_ == nullptr) return;
+  auto built = certstore::Selector::build(*store_->config, ::time(nullptr));
+  if (!built.ok()) {
+    // A config certificate file being written makes the build fail too:
+    // that is the file watch's business, look again once it has settled.
+    for (const auto& [name, files] : certificates_) {
+      if (ageMs(files.certPath) < kSettle.count() || ageMs(files.keyPath) < kSettle.count()) {
+        ++stats_.deferred;
+        storeMarked_ = true;
+        return;
+      }
+    }
+    ++stats_.storeRefused;
+    log::error(
+        "certificate store " + store_->path +
+        " changed: refused, the previous certificates keep serving: " + built.error().message);
+    return;
+  }
+  if (sameSelection(*current_(), **built)) {
+    ++stats_.storeUnchanged;
+    return;
+  }
+  publish_(std::move(*built));
+  ++stats_.storeRebuilt;
+  log::info("certificate store " + store_->path + " changed: snapshot rebuilt");
 }
 
 }  // namespace tlsedge::proxy

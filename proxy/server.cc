@@ -73,6 +73,7 @@ class ControlLoop {
         &loop_, [this] { return certificates_; },
         [this](std::shared_ptr<const certstore::Selector> next) { publish(std::move(next)); });
     watcher_->watch(config.certificates);
+    watcher_->watchStore(generation_->config);
     for (int signum : {SIGTERM, SIGINT, SIGHUP}) {
       auto* h = new uv_signal_t;
       uv_signal_init(&loop_, h);
@@ -163,6 +164,7 @@ class ControlLoop {
     // same queue): the reload rebuilt them from the files.
     publish(gen->selector);
     watcher_->watch(gen->config->certificates);
+    watcher_->watchStore(gen->config);
     auto challenges = challenges_.loadDirectory(gen->config->stateDir + "/acme/challenges");
     if (!challenges) log::warning(challenges.error().message);
     // The keys stay; a new period restarts the schedule, a new number of
@@ -218,7 +220,7 @@ class ControlLoop {
   std::string configPath_;
   GenerationPtr generation_;
   // What workers select certificates from: the generation's at start and
-  // reload, then one-certificate updates from the watcher.
+  // reload, then one-certificate updates and store rebuilds from the watcher.
   std::shared_ptr<const certstore::Selector> certificates_;
   std::unique_ptr<CertificateWatcher> watcher_;
   acme::ChallengeStore challenges_;

@@ -5,27 +5,62 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <utility>
 
 namespace tlsedge::acme {
 
 void ChallengeStore::put(const std::string& token, const std::string& keyAuthorization) {
-  auto next = std::make_shared<Map>(*map_.load());
-  (*next)[token] = keyAuthorization;
-  map_.store(std::move(next));
+  live_[token] = keyAuthorization;
+  publish();
 }
 
 void ChallengeStore::remove(const std::string& token) {
-  auto next = std::make_shared<Map>(*map_.load());
-  next->erase(token);
-  map_.store(std::move(next));
+  live_.erase(token);
+  publish();
+}
+
+namespace {
+
+std::string lowerCase(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+}  // namespace
+
+void ChallengeStore::putTlsAlpn(const std::string& host, certstore::CredentialsPtr certificate) {
+  alpn_[lowerCase(host)] = std::move(certificate);
+  publish();
+}
+
+void ChallengeStore::removeTlsAlpn(const std::string& host) {
+  alpn_.erase(lowerCase(host));
+  publish();
+}
+
+void ChallengeStore::publish() {
+  auto next = std::make_shared<Snapshot>();
+  next->tokens = files_;
+  for (const auto& [token, value] : live_) next->tokens[token] = value;
+  next->alpn = alpn_;
+  std::shared_ptr<const Snapshot> old;
+  {
+    std::lock_guard lock(mutex_);
+    old = std::exchange(map_, std::move(next));
+  }
+  // `old` is freed here, outside the lock (or by the last reader holding it).
 }
 
 Status ChallengeStore::loadDirectory(const std::string& dir) {
   namespace fs = std::filesystem;
-  auto next = std::make_shared<Map>();
+  Map next;
   std::error_code ec;
   if (!fs::exists(dir, ec)) {
-    map_.store(std::move(next));
+    files_.clear();
+    publish();
     return Ok{};
   }
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
@@ -40,18 +75,38 @@ Status ChallengeStore::loadDirectory(const std::string& dir) {
     while (!value.empty() && !notSpace(value.back())) value.pop_back();
     size_t start = 0;
     while (start < value.size() && !notSpace(value[start])) ++start;
-    (*next)[token] = value.substr(start);
+    next[token] = value.substr(start);
   }
   if (ec) return makeError("challenges " + dir + ": " + ec.message());
-  map_.store(std::move(next));
+  files_ = std::move(next);
+  publish();
   return Ok{};
 }
 
+std::shared_ptr<const ChallengeStore::Snapshot> ChallengeStore::snapshot() const {
+  std::lock_guard lock(mutex_);
+  return map_;
+}
+
 std::optional<std::string> ChallengeStore::find(std::string_view token) const {
-  auto snapshot = map_.load();
-  auto it = snapshot->find(token);
-  if (it == snapshot->end()) return std::nullopt;
+  auto current = snapshot();
+  auto it = current->tokens.find(token);
+  if (it == current->tokens.end()) return std::nullopt;
   return it->second;
+}
+
+certstore::CredentialsPtr ChallengeStore::findTlsAlpn(std::string_view host) const {
+  auto current = snapshot();
+  if (current->alpn.empty()) return nullptr;
+  // Host names are at most 253 characters: lower-cased on the stack.
+  char lower[256];
+  if (host.empty() || host.size() > sizeof lower) return nullptr;
+  for (size_t i = 0; i < host.size(); ++i) {
+    char c = host[i];
+    lower[i] = c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+  }
+  auto it = current->alpn.find(std::string_view(lower, host.size()));
+  return it == current->alpn.end() ? nullptr : it->second;
 }
 
 bool validToken(std::string_view token) {

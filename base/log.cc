@@ -3,30 +3,79 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <string>
+#include <chrono>
+#include <ctime>
+
+#include "base/json_string.h"
 
 namespace tlsedge::log {
 namespace {
 std::atomic<int> gMinLevel{static_cast<int>(Level::kInfo)};
+std::atomic<Format> gFormat{Format::kSyslog};
+
+constexpr const char* kLevelNames[] = {"", "", "", "error", "warning", "notice", "info", "debug"};
+
+// "2026-11-23T07:20:30.123Z"
+void appendTime(std::string& out, long long unixMs) {
+  const time_t seconds = static_cast<time_t>(unixMs / 1000);
+  tm utc{};
+  gmtime_r(&seconds, &utc);
+  char buf[40];
+  const size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &utc);
+  out.append(buf, n);
+  snprintf(buf, sizeof buf, ".%03lldZ", unixMs % 1000);
+  out += buf;
 }
+}  // namespace
 
 void setMinLevel(Level level) {
   gMinLevel.store(static_cast<int>(level), std::memory_order_relaxed);
+}
+
+void setFormat(Format format) { gFormat.store(format, std::memory_order_relaxed); }
+
+bool parseLevel(std::string_view text, Level* level) {
+  for (int l = static_cast<int>(Level::kError); l <= static_cast<int>(Level::kDebug); ++l) {
+    if (text == kLevelNames[l]) {
+      *level = static_cast<Level>(l);
+      return true;
+    }
+  }
+  return false;
 }
 
 bool enabled(Level level) {
   return static_cast<int>(level) <= gMinLevel.load(std::memory_order_relaxed);
 }
 
-void write(Level level, std::string_view message) {
-  if (!enabled(level)) return;
+std::string formatLine(Format format, Level level, std::string_view message, long long unixMs) {
   std::string line;
-  line.reserve(message.size() + 5);
+  if (format == Format::kJson) {
+    line.reserve(message.size() + 64);
+    line += "{\"time\":\"";
+    appendTime(line, unixMs);
+    line += "\",\"level\":\"";
+    line += kLevelNames[static_cast<int>(level)];
+    line += "\",\"message\":";
+    appendJsonString(line, message);
+    line += '}';
+    return line;
+  }
+  line.reserve(message.size() + 4);
   line += '<';
   line += static_cast<char>('0' + static_cast<int>(level));
   line += '>';
   line += message;
-  line += '\n';
+  return line;
+}
+
+void write(Level level, std::string_view message) {
+  if (!enabled(level)) return;
+  const long long nowMs = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
+  std::string line =
+      formatLine(gFormat.load(std::memory_order_relaxed), level, message, nowMs) + '\n';
   // One write(2) per line keeps lines from different threads whole.
   const char* p = line.data();
   size_t left = line.size();

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <set>
+#include <unordered_map>
 
 #include "certstore/store.h"
 
@@ -29,14 +30,45 @@ bool samePath(const std::string& a, const std::string& b) {
   return ec1 || ec2 ? a == b : ca == cb;
 }
 
-// Newer first: later notBefore, then later notAfter, then the name.
-bool newer(const Credentials& a, const Credentials& b) {
+// Store certificates by the names they cover, so that binding a host is two
+// lookups, not a scan of the store (which made a large store with many
+// unbound sites O(hosts x store)). Same matching as Credentials::covers.
+class CoverIndex {
+ public:
+  // `newestFirst`: sorted by newerCertificate; each list keeps that order.
+  explicit CoverIndex(const std::vector<CredentialsPtr>& newestFirst) {
+    for (const CredentialsPtr& c : newestFirst) {
+      for (const std::string& san : c->dnsNames) bySan_[san].push_back(c);
+      for (const std::string& ip : c->ipAddresses) bySan_[ip].push_back(c);
+    }
+  }
+
+  // The newest certificate covering `host` (lower-case, no trailing dot): an
+  // exact name or IP, or a one-label wildcard "*.rest" for "label.rest".
+  CredentialsPtr newest(const std::string& host) const {
+    CredentialsPtr best = first(host);
+    if (size_t dot = host.find('.'); dot != std::string::npos && dot > 0) {
+      CredentialsPtr wild = first("*" + host.substr(dot));
+      if (wild && (!best || newerCertificate(*wild, *best))) best = std::move(wild);
+    }
+    return best;
+  }
+
+ private:
+  CredentialsPtr first(const std::string& key) const {
+    auto it = bySan_.find(key);
+    return it == bySan_.end() ? nullptr : it->second.front();
+  }
+  std::unordered_map<std::string, std::vector<CredentialsPtr>> bySan_;
+};
+
+}  // namespace
+
+bool newerCertificate(const Credentials& a, const Credentials& b) {
   if (a.notBefore != b.notBefore) return a.notBefore > b.notBefore;
   if (a.notAfter != b.notAfter) return a.notAfter > b.notAfter;
   return a.name < b.name;
 }
-
-}  // namespace
 
 const char* howName(HostBinding::How how) {
   switch (how) {
@@ -46,6 +78,8 @@ const char* howName(HostBinding::How how) {
       return "store";
     case HostBinding::How::kDefault:
       return "default";
+    case HostBinding::How::kFallback:
+      return "fallback";
   }
   return "";
 }
@@ -55,19 +89,32 @@ ResolvedCertificates resolveCertificates(const conf::Config& config, time_t now,
   ResolvedCertificates out;
   const CertificateStore store = CertificateStore::forStateDir(config.stateDir);
 
+  // Names whose load failure leaves something unserved: the default,
+  // fallbacks, and the bindings of sites without a fallback. A site with a
+  // fallback only loses its own certificate: a warning.
+  std::set<std::string> critical;
+  std::set<std::string> softOnly;  // bound only by sites that have a fallback
+  if (!config.tls.defaultCertificate.empty()) critical.insert(config.tls.defaultCertificate);
+  for (const conf::Site& site : config.sites) {
+    if (!site.fallbackCertificate.empty()) critical.insert(site.fallbackCertificate);
+    for (const std::string& name : site.certificates) {
+      if (site.fallbackCertificate.empty()) critical.insert(name);
+    }
+  }
+  for (const conf::Site& site : config.sites) {
+    for (const std::string& name : site.certificates) {
+      if (critical.count(name) == 0) softOnly.insert(name);
+    }
+  }
+
   for (const conf::CertificateFiles& files : config.certificates) {
     auto loaded = loadCredentials(files.name, files.certPath, files.keyPath, pool, now);
     if (!loaded.ok()) {
-      addLines(&out.errors, "certificate '" + files.name + "': ", loaded.error().message);
+      addLines(softOnly.count(files.name) != 0 ? &out.warnings : &out.errors,
+               "certificate '" + files.name + "': ", loaded.error().message);
       continue;
     }
     out.byName.emplace(files.name, std::move(loaded.value()));
-  }
-
-  std::set<std::string> referenced;
-  if (!config.tls.defaultCertificate.empty()) referenced.insert(config.tls.defaultCertificate);
-  for (const conf::Site& site : config.sites) {
-    referenced.insert(site.certificates.begin(), site.certificates.end());
   }
 
   std::set<std::string> inStore;
@@ -79,6 +126,13 @@ ResolvedCertificates resolveCertificates(const conf::Config& config, time_t now,
   if (!names.ok()) {
     out.errors.push_back(names.error().message);
   } else {
+    // Parsed up front, on a few threads for a large store (loadAll).
+    std::vector<std::string> toLoad;
+    for (const std::string& name : *names) {
+      if (config.findCertificate(name) == nullptr) toLoad.push_back(name);
+    }
+    auto loadedAll = store.loadAll(toLoad, pool, now);
+    size_t next = 0;
     for (const std::string& name : *names) {
       inStore.insert(name);
       if (config.findCertificate(name) != nullptr) {
@@ -94,9 +148,9 @@ ResolvedCertificates resolveCertificates(const conf::Config& config, time_t now,
                              "; rename or remove one");
         continue;
       }
-      auto loaded = store.load(name, pool, now);
+      auto loaded = std::move(loadedAll[next++]);
       if (!loaded.ok()) {
-        addLines(referenced.count(name) != 0 ? &out.errors : &out.warnings,
+        addLines(critical.count(name) != 0 ? &out.errors : &out.warnings,
                  "certificate '" + name + "' (store): ", loaded.error().message);
         continue;
       }
@@ -104,8 +158,11 @@ ResolvedCertificates resolveCertificates(const conf::Config& config, time_t now,
       out.byName.emplace(name, std::move(loaded.value()));
     }
   }
-  std::sort(storeCredentials.begin(), storeCredentials.end(),
-            [](const CredentialsPtr& a, const CredentialsPtr& b) { return newer(*a, *b); });
+  std::sort(
+      storeCredentials.begin(), storeCredentials.end(),
+      [](const CredentialsPtr& a, const CredentialsPtr& b) { return newerCertificate(*a, *b); });
+
+  const CoverIndex covering(storeCredentials);
 
   auto known = [&](const std::string& name) {
     return config.findCertificate(name) != nullptr || inStore.count(name) != 0;
@@ -126,12 +183,24 @@ ResolvedCertificates resolveCertificates(const conf::Config& config, time_t now,
   }
 
   for (const conf::Site& site : config.sites) {
+    CredentialsPtr fallback;
+    if (const std::string& name = site.fallbackCertificate; !name.empty()) {
+      if (!known(name)) {
+        out.errors.push_back("site `" + site.name +
+                             "`: tls.fallback_certificate: " + unknown(name));
+      } else if ((fallback = lookup(name))) {
+        for (const std::string& host : site.hosts) {
+          out.fallbacks.push_back({host, site.name, fallback, HostBinding::How::kFallback});
+        }
+      }  // else its load failure is already listed
+    }
     if (!site.certificates.empty()) {
       std::vector<CredentialsPtr> named;
+      std::vector<std::string> missing;  // why the site's own certificate is unavailable
       bool complete = true;
       for (const std::string& name : site.certificates) {
         if (!known(name)) {
-          out.errors.push_back("site `" + site.name + "`: " + unknown(name));
+          missing.push_back("site `" + site.name + "`: " + unknown(name));
           complete = false;
         } else if (CredentialsPtr credentials = lookup(name)) {
           named.push_back(std::move(credentials));
@@ -139,7 +208,16 @@ ResolvedCertificates resolveCertificates(const conf::Config& config, time_t now,
           complete = false;  // its load failure is already listed
         }
       }
-      if (!complete) continue;
+      if (!complete) {
+        if (fallback) {
+          out.warnings.insert(out.warnings.end(), missing.begin(), missing.end());
+          out.warnings.push_back("site `" + site.name + "`: its tls.certificate is unavailable, " +
+                                 "served by tls.fallback_certificate `" + fallback->name + "`");
+        } else {
+          out.errors.insert(out.errors.end(), missing.begin(), missing.end());
+        }
+        continue;
+      }
       if (named.size() == 2 && isEcdsa(named[0]->keyType) == isEcdsa(named[1]->keyType)) {
         out.errors.push_back("site `" + site.name + "`: tls.certificate lists `" + named[0]->name +
                              "` and `" + named[1]->name + "`, both " +
@@ -155,17 +233,18 @@ ResolvedCertificates resolveCertificates(const conf::Config& config, time_t now,
       continue;
     }
     for (const std::string& host : site.hosts) {
-      CredentialsPtr chosen;
-      for (const CredentialsPtr& candidate : storeCredentials) {
-        if (candidate->covers(host)) {
-          chosen = candidate;
-          break;
-        }
-      }
-      if (chosen) {
+      if (CredentialsPtr chosen = covering.newest(host)) {
         out.hosts.push_back({host, site.name, chosen, HostBinding::How::kStore});
+      } else if (fallback || !site.fallbackCertificate.empty()) {
+        // Served by `fallbacks` (or its failure is already listed).
       } else if (out.defaultCredentials) {
         out.hosts.push_back({host, site.name, out.defaultCredentials, HostBinding::How::kDefault});
+      } else if (defaultName.empty() && site.acme) {
+        // Not an error: the manager orders it; until then handshakes for
+        // the host are refused (no fallback, no default).
+        out.warnings.push_back("site `" + site.name + "`: `" + host +
+                               "` is pending issuance of its ACME certificate; handshakes for "
+                               "it are refused until it arrives");
       } else if (defaultName.empty()) {
         out.errors.push_back("site `" + site.name + "`: no certificate for `" + host +
                              "`: set tls.certificate, add a certificate covering it to " +
@@ -192,7 +271,8 @@ std::vector<std::string> sitesUsing(const ResolvedCertificates& resolved,
   };
   for (const conf::Site& site : config.sites) {
     if (std::find(site.certificates.begin(), site.certificates.end(), name) !=
-        site.certificates.end()) {
+            site.certificates.end() ||
+        site.fallbackCertificate == name) {
       add(site.name);
     }
   }

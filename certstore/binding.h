@@ -8,7 +8,14 @@
 //   host then has two bindings (the Selector picks per client).
 // - A site without tls.certificate is served, host by host, by the newest
 //   valid certificate in the store whose names cover the host (exact or
-//   one-label wildcard subjectAltName), else by tls.default_certificate.
+//   one-label wildcard subjectAltName), else by its tls.fallback_certificate,
+//   else by tls.default_certificate.
+// - `tls.fallback_certificate: NAME` also serves a bound site whose own
+//   certificate is unknown or fails to load: that is then a warning, not an
+//   error (the site can still be served). Its hosts are listed in
+//   `fallbacks` (for every host of the site, whatever its own binding: the
+//   Selector consults them only after the exact and wildcard misses) and
+//   left out of `hosts` when they have nothing better.
 //
 // The result is plain "host -> credentials" input for the Selector (or any
 // snapshot structure that replaces it); nothing here is on the handshake path.
@@ -28,9 +35,10 @@ namespace tlsedge::certstore {
 
 struct HostBinding {
   enum class How {
-    kNamed,    // the site's tls.certificate
-    kStore,    // newest store certificate covering the host (site without a binding)
-    kDefault,  // tls.default_certificate (site without a binding, nothing covers the host)
+    kNamed,     // the site's tls.certificate
+    kStore,     // newest store certificate covering the host (site without a binding)
+    kDefault,   // tls.default_certificate (site without a binding, nothing covers the host)
+    kFallback,  // the site's tls.fallback_certificate (only in `fallbacks`)
   };
   std::string host;  // as configured: exact, or "*.example.com"
   std::string site;
@@ -42,8 +50,9 @@ struct ResolvedCertificates {
   std::unordered_map<std::string, CredentialsPtr> byName;  // every certificate loaded
   CredentialsPtr defaultCredentials;                       // may be null
   std::vector<HostBinding> hosts;                          // in config order
-  std::vector<std::string> errors;    // the configuration cannot be served as is
-  std::vector<std::string> warnings;  // e.g. an unused store certificate that fails to load
+  std::vector<HostBinding> fallbacks;  // every host of a site with tls.fallback_certificate
+  std::vector<std::string> errors;     // the configuration cannot be served as is
+  std::vector<std::string> warnings;   // e.g. an unused store certificate that fails to load
 };
 
 // Loads every certificate of the config and of config.stateDir's store.
@@ -52,11 +61,16 @@ ResolvedCertificates resolveCertificates(const conf::Config& config, time_t now,
                                          CRYPTO_BUFFER_POOL* pool);
 
 // Names of the sites whose handshakes use certificate `name` (by binding, as
-// the default, or because it is the newest covering a host), without repeats.
+// the default or their fallback, or because it is the newest covering a
+// host), without repeats.
 std::vector<std::string> sitesUsing(const ResolvedCertificates& resolved,
                                     const conf::Config& config, const std::string& name);
 
 const char* howName(HostBinding::How how);
+
+// The order among store certificates covering a host: true if `a` wins over
+// `b` (later notBefore, then later notAfter, then the smaller name).
+bool newerCertificate(const Credentials& a, const Credentials& b);
 
 // True if `certificates:` has an entry `name` whose files are the store's own
 // (<state>/certs/NAME/fullchain.pem): one certificate, not two.

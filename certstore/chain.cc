@@ -22,22 +22,36 @@ bool sameDer(const CRYPTO_BUFFER* a, const CRYPTO_BUFFER* b) {
 // Link facts between every pair; chains are tiny (<= kMaxChainCertificates),
 // so the O(n^2) name comparisons and the few signature checks are cheap.
 struct Links {
+  const std::vector<ChainCert>* certs = nullptr;
   size_t n = 0;
-  std::vector<bssl::UniquePtr<EVP_PKEY>> pub;
+  std::vector<bssl::UniquePtr<EVP_PKEY>> pub;  // parsed on first use (pubOf)
+  std::vector<char> pubParsed;
   std::vector<char> nameMatch;  // [i * n + j]: subject(i) == issuer(j)
   std::vector<char> signs;      // [i * n + j]: nameMatch and j's signature verifies with pub[i]
 
   bool issues(size_t i, size_t j) const { return signs[i * n + j] != 0; }
   bool namesIssuer(size_t i, size_t j) const { return nameMatch[i * n + j] != 0; }
   bool selfSigned(size_t i) const { return issues(i, i); }
+  // Certificate i's public key (null if unreadable). Decoding an EC point
+  // costs field arithmetic: a store load (no signature checks) needs only
+  // the leaf candidates'.
+  EVP_PKEY* pubOf(size_t i) {
+    if (!pubParsed[i]) {
+      pub[i].reset(X509_get_pubkey((*certs)[i].x509.get()));
+      pubParsed[i] = 1;
+    }
+    return pub[i].get();
+  }
 };
 
-Links computeLinks(const std::vector<ChainCert>& certs) {
+Links computeLinks(const std::vector<ChainCert>& certs, bool checkSignatures) {
   Links links;
+  links.certs = &certs;
   links.n = certs.size();
+  links.pub.resize(links.n);
+  links.pubParsed.assign(links.n, 0);
   links.nameMatch.assign(links.n * links.n, 0);
   links.signs.assign(links.n * links.n, 0);
-  for (const ChainCert& c : certs) links.pub.emplace_back(X509_get_pubkey(c.x509.get()));
   for (size_t i = 0; i < links.n; ++i) {
     for (size_t j = 0; j < links.n; ++j) {
       if (X509_NAME_cmp(X509_get_subject_name(certs[i].x509.get()),
@@ -46,7 +60,8 @@ Links computeLinks(const std::vector<ChainCert>& certs) {
       }
       links.nameMatch[i * links.n + j] = 1;
       ERR_clear_error();
-      if (links.pub[i] && X509_verify(certs[j].x509.get(), links.pub[i].get()) == 1) {
+      if (!checkSignatures ||
+          (links.pubOf(i) != nullptr && X509_verify(certs[j].x509.get(), links.pubOf(i)) == 1)) {
         links.signs[i * links.n + j] = 1;
       }
       ERR_clear_error();
@@ -64,7 +79,8 @@ std::string certLabel(std::string_view source, const ChainCert& cert, size_t tot
 }
 
 Status orderChain(std::vector<ChainCert>* certs, EVP_PKEY* key, std::string_view chainSource,
-                  std::string_view keySource, std::vector<std::string>* notes) {
+                  std::string_view keySource, std::vector<std::string>* notes,
+                  bool checkSignatures) {
   const size_t total = certs->size();
   // Full label ("chain: certificate 2 of 3 (CN=...)") where another file is
   // the subject of the sentence; the bare one after a "chain: " prefix.
@@ -86,7 +102,7 @@ Status orderChain(std::vector<ChainCert>* certs, EVP_PKEY* key, std::string_view
 
   const std::vector<ChainCert>& in = *certs;
   const size_t n = in.size();
-  Links links = computeLinks(in);
+  Links links = computeLinks(in, checkSignatures);
 
   // The leaf issues nothing else in the set and holds the key's public half.
   std::vector<size_t> candidates;
@@ -96,11 +112,11 @@ Status orderChain(std::vector<ChainCert>* certs, EVP_PKEY* key, std::string_view
     for (size_t j = 0; j < n; ++j) issuesOther |= (i != j && links.issues(i, j));
     if (issuesOther) continue;
     candidates.push_back(i);
-    if (leaf == n && links.pub[i] && EVP_PKEY_cmp(links.pub[i].get(), key) == 1) leaf = i;
+    if (leaf == n && links.pubOf(i) != nullptr && EVP_PKEY_cmp(links.pubOf(i), key) == 1) leaf = i;
   }
   if (leaf == n) {
     for (size_t i = 0; i < n; ++i) {
-      if (links.pub[i] && EVP_PKEY_cmp(links.pub[i].get(), key) == 1) {
+      if (links.pubOf(i) != nullptr && EVP_PKEY_cmp(links.pubOf(i), key) == 1) {
         return makeError(std::string(keySource) + ": the private key belongs to " + label(in[i]) +
                          ", which issues another certificate of the chain; give the leaf's key");
       }

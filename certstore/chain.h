@@ -31,8 +31,11 @@ inline constexpr size_t kMaxChainCertificates = 16;
 // certificate, "chain: certificate 2 of 3 (CN=...)") a key that matches no
 // leaf and a chain with a certificate whose issuer is missing while others
 // are left over. `certs` has at least one entry.
+// With `checkSignatures` false a link is the name match alone (material that
+// CertificateStore::add verified; see Verify in credentials.h).
 Status orderChain(std::vector<ChainCert>* certs, EVP_PKEY* key, std::string_view chainSource,
-                  std::string_view keySource, std::vector<std::string>* notes);
+                  std::string_view keySource, std::vector<std::string>* notes,
+                  bool checkSignatures = true);
 
 // "chain: certificate 2 of 3 (CN=Intermediate)"; without the "chain: " prefix
 // when `source` is empty.

@@ -6,8 +6,10 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include <array>
 #include <string_view>
 
+#include "base/ascii.h"
 #include "certstore/chain.h"
 #include "certstore/files.h"
 #include "certstore/pem.h"
@@ -22,15 +24,43 @@ constexpr std::string_view kKeyDerHint = "openssl pkey -inform der -in key.der -
 // A chain is a few KB; anything this large is the wrong file.
 constexpr size_t kMaxPemBytes = 1 << 20;
 
-bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i] >= 'A' && a[i] <= 'Z' ? static_cast<char>(a[i] - 'A' + 'a') : a[i];
-    char y = b[i] >= 'A' && b[i] <= 'Z' ? static_cast<char>(b[i] - 'A' + 'a') : b[i];
-    if (x != y) return false;
+using ascii::equalsIgnoreCase;
+
+// Parsing an X.509 certificate costs about as much as the rest of a stored
+// load, and a store of many certificates has few distinct intermediates
+// (each pooled as one buffer). So each thread keeps the last few
+// intermediates it parsed, keyed by pooled buffer; the entry holds a
+// reference to the buffer, so no other buffer can take its address. Parsed
+// X509s are only read (BoringSSL locks its lazily filled caches).
+class IntermediateCache {
+ public:
+  bssl::UniquePtr<X509> parse(CRYPTO_BUFFER* buffer) {
+    for (Entry& e : entries_) {
+      if (e.buffer.get() == buffer) {
+        X509_up_ref(e.x509.get());
+        return bssl::UniquePtr<X509>(e.x509.get());
+      }
+    }
+    bssl::UniquePtr<X509> x509(X509_parse_from_buffer(buffer));
+    if (!x509) return nullptr;
+    Entry& e = entries_[next_++ % entries_.size()];
+    CRYPTO_BUFFER_up_ref(buffer);
+    e.buffer.reset(buffer);
+    X509_up_ref(x509.get());
+    e.x509.reset(x509.get());
+    return x509;
   }
-  return true;
-}
+
+ private:
+  struct Entry {
+    bssl::UniquePtr<CRYPTO_BUFFER> buffer;
+    bssl::UniquePtr<X509> x509;
+  };
+  std::array<Entry, 8> entries_;
+  size_t next_ = 0;
+};
+
+thread_local IntermediateCache tIntermediates;
 
 void appendLine(std::string* out, const std::string& line) {
   if (!out->empty()) out->push_back('\n');
@@ -72,7 +102,11 @@ Result<std::vector<ChainCert>> readCertificates(const std::string& chainPem,
     ERR_clear_error();
     // Pooled: identical intermediates across many credentials share one buffer.
     cert.der.reset(CRYPTO_BUFFER_new(block.der.data(), block.der.size(), pool));
-    if (cert.der) cert.x509.reset(X509_parse_from_buffer(cert.der.get()));
+    if (cert.der && pool != nullptr && cert.position > 1) {
+      cert.x509 = tIntermediates.parse(cert.der.get());
+    } else if (cert.der) {
+      cert.x509.reset(X509_parse_from_buffer(cert.der.get()));
+    }
     if (!cert.x509) {
       std::string errors = sslErrors();
       return makeError(source + ":" + std::to_string(block.line) + ": certificate " +
@@ -99,6 +133,7 @@ std::string checkDates(const std::vector<ChainCert>& chain, size_t total, time_t
       appendLine(&errors, certLabel(source, cert, total) + " has unreadable validity dates");
       continue;
     }
+    if (now >= from && now <= to) continue;  // (the text below is for refusals only)
     std::string window =
         "valid from " + isoTime(from) + " to " + isoTime(to) + "; now " + isoTime(now);
     if (now < from) {
@@ -135,7 +170,7 @@ bool Credentials::covers(const std::string& host) const {
 Result<CredentialsPtr> parseCredentials(const std::string& name, const std::string& chainPem,
                                         const std::string& keyPem, CRYPTO_BUFFER_POOL* pool,
                                         time_t now, const std::string& chainSource,
-                                        const std::string& keySource) {
+                                        const std::string& keySource, Verify verify) {
   auto out = std::make_shared<Credentials>();
   out->name = name;
 
@@ -143,7 +178,7 @@ Result<CredentialsPtr> parseCredentials(const std::string& name, const std::stri
   auto certs = readCertificates(chainPem, pool, chainSource, &out->notes);
   auto keyBlocks = parsePem(keyPem, keySource, kKeyDerHint);
   Result<ParsedKey> key =
-      keyBlocks.ok() ? parsePrivateKey(*keyBlocks, keySource) : keyBlocks.error();
+      keyBlocks.ok() ? parsePrivateKey(*keyBlocks, keySource, verify) : keyBlocks.error();
   if (!certs.ok() || !key.ok()) {
     std::string message;
     if (!certs.ok()) appendLine(&message, certs.error().message);
@@ -152,7 +187,8 @@ Result<CredentialsPtr> parseCredentials(const std::string& name, const std::stri
   }
 
   const size_t total = certs->size();
-  if (Status ordered = orderChain(&*certs, key->key.get(), chainSource, keySource, &out->notes);
+  if (Status ordered = orderChain(&*certs, key->key.get(), chainSource, keySource, &out->notes,
+                                  verify == Verify::kFull);
       !ordered.ok()) {
     return ordered.error();
   }
@@ -182,7 +218,7 @@ Result<CredentialsPtr> parseCredentials(const std::string& name, const std::stri
 
 Result<CredentialsPtr> loadCredentials(const std::string& name, const std::string& certPath,
                                        const std::string& keyPath, CRYPTO_BUFFER_POOL* pool,
-                                       time_t now) {
+                                       time_t now, Verify verify) {
   auto chain = readFile(certPath);
   auto key = readFile(keyPath);
   std::string message;
@@ -197,7 +233,7 @@ Result<CredentialsPtr> loadCredentials(const std::string& name, const std::strin
                              " bytes is far too large for a private key (wrong file?)");
   }
   if (!message.empty()) return makeError(message);
-  return parseCredentials(name, *chain, *key, pool, now, certPath, keyPath);
+  return parseCredentials(name, *chain, *key, pool, now, certPath, keyPath, verify);
 }
 
 bool installCredentials(SSL* ssl, const Credentials& credentials) {

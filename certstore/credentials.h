@@ -46,6 +46,16 @@ struct Credentials {
 
 using CredentialsPtr = std::shared_ptr<const Credentials>;
 
+// How much parseCredentials checks. kFull: everything, for anything new
+// (uploads, config files, ACME). kStored: entries CertificateStore::add
+// validated in full and wrote itself; chain links are checked by issuer and
+// subject names, but their signatures are not verified again (one ECDSA or
+// RSA verification per link: most of a load's CPU time). Everything else
+// is still checked: PEM and X.509 syntax, key type and size, the key's own
+// consistency (BoringSSL recomputes its public point), the key matching the
+// leaf, chain order, dates.
+enum class Verify { kFull, kStored };
+
 // Parses and validates a PEM chain and a PEM private key. Accepts the chain in
 // any order (puts it in order leaf -> intermediates, drops a self-signed root
 // with a note), keys RSA 2048..4096 and ECDSA P-256/P-384 in PKCS#1, SEC1 or
@@ -56,12 +66,13 @@ using CredentialsPtr = std::shared_ptr<const Credentials>;
 Result<CredentialsPtr> parseCredentials(const std::string& name, const std::string& chainPem,
                                         const std::string& keyPem, CRYPTO_BUFFER_POOL* pool,
                                         time_t now, const std::string& chainSource = "chain",
-                                        const std::string& keySource = "key");
+                                        const std::string& keySource = "key",
+                                        Verify verify = Verify::kFull);
 
 // Reads both files then calls parseCredentials (sources in messages are the paths).
 Result<CredentialsPtr> loadCredentials(const std::string& name, const std::string& certPath,
                                        const std::string& keyPath, CRYPTO_BUFFER_POOL* pool,
-                                       time_t now);
+                                       time_t now, Verify verify = Verify::kFull);
 
 // The process-wide pool for certificate DER. Never freed: a pool must outlive
 // every buffer in it, and SSL objects on workers keep installed buffers past

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -113,16 +114,21 @@ Result<std::string> readFile(const std::string& path) {
   if (fd < 0) return sysError("cannot open", path, errno);
   std::string out;
   struct stat st {};
+  size_t expected = 0;  // the size fstat gives, when it does
   if (fstat(fd, &st) == 0) {
     if (S_ISDIR(st.st_mode)) {
       close(fd);
       return sysError("cannot read", path, EISDIR);
     }
-    if (st.st_size > 0) out.reserve(static_cast<size_t>(st.st_size));
+    if (S_ISREG(st.st_mode) && st.st_size > 0) expected = static_cast<size_t>(st.st_size);
   }
-  char buf[16384];
+  // Read straight into the string. Asking for one byte more than the file
+  // holds makes the usual case one read(): a regular file's short read is
+  // its end (a store start reads 200k files).
+  size_t have = 0;
   for (;;) {
-    ssize_t n = read(fd, buf, sizeof buf);
+    if (out.size() - have < 1) out.resize(std::max(expected + 1, out.size() * 2 + 4096));
+    ssize_t n = read(fd, out.data() + have, out.size() - have);
     if (n < 0) {
       if (errno == EINTR) continue;
       int err = errno;
@@ -130,9 +136,11 @@ Result<std::string> readFile(const std::string& path) {
       return sysError("cannot read", path, err);
     }
     if (n == 0) break;
-    out.append(buf, static_cast<size_t>(n));
+    have += static_cast<size_t>(n);
+    if (expected != 0 && have < out.size() && have >= expected) break;
   }
   close(fd);
+  out.resize(have);
   return out;
 }
 

@@ -1,8 +1,8 @@
 #include "certstore/manage.h"
 
 #include <algorithm>
-#include <cctype>
 
+#include "base/ascii.h"
 #include "certstore/binding.h"
 #include "certstore/files.h"
 #include "certstore/json_text.h"
@@ -86,18 +86,26 @@ std::string toJson(const WhichOutcome& outcome) {
 Result<AddOutcome> addCertificate(const conf::Config& config, const std::string& name,
                                   const std::string& chainPath, const std::string& keyPath,
                                   bool replace, time_t now) {
-  if (config.findCertificate(name) != nullptr && !configListsStoreEntry(config, name)) {
-    return makeError("certificate `" + name + "` is already defined in `certificates:` of " +
-                     config.sourceName + "; choose another name");
-  }
   auto chain = readFile(chainPath);
   auto key = readFile(keyPath);
   std::vector<std::string> problems;
   if (!chain.ok()) problems.push_back(chain.error().message);
   if (!key.ok()) problems.push_back(key.error().message);
   if (!problems.empty()) return makeError(joinLines(problems));
+  return addCertificatePem(config, name, *chain, *key, replace, now, chainPath, keyPath);
+}
+
+Result<AddOutcome> addCertificatePem(const conf::Config& config, const std::string& name,
+                                     const std::string& chainPem, const std::string& keyPem,
+                                     bool replace, time_t now, const std::string& chainSource,
+                                     const std::string& keySource) {
+  if (config.findCertificate(name) != nullptr && !configListsStoreEntry(config, name)) {
+    return makeError("certificate `" + name + "` is already defined in `certificates:` of " +
+                     config.sourceName + "; choose another name");
+  }
   const CertificateStore store = CertificateStore::forStateDir(config.stateDir);
-  auto added = store.add(name, *chain, *key, replace, CertSource::kUpload, now, chainPath, keyPath);
+  auto added =
+      store.add(name, chainPem, keyPem, replace, CertSource::kUpload, now, chainSource, keySource);
   if (!added.ok()) return added.error();
   AddOutcome out;
   out.name = name;
@@ -164,7 +172,12 @@ Result<WhichOutcome> whichCertificate(const conf::Config& config, const std::str
   if (!resolved.errors.empty()) return makeError(joinLines(resolved.errors));
   auto selector =
       Selector::fromBindings(resolved, config.tls.unknownSni == conf::UnknownSni::kReject);
-  Selector::Choice choice = selector->select(host);
+  return whichFromSelector(config, *selector, host);
+}
+
+Result<WhichOutcome> whichFromSelector(const conf::Config& config, const Selector& selector,
+                                       const std::string& host) {
+  Selector::Choice choice = selector.select(host);
   WhichOutcome out;
   out.host = host;
   if (choice.credentials == nullptr) {
@@ -176,26 +189,39 @@ Result<WhichOutcome> whichCertificate(const conf::Config& config, const std::str
   out.name = choice.credentials->name;
   out.serialHex = choice.credentials->serialHex;
   out.sha256Fingerprint = choice.credentials->sha256Fingerprint;
+  std::string lower = ascii::lowered(host);
+  if (!lower.empty() && lower.back() == '.') lower.pop_back();
+  std::string wildcard;
+  if (size_t dot = lower.find('.'); dot != std::string::npos) wildcard = "*" + lower.substr(dot);
+  // The site with configured host `key`, or null.
+  auto siteWithHost = [&config](const std::string& key) -> const conf::Site* {
+    for (const conf::Site& site : config.sites) {
+      if (std::find(site.hosts.begin(), site.hosts.end(), key) != site.hosts.end()) return &site;
+    }
+    return nullptr;
+  };
   switch (choice.outcome) {
     case Selector::Outcome::kExact:
     case Selector::Outcome::kWildcard: {
       out.how = choice.outcome == Selector::Outcome::kExact ? "exact" : "wildcard";
-      // Which binding produced it: the site's own, the store's newest, or the default.
-      std::string lower = host;
-      std::transform(lower.begin(), lower.end(), lower.begin(),
-                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-      if (!lower.empty() && lower.back() == '.') lower.pop_back();
-      std::string wildcard;
-      if (size_t dot = lower.find('.'); dot != std::string::npos)
-        wildcard = "*" + lower.substr(dot);
-      const std::string& key = choice.outcome == Selector::Outcome::kExact ? lower : wildcard;
-      for (const HostBinding& binding : resolved.hosts) {
-        if (binding.host != key) continue;
-        out.site = binding.site;
-        if (binding.how == HostBinding::How::kStore) out.how += ", store";
-        if (binding.how == HostBinding::How::kDefault) out.how += ", default";
-        break;
+      // Which site's host matched, and how the site binds it: its own
+      // tls.certificate, else the store's newest covering one or the default.
+      const conf::Site* site =
+          siteWithHost(choice.outcome == Selector::Outcome::kExact ? lower : wildcard);
+      if (site != nullptr) {
+        out.site = site->name;
+        if (site->certificates.empty()) {
+          out.how += out.name == config.tls.defaultCertificate ? ", default" : ", store";
+        }
       }
+      break;
+    }
+    case Selector::Outcome::kSiteFallback: {
+      out.how = "fallback";
+      // The exact site host first, as the Selector looks them up.
+      const conf::Site* site = siteWithHost(lower);
+      if (site == nullptr) site = siteWithHost(wildcard);
+      if (site != nullptr) out.site = site->name;
       break;
     }
     case Selector::Outcome::kDefault:

@@ -3,7 +3,8 @@
 // Each operation works on the state directory of a configuration and returns
 // plain data (or an Error whose message is ready for an operator); callers
 // only format. The CLI calls them directly when no daemon runs; the admin
-// socket is meant to serve the same functions.
+// socket (proxy/admin_api.h) serves the same functions, except `which`,
+// which it answers from the snapshot being served (whichFromSelector).
 //
 // Thread: blocking disk I/O: control loop, thread pool or CLI.
 #pragma once
@@ -17,6 +18,8 @@
 #include "conf/config.h"
 
 namespace tlsedge::certstore {
+
+class Selector;
 
 // 14 days or less left: marked as expiring in listings.
 inline constexpr int kExpiringDays = 14;
@@ -45,7 +48,7 @@ struct WhichOutcome {
   std::string name;  // certificate name
   std::string serialHex;
   std::string sha256Fingerprint;
-  std::string how;   // "exact", "wildcard", "store", "default"
+  std::string how;   // "exact", "wildcard" (", store" / ", default"), "fallback", "default"
   std::string site;  // "" for the default without a site
 };
 
@@ -56,16 +59,28 @@ std::string toJson(const std::vector<CertListEntry>& entries);
 std::string toJson(const AddOutcome& outcome);
 std::string toJson(const WhichOutcome& outcome);
 
+// Reads the two files, then addCertificatePem.
 Result<AddOutcome> addCertificate(const conf::Config& config, const std::string& name,
                                   const std::string& chainPath, const std::string& keyPath,
                                   bool replace, time_t now);
+// Validates and writes PEM text (an upload); `chainSource` / `keySource`
+// name the inputs in messages (e.g. the files the CLI read them from).
+Result<AddOutcome> addCertificatePem(const conf::Config& config, const std::string& name,
+                                     const std::string& chainPem, const std::string& keyPem,
+                                     bool replace, time_t now, const std::string& chainSource,
+                                     const std::string& keySource);
 Result<std::vector<CertListEntry>> listCertificates(const conf::Config& config, time_t now);
 Result<CertListEntry> showCertificate(const conf::Config& config, const std::string& name,
                                       time_t now);
 // Refused while a site or tls.default_certificate uses the certificate.
 Status removeCertificate(const conf::Config& config, const std::string& name, time_t now);
-// What a handshake for `host` would get now (same lookup as the daemon).
+// What a handshake for `host` would get now (same lookup as the daemon):
+// builds the snapshot from the files, then whichFromSelector.
 Result<WhichOutcome> whichCertificate(const conf::Config& config, const std::string& host,
                                       time_t now);
+// What a handshake for `host` gets from `selector` (a client accepting
+// ECDSA); `config` only names the site and how it binds. No disk access.
+Result<WhichOutcome> whichFromSelector(const conf::Config& config, const Selector& selector,
+                                       const std::string& host);
 
 }  // namespace tlsedge::certstore

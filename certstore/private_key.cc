@@ -117,7 +117,8 @@ Result<ParsedKey> classify(bssl::UniquePtr<EVP_PKEY> key, std::string_view sourc
 
 }  // namespace
 
-Result<ParsedKey> parsePrivateKey(const std::vector<PemBlock>& blocks, std::string_view source) {
+Result<ParsedKey> parsePrivateKey(const std::vector<PemBlock>& blocks, std::string_view source,
+                                  Verify verify) {
   const std::string src(source);
   const PemBlock* found = nullptr;
   const PemBlock* params = nullptr;
@@ -158,7 +159,10 @@ Result<ParsedKey> parsePrivateKey(const std::vector<PemBlock>& blocks, std::stri
   CBS_init(&cbs, found->der.data(), found->der.size());
   bssl::UniquePtr<EVP_PKEY> key;
   std::string described;
-  if (found->label == "PRIVATE KEY") {
+  if (found->label == "PRIVATE KEY" && verify == Verify::kStored &&
+      (key = parseStoredEcKey(found->der))) {
+    CBS_skip(&cbs, CBS_len(&cbs));  // all of it: parseStoredEcKey allows no trailing data
+  } else if (found->label == "PRIVATE KEY") {
     key.reset(EVP_parse_private_key(&cbs));
     if (!key) described = describePkcs8(found->der);
   } else if (found->label == "RSA PRIVATE KEY") {

@@ -3,6 +3,7 @@
 #include <openssl/pool.h>
 
 #include <algorithm>
+#include <cstring>
 #include <unordered_map>
 #include "base/log.h"
 
@@ -46,6 +47,10 @@ std::shared_ptr<const Selector> Selector::fromBindings(const ResolvedCertificate
   for (const HostBinding& binding : resolved.hosts) {
     input.hosts.emplace_back(binding.host, binding.credentials->name);
   }
+  input.fallbacks.reserve(resolved.fallbacks.size());
+  for (const HostBinding& binding : resolved.fallbacks) {
+    input.fallbacks.emplace_back(binding.host, binding.credentials->name);
+  }
   if (resolved.defaultCredentials != nullptr) input.defaultName = resolved.defaultCredentials->name;
   input.rejectUnknown = rejectUnknown;
   return make(std::move(input));
@@ -78,6 +83,12 @@ std::shared_ptr<const Selector> Selector::make(Input input) {
   for (auto& [name, n] : named) nameEntries.emplace_back(name, std::move(n));
   selector->hosts_ = ShardedIndex<HostCredentials>::build(std::move(hostEntries));
   selector->names_ = ShardedIndex<NamedPtr>::build(std::move(nameEntries));
+  std::vector<ShardedIndex<FallbackName>::Entry> fallbackEntries;
+  fallbackEntries.reserve(input.fallbacks.size());
+  for (auto& [host, name] : input.fallbacks) {
+    fallbackEntries.emplace_back(host, std::make_shared<const std::string>(name));
+  }
+  selector->fallbacks_ = ShardedIndex<FallbackName>::build(std::move(fallbackEntries));
   selector->defaultName_ = std::move(input.defaultName);
   if (!selector->defaultName_.empty()) {
     if (const NamedPtr* d = selector->names_.find(selector->defaultName_)) {
@@ -148,6 +159,19 @@ std::shared_ptr<const Selector> Selector::withHost(const std::string& host, cons
   return next;
 }
 
+std::shared_ptr<const Selector> Selector::withHostNames(const std::string& host,
+                                                        const std::vector<std::string>& names,
+                                                        size_t* bytesCopied) const {
+  auto next = std::make_shared<Selector>(*this);
+  if (names.empty()) return next;
+  for (const std::string& name : names) {
+    if (names_.find(name) == nullptr) return next;
+  }
+  next->unbind(host, bytesCopied);
+  for (const std::string& name : names) next->bind(host, name, bytesCopied);
+  return next;
+}
+
 std::shared_ptr<const Selector> Selector::withoutHost(const std::string& host,
                                                       size_t* bytesCopied) const {
   auto next = std::make_shared<Selector>(*this);
@@ -155,13 +179,17 @@ std::shared_ptr<const Selector> Selector::withoutHost(const std::string& host,
   return next;
 }
 
-// Called after unbind(host): the host has no certificate yet.
+// Called after unbind(host): the host has no certificate yet, or (the second
+// of a pair) only one of the other key type; the first of a key type wins.
 void Selector::bind(const std::string& host, const std::string& name, size_t* bytesCopied) {
   const NamedPtr* n = names_.find(name);
+  const HostCredentials* had = hosts_.find(host);
+  HostCredentials bound = had != nullptr ? *had : HostCredentials{};
+  CredentialsPtr& slot = slotFor(bound, (*n)->credentials->keyType);
+  if (slot != nullptr) return;
   auto updated = std::make_shared<Named>(**n);
   updated->hosts.push_back(host);
-  HostCredentials bound;
-  slotFor(bound, updated->credentials->keyType) = updated->credentials;
+  slot = updated->credentials;
   hosts_ = hosts_.set(host, std::move(bound), bytesCopied);
   names_ = names_.set(name, std::move(updated), bytesCopied);
 }
@@ -188,6 +216,13 @@ Selector::Choice Selector::fallback() const {
   return {default_.get(), Outcome::kDefault};
 }
 
+const Credentials* Selector::siteFallback(std::string_view key) const noexcept {
+  const FallbackName* name = fallbacks_.find(key);
+  if (name == nullptr) return nullptr;
+  const NamedPtr* n = names_.find(**name);
+  return n == nullptr ? nullptr : (*n)->credentials.get();
+}
+
 Selector::Choice Selector::select(std::string_view sni, bool acceptsEcdsa) const {
   if (sni.empty()) {
     return default_ != nullptr ? Choice{default_.get(), Outcome::kDefault} : Choice{};
@@ -205,18 +240,43 @@ Selector::Choice Selector::select(std::string_view sni, bool acceptsEcdsa) const
 
   // Wildcards live in the same index under "*.suffix": a name starting with
   // '*' is never an exact host, it can only reach them below.
-  if (host[0] != '*') {
-    if (const HostCredentials* c = hosts_.find(host))
+  const bool exact = host[0] != '*';
+  // One-label wildcard (RFC 6125 section 6.4.3): exactly the first label
+  // replaced with '*', in a second stack buffer so both keys exist at once.
+  const size_t dot = host.find('.');
+  const bool wildcard = dot != std::string_view::npos && dot > 0 && dot + 1 < host.size();
+  char wildBuffer[kMaxHostLength];
+  std::string_view wildKey;
+  if (wildcard) {
+    wildBuffer[0] = '*';
+    std::memcpy(wildBuffer + 1, host.data() + dot, host.size() - dot);
+    wildKey = std::string_view(wildBuffer, host.size() - dot + 1);
+  }
+  // Both probes' reads in flight before either is waited for: a wildcard
+  // hit or a miss costs about one memory round trip, not two in a row
+  // (docs/benchmarks.md).
+  using Located = ShardedIndex<HostCredentials>::Located;
+  const Located exactAt = exact ? hosts_.locate(host) : Located{};
+  const Located wildAt = wildcard ? hosts_.locate(wildKey) : Located{};
+  hosts_.prefetch(exactAt);
+  hosts_.prefetch(wildAt);
+  if (exact) {
+    if (const HostCredentials* c = hosts_.find(host, exactAt))
       return {c->pick(acceptsEcdsa), Outcome::kExact};
   }
-  // One-label wildcard (RFC 6125 section 6.4.3): replace exactly the first
-  // label with '*' in place (its last character becomes the '*').
-  size_t dot = host.find('.');
-  if (dot != std::string_view::npos && dot > 0 && dot + 1 < host.size()) {
-    buffer[dot - 1] = '*';
-    const std::string_view key(buffer + dot - 1, host.size() - dot + 1);
-    if (const HostCredentials* c = hosts_.find(key)) {
+  if (wildcard) {
+    if (const HostCredentials* c = hosts_.find(wildKey, wildAt))
       return {c->pick(acceptsEcdsa), Outcome::kWildcard};
+  }
+  // The site's own fallback: only after both misses, and only if some site
+  // has one (an empty index costs one size check). The exact host first (its
+  // site), then the wildcard site host.
+  if (fallbacks_.size() != 0) {
+    if (exact) {
+      if (const Credentials* c = siteFallback(host)) return {c, Outcome::kSiteFallback};
+    }
+    if (wildcard) {
+      if (const Credentials* c = siteFallback(wildKey)) return {c, Outcome::kSiteFallback};
     }
   }
   return fallback();

@@ -1,10 +1,18 @@
 // Selector: which credentials a handshake gets for its SNI.
 //
 // Order: exact host -> one-label wildcard site host ("*.example.com" for
-// "a.example.com", never "a.b.example.com") -> the configured default ->
-// refuse (if tls.unknown_sni is reject) or no credentials.
+// "a.example.com", never "a.b.example.com") -> the site's own fallback
+// (tls.fallback_certificate of the site listing the host, exact then
+// wildcard) -> the configured default -> refuse (if tls.unknown_sni is
+// reject) or no credentials.
 // A site's certificate is its `tls.certificate`, else the newest store
-// certificate covering the host, else tls.default_certificate (binding.h).
+// certificate covering the host, else its fallback, else
+// tls.default_certificate (binding.h). A host whose own certificate is
+// unavailable is simply absent from the host index; the fallbacks are a
+// third index (host -> certificate name, fixed per config) consulted only
+// after both misses, so an exact hit costs what it did, and a fallback
+// certificate swapped or removed needs no fallback-index change (the name is
+// looked up in the name index at selection).
 //
 // A host may have two certificates, one ECDSA and one RSA (a site's
 // `tls.certificate: [ecdsa-name, rsa-name]`): a client that accepts ECDSA
@@ -42,7 +50,7 @@ namespace tlsedge::certstore {
 
 class Selector {
  public:
-  enum class Outcome { kExact, kWildcard, kDefault, kMiss };
+  enum class Outcome { kExact, kWildcard, kSiteFallback, kDefault, kMiss };
   struct Choice {
     const Credentials* credentials = nullptr;  // null: refuse the handshake
     Outcome outcome = Outcome::kMiss;
@@ -71,6 +79,8 @@ class Selector {
     // A host may appear twice, with an ECDSA and an RSA certificate; otherwise
     // the first binding of a host (per key type) wins.
     std::vector<std::pair<std::string, std::string>> hosts;
+    // Site host -> its site's fallback certificate name (first of a host wins).
+    std::vector<std::pair<std::string, std::string>> fallbacks;
     std::string defaultName;  // empty: none
     bool rejectUnknown = false;
   };
@@ -109,6 +119,11 @@ class Selector {
   // had; unchanged if the name is unknown.
   std::shared_ptr<const Selector> withHost(const std::string& host, const std::string& name,
                                            size_t* bytesCopied = nullptr) const;
+  // Binds (or rebinds) one host to a pair (one ECDSA, one RSA; or one
+  // name), replacing what it had; unchanged if a name is unknown.
+  std::shared_ptr<const Selector> withHostNames(const std::string& host,
+                                                const std::vector<std::string>& names,
+                                                size_t* bytesCopied = nullptr) const;
   std::shared_ptr<const Selector> withoutHost(const std::string& host,
                                               size_t* bytesCopied = nullptr) const;
 
@@ -116,6 +131,7 @@ class Selector {
   const Credentials* credentials(const std::string& name) const;
   size_t certificateCount() const { return names_.size(); }
   size_t hostCount() const { return hosts_.size(); }
+  size_t fallbackCount() const { return fallbacks_.size(); }
 
   // The indexes, for tests that check sharing between snapshots.
   struct Named {
@@ -123,18 +139,24 @@ class Selector {
     std::vector<std::string> hosts;  // bound to it
   };
   using NamedPtr = std::shared_ptr<const Named>;
+  // Shared, so index values copy without allocating (ShardedIndex needs that).
+  using FallbackName = std::shared_ptr<const std::string>;
   const ShardedIndex<HostCredentials>& hostIndex() const { return hosts_; }
   const ShardedIndex<NamedPtr>& nameIndex() const { return names_; }
+  const ShardedIndex<FallbackName>& fallbackIndex() const { return fallbacks_; }
 
  private:
   Choice fallback() const;
+  // The site fallback for `key` ("host" or "*.suffix"), if any.
+  const Credentials* siteFallback(std::string_view key) const noexcept;
   void bind(const std::string& host, const std::string& name, size_t* bytesCopied);
   void unbind(const std::string& host, size_t* bytesCopied);
   // Removes `host` from the bound-host list of certificate `name`.
   void forgetHost(const std::string& name, const std::string& host, size_t* bytesCopied);
 
-  ShardedIndex<HostCredentials> hosts_;  // "host" or "*.suffix" -> credentials
-  ShardedIndex<NamedPtr> names_;         // certificate name -> credentials, bound hosts
+  ShardedIndex<HostCredentials> hosts_;   // "host" or "*.suffix" -> credentials
+  ShardedIndex<NamedPtr> names_;          // certificate name -> credentials, bound hosts
+  ShardedIndex<FallbackName> fallbacks_;  // site host -> its site's fallback certificate name
   std::string defaultName_;
   CredentialsPtr default_;
   bool rejectUnknown_ = false;

@@ -124,7 +124,8 @@ const char* certSourceName(CertSource source) {
 std::string metaToJson(const CertMeta& meta) {
   return "{\"source\":" + jsonQuote(certSourceName(meta.source)) +
          ",\"created\":" + jsonQuote(isoTime(meta.created)) +
-         ",\"updated\":" + jsonQuote(isoTime(meta.updated)) + "}\n";
+         ",\"updated\":" + jsonQuote(isoTime(meta.updated)) +
+         (meta.site.empty() ? std::string() : ",\"site\":" + jsonQuote(meta.site)) + "}\n";
 }
 
 Result<CertMeta> metaFromJson(const std::string& json, const std::string& source) {
@@ -170,6 +171,8 @@ Result<CertMeta> metaFromJson(const std::string& json, const std::string& source
       } else {
         return makeError(source + ": unknown source `" + value + "`");
       }
+    } else if (key == "site") {
+      meta.site = value;
     } else if (key == "created" || key == "updated") {
       if (!parseIsoTime(value, key == "created" ? &meta.created : &meta.updated)) {
         return makeError(source + ": " + key + ": not a time like 2026-01-31T12:00:00Z");
@@ -207,9 +210,9 @@ bool CertificateStore::contains(const std::string& name) const {
 }
 
 Result<CredentialsPtr> CertificateStore::load(const std::string& name, CRYPTO_BUFFER_POOL* pool,
-                                              time_t now) const {
+                                              time_t now, Verify verify) const {
   if (Status valid = checkStoreName(name); !valid.ok()) return valid.error();
-  return loadCredentials(name, chainPath(name), keyPath(name), pool, now);
+  return loadCredentials(name, chainPath(name), keyPath(name), pool, now, verify);
 }
 
 Result<CertInfo> CertificateStore::inspect(const std::string& name) const {
@@ -301,7 +304,8 @@ size_t CertificateStore::removeStaleTemporaries() const {
 Result<AddResult> CertificateStore::add(const std::string& name, const std::string& chainPem,
                                         const std::string& keyPem, bool replace, CertSource source,
                                         time_t now, const std::string& chainSource,
-                                        const std::string& keySource) const {
+                                        const std::string& keySource,
+                                        const std::string& site) const {
   if (Status valid = checkStoreName(name); !valid.ok()) return valid.error();
   removeStaleTemporaries();
   const std::string target = dir_ + "/" + name;
@@ -327,6 +331,7 @@ Result<AddResult> CertificateStore::add(const std::string& name, const std::stri
   meta.source = source;
   meta.created = now;
   meta.updated = now;
+  meta.site = site;
   if (exists) {
     if (auto old = readFile(target + "/meta.json"); old.ok()) {
       if (auto oldMeta = metaFromJson(*old, target + "/meta.json"); oldMeta.ok()) {

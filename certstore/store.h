@@ -2,7 +2,7 @@
 //
 //   <state>/certs/<name>/fullchain.pem   leaf first, then intermediates
 //   <state>/certs/<name>/privkey.pem     PKCS#8, mode 0600, never printed
-//   <state>/certs/<name>/meta.json       {"source":..., "created":..., "updated":...}
+//   <state>/certs/<name>/meta.json       {"source":..., "created":..., "updated":..., "site":...}
 //
 // add() validates with parseCredentials (so every message is the one the
 // daemon gives at load time), writes the three files into a temporary
@@ -33,6 +33,7 @@ struct CertMeta {
   CertSource source = CertSource::kUpload;
   time_t created = 0;
   time_t updated = 0;
+  std::string site;  // ACME: the site it was ordered for; empty otherwise
 };
 
 // meta.json text, and back. The parser reads what the writer writes (a flat
@@ -84,8 +85,22 @@ class CertificateStore {
   Result<std::vector<std::string>> names() const;
   bool contains(const std::string& name) const;
 
-  // Loads and validates one entry (loadCredentials: same checks, same messages).
-  Result<CredentialsPtr> load(const std::string& name, CRYPTO_BUFFER_POOL* pool, time_t now) const;
+  // Loads and validates one entry (loadCredentials: same checks, same
+  // messages). loadAll passes Verify::kStored: at start, the chain
+  // signatures add() verified are not verified again. One entry changing
+  // under a running daemon (which may be a hand-made one) is checked fully.
+  Result<CredentialsPtr> load(const std::string& name, CRYPTO_BUFFER_POOL* pool, time_t now,
+                              Verify verify = Verify::kFull) const;
+  // load(kStored) for each of `names`, results in the same order. Runs on up to
+  // `threads` threads (0: one per CPU, at most kMaxLoadThreads) that it
+  // starts and joins before returning; under kParallelLoadMinimum names, or
+  // with one thread, everything runs on the calling thread. For the start of
+  // the daemon and whole-store reloads on the control loop (store_load.cc).
+  static constexpr size_t kMaxLoadThreads = 8;
+  static constexpr size_t kParallelLoadMinimum = 64;
+  std::vector<Result<CredentialsPtr>> loadAll(const std::vector<std::string>& names,
+                                              CRYPTO_BUFFER_POOL* pool, time_t now,
+                                              size_t threads = 0) const;
 
   Result<CertInfo> inspect(const std::string& name) const;
 
@@ -95,7 +110,7 @@ class CertificateStore {
   Result<AddResult> add(const std::string& name, const std::string& chainPem,
                         const std::string& keyPem, bool replace, CertSource source, time_t now,
                         const std::string& chainSource = "chain",
-                        const std::string& keySource = "key") const;
+                        const std::string& keySource = "key", const std::string& site = {}) const;
 
   // Removes an entry: renamed away first (atomic), then deleted.
   Status remove(const std::string& name) const;

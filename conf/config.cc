@@ -19,14 +19,12 @@ listen:
   https: ["127.0.0.1:8443", "[::1]:8443"]
   http: ["127.0.0.1:8080", "[::1]:8080"]
 state_dir: tlsedge-state          # under the working directory
-tls:
-  default_certificate: localhost
-certificates:
-  localhost: { cert: tlsedge-state/certs/localhost/fullchain.pem, key: tlsedge-state/certs/localhost/privkey.pem }
+acme:
+  directory: internal             # a local CA; trust tlsedge-state/acme/local-ca/ca.pem
 sites:
   - name: demo
     hosts: [localhost]
-    tls: { certificate: localhost }
+    tls: { acme: true }           # a 7-day certificate from it, renewed like any ACME one
     routes:
       - { path: /, respond: { status: 200, body: "Hello from tlsedge\n" } }
 )";

@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "base/result.h"
@@ -62,10 +63,64 @@ struct Site {
   // covering certificate, else tls.default_certificate), one, or two (one
   // ECDSA and one RSA, checked at load time: certstore/binding.h).
   std::vector<std::string> certificates;
+  // tls.fallback_certificate: served for the site's hosts when its own
+  // certificate is unavailable (a bound one missing or failing to load, or,
+  // for a site without tls.certificate, no store certificate covering the
+  // host); before tls.default_certificate. Empty: none.
+  std::string fallbackCertificate;
   bool redirectHttps = true;  // plain HTTP gets a redirect to https://
   int redirectStatus = 308;   // 308 or 301
   std::optional<Hsts> hsts;
   std::vector<Route> routes;  // in YAML order; routing picks the longest matching prefix
+  // tls: { acme: true }: one certificate for all `hosts`, ordered from the
+  // top-level `acme:` CA and kept in the store as `acme-<name>`.
+  bool acme = false;
+};
+
+// The ACME CA that sites with `tls: { acme: true }` get certificates from.
+// The challenge non-wildcard names are validated with; wildcards always
+// use dns-01 (and need dnsHook).
+enum class AcmeChallenge { kHttp01, kTlsAlpn01, kDns01 };
+
+// `acme: { directory: internal }`: the local issuer instead of a CA's URL.
+inline constexpr const char* kInternalIssuer = "internal";
+
+// The key of each certificate's CSR (a fresh one per certificate).
+enum class AcmeKeyType { kEcdsaP256, kEcdsaP384, kRsa2048, kRsa3072, kRsa4096 };
+
+// External Account Binding (RFC 8555 section 7.3.4): the key identifier and
+// MAC key the CA handed out for binding new accounts to an external account.
+struct AcmeEab {
+  std::string kid;
+  std::string hmacKey;  // base64url, as the CA gives it (never logged)
+};
+
+struct Acme {
+  std::string directory;  // https://... directory URL, or "internal"
+  // directory: internal: certificates from a local CA in the state
+  // directory (acme/local_issuer.h), for development and the demo; the
+  // fields below but renew_before are then unused.
+  bool internal = false;
+  std::string email;                      // account contact; empty: none
+  std::vector<std::string> trustedRoots;  // PEM files trusted besides the system roots
+  AcmeChallenge challenge = AcmeChallenge::kHttp01;
+  // DNS-01: `<dnsHook> set|clear _acme-challenge.<name> <value>`; empty: none.
+  std::string dnsHook;
+  // renew_before: renew when this much validity remains; 0: at a third of
+  // the lifetime (acme/schedule.h). The CA's ARI window, when it has one, wins.
+  Duration renewBefore{0};
+  // Pre-flight before each order (acme/preflight.h): every host resolves and
+  // a random probe token is fetched from it through this edge's HTTP
+  // listener. Skipped for dns-01 (and wildcard hosts).
+  bool preflight = true;
+  // preflight_resolve: host -> address used instead of the system resolver
+  // by the pre-flight only (like curl --resolve; tests, split horizons).
+  std::vector<std::pair<std::string, std::string>> preflightResolve;
+  std::optional<AcmeEab> eab;  // newAccount carries an externalAccountBinding
+  // The chain (among the CA's `rel="alternate"` ones) whose topmost
+  // certificate's issuer has this common name; empty: the CA's default.
+  std::string preferredChain;
+  AcmeKeyType keyType = AcmeKeyType::kEcdsaP256;
 };
 
 // Origin connections over TLS: the origin's certificate is verified against
@@ -117,6 +172,10 @@ struct AccessLog {
   std::string path;  // absolute
 };
 
+// The admin API (proxy/admin_server.h): HTTP/1.1 on a Unix socket, mode 0600.
+// sun_path holds 108 bytes with the terminating NUL: a longer path is an error.
+inline constexpr size_t kMaxUnixSocketPath = 107;
+
 enum class TlsVersion { k1_2, k1_3 };
 enum class UnknownSni { kDefault, kReject };
 
@@ -140,9 +199,18 @@ struct Config {
   Tls tls;
   Limits limits;
   std::optional<AccessLog> accessLog;  // absent: off
+  // `admin.socket`: absolute; default <stateDir>/admin.sock; empty: no admin
+  // API (`admin: { socket: "" }`). Changes take effect at the next restart.
+  std::string adminSocket;
+  // `metrics.listen` (proxy/metrics_endpoint.h): /metrics, /healthz and
+  // /readyz over HTTP on this TCP address; default 127.0.0.1:9180; absent
+  // (`metrics: { listen: "" }`): off. Port 0 binds a free port (logged).
+  // Changes take effect at the next restart.
+  std::optional<SocketAddress> metricsListen;
   std::vector<CertificateFiles> certificates;
   std::vector<Site> sites;
   std::vector<Upstream> upstreams;
+  std::optional<Acme> acme;  // absent: no site may use tls.acme
 
   const Upstream* findUpstream(const std::string& name) const;
   const CertificateFiles* findCertificate(const std::string& name) const;

@@ -25,6 +25,8 @@ struct ParseContext {
   // reference to it.
   std::set<std::string, std::less<>> certificateNames;
   std::set<std::string, std::less<>> upstreamNames;
+  bool acmeDeclared = false;  // a top-level `acme:` section exists (valid or not)
+  bool acmeDnsHook = false;   // ... and names a dns_hook or is `internal` (wildcards may use ACME)
 };
 
 // The whole document (parse_config.cc).
@@ -32,6 +34,12 @@ void parseConfig(ParseContext& ctx, const Field& root, Config& config);
 
 // The `sites` list (parse_sites.cc).
 void parseSites(ParseContext& ctx, const Field& sites, std::vector<Site>& out);
+
+// The top-level `acme` section (parse_acme.cc).
+void parseAcme(ParseContext& ctx, const Field& field, Config& config);
+// Its `eab`, `preferred_chain` and `key_type` (parse_acme_options.cc); false
+// when one is invalid.
+bool parseAcmeOptions(ParseContext& ctx, const MapReader& map, Acme& acme);
 
 // `limits` and `access_log` (parse_limits.cc).
 void parseLimits(ParseContext& ctx, const Field& field, Limits& limits);

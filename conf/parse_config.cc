@@ -186,6 +186,54 @@ void parseUpstreams(ParseContext& ctx, const Field& field, Config& config) {
   });
 }
 
+// `admin: { socket: PATH }`; "" turns the admin API off. Runs after
+// state_dir, whose value makes the default.
+void parseAdmin(ParseContext& ctx, const Field* field, const Field* stateDirField, Config& config) {
+  config.adminSocket = config.stateDir + "/admin.sock";
+  if (field == nullptr) {
+    if (config.adminSocket.size() > kMaxUnixSocketPath && stateDirField != nullptr) {
+      ctx.diag.report(
+          stateDirField->pos, stateDirField->path,
+          "the default admin socket " + config.adminSocket + " is " +
+              std::to_string(config.adminSocket.size()) + " bytes, over the " +
+              std::to_string(kMaxUnixSocketPath) +
+              " of a Unix socket path; set a shorter `admin.socket` (or \"\" for none)");
+    }
+    return;
+  }
+  MapReader admin(ctx.diag, *field, {"socket"});
+  auto socket = admin.get("socket");
+  if (!admin.isMap() || !socket) return;
+  auto path = readString(ctx.diag, *socket);
+  if (!path) return;
+  config.adminSocket = path->empty() ? "" : resolvePath(ctx.baseDir, *path);
+  if (config.adminSocket.size() > kMaxUnixSocketPath) {
+    ctx.diag.report(socket->pos, socket->path,
+                    "the path " + config.adminSocket + " is " +
+                        std::to_string(config.adminSocket.size()) + " bytes, over the " +
+                        std::to_string(kMaxUnixSocketPath) + " of a Unix socket path");
+  }
+}
+
+// `metrics: { listen: ADDRESS }`; "" turns the metrics endpoint off.
+void parseMetrics(ParseContext& ctx, const Field& field, Config& config) {
+  MapReader metrics(ctx.diag, field, {"listen"});
+  auto listen = metrics.get("listen");
+  if (!metrics.isMap() || !listen) return;
+  auto text = readString(ctx.diag, *listen);
+  if (!text) return;
+  if (text->empty()) {
+    config.metricsListen.reset();
+    return;
+  }
+  auto address = parseSocketAddress(*text, 0);
+  if (!address) {
+    ctx.diag.report(listen->pos, listen->path, address.error().message);
+    return;
+  }
+  config.metricsListen = std::move(*address);
+}
+
 }  // namespace
 
 std::string definedNames(const std::set<std::string, std::less<>>& names) {
@@ -203,7 +251,7 @@ std::string definedNames(const std::set<std::string, std::less<>>& names) {
 void parseConfig(ParseContext& ctx, const Field& root, Config& config) {
   MapReader top(ctx.diag, root,
                 {"workers", "listen", "state_dir", "shutdown_timeout", "tls", "limits",
-                 "access_log", "certificates", "sites", "upstreams"});
+                 "access_log", "certificates", "sites", "upstreams", "admin", "metrics", "acme"});
   if (!top.isMap()) return;
 
   config.workers = std::max(1U, std::thread::hardware_concurrency());
@@ -214,10 +262,15 @@ void parseConfig(ParseContext& ctx, const Field& root, Config& config) {
   if (auto f = top.get("listen")) parseListen(ctx, *f, config);
 
   config.stateDir = "/var/lib/tlsedge";
-  if (auto f = top.get("state_dir")) {
-    if (auto dir = readNonEmptyString(ctx.diag, *f))
+  auto stateDir = top.get("state_dir");
+  if (stateDir) {
+    if (auto dir = readNonEmptyString(ctx.diag, *stateDir))
       config.stateDir = resolvePath(ctx.baseDir, *dir);
   }
+  auto admin = top.get("admin");
+  parseAdmin(ctx, admin ? &*admin : nullptr, stateDir ? &*stateDir : nullptr, config);
+  config.metricsListen = *parseSocketAddress("127.0.0.1:9180", 0);
+  if (auto f = top.get("metrics")) parseMetrics(ctx, *f, config);
   if (auto f = top.get("shutdown_timeout")) {
     if (auto d = readDuration(ctx.diag, *f)) config.shutdownTimeout = *d;
   }
@@ -227,6 +280,7 @@ void parseConfig(ParseContext& ctx, const Field& root, Config& config) {
   if (auto f = top.get("certificates")) parseCertificates(ctx, *f, config);
   if (auto f = top.get("upstreams")) parseUpstreams(ctx, *f, config);
   if (auto f = top.get("tls")) parseTls(ctx, *f, config);
+  if (auto f = top.get("acme")) parseAcme(ctx, *f, config);
   if (auto f = top.require("sites")) parseSites(ctx, *f, config.sites);
 }
 

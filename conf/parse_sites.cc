@@ -1,4 +1,5 @@
 // The `sites` section: hosts, certificate binding, redirects, HSTS, routes.
+#include <algorithm>
 #include <map>
 #include <optional>
 
@@ -54,12 +55,30 @@ void parseHosts(ParseContext& ctx, SitesState& state, const Field& field,
 void parseSiteTls(ParseContext& ctx, const MapReader& siteMap, Site& site) {
   auto field = siteMap.get("tls");
   if (field) {
-    MapReader tls(ctx.diag, *field, {"certificate", "acme"});
+    MapReader tls(ctx.diag, *field, {"certificate", "fallback_certificate", "acme"});
     if (!tls.isMap()) return;  // reported
     if (auto f = tls.get("acme")) {
-      ctx.diag.report(f->pos, f->path,
-                      "ACME issuance is not implemented yet; upload a certificate and name it in "
-                      "tls.certificate");
+      if (auto on = readBool(ctx.diag, *f); on && *on) {
+        if (!ctx.acmeDeclared) {
+          ctx.diag.report(f->pos, f->path,
+                          "needs a top-level `acme:` section naming the CA (directory, email)");
+        } else if (tls.get("certificate")) {
+          ctx.diag.report(f->pos, f->path,
+                          "a site gets its certificate either from ACME or from tls.certificate, "
+                          "not both");
+        } else {
+          for (const auto& host : site.hosts) {
+            if (host.starts_with("*.") && !ctx.acmeDnsHook) {
+              ctx.diag.report(f->pos, f->path,
+                              "host `" + host +
+                                  "` is a wildcard: only DNS-01 can validate it, which needs "
+                                  "`acme: { dns_hook: ... }` (the command that sets the "
+                                  "_acme-challenge TXT records)");
+            }
+          }
+          site.acme = true;
+        }
+      }
     }
     if (auto f = tls.get("certificate")) {
       // `certificates:` or the state directory's store: checked at load time
@@ -87,6 +106,22 @@ void parseSiteTls(ParseContext& ctx, const MapReader& siteMap, Site& site) {
         for (const Field& item : *items) addName(item);
       } else {
         addName(*f);
+      }
+    }
+    if (auto f = tls.get("fallback_certificate")) {
+      // One name (no pair), checked at load time like tls.certificate.
+      if (auto name = readNonEmptyString(ctx.diag, *f)) {
+        if (Status valid = checkName(*name); !valid.ok()) {
+          ctx.diag.report(f->pos, f->path, valid.error().message);
+        } else if (std::find(site.certificates.begin(), site.certificates.end(), *name) !=
+                   site.certificates.end()) {
+          ctx.diag.report(f->pos, f->path,
+                          "`" + *name +
+                              "` is also the site's tls.certificate; a fallback must be another "
+                              "certificate");
+        } else {
+          site.fallbackCertificate = std::move(*name);
+        }
       }
     }
   }

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <filesystem>
 
+#include "base/ascii.h"
+
 namespace tlsedge::conf {
 namespace {
 
@@ -122,10 +124,7 @@ std::string canonicalAddress(const SocketAddress& address) {
 }
 
 Result<std::string> normalizeHostName(std::string_view text) {
-  std::string name(text);
-  for (char& c : name) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
+  std::string name = ascii::lowered(text);
   if (!name.empty() && name.back() == '.') name.pop_back();
   if (name.empty()) return makeError("empty host name");
   if (name == "*") return makeError("a bare `*` is not a host name; write `*.example.com`");
@@ -148,8 +147,8 @@ Result<std::string> normalizeHostName(std::string_view text) {
 
 Result<Duration> parseDuration(std::string_view text) {
   const std::string hint =
-      "expected seconds as an integer, or a number with a unit ms, s, m, h "
-      "(e.g. 250ms, 30s, 5m, 1h)";
+      "expected seconds as an integer, or a number with a unit ms, s, m, h, d "
+      "(e.g. 250ms, 30s, 5m, 1h, 30d)";
   size_t digits = 0;
   while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
   const std::string_view number = text.substr(0, digits);
@@ -164,6 +163,8 @@ Result<Duration> parseDuration(std::string_view text) {
     scale = 60 * 1000;
   } else if (unit == "h") {
     scale = 3600 * 1000;
+  } else if (unit == "d") {
+    scale = 24 * 3600 * 1000;
   } else {
     return makeError("bad duration " + quote(text) + "; " + hint);
   }

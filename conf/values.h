@@ -28,7 +28,7 @@ std::string canonicalAddress(const SocketAddress& address);
 Result<std::string> normalizeHostName(std::string_view text);
 
 // An integer number of seconds ("30") or a number with a unit: "250ms",
-// "30s", "5m", "1h".
+// "30s", "5m", "1h", "30d".
 Result<Duration> parseDuration(std::string_view text);
 
 // A byte count: an integer, or a number with a binary unit k, m, g (also

@@ -1,5 +1,7 @@
 #include "net/acceptor.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -12,9 +14,12 @@
 
 namespace tlsedge::net {
 namespace {
-// Connections accepted per readiness event, so one busy listener cannot keep
-// the loop from everything else (libuv's own accept loop has no such bound).
-constexpr int kAcceptBatch = 64;
+// Connections accepted per readiness event. One, as nginx does by default:
+// the poll is level-triggered, so a listener with more queued is reported
+// again by the next epoll_wait (which the loop makes anyway), and the usual
+// case (one new connection) costs no accept4() that ends in EAGAIN. A busy
+// listener cannot keep the loop from its other connections either.
+constexpr int kAcceptBatch = 1;
 // After a resource error (out of fds, memory): a pause before trying again,
 // or the level-triggered poll would spin on the same error.
 constexpr uint64_t kBackoffMs = 100;
@@ -27,6 +32,8 @@ Acceptor::~Acceptor() {
 }
 
 Acceptor* Acceptor::start(uv_loop_t* loop, int listenFd, OnAccept onAccept, int* error) {
+  const int one = 1;  // not TCP (a test's Unix socket): nothing to inherit
+  (void)::setsockopt(listenFd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   auto* a = new Acceptor(listenFd, std::move(onAccept));
   int rc = uv_poll_init(loop, &a->poll_, listenFd);
   if (rc != 0) {
@@ -90,9 +97,11 @@ void Acceptor::onBackoffOver(uv_timer_t* timer) noexcept {
 void Acceptor::acceptSome() {
   // onAccept_ may pause or close this acceptor: checked before every accept.
   for (int i = 0; i < kAcceptBatch && !paused_ && !closing_; ++i) {
-    int fd = ::accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    sockaddr_storage peer{};
+    socklen_t len = sizeof(peer);
+    int fd = ::accept4(fd_, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
-      onAccept_(fd);
+      onAccept_(fd, reinterpret_cast<const sockaddr*>(&peer));
       continue;
     }
     const int err = errno;

@@ -6,16 +6,6 @@ namespace tlsedge::net {
 
 namespace {
 
-char asciiLower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (asciiLower(a[i]) != asciiLower(b[i])) return false;
-  }
-  return true;
-}
-
 // A valid pointer for empty input: llhttp restarts an open span at the input
 // pointer, so it must not be null.
 constexpr char kNoInput[1] = {0};

@@ -27,7 +27,11 @@
 #include <string_view>
 #include <vector>
 
+#include "base/ascii.h"
+
 namespace tlsedge::net {
+
+using ascii::equalsIgnoreCase;  // header names and tokens
 
 struct Header {
   std::string name;  // as received

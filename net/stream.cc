@@ -46,7 +46,7 @@ Stream::~Stream() {
   if (ssl_ != nullptr) SSL_free(ssl_);  // frees both BIOs
 }
 
-Stream* Stream::adopt(uv_loop_t* loop, int fd, SSL* ssl, Handler* handler) {
+Stream* Stream::adopt(uv_loop_t* loop, int fd, const sockaddr* peer, SSL* ssl, Handler* handler) {
   auto* s = new Stream(handler);
   uv_tcp_init(loop, &s->tcp_);
   if (uv_tcp_open(&s->tcp_, fd) != 0) {
@@ -57,9 +57,9 @@ Stream* Stream::adopt(uv_loop_t* loop, int fd, SSL* ssl, Handler* handler) {
     uv_close(reinterpret_cast<uv_handle_t*>(&s->tcp_), &Stream::onClosed);
     return nullptr;
   }
-  uv_tcp_nodelay(&s->tcp_, 1);
+  // TCP_NODELAY comes from the listening socket (see Acceptor::start).
   s->lastReadAt_ = s->lastWriteProgressAt_ = uv_now(loop);
-  s->updatePeer();
+  s->setPeer(peer);
   if (ssl != nullptr) {
     s->setUpTls(ssl);
     SSL_set_accept_state(ssl);
@@ -104,11 +104,15 @@ void Stream::updatePeer() {
   sockaddr_storage ss{};
   int len = sizeof(ss);
   if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return;
+  setPeer(reinterpret_cast<const sockaddr*>(&ss));
+}
+
+void Stream::setPeer(const sockaddr* peer) {
   char buf[INET6_ADDRSTRLEN] = {};
-  if (ss.ss_family == AF_INET) {
-    uv_ip4_name(reinterpret_cast<sockaddr_in*>(&ss), buf, sizeof(buf));
-  } else {
-    uv_ip6_name(reinterpret_cast<sockaddr_in6*>(&ss), buf, sizeof(buf));
+  if (peer->sa_family == AF_INET) {
+    uv_ip4_name(reinterpret_cast<const sockaddr_in*>(peer), buf, sizeof(buf));
+  } else if (peer->sa_family == AF_INET6) {
+    uv_ip6_name(reinterpret_cast<const sockaddr_in6*>(peer), buf, sizeof(buf));
   }
   peerIp_ = buf;
 }
@@ -198,7 +202,8 @@ void Stream::pumpTls() {
   do {
     pumpAgain_ = false;
     if (!handshakeDone_) {
-      ERR_clear_error();
+      // No ERR_clear_error() before SSL_do_handshake, SSL_read or SSL_write:
+      // BoringSSL clears the error queue on entry to each of them.
       int rc = SSL_do_handshake(ssl_);
       if (rc != 1) {
         int err = SSL_get_error(ssl_, rc);
@@ -220,7 +225,6 @@ void Stream::pumpTls() {
       if (closing_) break;
     }
     while (reading_ && !closing_) {
-      ERR_clear_error();
       int n = SSL_read(ssl_, tPlainBuffer, sizeof(tPlainBuffer));
       if (n > 0) {
         handler_->onStreamData(tPlainBuffer, static_cast<size_t>(n));
@@ -247,37 +251,79 @@ void Stream::flushTls() {
   const uint8_t* contents = nullptr;
   size_t len = 0;
   if (!BIO_mem_contents(networkOut_, &contents, &len) || len == 0) return;
-  std::string data(reinterpret_cast<const char*>(contents), len);
+  sendRaw(std::string_view(reinterpret_cast<const char*>(contents), len));  // copies what it queues
   BIO_reset(networkOut_);
-  sendRaw(std::move(data));
 }
 
 void Stream::write(std::string_view data) {
   if (closing_ || shutdownStarted_ || data.empty()) return;
-  if (ssl_ == nullptr) {
-    sendRaw(std::string(data));
+  if (corked_) {
+    corkBuffer_ += data;
     return;
   }
-  ERR_clear_error();
+  writeNow(data);
+}
+
+void Stream::write(std::string&& data) {
+  if (corked_ && corkBuffer_.empty() && !closing_ && !shutdownStarted_) {
+    corkBuffer_ = std::move(data);
+    return;
+  }
+  write(std::string_view(data));
+}
+
+void Stream::uncork() {
+  if (!corked_) return;
+  corked_ = false;
+  if (corkBuffer_.empty()) return;
+  // Freed once sent: an idle connection keeps no buffer.
+  const std::string data = std::move(corkBuffer_);
+  corkBuffer_.clear();
+  if (!closing_ && !shutdownStarted_) writeNow(data);
+}
+
+void Stream::writeNow(std::string_view data) {
+  if (ssl_ == nullptr) {
+    sendRaw(data);
+    return;
+  }
   // A memory BIO never blocks, so SSL_write takes everything at once.
   int n = SSL_write(ssl_, data.data(), static_cast<int>(data.size()));
   if (n <= 0) {
     fail("TLS write: " + drainSslErrors());
     return;
   }
-  flushTls();
+  if (!holdTls_) flushTls();
 }
 
-void Stream::sendRaw(std::string data) {
+void Stream::sendRaw(std::string_view data) {
   if (closing_) return;
-  if (queued_ == 0) lastWriteProgressAt_ = uv_now(tcp_.loop);  // a stall is timed from here
-  auto* w = new WriteRequest{{}, std::move(data), this};
+  uv_stream_t* stream = reinterpret_cast<uv_stream_t*>(&tcp_);
+  if (queued_ == 0) {
+    // Nothing queued: hand the bytes to the kernel now. Usually it takes
+    // them all, and then there is no write request, no callback, and no
+    // epoll_ctl (libuv re-arms the poll set after each queued write).
+    uv_buf_t buf = uv_buf_init(const_cast<char*>(data.data()), static_cast<unsigned>(data.size()));
+    int n = uv_try_write(stream, &buf, 1);
+    if (n > 0) {
+      sent_ += static_cast<size_t>(n);
+      lastWriteProgressAt_ = uv_now(tcp_.loop);
+      data.remove_prefix(static_cast<size_t>(n));
+      if (data.empty()) return;
+    } else if (n != UV_EAGAIN) {
+      fail("write: " + uvErrorText(n));
+      return;
+    }
+    lastWriteProgressAt_ = uv_now(tcp_.loop);  // a stall is timed from here
+  }
+  // The rest waits in libuv's queue (a copy: the caller's buffer does not live on).
+  auto* w = new WriteRequest{{}, std::string(data), this};
   w->req.data = w;
   uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
   queued_ += w->data.size();
   sent_ += w->data.size();
   if (queued_ > kHighWatermark) aboveHigh_ = true;
-  int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1, &Stream::onWritten);
+  int rc = uv_write(&w->req, stream, &buf, 1, &Stream::onWritten);
   if (rc != 0) {
     queued_ -= w->data.size();
     sent_ -= w->data.size();
@@ -326,12 +372,25 @@ void Stream::shutdownWrite() { startShutdown(); }
 
 void Stream::startShutdown() {
   if (closing_ || shutdownStarted_) return;
+  const bool closeNotify = ssl_ != nullptr && handshakeDone_;
+  // What was held goes out before the close_notify and the FIN; on TLS both
+  // records leave in one write (sealed now, flushed below).
+  holdTls_ = closeNotify;
+  uncork();
+  holdTls_ = false;
+  if (closing_) return;
   shutdownStarted_ = true;
-  if (ssl_ != nullptr && handshakeDone_) {
+  if (closeNotify) {
     ERR_clear_error();
     SSL_shutdown(ssl_);  // queues close_notify; we do not wait for the peer's
     flushTls();
     if (closing_) return;
+  }
+  if (closeAfterShutdown_ && !lingering_ && queued_ == 0) {
+    // The kernel holds everything written: close() sends the FIN after it,
+    // without a shutdown() call of its own.
+    close();
+    return;
   }
   // libuv sends the FIN once the queued writes are done.
   auto* req = new uv_shutdown_t;
@@ -394,6 +453,8 @@ void Stream::fail(const std::string& reason) {
 void Stream::close() {
   if (closing_) return;
   closing_ = true;
+  corked_ = false;
+  corkBuffer_.clear();
   reading_ = false;
   uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &Stream::onClosed);
 }

@@ -50,10 +50,10 @@ class Stream {
   static constexpr size_t kHighWatermark = 1 << 20;  // stop feeding above this
   static constexpr size_t kLowWatermark = 256 << 10;
 
-  // Adopts `fd`, an accepted connection (owned from now on). `ssl` (may be
-  // null: plain TCP) is adopted too and put in server mode. Returns null
-  // (both released) on failure.
-  static Stream* adopt(uv_loop_t* loop, int fd, SSL* ssl, Handler* handler);
+  // Adopts `fd`, an accepted connection (owned from now on) from `peer` (the
+  // address accept() gave). `ssl` (may be null: plain TCP) is adopted too and
+  // put in server mode. Returns null (both released) on failure.
+  static Stream* adopt(uv_loop_t* loop, int fd, const sockaddr* peer, SSL* ssl, Handler* handler);
   // Starts connecting to `addr`; the result arrives via onStreamConnected.
   // `ssl` (may be null: plain TCP) is adopted and put in client mode; its SNI,
   // verification and session are the caller's to set beforehand. Returns
@@ -70,8 +70,21 @@ class Stream {
   void stopReading();
   bool reading() const { return reading_; }
 
-  // Queues plaintext (encrypted first on TLS streams).
+  // Sends plaintext (encrypted first on TLS streams). What the kernel takes
+  // at once is written before this returns; only the rest is queued (a
+  // queued write completing is what onStreamWritten reports).
   void write(std::string_view data);
+  // The same; while corked with nothing held yet, `data` becomes the buffer
+  // (no copy, and its spare capacity takes what follows).
+  void write(std::string&& data);
+  // Output batching: from cork() to uncork(), write() holds the data, and
+  // uncork() sends all of it as one piece (one TLS record up to 16 KiB, one
+  // write call) - e.g. a response head and the body bytes that came in the
+  // same read. Not nested; uncork before returning to the loop. A graceful
+  // shutdown uncorks; close() drops what is held. Held bytes are not in
+  // queuedBytes() (at most what one event produced).
+  void cork() { corked_ = true; }
+  void uncork();
   // Bytes queued whose write has not completed.
   size_t queuedBytes() const;
   // Bytes handed to the kernel so far (grows as the peer accepts data, also
@@ -129,11 +142,13 @@ class Stream {
   void handleCiphertext(const char* data, size_t size);
   void pumpTls();   // handshake + SSL_read loop over buffered ciphertext
   void flushTls();  // moves pending ciphertext from the write BIO to the socket
-  void sendRaw(std::string data);
+  void writeNow(std::string_view data);
+  void sendRaw(std::string_view data);
   void startShutdown();
   void discard(ssize_t n);
   void fail(const std::string& reason);
-  void updatePeer();
+  void updatePeer();  // from the socket (connect())
+  void setPeer(const sockaddr* peer);
 
   uv_tcp_t tcp_;
   Handler* handler_;
@@ -158,7 +173,10 @@ class Stream {
   bool lingering_ = false;           // shutdownLingering(): reads are discarded
   bool pumping_ = false;
   bool pumpAgain_ = false;
-  std::string error_;  // why the stream failed, reported from onClosed
+  bool corked_ = false;
+  bool holdTls_ = false;    // startShutdown(): sealed records wait for the close_notify
+  std::string corkBuffer_;  // written while corked
+  std::string error_;       // why the stream failed, reported from onClosed
 };
 
 }  // namespace tlsedge::net

@@ -7,33 +7,12 @@
 #include <cstring>
 #include <ctime>
 
+#include "base/json_string.h"
 #include "base/log.h"
 #include "net/loop.h"
 
 namespace tlsedge::proxy {
 namespace {
-
-// JSON string contents. Bytes outside printable ASCII are written as \u00XX
-// (read as Latin-1): a header may carry any bytes, and the line must stay
-// valid JSON whatever they are.
-void appendJsonString(std::string& out, std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out += '"';
-  for (char ch : s) {
-    auto c = static_cast<unsigned char>(ch);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += ch;
-    } else if (c >= 0x20 && c < 0x7f) {
-      out += ch;
-    } else {
-      out += "\\u00";
-      out += kHex[c >> 4];
-      out += kHex[c & 0xf];
-    }
-  }
-  out += '"';
-}
 
 void appendField(std::string& out, std::string_view name, std::string_view value) {
   out += ",\"";

@@ -1,69 +1,48 @@
 #include "proxy/cert_cli.h"
 
-#include <algorithm>
 #include <ctime>
-#include <filesystem>
 #include <iostream>
 #include <string>
 #include <vector>
 
+#include "certstore/files.h"
 #include "certstore/json_text.h"
 #include "certstore/manage.h"
-#include "certstore/x509_text.h"
 #include "conf/config.h"
+#include "proxy/admin_client.h"
+#include "proxy/cert_text.h"
+#include "proxy/cli_common.h"
 
 namespace tlsedge::proxy {
 namespace {
 
 constexpr const char* kCertUsage =
     "usage:\n"
-    "  tlsedge cert add NAME --cert CHAIN.pem --key KEY.pem [--replace] [-c FILE]\n"
-    "  tlsedge cert list [-c FILE]\n"
-    "  tlsedge cert show NAME [-c FILE]\n"
-    "  tlsedge cert rm NAME [-c FILE]\n"
-    "  tlsedge cert which HOST [-c FILE]\n"
-    "These work on the state directory of the configuration (-c FILE; without\n"
-    "it, the embedded default's). --json prints the result as one JSON value.\n";
+    "  tlsedge cert add NAME --cert CHAIN.pem --key KEY.pem [--replace] [OPTIONS]\n"
+    "  tlsedge cert list [OPTIONS]\n"
+    "  tlsedge cert show NAME [OPTIONS]\n"
+    "  tlsedge cert rm NAME [OPTIONS]\n"
+    "  tlsedge cert which HOST [OPTIONS]\n"
+    "OPTIONS: -c FILE (the configuration; without it, the embedded default's),\n"
+    "--socket PATH (the admin socket; default: the configuration's admin.socket),\n"
+    "--offline (work on the state directory even if a daemon runs), --json (print\n"
+    "the result as one JSON value), -v (say on stderr which way it went).\n"
+    "When a daemon answers on the admin socket the command goes through it (and\n"
+    "`which` answers from what it serves now); otherwise it works on the state\n"
+    "directory of the configuration.\n";
 
 struct CertArgs {
   std::string action;
   std::vector<std::string> positional;
   std::string config;
+  std::string socket;
   std::string certPath;
   std::string keyPath;
   bool replace = false;
   bool json = false;
+  bool offline = false;
+  bool verbose = false;
 };
-
-std::string joined(const std::vector<std::string>& items, const char* separator) {
-  std::string out;
-  for (const std::string& item : items) out += (out.empty() ? "" : separator) + item;
-  return out;
-}
-
-std::string names(const certstore::CertInfo& info) {
-  std::vector<std::string> all = info.dnsNames;
-  all.insert(all.end(), info.ipAddresses.begin(), info.ipAddresses.end());
-  return joined(all, ",");
-}
-
-std::string sitesText(const certstore::CertListEntry& entry) {
-  std::vector<std::string> users = entry.sites;
-  if (entry.isDefault) users.push_back("(default)");
-  return users.empty() ? "-" : joined(users, ",");
-}
-
-std::string daysText(const certstore::CertListEntry& entry) {
-  std::string days = std::to_string(entry.daysLeft);
-  if (entry.expired) return days + " EXPIRED";
-  if (entry.expiring) return days + " ! expiring";
-  return days;
-}
-
-std::string lifeText(const certstore::CertListEntry& entry) {
-  if (entry.expired) return "EXPIRED " + std::to_string(-entry.daysLeft) + " days ago";
-  return std::to_string(entry.daysLeft) + " days left" + (entry.expiring ? ", expiring" : "");
-}
 
 int fail(const std::string& message) {
   std::cerr << "tlsedge cert: " << message << "\n";
@@ -75,90 +54,73 @@ int usage(const std::string& message) {
   return 2;
 }
 
-Result<conf::ConfigPtr> loadConfig(const std::string& path) {
-  if (!path.empty()) return conf::loadFile(path);
-  return conf::loadString(conf::kDefaultConfigYaml, "<embedded default>",
-                          std::filesystem::current_path().string());
+// Prints a result: the JSON value or the text.
+int print(bool json, const std::string& jsonText, const std::string& text) {
+  std::cout << (json ? jsonText + "\n" : text);
+  return 0;
 }
 
-int list(const conf::Config& config, time_t now, bool json) {
-  auto entries = certstore::listCertificates(config, now);
-  if (!entries.ok()) return fail(entries.error().message);
-  if (json) {
-    std::cout << certstore::toJson(*entries) << "\n";
-    return 0;
+// On the state directory, in this process.
+int runOffline(const CertArgs& a, const conf::Config& config) {
+  const time_t now = ::time(nullptr);
+  if (a.action == "list") {
+    auto entries = certstore::listCertificates(config, now);
+    if (!entries.ok()) return fail(entries.error().message);
+    return print(a.json, certstore::toJson(*entries),
+                 listText(*entries, config.stateDir + "/certs"));
   }
-  if (entries->empty()) {
-    std::cout << "no certificates in " << config.stateDir << "/certs\n";
-    return 0;
+  const std::string& arg = a.positional[0];
+  if (a.action == "show") {
+    auto shown = certstore::showCertificate(config, arg, now);
+    if (!shown.ok()) return fail(shown.error().message);
+    return print(a.json, certstore::toJson(*shown), showText(*shown));
   }
-  std::vector<std::vector<std::string>> rows;
-  rows.push_back({"NAME", "NAMES", "SITES", "ISSUER", "NOT AFTER", "DAYS LEFT"});
-  for (const certstore::CertListEntry& e : *entries) {
-    if (e.info.notAfter == 0) {  // unreadable entry: keyType holds why
-      rows.push_back({e.info.name, "-", "-", "-", "-", "UNREADABLE: " + e.info.keyType});
-      continue;
+  if (a.action == "which") {
+    auto chosen = certstore::whichCertificate(config, arg, now);
+    if (!chosen.ok()) return fail(chosen.error().message);
+    return print(a.json, certstore::toJson(*chosen), whichText(*chosen));
+  }
+  if (a.action == "rm") {
+    if (Status removed = certstore::removeCertificate(config, arg, now); !removed.ok()) {
+      return fail(removed.error().message);
     }
-    rows.push_back({e.info.name, names(e.info), sitesText(e),
-                    e.info.issuerCn.empty() ? e.info.issuer : e.info.issuerCn,
-                    certstore::isoTime(e.info.notAfter), daysText(e)});
+    return print(a.json, removedJson(arg), removedText(arg));
   }
-  std::vector<size_t> widths(rows[0].size(), 0);
-  for (const auto& row : rows) {
-    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
-  }
-  for (const auto& row : rows) {
-    std::string line;
-    for (size_t i = 0; i < row.size(); ++i) {
-      line += row[i];
-      if (i + 1 < row.size()) line += std::string(widths[i] - row[i].size() + 2, ' ');
-    }
-    std::cout << line << "\n";
-  }
-  return 0;
+  auto added = certstore::addCertificate(config, arg, a.certPath, a.keyPath, a.replace, now);
+  if (!added.ok()) return fail(added.error().message);
+  return print(a.json, certstore::toJson(*added), addText(*added));
 }
 
-int show(const conf::Config& config, const std::string& name, time_t now, bool json) {
-  auto shown = certstore::showCertificate(config, name, now);
-  if (!shown.ok()) return fail(shown.error().message);
-  if (json) {
-    std::cout << certstore::toJson(*shown) << "\n";
-    return 0;
+// Through the daemon's admin API, which renders the same output.
+int runRemote(const CertArgs& a, const std::string& socket) {
+  std::string method = "GET";
+  std::string target = "/v1/certificates";
+  std::string body;
+  const std::string arg = a.positional.empty() ? "" : a.positional[0];
+  if (a.action == "show" || a.action == "rm" || a.action == "add") {
+    target += "/" + percentEncode(arg);
   }
-  const certstore::CertInfo& info = shown->info;
-  std::cout << "name:        " << info.name << "\n"
-            << "subject:     " << info.subject << "\n"
-            << "names:       " << names(info) << "\n"
-            << "issuer:      " << info.issuer << "\n"
-            << "serial:      " << info.serialHex << "\n"
-            << "not before:  " << certstore::isoTime(info.notBefore) << "\n"
-            << "not after:   " << certstore::isoTime(info.notAfter) << " (" << lifeText(*shown)
-            << ")\n"
-            << "sha256:      " << info.sha256Fingerprint << "\n"
-            << "key:         " << info.keyType << "\n"
-            << "chain:       " << info.chainLength
-            << (info.chainLength == 1 ? " certificate\n" : " certificates\n")
-            << "source:      " << certstore::certSourceName(info.meta.source) << "\n"
-            << "updated:     "
-            << (info.meta.updated != 0 ? certstore::isoTime(info.meta.updated) : "-") << "\n"
-            << "sites:       " << sitesText(*shown) << "\n";
-  return 0;
-}
-
-int which(const conf::Config& config, const std::string& host, time_t now, bool json) {
-  auto chosen = certstore::whichCertificate(config, host, now);
-  if (!chosen.ok()) return fail(chosen.error().message);
-  if (json) {
-    std::cout << certstore::toJson(*chosen) << "\n";
-    return 0;
+  if (a.action == "rm") method = "DELETE";
+  if (a.action == "which") target = "/v1/which?host=" + percentEncode(arg);
+  if (a.action == "add") {
+    // The daemon may not be able to read our files: send their contents.
+    auto chain = certstore::readFile(a.certPath);
+    auto key = certstore::readFile(a.keyPath);
+    std::string problems;
+    if (!chain.ok()) problems = chain.error().message;
+    if (!key.ok()) problems += (problems.empty() ? "" : "\n") + key.error().message;
+    if (!problems.empty()) return fail(problems);
+    method = "PUT";
+    body = "{\"chain\":" + certstore::jsonQuote(*chain) + ",\"key\":" + certstore::jsonQuote(*key) +
+           ",\"replace\":" + (a.replace ? "true" : "false") +
+           ",\"chain_source\":" + certstore::jsonQuote(a.certPath) +
+           ",\"key_source\":" + certstore::jsonQuote(a.keyPath) + "}";
   }
-  std::cout << "host:        " << chosen->host << "\n"
-            << "certificate: " << chosen->name << "\n"
-            << "serial:      " << chosen->serialHex << "\n"
-            << "sha256:      " << chosen->sha256Fingerprint << "\n"
-            << "how:         " << chosen->how
-            << (chosen->site.empty() ? "" : " (site " + chosen->site + ")") << "\n";
-  return 0;
+  auto reply =
+      adminRequest(socket, method, target, body, a.json ? "application/json" : "text/plain");
+  if (!reply.ok()) return fail(reply.error().message);
+  if (reply->status >= 400) return fail(adminReplyError(*reply, socket));
+  return print(a.json, reply->body, reply->body);
 }
 
 }  // namespace
@@ -186,8 +148,14 @@ int runCertCommand(int argc, char** argv) {
       if (!value(&a.keyPath)) return usage(arg + " needs a value");
     } else if (arg == "--replace") {
       a.replace = true;
+    } else if (arg == "--socket") {
+      if (!value(&a.socket)) return usage(arg + " needs a value");
     } else if (arg == "--json") {
       a.json = true;
+    } else if (arg == "--offline") {
+      a.offline = true;
+    } else if (arg == "-v" || arg == "--verbose") {
+      a.verbose = true;
     } else if (!arg.empty() && arg[0] == '-') {
       return usage("unknown option '" + arg + "'");
     } else {
@@ -208,36 +176,26 @@ int runCertCommand(int argc, char** argv) {
     return usage("add: --cert and --key are required");
   }
 
-  auto config = loadConfig(a.config);
-  if (!config.ok()) return fail(config.error().message);
-  const time_t now = ::time(nullptr);
+  if (a.offline && !a.socket.empty()) return usage("--offline and --socket exclude each other");
 
-  if (a.action == "list") return list(**config, now, a.json);
-  const std::string& arg = a.positional[0];
-  if (a.action == "show") return show(**config, arg, now, a.json);
-  if (a.action == "which") return which(**config, arg, now, a.json);
-  if (a.action == "rm") {
-    if (Status removed = certstore::removeCertificate(**config, arg, now); !removed.ok()) {
-      return fail(removed.error().message);
-    }
-    if (a.json) {
-      std::cout << "{\"removed\":" << certstore::jsonQuote(arg) << "}\n";
-    } else {
-      std::cout << "removed `" << arg << "`\n";
-    }
-    return 0;
+  // An explicit --socket that answers needs no configuration here.
+  if (!a.socket.empty() && unixSocketAnswers(a.socket)) {
+    if (a.verbose) std::cerr << "tlsedge cert: through the daemon on " << a.socket << "\n";
+    return runRemote(a, a.socket);
   }
-  auto added = certstore::addCertificate(**config, arg, a.certPath, a.keyPath, a.replace, now);
-  if (!added.ok()) return fail(added.error().message);
-  if (a.json) {
-    std::cout << certstore::toJson(*added) << "\n";
-    return 0;
+  auto config = loadCliConfig(a.config);
+  if (!config.ok()) return fail(config.error().message);
+  const std::string socket = a.socket.empty() ? (*config)->adminSocket : a.socket;
+  if (!a.offline && !socket.empty() && a.socket.empty() && unixSocketAnswers(socket)) {
+    if (a.verbose) std::cerr << "tlsedge cert: through the daemon on " << socket << "\n";
+    return runRemote(a, socket);
   }
-  for (const std::string& note : added->notes) std::cout << "note: " << note << "\n";
-  std::cout << (added->replaced ? "replaced `" : "added `") << added->name << "` in "
-            << added->directory << ": " << joined(added->dnsNames, ",") << ", serial "
-            << added->serialHex << ", valid until " << certstore::isoTime(added->notAfter) << "\n";
-  return 0;
+  if (a.verbose) {
+    std::cerr << "tlsedge cert: on the state directory " << (*config)->stateDir
+              << (socket.empty() || a.offline ? "" : " (no daemon answers on " + socket + ")")
+              << "\n";
+  }
+  return runOffline(a, **config);
 }
 
 }  // namespace tlsedge::proxy

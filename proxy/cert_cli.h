@@ -1,6 +1,8 @@
-// `tlsedge cert add|list|show|rm|which`: argument parsing and text output
-// over the operations in certstore/manage.h, on the state directory of the
-// configuration (-c FILE; default: the embedded default's).
+// `tlsedge cert add|list|show|rm|which`: argument parsing; through the
+// running daemon's admin socket (proxy/admin_client.h) when one answers
+// there, else over the operations in certstore/manage.h on the state
+// directory of the configuration (-c FILE; default: the embedded default's).
+// The output is the same either way (proxy/cert_text.h renders both).
 //
 // Thread: the main thread of a CLI process.
 #pragma once

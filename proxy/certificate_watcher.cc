@@ -7,7 +7,9 @@
 #include <filesystem>
 
 #include "base/log.h"
+#include "certstore/binding.h"
 #include "certstore/credentials.h"
+#include "certstore/store.h"
 #include "net/loop.h"
 
 namespace tlsedge::proxy {
@@ -23,7 +25,6 @@ struct CertificateWatcher::Directory {
 struct CertificateWatcher::Store {
   CertificateWatcher* owner;
   std::string path;  // <state>/certs
-  conf::ConfigPtr config;
   uv_fs_event_t handle;
 };
 
@@ -49,40 +50,6 @@ bool sameCredentials(const certstore::Credentials& a, const certstore::Credentia
                                         CRYPTO_BUFFER_data(x.get()) + CRYPTO_BUFFER_len(x.get()),
                                         CRYPTO_BUFFER_data(y.get()));
                     });
-}
-
-bool sameCredentials(const certstore::Credentials* a, const certstore::Credentials* b) {
-  if (a == nullptr || b == nullptr) return a == b;
-  return a == b || sameCredentials(*a, *b);
-}
-
-// True if both snapshots give every handshake the same certificates: the same
-// hosts with the same pairs, the same names with the same certificates and
-// bound hosts, the same default.
-bool sameSelection(const certstore::Selector& a, const certstore::Selector& b) {
-  if (a.hostCount() != b.hostCount() || a.certificateCount() != b.certificateCount()) {
-    return false;
-  }
-  for (bool ecdsa : {true, false}) {
-    if (!sameCredentials(a.select("", ecdsa).credentials, b.select("", ecdsa).credentials)) {
-      return false;
-    }
-  }
-  bool same = true;
-  a.hostIndex().forEach(
-      [&](const std::string& host, const certstore::Selector::HostCredentials& x) {
-        if (!same) return;
-        const certstore::Selector::HostCredentials* y = b.hostIndex().find(host);
-        same = y != nullptr && sameCredentials(x.ecdsa.get(), y->ecdsa.get()) &&
-               sameCredentials(x.rsa.get(), y->rsa.get());
-      });
-  a.nameIndex().forEach([&](const std::string& name, const certstore::Selector::NamedPtr& x) {
-    if (!same) return;
-    const certstore::Selector::NamedPtr* y = b.nameIndex().find(name);
-    same = y != nullptr && sameCredentials(x->credentials.get(), (*y)->credentials.get()) &&
-           x->hosts == (*y)->hosts;
-  });
-  return same;
 }
 
 }  // namespace
@@ -150,20 +117,29 @@ void CertificateWatcher::closeStore() {
   uv_close(reinterpret_cast<uv_handle_t*>(&store_->handle),
            [](uv_handle_t* h) { delete static_cast<Store*>(h->data); });
   store_ = nullptr;
-  storeMarked_ = false;
 }
 
 void CertificateWatcher::watchStore(conf::ConfigPtr config) {
   if (timer_ == nullptr) return;  // closed
   closeStore();
-  std::string path = config->stateDir + "/certs";
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-    log::info("certificate store " + path +
-              " does not exist: not watched (once created, SIGHUP starts watching it)");
-    return;
+  storeMarked_.clear();
+  storeRescan_ = false;
+  bindings_ = std::make_unique<certstore::StoreBindings>(
+      certstore::StoreBindings::build(config, *current_()));
+  storeConfig_ = std::move(config);
+  startStoreWatch();
+  if (store_ == nullptr) {
+    log::info("certificate store " + storeConfig_->stateDir +
+              "/certs does not exist: not watched (once created, SIGHUP starts watching it)");
   }
-  auto* store = new Store{this, path, std::move(config), {}};
+}
+
+void CertificateWatcher::startStoreWatch() {
+  if (store_ != nullptr || storeConfig_ == nullptr) return;
+  std::string path = storeConfig_->stateDir + "/certs";
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return;
+  auto* store = new Store{this, path, {}};
   uv_fs_event_init(loop_, &store->handle);
   store->handle.data = store;
   store_ = store;  // closed by closeStore() even if it failed to start
@@ -181,12 +157,22 @@ void CertificateWatcher::onStoreEvent(uv_fs_event_t* handle, const char* filenam
     log::warning("watching " + store->path + ": " + net::uvErrorText(status));
     return;
   }
+  CertificateWatcher* self = store->owner;
+  if (filename == nullptr) {  // the kernel did not say which: all of them
+    self->storeRescan_ = true;
+    uv_timer_start(self->timer_, &CertificateWatcher::onTimer, kDebounce.count(), 0);
+    return;
+  }
+  self->storeEntryChanged(filename);
+}
+
+void CertificateWatcher::storeEntryChanged(const std::string& name) {
   // Temporaries (".tmp-NAME-...", ".rm-NAME-...") are half-written or on
   // their way out: only the rename that publishes an entry counts.
-  if (filename != nullptr && filename[0] == '.') return;
-  CertificateWatcher* self = store->owner;
-  self->storeMarked_ = true;
-  uv_timer_start(self->timer_, &CertificateWatcher::onTimer, kDebounce.count(), 0);
+  if (timer_ == nullptr || name.empty() || name[0] == '.') return;
+  startStoreWatch();  // the admin API may just have created certs/
+  storeMarked_.insert(name);
+  uv_timer_start(timer_, &CertificateWatcher::onTimer, kDebounce.count(), 0);
 }
 
 void CertificateWatcher::onEvent(uv_fs_event_t* handle, const char* filename, int,
@@ -226,16 +212,19 @@ void CertificateWatcher::reloadMarked() {
     auto it = certificates_.find(name);
     if (it != certificates_.end()) swap(it->second);
   }
-  if (storeMarked_) {
-    storeMarked_ = false;
-    rebuildStore();
-  }
-  if (!marked_.empty() || storeMarked_) {
+  if (!storeMarked_.empty() || storeRescan_) applyStore();
+  if (!marked_.empty()) {
     uv_timer_start(timer_, &CertificateWatcher::onTimer, kDebounce.count(), 0);
   }
 }
 
 void CertificateWatcher::swap(const conf::CertificateFiles& files) {
+  // A `certificates:` entry that is the store's own files (the embedded
+  // default) is a store entry: applied there, so that what it covers follows.
+  if (storeConfig_ != nullptr && certstore::configListsStoreEntry(*storeConfig_, files.name)) {
+    storeEntryChanged(files.name);
+    return;
+  }
   auto loaded = certstore::loadCredentials(files.name, files.certPath, files.keyPath,
                                            certstore::sharedBufferPool(), ::time(nullptr));
   if (!loaded.ok()) {
@@ -262,32 +251,58 @@ void CertificateWatcher::swap(const conf::CertificateFiles& files) {
   log::info("certificate " + files.name + " swapped (serial " + serial + ")");
 }
 
-void CertificateWatcher::rebuildStore() {
-  if (store_ == nullptr) return;
-  auto built = certstore::Selector::build(*store_->config, ::time(nullptr));
-  if (!built.ok()) {
-    // A config certificate file being written makes the build fail too:
-    // that is the file watch's business, look again once it has settled.
-    for (const auto& [name, files] : certificates_) {
-      if (ageMs(files.certPath) < kSettle.count() || ageMs(files.keyPath) < kSettle.count()) {
-        ++stats_.deferred;
-        storeMarked_ = true;
-        return;
+void CertificateWatcher::applyStore() {
+  std::set<std::string> names;
+  names.swap(storeMarked_);
+  if (bindings_ == nullptr || storeConfig_ == nullptr) return;
+  const certstore::CertificateStore store =
+      certstore::CertificateStore::forStateDir(storeConfig_->stateDir);
+  if (storeRescan_) {  // rare: O(store)
+    storeRescan_ = false;
+    for (std::string& name : bindings_->storeNames(*current_())) names.insert(std::move(name));
+    if (auto listed = store.names(); listed.ok()) names.insert(listed->begin(), listed->end());
+  }
+  const time_t now = ::time(nullptr);
+  std::shared_ptr<const certstore::Selector> snapshot = current_();
+  const std::shared_ptr<const certstore::Selector> before = snapshot;
+  for (const std::string& name : names) {
+    const certstore::Credentials* served = snapshot->credentials(name);
+    certstore::CredentialsPtr loaded;
+    if (store.contains(name)) {
+      auto read = store.load(name, certstore::sharedBufferPool(), now);
+      if (!read.ok()) {
+        ++stats_.storeRefused;
+        log::error(
+            "certificate store entry " + store.directory() + "/" + name + " refused, " +
+            (served != nullptr ? "the previous certificate keeps serving: " : "not served: ") +
+            read.error().message);
+        continue;
+      }
+      loaded = std::move(*read);
+      if (served != nullptr && sameCredentials(*served, *loaded)) {
+        ++stats_.storeUnchanged;
+        continue;
       }
     }
-    ++stats_.storeRefused;
-    log::error(
-        "certificate store " + store_->path +
-        " changed: refused, the previous certificates keep serving: " + built.error().message);
-    return;
+    auto applied = bindings_->apply(snapshot, name, loaded, now);
+    if (!applied.ok()) {
+      ++stats_.storeRefused;
+      log::error("certificate store entry " + store.directory() + "/" + name + ": " +
+                 applied.error().message);
+      continue;
+    }
+    if (applied->snapshot == snapshot) {
+      ++stats_.storeUnchanged;
+      continue;
+    }
+    snapshot = std::move(applied->snapshot);
+    ++stats_.storeApplied;
+    const char* what = loaded == nullptr ? "removed" : served == nullptr ? "added" : "replaced";
+    log::info("certificate store entry " + name + " " + what +
+              (loaded != nullptr ? " (serial " + loaded->serialHex + ")" : std::string()) + ": " +
+              std::to_string(applied->hosts.size()) + " site host(s) rebound");
   }
-  if (sameSelection(*current_(), **built)) {
-    ++stats_.storeUnchanged;
-    return;
-  }
-  publish_(std::move(*built));
-  ++stats_.storeRebuilt;
-  log::info("certificate store " + store_->path + " changed: snapshot rebuilt");
+  if (snapshot != before) publish_(std::move(snapshot));
 }
 
 }  // namespace tlsedge::proxy

@@ -17,27 +17,39 @@
 //   - identical to what is served (events for unrelated files, a touch):
 //     nothing.
 // Operators and ACME clients replace files atomically (temp + rename); both
-// files renamed within kDebounce of each other are taken together.
+// files renamed within kDebounce of each other are taken together. A
+// certificate whose files are a store entry's (the embedded default) is
+// applied as a store entry change (below).
 //
 // It also watches the state directory's store, <state>/certs (certstore/
 // store.h, written by `tlsedge cert add|rm` as a temporary directory renamed
 // or exchanged into place). An event naming an entry (not a temporary: names
 // starting with '.' are ignored, so a half-written entry is never looked at)
-// marks the store; kDebounce after the last event the whole snapshot is
-// rebuilt with Selector::build(config, now) -- O(store), which is what the
-// store trigger costs today; the O(changed) path is the config-file swap
-// above, and a per-entry store swap is a follow-up -- then:
-//   - different from what is served (any host's certificates, a name's
-//     certificate, the default): published; logged "certificate store
-//     changed: snapshot rebuilt";
-//   - the same: nothing;
-//   - a build error (a bound store certificate removed or invalid): logged
-//     with the reason, counted; the previous snapshot keeps serving (checked
-//     again kDebounce later if a config certificate file is being written).
-// A missing <state>/certs is not created and not watched; once it exists, a
-// SIGHUP (which re-arms the watcher) starts watching it. Only the entries
-// directly under certs/ are watched: a file edited in place inside an entry
-// (which `cert add` never does) needs SIGHUP.
+// marks that entry, as does storeEntryChanged(name) (the admin API, after it
+// wrote the store). kDebounce after the last event each marked entry is
+// reloaded on its own and applied to the snapshot by certstore::
+// StoreBindings (store_bindings.h): O(that certificate + the site hosts it
+// can cover), never O(store); the entries of one debounce are published
+// together:
+//   - added, replaced or removed, and accepted: the snapshot is updated
+//     (the certificate, the hosts of sites naming it, the unbound site hosts
+//     whose newest cover changed) and published; logged "certificate store
+//     entry NAME added|replaced|removed: N site host(s) rebound";
+//   - present but invalid (load error): refused, logged with the reason,
+//     counted; the previous certificate (if any) keeps serving;
+//   - a change a reload would refuse (an entry in use by
+//     tls.default_certificate, a fallback, or a site without a fallback
+//     removed; the last certificate of a host with nothing else removed; a
+//     name `certificates:` defines too): refused the same way, the previous
+//     certificate keeps serving (a hand `rm -rf` of an in-use entry does not
+//     take a site down; the CLI refuses that removal). A bound entry of a
+//     site that has a tls.fallback_certificate is removed: the fallback
+//     serves, as after a reload;
+//   - identical to what is served: nothing.
+// Only SIGHUP rebuilds the whole snapshot. A missing <state>/certs is not
+// created; it is watched once it exists at a SIGHUP or a storeEntryChanged().
+// Only the entries directly under certs/ are watched: a file edited in place
+// inside an entry (which `cert add` never does) needs SIGHUP.
 //
 // Thread: control loop only. Lifetime: close() before the loop ends.
 #pragma once
@@ -54,6 +66,7 @@
 #include <vector>
 
 #include "certstore/selector.h"
+#include "certstore/store_bindings.h"
 #include "conf/config.h"
 
 namespace tlsedge::proxy {
@@ -63,10 +76,10 @@ struct CertificateSwapStats {
   uint64_t refused = 0;    // complete but bad new material
   uint64_t deferred = 0;   // half-written, looked at again later
   uint64_t unchanged = 0;  // same certificate and key as served
-  // The state directory's store (whole-snapshot rebuilds).
-  uint64_t storeRebuilt = 0;    // published a rebuilt snapshot
-  uint64_t storeRefused = 0;    // the rebuild failed; the previous snapshot serves
-  uint64_t storeUnchanged = 0;  // the rebuild served the same certificates
+  // The state directory's store, per entry change.
+  uint64_t storeApplied = 0;    // an entry added, replaced or removed in the snapshot
+  uint64_t storeRefused = 0;    // invalid, or refused as a reload would; the previous serves
+  uint64_t storeUnchanged = 0;  // the same certificate as served, or nothing it affects
 };
 
 class CertificateWatcher {
@@ -85,9 +98,14 @@ class CertificateWatcher {
   // a reload). Directories that cannot be watched are logged and skipped.
   void watch(const std::vector<conf::CertificateFiles>& certificates);
   // Watches config->stateDir + "/certs" (replacing the previous store watch:
-  // a reload), rebuilding the snapshot from `config` on changes. A missing
-  // directory is logged and not watched.
+  // a reload) and indexes the bindings of the current snapshot, which must
+  // be the one built from `config` (O(store), once per start or reload). A
+  // missing directory is logged and not watched.
   void watchStore(conf::ConfigPtr config);
+  // Store entry `name` changed (added, replaced, removed; e.g. by the admin
+  // API): applied kDebounce later, exactly as a watch event naming it, without
+  // waiting for the kernel's. Names starting with '.' are ignored.
+  void storeEntryChanged(const std::string& name);
   void close();
 
   const CertificateSwapStats& stats() const { return stats_; }
@@ -103,7 +121,8 @@ class CertificateWatcher {
   static void onStoreEvent(uv_fs_event_t* handle, const char* filename, int events,
                            int status) noexcept;
   void closeStore();
-  void rebuildStore();
+  void startStoreWatch();
+  void applyStore();
 
   uv_loop_t* loop_;
   Current current_;
@@ -113,7 +132,10 @@ class CertificateWatcher {
   std::map<std::string, conf::CertificateFiles> certificates_;  // by name
   std::set<std::string> marked_;                                // names to reload
   Store* store_ = nullptr;                                      // the <state>/certs watch, if any
-  bool storeMarked_ = false;  // rebuild from the store at the next timer
+  conf::ConfigPtr storeConfig_;                                 // null: no store to apply
+  std::unique_ptr<certstore::StoreBindings> bindings_;
+  std::set<std::string> storeMarked_;  // store entries to apply at the next timer
+  bool storeRescan_ = false;           // the kernel named no entry: look at all
   CertificateSwapStats stats_;
 };
 

@@ -70,7 +70,8 @@ std::string upgradeProtocols(const net::MessageHead& head) {
 }
 }  // namespace
 
-ClientConnection* ClientConnection::accept(Worker& worker, int fd, SSL_CTX* tlsContext) {
+ClientConnection* ClientConnection::accept(Worker& worker, int fd, const sockaddr* peer,
+                                           SSL_CTX* tlsContext) {
   auto* c = new ClientConnection(worker, tlsContext != nullptr);
   SSL* ssl = nullptr;
   if (tlsContext != nullptr) {
@@ -81,7 +82,7 @@ ClientConnection* ClientConnection::accept(Worker& worker, int fd, SSL_CTX* tlsC
       return nullptr;
     }
   }
-  c->stream_ = net::Stream::adopt(worker.loop(), fd, ssl, c);
+  c->stream_ = net::Stream::adopt(worker.loop(), fd, peer, ssl, c);
   if (c->stream_ == nullptr) {
     delete c;
     return nullptr;
@@ -102,8 +103,11 @@ ClientConnection::ClientConnection(Worker& worker, bool tls)
       tls_(tls),
       parser_(net::HttpParser::Kind::kRequest, *this) {
   if (tls_) {
+    handshakeStartUs_ = uv_hrtime() / 1000;
     certificates_ = worker.acquireCertificates();
     handshake_.selector = certificates_->certificates.get();
+    handshake_.stats = &worker.stats();
+    handshake_.challenges = &worker.challenges();
   }
   parser_.setHeadLimits(limits().maxHeaderSize, limits().maxHeaders);
 }
@@ -125,6 +129,9 @@ void ClientConnection::drain() {
     return;
   }
   if (stream_ == nullptr || done_) return;
+  // An upgrade: the next request is answered with `Connection: close`
+  // rather than closing now, which would race with a request on its way.
+  if (!worker_.closesIdle()) return;
   if (!inRequest_) {
     finish(false);
     updateTimer();
@@ -145,9 +152,23 @@ void ClientConnection::abort() {
 
 void ClientConnection::onStreamHandshakeDone() {
   releaseCertificates();
+  if (SSL* ssl = stream_->ssl(); ssl != nullptr) {
+    const size_t version =
+        SSL_version(ssl) == TLS1_3_VERSION ? WorkerStats::kTls13 : WorkerStats::kTls12;
+    ++worker_.stats().handshakes[version][SSL_session_reused(ssl) ? 1 : 0];
+    worker_.stats().handshakeLatency.observe(uv_hrtime() / 1000 - handshakeStartUs_);
+  }
   if (handshakePending_) {
     handshakePending_ = false;
     worker_.handshakeFinished();
+  }
+  if (handshake_.acmeTlsAlpn) {
+    // A TLS-ALPN-01 validation: the handshake was all (RFC 8737 section 3);
+    // close_notify, then close. No HTTP is read.
+    log::debug("client " + stream_->peerIp() + ": acme-tls/1 challenge handshake served");
+    done_ = true;
+    stream_->shutdown();
+    return;
   }
   updateTimer();
 }
@@ -346,6 +367,7 @@ void ClientConnection::rejectMalformed() {
 }
 
 void ClientConnection::onHead(net::MessageHead& head) {
+  requestStartUs_ = uv_hrtime() / 1000;
   beginLog(head);
   inRequest_ = true;
   requestComplete_ = false;
@@ -353,6 +375,7 @@ void ClientConnection::onHead(net::MessageHead& head) {
   // A client that half-closed after pipelining still gets keep-alive answers
   // to each request; advance() closes after the last.
   keepAlive_ = head.keepAlive && !worker_.draining();
+  clientCloses_ = !head.keepAlive;
   headRequest_ = head.method == "HEAD";
   clientHttp11_ = head.versionMajor == 1 && head.versionMinor >= 1;
   responseStarted_ = false;
@@ -403,6 +426,7 @@ void ClientConnection::route(net::MessageHead& head) {
     auto keyAuthorization =
         acme::validToken(token) ? worker_.challenges().find(token) : std::nullopt;
     if (keyAuthorization) {
+      ++worker_.stats().challengesServed;
       respond(200, *keyAuthorization, "text/plain");
     } else {
       respond(404, "Not Found: unknown challenge token\n");
@@ -420,6 +444,7 @@ void ClientConnection::route(net::MessageHead& head) {
       respond(400, "Bad Request: invalid Host header\n");
       return;
     }
+    ++worker_.stats().redirects;
     respond(site_->redirectStatus, "", "", "Location: " + location + "\r\n");
     return;
   }
@@ -566,8 +591,10 @@ void ClientConnection::finish(bool linger) {
 void ClientConnection::onUpstreamHead(net::MessageHead& head) {
   if (bodyMayNeverCome()) keepAlive_ = false;
   logStatus(head.status);
+  const uint64_t nowUs = uv_hrtime() / 1000;
+  if (requestStartUs_ != 0) worker_.stats().upstreamLatency.observe(nowUs - requestStartUs_);
   if (log_ != nullptr) {
-    log_->upstreamHeaderUs = static_cast<int64_t>(uv_hrtime() / 1000 - log_->startUs);
+    log_->upstreamHeaderUs = static_cast<int64_t>(nowUs - log_->startUs);
     log_->upstreamAddr = exchange_->serverAddress();
   }
   const auto tokens = connectionTokens(head);
@@ -600,9 +627,12 @@ void ClientConnection::onUpstreamHead(net::MessageHead& head) {
   if (!originHsts) out += siteHeaders();
   if (!keepAlive_) out += "Connection: close\r\n";
   out += "\r\n";
-  send(out);
+  // The head waits for the body bytes of the same origin read: one TLS
+  // record and one write for a small response (onUpstreamReadDone or
+  // onUpstreamComplete sends it).
+  stream_->cork();
+  send(std::move(out));
   responseStarted_ = true;
-  updateTimer();
 }
 
 void ClientConnection::onUpstreamInterim(net::MessageHead& head) {
@@ -661,21 +691,30 @@ void ClientConnection::onUpstreamBody(std::string_view data) {
   } else {
     send(data);
   }
+}
+
+void ClientConnection::onUpstreamReadDone() {
+  stream_->uncork();
   updateTimer();
 }
 
 void ClientConnection::onUpstreamComplete() {
   if (chunkedResponse_) send(kLastChunk);
   responseComplete_ = true;
+  // Still corked: a last response leaves with the close_notify in one write;
+  // answers to pipelined requests join it.
   advance();
+  stream_->uncork();
   updateTimer();
 }
 
 void ClientConnection::onUpstreamFailed(int status, bool beforeHead, const std::string& reason) {
   (void)reason;  // logged by the exchange
   if (log_ != nullptr) log_->upstreamAddr = exchange_->serverAddress();
+  ++worker_.stats().upstreamErrors;
   if (!beforeHead) {
     // Part of the response went out: only a close tells the client it is cut.
+    stream_->uncork();
     stream_->close();
     return;
   }
@@ -697,9 +736,15 @@ void ClientConnection::send(std::string_view data) {
   stream_->write(data);
 }
 
+void ClientConnection::send(std::string&& data) {
+  if (log_ != nullptr) log_->bytesOut += data.size();
+  stream_->write(std::move(data));
+}
+
 // ---------------------------------------------------------------- access log
 
 void ClientConnection::beginLog(const net::MessageHead& head) {
+  statusCounted_ = false;
   if (!worker_.accessLog().enabled()) {
     log_.reset();
     return;
@@ -710,7 +755,7 @@ void ClientConnection::beginLog(const net::MessageHead& head) {
   r.startUnixMs = std::chrono::duration_cast<std::chrono::milliseconds>(
                       std::chrono::system_clock::now().time_since_epoch())
                       .count();
-  r.startUs = uv_hrtime() / 1000;
+  r.startUs = requestStartUs_;
   r.method = head.method;
   r.target = head.target;
   const std::string* host = head.find("host");
@@ -724,11 +769,33 @@ void ClientConnection::beginLog(const net::MessageHead& head) {
 }
 
 void ClientConnection::logStatus(int status) {
+  if (!statusCounted_) {
+    statusCounted_ = true;
+    WorkerStats::countResponse(siteCounts(), status);
+  }
   if (log_ != nullptr && log_->status == 0) log_->status = status;
 }
 
+WorkerStats::StatusCounts& ClientConnection::siteCounts() {
+  if (siteCounts_ == nullptr || countedSite_ != site_) {
+    countedSite_ = site_;
+    siteCounts_ =
+        &worker_.stats().siteCounts(site_ != nullptr ? site_->name : WorkerStats::kNoSite);
+  }
+  return *siteCounts_;
+}
+
 void ClientConnection::endLog() {
-  if (log_ == nullptr || !log_->pending) return;
+  const bool logPending = log_ != nullptr && log_->pending;
+  if (requestStartUs_ == 0 && !logPending) return;
+  // One clock read for the histogram and the access log: a read costs as
+  // much as the rest of the bookkeeping (docs/benchmarks.md).
+  const uint64_t nowUs = uv_hrtime() / 1000;
+  if (requestStartUs_ != 0) {
+    if (statusCounted_) worker_.stats().requestLatency.observe(nowUs - requestStartUs_);
+    requestStartUs_ = 0;
+  }
+  if (!logPending) return;
   RequestLog& r = *log_;
   r.pending = false;
   AccessRecord record;
@@ -743,7 +810,7 @@ void ClientConnection::endLog() {
   record.status = r.status;
   record.bytesIn = bodyBytes_;
   record.bytesOut = r.bytesOut;
-  record.durationUs = static_cast<int64_t>(uv_hrtime() / 1000 - r.startUs);
+  record.durationUs = static_cast<int64_t>(nowUs - r.startUs);
   record.upstream = r.upstream;
   record.upstreamAddr = r.upstreamAddr;
   record.upstreamHeaderUs = r.upstreamHeaderUs;
@@ -758,11 +825,17 @@ void ClientConnection::advance() {
     endLog();
     exchange_.reset();
     inRequest_ = false;
+    statusCounted_ = false;
     responseStarted_ = false;
-    if (!keepAlive_ || worker_.draining()) {
-      // The client may still be sending (a body we did not wait for,
-      // pipelined requests): linger, unless shutting down.
-      finish(!worker_.draining());
+    site_ = nullptr;  // a request refused before its head is read has no site
+    if (!keepAlive_ || worker_.closesIdle()) {
+      // Linger while the client may still be sending (a body we did not wait
+      // for, pipelined requests, a client that meant to keep the connection),
+      // unless shutting down. One that asked to close, whose request was read
+      // whole with nothing after it, sends nothing more but its close_notify
+      // after reading ours (nginx's heuristic too): close at once.
+      const bool mayStillSend = !requestComplete_ || !pending_.empty() || !clientCloses_;
+      finish(mayStillSend && !worker_.draining());
       return;
     }
     parser_.resume();

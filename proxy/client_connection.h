@@ -27,6 +27,7 @@
 #include "proxy/tls_context.h"
 #include "proxy/tunnel.h"
 #include "proxy/upstream.h"
+#include "proxy/worker_stats.h"
 
 namespace tlsedge::proxy {
 
@@ -40,11 +41,13 @@ class ClientConnection final : public net::Stream::Handler,
                                public Tunnel::Owner,
                                public ConnectionTimer::Owner {
  public:
-  // Takes over `fd`, an accepted connection (TLS if `tlsContext`); returns
-  // null if that failed (the fd is closed).
-  static ClientConnection* accept(Worker& worker, int fd, SSL_CTX* tlsContext);
+  // Takes over `fd`, a connection accepted from `peer` (TLS if `tlsContext`);
+  // returns null if that failed (the fd is closed).
+  static ClientConnection* accept(Worker& worker, int fd, const sockaddr* peer,
+                                  SSL_CTX* tlsContext);
 
-  // Draining: close now if idle, else after the current response.
+  // Draining: close now if idle, else after the current response (an
+  // upgrade's drain: after the next response, see Worker::drain).
   void drain();
   // Close at once (end of the drain timeout).
   void abort();
@@ -74,6 +77,7 @@ class ClientConnection final : public net::Stream::Handler,
   void onUpstreamUpgraded(net::MessageHead& head, net::Stream* origin,
                           std::string_view originBytes) override;
   void onUpstreamBody(std::string_view data) override;
+  void onUpstreamReadDone() override;
   void onUpstreamComplete() override;
   void onUpstreamFailed(int status, bool beforeHead, const std::string& reason) override;
   void onUpstreamDrained() override;
@@ -109,11 +113,17 @@ class ClientConnection final : public net::Stream::Handler,
   const conf::Limits& limits() const { return generation_->config->limits; }
   // Every response byte goes through here (counted for the access log).
   void send(std::string_view data);
+  void send(std::string&& data);  // may hand the buffer over (Stream::write)
   // Access log: a request begins (its head is here), its status is known,
   // it ends (answered, failed or cut). No-ops while the log is off.
   void beginLog(const net::MessageHead& head);
+  // The request's status: counted once per request (WorkerStats::sites)
+  // and recorded for the access log.
   void logStatus(int status);
+  // Also ends the request's latency measurement (WorkerStats::requestLatency).
   void endLog();
+  // The counts of the request's site (site_), looked up when it changes.
+  WorkerStats::StatusCounts& siteCounts();
 
   Worker& worker_;
   GenerationPtr generation_;  // the rules this connection was accepted under
@@ -134,12 +144,14 @@ class ClientConnection final : public net::Stream::Handler,
   bool inRequest_ = false;
   bool requestComplete_ = false;
   bool responseComplete_ = false;
-  bool keepAlive_ = true;  // this connection stays open after the response
+  bool keepAlive_ = true;      // this connection stays open after the response
+  bool clientCloses_ = false;  // the client asked to close (Connection: close, HTTP/1.0)
   bool headRequest_ = false;
   bool chunkedResponse_ = false;  // we frame the response body as chunked
   bool peerDone_ = false;         // the client half-closed
   bool clientHttp11_ = true;
   bool responseStarted_ = false;   // some of the response was written
+  bool statusCounted_ = false;     // logStatus() counted this request's status
   bool handshakePending_ = false;  // counted in the worker's handshakes in progress
   bool done_ = false;              // closing: no more requests are read
 
@@ -156,6 +168,12 @@ class ClientConnection final : public net::Stream::Handler,
     int64_t upstreamHeaderUs = -1;
   };
   std::unique_ptr<RequestLog> log_;
+
+  // Metrics (WorkerStats): times on the loop clock (uv_hrtime) in microseconds.
+  uint64_t handshakeStartUs_ = 0;                    // accepted (TLS only)
+  uint64_t requestStartUs_ = 0;                      // head parsed; 0: no request being timed
+  const conf::Site* countedSite_ = nullptr;          // the site siteCounts_ are of
+  WorkerStats::StatusCounts* siteCounts_ = nullptr;  // null: not looked up yet
 
   // Upgrade and Expect: 100-continue, per request (set in onHead).
   bool upgradeRequested_ = false;  // forwarded with Upgrade: a 101 makes a tunnel

@@ -2,13 +2,12 @@
 
 #include <algorithm>
 #include <array>
-#include <cctype>
 #include <utility>
 
 namespace tlsedge::proxy {
 
 std::string_view reasonPhrase(int status) {
-  static constexpr std::array<std::pair<int, std::string_view>, 31> kReasons{{
+  static constexpr std::array<std::pair<int, std::string_view>, 32> kReasons{{
       {100, "Continue"},
       {101, "Switching Protocols"},
       {200, "OK"},
@@ -30,6 +29,7 @@ std::string_view reasonPhrase(int status) {
       {408, "Request Timeout"},
       {413, "Content Too Large"},
       {421, "Misdirected Request"},
+      {422, "Unprocessable Content"},
       {429, "Too Many Requests"},
       {431, "Request Header Fields Too Large"},
       {500, "Internal Server Error"},
@@ -47,44 +47,33 @@ std::string_view reasonPhrase(int status) {
   return "Unknown";
 }
 
-bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
-bool isHopByHop(std::string_view name, const std::vector<std::string>& tokens) {
+bool isHopByHop(std::string_view name, const std::vector<std::string_view>& tokens) {
   static constexpr std::array<std::string_view, 8> kHopByHop{
       "connection", "keep-alive",        "proxy-connection", "te",
       "trailer",    "transfer-encoding", "upgrade",          "proxy-authenticate"};
   for (auto h : kHopByHop) {
     if (equalsIgnoreCase(name, h)) return true;
   }
-  for (const auto& t : tokens) {
+  for (auto t : tokens) {
     if (equalsIgnoreCase(name, t)) return true;
   }
   return false;
 }
 
-std::vector<std::string> connectionTokens(const net::MessageHead& head) {
-  std::vector<std::string> out;
+std::vector<std::string_view> connectionTokens(const net::MessageHead& head) {
+  std::vector<std::string_view> out;
   for (const auto& h : head.headers) {
     if (!equalsIgnoreCase(h.name, "connection")) continue;
-    std::string token;
-    auto flush = [&] {
-      while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.pop_back();
-      if (!token.empty()) out.push_back(token);
-      token.clear();
-    };
-    for (char c : h.value) {
-      if (c == ',') {
-        flush();
-      } else if (!(token.empty() && (c == ' ' || c == '\t'))) {
-        token += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      }
+    std::string_view rest = h.value;
+    while (!rest.empty()) {
+      const size_t comma = rest.find(',');
+      std::string_view token = rest.substr(0, comma);
+      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+      const size_t first = token.find_first_not_of(" \t");
+      if (first == std::string_view::npos) continue;
+      token = token.substr(first, token.find_last_not_of(" \t") - first + 1);
+      out.push_back(token);
     }
-    flush();
   }
   return out;
 }

@@ -15,13 +15,14 @@ std::string_view reasonPhrase(int status);
 
 // True if `name` is a hop-by-hop header (RFC 9110 section 7.6.1): Connection,
 // Keep-Alive, Proxy-Connection, TE, Trailer, Transfer-Encoding, Upgrade, or
-// one named in the message's Connection header (`connectionTokens`, lower-case).
-bool isHopByHop(std::string_view name, const std::vector<std::string>& connectionTokens);
+// one named in the message's Connection header (`connectionTokens`).
+bool isHopByHop(std::string_view name, const std::vector<std::string_view>& connectionTokens);
 
-// The comma-separated tokens of every Connection header, lower-cased.
-std::vector<std::string> connectionTokens(const net::MessageHead& head);
+// The comma-separated tokens of every Connection header, trimmed, as they
+// are written (compared case-insensitively); views into `head`.
+std::vector<std::string_view> connectionTokens(const net::MessageHead& head);
 
-bool equalsIgnoreCase(std::string_view a, std::string_view b);
+using net::equalsIgnoreCase;
 
 // One chunk of a chunked body (RFC 9112 section 7.1): size in hex, CRLF,
 // the data, CRLF. `data` must not be empty (that is the last chunk).

@@ -1,9 +1,13 @@
 #include "proxy/listeners.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cstddef>
+#include <cstring>
 #include <utility>
 
 #include "base/log.h"
@@ -30,7 +34,18 @@ std::string canonical(const std::string& host, uint16_t port, bool ipv6) {
   return net::formatAddress(host, port, ipv6);
 }
 
+// A close-on-exec copy of `fd`, or an error naming `what`.
+Result<int> duplicate(int fd, const std::string& what) {
+  const int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  if (copy < 0) return makeError("listen " + what + ": dup: " + std::strerror(errno));
+  return copy;
+}
+
 }  // namespace
+
+SocketGroup::~SocketGroup() {
+  for (int fd : fds) ::close(fd);
+}
 
 // ---------------------------------------------------------------- ListenSocket
 
@@ -110,15 +125,36 @@ Result<ListenerSet::Plan> ListenerSet::prepare(const conf::Config& config, int w
       l.id = nextId_++;
       l.tls = e.tls;
       l.configured = e.configured;
+      l.sockets = std::make_shared<SocketGroup>();
       uint16_t port = a.port;
-      for (auto& socketsOfWorker : plan.sockets) {
-        auto fd = net::openListenSocket(a.host, port, a.ipv6, kBacklog);
-        if (!fd) return fd.error();
-        socketsOfWorker.emplace_back(l.id, *fd, e.tls);
-        if (port == 0) {  // the first socket resolves it for every worker
-          auto bound = net::boundPort(*fd);
-          if (!bound) return makeError("listen " + a.text + ": " + bound.error().message);
-          port = *bound;
+      std::vector<int> inherited = takeInherited(a, e.configured);
+      if (!inherited.empty()) {
+        // The group keeps the inherited sockets; every worker gets a copy.
+        l.sockets->fds = inherited;
+        auto bound = net::boundPort(inherited.front());
+        if (!bound) return makeError("listen " + a.text + ": " + bound.error().message);
+        port = *bound;
+        const size_t n = std::max(inherited.size(), plan.sockets.size());
+        for (size_t i = 0; i < n; ++i) {
+          auto fd = duplicate(inherited[i % inherited.size()], a.text);
+          if (!fd) return fd.error();
+          plan.sockets[i % plan.sockets.size()].emplace_back(l.id, *fd, e.tls);
+        }
+        log::info(std::string(scheme(e.tls)) + " " + a.text + ": " +
+                  std::to_string(inherited.size()) + " inherited socket(s), not bound again");
+      } else {
+        for (auto& socketsOfWorker : plan.sockets) {
+          auto fd = net::openListenSocket(a.host, port, a.ipv6, kBacklog);
+          if (!fd) return fd.error();
+          socketsOfWorker.emplace_back(l.id, *fd, e.tls);
+          auto copy = duplicate(*fd, a.text);
+          if (!copy) return copy.error();
+          l.sockets->fds.push_back(*copy);
+          if (port == 0) {  // the first socket resolves it for every worker
+            auto bound = net::boundPort(*fd);
+            if (!bound) return makeError("listen " + a.text + ": " + bound.error().message);
+            port = *bound;
+          }
         }
       }
       l.port = port;
@@ -135,7 +171,42 @@ Result<ListenerSet::Plan> ListenerSet::prepare(const conf::Config& config, int w
   for (size_t i = 0; i < open_.size(); ++i) {
     if (!kept[i]) plan.closed.push_back(open_[i]);
   }
+  if (!inherited_.empty()) {
+    std::string names;
+    for (const auto& s : inherited_) names += (names.empty() ? "" : ", ") + s.describe();
+    return makeError("LISTEN_FDS: " + names + ": no listen: entry has this address");
+  }
   return plan;
+}
+
+std::vector<int> ListenerSet::takeInherited(const conf::SocketAddress& address,
+                                            const std::string& configured) {
+  const int family = address.ipv6 ? AF_INET6 : AF_INET;
+  std::string want;
+  for (const auto& s : inherited_) {
+    if (s.stream && s.family == family &&
+        (s.address == configured ||
+         (address.port == 0 && s.address == canonical(address.host, s.port, address.ipv6)))) {
+      want = s.address;
+      break;
+    }
+  }
+  std::vector<int> fds;
+  if (want.empty()) return fds;
+  std::erase_if(inherited_, [&](const service::InheritedSocket& s) {
+    if (!s.stream || s.address != want) return false;
+    fds.push_back(s.fd);
+    return true;
+  });
+  return fds;
+}
+
+std::vector<std::pair<int, std::string>> ListenerSet::handover() const {
+  std::vector<std::pair<int, std::string>> out;
+  for (const auto& l : open_) {
+    for (int fd : l.sockets->fds) out.emplace_back(fd, scheme(l.tls));
+  }
+  return out;
 }
 
 std::vector<ListenerUpdate> ListenerSet::commit(Plan plan) {

@@ -20,16 +20,29 @@
 // Everything else opens or closes. Moving an address between https and http
 // is a close plus an open.
 //
+// Inherited sockets (systemd socket activation, or the old process of an
+// upgrade, see proxy/service_manager.h): offered before the first prepare(),
+// a new listener takes every inherited socket bound to its address (a port-0
+// entry: the first one on its host) instead of binding. Each worker gets a
+// dup of one of them (worker w: socket w mod k; with more sockets than
+// workers the extra ones go to workers too, so no accept queue is left
+// unserved). An inherited socket no entry takes fails that prepare(), named.
+//
+// The set keeps its own copy of every listening socket (close-on-exec), so
+// that an upgrade can hand all of them to the next binary: handover().
+//
 // Thread: ListenerSet lives on the control loop. A ListenerUpdate travels to
 // one worker inside Worker::reconfigure and is applied on its loop.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "base/result.h"
 #include "conf/config.h"
+#include "proxy/service_manager.h"
 
 namespace tlsedge::proxy {
 
@@ -65,6 +78,17 @@ struct ListenerUpdate {
   uint16_t httpsPort = 443;        // the first https listener's, for redirects
 };
 
+// The control loop's copies of one listener's sockets; closed with the last
+// Listener record that refers to them.
+class SocketGroup {
+ public:
+  SocketGroup() = default;
+  SocketGroup(const SocketGroup&) = delete;
+  SocketGroup& operator=(const SocketGroup&) = delete;
+  ~SocketGroup();
+  std::vector<int> fds;
+};
+
 class ListenerSet {
  public:
   struct Listener {
@@ -74,6 +98,7 @@ class ListenerSet {
     std::string bound;       // canonical form with the resolved port
     std::string display;     // the address as logged: "127.0.0.1:8443"
     uint16_t port = 0;       // resolved
+    std::shared_ptr<SocketGroup> sockets;
   };
 
   // A change computed by prepare(): the sockets of new listeners are open.
@@ -99,8 +124,21 @@ class ListenerSet {
 
   const std::vector<Listener>& listeners() const { return open_; }
 
+  // Sockets passed in at start, for the first prepare() (see above).
+  void offerInherited(std::vector<service::InheritedSocket> sockets) {
+    inherited_ = std::move(sockets);
+  }
+  // Every open listener's sockets with its scheme as name ("https"), for
+  // the next binary of an upgrade. The fds stay owned by the set.
+  std::vector<std::pair<int, std::string>> handover() const;
+
  private:
+  // The fds of the inherited sockets bound to `address`'s address (port 0:
+  // the first one on its host), removed from inherited_.
+  std::vector<int> takeInherited(const conf::SocketAddress& address, const std::string& canonical);
+
   std::vector<Listener> open_;  // config order: https entries, then http
+  std::vector<service::InheritedSocket> inherited_;
   uint64_t nextId_ = 1;
 };
 

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "base/log.h"
+#include "proxy/acme_cli.h"
 #include "proxy/cert_cli.h"
 #include "proxy/server.h"
 
@@ -22,13 +23,23 @@ constexpr const char* kUsage =
     "  cert show NAME    one certificate's details (never the key)\n"
     "  cert rm NAME      remove a certificate no site uses\n"
     "  cert which HOST   the certificate a handshake for HOST gets now\n"
-    "                    (cert commands take -c FILE for the state directory)\n"
+    "                    (cert commands go through the running daemon's admin\n"
+    "                    socket, else work on the state directory of -c FILE;\n"
+    "                    `tlsedge cert help` for --socket, --offline, --json)\n"
+    "  acme status       per ACME site: certificate, not-after, next renewal, last error\n"
+    "  acme renew SITE   order SITE's certificate now (through the running daemon)\n"
+    "  acme revoke SITE  revoke SITE's certificate and order a new one at once\n"
     "  default-config    print the embedded default configuration\n"
     "  version           print the version\n"
     "\n"
     "options:\n"
     "  -c, --config FILE   configuration file (YAML)\n"
-    "  --log-level LEVEL   error | warning | notice | info (default) | debug\n";
+    "  --log-level LEVEL   error | warning | notice | info (default) | debug\n"
+    "  --log-format FORMAT syslog (default: \"<6>message\", for journald) | json\n"
+    "                      (one {\"time\",\"level\",\"message\"} object per line)\n"
+    "\n"
+    "signals (run): HUP reload, TERM/INT drain and stop, USR2 upgrade (start the\n"
+    "binary at the same path, hand it the listening sockets, drain once it is ready)\n";
 
 struct Args {
   std::string command;
@@ -57,19 +68,19 @@ Args parse(int argc, char** argv) {
       a.config = value();
     } else if (arg == "--log-level") {
       std::string level = value();
-      using tlsedge::log::Level;
-      if (level == "error") {
-        tlsedge::log::setMinLevel(Level::kError);
-      } else if (level == "warning") {
-        tlsedge::log::setMinLevel(Level::kWarning);
-      } else if (level == "notice") {
-        tlsedge::log::setMinLevel(Level::kNotice);
-      } else if (level == "info") {
-        tlsedge::log::setMinLevel(Level::kInfo);
-      } else if (level == "debug") {
-        tlsedge::log::setMinLevel(Level::kDebug);
+      tlsedge::log::Level parsed{};
+      if (tlsedge::log::parseLevel(level, &parsed)) {
+        tlsedge::log::setMinLevel(parsed);
       } else {
         std::cerr << "tlsedge: unknown log level '" << level << "'\n";
+        a.ok = false;
+      }
+    } else if (arg == "--log-format") {
+      std::string format = value();
+      if (format == "json") {
+        tlsedge::log::setFormat(tlsedge::log::Format::kJson);
+      } else if (format != "syslog") {
+        std::cerr << "tlsedge: unknown log format '" << format << "' (syslog | json)\n";
         a.ok = false;
       }
     } else {
@@ -83,6 +94,9 @@ Args parse(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc >= 2 && std::strcmp(argv[1], "acme") == 0) {
+    return tlsedge::proxy::runAcmeCommand(argc - 2, argv + 2);
+  }
   if (argc >= 2 && std::strcmp(argv[1], "cert") == 0) {
     return tlsedge::proxy::runCertCommand(argc - 2, argv + 2);
   }
@@ -92,14 +106,14 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (args.command == "run") {
-    return tlsedge::proxy::runServer({args.config});
+    return tlsedge::proxy::runServer({args.config, std::vector<std::string>(argv, argv + argc)});
   }
   if (args.command == "check") {
     if (args.config.empty()) {
       std::cerr << "tlsedge check: -c FILE is required\n" << kUsage;
       return 2;
     }
-    auto loaded = tlsedge::proxy::loadGeneration(args.config, false);
+    auto loaded = tlsedge::proxy::loadGeneration(args.config);
     if (!loaded) {
       std::cerr << loaded.error().message << "\n";
       return 1;

@@ -2,11 +2,11 @@
 
 #include <algorithm>
 
+#include "base/ascii.h"
+
 namespace tlsedge::proxy {
 
 namespace {
-
-char asciiLower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
 bool hasUpper(std::string_view s) {
   return std::any_of(s.begin(), s.end(), [](char c) { return c >= 'A' && c <= 'Z'; });
@@ -62,9 +62,7 @@ const conf::Site* lookup(const Map& exact, const Map& wildcard, std::string_view
 
 std::string normalizeHost(std::string_view host) {
   const std::string_view part = hostPart(host);
-  std::string out(part.size(), '\0');
-  std::transform(part.begin(), part.end(), out.begin(), asciiLower);
-  return out;
+  return ascii::lowered(part);
 }
 
 Router::Router(const conf::Config& config) {
@@ -91,9 +89,7 @@ Router::Router(const conf::Config& config) {
 const conf::Site* Router::findSite(std::string_view host) const {
   const std::string_view part = hostPart(host);
   if (!hasUpper(part)) return lookup(exact_, wildcard_, part);
-  std::string lower(part.size(), '\0');
-  std::transform(part.begin(), part.end(), lower.begin(), asciiLower);
-  return lookup(exact_, wildcard_, lower);
+  return lookup(exact_, wildcard_, ascii::lowered(part));
 }
 
 const conf::Route* Router::findRoute(const conf::Site& site, std::string_view target) const {

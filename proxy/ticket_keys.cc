@@ -42,16 +42,24 @@ void fill(TicketKey& key) {
 
 void cleanse(TicketKey& key) { OPENSSL_cleanse(&key, sizeof key); }
 
+// TLS 1.3 only. A TLS 1.2 session's timeout also bounds its master secret's
+// age, renewed tickets included, so it keeps BoringSSL's 2 h default.
+void setLifetime(SSL_CTX* ctx, const TicketKeyRing& ring) {
+  SSL_CTX_set_session_psk_dhe_timeout(ctx, ring.lifetimeSeconds());
+}
+
 }  // namespace
 
-TicketKeyRingPtr TicketKeyRing::generate() {
+TicketKeyRingPtr TicketKeyRing::generate(uint32_t lifetimeSeconds) {
   std::shared_ptr<TicketKeyRing> ring(new TicketKeyRing);
+  ring->lifetime_ = lifetimeSeconds;
   fill(ring->keys_.emplace_back());
   return ring;
 }
 
-TicketKeyRingPtr TicketKeyRing::rotated(size_t kept) const {
+TicketKeyRingPtr TicketKeyRing::rotated(size_t kept, uint32_t lifetimeSeconds) const {
   std::shared_ptr<TicketKeyRing> ring(new TicketKeyRing);
+  ring->lifetime_ = lifetimeSeconds;
   ring->keys_.reserve(1 + std::min(kept, keys_.size()));
   fill(ring->keys_.emplace_back());
   for (size_t i = 0; i < keys_.size() && i < kept; ++i) ring->keys_.push_back(keys_[i]);
@@ -72,7 +80,15 @@ const TicketKey* TicketKeyRing::find(const uint8_t* name, bool* isCurrent) const
   return nullptr;
 }
 
+uint32_t ticketLifetime(std::chrono::milliseconds rotation, int kept) {
+  constexpr int64_t kMaxSeconds = 7 * 24 * 3600;
+  const int64_t seconds =
+      std::chrono::duration_cast<std::chrono::seconds>(rotation).count() * (std::max(kept, 0) + 1);
+  return static_cast<uint32_t>(std::clamp<int64_t>(seconds, 1, kMaxSeconds));
+}
+
 void installTicketKeys(SSL_CTX* ctx, TicketKeyRingPtr ring) {
+  setLifetime(ctx, *ring);
   auto* slot = new Slot{std::move(ring)};
   if (!SSL_CTX_set_ex_data(ctx, slotIndex(), slot)) {
     delete slot;
@@ -82,6 +98,7 @@ void installTicketKeys(SSL_CTX* ctx, TicketKeyRingPtr ring) {
 }
 
 void setTicketKeys(SSL_CTX* ctx, TicketKeyRingPtr ring) {
+  setLifetime(ctx, *ring);
   Slot* slot = slotOf(ctx);
   if (slot != nullptr) slot->ring = std::move(ring);  // the old ring goes when its last user does
 }

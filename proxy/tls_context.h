@@ -13,9 +13,11 @@
 #include <array>
 #include <cstdint>
 
+#include "acme/challenge_store.h"
 #include "certstore/selector.h"
 #include "conf/config.h"
 #include "proxy/ticket_keys.h"
+#include "proxy/worker_stats.h"
 
 namespace tlsedge::proxy {
 
@@ -23,7 +25,14 @@ namespace tlsedge::proxy {
 // the connection; must outlive the handshake.
 struct HandshakeState {
   const certstore::Selector* selector = nullptr;
-  bool refuse = false;  // no certificate for this SNI and tls.unknown_sni is reject
+  bool refuse = false;           // no certificate for this SNI and tls.unknown_sni is reject
+  WorkerStats* stats = nullptr;  // the worker's: counts the selection's outcome
+  // TLS-ALPN-01 (RFC 8737): where pending challenge certificates are looked
+  // up, only for a ClientHello offering `acme-tls/1`.
+  const acme::ChallengeStore* challenges = nullptr;
+  // The challenge certificate was installed: `acme-tls/1` is negotiated and
+  // the connection closes after the handshake.
+  bool acmeTlsAlpn = false;
 };
 
 // min_version comes from the config at creation: a reload that changes it

@@ -198,8 +198,13 @@ void Exchange::connected(int status) {
     return;
   }
   connection_->connected_ = true;
+  const bool heldBack = bodyBuffer_.size() > net::Stream::kHighWatermark;  // the client is paused
   sendPending();
   armTimer(std::min(ms(upstream_.readTimeout), ms(upstream_.sendTimeout)));
+  // The kernel took part of the buffered body at once: if what is left in
+  // the stream's queue is below the high watermark the stream never reports
+  // draining, so the client resumes here. Last: it may delete this.
+  if (heldBack && connection_ != nullptr && !connection_->stream_->writeQueueFull()) drained();
 }
 
 void Exchange::sendPending() {
@@ -298,7 +303,10 @@ void Exchange::messageComplete() {
 }
 
 void Exchange::afterFeed() {
-  if (!complete_) return;
+  if (!complete_) {
+    client_.onUpstreamReadDone();
+    return;
+  }
   // Reusable only if the origin keeps the connection and got the whole request.
   if (connection_ != nullptr) release(upstreamKeepAlive_ && bodyEnded_);
   client_.onUpstreamComplete();  // may delete this

@@ -43,6 +43,9 @@ class ExchangeClient {
   virtual void onUpstreamUpgraded(net::MessageHead& head, net::Stream* origin,
                                   std::string_view originBytes) = 0;
   virtual void onUpstreamBody(std::string_view data) = 0;
+  // Everything one read from the origin brought was delivered (head, body)
+  // and the response is not complete yet: time to send what was batched.
+  virtual void onUpstreamReadDone() {}
   virtual void onUpstreamComplete() = 0;
   // The exchange failed. `beforeHead`: nothing was sent to the client yet,
   // answer `status` (502 or 504); otherwise the client connection must close.

@@ -2,13 +2,13 @@
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
-#include <openssl/pem.h>
 #include <openssl/sha.h>
 #include <openssl/x509.h>
 
 #include "base/log.h"
 #include "certstore/files.h"
 #include "net/tls.h"
+#include "net/tls_roots.h"
 
 namespace tlsedge::proxy {
 namespace {
@@ -28,42 +28,13 @@ std::string sha256Hex(const std::string& data) {
   return out;
 }
 
-// Adds every CERTIFICATE block of `pem` to `store`. `source` starts messages.
-Status addCertificates(X509_STORE* store, const std::string& pem, const std::string& source) {
-  bssl::UniquePtr<BIO> bio(BIO_new_mem_buf(pem.data(), pem.size()));
-  int count = 0;
-  for (;;) {
-    ERR_clear_error();
-    bssl::UniquePtr<X509> cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
-    if (!cert) {
-      uint32_t code = ERR_peek_last_error();
-      if (ERR_GET_LIB(code) == ERR_LIB_PEM && ERR_GET_REASON(code) == PEM_R_NO_START_LINE) {
-        ERR_clear_error();  // the end of the input
-        break;
-      }
-      return makeError(source + ": certificate " + std::to_string(count + 1) +
-                       " cannot be parsed: " + net::drainSslErrors());
-    }
-    if (!X509_STORE_add_cert(store, cert.get())) {
-      return makeError(source + ": certificate " + std::to_string(count + 1) +
-                       " cannot be added: " + net::drainSslErrors());
-    }
-    ++count;
-  }
-  if (count == 0) {
-    return makeError(source +
-                     ": no certificate found (expected PEM '-----BEGIN CERTIFICATE-----')");
-  }
-  return Ok{};
-}
-
 // Reads `path` into a new store; `*contents` (optional) gets the file's text.
 Result<bssl::UniquePtr<X509_STORE>> loadStore(const std::string& path, const std::string& what,
                                               std::string* contents = nullptr) {
   auto text = certstore::readFile(path);
   if (!text) return makeError(what + ": " + text.error().message);
   bssl::UniquePtr<X509_STORE> store(X509_STORE_new());
-  auto added = addCertificates(store.get(), *text, what + ": " + path);
+  auto added = net::addCertificates(store.get(), *text, what + ": " + path);
   if (!added) return added.error();
   if (contents != nullptr) *contents = std::move(*text);
   return store;
@@ -120,7 +91,7 @@ Result<std::shared_ptr<const UpstreamTlsContext>> UpstreamTlsContext::build(
       }
       X509_STORE_up_ref(systemRoots);
       SSL_CTX_set_cert_store(ctx.get(), systemRoots);
-      out->identity_ += std::string(" ca=system:") + kSystemRootsFile;
+      out->identity_ += std::string(" ca=system:") + net::kSystemRootsFile;
     }
   }
   out->ctx_ = std::move(ctx);
@@ -156,8 +127,9 @@ Result<UpstreamSetups> buildUpstreamSetups(const conf::Config& config) {
     for (const auto& server : upstream.servers) setup.stateKey += server.text + " ";
     if (upstream.tls) {
       if (upstream.tls->verify && upstream.tls->caFile.empty() && !systemRoots) {
-        auto loaded = loadStore(kSystemRootsFile, "upstream " + upstream.name +
-                                                      ": tls without `ca` uses the system roots");
+        auto loaded =
+            loadStore(net::kSystemRootsFile,
+                      "upstream " + upstream.name + ": tls without `ca` uses the system roots");
         if (!loaded) return loaded.error();
         systemRoots = std::move(*loaded);
       }

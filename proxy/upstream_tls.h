@@ -77,7 +77,4 @@ using UpstreamSetups = std::unordered_map<std::string, UpstreamSetup>;
 // warning.
 Result<UpstreamSetups> buildUpstreamSetups(const conf::Config& config);
 
-// The bundle of system roots used when an upstream's `tls` names no `ca`.
-inline constexpr const char* kSystemRootsFile = "/etc/ssl/certs/ca-certificates.crt";
-
 }  // namespace tlsedge::proxy

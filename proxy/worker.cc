@@ -65,8 +65,14 @@ void Worker::publishCertificates(std::shared_ptr<const certstore::Selector> cert
   });
 }
 
-void Worker::drain(uint64_t forceAfterMs) {
-  poster_->post([this, forceAfterMs] { startDraining(forceAfterMs); });
+void Worker::snapshotStats(std::function<void(const WorkerStats&, size_t)> done) {
+  poster_->post([this, d = std::move(done)] { d(stats_, connections_.size()); });
+}
+
+void Worker::drain(uint64_t forceAfterMs, std::function<void()> drained, bool closeIdle) {
+  poster_->post([this, forceAfterMs, d = std::move(drained), closeIdle]() mutable {
+    startDraining(forceAfterMs, std::move(d), closeIdle);
+  });
 }
 
 void Worker::run() {
@@ -87,7 +93,8 @@ void Worker::openListener(ListenSocket& socket) {
   const bool tls = socket.tls();
   int rc = 0;
   net::Acceptor* acceptor = net::Acceptor::start(
-      &loop_, socket.fd(), [this, tls](int accepted) { onAccepted(accepted, tls); }, &rc);
+      &loop_, socket.fd(),
+      [this, tls](int accepted, const sockaddr* peer) { onAccepted(accepted, peer, tls); }, &rc);
   socket.release();  // the acceptor owns it now (and closed it if it failed)
   if (acceptor == nullptr) {
     log::error("worker " + std::to_string(id_) + ": listen: " + net::uvErrorText(rc));
@@ -100,20 +107,20 @@ void Worker::openListener(ListenSocket& socket) {
 // Only the listening socket closes: connections accepted on it are handles
 // of their own and finish by themselves. With every worker's socket of the
 // address closed, the kernel refuses new connections to it.
+// A worker may hold several sockets of one listener (inherited ones).
 void Worker::closeListener(uint64_t id) {
-  for (size_t i = 0; i < listeners_.size(); ++i) {
-    Listener* l = listeners_[i];
-    if (l->id != id) continue;
-    listeners_.erase(listeners_.begin() + static_cast<ptrdiff_t>(i));
+  std::erase_if(listeners_, [id](Listener* l) {
+    if (l->id != id) return false;
     l->acceptor->close();
     delete l;
-    return;
-  }
+    return true;
+  });
 }
 
-void Worker::onAccepted(int fd, bool tls) {
-  ClientConnection* c = ClientConnection::accept(*this, fd, tls ? ctx_.get() : nullptr);
+void Worker::onAccepted(int fd, const sockaddr* peer, bool tls) {
+  ClientConnection* c = ClientConnection::accept(*this, fd, peer, tls ? ctx_.get() : nullptr);
   if (c == nullptr) return;
+  ++(tls ? stats_.acceptedTls : stats_.acceptedPlain);
   c->registryIndex = connections_.size();
   connections_.push_back(c);
   updateAccepting();
@@ -154,9 +161,11 @@ void Worker::connectionClosed(ClientConnection* connection) {
   maybeFinish();
 }
 
-void Worker::startDraining(uint64_t forceAfterMs) {
+void Worker::startDraining(uint64_t forceAfterMs, std::function<void()> drained, bool closeIdle) {
   if (draining_) return;
   draining_ = true;
+  closeIdle_ = closeIdle;
+  drained_ = std::move(drained);
   for (auto* l : listeners_) {
     l->acceptor->close();
     delete l;
@@ -185,6 +194,7 @@ void Worker::maybeFinish() {
   upstreams_.closeIdle();
   accessLog_.close();
   uv_close(reinterpret_cast<uv_handle_t*>(&forceTimer_), nullptr);
+  if (drained_) drained_();
   poster_->close();  // with nothing else open, uv_run returns
 }
 

@@ -59,9 +59,19 @@ class Worker {
   // SSL installed. Certificates are published apart from the Generation so a
   // certificate swap rebuilds no routes.
   void publishCertificates(std::shared_ptr<const certstore::Selector> certificates);
+  // Any thread (control loop: a metrics scrape): `done` runs on the worker
+  // thread with its stats and its number of open connections (it copies
+  // what it needs and posts back). Dropped unrun once the worker stopped.
+  void snapshotStats(std::function<void(const WorkerStats&, size_t connections)> done);
   // Any thread: stop accepting, let in-flight requests finish, close idle
   // keep-alive connections. `forceAfterMs` later, close whatever is left.
-  void drain(uint64_t forceAfterMs);
+  // `drained` (optional) runs on the worker thread once its last connection
+  // is closed, just before its loop ends. With `closeIdle` false (an
+  // upgrade: a successor accepts on the same sockets) idle keep-alive
+  // connections are not closed at once, which races with a client sending
+  // its next request, but answer that request with `Connection: close`, or
+  // close at their idle timeout.
+  void drain(uint64_t forceAfterMs, std::function<void()> drained = {}, bool closeIdle = true);
   void join();
 
   // --- worker thread only ---
@@ -71,6 +81,8 @@ class Worker {
   uint16_t httpsPort() const { return httpsPort_; }
   UpstreamPool& upstreams() { return upstreams_; }
   bool draining() const { return draining_; }
+  // Draining, and idle keep-alive connections close now (not an upgrade).
+  bool closesIdle() const { return draining_ && closeIdle_; }
   void connectionClosed(ClientConnection* connection);
   // TLS handshakes in progress (limits.max_handshakes).
   void handshakeStarted() { ++handshakes_; }
@@ -93,7 +105,7 @@ class Worker {
     bool tls;
     uint64_t id;  // ListenerSet's
   };
-  void onAccepted(int fd, bool tls);
+  void onAccepted(int fd, const sockaddr* peer, bool tls);
   // Pauses accepting at limits.max_connections or max_handshakes, resumes
   // below (the kernel backlog holds new connections meanwhile).
   void updateAccepting();
@@ -101,7 +113,7 @@ class Worker {
   void applyListeners(ListenerUpdate& update);
   void openListener(ListenSocket& socket);
   void closeListener(uint64_t id);
-  void startDraining(uint64_t forceAfterMs);
+  void startDraining(uint64_t forceAfterMs, std::function<void()> drained, bool closeIdle);
   void maybeFinish();
 
   int id_;
@@ -122,7 +134,9 @@ class Worker {
   AccessLogBuffer accessLog_;
   uv_timer_t forceTimer_;
   bool draining_ = false;
+  bool closeIdle_ = true;  // drain()'s
   bool finished_ = false;
+  std::function<void()> drained_;  // drain()'s
   std::thread thread_;
 };
 

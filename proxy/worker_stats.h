@@ -1,18 +1,55 @@
-// WorkerStats: counters of what a worker refused or cut short, for
-// operators (metrics fold them at scrape time; today they are logged at
-// debug level when the worker stops).
+// WorkerStats: counters of what a worker accepted, served, refused or cut
+// short, for operators: the metrics endpoint folds every worker's copy at
+// scrape time (proxy/metrics_endpoint.h); they are also logged at debug
+// level when the worker stops.
 //
 // Thread: the worker's own loop only. Plain integers, no atomics: nothing
 // else writes them, and a reader on another thread must go through
 // Worker::post (principle 2) or accept torn values.
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
+#include <map>
 #include <string>
+
+#include "proxy/latency_histogram.h"
 
 namespace tlsedge::proxy {
 
 struct WorkerStats {
+  // Indexes of the arrays below.
+  enum SniOutcome : size_t { kExact, kWildcard, kSiteFallback, kDefault, kMiss, kSniOutcomes };
+  enum TlsVersionIndex : size_t { kTls12, kTls13, kTlsVersions };
+  // Responses by status class 1xx..5xx.
+  using StatusCounts = std::array<uint64_t, 5>;
+  // The `sites` key of requests that matched no configured site.
+  static constexpr const char* kNoSite = "(none)";
+
+  uint64_t acceptedTls = 0;    // connections accepted on https listeners
+  uint64_t acceptedPlain = 0;  // on http listeners
+  // Completed handshakes by version and whether the session was resumed.
+  std::array<std::array<uint64_t, 2>, kTlsVersions> handshakes{};  // [version][resumed]
+  std::array<uint64_t, kSniOutcomes> sniLookups{};  // certificate selections by outcome
+  // Responses by site name (kNoSite: none matched) and status class. Keys
+  // are configured site names, so the map is bounded by the sites
+  // configured since the process started (entries are never erased: a
+  // connection keeps a pointer to its site's counts, and std::map's
+  // elements never move).
+  std::map<std::string, StatusCounts> sites;
+  // From the request head parsed to the last response byte queued, for
+  // requests that got a status (proxy/client_connection.cc).
+  LatencyHistogram requestLatency;
+  // From accept to the TLS handshake done (client round trips included),
+  // successful handshakes only.
+  LatencyHistogram handshakeLatency;
+  // From the request head parsed to the origin's response head (connecting,
+  // sending the request and the origin's own time), proxied requests only.
+  LatencyHistogram upstreamLatency;
+  uint64_t upstreamErrors = 0;     // 502/504 for a failed origin exchange
+  uint64_t redirects = 0;          // http -> https redirects sent
+  uint64_t challengesServed = 0;   // ACME http-01 key authorizations sent
   uint64_t handshakeTimeouts = 0;  // TLS handshakes not done within handshake_timeout
   uint64_t handshakeFailures = 0;  // TLS handshakes that failed (garbage, refused, peer gone)
   uint64_t headerTimeouts = 0;     // heads not complete within header_timeout
@@ -24,6 +61,55 @@ struct WorkerStats {
   uint64_t bodiesTooLarge = 0;     // 413 (max_body_size)
   uint64_t headsTooLarge = 0;      // 431 (max_header_size, max_headers)
   uint64_t acceptPauses = 0;       // times accepting paused at max_connections/max_handshakes
+
+  // `site`'s counts (created at zero): kept by the caller while the site
+  // stays the same, so a request costs no lookup.
+  StatusCounts& siteCounts(const std::string& site) { return sites[site]; }
+
+  // One response with `status` (100..599; others are not counted).
+  static void countResponse(StatusCounts& counts, int status) {
+    if (status >= 100 && status < 600) ++counts[static_cast<size_t>(status / 100 - 1)];
+  }
+
+  // Every site's counts added up.
+  StatusCounts responses() const {
+    StatusCounts total{};
+    for (const auto& [name, counts] : sites) {
+      for (size_t i = 0; i < total.size(); ++i) total[i] += counts[i];
+    }
+    return total;
+  }
+
+  // Adds `other` (another worker's) to this one: the fold at scrape time.
+  void add(const WorkerStats& other) {
+    acceptedTls += other.acceptedTls;
+    acceptedPlain += other.acceptedPlain;
+    for (size_t v = 0; v < kTlsVersions; ++v) {
+      for (size_t r = 0; r < 2; ++r) handshakes[v][r] += other.handshakes[v][r];
+    }
+    for (size_t i = 0; i < kSniOutcomes; ++i) sniLookups[i] += other.sniLookups[i];
+    for (const auto& [name, counts] : other.sites) {
+      StatusCounts& mine = sites[name];
+      for (size_t i = 0; i < mine.size(); ++i) mine[i] += counts[i];
+    }
+    requestLatency.add(other.requestLatency);
+    handshakeLatency.add(other.handshakeLatency);
+    upstreamLatency.add(other.upstreamLatency);
+    upstreamErrors += other.upstreamErrors;
+    redirects += other.redirects;
+    challengesServed += other.challengesServed;
+    handshakeTimeouts += other.handshakeTimeouts;
+    handshakeFailures += other.handshakeFailures;
+    headerTimeouts += other.headerTimeouts;
+    bodyTimeouts += other.bodyTimeouts;
+    sendTimeouts += other.sendTimeouts;
+    idleTimeouts += other.idleTimeouts;
+    badRequests += other.badRequests;
+    requestTimeouts += other.requestTimeouts;
+    bodiesTooLarge += other.bodiesTooLarge;
+    headsTooLarge += other.headsTooLarge;
+    acceptPauses += other.acceptPauses;
+  }
 
   // "handshake_timeouts=1 handshake_failures=0 ..."
   std::string summary() const {

@@ -7,10 +7,16 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config dpkg-dev
   libuv1-dev libyaml-cpp-dev prometheus-cpp-dev libbenchmark-dev
-  libgtest-dev libgmock-dev node-llhttp
+  libgtest-dev libgmock-dev node-llhttp nlohmann-json3-dev
   # real peers for the tests
-  curl openssl wrk python3 pebble
+  curl openssl wrk python3 pebble prometheus  # prometheus: promtool
+  systemd  # systemd-analyze verify, systemd-socket-activate (tests/integration/test_systemd.py)
 )
+# `scripts/setup.sh --bench`: also the servers bench/loadcmp.py compares
+# against (by hand, never by the tests).
+if [ "${1:-}" = "--bench" ]; then
+  packages+=(nginx haproxy)
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$p")

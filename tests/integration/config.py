@@ -62,6 +62,8 @@ def base_config(state_dir, *, certificates=None, sites=None, upstreams=None,
         "workers": workers,
         "listen": {"https": list(https), "http": list(http)},
         "state_dir": state_dir,
+        # Not the default 127.0.0.1:9180: tests run in parallel.
+        "metrics": {"listen": "127.0.0.1:0"},
     }
     if shutdown_timeout is not None:
         cfg["shutdown_timeout"] = shutdown_timeout

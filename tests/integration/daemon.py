@@ -17,6 +17,7 @@ from config import to_yaml
 
 _LISTENING = re.compile(r"^<6>listening (https|http) (\S+):(\d+)\s*$")
 _CLOSED = re.compile(r"^<6>closed listener (\S+):(\d+) \((https|http)\)\s*$")
+_METRICS = re.compile(r"^<6>metrics listening on (\S+):(\d+)\s*$")
 _RELOAD_DONE = re.compile(r"^<6>reloaded\s*$")
 _RELOAD_REFUSED = re.compile(r"^<3>reload refused")
 
@@ -30,10 +31,11 @@ class Daemon:
     with addCleanup/addClassCleanup so it is stopped whatever happens.
     """
 
-    def __init__(self, workdir, config, name="tlsedge", env=None, args=()):
+    def __init__(self, workdir, config, name="tlsedge", env=None, args=(), prefix=()):
         self.workdir = workdir
         self.name = name
         self.args = list(args)  # extra arguments after `run -c FILE`, e.g. --log-level debug
+        self.prefix = list(prefix)  # a command that runs tlsedge, e.g. systemd-socket-activate
         self.config_path = os.path.join(workdir, f"{name}.yaml")
         self.env = env  # extra environment variables for the daemon
         self.write_config(config)
@@ -44,6 +46,7 @@ class Daemon:
         self._reader = None
         self._ready = False
         self.listeners = []  # open ones, [(scheme, host, port)] in order of appearance
+        self.metrics_address = None  # (host, port) of the metrics endpoint, once logged
 
     def write_config(self, config):
         """(Re)writes the config file atomically: a reload never reads half a file."""
@@ -62,7 +65,7 @@ class Daemon:
             env = dict(os.environ)
             env.update(self.env)
         self.proc = subprocess.Popen(
-            [tlsedge_bin(), "run", "-c", self.config_path, *self.args],
+            [*self.prefix, tlsedge_bin(), "run", "-c", self.config_path, *self.args],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             cwd=self.workdir, env=env)
         self._reader = threading.Thread(target=self._read, name=f"{self.name}-stderr", daemon=True)
@@ -95,6 +98,9 @@ class Daemon:
                 closed = _CLOSED.match(line)
                 if m:
                     self._add_listener(m.group(1), m.group(2), int(m.group(3)))
+                elif _METRICS.match(line):
+                    mm = _METRICS.match(line)
+                    self.metrics_address = (self._host(mm.group(1)), int(mm.group(2)))
                 elif closed:
                     self._remove_listener(closed.group(3), closed.group(1), int(closed.group(2)))
                 elif line.strip() == "<6>ready":

@@ -150,6 +150,26 @@ class SignalTest(unittest.TestCase):
         elapsed = time.monotonic() - t0
         self.assertLess(elapsed, 5, f"an idle keep-alive connection delayed exit {elapsed:.1f}s")
 
+    def test_every_sighup_from_the_first_instant_is_handled(self):
+        # Sent as soon as `ready` is logged, one after the other: each one
+        # must reach the control loop (no signal lost to another thread).
+        d = self.start()
+        for _ in range(5):
+            d.reload()
+        self.assertEqual(self.request(d, "/static").status, 200)
+
+    def test_other_signals_are_logged_and_ignored(self):
+        d = self.start()
+        mark = d.count_lines(r"ignoring signal")
+        d.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + 10
+        while d.count_lines(r"ignoring signal") == mark and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(d.count_lines(r"ignoring signal User defined signal 1"), mark + 1)
+        d.reload()
+        self.assertTrue(d.running())
+        self.assertEqual(self.request(d, "/static").status, 200)
+
     def test_idle_daemon_exits_zero_quickly(self):
         d = self.start()
         t0 = time.monotonic()

@@ -1,6 +1,7 @@
 """Session tickets: the same keys on every worker (resumption works whichever
 worker a connection lands on), rotation with previous keys still accepted,
-expiry after tls.ticket_keys_kept rotations, and keys kept across a reload.
+expiry after tls.ticket_keys_kept rotations, a ticket lifetime that matches,
+and keys kept across a reload.
 Python's ssl module as the client (session= / session_reused)."""
 
 import os
@@ -9,7 +10,7 @@ import ssl
 import time
 import unittest
 
-from common import CLIENT_TIMEOUT, make_tempdir
+from common import CLIENT_TIMEOUT, make_tempdir, require_tool, run
 from pki import Certs
 from config import base_config, respond_route, site
 from daemon import start_daemon
@@ -76,6 +77,24 @@ class ResumptionAcrossWorkersTest(unittest.TestCase):
     def test_tls12_resumption_across_workers(self):
         self.assert_resumes_everywhere(TLS12)
 
+    def test_one_tls13_ticket_per_handshake(self):
+        # openssl s_client reports each NewSessionTicket it reads; -ign_eof
+        # keeps it reading until tlsedge closes after the response.
+        res = run([require_tool("openssl"), "s_client", "-connect", f"127.0.0.1:{self.port}",
+                   "-servername", "a.test", "-tls1_3", "-ign_eof"],
+                  input=b"GET / HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n")
+        self.assertIn("HTTP/1.1 200", res.stdout)
+        self.assertEqual(res.stdout.count("Post-Handshake New Session Ticket arrived"), 1,
+                         res.stdout)
+
+    def test_ticket_lifetime_is_how_long_keys_live(self):
+        # Default rotation 1h, 2 kept: no TLS 1.3 ticket outlives 3h. TLS 1.2
+        # keeps BoringSSL's 2h session timeout.
+        for version, lifetime in ((TLS13, 3 * 3600), (TLS12, 2 * 3600)):
+            ctx = client_context(self.certs.ca_cert, tls_version=version)
+            _, session = fetch(self.port, ctx)
+            self.assertEqual(session.ticket_lifetime_hint, lifetime, version.name)
+
     def test_reload_keeps_ticket_keys(self):
         for version in (TLS13, TLS12):
             ctx = client_context(self.certs.ca_cert, tls_version=version)
@@ -100,6 +119,11 @@ class RotationTest(unittest.TestCase):
 
     def rotations(self):
         return self.daemon.count_lines(ROTATED)
+
+    def test_ticket_lifetime_follows_rotation(self):
+        ctx = client_context(self.certs.ca_cert, tls_version=TLS13)
+        _, session = fetch(self.port, ctx)
+        self.assertEqual(session.ticket_lifetime_hint, 4)  # 2s x (1 kept + current)
 
     def wait_rotations(self, n):
         deadline = time.monotonic() + 10 * self.ROTATION + 10

@@ -350,6 +350,7 @@ class UpstreamFailoverTest(UpstreamTestBase):
         self.assertStatus(r, 200)
         self.assertEqual(r.json()["path"], "/two")
         self.assertEqual((origin.drops, origin.connections), (1, 2))
+        self.wait_log(r"retrying on a new connection")  # the log is read by another thread
         self.assertEqual(self.log_count(r"retrying on a new connection"), 1, self.daemon.log())
         # ... a POST does not (it may have been acted on).
         r = self.get("/three", method="POST", body=b"once")

@@ -152,6 +152,20 @@ TEST_F(BindingTest, UnboundSiteGetsTheNewestCoveringStoreCertificate) {
   EXPECT_EQ((*s)->select("shop.example.com").credentials->name, "new");
 }
 
+TEST_F(BindingTest, ANewerWildcardBeatsAnOlderExactCover) {
+  storeAdd("exact", {"shop.example.com"}, 10 * kDay);
+  storeAdd("wild", {"*.example.com", "example.com"}, kDay);
+  storeAdd("exact-new", {"api.example.com"}, 60);
+  site("shop", {"shop.example.com", "api.example.com", "example.com", "*.example.com"}, "");
+  auto r = resolveCertificates(config_, now_, nullptr);
+  ASSERT_TRUE(r.errors.empty()) << errors(r);
+  ASSERT_EQ(r.hosts.size(), 4u);
+  EXPECT_EQ(r.hosts[0].credentials->name, "wild");       // newer than the exact one
+  EXPECT_EQ(r.hosts[1].credentials->name, "exact-new");  // newer than the wildcard
+  EXPECT_EQ(r.hosts[2].credentials->name, "wild");       // its second name
+  EXPECT_EQ(r.hosts[3].credentials->name, "wild");       // a wildcard site host
+}
+
 TEST_F(BindingTest, UnboundSiteWithoutAnyCertificateIsAnError) {
   storeAdd("unrelated", {"other.example"});
   site("shop", {"shop.example.com"}, "");
@@ -159,6 +173,24 @@ TEST_F(BindingTest, UnboundSiteWithoutAnyCertificateIsAnError) {
   ASSERT_EQ(r.errors.size(), 1u);
   EXPECT_THAT(r.errors[0], HasSubstr("site `shop`: no certificate for `shop.example.com`: set "
                                      "tls.certificate, add a certificate covering it to"));
+}
+
+TEST_F(BindingTest, AnAcmeSitePendingIssuanceIsOnlyAWarning) {
+  site("shop", {"shop.example.com"}, "");
+  config_.sites[0].acme = true;
+  auto r = resolveCertificates(config_, now_, nullptr);
+  EXPECT_TRUE(r.errors.empty()) << errors(r);
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_THAT(r.warnings[0], HasSubstr("site `shop`: `shop.example.com` is pending issuance of "
+                                       "its ACME certificate; handshakes for it are refused"));
+  auto s = Selector::build(config_, now_);
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  EXPECT_EQ((*s)->select("shop.example.com").credentials, nullptr);
+  // Once issued, the store certificate serves it.
+  storeAdd("acme-shop", {"shop.example.com"});
+  s = Selector::build(config_, now_);
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  EXPECT_EQ((*s)->select("shop.example.com").credentials->name, "acme-shop");
 }
 
 TEST_F(BindingTest, AnUnusedBrokenStoreEntryIsOnlyAWarning) {
@@ -226,6 +258,50 @@ TEST_F(BindingTest, WhichSaysHowTheCertificateWasChosen) {
   EXPECT_EQ(toJson(*w), "{\"host\":\"shop.example.com\",\"certificate\":\"shop\",\"serial\":\"" +
                             info->serialHex + "\",\"sha256\":\"" + info->sha256Fingerprint +
                             "\",\"how\":\"exact\",\"site\":\"shop\"}");
+}
+
+TEST_F(BindingTest, ASiteFallbackServesWhenTheSiteCertificateIsUnavailable) {
+  storeAdd("spare", {"spare.example"});
+  storeAdd("cdn", {"cdn.example"});
+  ASSERT_TRUE(writeFileAtomic(store_.chainPath("broken"), "not pem", 0644).ok());
+  ASSERT_TRUE(writeFileAtomic(store_.keyPath("broken"), "not pem", 0600).ok());
+  config_.tls.defaultCertificate = "cdn";
+  site("shop", {"shop.example.com"}, "broken");
+  config_.sites[0].fallbackCertificate = "spare";
+  site("blog", {"blog.example.com"}, "");
+  config_.sites[1].fallbackCertificate = "spare";
+  site("gone", {"gone.example.com"}, "missing");
+  config_.sites[2].fallbackCertificate = "spare";
+  auto r = resolveCertificates(config_, now_, nullptr);
+  // The bound certificate failing or unknown is only a warning: the site is served.
+  EXPECT_TRUE(r.errors.empty()) << errors(r);
+  std::string warnings;
+  for (const auto& w : r.warnings) warnings += w + "\n";
+  EXPECT_THAT(warnings, AllOf(HasSubstr("certificate 'broken' (store): "),
+                              HasSubstr("site `shop`: its tls.certificate is unavailable, served "
+                                        "by tls.fallback_certificate `spare`"),
+                              HasSubstr("site `gone`: no certificate named `missing`")));
+  EXPECT_TRUE(r.hosts.empty());  // nothing better than the fallbacks
+  EXPECT_EQ(r.fallbacks.size(), 3u);
+  EXPECT_THAT(sitesUsing(r, config_, "spare"), ElementsAre("shop", "blog", "gone"));
+
+  auto w = whichCertificate(config_, "shop.example.com", now_);
+  ASSERT_TRUE(w.ok()) << w.error().message;
+  EXPECT_EQ(w->name, "spare");
+  EXPECT_EQ(w->how, "fallback");
+  EXPECT_EQ(w->site, "shop");
+  w = whichCertificate(config_, "blog.example.com", now_);
+  ASSERT_TRUE(w.ok()) << w.error().message;
+  EXPECT_EQ(w->how, "fallback");
+  EXPECT_EQ(w->site, "blog");
+  EXPECT_EQ(whichCertificate(config_, "x.test", now_)->how, "default");
+
+  // A fallback that is unknown is an error (the bound one's failure stays a warning).
+  config_.sites[0].fallbackCertificate = "nope";
+  r = resolveCertificates(config_, now_, nullptr);
+  EXPECT_THAT(errors(r), HasSubstr("site `shop`: tls.fallback_certificate: no certificate named "
+                                   "`nope`"));
+  EXPECT_FALSE(removeCertificate(config_, "spare", now_).ok());
 }
 
 TEST_F(BindingTest, ListMarksExpiringAndNamesSites) {

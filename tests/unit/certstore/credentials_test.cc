@@ -4,12 +4,15 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <openssl/ec_key.h>
+#include <openssl/evp.h>
 #include <openssl/pool.h>
 #include <openssl/sha.h>
 #include <openssl/x509.h>
 
 #include <cstring>
 
+#include "certstore/private_key.h"
 #include "test_pki.h"
 
 namespace tlsedge::certstore {
@@ -325,6 +328,63 @@ TEST(ParseCredentials, SharesPooledIntermediates) {
   ASSERT_TRUE(a.ok() && b.ok()) << errorOf(a) << errorOf(b);
   EXPECT_EQ((*a)->chain[1].get(), (*b)->chain[1].get());
   EXPECT_NE((*a)->chain[0].get(), (*b)->chain[0].get());
+}
+
+std::vector<uint8_t> bytes(const std::string& s) { return {s.begin(), s.end()}; }
+
+// Signs with `key` and verifies with `leaf`'s public key.
+bool signsForLeaf(EVP_PKEY* key, X509* leaf) {
+  const uint8_t digest[32] = {1, 2, 3};
+  uint8_t sig[256];
+  size_t len = sizeof sig;
+  bssl::UniquePtr<EVP_PKEY_CTX> sign(EVP_PKEY_CTX_new(key, nullptr));
+  bssl::UniquePtr<EVP_PKEY> pub(X509_get_pubkey(leaf));
+  bssl::UniquePtr<EVP_PKEY_CTX> verify(EVP_PKEY_CTX_new(pub.get(), nullptr));
+  return EVP_PKEY_sign_init(sign.get()) && EVP_PKEY_sign(sign.get(), sig, &len, digest, 32) &&
+         EVP_PKEY_verify_init(verify.get()) &&
+         EVP_PKEY_verify(verify.get(), sig, len, digest, 32) == 1;
+}
+
+TEST(StoredKey, EcKeysSkipOnlyTheScalarCheck) {
+  for (Alg alg : {Alg::kP256, Alg::kP384}) {
+    Pki pki = Pki::make(alg);
+    const std::string chain = testing::certPem(pki.leaf.get()) + testing::certPem(pki.inter.get());
+    // The fast path takes the store's PKCS#8 (public key included) and the
+    // key works: it signs what the leaf's public key verifies.
+    auto fast = parseStoredEcKey(bytes(testing::pkcs8Der(pki.leafKey.get())));
+    ASSERT_TRUE(fast);
+    EXPECT_EQ(EVP_PKEY_cmp(fast.get(), pki.leafKey.get()), 1);
+    EXPECT_TRUE(signsForLeaf(fast.get(), pki.leaf.get()));
+    auto stored = parseCredentials("s", chain, testing::pkcs8Pem(pki.leafKey.get()),
+                                   sharedBufferPool(), kNow, "chain", "key", Verify::kStored);
+    ASSERT_TRUE(stored.ok()) << errorOf(stored);
+    EXPECT_TRUE(signsForLeaf((*stored)->key.get(), pki.leaf.get()));
+  }
+  // Not the store's form: left to the full parser.
+  Pki rsa = Pki::make(Alg::kRsa2048);
+  EXPECT_FALSE(parseStoredEcKey(bytes(testing::pkcs8Der(rsa.leafKey.get()))));
+  Pki ec = Pki::make(Alg::kP256);
+  EC_KEY_set_enc_flags(EVP_PKEY_get0_EC_KEY(ec.leafKey.get()), EC_PKEY_NO_PUBKEY);
+  const std::string noPublic = testing::pkcs8Der(ec.leafKey.get());
+  EXPECT_FALSE(parseStoredEcKey(bytes(noPublic)));
+  EXPECT_FALSE(parseStoredEcKey(bytes(noPublic + std::string(1, '\0'))));
+  EC_KEY_set_enc_flags(EVP_PKEY_get0_EC_KEY(ec.leafKey.get()), 0);
+  EXPECT_FALSE(parseStoredEcKey(bytes(testing::pkcs8Der(ec.leafKey.get()) + "x")));
+  auto viaFull =
+      parseCredentials("s", testing::certPem(ec.leaf.get()) + testing::certPem(ec.inter.get()),
+                       testing::pemBlock("PRIVATE KEY", noPublic), sharedBufferPool(), kNow,
+                       "chain", "key", Verify::kStored);
+  EXPECT_TRUE(viaFull.ok()) << errorOf(viaFull);
+}
+
+TEST(StoredKey, AStoredKeyOfAnotherPairIsStillRefused) {
+  // Key pair B's file beside leaf A: the public key B carries is not A's.
+  Pki a = Pki::make(Alg::kP256);
+  Pki b = Pki::make(Alg::kP256);
+  auto r = parseCredentials("s", testing::certPem(a.leaf.get()) + testing::certPem(a.inter.get()),
+                            testing::pkcs8Pem(b.leafKey.get()), sharedBufferPool(), kNow, "chain",
+                            "key", Verify::kStored);
+  EXPECT_THAT(errorOf(r), HasSubstr("does not match the leaf"));
 }
 
 TEST(ParseCredentials, DropsDuplicatesAndNotesMissingSan) {

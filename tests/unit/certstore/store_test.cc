@@ -242,11 +242,82 @@ TEST_F(StoreTest, InspectShowsFieldsButNeverTheKey) {
   EXPECT_EQ(info->meta.source, CertSource::kUpload);
 }
 
+TEST_F(StoreTest, LoadSkipsOnlyTheSignaturesAddVerified) {
+  // Written behind add()'s back: a leaf whose issuer *name* is the
+  // intermediate's but which another key signed.
+  Pki pki = Pki::make(Alg::kP256, {"a.example"});
+  Pki forger = Pki::make(Alg::kP256, {"a.example"});
+  const std::string chain = testing::certPem(forger.leaf.get()) + testing::certPem(pki.inter.get());
+  auto write = [&](const std::string& name, const std::string& key) {
+    std::filesystem::create_directories(dir_.path() + "/certs/" + name);
+    ASSERT_TRUE(writeFileAtomic(store_.chainPath(name), chain, 0644).ok());
+    ASSERT_TRUE(writeFileAtomic(store_.keyPath(name), key, 0600).ok());
+  };
+  write("forged", testing::pkcs8Pem(forger.leafKey.get()));
+  // add(), a full parse and a one-entry load refuse the link; loadAll trusts it.
+  EXPECT_FALSE(add("x", chain, testing::pkcs8Pem(forger.leafKey.get())).ok());
+  EXPECT_FALSE(
+      loadCredentials("forged", store_.chainPath("forged"), store_.keyPath("forged"), nullptr, kNow)
+          .ok());
+  EXPECT_FALSE(store_.load("forged", nullptr, kNow).ok());  // one entry changing: full checks
+  EXPECT_TRUE(store_.load("forged", nullptr, kNow, Verify::kStored).ok());
+  auto all = store_.loadAll({"forged"}, nullptr, kNow);  // start: the signatures are skipped
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_TRUE(all[0].ok());
+  // Still checked on a store load: the key matches the leaf, and dates.
+  write("wrongkey", testing::pkcs8Pem(pki.leafKey.get()));
+  auto wrong = store_.load("wrongkey", nullptr, kNow, Verify::kStored);
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_THAT(wrong.error().message, HasSubstr("does not match the leaf"));
+  auto expired = store_.load("forged", nullptr, kNow + 400 * kDay, Verify::kStored);
+  ASSERT_FALSE(expired.ok());
+  EXPECT_THAT(expired.error().message, HasSubstr("expired"));
+}
+
+TEST_F(StoreTest, LoadAllOnThreadsGivesWhatLoadGivesInOrder) {
+  Pki pki = Pki::make(Alg::kP256, {"a.example"});
+  ASSERT_TRUE(add("good", chainOf(pki), testing::pkcs8Pem(pki.leafKey.get())).ok());
+  // Enough entries for the parallel path: copies of one good entry, and every
+  // tenth with a key that is not the leaf's.
+  auto other = testing::makeKey(Alg::kP256);
+  std::vector<std::string> names;
+  for (int i = 0; i < 2 * static_cast<int>(CertificateStore::kParallelLoadMinimum); ++i) {
+    const std::string name = "e" + std::to_string(i);
+    std::filesystem::copy(dir_.path() + "/certs/good", dir_.path() + "/certs/" + name);
+    if (i % 10 == 3) {
+      ASSERT_TRUE(writeFileAtomic(store_.keyPath(name), testing::pkcs8Pem(other.get()), 0600).ok());
+    }
+    names.push_back(name);
+  }
+  names.push_back("absent");
+  auto sequential = store_.loadAll(names, nullptr, kNow, 1);
+  auto parallel = store_.loadAll(names, nullptr, kNow, 4);
+  ASSERT_EQ(sequential.size(), names.size());
+  ASSERT_EQ(parallel.size(), names.size());
+  for (size_t i = 0; i < names.size(); ++i) {
+    auto one = store_.load(names[i], nullptr, kNow);
+    ASSERT_EQ(parallel[i].ok(), one.ok()) << names[i];
+    ASSERT_EQ(sequential[i].ok(), one.ok()) << names[i];
+    if (one.ok()) {
+      EXPECT_EQ((*parallel[i])->name, names[i]);
+      EXPECT_EQ((*parallel[i])->serialHex, (*one)->serialHex);
+    } else {
+      EXPECT_EQ(parallel[i].error().message, one.error().message);
+      EXPECT_EQ(sequential[i].error().message, one.error().message);
+    }
+  }
+  EXPECT_FALSE(parallel[3].ok());
+  EXPECT_TRUE(parallel[4].ok());
+  EXPECT_FALSE(parallel.back().ok());  // "absent"
+  EXPECT_TRUE(store_.loadAll({}, nullptr, kNow).empty());
+}
+
 TEST(MetaJson, RoundTripsAndRefusesGarbage) {
-  CertMeta meta{CertSource::kAcme, kNow, kNow + 5};
+  CertMeta meta{CertSource::kAcme, kNow, kNow + 5, "shop \"x\""};
   auto back = metaFromJson(metaToJson(meta), "m");
   ASSERT_TRUE(back.ok()) << back.error().message;
   EXPECT_EQ(back->source, CertSource::kAcme);
+  EXPECT_EQ(back->site, "shop \"x\"");
   EXPECT_EQ(back->created, kNow);
   EXPECT_EQ(back->updated, kNow + 5);
   EXPECT_FALSE(metaFromJson("[]", "m").ok());

@@ -41,7 +41,7 @@ TEST(ConfigShape, UnknownTopLevelKeyListsAllowedKeys) {
   expectProblem(valid("sties: []\n"), "7:1",
                 "sties: unknown key `sties` (did you mean `sites`?); allowed: workers, listen, "
                 "state_dir, shutdown_timeout, tls, limits, access_log, certificates, sites, "
-                "upstreams");
+                "upstreams, admin");
 }
 
 TEST(ConfigShape, UnknownNestedKeyAndTheMissingOneAreBothReported) {

@@ -138,7 +138,60 @@ TEST(ConfigOptions, UpstreamOptionsReadBack) {
   EXPECT_EQ(insecure.tls->caFile, "");
 }
 
+TEST(ConfigOptions, AdminSocketDefaultPathAndOff) {
+  auto defaults = load("state_dir: /var/lib/x\n");
+  ASSERT_TRUE(defaults.ok()) << defaults.error().message;
+  EXPECT_EQ((*defaults)->adminSocket, "/var/lib/x/admin.sock");
+  auto relative = load("admin: { socket: run/admin.sock }\n");
+  ASSERT_TRUE(relative.ok()) << relative.error().message;
+  EXPECT_EQ((*relative)->adminSocket, "/base/run/admin.sock");
+  auto off = load("admin: { socket: \"\" }\n");
+  ASSERT_TRUE(off.ok()) << off.error().message;
+  EXPECT_EQ((*off)->adminSocket, "");
+  // Exactly the 107 bytes sun_path can hold (with its NUL) is fine.
+  auto longest = load("admin: { socket: /" + std::string(106, 'a') + " }\n");
+  ASSERT_TRUE(longest.ok()) << longest.error().message;
+}
+
 // kTls + kSite take 6 lines; the option under test starts on line 7.
+TEST(ConfigOptions, BadAdminSocketIsReportedWhereItIs) {
+  const std::string base = std::string(kTls) + kSite;
+  expectProblem(base + "admin: { socket: /" + std::string(107, 'a') + " }\n", "7:18",
+                "admin.socket: the path /" + std::string(107, 'a') +
+                    " is 108 bytes, over the 107 of a Unix socket path");
+  expectProblem(
+      base + "state_dir: /" + std::string(100, 's') + "\n", "7:12",
+      "state_dir: the default admin socket /" + std::string(100, 's') + "/admin.sock is 112 bytes");
+  expectProblem(base + "admin: { path: /a.sock }\n", "7:10", "admin.path: unknown key `path`");
+  expectProblem(base + "admin: { socket: [a] }\n", "7:18", "admin.socket:");
+}
+
+TEST(ConfigOptions, MetricsListenDefaultPortZeroAndOff) {
+  auto defaults = load("state_dir: /var/lib/x\n");
+  ASSERT_TRUE(defaults.ok()) << defaults.error().message;
+  ASSERT_TRUE((*defaults)->metricsListen.has_value());
+  EXPECT_EQ((*defaults)->metricsListen->host, "127.0.0.1");
+  EXPECT_EQ((*defaults)->metricsListen->port, 9180);
+  auto any = load("metrics: { listen: \"[::1]:0\" }\n");
+  ASSERT_TRUE(any.ok()) << any.error().message;
+  ASSERT_TRUE((*any)->metricsListen.has_value());
+  EXPECT_EQ((*any)->metricsListen->host, "::1");
+  EXPECT_EQ((*any)->metricsListen->port, 0);
+  EXPECT_TRUE((*any)->metricsListen->ipv6);
+  auto off = load("metrics: { listen: \"\" }\n");
+  ASSERT_TRUE(off.ok()) << off.error().message;
+  EXPECT_FALSE((*off)->metricsListen.has_value());
+}
+
+TEST(ConfigOptions, BadMetricsListenIsReportedWhereItIs) {
+  const std::string base = std::string(kTls) + kSite;
+  expectProblem(base + "metrics: { listen: \"localhost:9180\" }\n", "7:20", "metrics.listen:");
+  expectProblem(base + "metrics: { listen: \"127.0.0.1:99999\" }\n", "7:20", "metrics.listen:");
+  expectProblem(base + "metrics: { listen: [a] }\n", "7:20", "metrics.listen:");
+  expectProblem(base + "metrics: { port: 1 }\n", "7:12", "metrics.port: unknown key `port`");
+  expectProblem(base + "metrics: 9180\n", "7:10", "metrics:");
+}
+
 TEST(ConfigOptions, BadLimitsAreReportedWhereTheyAre) {
   const std::string base = std::string(kTls) + kSite;
   expectProblem(base + "limits: { max_header_size: 100 }\n", "7:28",

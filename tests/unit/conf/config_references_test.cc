@@ -174,6 +174,34 @@ TEST(ConfigSites, CertificateNameSyntax) {
                 "tls.default_certificate:");
 }
 
+TEST(ConfigSites, FallbackCertificate) {
+  auto withTls = [](const std::string& tls) {
+    return std::string(kTls) +
+           "sites:\n"
+           "  - name: s\n"
+           "    hosts: [a.example]\n"
+           "    tls: " +
+           tls +
+           "\n"
+           "    routes: [{ path: /, respond: {} }]\n";
+  };
+  auto loaded =
+      loadString(withTls("{ certificate: own, fallback_certificate: spare }"), "t.yaml", "/base");
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  EXPECT_EQ((*loaded)->sites[0].fallbackCertificate, "spare");
+  auto unbound = loadString(withTls("{ fallback_certificate: spare }"), "t.yaml", "/base");
+  ASSERT_TRUE(unbound.ok()) << unbound.error().message;
+  EXPECT_TRUE((*unbound)->sites[0].certificates.empty());
+  EXPECT_EQ((*unbound)->sites[0].fallbackCertificate, "spare");
+
+  expectProblem(withTls("{ fallback_certificate: \"a/b\" }"), "6:34",
+                "sites[0].tls.fallback_certificate:");
+  expectProblem(withTls("{ fallback_certificate: [a, b] }"), "6:34",
+                "sites[0].tls.fallback_certificate:");
+  expectProblem(withTls("{ certificate: own, fallback_certificate: own }"), "6:52",
+                "sites[0].tls.fallback_certificate: `own` is also the site's tls.certificate");
+}
+
 TEST(ConfigSites, CertificatePair) {
   auto pair = loadString(std::string(kTls) +
                              "sites:\n"
@@ -214,14 +242,139 @@ TEST(ConfigSites, BrokenCertificateIsNotReportedAgainAtItsUse) {
                 "1:20", "certificates.c.key: required key is missing");
 }
 
-TEST(ConfigSites, AcmeIsNotImplementedYet) {
-  expectProblem(std::string("certificates: { c: { cert: c.pem, key: k.pem } }\n") +
-                    "sites:\n"
-                    "  - name: s\n"
-                    "    hosts: [a.example]\n"
-                    "    tls: { acme: true }\n"
-                    "    routes: [{ path: /, respond: {} }]\n",
-                "5:18", "sites[0].tls.acme: ACME issuance is not implemented yet");
+// A site with tls.acme, below `head` (which may declare `acme:`).
+std::string acmeSite(const std::string& head, const std::string& tls = "{ acme: true }",
+                     const std::string& hosts = "[a.example, www.a.example]") {
+  return head +
+         "sites:\n"
+         "  - name: s\n"
+         "    hosts: " +
+         hosts +
+         "\n"
+         "    tls: " +
+         tls +
+         "\n"
+         "    routes: [{ path: /, respond: {} }]\n";
+}
+
+constexpr const char* kAcme =
+    "acme:\n"
+    "  directory: https://ca.example/dir\n"
+    "  email: ops@example.com\n"
+    "  trusted_roots: [roots/test-ca.pem, /etc/ca.pem]\n";
+
+TEST(ConfigAcme, SitesGetTheirCertificateFromTheCa) {
+  auto config = loadString(acmeSite(kAcme), "t.yaml", "/base");
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  ASSERT_TRUE((*config)->acme.has_value());
+  EXPECT_EQ((*config)->acme->directory, "https://ca.example/dir");
+  EXPECT_EQ((*config)->acme->email, "ops@example.com");
+  EXPECT_EQ((*config)->acme->trustedRoots,
+            (std::vector<std::string>{"/base/roots/test-ca.pem", "/etc/ca.pem"}));
+  EXPECT_TRUE((*config)->sites[0].acme);
+  EXPECT_TRUE((*config)->sites[0].certificates.empty());
+  auto off = loadString(acmeSite(kAcme, "{ acme: false }"), "t.yaml", "/base");
+  ASSERT_TRUE(off.ok());
+  EXPECT_FALSE((*off)->sites[0].acme);
+}
+
+TEST(ConfigAcme, RenewBefore) {
+  auto config = loadString(acmeSite(std::string(kAcme) + "  renew_before: 30d\n"), "t.yaml", "/");
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ((*config)->acme->renewBefore, std::chrono::hours(24 * 30));
+  auto unset = loadString(acmeSite(kAcme), "t.yaml", "/");
+  ASSERT_TRUE(unset.ok());
+  EXPECT_EQ((*unset)->acme->renewBefore.count(), 0);
+  expectProblem(acmeSite("acme: { directory: \"https://x/\", renew_before: 30s }\n"), "1:48",
+                "acme.renew_before: must be at least 1m");
+  expectProblem(acmeSite("acme: { directory: \"https://x/\", renew_before: soon }\n"), "1:48",
+                "acme.renew_before: bad duration");
+}
+
+TEST(ConfigAcme, Preflight) {
+  auto unset = loadString(acmeSite(kAcme), "t.yaml", "/");
+  ASSERT_TRUE(unset.ok()) << unset.error().message;
+  EXPECT_TRUE((*unset)->acme->preflight);
+  EXPECT_TRUE((*unset)->acme->preflightResolve.empty());
+  auto config =
+      loadString(acmeSite(std::string(kAcme) + "  preflight: false\n"
+                                               "  preflight_resolve: { A.example: 192.0.2.1, "
+                                               "www.a.example: \"2001:db8::1\" }\n"),
+                 "t.yaml", "/");
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_FALSE((*config)->acme->preflight);
+  EXPECT_EQ((*config)->acme->preflightResolve,
+            (std::vector<std::pair<std::string, std::string>>{{"a.example", "192.0.2.1"},
+                                                              {"www.a.example", "2001:db8::1"}}));
+  expectProblem(acmeSite(std::string(kAcme) + "  preflight_resolve: { a.example: host.local }\n"),
+                "5:35", "acme.preflight_resolve.a.example: must be an IPv4 or IPv6 address");
+  expectProblem(
+      acmeSite(std::string(kAcme) + "  preflight_resolve: { \"*.a.example\": 192.0.2.1 }\n"),
+      "5:24", "must be a host name (no wildcard), got `*.a.example`");
+}
+
+TEST(ConfigAcme, SiteAcmeNeedsTheSection) {
+  expectProblem(acmeSite(""), "4:18",
+                "sites[0].tls.acme: needs a top-level `acme:` section naming the CA");
+}
+
+TEST(ConfigAcme, NotBothAcmeAndACertificate) {
+  expectProblem(std::string(kAcme) + "certificates: { c: { cert: c.pem, key: k.pem } }\n" +
+                    acmeSite("", "{ acme: true, certificate: c }"),
+                "9:18", "sites[0].tls.acme: a site gets its certificate either from ACME or");
+}
+
+TEST(ConfigAcme, WildcardsNeedDns01) {
+  expectProblem(acmeSite(kAcme, "{ acme: true }", "[\"*.a.example\"]"), "8:18",
+                "sites[0].tls.acme: host `*.a.example` is a wildcard: only DNS-01 can validate "
+                "it, which needs `acme: { dns_hook: ... }`");
+  auto config = loadString(acmeSite(std::string(kAcme) + "  dns_hook: hooks/dns\n",
+                                    "{ acme: true }", "[\"*.a.example\", a.example]"),
+                           "t.yaml", "/base");
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ((*config)->acme->dnsHook, "/base/hooks/dns");
+  EXPECT_TRUE((*config)->sites[0].acme);
+}
+
+TEST(ConfigAcme, ChallengeChoice) {
+  auto config = loadString(acmeSite(kAcme), "t.yaml", "/base");
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ((*config)->acme->challenge, AcmeChallenge::kHttp01);
+  config = loadString(acmeSite(std::string(kAcme) + "  challenge: tls-alpn-01\n"), "t.yaml", "/b");
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ((*config)->acme->challenge, AcmeChallenge::kTlsAlpn01);
+  expectProblem(acmeSite(std::string(kAcme) + "  challenge: dns-01\n"), "5:14",
+                "acme.challenge: dns-01 needs `dns_hook`");
+  expectProblem(acmeSite(std::string(kAcme) + "  challenge: http01\n"), "5:14",
+                "acme.challenge: must be http-01, tls-alpn-01 or dns-01, got `http01`");
+}
+
+// directory: internal selects the local CA; it signs wildcards without DNS-01.
+TEST(ConfigAcme, InternalIssuer) {
+  auto config = loadString(
+      acmeSite("acme: { directory: internal }\n", "{ acme: true }", "[\"*.a.example\", a.example]"),
+      "t.yaml", "/base");
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_TRUE((*config)->acme->internal);
+  EXPECT_EQ((*config)->acme->directory, "internal");
+  EXPECT_TRUE((*config)->sites[0].acme);
+  auto url = loadString(acmeSite(kAcme), "t.yaml", "/base");
+  ASSERT_TRUE(url.ok()) << url.error().message;
+  EXPECT_FALSE((*url)->acme->internal);
+  expectProblem(acmeSite("acme: { directory: Internal }\n"), "1:20",
+                "acme.directory: must be the CA's directory URL");
+}
+
+TEST(ConfigAcme, SectionErrors) {
+  expectProblem(acmeSite("acme: { email: ops@example.com }\n"), "1:7",
+                "acme.directory: required key is missing");
+  expectProblem(acmeSite("acme: { directory: ca.example }\n"), "1:20",
+                "acme.directory: must be the CA's directory URL (https://...) or `internal` (a "
+                "local CA in the state directory, for development), got `ca.example`");
+  expectProblem(acmeSite("acme: { directory: \"https://x/\", email: ops }\n"), "1:41",
+                "acme.email: must be an email address, got `ops`");
+  expectProblem(acmeSite("acme: { directory: \"https://x/\", color: red }\n"), "1:34",
+                "acme.color:");
 }
 
 TEST(ConfigSites, HstsNeedsMaxAge) {

@@ -196,14 +196,15 @@ TEST(ConfigValid, EmbeddedDefaultLoads) {
   ASSERT_EQ(c.httpListen.size(), 2u);
   EXPECT_EQ(c.httpListen[0].port, 8080);
   EXPECT_EQ(c.stateDir, "/srv/run/tlsedge-state");
-  EXPECT_EQ(c.tls.defaultCertificate, "localhost");
-  ASSERT_NE(c.findCertificate("localhost"), nullptr);
-  EXPECT_EQ(c.findCertificate("localhost")->certPath,
-            "/srv/run/tlsedge-state/certs/localhost/fullchain.pem");
-  EXPECT_EQ(c.findCertificate("localhost")->keyPath,
-            "/srv/run/tlsedge-state/certs/localhost/privkey.pem");
+  // The demo site's certificate comes from the internal issuer (a local CA).
+  EXPECT_TRUE(c.tls.defaultCertificate.empty());
+  EXPECT_TRUE(c.certificates.empty());
+  ASSERT_TRUE(c.acme.has_value());
+  EXPECT_TRUE(c.acme->internal);
+  EXPECT_EQ(c.acme->directory, "internal");
   ASSERT_EQ(c.sites.size(), 1u);
   EXPECT_EQ(c.sites[0].name, "demo");
+  EXPECT_TRUE(c.sites[0].acme);
   EXPECT_EQ(c.sites[0].hosts, std::vector<std::string>{"localhost"});
   ASSERT_EQ(c.sites[0].routes.size(), 1u);
   ASSERT_TRUE(c.sites[0].routes[0].respond.has_value());

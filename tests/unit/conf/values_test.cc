@@ -55,7 +55,8 @@ TEST(Values, Durations) {
   EXPECT_FALSE(parseDuration("-1s").ok());
   EXPECT_FALSE(parseDuration("s").ok());
   EXPECT_FALSE(parseDuration("1 s").ok());
-  EXPECT_FALSE(parseDuration("1d").ok());
+  EXPECT_EQ(*parseDuration("30d"), Duration(30LL * 86400000));
+  EXPECT_FALSE(parseDuration("1w").ok());
   EXPECT_FALSE(parseDuration("99999999999h").ok());
 }
 

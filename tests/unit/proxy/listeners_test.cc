@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -166,6 +167,77 @@ TEST(ListenerSetTest, Ipv6AddressesCompareCanonically) {
   ASSERT_TRUE(again.ok());
   EXPECT_TRUE(again->opened.empty());
   EXPECT_TRUE(again->closed.empty());
+}
+
+// A listening socket as systemd or an upgrading tlsedge would pass it in.
+service::InheritedSocket inheritedSocket(const std::string& name) {
+  auto fd = net::openListenSocket("127.0.0.1", 0, false, 16);
+  EXPECT_TRUE(fd.ok());
+  service::InheritedSocket s;
+  s.fd = *fd;
+  s.name = name;
+  s.family = AF_INET;
+  s.stream = true;
+  s.port = *net::boundPort(*fd);
+  s.address = net::formatAddress("127.0.0.1", s.port, false);
+  return s;
+}
+
+ino_t inode(int fd) {
+  struct stat st {};
+  EXPECT_EQ(::fstat(fd, &st), 0);
+  return st.st_ino;
+}
+
+TEST(ListenerSetTest, TakesTheInheritedSocketOfItsAddressInsteadOfBinding) {
+  ListenerSet set;
+  auto https = inheritedSocket("https");
+  auto http = inheritedSocket("http");
+  const ino_t httpsInode = inode(https.fd);
+  const uint16_t httpsPort = https.port;
+  const int httpFd = http.fd;
+  set.offerInherited({http, https});
+  // By address; a port-0 entry takes the one on its host.
+  auto plan = set.prepare(config({address("127.0.0.1", httpsPort)}, {address("127.0.0.1", 0)}), 3);
+  ASSERT_TRUE(plan.ok()) << plan.error().message;
+  ASSERT_EQ(plan->opened.size(), 2u);
+  EXPECT_EQ(plan->opened[0].port, httpsPort);
+  EXPECT_EQ(plan->opened[1].port, http.port);
+  for (const auto& sockets : plan->sockets) {  // every worker: a copy of the same socket
+    ASSERT_EQ(sockets.size(), 2u);
+    EXPECT_EQ(inode(sockets[0].fd()), httpsInode);
+    EXPECT_EQ(inode(sockets[1].fd()), inode(httpFd));
+  }
+  set.commit(std::move(*plan));
+  auto handover = set.handover();
+  ASSERT_EQ(handover.size(), 2u);
+  EXPECT_EQ(handover[0], std::make_pair(https.fd, std::string("https")));
+  EXPECT_EQ(handover[1], std::make_pair(httpFd, std::string("http")));
+}
+
+TEST(ListenerSetTest, AnInheritedSocketNoEntryTakesIsAnError) {
+  ListenerSet set;
+  auto https = inheritedSocket("https");
+  auto stray = inheritedSocket("stray");
+  const std::string expected = "inherited fd " + std::to_string(stray.fd) +
+                               " (stray) bound to 127.0.0.1:" + std::to_string(stray.port);
+  const size_t fds = openFds();
+  set.offerInherited({https, stray});
+  auto plan = set.prepare(config({address("127.0.0.1", https.port)}, {}), 2);
+  ASSERT_FALSE(plan.ok());
+  EXPECT_NE(plan.error().message.find(expected), std::string::npos) << plan.error().message;
+  EXPECT_EQ(openFds(), fds - 1);  // the taken one closed with the plan
+  ::close(stray.fd);
+}
+
+TEST(ListenerSetTest, HandsOverOneSocketPerWorkerOfBoundListeners) {
+  ListenerSet set;
+  apply(set, config({address("127.0.0.1", 0)}, {address("127.0.0.1", 0)}));
+  auto handover = set.handover();
+  ASSERT_EQ(handover.size(), 4u);  // 2 listeners x 2 workers
+  EXPECT_EQ(handover[0].second, "https");
+  EXPECT_EQ(handover[3].second, "http");
+  EXPECT_NE(inode(handover[0].first), inode(handover[1].first));  // SO_REUSEPORT siblings
 }
 
 TEST(ListenSocketTest, ClosesItsFdUnlessReleased) {

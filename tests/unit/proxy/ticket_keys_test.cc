@@ -8,12 +8,14 @@
 #include <openssl/hmac.h>
 
 #include <array>
+#include <chrono>
 #include <vector>
 
 namespace tlsedge::proxy {
 namespace {
 
 using Name = std::array<uint8_t, TicketKey::kNameSize>;
+constexpr uint32_t kLifetime = 7200;
 
 bool has(const TicketKeyRing& ring, const Name& name, bool* isCurrent = nullptr) {
   bool current = false;
@@ -23,8 +25,8 @@ bool has(const TicketKeyRing& ring, const Name& name, bool* isCurrent = nullptr)
 }
 
 TEST(TicketKeyRing, GenerateMakesOneRandomKey) {
-  auto a = TicketKeyRing::generate();
-  auto b = TicketKeyRing::generate();
+  auto a = TicketKeyRing::generate(kLifetime);
+  auto b = TicketKeyRing::generate(kLifetime);
   EXPECT_EQ(a->size(), 1u);
   EXPECT_NE(a->current().name, b->current().name);
   EXPECT_NE(a->current().aesKey, b->current().aesKey);
@@ -32,10 +34,10 @@ TEST(TicketKeyRing, GenerateMakesOneRandomKey) {
 }
 
 TEST(TicketKeyRing, RotationKeepsNPrevious) {
-  auto ring = TicketKeyRing::generate();
+  auto ring = TicketKeyRing::generate(kLifetime);
   std::vector<Name> names{ring->current().name};
   for (int i = 0; i < 5; ++i) {
-    ring = ring->rotated(2);
+    ring = ring->rotated(2, kLifetime);
     names.push_back(ring->current().name);
   }
   ASSERT_EQ(ring->size(), 3u);  // current + 2 previous
@@ -51,8 +53,8 @@ TEST(TicketKeyRing, RotationKeepsNPrevious) {
 }
 
 TEST(TicketKeyRing, RotationDoesNotChangeTheOldRing) {
-  auto first = TicketKeyRing::generate();
-  auto second = first->rotated(1);
+  auto first = TicketKeyRing::generate(kLifetime);
+  auto second = first->rotated(1, kLifetime);
   EXPECT_EQ(first->size(), 1u);
   EXPECT_EQ(second->size(), 2u);
   EXPECT_TRUE(has(*second, first->current().name));
@@ -60,11 +62,26 @@ TEST(TicketKeyRing, RotationDoesNotChangeTheOldRing) {
 }
 
 TEST(TicketKeyRing, KeptZeroKeepsOnlyCurrent) {
-  auto ring = TicketKeyRing::generate();
+  auto ring = TicketKeyRing::generate(kLifetime);
   Name old = ring->current().name;
-  ring = ring->rotated(0);
+  ring = ring->rotated(0, kLifetime);
   EXPECT_EQ(ring->size(), 1u);
   EXPECT_FALSE(has(*ring, old));
+}
+
+TEST(TicketLifetime, IsHowLongAKeyLives) {
+  using std::chrono::hours;
+  using std::chrono::milliseconds;
+  EXPECT_EQ(ticketLifetime(hours(1), 2), 3u * 3600);         // current, then two more rotations
+  EXPECT_EQ(ticketLifetime(hours(1), 0), 3600u);             // only the current key
+  EXPECT_EQ(ticketLifetime(milliseconds(200), 0), 1u);       // never 0 (no tickets at all)
+  EXPECT_EQ(ticketLifetime(hours(24), 30), 7u * 24 * 3600);  // RFC 8446 maximum
+}
+
+TEST(TicketLifetime, CarriedByRotatedRings) {
+  auto ring = TicketKeyRing::generate(600);
+  EXPECT_EQ(ring->lifetimeSeconds(), 600u);
+  EXPECT_EQ(ring->rotated(1, 1200)->lifetimeSeconds(), 1200u);
 }
 
 // The callback on a real SSL of a context with the ring installed.
@@ -72,7 +89,7 @@ class TicketCallback : public ::testing::Test {
  protected:
   void SetUp() override {
     ctx_.reset(SSL_CTX_new(TLS_method()));
-    ring_ = TicketKeyRing::generate();
+    ring_ = TicketKeyRing::generate(kLifetime);
     installTicketKeys(ctx_.get(), ring_);
     ssl_.reset(SSL_new(ctx_.get()));
   }
@@ -96,14 +113,14 @@ TEST_F(TicketCallback, EncryptsWithCurrentAndRenewsPrevious) {
   EXPECT_EQ(name, ring_->current().name);
   EXPECT_EQ(call(name, false), 1);  // current: accepted as it is
 
-  auto next = ring_->rotated(1);
+  auto next = ring_->rotated(1, kLifetime);
   setTicketKeys(ctx_.get(), next);
   EXPECT_EQ(call(name, false), 2);  // previous: accepted and renewed
   Name fresh{};
   EXPECT_EQ(call(fresh, true), 1);
   EXPECT_EQ(fresh, next->current().name);
 
-  setTicketKeys(ctx_.get(), next->rotated(1));
+  setTicketKeys(ctx_.get(), next->rotated(1, kLifetime));
   EXPECT_EQ(call(name, false), 0);  // dropped: a full handshake
   Name unknown{};
   unknown.fill(0xAB);

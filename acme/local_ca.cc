@@ -1,0 +1,119 @@
+#include "acme/local_ca.h"
+
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/mem.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+
+#include "certstore/files.h"
+#include "certstore/self_signed.h"
+#include "certstore/x509_text.h"
+
+namespace tlsedge::acme {
+namespace {
+
+std::string pemOf(X509* cert) {
+  bssl::UniquePtr<BIO> bio(BIO_new(BIO_s_mem()));
+  if (!bio || !PEM_write_bio_X509(bio.get(), cert)) return {};
+  const uint8_t* data = nullptr;
+  size_t len = 0;
+  BIO_mem_contents(bio.get(), &data, &len);
+  return std::string(reinterpret_cast<const char*>(data), len);
+}
+
+bool exists(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+Error failure(const std::string& what) {
+  std::string errors = certstore::sslErrors();
+  return makeError("local CA: " + what + (errors.empty() ? std::string() : " (" + errors + ")"));
+}
+
+}  // namespace
+
+std::string localCaDirectory(const std::string& stateDir) { return stateDir + "/acme/local-ca"; }
+
+Result<LocalCa> LocalCa::open(const std::string& directory, bool* created) {
+  LocalCa ca;
+  ca.certPath_ = directory + "/ca.pem";
+  const std::string keyPath = directory + "/ca.key";
+  if (created != nullptr) *created = false;
+  if (!exists(ca.certPath_)) {
+    // ca.key first: a crash between the two leaves a key nobody trusts yet,
+    // replaced on the next start.
+    uint8_t tag[4];
+    RAND_bytes(tag, sizeof tag);
+    char name[64];
+    std::snprintf(name, sizeof name, "tlsedge local CA %02x%02x%02x%02x", tag[0], tag[1], tag[2],
+                  tag[3]);
+    auto made = certstore::makeCaCertificate(name, kRootDays);
+    if (!made) return failure(made.error().message);
+    auto keyPem = certstore::privateKeyPem(made->key.get());
+    if (!keyPem) return failure(keyPem.error().message);
+    Status written = certstore::writeFileAtomic(keyPath, *keyPem, 0600);
+    OPENSSL_cleanse(keyPem->data(), keyPem->size());
+    if (!written.ok()) return failure(written.error().message);
+    const std::string certPem = pemOf(made->certificate.get());
+    if (certPem.empty()) return failure("cannot encode the CA certificate");
+    if (Status w = certstore::writeFileAtomic(ca.certPath_, certPem, 0644); !w.ok()) {
+      return failure(w.error().message);
+    }
+    ca.cert_ = std::move(made->certificate);
+    ca.key_ = std::move(made->key);
+    if (created != nullptr) *created = true;
+    return ca;
+  }
+  auto certText = certstore::readFile(ca.certPath_);
+  if (!certText) return failure(certText.error().message);
+  if (!exists(keyPath)) {
+    return makeError("local CA: " + ca.certPath_ + " is there but not its key " + keyPath +
+                     "; remove " + directory + " to make a new local CA");
+  }
+  auto keyText = certstore::readFile(keyPath);
+  if (!keyText) return failure(keyText.error().message);
+  bssl::UniquePtr<BIO> certBio(BIO_new_mem_buf(certText->data(), certText->size()));
+  bssl::UniquePtr<BIO> keyBio(BIO_new_mem_buf(keyText->data(), keyText->size()));
+  ca.cert_.reset(certBio ? PEM_read_bio_X509(certBio.get(), nullptr, nullptr, nullptr) : nullptr);
+  ca.key_.reset(keyBio ? PEM_read_bio_PrivateKey(keyBio.get(), nullptr, nullptr, nullptr)
+                       : nullptr);
+  OPENSSL_cleanse(keyText->data(), keyText->size());
+  if (!ca.cert_) return failure("cannot read a certificate from " + ca.certPath_);
+  if (!ca.key_) return failure("cannot read a private key from " + keyPath);
+  if (!X509_check_private_key(ca.cert_.get(), ca.key_.get())) {
+    return failure(keyPath + " is not the key of " + ca.certPath_);
+  }
+  if (X509_cmp_time(X509_get0_notAfter(ca.cert_.get()), nullptr) <= 0) {
+    return makeError("local CA: " + ca.certPath_ + " has expired; remove " + directory +
+                     " to make a new local CA (and trust its new ca.pem)");
+  }
+  return ca;
+}
+
+Result<LocalCa::Issued> LocalCa::issue(const std::vector<std::string>& names,
+                                       certstore::NewKeyType keyType,
+                                       int64_t lifetimeSeconds) const {
+  bssl::UniquePtr<EVP_PKEY> key = certstore::generatePrivateKey(keyType);
+  if (!key) return failure("cannot generate a key");
+  auto cert =
+      certstore::issueCertificate(names, key.get(), cert_.get(), key_.get(), lifetimeSeconds);
+  if (!cert) return failure(cert.error().message);
+  auto keyPem = certstore::privateKeyPem(key.get());
+  if (!keyPem) return failure(keyPem.error().message);
+  Issued out;
+  out.chainPem = pemOf(cert->get());
+  out.keyPem = std::move(*keyPem);
+  if (out.chainPem.empty()) return failure("cannot encode the certificate");
+  return out;
+}
+
+}  // namespace tlsedge::acme

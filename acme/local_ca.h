@@ -1,0 +1,55 @@
+// The local CA behind `acme: { directory: internal }`: an ECDSA P-256 root
+// kept in <state_dir>/acme/local-ca/ (ca.pem 0644, ca.key 0600, each
+// written atomically), made on first use and reused afterwards, and the
+// server certificates it signs. For development and the demo: a developer
+// trusts ca.pem (`curl --cacert`), nobody else does.
+//
+// Thread: LocalCa::open on the control loop (small blocking file I/O);
+// issue any (pure).
+#pragma once
+
+#include <openssl/base.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "certstore/key_material.h"
+
+namespace tlsedge::acme {
+
+// <stateDir>/acme/local-ca
+std::string localCaDirectory(const std::string& stateDir);
+
+class LocalCa {
+ public:
+  static constexpr int kRootDays = 3650;
+
+  struct Issued {
+    std::string chainPem;  // the server certificate alone: the root is the trust anchor
+    std::string keyPem;    // PKCS#8; the caller wipes it after use
+  };
+
+  // Reads ca.pem and ca.key from `directory`, or, when ca.pem is missing,
+  // makes a new root (CN "tlsedge local CA <random>", kRootDays) and writes
+  // ca.key (0600) then ca.pem. Refuses a ca.pem without its ca.key, a key
+  // that does not match, and an expired root (naming the file; removing the
+  // directory makes a new CA). `created` says which happened.
+  static Result<LocalCa> open(const std::string& directory, bool* created = nullptr);
+
+  // A server certificate for `names` with a fresh key of `keyType`, valid
+  // from now-1h for `lifetimeSeconds` (names in the SAN only).
+  Result<Issued> issue(const std::vector<std::string>& names, certstore::NewKeyType keyType,
+                       int64_t lifetimeSeconds) const;
+
+  const std::string& certificatePath() const { return certPath_; }
+  X509* certificate() const { return cert_.get(); }
+
+ private:
+  std::string certPath_;
+  bssl::UniquePtr<X509> cert_;
+  bssl::UniquePtr<EVP_PKEY> key_;
+};
+
+}  // namespace tlsedge::acme

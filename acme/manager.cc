@@ -1,0 +1,500 @@
+#include "acme/manager.h"
+
+#include <strings.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+
+#include "acme/csr.h"
+#include "acme/jose.h"
+#include "acme/revocation.h"
+#include "acme/schedule.h"
+#include "acme/site_state.h"
+#include "base/log.h"
+#include "certstore/files.h"
+#include "certstore/store.h"
+#include "net/loop.h"
+
+namespace tlsedge::acme {
+namespace {
+
+constexpr int64_t kAriDefaultCheckSeconds = 6 * 3600;  // without a Retry-After
+constexpr int64_t kAriErrorCheckSeconds = 3600;
+
+bool sameName(const std::string& a, const std::string& b) {
+  return a.size() == b.size() && strcasecmp(a.c_str(), b.c_str()) == 0;
+}
+
+// The store directory must exist before the store watcher (proxy/) starts
+// watching it, or the first issued certificate would go unnoticed until a
+// SIGHUP.
+void ensureStoreDirectory(const std::string& stateDir) {
+  for (const std::string& dir : {stateDir, stateDir + "/certs"}) {
+    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+      log::warning("acme: cannot create " + dir + ": " + std::strerror(errno));
+    }
+  }
+}
+
+}  // namespace
+
+std::string certificateNameFor(const std::string& site) { return "acme-" + site; }
+
+Manager::Manager(uv_loop_t* loop, ChallengeStore& challenges, Issued issued)
+    : loop_(loop), challenges_(challenges), issued_(std::move(issued)), timer_(new uv_timer_t) {
+  uv_timer_init(loop_, timer_);
+  timer_->data = this;
+}
+
+Manager::~Manager() { close(); }
+
+void Manager::close() {
+  if (closed_) return;
+  closed_ = true;
+  preflight_.reset();
+  client_.reset();
+  ari_.reset();
+  net::closeAndDelete(reinterpret_cast<uv_handle_t*>(timer_), timer_);
+}
+
+void Manager::configure(const conf::Config& config) {
+  if (closed_) return;
+  stateDir_ = config.stateDir;
+  renewBeforeSeconds_ =
+      config.acme
+          ? std::chrono::duration_cast<std::chrono::seconds>(config.acme->renewBefore).count()
+          : 0;
+  if (config.acme) keyType_ = csrKeyType(config.acme->keyType);
+  std::map<std::string, SiteState> next;
+  for (const conf::Site& site : config.sites) {
+    if (!site.acme) continue;
+    SiteState state;
+    if (auto it = sites_.find(site.name); it != sites_.end() && it->second.hosts == site.hosts) {
+      state = it->second;  // keeps in-flight, backoff, ARI and saved state
+    }
+    state.hosts = site.hosts;
+    next.emplace(site.name, std::move(state));
+  }
+  sites_ = std::move(next);
+  if (!sites_.empty()) ensureStoreDirectory(stateDir_);
+  if (!config.acme || sites_.empty()) {
+    preflight_.reset();
+    client_.reset();
+    ari_.reset();
+    clientKey_.clear();
+    uv_timer_stop(timer_);
+    return;
+  }
+  std::string key = config.acme->directory + "\n" + config.acme->email + "\n" + stateDir_ + "\n" +
+                    config.acme->dnsHook + "\n" +
+                    std::to_string(static_cast<int>(config.acme->challenge));
+  for (const auto& root : config.acme->trustedRoots) key += "\n" + root;
+  PreflightOptions preflight;
+  preflight.httpPort = config.httpListen.empty() ? 0 : config.httpListen.front().port;
+  preflight.resolve.insert(config.acme->preflightResolve.begin(),
+                           config.acme->preflightResolve.end());
+  // The local CA validates nothing: no pre-flight for it.
+  const bool preflightOn = config.acme->preflight && !config.acme->internal &&
+                           config.acme->challenge != conf::AcmeChallenge::kDns01;
+  key += "\npreflight " + std::to_string(preflightOn) + " " + std::to_string(preflight.httpPort);
+  for (const auto& [host, address] : preflight.resolve) key += " " + host + "=" + address;
+  if (config.acme->eab) key += "\neab " + config.acme->eab->kid + " " + config.acme->eab->hmacKey;
+  key += "\nchain " + config.acme->preferredChain;
+  if (key != clientKey_ || client_ == nullptr) {
+    preflight_.reset();  // with the client: their callbacks end the sites' runs
+    client_.reset();
+    ari_.reset();
+    clientKey_.clear();
+    for (auto& [name, state] : sites_) {
+      state.status.inFlight = false;  // the old client's orders are gone
+      state.backoffUntil = 0;         // a new CA or account: try at once
+      state.status.failures = 0;
+      state.ariPending = false;
+      state.ariCheckAt = 0;
+      state.ariSupported = false;
+    }
+    auto made = makeIssuer(loop_, challenges_, *config.acme, stateDir_);
+    if (!made) {
+      log::error(made.error().message + "; no certificates are ordered");
+      return;
+    }
+    if (preflightOn) {
+      auto checker = Preflight::create(loop_, challenges_, std::move(preflight));
+      if (!checker) {
+        log::error(checker.error().message + "; no certificates are ordered");
+        return;
+      }
+      preflight_ = std::move(*checker);
+    }
+    client_ = std::move(made->issuer);
+    ari_ = std::move(made->renewalInfo);
+    clientKey_ = key;
+    directory_ = config.acme->directory;
+    settings_ = base64url(sha256(key));
+  }
+  for (auto& [name, state] : sites_) {
+    if (state.fresh) restore(name, state);
+    refresh(name, state);
+  }
+  armTimer();
+}
+
+// Reads the site's store entry and sets its due time.
+void Manager::refresh(const std::string& site, SiteState& state) {
+  SiteStatus& s = state.status;
+  const SiteStatus stored = storeStatus(stateDir_, site);
+  s.site = site;
+  s.certificate = stored.certificate;
+  s.stored = stored.stored;
+  s.serialHex = stored.serialHex;
+  s.notAfter = stored.notAfter;
+  s.scheduleKnown = true;
+  if (s.inFlight) return;
+  const time_t now = ::time(nullptr);
+  auto store = certstore::CertificateStore::forStateDir(stateDir_);
+  auto info = s.stored ? store.inspect(s.certificate) : Result<certstore::CertInfo>(Error{});
+  std::string dueNow;
+  if (!info) {
+    dueNow = "no certificate yet";
+  } else if (info->notAfter <= now) {
+    dueNow = "the certificate has expired";
+  } else if (!state.revokedSerial.empty() && state.revokedSerial == s.serialHex) {
+    dueNow = "the certificate was revoked";
+  } else if (!state.orderUrl.empty()) {
+    dueNow = "an order placed before the restart is pending";
+  } else {
+    for (const auto& host : state.hosts) {
+      auto covers = [&](const std::string& n) { return sameName(n, host); };
+      if (std::none_of(info->dnsNames.begin(), info->dnsNames.end(), covers) &&
+          std::none_of(info->ipAddresses.begin(), info->ipAddresses.end(), covers)) {
+        dueNow = "the certificate does not cover " + host;
+        break;
+      }
+    }
+  }
+  if (!dueNow.empty()) {
+    if (info) log::info("acme: certificate `" + s.certificate + "`: " + dueNow + ": ordering anew");
+    state.certId.clear();
+    s.ariWindowStart = s.ariWindowEnd = 0;
+    s.nextRenewal = now;
+    s.nextReason = dueNow;
+  } else {
+    auto chain = certstore::readFile(store.chainPath(s.certificate));
+    auto certId = chain ? ariCertId(*chain) : Result<std::string>(chain.error());
+    const std::string id = certId ? *certId : std::string();
+    if (id != state.certId) {  // a new certificate: its own ARI window
+      state.certId = id;
+      state.ariSupported = false;
+      state.ariCheckAt = id.empty() || ari_ == nullptr ? 0 : now;  // the local CA: no ARI
+      s.ariWindowStart = s.ariWindowEnd = 0;
+    }
+    if (!state.ariSupported || s.ariWindowStart == 0) {
+      s.nextRenewal = renewalTime(info->notBefore, info->notAfter, renewBeforeSeconds_, site);
+      s.nextReason = renewBeforeSeconds_ > 0 ? "acme.renew_before left, minus jitter"
+                                             : "a third of the lifetime left, minus jitter";
+    }
+  }
+  if (state.backoffUntil > s.nextRenewal) {
+    s.nextRenewal = state.backoffUntil;
+    s.nextReason = "retry after " + std::to_string(s.failures) + " failure(s)";
+  }
+}
+
+void Manager::startOrder(const std::string& site, SiteState& state, OrderRequest request) {
+  if (client_ == nullptr || state.status.inFlight) return;
+  state.status.inFlight = true;
+  state.status.nextRenewal = 0;
+  request.site = site;
+  request.certificateName = certificateNameFor(site);
+  request.hosts = state.hosts;
+  request.resumeUrl = state.orderUrl;
+  request.keyType = keyType_;
+  if (state.ariSupported && state.status.stored && !state.certId.empty()) {
+    request.replaces = state.certId;
+    log::info("acme: site `" + site + "`: the new order replaces " + state.certId + " (ARI)");
+  }
+  request.placed = [this, site](const std::string& url) {
+    auto it = sites_.find(site);
+    if (it == sites_.end()) return;
+    it->second.orderUrl = url;
+    persist(site, it->second);
+  };
+  // The pre-flight guards new orders; a resumed order is placed already and
+  // a revocation must not wait on DNS.
+  if (preflight_ == nullptr || !request.resumeUrl.empty() || !request.revokeDer.empty()) {
+    return placeOrder(std::move(request));
+  }
+  preflight_->check(state.hosts, [this, request = std::move(request)](Status checked) mutable {
+    if (checked.ok()) {
+      log::info("acme: site `" + request.site +
+                "`: pre-flight passed, every host reaches this edge");
+      return placeOrder(std::move(request));
+    }
+    orderDone(request.site, request.hosts,
+              makeError("acme: site `" + request.site +
+                        "`: pre-flight: " + checked.error().message + "; no order placed"),
+              OrderFailure{});
+  });
+}
+
+void Manager::placeOrder(OrderRequest request) {
+  if (client_ == nullptr) return;
+  std::string site = request.site;
+  std::vector<std::string> hosts = request.hosts;
+  client_->order(std::move(request),
+                 [this, site = std::move(site), hosts = std::move(hosts)](Status status) {
+                   orderDone(site, hosts, std::move(status),
+                             client_ != nullptr ? client_->lastFailure() : OrderFailure{});
+                 });
+}
+
+// The site an order may start for now, or why not.
+Result<Manager::SiteState*> Manager::orderable(const std::string& site, bool* conflict) {
+  if (conflict != nullptr) *conflict = false;
+  auto it = sites_.find(site);
+  if (it == sites_.end()) {
+    return makeError("no site `" + site +
+                     "` with tls: { acme: true } in the running configuration");
+  }
+  if (client_ == nullptr) return makeError("acme: no CA client runs (see the log)");
+  if (it->second.status.inFlight) {
+    if (conflict != nullptr) *conflict = true;
+    return makeError("site `" + site + "`: an order is already running");
+  }
+  return &it->second;
+}
+
+Status Manager::revokeNow(const std::string& site, std::optional<int> reason, bool* conflict) {
+  auto state = orderable(site, conflict);
+  if (!state) return state.error();
+  const SiteStatus& s = (*state)->status;
+  if (!s.stored) return makeError("site `" + site + "` has no stored certificate to revoke");
+  auto store = certstore::CertificateStore::forStateDir(stateDir_);
+  auto chain = certstore::readFile(store.chainPath(s.certificate));
+  auto der = chain ? firstCertificateDer(*chain) : Result<std::string>(chain.error());
+  if (!der) return makeError("site `" + site + "`: " + der.error().message);
+  OrderRequest request;
+  request.revokeDer = std::move(*der);
+  request.revokeReason = reason;
+  request.revoked = [this, site, serial = s.serialHex] {
+    auto it = sites_.find(site);
+    if (it == sites_.end()) return;
+    it->second.revokedSerial = serial;
+    persist(site, it->second);
+  };
+  log::info("acme: revocation of certificate `" + s.certificate + "` (serial " + s.serialHex +
+            ") of site `" + site + "` requested" +
+            (reason ? ", reason " + std::to_string(*reason) : std::string()) +
+            "; a new certificate is ordered right after");
+  startOrder(site, **state, std::move(request));
+  armTimer();
+  return Ok{};
+}
+
+Status Manager::renewNow(const std::string& site, bool* conflict) {
+  auto state = orderable(site, conflict);
+  if (!state) return state.error();
+  log::info("acme: renewal of site `" + site + "` requested");
+  startOrder(site, **state);
+  armTimer();
+  return Ok{};
+}
+
+void Manager::orderDone(const std::string& site, std::vector<std::string> hosts, Status status,
+                        OrderFailure failure) {
+  if (status.ok()) {
+    ++orderCounts_.succeeded;
+  } else {
+    ++orderCounts_.failed[failure.problemKind];
+  }
+  auto it = sites_.find(site);
+  if (it == sites_.end()) return;  // no longer an ACME site
+  SiteState& state = it->second;
+  SiteStatus& s = state.status;
+  s.inFlight = false;
+  state.orderUrl.clear();  // ended: a later attempt places a new order
+  const time_t now = ::time(nullptr);
+  if (status.ok()) {
+    s.failures = 0;
+    s.retryDelaySeconds = 0;
+    state.backoffUntil = 0;
+    state.revokedSerial.clear();
+    if (issued_) issued_(certificateNameFor(site));
+    if (hosts != state.hosts) log::info("acme: site `" + site + "`: hosts changed meanwhile");
+    refresh(site, state);
+    persist(site, state);
+    armTimer();
+    return;
+  }
+  ++s.failures;
+  const int64_t delay =
+      retryDelaySeconds(s.failures, failure.retryAfterSeconds, failure.rateLimited);
+  s.lastError = status.error().message;
+  s.lastErrorAt = now;
+  s.retryDelaySeconds = delay;
+  state.backoffUntil = now + delay;
+  log::error(status.error().message + "; retrying in " + std::to_string(delay) + " s (failure " +
+             std::to_string(s.failures) + " in a row" +
+             (failure.retryAfterSeconds
+                  ? ", the CA said Retry-After " + std::to_string(*failure.retryAfterSeconds) + " s"
+                  : std::string()) +
+             (failure.rateLimited ? ", rate limited" : "") +
+             "; the current certificate serves on)");
+  refresh(site, state);
+  persist(site, state);
+  armTimer();
+}
+
+void Manager::restore(const std::string& site, SiteState& state) {
+  state.fresh = false;
+  auto loaded = loadSavedSite(stateDir_, site);
+  if (!loaded) {
+    log::warning("acme: site `" + site + "`: saved state ignored: " + loaded.error().message);
+    return;
+  }
+  if (!*loaded) return;
+  const SavedSite& saved = **loaded;
+  if (saved.directory != directory_ || saved.settings != settings_ || saved.hosts != state.hosts) {
+    log::info("acme: site `" + site +
+              "`: saved state is for another CA, other acme settings or another host list: "
+              "ignored");
+    return;
+  }
+  SiteStatus& s = state.status;
+  state.orderUrl = saved.orderUrl;
+  state.revokedSerial = saved.revokedSerial;
+  state.backoffUntil = saved.backoffUntil;
+  s.failures = saved.failures;
+  s.lastError = saved.lastError;
+  s.lastErrorAt = saved.lastErrorAt;
+  s.retryDelaySeconds = saved.retryDelaySeconds;
+  if (!saved.orderUrl.empty()) {
+    log::info("acme: site `" + site + "`: resuming order " + saved.orderUrl +
+              " placed before the restart");
+  }
+  if (saved.backoffUntil > ::time(nullptr)) {
+    log::info("acme: site `" + site + "`: " + std::to_string(saved.failures) +
+              " failure(s) before the restart: no order before " + rfc3339(saved.backoffUntil));
+  }
+}
+
+void Manager::persist(const std::string& site, const SiteState& state) {
+  SavedSite saved;
+  saved.directory = directory_;
+  saved.settings = settings_;
+  saved.hosts = state.hosts;
+  saved.orderUrl = state.orderUrl;
+  saved.failures = state.status.failures;
+  saved.lastError = state.status.lastError;
+  saved.lastErrorAt = state.status.lastErrorAt;
+  saved.retryDelaySeconds = state.status.retryDelaySeconds;
+  saved.backoffUntil = state.backoffUntil;
+  saved.revokedSerial = state.revokedSerial;
+  if (Status written = saveSite(stateDir_, site, saved); !written.ok()) {
+    log::warning("acme: site `" + site + "`: state not saved: " + written.error().message);
+  }
+}
+
+void Manager::checkRenewalInfo(const std::string& site, SiteState& state) {
+  if (ari_ == nullptr || state.certId.empty() || state.ariPending) return;
+  state.ariPending = true;
+  state.ariCheckAt = 0;
+  ari_->fetch(state.certId, [this, site, certId = state.certId](auto answer) {
+    renewalInfoDone(site, certId, std::move(answer));
+  });
+}
+
+void Manager::renewalInfoDone(const std::string& site, const std::string& certId,
+                              Result<RenewalInfoClient::Answer> answer) {
+  auto it = sites_.find(site);
+  if (it == sites_.end()) return;
+  SiteState& state = it->second;
+  state.ariPending = false;
+  if (state.certId != certId) return;  // renewed meanwhile: refresh() asked anew
+  const time_t now = ::time(nullptr);
+  SiteStatus& s = state.status;
+  if (!answer) {
+    log::warning("acme: renewalInfo for `" + s.certificate + "`: " + answer.error().message +
+                 "; asking again in " + std::to_string(kAriErrorCheckSeconds) + " s");
+    state.ariCheckAt = now + kAriErrorCheckSeconds;
+    return armTimer();
+  }
+  if (!answer->supported) {
+    state.ariSupported = false;  // the CA has no ARI: the lifetime rule stays
+    return;
+  }
+  const RenewalInfo& info = answer->info;
+  const int64_t again =
+      std::clamp<int64_t>(info.retryAfterSeconds.value_or(kAriDefaultCheckSeconds),
+                          kMinRetrySeconds, kMaxRetryAfterSeconds);
+  state.ariCheckAt = now + again;
+  state.ariSupported = true;
+  if (info.start != s.ariWindowStart || info.end != s.ariWindowEnd || s.nextRenewal == 0) {
+    s.ariWindowStart = info.start;
+    s.ariWindowEnd = info.end;
+    if (!s.inFlight) {
+      s.nextRenewal = pickInWindow(info.start, info.end, random_(), now);
+      s.nextReason = "in the CA's renewalInfo window";
+      if (state.backoffUntil > s.nextRenewal) s.nextRenewal = state.backoffUntil;
+    }
+    log::info("acme: renewalInfo for `" + s.certificate + "`: window " + rfc3339(info.start) +
+              " .. " + rfc3339(info.end) + ", renewing at " + rfc3339(s.nextRenewal) +
+              (info.explanationUrl.empty() ? "" : " (" + info.explanationUrl + ")") +
+              "; next check in " + std::to_string(again) + " s");
+  } else {
+    log::debug("acme: renewalInfo for `" + s.certificate + "` unchanged; next check in " +
+               std::to_string(again) + " s");
+  }
+  armTimer();
+}
+
+void Manager::armTimer() {
+  if (closed_) return;
+  time_t soonest = 0;
+  for (const auto& [name, state] : sites_) {
+    for (time_t t : {state.status.inFlight ? time_t{0} : state.status.nextRenewal,
+                     state.ariPending ? time_t{0} : state.ariCheckAt}) {
+      if (t != 0 && (soonest == 0 || t < soonest)) soonest = t;
+    }
+  }
+  if (soonest == 0 || client_ == nullptr) {
+    uv_timer_stop(timer_);
+    return;
+  }
+  const time_t now = ::time(nullptr);
+  const uint64_t delayMs = soonest > now ? static_cast<uint64_t>(soonest - now) * 1000 : 0;
+  uv_timer_start(
+      timer_, [](uv_timer_t* t) { static_cast<Manager*>(t->data)->onTimer(); }, delayMs, 0);
+}
+
+void Manager::onTimer() {
+  const time_t now = ::time(nullptr);
+  for (auto& [name, state] : sites_) {
+    if (!state.status.inFlight && state.status.nextRenewal != 0 &&
+        state.status.nextRenewal <= now) {
+      log::info("acme: site `" + name + "`: ordering now (" + state.status.nextReason + ")");
+      startOrder(name, state);
+    }
+    if (!state.ariPending && state.ariCheckAt != 0 && state.ariCheckAt <= now) {
+      checkRenewalInfo(name, state);
+    }
+  }
+  armTimer();
+}
+
+std::vector<SiteStatus> Manager::status() const {
+  std::vector<SiteStatus> out;
+  for (const auto& [name, state] : sites_) {
+    out.push_back(state.status);
+    if (client_ == nullptr && !state.status.inFlight) {
+      out.back().nextRenewal = 0;
+      out.back().nextReason = "no CA client runs (see the log)";
+    }
+  }
+  return out;
+}
+
+}  // namespace tlsedge::acme

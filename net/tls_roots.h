@@ -1,0 +1,24 @@
+// Trust anchors for TLS clients: PEM certificate bundles into an X509_STORE.
+// Shared by the upstream TLS contexts (proxy/) and the HTTP client (acme/).
+//
+// Thread: any (pure functions). Reading the files is the caller's (on the
+// control loop): nothing here touches the disk.
+#pragma once
+
+#include <openssl/x509.h>
+
+#include <string>
+
+#include "base/result.h"
+
+namespace tlsedge::net {
+
+// The bundle of system roots (Debian's ca-certificates).
+inline constexpr const char* kSystemRootsFile = "/etc/ssl/certs/ca-certificates.crt";
+
+// Adds every CERTIFICATE block of `pem` to `store`. `source` (e.g. "FILE" or
+// "upstream x: tls.ca: FILE") starts messages. No certificate at all is an
+// error too.
+Status addCertificates(X509_STORE* store, const std::string& pem, const std::string& source);
+
+}  // namespace tlsedge::net

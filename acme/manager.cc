@@ -41,7 +41,7 @@ void ensureStoreDirectory(const std::string& stateDir) {
 
 }  // namespace
 
-std::string certificateNameFor(const std::string& site) { return "acme-" + site; }
+std::string certificateNameFor(const std::string& site) { return conf::acmeCertificateName(site); }
 
 Manager::Manager(uv_loop_t* loop, ChallengeStore& challenges, Issued issued)
     : loop_(loop), challenges_(challenges), issued_(std::move(issued)), timer_(new uv_timer_t) {

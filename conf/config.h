@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -73,9 +74,17 @@ struct Site {
   std::optional<Hsts> hsts;
   std::vector<Route> routes;  // in YAML order; routing picks the longest matching prefix
   // tls: { acme: true }: one certificate for all `hosts`, ordered from the
-  // top-level `acme:` CA and kept in the store as `acme-<name>`.
+  // top-level `acme:` CA and kept in the store as acmeCertificateName(name).
   bool acme = false;
 };
+
+// The store entry an ACME site's certificate is kept under: `acme-<site>`.
+// A store name is a name (checkName), so such a site's name is at most
+// kMaxNameLength - kAcmeCertificatePrefix.size() characters.
+inline constexpr std::string_view kAcmeCertificatePrefix = "acme-";
+inline std::string acmeCertificateName(std::string_view site) {
+  return std::string(kAcmeCertificatePrefix) + std::string(site);
+}
 
 // The ACME CA that sites with `tls: { acme: true }` get certificates from.
 // The challenge non-wildcard names are validated with; wildcards always

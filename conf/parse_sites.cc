@@ -66,6 +66,18 @@ void parseSiteTls(ParseContext& ctx, const MapReader& siteMap, Site& site) {
           ctx.diag.report(f->pos, f->path,
                           "a site gets its certificate either from ACME or from tls.certificate, "
                           "not both");
+        } else if (const std::string entry = acmeCertificateName(site.name);
+                   entry.size() > kMaxNameLength) {
+          ctx.diag.report(f->pos, f->path,
+                          "the site's certificate is kept in the store as `" + entry + "`, " +
+                              std::to_string(entry.size()) +
+                              " characters, and store names are at "
+                              "most " +
+                              std::to_string(kMaxNameLength) +
+                              ": shorten the site name "
+                              "to " +
+                              std::to_string(kMaxNameLength - kAcmeCertificatePrefix.size()) +
+                              " characters or fewer");
         } else {
           for (const auto& host : site.hosts) {
             if (host.starts_with("*.") && !ctx.acmeDnsHook) {

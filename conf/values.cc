@@ -208,8 +208,9 @@ Result<uint64_t> parseSize(std::string_view text) {
 }
 
 Status checkName(std::string_view name) {
-  if (name.empty() || name.size() > 64) {
-    return makeError("name must be 1..64 characters long, got " + std::to_string(name.size()));
+  if (name.empty() || name.size() > kMaxNameLength) {
+    return makeError("name must be 1.." + std::to_string(kMaxNameLength) +
+                     " characters long, got " + std::to_string(name.size()));
   }
   for (char c : name) {
     if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||

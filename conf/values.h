@@ -36,6 +36,7 @@ Result<Duration> parseDuration(std::string_view text);
 Result<uint64_t> parseSize(std::string_view text);
 
 // Names of certificates, sites and upstreams: 1..64 of [A-Za-z0-9._-].
+inline constexpr size_t kMaxNameLength = 64;
 Status checkName(std::string_view name);
 
 // `path` if absolute, else `baseDir`/`path`, lexically normalised.

@@ -220,7 +220,7 @@ void CertificateStates::count(const std::string& name, time_t notAfter, time_t n
     if (failing) soon.emplace_back(name, notAfter);
     return;
   }
-  if (left <= 0) {
+  if (left < 0) {  // valid through notAfter itself, as validation and `cert list` say
     ++expired;
   } else if (left <= kDay) {
     ++expiring1d;

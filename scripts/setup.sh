@@ -10,6 +10,7 @@ packages=(
   libgtest-dev libgmock-dev node-llhttp nlohmann-json3-dev
   # real peers for the tests
   curl openssl wrk python3 pebble prometheus  # prometheus: promtool
+  python3-cryptography  # test_acme_renew (ARI certId), test_acme_ca (alternate chains)
   systemd  # systemd-analyze verify, systemd-socket-activate (tests/integration/test_systemd.py)
 )
 # `scripts/setup.sh --bench`: also the servers bench/loadcmp.py compares

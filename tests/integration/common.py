@@ -100,11 +100,20 @@ def have_ipv6_loopback():
         return False
 
 
+_handed_out = set()
+
+
 def closed_port():
-    """A loopback TCP port with nothing listening on it (bound, then released)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback TCP port with nothing listening on it (bound, then released).
+    Never the same port twice in one test process: a set-up that asks for
+    several (Pebble's) must not get one port for two servers."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 def run(cmd, *, input=None, timeout=TOOL_TIMEOUT, check=False, env=None):

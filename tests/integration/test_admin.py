@@ -129,10 +129,9 @@ class AdminTest(unittest.TestCase):
         self.assertIn("added `shop-a`", res.stdout)
         answered = time.monotonic()
         self.wait_which(self.shop1.serial)
-        leaf = None
-        while time.monotonic() - answered < SERVED_WITHIN:
+        while True:  # at least one look, even if `which` used up the second
             leaf = s_client_leaf(s_client(port, "shop.test", ca=self.certs.ca_cert))[0]
-            if leaf == self.shop1.serial:
+            if leaf == self.shop1.serial or time.monotonic() - answered >= SERVED_WITHIN:
                 break
             time.sleep(0.05)
         self.assertEqual(leaf, self.shop1.serial, "openssl s_client did not see the upload")

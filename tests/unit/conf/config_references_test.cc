@@ -324,6 +324,25 @@ TEST(ConfigAcme, NotBothAcmeAndACertificate) {
                 "9:18", "sites[0].tls.acme: a site gets its certificate either from ACME or");
 }
 
+TEST(ConfigAcme, SiteNameLeavesRoomForTheStoreEntry) {
+  // The certificate is stored as `acme-<site>`, and store names are at most
+  // 64 characters: a 59-character site name fits, a 60-character one would
+  // have its certificate refused by the store after the CA issued it.
+  auto withName = [](const std::string& name) {
+    std::string yaml = acmeSite(kAcme);
+    yaml.replace(yaml.find("name: s\n"), 8, "name: " + name + "\n");
+    return yaml;
+  };
+  auto fits = loadString(withName(std::string(59, 'n')), "t.yaml", "/");
+  ASSERT_TRUE(fits.ok()) << fits.error().message;
+  EXPECT_TRUE((*fits)->sites[0].acme);
+  expectProblem(withName(std::string(60, 'n')), "8:18",
+                "sites[0].tls.acme: the site's certificate is kept in the store as `acme-" +
+                    std::string(60, 'n') +
+                    "`, 65 characters, and store names are at most 64: shorten the site name to "
+                    "59 characters or fewer");
+}
+
 TEST(ConfigAcme, WildcardsNeedDns01) {
   expectProblem(acmeSite(kAcme, "{ acme: true }", "[\"*.a.example\"]"), "8:18",
                 "sites[0].tls.acme: host `*.a.example` is a wildcard: only DNS-01 can validate "

@@ -78,12 +78,12 @@ TEST(CertificateStates, BucketsDoNotOverlapAndOnlyTheSoonOnesGetASeries) {
   s.count("five", kNow + 5 * kDay, kNow);
   s.count("hours", kNow + 3600, kNow);
   s.count("gone", kNow - 1, kNow);
-  s.count("now", kNow, kNow);  // not_after reached: expired
+  s.count("now", kNow, kNow);  // valid through not_after itself (RFC 5280): expiring_1d
   EXPECT_EQ(s.valid, 1u);
   EXPECT_EQ(s.expiring14d, 1u);
   EXPECT_EQ(s.expiring7d, 1u);
-  EXPECT_EQ(s.expiring1d, 1u);
-  EXPECT_EQ(s.expired, 2u);
+  EXPECT_EQ(s.expiring1d, 2u);
+  EXPECT_EQ(s.expired, 1u);
   ASSERT_EQ(s.soon.size(), 5u);
   for (const auto& [name, when] : s.soon) EXPECT_NE(name, "far");
 }

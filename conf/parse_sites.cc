@@ -71,11 +71,8 @@ void parseSiteTls(ParseContext& ctx, const MapReader& siteMap, Site& site) {
           ctx.diag.report(f->pos, f->path,
                           "the site's certificate is kept in the store as `" + entry + "`, " +
                               std::to_string(entry.size()) +
-                              " characters, and store names are at "
-                              "most " +
-                              std::to_string(kMaxNameLength) +
-                              ": shorten the site name "
-                              "to " +
+                              " characters, and store names are at most " +
+                              std::to_string(kMaxNameLength) + ": shorten the site name to " +
                               std::to_string(kMaxNameLength - kAcmeCertificatePrefix.size()) +
                               " characters or fewer");
         } else {

@@ -1,7 +1,5 @@
 #include "conf/config.h"
 
-#include <yaml-cpp/yaml.h>
-
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -60,24 +58,22 @@ std::string absoluteDir(const std::string& baseDir) {
 Result<ConfigPtr> loadString(const std::string& yaml, const std::string& sourceName,
                              const std::string& baseDir) {
   Diagnostics diag(sourceName);
-  std::vector<YAML::Node> documents;
-  try {
-    documents = YAML::LoadAll(yaml);
-  } catch (const YAML::Exception& e) {
+  const YamlParse parsed = parseYaml(yaml);
+  if (parsed.syntaxError) {
     // The parser stops at its first error: there is nothing more to collect.
-    diag.report(positionOf(e.mark, Position{}), "", "YAML syntax error: " + e.msg);
+    diag.report(parsed.syntaxError->first, "", "YAML syntax error: " + parsed.syntaxError->second);
     return makeError(diag.text());
   }
-  YAML::Node root = documents.empty() ? YAML::Node() : documents.front();
-  if (documents.size() > 1) {
-    diag.report(positionOf(documents[1].Mark(), Position{}), "",
+  const YamlNode root = parsed.root;
+  if (parsed.secondDocument) {
+    diag.report(*parsed.secondDocument, "",
                 "a second YAML document; the configuration is a single document");
   }
 
   ParseContext ctx{diag, absoluteDir(baseDir), {}, {}};
   auto config = std::make_shared<Config>();
   config->sourceName = sourceName;
-  parseConfig(ctx, Field{root, "", positionOf(root.Mark(), Position{})}, *config);
+  parseConfig(ctx, Field{root, "", root.position(Position{})}, *config);
   if (!diag.empty()) return makeError(diag.text());
   return ConfigPtr(std::move(config));
 }

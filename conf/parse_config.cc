@@ -14,7 +14,7 @@ constexpr int kMaxWorkers = 256;
 constexpr int kMaxTicketKeysKept = 16;
 
 void parseWorkers(ParseContext& ctx, const Field& field, Config& config) {
-  const std::string text = field.node.IsScalar() ? field.node.Scalar() : "";
+  const std::string text = field.node.isScalar() ? field.node.scalar() : "";
   if (text == "auto") {
     config.workers = std::max(1U, std::thread::hardware_concurrency());
     return;
@@ -175,7 +175,7 @@ void parseUpstreams(ParseContext& ctx, const Field& field, Config& config) {
     if (!servers) return;
     auto addresses = readAddresses(ctx, *servers, 1);
     if (!addresses) return;
-    if (addresses->empty() && (servers->node.IsNull() || servers->node.size() == 0)) {
+    if (addresses->empty() && (servers->node.isNull() || servers->node.size() == 0)) {
       ctx.diag.report(servers->pos, servers->path, "at least one server is required");
     }
     Upstream out;

@@ -36,7 +36,7 @@ void parseLimits(ParseContext& ctx, const Field& field, Limits& limits) {
   if (auto f = map.get("max_header_size")) {
     if (auto n = readSize(ctx.diag, *f, kMaxHeaderSizeLimit)) {
       if (*n < 1024) {
-        ctx.diag.report(f->pos, f->path, "must be at least 1k, got " + f->node.Scalar());
+        ctx.diag.report(f->pos, f->path, "must be at least 1k, got " + f->node.scalar());
       } else {
         limits.maxHeaderSize = static_cast<size_t>(*n);
       }

@@ -102,7 +102,7 @@ void parseSiteTls(ParseContext& ctx, const MapReader& siteMap, Site& site) {
           site.certificates.push_back(std::move(*name));
         }
       };
-      if (f->node.IsSequence()) {
+      if (f->node.isSequence()) {
         auto items = readList(ctx.diag, *f);
         if (!items) return;
         if (items->empty() || items->size() > 2) {

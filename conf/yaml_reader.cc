@@ -49,11 +49,6 @@ std::string unknownKeyMessage(std::string_view key,
 
 }  // namespace
 
-Position positionOf(const YAML::Mark& mark, Position fallback) {
-  if (mark.line < 0 || mark.column < 0) return fallback;
-  return Position{mark.line + 1, mark.column + 1};
-}
-
 std::string childPath(const std::string& path, std::string_view key) {
   if (path.empty()) return std::string(key);
   return path + "." + std::string(key);
@@ -63,47 +58,47 @@ std::string indexPath(const std::string& path, size_t index) {
   return path + "[" + std::to_string(index) + "]";
 }
 
-std::string describe(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Map:
+std::string describe(const YamlNode& node) {
+  switch (node.kind()) {
+    case YamlNode::Kind::kMap:
       return "a map";
-    case YAML::NodeType::Sequence:
+    case YamlNode::Kind::kSequence:
       return "a list";
-    case YAML::NodeType::Scalar:
-      return "`" + node.Scalar() + "`";
-    default:
-      return "nothing";
+    case YamlNode::Kind::kScalar:
+      return "`" + node.scalar() + "`";
+    case YamlNode::Kind::kNull:
+      break;
   }
+  return "nothing";
 }
 
 MapReader::MapReader(Diagnostics& diag, const Field& map,
                      std::initializer_list<std::string_view> allowed)
     : diag_(diag), map_(map) {
-  if (map.node.IsNull()) {
+  if (map.node.isNull()) {
     isMap_ = true;
     return;
   }
-  if (!map.node.IsMap()) {
+  if (!map.node.isMap()) {
     diag_.report(map.pos, map.path, "expected a map, got " + describe(map.node));
     return;
   }
   isMap_ = true;
-  // Copies: yaml-cpp's iterators hand out pairs in a temporary proxy.
-  for (const auto& pair : map.node) {
-    const YAML::Node keyNode = pair.first;
-    const Position keyPos = positionOf(keyNode.Mark(), map.pos);
-    if (!keyNode.IsScalar()) {
+  for (size_t i = 0; i < map.node.size(); ++i) {
+    const YamlNode keyNode = map.node.key(i);
+    const Position keyPos = keyNode.position(map.pos);
+    if (!keyNode.isScalar()) {
       diag_.report(keyPos, map.path, "keys must be plain names, got " + describe(keyNode));
       continue;
     }
-    const std::string& key = keyNode.Scalar();
+    const std::string& key = keyNode.scalar();
     const std::string path = childPath(map.path, key);
     if (allowed.size() != 0 && std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
       diag_.report(keyPos, path, unknownKeyMessage(key, allowed));
       continue;
     }
-    // yaml-cpp keeps both copies of a repeated key and lookups see the first:
-    // the second would be silently ignored.
+    // The document keeps both copies of a repeated key and lookups see the
+    // first: the second would be silently ignored.
     auto same = std::find_if(entries_.begin(), entries_.end(),
                              [&](const Entry& e) { return e.key == key; });
     if (same != entries_.end()) {
@@ -111,8 +106,8 @@ MapReader::MapReader(Diagnostics& diag, const Field& map,
                    "duplicate key (first at line " + std::to_string(same->keyField.pos.line) + ")");
       continue;
     }
-    const YAML::Node valueNode = pair.second;
-    const Position valuePos = valueNode.IsNull() ? keyPos : positionOf(valueNode.Mark(), keyPos);
+    const YamlNode valueNode = map.node.value(i);
+    const Position valuePos = valueNode.isNull() ? keyPos : valueNode.position(keyPos);
     entries_.push_back(Entry{key, Field{keyNode, path, keyPos}, Field{valueNode, path, valuePos}});
   }
 }
@@ -133,11 +128,11 @@ std::optional<Field> MapReader::require(std::string_view key) const {
 }
 
 std::optional<std::string> readString(Diagnostics& diag, const Field& field) {
-  if (!field.node.IsScalar()) {
+  if (!field.node.isScalar()) {
     diag.report(field.pos, field.path, "expected a string, got " + describe(field.node));
     return std::nullopt;
   }
-  return field.node.Scalar();
+  return field.node.scalar();
 }
 
 std::optional<std::string> readNonEmptyString(Diagnostics& diag, const Field& field) {
@@ -151,12 +146,12 @@ std::optional<std::string> readNonEmptyString(Diagnostics& diag, const Field& fi
 
 std::optional<int64_t> readInt(Diagnostics& diag, const Field& field, int64_t min, int64_t max) {
   const std::string range = std::to_string(min) + ".." + std::to_string(max);
-  if (!field.node.IsScalar()) {
+  if (!field.node.isScalar()) {
     diag.report(field.pos, field.path,
                 "expected an integer " + range + ", got " + describe(field.node));
     return std::nullopt;
   }
-  const std::string& text = field.node.Scalar();
+  const std::string& text = field.node.scalar();
   int64_t value = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (text.empty() || end != text.data() + text.size() || ec == std::errc::invalid_argument) {
@@ -171,8 +166,8 @@ std::optional<int64_t> readInt(Diagnostics& diag, const Field& field, int64_t mi
 }
 
 std::optional<bool> readBool(Diagnostics& diag, const Field& field) {
-  if (field.node.IsScalar()) {
-    const std::string& text = field.node.Scalar();
+  if (field.node.isScalar()) {
+    const std::string& text = field.node.scalar();
     if (text == "true" || text == "True" || text == "TRUE") return true;
     if (text == "false" || text == "False" || text == "FALSE") return false;
   }
@@ -181,11 +176,11 @@ std::optional<bool> readBool(Diagnostics& diag, const Field& field) {
 }
 
 std::optional<Duration> readDuration(Diagnostics& diag, const Field& field) {
-  if (!field.node.IsScalar()) {
+  if (!field.node.isScalar()) {
     diag.report(field.pos, field.path, "expected a duration, got " + describe(field.node));
     return std::nullopt;
   }
-  auto parsed = parseDuration(field.node.Scalar());
+  auto parsed = parseDuration(field.node.scalar());
   if (!parsed) {
     diag.report(field.pos, field.path, parsed.error().message);
     return std::nullopt;
@@ -194,18 +189,18 @@ std::optional<Duration> readDuration(Diagnostics& diag, const Field& field) {
 }
 
 std::optional<uint64_t> readSize(Diagnostics& diag, const Field& field, uint64_t max) {
-  if (!field.node.IsScalar()) {
+  if (!field.node.isScalar()) {
     diag.report(field.pos, field.path, "expected a size, got " + describe(field.node));
     return std::nullopt;
   }
-  auto parsed = parseSize(field.node.Scalar());
+  auto parsed = parseSize(field.node.scalar());
   if (!parsed) {
     diag.report(field.pos, field.path, parsed.error().message);
     return std::nullopt;
   }
   if (*parsed > max) {
     diag.report(field.pos, field.path,
-                "must be at most " + std::to_string(max) + " bytes, got " + field.node.Scalar());
+                "must be at most " + std::to_string(max) + " bytes, got " + field.node.scalar());
     return std::nullopt;
   }
   return *parsed;
@@ -213,15 +208,15 @@ std::optional<uint64_t> readSize(Diagnostics& diag, const Field& field, uint64_t
 
 std::optional<std::vector<Field>> readList(Diagnostics& diag, const Field& field) {
   std::vector<Field> items;
-  if (field.node.IsNull()) return items;
-  if (!field.node.IsSequence()) {
+  if (field.node.isNull()) return items;
+  if (!field.node.isSequence()) {
     diag.report(field.pos, field.path, "expected a list, got " + describe(field.node));
     return std::nullopt;
   }
-  size_t i = 0;
-  for (const YAML::Node& item : field.node) {
-    items.push_back(Field{item, indexPath(field.path, i), positionOf(item.Mark(), field.pos)});
-    ++i;
+  items.reserve(field.node.size());
+  for (size_t i = 0; i < field.node.size(); ++i) {
+    const YamlNode item = field.node.item(i);
+    items.push_back(Field{item, indexPath(field.path, i), item.position(field.pos)});
   }
   return items;
 }

@@ -1,12 +1,10 @@
-// Typed, checked access to a yaml-cpp document.
+// Typed, checked access to a YAML document (conf/yaml_tree.h).
 //
-// Internal to conf/ (the only place yaml-cpp appears). Every reader reports
+// Internal to conf/. Every reader reports
 // what is wrong to Diagnostics and returns nullopt, so that the section
 // parsers read top to bottom without error plumbing and still collect every
 // problem.
 #pragma once
-
-#include <yaml-cpp/yaml.h>
 
 #include <cstdint>
 #include <initializer_list>
@@ -17,6 +15,7 @@
 
 #include "conf/config.h"
 #include "conf/diagnostics.h"
+#include "conf/yaml_tree.h"
 
 namespace tlsedge::conf {
 
@@ -24,13 +23,10 @@ namespace tlsedge::conf {
 // and the position to point at: the value, or its key when the value is
 // empty (yaml-cpp places an empty value at the start of the next line).
 struct Field {
-  YAML::Node node;
+  YamlNode node;
   std::string path;
   Position pos;
 };
-
-// 1-based position of a mark; `fallback` for nodes that have none.
-Position positionOf(const YAML::Mark& mark, Position fallback);
 
 // "sites" + "name" -> "sites.name"; "" + "sites" -> "sites".
 std::string childPath(const std::string& path, std::string_view key);
@@ -83,6 +79,6 @@ std::optional<uint64_t> readSize(Diagnostics& diag, const Field& field, uint64_t
 std::optional<std::vector<Field>> readList(Diagnostics& diag, const Field& field);
 
 // "a map", "a list", "`text`", "nothing": for "expected X, got Y" messages.
-std::string describe(const YAML::Node& node);
+std::string describe(const YamlNode& node);
 
 }  // namespace tlsedge::conf

@@ -9,7 +9,6 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-
 #include "base/ascii.h"
 
 namespace tlsedge::certstore {

@@ -5,7 +5,6 @@
 #include <openssl/sha.h>
 #include <openssl/x509.h>
 
-
 #include "base/ascii.h"
 #include "certstore/self_signed.h"
 

@@ -67,8 +67,12 @@ std::string exitText(int status) {
 
 }  // namespace
 
-Upgrade::Upgrade(uv_loop_t* loop, Ready ready, Failed failed)
-    : loop_(loop), ready_(std::move(ready)), failed_(std::move(failed)) {}
+Upgrade::Upgrade(uv_loop_t* loop, Ready ready, Failed failed,
+                 std::chrono::milliseconds readyTimeout)
+    : loop_(loop),
+      ready_(std::move(ready)),
+      failed_(std::move(failed)),
+      readyTimeout_(readyTimeout) {}
 
 Upgrade::~Upgrade() {
   if (fd_ >= 0 && poll_ == nullptr) ::close(fd_);
@@ -158,6 +162,7 @@ Status Upgrade::start(const std::vector<std::string>& argv,
     return makeError(errnoText("upgrade: fork"));
   }
   pid_ = pid;
+  timedOut_ = false;
   fd_ = pair[0];
   poll_ = new uv_poll_t;
   uv_poll_init(loop_, poll_, fd_);
@@ -171,10 +176,14 @@ Status Upgrade::start(const std::vector<std::string>& argv,
       timer_,
       [](uv_timer_t* t) {
         auto* self = static_cast<Upgrade*>(t->data);
-        // Its exit ends the upgrade (onReadable sees the socket close).
+        // Its exit ends the upgrade (onReadable sees the socket close). It
+        // may still say READY=1 first (a process that blocks SIGTERM until
+        // its loop runs does): taking over then would hand the service to
+        // a process about to stop.
+        self->timedOut_ = true;
         ::kill(self->pid_, SIGTERM);
       },
-      static_cast<uint64_t>(std::chrono::milliseconds(kReadyTimeout).count()), 0);
+      static_cast<uint64_t>(readyTimeout_.count()), 0);
   return Ok{};
 }
 
@@ -182,19 +191,22 @@ void Upgrade::onReadable() {
   char buf[64];
   const ssize_t got = ::recv(fd_, buf, sizeof buf, MSG_DONTWAIT);
   if (got < 0 && (errno == EAGAIN || errno == EINTR)) return;
-  if (got > 0 &&
+  if (got > 0 && !timedOut_ &&
       std::string_view(buf, static_cast<size_t>(got)).find("READY=1") != std::string_view::npos) {
     const pid_t pid = pid_;
     finish("");
     ready_(pid);
     return;
   }
-  if (got > 0) return;  // something else: wait for READY=1 or the end
-  // The socket closed without READY=1: the new process is gone.
+  if (got > 0) return;  // something else (or too late): wait for READY=1 or the end
+  // The socket closed without a READY=1 in time: the new process is gone.
   int status = 0;
   const pid_t reaped = ::waitpid(pid_, &status, 0);
+  const std::string how = reaped == pid_ ? exitText(status) : errnoText("waitpid");
   finish("new process " + std::to_string(pid_) + " " +
-         (reaped == pid_ ? exitText(status) : errnoText("waitpid")) + " before it was ready");
+         (timedOut_ ? "was not ready within " + std::to_string(readyTimeout_.count()) +
+                          " ms (sent SIGTERM; " + how + ")"
+                    : how + " before it was ready"));
 }
 
 void Upgrade::finish(const std::string& failure) {

@@ -10,8 +10,9 @@
 // are open and its certificates loaded (signalReady()). Then `ready` runs
 // with the new PID; the old process stops accepting and drains. If the new
 // process exits first, or is not ready within kReadyTimeout (then it is
-// sent SIGTERM), `failed` runs with the reason and the old one serves on as
-// if nothing happened.
+// sent SIGTERM, and a READY=1 it sends after that is ignored: it is on its
+// way out), `failed` runs with the reason once it is gone, and the old one
+// serves on as if nothing happened.
 //
 // Both processes accept on the same kernel sockets meanwhile: a connection
 // waiting in a queue is accepted by one of them, none is refused.
@@ -41,7 +42,8 @@ class Upgrade {
   using Ready = std::function<void(pid_t)>;
   using Failed = std::function<void(const std::string&)>;
 
-  Upgrade(uv_loop_t* loop, Ready ready, Failed failed);
+  Upgrade(uv_loop_t* loop, Ready ready, Failed failed,
+          std::chrono::milliseconds readyTimeout = kReadyTimeout);
   ~Upgrade();
   Upgrade(const Upgrade&) = delete;
   Upgrade& operator=(const Upgrade&) = delete;
@@ -67,6 +69,8 @@ class Upgrade {
   uv_loop_t* loop_;
   Ready ready_;
   Failed failed_;
+  std::chrono::milliseconds readyTimeout_;
+  bool timedOut_ = false;  // SIGTERM sent: no takeover any more
   pid_t pid_ = -1;
   int fd_ = -1;  // our end of the socket pair
   uv_poll_t* poll_ = nullptr;

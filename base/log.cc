@@ -61,11 +61,19 @@ std::string formatLine(Format format, Level level, std::string_view message, lon
     line += '}';
     return line;
   }
-  line.reserve(message.size() + 4);
-  line += '<';
-  line += static_cast<char>('0' + static_cast<int>(level));
-  line += '>';
-  line += message;
+  // Every line carries the priority: journald (SyslogLevelPrefix) reads
+  // each line of stderr as its own entry, so a multi-line message (a
+  // refused reload and its reasons) keeps its level on all of them.
+  const char prefix[] = {'<', static_cast<char>('0' + static_cast<int>(level)), '>'};
+  line.reserve(message.size() + sizeof prefix);
+  for (;;) {
+    const size_t end = message.find('\n');
+    line.append(prefix, sizeof prefix);
+    line += message.substr(0, end);
+    if (end == std::string_view::npos) break;
+    line += '\n';
+    message.remove_prefix(end + 1);
+  }
   return line;
 }
 

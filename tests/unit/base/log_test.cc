@@ -12,6 +12,9 @@ namespace {
 TEST(LogTest, SyslogLineHasThePriorityPrefix) {
   EXPECT_EQ(formatLine(Format::kSyslog, Level::kError, "boom", 0), "<3>boom");
   EXPECT_EQ(formatLine(Format::kSyslog, Level::kDebug, "", 0), "<7>");
+  // journald reads each line as an entry: every one keeps the priority.
+  EXPECT_EQ(formatLine(Format::kSyslog, Level::kError, "reload refused:\n  a.yaml:3:1: x", 0),
+            "<3>reload refused:\n<3>  a.yaml:3:1: x");
 }
 
 TEST(LogTest, JsonLineHasTimeLevelAndMessage) {

@@ -245,11 +245,11 @@ void Client::clearChallenges(Order& o) {
 
 std::chrono::milliseconds Client::pollDelay(const net::HttpResponse* response) {
   if (response != nullptr) {
+    // Seconds or an HTTP date (RFC 9110 section 10.2.3), as for failures;
+    // at most 10 minutes between polls.
     if (const std::string* after = response->find("Retry-After")) {
-      char* end = nullptr;
-      long seconds = std::strtol(after->c_str(), &end, 10);
-      if (end != after->c_str() && *end == '\0' && seconds >= 0) {
-        return std::chrono::milliseconds(std::min(seconds, 600L) * 1000);
+      if (auto seconds = parseRetryAfter(*after, ::time(nullptr))) {
+        return std::chrono::seconds(std::min<int64_t>(*seconds, 600));
       }
     }
   }

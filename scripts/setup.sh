@@ -14,9 +14,10 @@ packages=(
   systemd  # systemd-analyze verify, systemd-socket-activate (tests/integration/test_systemd.py)
 )
 # `scripts/setup.sh --bench`: also the servers bench/loadcmp.py compares
-# against (by hand, never by the tests).
+# against and the ACME client bench/acme_first_cert.py times tlsedge beside
+# (by hand, never by the tests).
 if [ "${1:-}" = "--bench" ]; then
-  packages+=(nginx haproxy)
+  packages+=(nginx haproxy lego)
 fi
 missing=()
 for p in "${packages[@]}"; do

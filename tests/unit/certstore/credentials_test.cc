@@ -108,7 +108,8 @@ INSTANTIATE_TEST_SUITE_P(
                       KeyFormatCase{"P384Pkcs8", Alg::kP384, true, KeyType::kEcdsaP384},
                       KeyFormatCase{"P384Sec1", Alg::kP384, false, KeyType::kEcdsaP384},
                       KeyFormatCase{"Rsa2048Pkcs1", Alg::kRsa2048, false, KeyType::kRsa},
-                      KeyFormatCase{"Rsa2048Pkcs8", Alg::kRsa2048, true, KeyType::kRsa}),
+                      KeyFormatCase{"Rsa2048Pkcs8", Alg::kRsa2048, true, KeyType::kRsa},
+                      KeyFormatCase{"Rsa4096Pkcs1", Alg::kRsa4096, false, KeyType::kRsa}),
     [](const auto& p) { return std::string(p.param.name); });
 
 TEST(ParseCredentials, AcceptsSec1PrecededByEcParameters) {

@@ -72,6 +72,8 @@ bssl::UniquePtr<EVP_PKEY> makeKey(Alg alg) {
       return rsaKey(1024);
     case Alg::kRsa2048:
       return rsaKey(2048);
+    case Alg::kRsa4096:
+      return rsaKey(4096);
     case Alg::kEd25519: {
       bssl::UniquePtr<EVP_PKEY_CTX> ctx(EVP_PKEY_CTX_new_id(EVP_PKEY_ED25519, nullptr));
       EVP_PKEY* raw = nullptr;

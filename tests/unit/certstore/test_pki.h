@@ -16,7 +16,7 @@ namespace tlsedge::certstore::testing {
 inline constexpr time_t kNow = 1767225600;
 inline constexpr time_t kDay = 86400;
 
-enum class Alg { kP256, kP384, kP521, kRsa1024, kRsa2048, kEd25519 };
+enum class Alg { kP256, kP384, kP521, kRsa1024, kRsa2048, kRsa4096, kEd25519 };
 
 bssl::UniquePtr<EVP_PKEY> makeKey(Alg alg);
 

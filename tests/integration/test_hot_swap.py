@@ -26,6 +26,7 @@ from clients import (SniHTTPSConnection, client_context, peer_serial, s_client, 
                      tls_handshake)
 from common import make_tempdir, require_tool, sanitizer
 from config import base_config, respond_route, site
+from scrape import scrape, value
 from daemon import start_daemon
 from pki import Certs
 from wrk import WrkResult, assert_clean, start_wrk, wrk_command, write_check_script
@@ -52,6 +53,7 @@ def _replace(path, data):
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+SWAPS_METRIC = "tlsedge_certificate_swaps_total"
 
 
 class HotSwapTest(unittest.TestCase):
@@ -160,6 +162,10 @@ class HotSwapTest(unittest.TestCase):
         self._wait_line(d, r"private key does not match", 1)
         self.assertEqual(self._serial(port), good.serial)
         self.assertEqual(d.count_lines(r"^<3>certificate swap: new files refused"), 2, d.log())
+        # ... and counted, next to every swap before them.
+        samples = scrape(d.metrics_address)
+        self.assertEqual(value(samples, SWAPS_METRIC, result="refused"), 2)
+        self.assertGreaterEqual(value(samples, SWAPS_METRIC, result="swapped"), swaps)
 
         # And a good pair afterwards is taken again.
         _replace(self.key, _read(other.key))

@@ -116,6 +116,17 @@ def closed_port():
             return port
 
 
+def dead_port(testcase_or_class):
+    """A loopback TCP port where nothing listens, for the test's (or the
+    class's) whole life: the port stays bound by a socket that never
+    listens, so a connect is refused and no other socket (another test's
+    server in a parallel job) can take it meanwhile."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    add_cleanup(testcase_or_class, s.close)
+    return s.getsockname()[1]
+
+
 def run(cmd, *, input=None, timeout=TOOL_TIMEOUT, check=False, env=None):
     """Runs a command; returns CompletedProcess with text stdout/stderr."""
     proc = subprocess.run(

@@ -19,7 +19,7 @@ import time
 import unittest
 
 from clients import http_request, https_request, peer_serial, s_client, tls_handshake
-from common import closed_port, make_tempdir
+from common import closed_port, dead_port, make_tempdir
 from config import base_config, respond_route, site
 from daemon import start_daemon
 from pebble import Pebble
@@ -288,7 +288,7 @@ urllib.request.urlopen(req, timeout=5).read()
         self.assertEqual(os.listdir(os.path.join(self.state, "certs")), ["acme-shop"])
 
     def test_ca_unreachable_at_start(self):
-        port = closed_port()
+        port = dead_port(self)
         d = start_daemon(self, self.tmp,
                          self.config(f"https://127.0.0.1:{port}/dir", []))
         pattern = (rf"<3>acme: certificate `acme-shop` for site `shop`: connect to "

@@ -10,7 +10,7 @@ import threading
 import unittest
 
 import pki
-from common import add_cleanup, closed_port, have_ipv6_loopback, make_tempdir, run
+from common import add_cleanup, dead_port, have_ipv6_loopback, make_tempdir, run
 from origin import start_origin
 
 
@@ -118,7 +118,7 @@ class HttpClientTest(unittest.TestCase):
         self.assertIn("certificate verify failed: Hostname mismatch", out[0]["error"])
 
     def test_connection_refused(self):
-        port = closed_port()
+        port = dead_port(self)
         out = fetch(f"https://127.0.0.1:{port}/")
         self.assertEqual(out[0]["error"], f"connect to 127.0.0.1:{port}: connection refused")
 

@@ -5,7 +5,7 @@ import hashlib
 import os
 import unittest
 
-from common import closed_port, make_tempdir
+from common import dead_port, make_tempdir
 from pki import Certs
 from config import base_config, respond_route, site, upstream_route
 from daemon import start_daemon
@@ -27,7 +27,7 @@ class ProxyTest(unittest.TestCase):
         cls.leaf = cls.certs.leaf("shop", ["shop.test", "ka.test", "plain.test", "nohsts.test"])
         cls.origin = start_origin(cls, "main")
         cls.origin_ka = start_origin(cls, "keepalive")
-        cls.dead_port = closed_port()
+        cls.dead_port = dead_port(cls)
         cfg = base_config(
             os.path.join(cls.tmp, "state"), workers=WORKERS,
             certificates={"shop": cls.leaf}, default_certificate="shop",

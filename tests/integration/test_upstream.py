@@ -18,7 +18,7 @@ import threading
 import time
 import unittest
 
-from common import START_TIMEOUT, closed_port, make_tempdir, run, tlsedge_bin
+from common import START_TIMEOUT, dead_port, make_tempdir, run, tlsedge_bin
 from pki import Certs, self_signed
 from config import base_config, site, to_yaml, upstream, upstream_route
 from daemon import start_daemon
@@ -249,7 +249,7 @@ class UpstreamFailoverTest(UpstreamTestBase):
 
     def test_dead_server_is_retried_then_ejected(self):
         live = start_origin(self, "live")
-        dead = f"127.0.0.1:{closed_port()}"
+        dead = f"127.0.0.1:{dead_port(self)}"
         self.start(upstream([dead, live.address], max_fails=1, fail_timeout="30s"))
         for i in range(6):
             r = self.get(f"/r/{i}")
@@ -287,7 +287,7 @@ class UpstreamFailoverTest(UpstreamTestBase):
         self.wait_log(r"<6>.*server 127\.0\.0\.1:%d back in rotation" % port)
 
     def test_every_server_down_is_502_after_trying_each_once(self):
-        dead = [f"127.0.0.1:{closed_port()}", f"127.0.0.1:{closed_port()}"]
+        dead = [f"127.0.0.1:{dead_port(self)}", f"127.0.0.1:{dead_port(self)}"]
         self.start(upstream(dead))
         for i in range(3):
             r = self.get(f"/down/{i}")
@@ -301,7 +301,7 @@ class UpstreamFailoverTest(UpstreamTestBase):
 
     def test_post_retried_when_nothing_was_sent(self):
         live = start_origin(self, "live")
-        self.start(upstream([f"127.0.0.1:{closed_port()}", live.address]))
+        self.start(upstream([f"127.0.0.1:{dead_port(self)}", live.address]))
         body = os.urandom(40000)
         r = self.get("/post", method="POST", body=body,
                      headers={"Content-Type": "application/octet-stream"})

@@ -228,7 +228,8 @@ class UpstreamBalanceTest(UpstreamTestBase):
         a = start_origin(self, "a")
         b = start_origin(self, "b")
         self.start(upstream([a.address, b.address], balance="least_connections"))
-        slow = Background(lambda: self.get("/slow?delay_ms=1500"))
+        # Busy for longer than four fresh TLS requests can take, even sanitized.
+        slow = Background(lambda: self.get("/slow?delay_ms=4000"))
         deadline = time.monotonic() + 5
         while a.request_count() + b.request_count() == 0 and time.monotonic() < deadline:
             time.sleep(0.02)

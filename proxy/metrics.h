@@ -32,8 +32,8 @@ struct CertificateStates {
   uint64_t valid = 0;        // more than 14 days left
   uint64_t expiring14d = 0;  // 7 days < left <= 14 days
   uint64_t expiring7d = 0;   // 1 day < left <= 7 days
-  uint64_t expiring1d = 0;   // 0 < left <= 1 day
-  uint64_t expired = 0;      // not_after <= now
+  uint64_t expiring1d = 0;   // 0 <= left <= 1 day (valid through not_after)
+  uint64_t expired = 0;      // not_after < now
   // Whose ACME renewal is failing, whatever their expiry state (also
   // counted in one of the above).
   uint64_t renewalFailing = 0;

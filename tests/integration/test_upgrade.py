@@ -124,6 +124,7 @@ class UpgradeTest(unittest.TestCase):
         self.replace_binary()
         d.send_signal(signal.SIGUSR2)
         new = self.wait_handover(d)
+        self.assertIsNone(wrk.poll(), "wrk ended before the handover: the load did not span it")
         self.assertNotEqual(new, old)
         self.assertEqual(notify.next().get("MAINPID"), str(new), notify.messages)
         # The old process drains and exits 0; the new one serves on.

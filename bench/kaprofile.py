@@ -2,7 +2,7 @@
 """Per-request cost of tlsedge's keep-alive path, in counts that do not
 depend on how busy the machine is (issue 8, figure 1). Run by hand:
 
-    bench/kaprofile.py [--build build/bench] [--requests 2000] [--tool strace|callgrind|both]
+    bench/kaprofile.py [--build build/release] [--requests 2000] [--tool strace|callgrind|both]
 
 The same set-up as bench/loadcmp.py (its origin nginx with the 22-byte body,
 its tlsedge config, one worker), one client (Python's ssl) sending
@@ -146,7 +146,7 @@ def run_callgrind(work, args, leaf, origin):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--build", default=os.path.join(loadcmp.ROOT, "build", "bench"))
+    ap.add_argument("--build", default=os.path.join(loadcmp.ROOT, "build", "release"))
     ap.add_argument("--requests", type=int, default=2000)
     ap.add_argument("--tool", choices=["strace", "callgrind", "both"], default="both")
     ap.add_argument("--top", type=int, default=0, help="also list the top N functions")

@@ -2,7 +2,7 @@
 """tlsedge next to nginx and HAProxy (issue 8): one run, six figures each,
 written as a table into docs/benchmarks.md. Run by hand, never by CI:
 
-    bench/loadcmp.py [--build build/bench] [--duration 10] [--rate 1000]
+    bench/loadcmp.py [--build build/release] [--duration 10] [--rounds 3] [--rate 1000]
                      [--idle 10000] [--certs 100000] [--skip-certs] [--no-write]
 
 What is the same for the three servers: one ECDSA P-256 certificate (leaf
@@ -40,6 +40,11 @@ clients' CPU is not counted):
      Before each start every file the server will read is read once, so
      both start from a warm page cache (as a restart on an edge node does;
      this machine's memory manager drops cold file pages within minutes).
+Figures 1-4 and 6 are measured in --rounds rounds (default 3), the servers
+in turn and the first one rotating, each round with freshly started
+servers; the table gives the medians and, for each ratio, the range of the
+ratios of the pairs measured in one round. On a shared 2-vCPU VM one run of
+the same binary moves by a quarter, so a single round's ratio is a draw.
 The crypto floor of a full handshake (issue 8's "within 2x of bssl speed")
 is measured in the same run on --server-core by `tlsedge_tls_load
 --crypto-floor`: the calls `bssl speed` times, in process CPU time (bssl
@@ -57,6 +62,7 @@ import shutil
 import signal
 import socket
 import ssl
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -489,6 +495,47 @@ def crypto_floor(args):
             "x25519_arb": r["x25519_shared_us"], "total": r["total_us"]}
 
 
+def measure_round(server, args, name):
+    """Figures 1-4 on one started server: one round's values."""
+    r = {}
+    log(f"{name}: keep-alive")
+    ka = keepalive(server, args)
+    r.update(ka_cpu=ka["cpu_us_per_req"], ka_sys=ka["sys_share"], ka_rps=ka["rps"],
+             ka_requests=ka["requests"], ka_non2xx=ka["non2xx"], ka_errs=ka["socket_errors"])
+    log(f"{name}: full handshakes")
+    hs = handshakes(server, args, "handshake")
+    r.update(hs_cpu=hs["cpu_us_per_conn"], hs_sys=hs["sys_share"], hs_rate=hs["conn_per_s"],
+             hs_errors=hs["errors"])
+    log(f"{name}: resumed handshakes")
+    rs = handshakes(server, args, "resume")
+    r.update(res_cpu=rs["cpu_us_per_conn"], res_sys=rs["sys_share"], res_rate=rs["conn_per_s"],
+             res_share=rs["resumed"] / max(1, rs["ok"]))
+    log(f"{name}: latency at {args.rate}/s")
+    lat = latency(server, args)
+    r.update(p50=lat["p50_us"], p99=lat["p99_us"], p90=lat["p90_us"], pmax=lat["max_us"],
+             lat_errors=lat["errors"])
+    return r
+
+
+# Failures are added up over the rounds, so that a median never hides one.
+SUMMED = ("ka_non2xx", "hs_errors", "lat_errors")
+
+
+def fold_rounds(rounds):
+    """One value per key: the median over the rounds (sums for failure
+    counts, the distinct texts for socket errors); `rounds` keeps them all."""
+    out = {"rounds": rounds}
+    for key in rounds[0]:
+        vals = [r[key] for r in rounds]
+        if key in SUMMED:
+            out[key] = sum(vals)
+        elif isinstance(vals[0], str):
+            out[key] = "; ".join(sorted({v for v in vals if v}))
+        else:
+            out[key] = statistics.median(vals)
+    return out
+
+
 # -- 100k certificates ----------------------------------------------------------
 
 def ensure_store(args, n):
@@ -538,17 +585,28 @@ def many_certs(work, args, origin_port):
     tlsedge_config(conf, port, origin_port, os.path.join(d, "state"),
                    [(f"s{c[1:]}", [f"site{c[1:]}.example", f"*.site{c[1:]}.example"], c)
                     for c in names], {}, None)
-    s = Server("tlsedge-many", [args.tlsedge, "run", "-c", conf], d, port, args.server_core,
-               ready_line=b"<6>ready")
-    results["tlsedge"] = start_many(s, args, f"site{idx}.example", os.path.join(store, "certs"), conf)
+    tlsedge = (Server("tlsedge-many", [args.tlsedge, "run", "-c", conf], d, port, args.server_core,
+                      ready_line=b"<6>ready"), os.path.join(store, "certs"), conf)
     # HAProxy: the same certificates, one PEM file each, in a crt directory.
     d = os.path.join(work, "haproxy-many")
     os.makedirs(d, exist_ok=True)
     port = free_port()
     conf = os.path.join(d, "haproxy.cfg")
     haproxy_config(conf, port, origin_port, hapdir)
-    s = Server("haproxy-many", ["haproxy", "-db", "-f", conf], d, port, args.server_core)
-    results["haproxy"] = start_many(s, args, f"site{idx}.example", hapdir, conf)
+    haproxy = (Server("haproxy-many", ["haproxy", "-db", "-f", conf], d, port, args.server_core),
+               hapdir, conf)
+    starts = {"tlsedge": [], "haproxy": []}
+    for i in range(args.rounds):
+        order = [("tlsedge", tlsedge), ("haproxy", haproxy)]
+        for name, (server, *files) in order[i % 2:] + order[:i % 2]:
+            r = start_many(server, args, f"site{idx}.example", *files)
+            if "error" in r:
+                results[name] = r
+            starts[name].append(r)
+    for name, rounds in starts.items():
+        if name not in results:
+            results[name] = fold_rounds(rounds)
+            results[name]["right_cert"] = all(r["right_cert"] for r in rounds)
     return results
 
 
@@ -603,6 +661,16 @@ def ratio(a, b):
     return f"{a / b:.2f}x"
 
 
+def paired_ratio(a, b, key):
+    """a[key] / b[key] (medians), then in brackets the lowest and highest
+    ratio of the pairs measured in one round, where there are several."""
+    text = ratio(a.get(key), b.get(key))
+    per = [x[key] / y[key] for x, y in zip(a.get("rounds", []), b.get("rounds", [])) if y.get(key)]
+    if len(per) > 1:
+        text += f" ({min(per):.2f}-{max(per):.2f})"
+    return text
+
+
 def machine():
     model = ""
     with open("/proc/cpuinfo") as f:
@@ -633,8 +701,10 @@ def table(res, args, floor, many, load):
     def row(label, key, target="", digits=1):
         vals = [res[s].get(key) if s in res else None for s in S]
         t, n, h = vals
+        tl = res.get("tlsedge", {})
         return (f"| {label} | {fmt(t, digits)} | {fmt(n, digits)} | {fmt(h, digits)} | "
-                f"{ratio(t, n)} | {ratio(t, h)} | {target} |")
+                f"{paired_ratio(tl, res.get('nginx', {}), key)} | "
+                f"{paired_ratio(tl, res.get('haproxy', {}), key)} | {target} |")
 
     lines = [
         SECTION_BEGIN,
@@ -649,6 +719,11 @@ def table(res, args, floor, many, load):
          "Nothing else was running when the harness started (load average at most 1)."),
         "The load generators and the origin share the second vCPU. Compare ratios within",
         "this run, not against other runs.",
+        "",
+        (f"Figures 1-4 and 6 are medians of {args.rounds} rounds (each round starts every server afresh, "
+         "the first server rotating); a ratio is that of the medians, followed in brackets by "
+         "the lowest and highest ratio of one round's pair." if args.rounds > 1 else
+         "Figures 1-4 and 6 are from one round."),
         "",
         "| figure | tlsedge | nginx | HAProxy | tlsedge / nginx | tlsedge / HAProxy | target |",
         "|---|---|---|---|---|---|---|",
@@ -668,7 +743,8 @@ def table(res, args, floor, many, load):
             tv = t.get(key) / scale if key in t else None
             hv = h.get(key) / scale if key in h else None
             return (f"| {label} | {fmt(tv)} | not measured (no store) | "
-                    f"{fmt(hv) if hv is not None else h.get('error', '-')} | - | {ratio(tv, hv)} | {target} |")
+                    f"{fmt(hv) if hv is not None else h.get('error', '-')} | - | "
+                    f"{paired_ratio(t, h, key)} | {target} |")
         lines += [
             mrow(f"6. start with {args.certs:,} certificates: seconds to serving", "seconds", 1,
                  "<= 0.1x HAProxy"),
@@ -685,11 +761,11 @@ def table(res, args, floor, many, load):
         lines.append(
             f"- {s}: kernel share of the CPU: keep-alive {r['ka_sys']:.0%}, full handshakes "
             f"{r['hs_sys']:.0%}, resumed {r['res_sys']:.0%}; "
-            f"keep-alive {r['ka_rps']:,.0f} req/s under wrk ({r['ka_requests']:,} requests, "
+            f"keep-alive {r['ka_rps']:,.0f} req/s under wrk ({r['ka_requests']:,.0f} requests, "
             f"non-2xx {r['ka_non2xx']}{', socket errors ' + r['ka_errs'] if r['ka_errs'] else ''}); "
             f"full handshakes {r['hs_rate']:,.0f}/s ({r['hs_errors']} errors); resumed "
-            f"{r['res_rate']:,.0f}/s, {r['res_share']:.0%} resumed; latency p90 {r['p90']} us, "
-            f"max {r['pmax']} us ({r['lat_errors']} errors); idle: {r['idle_open']:,} open "
+            f"{r['res_rate']:,.0f}/s, {r['res_share']:.0%} resumed; latency p90 {r['p90']:.0f} us, "
+            f"max {r['pmax']:.0f} us ({r['lat_errors']} errors); idle: {r['idle_open']:,} open "
             f"({r['idle_errors']} errors), VmRSS {r['idle_before'] / 2**20:.1f} -> "
             f"{r['idle_after'] / 2**20:.1f} MiB.")
     if floor:
@@ -717,7 +793,8 @@ def table(res, args, floor, many, load):
         "server process pinned with `taskset` to one vCPU, the clients and the origin (a separate "
         "nginx returning a 22-byte body) on the other; one worker each; TLS 1.3, X25519 only, the "
         "same ECDSA P-256 certificate; CPU = utime + stime of all the server's processes from "
-        f"`/proc/<pid>/stat` over the run ({args.duration} s per figure), clients not counted; "
+        f"`/proc/<pid>/stat` over the run ({args.duration} s per figure and round), clients not "
+        "counted; "
         "figures 2-5 by `tlsedge_tls_load` (BoringSSL client, 32 connections in flight), figure 1 "
         "by `wrk -t1 -c32`.",
         SECTION_END,
@@ -744,8 +821,10 @@ def write_section(text, path):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--build", default=os.path.join(ROOT, "build", "bench"))
+    ap.add_argument("--build", default=os.path.join(ROOT, "build", "release"))
     ap.add_argument("--duration", type=int, default=10, help="seconds per measured run")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="rounds of figures 1-4, the servers in turn; medians are reported")
     ap.add_argument("--rate", type=float, default=1000, help="requests/s for the latency figure")
     ap.add_argument("--idle", type=int, default=10000, help="idle connections for figure 5")
     ap.add_argument("--certs", type=int, default=100000)
@@ -789,31 +868,23 @@ def main():
     }
     res, floor, many = {}, None, None
     try:
-        floor = crypto_floor(args)
-        for name in filter(None, args.servers.split(",")):
-            r = res[name] = {}
-            s = makers[name]().start()
-            try:
-                log(f"{name}: keep-alive")
-                ka = keepalive(s, args)
-                r.update(ka_cpu=ka["cpu_us_per_req"], ka_sys=ka["sys_share"], ka_rps=ka["rps"],
-                         ka_requests=ka["requests"],
-                         ka_non2xx=ka["non2xx"], ka_errs=ka["socket_errors"])
-                log(f"{name}: full handshakes")
-                hs = handshakes(s, args, "handshake")
-                r.update(hs_cpu=hs["cpu_us_per_conn"], hs_sys=hs["sys_share"], hs_rate=hs["conn_per_s"],
-                         hs_errors=hs["errors"])
-                log(f"{name}: resumed handshakes")
-                rs = handshakes(s, args, "resume")
-                r.update(res_cpu=rs["cpu_us_per_conn"], res_sys=rs["sys_share"],
-                         res_rate=rs["conn_per_s"],
-                         res_share=rs["resumed"] / max(1, rs["ok"]))
-                log(f"{name}: latency at {args.rate}/s")
-                lat = latency(s, args)
-                r.update(p50=lat["p50_us"], p99=lat["p99_us"], p90=lat["p90_us"],
-                         pmax=lat["max_us"], lat_errors=lat["errors"])
-            finally:
-                s.stop()
+        servers = [n for n in args.servers.split(",") if n]
+        rounds = {name: [] for name in servers}
+        floors = []
+        for i in range(args.rounds):
+            floors.append(crypto_floor(args))
+            # Each round starts with the next server, so that a slow spell of the
+            # machine does not fall on the same server every time.
+            for name in servers[i % len(servers):] + servers[:i % len(servers)]:
+                log(f"round {i + 1}/{args.rounds}: {name}")
+                s = makers[name](f"{name}-r{i + 1}").start()
+                try:
+                    rounds[name].append(measure_round(s, args, name))
+                finally:
+                    s.stop()
+        floor = {k: statistics.median(f[k] for f in floors) for k in floors[0]}
+        for name in servers:
+            r = res[name] = fold_rounds(rounds[name])
             log(f"{name}: {args.idle} idle connections (fresh process)")
             s = makers[name](name + "-idle").start()
             try:
@@ -823,7 +894,7 @@ def main():
                          idle_after=idle["rss_after"])
             finally:
                 s.stop()
-            log(f"{name}: {json.dumps(r)}")
+            log(f"{name}: {json.dumps({k: v for k, v in r.items() if k != 'rounds'})}")
         if not args.skip_certs:
             many = many_certs(work, args, origin.port)
             log(f"{args.certs} certificates: {json.dumps(many)}")

@@ -92,7 +92,7 @@ class CertificateStore {
   Result<CredentialsPtr> load(const std::string& name, CRYPTO_BUFFER_POOL* pool, time_t now,
                               Verify verify = Verify::kFull) const;
   // load(kStored) for each of `names`, results in the same order. Runs on up to
-  // `threads` threads (0: one per CPU, at most kMaxLoadThreads) that it
+  // `threads` threads (0: one per CPU the process may run on, at most kMaxLoadThreads) that it
   // starts and joins before returning; under kParallelLoadMinimum names, or
   // with one thread, everything runs on the calling thread. For the start of
   // the daemon and whole-store reloads on the control loop (store_load.cc).

@@ -11,6 +11,7 @@
 #include <optional>
 #include <thread>
 
+#include "base/cpus.h"
 #include "certstore/store.h"
 
 namespace tlsedge::certstore {
@@ -18,7 +19,7 @@ namespace tlsedge::certstore {
 std::vector<Result<CredentialsPtr>> CertificateStore::loadAll(const std::vector<std::string>& names,
                                                               CRYPTO_BUFFER_POOL* pool, time_t now,
                                                               size_t threads) const {
-  if (threads == 0) threads = std::max<size_t>(1, std::thread::hardware_concurrency());
+  if (threads == 0) threads = usableCpus();
   threads = std::min({threads, kMaxLoadThreads, names.size()});
   if (names.size() < kParallelLoadMinimum) threads = 1;
 

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <map>
 #include <optional>
-#include <thread>
 
+#include "base/cpus.h"
 #include "conf/values.h"
 
 namespace tlsedge::conf {
@@ -13,10 +13,13 @@ namespace {
 constexpr int kMaxWorkers = 256;
 constexpr int kMaxTicketKeysKept = 16;
 
+// `workers: auto` (and the default): one per CPU the process may run on.
+int autoWorkers() { return static_cast<int>(std::min<unsigned>(usableCpus(), kMaxWorkers)); }
+
 void parseWorkers(ParseContext& ctx, const Field& field, Config& config) {
   const std::string text = field.node.isScalar() ? field.node.scalar() : "";
   if (text == "auto") {
-    config.workers = std::max(1U, std::thread::hardware_concurrency());
+    config.workers = autoWorkers();
     return;
   }
   // Anything but a number gets the full choice, not just the integer range.
@@ -254,7 +257,7 @@ void parseConfig(ParseContext& ctx, const Field& root, Config& config) {
                  "access_log", "certificates", "sites", "upstreams", "admin", "metrics", "acme"});
   if (!top.isMap()) return;
 
-  config.workers = std::max(1U, std::thread::hardware_concurrency());
+  config.workers = autoWorkers();
   if (auto f = top.get("workers")) parseWorkers(ctx, *f, config);
 
   config.httpsListen = {*parseSocketAddress("0.0.0.0:443", 0), *parseSocketAddress("[::]:443", 0)};

@@ -1,6 +1,7 @@
 // Valid configurations read back field by field; defaults; the embedded
 // default; loadFile.
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -15,6 +16,13 @@ namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
+
+// What `workers: auto` means: the CPUs in this thread's affinity mask.
+int affinityCpus() {
+  cpu_set_t set;
+  EXPECT_EQ(sched_getaffinity(0, sizeof(set), &set), 0);
+  return CPU_COUNT(&set);
+}
 
 const char* const kFull = R"(workers: 3
 listen:
@@ -145,7 +153,7 @@ sites:
                            "t.yaml", "/base");
   ASSERT_TRUE(result.ok()) << result.error().message;
   const Config& c = **result;
-  EXPECT_EQ(c.workers, static_cast<int>(std::max(1U, std::thread::hardware_concurrency())));
+  EXPECT_EQ(c.workers, affinityCpus());
   ASSERT_EQ(c.httpsListen.size(), 2u);
   EXPECT_EQ(c.httpsListen[0].text, "0.0.0.0:443");
   EXPECT_EQ(c.httpsListen[1].text, "[::]:443");
@@ -167,6 +175,26 @@ sites:
   EXPECT_EQ(c.sites[0].routes[0].respond->body, "hi");
 }
 
+TEST(ConfigValid, WorkersAutoCountsOnlyTheCpusTheProcessMayUse) {
+  // Pinned to one CPU (taskset -c 0, CPUAffinity=0, a one-CPU cpuset), auto
+  // is one worker, not one per CPU of the machine.
+  std::thread pinned([] {
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(sched_getcpu(), &one);
+    ASSERT_EQ(sched_setaffinity(0, sizeof(one), &one), 0);
+    auto result = loadString(R"(workers: auto
+certificates: { c: { cert: c.pem, key: k.pem } }
+tls: { default_certificate: c }
+sites: [{ name: s, hosts: [a.example], routes: [{ path: /, respond: {} }] }]
+)",
+                             "t.yaml", "/base");
+    ASSERT_TRUE(result.ok()) << result.error().message;
+    EXPECT_EQ((*result)->workers, 1);
+  });
+  pinned.join();
+}
+
 TEST(ConfigValid, WorkersAutoAndExplicitListsMayBeEmpty) {
   auto result = loadString(R"(workers: auto
 listen: { https: [], http: [] }
@@ -177,8 +205,7 @@ sites: [{ name: s, hosts: [a.example], routes: [{ path: /, respond: {} }] }]
 )",
                            "t.yaml", "/base");
   ASSERT_TRUE(result.ok()) << result.error().message;
-  EXPECT_EQ((*result)->workers,
-            static_cast<int>(std::max(1U, std::thread::hardware_concurrency())));
+  EXPECT_EQ((*result)->workers, affinityCpus());
   EXPECT_TRUE((*result)->httpsListen.empty());
   EXPECT_TRUE((*result)->httpListen.empty());
   EXPECT_EQ((*result)->shutdownTimeout, seconds(5));

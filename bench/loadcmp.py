@@ -423,8 +423,10 @@ def keepalive(server, args):
     url = f"https://127.0.0.1:{server.port}/"
     wrk = ["wrk", "-t1", "-c32", "-H", f"Host: {HOST}", url]
     run_client(wrk[:1] + ["-d1s"] + wrk[1:], args.client_core, 60)  # warm-up
+    segs0 = tcp_out_segments()
     cpu, out, sys_share = measure(server, lambda: run_client(
         wrk[:1] + [f"-d{args.duration}s"] + wrk[1:], args.client_core, args.duration + 60))
+    segs = tcp_out_segments() - segs0
     m = re.search(r"(\d+) requests in ([\d.]+)(m?s)", out)
     if not m:
         raise RuntimeError(f"wrk output not understood:\n{out}")
@@ -432,7 +434,18 @@ def keepalive(server, args):
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errs = re.search(r"Socket errors: (.*)", out)
     return {"cpu_us_per_req": cpu * 1e6 / n, "sys_share": sys_share, "requests": n, "rps": n / args.duration,
-            "non2xx": int(bad.group(1)) if bad else 0, "socket_errors": errs.group(1) if errs else ""}
+            "non2xx": int(bad.group(1)) if bad else 0, "socket_errors": errs.group(1) if errs else "",
+            "segments_per_req": segs / n}
+
+
+def tcp_out_segments():
+    """TCP segments sent on the whole machine so far (/proc/net/snmp
+    Tcp: OutSegs). Over a keep-alive run it counts the client's, the
+    server's and the origin's: 4 per proxied request is the least there is
+    (request in, request out, response in, response out, ACKs piggybacked)."""
+    with open("/proc/net/snmp") as f:
+        rows = [line.split() for line in f if line.startswith("Tcp:")]
+    return int(rows[1][rows[0].index("OutSegs")])
 
 
 def tls_load(args, server, *extra, timeout=None):
@@ -501,7 +514,8 @@ def measure_round(server, args, name):
     log(f"{name}: keep-alive")
     ka = keepalive(server, args)
     r.update(ka_cpu=ka["cpu_us_per_req"], ka_sys=ka["sys_share"], ka_rps=ka["rps"],
-             ka_requests=ka["requests"], ka_non2xx=ka["non2xx"], ka_errs=ka["socket_errors"])
+             ka_requests=ka["requests"], ka_non2xx=ka["non2xx"], ka_errs=ka["socket_errors"],
+             ka_segs=ka["segments_per_req"])
     log(f"{name}: full handshakes")
     hs = handshakes(server, args, "handshake")
     r.update(hs_cpu=hs["cpu_us_per_conn"], hs_sys=hs["sys_share"], hs_rate=hs["conn_per_s"],
@@ -762,6 +776,7 @@ def table(res, args, floor, many, load):
             f"- {s}: kernel share of the CPU: keep-alive {r['ka_sys']:.0%}, full handshakes "
             f"{r['hs_sys']:.0%}, resumed {r['res_sys']:.0%}; "
             f"keep-alive {r['ka_rps']:,.0f} req/s under wrk ({r['ka_requests']:,.0f} requests, "
+            f"{r['ka_segs']:.2f} TCP segments each on the machine, "
             f"non-2xx {r['ka_non2xx']}{', socket errors ' + r['ka_errs'] if r['ka_errs'] else ''}); "
             f"full handshakes {r['hs_rate']:,.0f}/s ({r['hs_errors']} errors); resumed "
             f"{r['res_rate']:,.0f}/s, {r['res_share']:.0%} resumed; latency p90 {r['p90']:.0f} us, "

@@ -175,6 +175,14 @@ sites:
   EXPECT_EQ(c.sites[0].routes[0].respond->body, "hi");
 }
 
+constexpr const char* kWorkersAuto = R"(workers: auto
+listen: { https: [], http: [] }
+shutdown_timeout: 5
+certificates: { c: { cert: c.pem, key: k.pem } }
+tls: { default_certificate: c }
+sites: [{ name: s, hosts: [a.example], routes: [{ path: /, respond: {} }] }]
+)";
+
 TEST(ConfigValid, WorkersAutoCountsOnlyTheCpusTheProcessMayUse) {
   // Pinned to one CPU (taskset -c 0, CPUAffinity=0, a one-CPU cpuset), auto
   // is one worker, not one per CPU of the machine.
@@ -183,12 +191,7 @@ TEST(ConfigValid, WorkersAutoCountsOnlyTheCpusTheProcessMayUse) {
     CPU_ZERO(&one);
     CPU_SET(sched_getcpu(), &one);
     ASSERT_EQ(sched_setaffinity(0, sizeof(one), &one), 0);
-    auto result = loadString(R"(workers: auto
-certificates: { c: { cert: c.pem, key: k.pem } }
-tls: { default_certificate: c }
-sites: [{ name: s, hosts: [a.example], routes: [{ path: /, respond: {} }] }]
-)",
-                             "t.yaml", "/base");
+    auto result = loadString(kWorkersAuto, "t.yaml", "/base");
     ASSERT_TRUE(result.ok()) << result.error().message;
     EXPECT_EQ((*result)->workers, 1);
   });
@@ -196,14 +199,7 @@ sites: [{ name: s, hosts: [a.example], routes: [{ path: /, respond: {} }] }]
 }
 
 TEST(ConfigValid, WorkersAutoAndExplicitListsMayBeEmpty) {
-  auto result = loadString(R"(workers: auto
-listen: { https: [], http: [] }
-shutdown_timeout: 5
-certificates: { c: { cert: c.pem, key: k.pem } }
-tls: { default_certificate: c }
-sites: [{ name: s, hosts: [a.example], routes: [{ path: /, respond: {} }] }]
-)",
-                           "t.yaml", "/base");
+  auto result = loadString(kWorkersAuto, "t.yaml", "/base");
   ASSERT_TRUE(result.ok()) << result.error().message;
   EXPECT_EQ((*result)->workers, affinityCpus());
   EXPECT_TRUE((*result)->httpsListen.empty());

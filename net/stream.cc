@@ -216,6 +216,14 @@ void Stream::pumpTls() {
         break;
       }
       handshakeDone_ = true;
+      // A TLS 1.3 server's NewSessionTickets are queued by BoringSSL when
+      // the handshake completes and written only by the next SSL_write.
+      // Held for the first response, they left the client's Finished
+      // unacknowledged, and a client with Nagle on held its request until
+      // our delayed ACK (~40 ms). They go out before this event returns to
+      // the loop instead (RFC 8446 section 4.6.1: any time after the
+      // client's Finished), in one write with a response made meanwhile.
+      ticketsQueued_ = !client_ && SSL_version(ssl_) == TLS1_3_VERSION;
       flushTls();
       if (client_) {
         handler_->onStreamConnected(0);
@@ -242,9 +250,22 @@ void Stream::pumpTls() {
       fail("TLS read: " + drainSslErrors());
       return;
     }
-    if (!closing_) flushTls();  // post-handshake messages (tickets, key updates)
+    if (!closing_) {
+      if (ticketsQueued_) sendTickets();
+      flushTls();  // post-handshake messages (tickets, key updates)
+    }
   } while (pumpAgain_ && !closing_);
   pumping_ = false;
+}
+
+void Stream::sendTickets() {
+  ticketsQueued_ = false;
+  // A connection already shutting down has no use for a ticket (and
+  // BoringSSL refuses to write after its close_notify).
+  if (shutdownStarted_) return;
+  // A zero-length SSL_write writes what BoringSSL has queued, and no record
+  // of its own: 0 (none of our bytes) is success, -1 an error.
+  if (SSL_write(ssl_, "", 0) < 0) fail("TLS write: " + drainSslErrors());
 }
 
 void Stream::flushTls() {

@@ -28,7 +28,9 @@ class Stream {
     // certificate was verified); a failed handshake is reported as an error
     // (onStreamError, onStreamClosed) instead.
     virtual void onStreamConnected(int status) { (void)status; }
-    // TLS server streams: the handshake completed.
+    // TLS server streams: the handshake completed. TLS 1.3 session tickets
+    // leave before this event returns to the loop, in one write with
+    // whatever the handler writes meanwhile (not held for a response).
     virtual void onStreamHandshakeDone() {}
     // Plaintext from the peer (only while reading is started).
     virtual void onStreamData(const char* data, size_t size) = 0;
@@ -142,6 +144,7 @@ class Stream {
   void handleCiphertext(const char* data, size_t size);
   void pumpTls();   // handshake + SSL_read loop over buffered ciphertext
   void flushTls();  // moves pending ciphertext from the write BIO to the socket
+  void sendTickets();
   void writeNow(std::string_view data);
   void sendRaw(std::string_view data);
   void startShutdown();
@@ -171,6 +174,7 @@ class Stream {
   bool shutdownDone_ = false;        // our FIN went out (half closed)
   bool closeAfterShutdown_ = false;  // shutdown(), not just shutdownWrite()
   bool lingering_ = false;           // shutdownLingering(): reads are discarded
+  bool ticketsQueued_ = false;       // TLS 1.3 server: tickets BoringSSL holds until a write
   bool pumping_ = false;
   bool pumpAgain_ = false;
   bool corked_ = false;

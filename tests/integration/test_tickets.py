@@ -1,10 +1,12 @@
 """Session tickets: the same keys on every worker (resumption works whichever
 worker a connection lands on), rotation with previous keys still accepted,
 expiry after tls.ticket_keys_kept rotations, a ticket lifetime that matches,
-and keys kept across a reload.
+keys kept across a reload, and TLS 1.3 tickets sent when the handshake
+completes rather than with the first response.
 Python's ssl module as the client (session= / session_reused)."""
 
 import os
+import select
 import socket
 import ssl
 import time
@@ -20,6 +22,8 @@ TLS12 = ssl.TLSVersion.TLSv1_2
 TLS13 = ssl.TLSVersion.TLSv1_3
 RECONNECTS = 20  # SO_REUSEPORT spreads them over both workers
 ROTATED = r"ticket keys rotated \("
+TICKET_WAIT = 2.0  # for a ticket that must come without a request (it takes ~1 ms)
+REQUEST = b"GET / HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n"
 
 
 def lifetimes(seconds):
@@ -36,19 +40,51 @@ def fetch(port, ctx, session=None):
     first: TLS 1.3 tickets arrive after the handshake."""
     with socket.create_connection(("127.0.0.1", port), timeout=CLIENT_TIMEOUT) as raw:
         with ctx.wrap_socket(raw, server_hostname="a.test", session=session) as s:
-            s.sendall(b"GET / HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n")
-            data = b""
-            try:
-                while True:
-                    chunk = s.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
-            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
-                pass
-            if not data.startswith(b"HTTP/1.1 200"):
-                raise AssertionError(f"unexpected response: {data[:200]!r}")
+            s.sendall(REQUEST)
+            read_response(s)
             return s.session_reused, s.session
+
+
+def read_response(s):
+    """The response to REQUEST on the TLS socket `s`, read to the end; fails
+    unless it is the route's 200."""
+    data = b""
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+        pass
+    if not (data.startswith(b"HTTP/1.1 200") and data.endswith(b"\r\n\r\na\n")):
+        raise AssertionError(f"unexpected response: {data[:200]!r}")
+    return data
+
+
+def wait_for_new_ticket(s, timeout):
+    """With no request sent on the TLS socket `s`: True once a session ticket
+    the handshake did not bring has been read (Python handles post-handshake
+    messages inside a read, which then finds no application data: a
+    nonblocking recv ends in SSLWantReadError), False if none came within
+    `timeout` seconds. OpenSSL's client names a TLS 1.3 session by a hash of
+    its ticket, so a new ticket shows as a new session id."""
+    before = s.session.id
+    deadline = time.monotonic() + timeout
+    s.setblocking(False)
+    try:
+        while s.session.id == before or not s.session.has_ticket:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([s], [], [], left)[0]:
+                return False
+            try:
+                data = s.recv(65536)
+            except ssl.SSLWantReadError:
+                continue
+            raise AssertionError(f"the server sent {data!r} before any request")
+        return True
+    finally:
+        s.settimeout(CLIENT_TIMEOUT)
 
 
 def make_daemon(cls, **tls):
@@ -111,6 +147,52 @@ class ResumptionAcrossWorkersTest(unittest.TestCase):
             for i in range(4):
                 reused, _ = fetch(self.port, ctx, session)
                 self.assertTrue(reused, f"{version.name}: no resumption after a reload ({i})")
+
+
+class TicketAtHandshakeTest(unittest.TestCase):
+    """TLS 1.3 tickets leave when the handshake completes (issue 15). A client
+    that keeps Nagle's algorithm on (Python's ssl, many libraries) holds its
+    request back until its Finished is acknowledged; a server that sent
+    nothing until it had a response let that ACK wait for the delayed-ACK
+    timer (~40 ms on Linux) on every new connection. Here the client sends
+    no request at all and must still get its ticket; then the request."""
+
+    @classmethod
+    def setUpClass(cls):
+        make_daemon(cls)
+
+    def connect(self):
+        raw = socket.create_connection(("127.0.0.1", self.port), timeout=CLIENT_TIMEOUT)
+        self.assertEqual(raw.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY), 0,
+                         "the client must leave Nagle on")
+        return raw
+
+    def test_tls13_ticket_without_a_request(self):
+        ctx = client_context(self.certs.ca_cert, tls_version=TLS13)
+        session = None
+        for attempt in ("full handshake", "resumption"):
+            with self.connect() as raw:
+                with ctx.wrap_socket(raw, server_hostname="a.test", session=session) as s:
+                    self.assertEqual(s.session_reused, session is not None, attempt)
+                    self.assertTrue(wait_for_new_ticket(s, TICKET_WAIT),
+                                    f"{attempt}: no ticket within {TICKET_WAIT} s of the "
+                                    "handshake without a request")
+                    session = s.session
+                    # The first request on the same Nagle-on connection.
+                    s.sendall(REQUEST)
+                    read_response(s)
+
+    def test_tls12_ticket_in_the_handshake_and_nothing_after(self):
+        # TLS 1.2 sends its ticket inside the handshake, before the server's
+        # Finished (RFC 5077 section 3.3): there is nothing to send after it.
+        ctx = client_context(self.certs.ca_cert, tls_version=TLS12)
+        with self.connect() as raw:
+            with ctx.wrap_socket(raw, server_hostname="a.test") as s:
+                self.assertTrue(s.session.has_ticket)
+                self.assertEqual(select.select([s], [], [], 0.5)[0], [],
+                                 "the server sent something after a TLS 1.2 handshake")
+                s.sendall(REQUEST)
+                read_response(s)
 
 
 class RotationTest(unittest.TestCase):

@@ -86,7 +86,7 @@ int runAcmeCommand(int argc, char** argv) {
     config = *loaded;
     if (socket.empty()) socket = config->adminSocket;
   }
-  if (!socket.empty() && unixSocketAnswers(socket)) {
+  if (!socket.empty() && probeUnixSocket(socket).state == SocketProbe::State::kAnswers) {
     const bool post = action != "status";
     auto reply =
         adminRequest(socket, post ? "POST" : "GET",

@@ -43,11 +43,24 @@ class Collector : public net::HttpParser::Handler {
 
 }  // namespace
 
-bool unixSocketAnswers(const std::string& path) {
+SocketProbe probeUnixSocket(const std::string& path) {
+  SocketProbe probe;
   const int fd = connectUnix(path);
-  if (fd < 0) return false;
-  ::close(fd);
-  return true;
+  if (fd >= 0) {
+    ::close(fd);
+    probe.state = SocketProbe::State::kAnswers;
+    return probe;
+  }
+  probe.error = errno;
+  // Only these two say nobody listens: the path has no socket file, or the
+  // file's listener is gone (the kernel refuses at once). EACCES and the
+  // like say nothing about a daemon (issue 15: one that a user may not
+  // reach was taken for none, and its store was bypassed).
+  probe.state = probe.error == ENOENT || probe.error == ECONNREFUSED
+                    ? SocketProbe::State::kNothingListens
+                    : SocketProbe::State::kUnknown;
+  probe.message = "admin socket " + path + ": cannot connect: " + std::strerror(probe.error);
+  return probe;
 }
 
 Result<AdminReply> adminRequest(const std::string& socketPath, const std::string& method,

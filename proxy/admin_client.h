@@ -2,7 +2,7 @@
 // start-up check for a live daemon): blocking, one request per connection.
 //
 // Thread: the main thread of a CLI process, or the control loop before it
-// runs (unixSocketAnswers: connect() to a Unix socket does not wait).
+// runs (probeUnixSocket: connect() to a Unix socket does not wait).
 #pragma once
 
 #include <string>
@@ -11,8 +11,22 @@
 
 namespace tlsedge::proxy {
 
-// True if something accepts connections on the Unix socket `path`.
-bool unixSocketAnswers(const std::string& path);
+// What one connect() to a Unix socket says about a daemon behind it.
+struct SocketProbe {
+  enum class State {
+    kAnswers,         // something accepted the connection
+    kNothingListens,  // ENOENT (no socket file) or ECONNREFUSED (a stale socket file)
+    kUnknown,         // any other errno (EACCES, EPERM, ENOTSOCK, ENAMETOOLONG, ...):
+                      // a daemon may well run there; never taken for "none"
+  };
+  State state = State::kUnknown;
+  int error = 0;  // connect()'s errno, 0 when kAnswers
+  // "admin socket PATH: cannot connect: <strerror>"; empty when kAnswers.
+  std::string message;
+};
+
+// Connects to the Unix socket `path` once and closes at once.
+SocketProbe probeUnixSocket(const std::string& path);
 
 struct AdminReply {
   int status = 0;

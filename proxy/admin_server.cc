@@ -246,8 +246,17 @@ Result<std::unique_ptr<AdminServer>> AdminServer::bind(const std::string& path) 
       return makeError("admin socket " + path +
                        ": the path exists and is not a socket; not replacing it");
     }
-    if (unixSocketAnswers(path))
+    const SocketProbe probe = probeUnixSocket(path);
+    if (probe.state == SocketProbe::State::kAnswers) {
       return makeError("another tlsedge is running on admin socket " + path);
+    }
+    // Only a file nobody listens on is stale. One we may not connect to
+    // (EACCES: another user's 0600 socket) may belong to a live daemon:
+    // unlinking it would take its admin socket away.
+    if (probe.state == SocketProbe::State::kUnknown) {
+      return makeError(probe.message +
+                       "; cannot tell whether a daemon listens there, not replacing it");
+    }
     log::info("admin socket " + path + ": removing a stale socket file");
     if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
       return makeError(errnoText("admin socket " + path + ": removing the stale file"));

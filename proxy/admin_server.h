@@ -11,8 +11,10 @@
 // creates the socket file with mode 0600 (umask 0177 around bind(2), so it
 // is never wider; then checked, and the start refused if it is not). A path
 // that exists: if something accepts connections on it, start is refused
-// ("another tlsedge is running on admin socket PATH"); otherwise (a stale
-// socket left by a crash) it is unlinked and bound. A file that is not a
+// ("another tlsedge is running on admin socket PATH"); if connect() is
+// refused (a stale socket left by a crash) it is unlinked and bound; any
+// other connect() error (EACCES: a socket this user may not reach, maybe a
+// live daemon's) refuses the start with that error. A file that is not a
 // socket is never removed. Missing parent directories are created (0700).
 // close() removes the socket file, if it is still ours (same inode).
 // adopt() takes a listening Unix socket passed in instead (systemd socket

@@ -179,14 +179,15 @@ int runCertCommand(int argc, char** argv) {
   if (a.offline && !a.socket.empty()) return usage("--offline and --socket exclude each other");
 
   // An explicit --socket that answers needs no configuration here.
-  if (!a.socket.empty() && unixSocketAnswers(a.socket)) {
+  if (!a.socket.empty() && probeUnixSocket(a.socket).state == SocketProbe::State::kAnswers) {
     if (a.verbose) std::cerr << "tlsedge cert: through the daemon on " << a.socket << "\n";
     return runRemote(a, a.socket);
   }
   auto config = loadCliConfig(a.config);
   if (!config.ok()) return fail(config.error().message);
   const std::string socket = a.socket.empty() ? (*config)->adminSocket : a.socket;
-  if (!a.offline && !socket.empty() && a.socket.empty() && unixSocketAnswers(socket)) {
+  if (!a.offline && !socket.empty() && a.socket.empty() &&
+      probeUnixSocket(socket).state == SocketProbe::State::kAnswers) {
     if (a.verbose) std::cerr << "tlsedge cert: through the daemon on " << socket << "\n";
     return runRemote(a, socket);
   }

@@ -127,10 +127,11 @@ def dead_port(testcase_or_class):
     return s.getsockname()[1]
 
 
-def run(cmd, *, input=None, timeout=TOOL_TIMEOUT, check=False, env=None):
-    """Runs a command; returns CompletedProcess with text stdout/stderr."""
+def run(cmd, *, input=None, timeout=TOOL_TIMEOUT, check=False, env=None, cwd=None):
+    """Runs a command (in `cwd` if given); returns CompletedProcess with text
+    stdout/stderr."""
     proc = subprocess.run(
-        cmd, input=input, capture_output=True, timeout=timeout, env=env,
+        cmd, input=input, capture_output=True, timeout=timeout, env=env, cwd=cwd,
         stdin=None if input is not None else subprocess.DEVNULL)
     out = proc.stdout.decode("utf-8", "replace")
     err = proc.stderr.decode("utf-8", "replace")

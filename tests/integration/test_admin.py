@@ -2,20 +2,24 @@
 through it (and the same output as on the state directory), curl
 --unix-socket, uploads served within a second (3 s sanitized), atomic --replace, refusals
 that keep the old certificate serving, the socket's mode and life cycle
-(stale file replaced, a second daemon refused, removed at exit), the body
-limit, and the private key never in a response or in the log."""
+(stale file replaced, a second daemon refused, also one that may not
+connect to it, removed at exit), the body limit, and the private key never
+in a response or in the log."""
 
 import json
 import os
+import pwd
+import shutil
 import socket
 import stat
 import subprocess
 import threading
 import time
+import types
 import unittest
 
 from clients import curl, peer_serial, s_client, s_client_leaf, tls_handshake
-from common import make_tempdir, run, sanitizer, tlsedge_bin
+from common import START_TIMEOUT, make_tempdir, require_tool, run, sanitizer, tlsedge_bin
 from config import base_config, respond_route, site, to_yaml
 from daemon import Daemon, start_daemon
 from pki import Certs
@@ -37,6 +41,20 @@ def raw_request(path, data, timeout=10):
             if not chunk:
                 return out.decode("utf-8", "replace")
             out += chunk
+
+
+def as_nobody():
+    """The command prefix that runs a program as `nobody` (no groups, no
+    capabilities): a user who may not connect to root's 0600 socket."""
+    if os.geteuid() != 0:
+        raise unittest.SkipTest("needs root to run a command as another user")
+    return [require_tool("setpriv"), "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+
+
+def give_to_nobody(*paths):
+    nobody = pwd.getpwnam("nobody")
+    for path in paths:
+        os.chown(path, nobody.pw_uid, nobody.pw_gid)
 
 
 class AdminTest(unittest.TestCase):
@@ -308,6 +326,46 @@ class AdminTest(unittest.TestCase):
         self.assertIn("no certificates in", self.cert("list").stdout)
         daemon.stop()
         self.assertFalse(os.path.exists(self.sock))
+
+    def test_start_refused_on_a_socket_it_may_not_reach(self):
+        """A socket another user's daemon listens on, in a directory anyone
+        may write: a second daemon that may not connect to it cannot tell it
+        from a stale one, so it refuses to start and leaves it in place."""
+        nobody = as_nobody()
+        shared = make_tempdir(self)
+        os.chmod(shared, 0o777)
+        sock = os.path.join(shared, "admin.sock")
+        cfg = dict(self.cfg)
+        cfg["admin"] = {"socket": sock}
+        daemon = start_daemon(self, self.dir, cfg)
+        inode = os.stat(sock).st_ino
+
+        mine = make_tempdir(self)
+        os.chmod(mine, 0o755)
+        state = os.path.join(mine, "state")
+        os.makedirs(state)
+        cdn = types.SimpleNamespace(cert=os.path.join(mine, "cdn.pem"),
+                                    key=os.path.join(mine, "cdn.key"))
+        shutil.copy(self.cdn.cert, cdn.cert)
+        shutil.copy(self.cdn.key, cdn.key)
+        give_to_nobody(state, cdn.cert, cdn.key)
+        theirs = base_config(state, certificates={"cdn": cdn}, default_certificate="cdn",
+                             sites=self.cfg["sites"])
+        theirs["admin"] = {"socket": sock}
+        second = Daemon(mine, theirs, name="nobody")
+        try:
+            res = run([*nobody, tlsedge_bin(), "run", "-c", second.config_path],
+                      timeout=START_TIMEOUT, cwd=mine)
+        except subprocess.TimeoutExpired:
+            self.fail("the daemon running as nobody took over the admin socket and started")
+        self.assertEqual(res.returncode, 1, res.stdout + res.stderr)
+        self.assertIn(f"admin socket {sock}: cannot connect: Permission denied; cannot tell "
+                      "whether a daemon listens there, not replacing it", res.stdout + res.stderr)
+        self.assertEqual(os.stat(sock).st_ino, inode)
+        res = self.cert("list", "--socket", sock, "-v")
+        self.assertIn("through the daemon on " + sock, res.stderr)
+        daemon.stop()
+        self.assertFalse(os.path.exists(sock))
 
     def test_socket_path_changes_at_restart(self):
         daemon = start_daemon(self, self.dir, self.cfg)

@@ -27,7 +27,11 @@ constexpr const char* kAcmeUsage =
     "                                     cessationOfOperation\n"
     "OPTIONS: -c FILE (the configuration; without it, the embedded default's),\n"
     "--socket PATH (the admin socket; default: the configuration's admin.socket),\n"
-    "--json (print the result as one JSON value).\n";
+    "--json (print the result as one JSON value).\n"
+    "With --socket the command goes through the daemon there, or fails. Without\n"
+    "it, `status` reads the store only when nothing listens on admin.socket (no\n"
+    "socket file, or a stale one), saying so on stderr; any other connect error\n"
+    "(e.g. permission denied) fails, naming the socket.\n";
 
 int fail(const std::string& message) {
   std::cerr << "tlsedge acme: " << message << "\n";
@@ -79,14 +83,20 @@ int runAcmeCommand(int argc, char** argv) {
     body = "{\"reason\":" + std::to_string(*code) + "}";
   }
 
+  // An explicit --socket names a daemon: through it or not at all (as in
+  // `tlsedge cert`, issue 15). Without it, only "nothing listens on
+  // admin.socket" means no daemon; other connect errors are reported.
+  const bool explicitSocket = !socket.empty();
   conf::ConfigPtr config;
-  if (socket.empty() || !configPath.empty()) {
+  if (!explicitSocket) {
     auto loaded = loadCliConfig(configPath);
     if (!loaded.ok()) return fail(loaded.error().message);
     config = *loaded;
-    if (socket.empty()) socket = config->adminSocket;
+    socket = config->adminSocket;
   }
-  if (!socket.empty() && probeUnixSocket(socket).state == SocketProbe::State::kAnswers) {
+  SocketProbe probe;
+  if (!socket.empty()) probe = probeUnixSocket(socket);
+  if (probe.state == SocketProbe::State::kAnswers) {
     const bool post = action != "status";
     auto reply =
         adminRequest(socket, post ? "POST" : "GET",
@@ -97,10 +107,17 @@ int runAcmeCommand(int argc, char** argv) {
     std::cout << reply->body << (json ? "\n" : "");
     return 0;
   }
+  if (explicitSocket) {
+    return fail(probe.message + "; with --socket the command goes through that daemon only");
+  }
+  if (!socket.empty() && probe.state == SocketProbe::State::kUnknown) {
+    return fail(probe.message);
+  }
   const std::string why = socket.empty() ? "no admin.socket is configured"
                                          : "no daemon answers on the admin socket " + socket;
   if (action != "status") return fail(action + " needs the running daemon: " + why);
-  if (config == nullptr) return fail(why + "; pass -c FILE to read the store instead");
+  std::cerr << "tlsedge acme: " << why << "; reading the state directory " << config->stateDir
+            << "\n";
   const auto sites = acme::storeStatuses(*config);
   if (json) {
     std::cout << acme::statusJson(sites) << "\n";

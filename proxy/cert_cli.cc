@@ -28,8 +28,11 @@ constexpr const char* kCertUsage =
     "--offline (work on the state directory even if a daemon runs), --json (print\n"
     "the result as one JSON value), -v (say on stderr which way it went).\n"
     "When a daemon answers on the admin socket the command goes through it (and\n"
-    "`which` answers from what it serves now); otherwise it works on the state\n"
-    "directory of the configuration.\n";
+    "`which` answers from what it serves now). With --socket it must: if nothing\n"
+    "answers there, the command fails. Without --socket, only when nothing listens\n"
+    "on admin.socket (no socket file, or a stale one) does it work on the state\n"
+    "directory of the configuration, saying so on stderr; any other connect error\n"
+    "(e.g. permission denied) fails, naming the socket.\n";
 
 struct CertArgs {
   std::string action;
@@ -178,24 +181,43 @@ int runCertCommand(int argc, char** argv) {
 
   if (a.offline && !a.socket.empty()) return usage("--offline and --socket exclude each other");
 
-  // An explicit --socket that answers needs no configuration here.
-  if (!a.socket.empty() && probeUnixSocket(a.socket).state == SocketProbe::State::kAnswers) {
+  // An explicit --socket names a daemon: through it or not at all. Falling
+  // back would write into another store than the one asked for (issue 15).
+  if (!a.socket.empty()) {
+    const SocketProbe probe = probeUnixSocket(a.socket);
+    if (probe.state != SocketProbe::State::kAnswers) {
+      return fail(probe.message + "; with --socket the command goes through that daemon only");
+    }
     if (a.verbose) std::cerr << "tlsedge cert: through the daemon on " << a.socket << "\n";
     return runRemote(a, a.socket);
   }
   auto config = loadCliConfig(a.config);
   if (!config.ok()) return fail(config.error().message);
-  const std::string socket = a.socket.empty() ? (*config)->adminSocket : a.socket;
-  if (!a.offline && !socket.empty() && a.socket.empty() &&
-      probeUnixSocket(socket).state == SocketProbe::State::kAnswers) {
+  const std::string& socket = (*config)->adminSocket;
+  const std::string& stateDir = (*config)->stateDir;
+  if (a.offline) {
+    if (a.verbose) std::cerr << "tlsedge cert: on the state directory " << stateDir << "\n";
+    return runOffline(a, **config);
+  }
+  if (socket.empty()) {
+    std::cerr << "tlsedge cert: no admin.socket is configured; working on the state directory "
+              << stateDir << "\n";
+    return runOffline(a, **config);
+  }
+  const SocketProbe probe = probeUnixSocket(socket);
+  if (probe.state == SocketProbe::State::kAnswers) {
     if (a.verbose) std::cerr << "tlsedge cert: through the daemon on " << socket << "\n";
     return runRemote(a, socket);
   }
-  if (a.verbose) {
-    std::cerr << "tlsedge cert: on the state directory " << (*config)->stateDir
-              << (socket.empty() || a.offline ? "" : " (no daemon answers on " + socket + ")")
-              << "\n";
+  // A daemon we cannot reach may still run there: its store is not ours
+  // to change behind its back, nor is its absence ours to report.
+  if (probe.state == SocketProbe::State::kUnknown) {
+    return fail(probe.message + "; not working on the state directory " + stateDir +
+                " instead (--offline does)");
   }
+  // Always said, -v or not: the reader must know which store was used.
+  std::cerr << "tlsedge cert: no daemon listens on " << socket
+            << "; working on the state directory " << stateDir << "\n";
   return runOffline(a, **config);
 }
 

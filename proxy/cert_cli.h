@@ -2,7 +2,11 @@
 // running daemon's admin socket (proxy/admin_client.h) when one answers
 // there, else over the operations in certstore/manage.h on the state
 // directory of the configuration (-c FILE; default: the embedded default's).
-// The output is the same either way (proxy/cert_text.h renders both).
+// The state directory is used only with --offline, without an admin.socket,
+// or when nothing listens on admin.socket (ENOENT, ECONNREFUSED; said on
+// stderr); an explicit --socket that does not answer, or any other connect
+// error, fails. The output is the same either way (proxy/cert_text.h
+// renders both).
 //
 // Thread: the main thread of a CLI process.
 #pragma once

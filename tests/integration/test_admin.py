@@ -3,8 +3,9 @@ through it (and the same output as on the state directory), curl
 --unix-socket, uploads served within a second (3 s sanitized), atomic --replace, refusals
 that keep the old certificate serving, the socket's mode and life cycle
 (stale file replaced, a second daemon refused, also one that may not
-connect to it, removed at exit), the body limit, and the private key never
-in a response or in the log."""
+connect to it, removed at exit), a socket the CLI may not reach or where
+nothing listens with --socket is an error, never another store (issue 15),
+the body limit, and the private key never in a response or in the log."""
 
 import json
 import os
@@ -326,6 +327,70 @@ class AdminTest(unittest.TestCase):
         self.assertIn("no certificates in", self.cert("list").stdout)
         daemon.stop()
         self.assertFalse(os.path.exists(self.sock))
+
+    def test_a_socket_the_user_may_not_reach_is_an_error(self):
+        """Issue 15: `permission denied` on the daemon's 0600 socket is not
+        "no daemon": no fallback into ./tlsedge-state, no false success."""
+        nobody = as_nobody()
+        daemon = start_daemon(self, self.dir, self.cfg)
+        os.chmod(self.dir, 0o755)  # the socket itself refuses, not the path to it
+        os.chmod(self.state, 0o755)
+        self.assertEqual(stat.S_IMODE(os.stat(self.sock).st_mode), 0o600)
+        cwd = make_tempdir(self)  # where a fallback would write ./tlsedge-state
+        os.chmod(cwd, 0o777)
+        chain, key = os.path.join(cwd, "chain.pem"), os.path.join(cwd, "key.pem")
+        shutil.copy(self.shop1.cert, chain)
+        shutil.copy(self.shop1.key, key)
+        give_to_nobody(chain, key)
+        # A configuration nobody can read, whose admin.socket is the daemon's.
+        config_path = os.path.join(cwd, "nobody.yaml")
+        with open(config_path, "w") as f:
+            f.write(to_yaml(base_config(self.state, sites=self.cfg["sites"])))
+        os.chmod(config_path, 0o644)
+
+        def cli(*args):
+            res = run([*nobody, tlsedge_bin(), *args], timeout=60, cwd=cwd)
+            self.outputs += [res.stdout, res.stderr]
+            self.assertEqual(res.returncode, 1, f"{' '.join(args)}\nstdout:\n{res.stdout}\n"
+                                                f"stderr:\n{res.stderr}")
+            self.assertIn(f"admin socket {self.sock}: cannot connect: Permission denied",
+                          res.stderr)
+            self.assertEqual(res.stdout, "")
+            self.assertFalse(os.path.exists(os.path.join(cwd, "tlsedge-state")), args)
+            return res
+
+        add = ("add", "shop-x", "--cert", chain, "--key", key)
+        res = cli("cert", *add, "--socket", self.sock)
+        self.assertIn("with --socket the command goes through that daemon only", res.stderr)
+        cli("cert", "list", "--socket", self.sock)
+        cli("cert", "list", "--socket", self.sock, "--json")
+        res = cli("cert", *add, "-c", config_path)  # the socket from the configuration
+        self.assertIn("not working on the state directory " + self.state, res.stderr)
+        cli("cert", "list", "-c", config_path)
+        cli("acme", "status", "--socket", self.sock)
+        cli("acme", "status", "-c", config_path)
+        cli("acme", "renew", "shop", "--socket", self.sock)
+        # The daemon never saw it, and its store does not hold it.
+        self.assertNotIn("shop-x", self.cert("list", "-v").stdout)
+        self.assertFalse(os.path.exists(os.path.join(self.state, "certs", "shop-x")))
+        self.assert_no_key(daemon)
+
+    def test_explicit_socket_where_nothing_listens_is_an_error(self):
+        cwd = make_tempdir(self)
+        missing = os.path.join(self.dir, "missing.sock")
+        stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        stale.bind(self.sock)
+        stale.close()
+        for path, reason in ((missing, "No such file or directory"),
+                             (self.sock, "Connection refused")):
+            for args in (("cert", "add", "shop-x", "--cert", self.shop1.cert, "--key",
+                          self.shop1.key), ("cert", "list"), ("acme", "status")):
+                res = run([tlsedge_bin(), *args, "--socket", path], timeout=60, cwd=cwd)
+                self.assertEqual(res.returncode, 1, f"{args} {path}\n{res.stdout}{res.stderr}")
+                self.assertIn(f"admin socket {path}: cannot connect: {reason}", res.stderr)
+                self.assertEqual(res.stdout, "")
+                self.assertEqual(os.listdir(cwd), [], args)  # no ./tlsedge-state
+        self.assertFalse(os.path.exists(os.path.join(self.state, "certs")))
 
     def test_start_refused_on_a_socket_it_may_not_reach(self):
         """A socket another user's daemon listens on, in a directory anyone

@@ -1,11 +1,14 @@
 """`tlsedge cert add|list|show|which|rm` through the real binary, on the state
 directory of a config, then a daemon serving what the store holds: the
 certificate a site binds by store name, the one an unbound site gets because
-its names cover the host, and `cert which` agreeing with the handshake."""
+its names cover the host, and `cert which` agreeing with the handshake.
+Without a daemon (nothing listens on admin.socket), the state directory,
+said on stderr."""
 
 import json
 import os
 import re
+import socket
 import stat
 import unittest
 
@@ -159,6 +162,38 @@ class CertCliTest(unittest.TestCase):
         self.assertEqual(self.handshake_serial(port, "shop.test"), self.shop2.serial)
         self.assertEqual(int(field(self.cert("which", "shop.test").stdout, "serial"), 16),
                          self.shop2.serial)
+
+    def test_no_daemon_works_on_the_state_directory_and_says_so(self):
+        """Nothing listens on admin.socket (no socket file, then a stale one):
+        the state directory of the configuration, named on stderr without -v."""
+        tmp = make_tempdir(self)
+        state = os.path.join(tmp, "state")
+        sock = os.path.join(state, "admin.sock")
+        config_path = os.path.join(tmp, "tlsedge.yaml")
+        with open(config_path, "w") as f:
+            f.write(to_yaml(base_config(state, sites=[
+                site("blog", ["blog.test"], [respond_route("/", 200, "blog\n")])])))
+        said = f"tlsedge cert: no daemon listens on {sock}; working on the state directory {state}"
+
+        def cert(*args):
+            res = run([tlsedge_bin(), "cert", *args, "-c", config_path], timeout=60, cwd=tmp)
+            self.assertEqual(res.returncode, 0, f"{args}\n{res.stdout}{res.stderr}")
+            self.assertEqual(res.stderr.strip(), said)
+            return res
+
+        self.assertIn("added `spare`", cert("add", "spare", "--cert", self.spare.cert,
+                                            "--key", self.spare.key).stdout)
+        self.assertTrue(os.path.isdir(os.path.join(state, "certs", "spare")))
+        stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        stale.bind(sock)
+        stale.close()
+        self.assertRegex(cert("list").stdout, r"spare\s+spare\.test")
+        self.assertEqual([e["name"] for e in json.loads(cert("list", "--json").stdout)],
+                         ["spare"])
+        self.assertFalse(os.path.exists(os.path.join(tmp, "tlsedge-state")))
+        # --offline says nothing unless asked (-v).
+        res = run([tlsedge_bin(), "cert", "list", "--offline", "-c", config_path], timeout=60)
+        self.assertEqual((res.returncode, res.stderr), (0, ""))
 
     def test_usage_errors(self):
         res = run([tlsedge_bin(), "cert", "add", "x"], timeout=30)

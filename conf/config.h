@@ -73,6 +73,12 @@ struct Site {
   int redirectStatus = 308;   // 308 or 301
   std::optional<Hsts> hsts;
   std::vector<Route> routes;  // in YAML order; routing picks the longest matching prefix
+  // `upgrades`: the protocols an HTTP/1.1 Upgrade may switch this site's
+  // connections to (a 101 from the origin makes a tunnel), lower-case.
+  // Others are not offered to the origin: the request goes on as a plain
+  // one. Never h2c (config validation refuses it: an h2c tunnel would carry
+  // requests past routing).
+  std::vector<std::string> upgrades{"websocket"};
   // tls: { acme: true }: one certificate for all `hosts`, ordered from the
   // top-level `acme:` CA and kept in the store as acmeCertificateName(name).
   bool acme = false;
@@ -157,7 +163,15 @@ struct Upstream {
   int maxFails = 1;
   Duration failTimeout{std::chrono::seconds(10)};
   std::optional<UpstreamTls> tls;  // absent: plain HTTP
+  // A response head (status line + fields) over either is refused: 502 to
+  // the client, the origin connection closed. It is parsed as it arrives,
+  // so an endless head costs no more than this.
+  size_t maxResponseHeaderSize = 64 * 1024;
+  size_t maxResponseHeaders = 200;
 };
+
+// The largest max_response_header_size accepted.
+inline constexpr uint64_t kMaxResponseHeaderSize = 1 << 20;
 
 // What one client connection may send or hold. Timeouts close the connection
 // (after a 408 where a request is under way and nothing was answered yet).

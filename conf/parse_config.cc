@@ -173,7 +173,8 @@ void parseUpstreams(ParseContext& ctx, const Field& field, Config& config) {
   parseNamedMap(ctx, field, ctx.upstreamNames, [&](const MapReader::Entry& entry) {
     MapReader upstream(ctx.diag, entry.value,
                        {"servers", "balance", "connect_timeout", "read_timeout", "send_timeout",
-                        "keepalive", "idle_timeout", "max_fails", "fail_timeout", "tls"});
+                        "keepalive", "idle_timeout", "max_fails", "fail_timeout", "tls",
+                        "max_response_header_size", "max_response_headers"});
     auto servers = upstream.require("servers");
     if (!servers) return;
     auto addresses = readAddresses(ctx, *servers, 1);

@@ -34,12 +34,8 @@ void parseLimits(ParseContext& ctx, const Field& field, Limits& limits) {
   count("max_handshakes", limits.maxHandshakes, 1, 10000000);
   count("max_headers", limits.maxHeaders, 1, 10000);
   if (auto f = map.get("max_header_size")) {
-    if (auto n = readSize(ctx.diag, *f, kMaxHeaderSizeLimit)) {
-      if (*n < 1024) {
-        ctx.diag.report(f->pos, f->path, "must be at least 1k, got " + f->node.scalar());
-      } else {
-        limits.maxHeaderSize = static_cast<size_t>(*n);
-      }
+    if (auto n = readSize(ctx.diag, *f, kMaxHeaderSizeLimit, 1024)) {
+      limits.maxHeaderSize = static_cast<size_t>(*n);
     }
   }
   if (auto f = map.get("max_body_size")) {

@@ -1,7 +1,12 @@
-// The `sites` section: hosts, certificate binding, redirects, HSTS, routes.
+// The `sites` section: hosts, certificate binding, redirects, HSTS, routes,
+// upgrades.
 #include <algorithm>
+#include <cctype>
+#include <cstring>
 #include <map>
 #include <optional>
+
+#include "base/ascii.h"
 
 #include "conf/parse.h"
 #include "conf/values.h"
@@ -261,9 +266,36 @@ void parseRoutes(ParseContext& ctx, const Field& field, Site& site) {
   }
 }
 
+// `upgrades: [websocket, ...]`: protocol names (RFC 9110 7.8), without h2c
+// or h2. An empty list turns upgrades off.
+void parseUpgrades(ParseContext& ctx, const Field& field, Site& site) {
+  auto items = readList(ctx.diag, field);
+  if (!items) return;
+  site.upgrades.clear();
+  for (const Field& item : *items) {
+    auto text = readString(ctx.diag, item);
+    if (!text) continue;
+    std::string name = ascii::lowered(*text);
+    const bool token = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || std::strchr("!#$%&'*+-.^_`|~", c);
+    });
+    if (!token) {
+      ctx.diag.report(item.pos, item.path, "`" + *text + "` is not a protocol name (a token)");
+    } else if (name == "h2c" || name == "h2") {
+      ctx.diag.report(item.pos, item.path,
+                      "`" + *text +
+                          "` cannot be tunnelled: HTTP/2 requests inside the tunnel would pass "
+                          "no routing rule (RFC 9113 3.1 deprecates the h2c upgrade)");
+    } else if (std::find(site.upgrades.begin(), site.upgrades.end(), name) == site.upgrades.end()) {
+      site.upgrades.push_back(std::move(name));
+    }
+  }
+}
+
 void parseSite(ParseContext& ctx, SitesState& state, const Field& field, std::vector<Site>& out) {
-  MapReader map(ctx.diag, field,
-                {"name", "hosts", "tls", "redirect_https", "redirect_status", "hsts", "routes"});
+  MapReader map(
+      ctx.diag, field,
+      {"name", "hosts", "tls", "redirect_https", "redirect_status", "hsts", "routes", "upgrades"});
   if (!map.isMap()) return;
   Site site;
   if (auto f = map.require("name")) {
@@ -295,6 +327,7 @@ void parseSite(ParseContext& ctx, SitesState& state, const Field& field, std::ve
     }
   }
   if (auto f = map.get("hsts")) parseHsts(ctx, *f, site);
+  if (auto f = map.get("upgrades")) parseUpgrades(ctx, *f, site);
   if (auto f = map.require("routes")) parseRoutes(ctx, *f, site);
   out.push_back(std::move(site));
 }

@@ -67,6 +67,16 @@ void parseUpstreamOptions(ParseContext& ctx, const MapReader& map, Upstream& ups
   if (auto f = map.get("keepalive")) {
     if (auto n = readInt(ctx.diag, *f, 0, 100000)) upstream.keepalive = static_cast<size_t>(*n);
   }
+  if (auto f = map.get("max_response_header_size")) {
+    if (auto n = readSize(ctx.diag, *f, kMaxResponseHeaderSize, 1024)) {
+      upstream.maxResponseHeaderSize = static_cast<size_t>(*n);
+    }
+  }
+  if (auto f = map.get("max_response_headers")) {
+    if (auto n = readInt(ctx.diag, *f, 1, 10000)) {
+      upstream.maxResponseHeaders = static_cast<size_t>(*n);
+    }
+  }
   if (auto f = map.get("max_fails")) {
     if (auto n = readInt(ctx.diag, *f, 0, 1000)) upstream.maxFails = static_cast<int>(*n);
   }

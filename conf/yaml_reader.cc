@@ -188,7 +188,8 @@ std::optional<Duration> readDuration(Diagnostics& diag, const Field& field) {
   return *parsed;
 }
 
-std::optional<uint64_t> readSize(Diagnostics& diag, const Field& field, uint64_t max) {
+std::optional<uint64_t> readSize(Diagnostics& diag, const Field& field, uint64_t max,
+                                 uint64_t min) {
   if (!field.node.isScalar()) {
     diag.report(field.pos, field.path, "expected a size, got " + describe(field.node));
     return std::nullopt;
@@ -201,6 +202,13 @@ std::optional<uint64_t> readSize(Diagnostics& diag, const Field& field, uint64_t
   if (*parsed > max) {
     diag.report(field.pos, field.path,
                 "must be at most " + std::to_string(max) + " bytes, got " + field.node.scalar());
+    return std::nullopt;
+  }
+  if (*parsed < min) {
+    const std::string least =
+        min % 1024 == 0 ? std::to_string(min / 1024) + "k" : std::to_string(min) + " bytes";
+    diag.report(field.pos, field.path,
+                "must be at least " + least + ", got " + field.node.scalar());
     return std::nullopt;
   }
   return *parsed;

@@ -73,8 +73,9 @@ std::optional<int64_t> readInt(Diagnostics& diag, const Field& field, int64_t mi
 // true or false (YAML 1.2 spellings; "yes"/"on" are refused as ambiguous).
 std::optional<bool> readBool(Diagnostics& diag, const Field& field);
 std::optional<Duration> readDuration(Diagnostics& diag, const Field& field);
-// A byte count ("16k"), at most `max`.
-std::optional<uint64_t> readSize(Diagnostics& diag, const Field& field, uint64_t max);
+// A byte count ("16k") in min..max.
+std::optional<uint64_t> readSize(Diagnostics& diag, const Field& field, uint64_t max,
+                                 uint64_t min = 0);
 // The items of a list as Fields named path[i]. An empty value is an empty list.
 std::optional<std::vector<Field>> readList(Diagnostics& diag, const Field& field);
 

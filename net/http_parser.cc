@@ -22,6 +22,11 @@ HttpParser* owner(llhttp_t* p) { return static_cast<HttpParser*>(p->data); }
 
 }  // namespace
 
+bool bodylessResponse(int status, bool requestWasHead) {
+  return requestWasHead || (status >= 100 && status < 200 && status != 101) || status == 204 ||
+         status == 304;
+}
+
 const std::string* MessageHead::find(std::string_view name) const {
   for (const Header& h : headers) {
     if (equalsIgnoreCase(h.name, name)) return &h.value;
@@ -336,11 +341,16 @@ int HttpParser::onHeadersCompleteCb(llhttp_t* p) noexcept {
   h.chunked = (p->flags & F_CHUNKED) != 0;
   if ((p->flags & F_CONTENT_LENGTH) != 0) h.contentLength = p->content_length;
   h.upgrade = p->upgrade != 0;
-  // RFC 9110 9.3.2: a response to HEAD has no content, whatever its
-  // Content-Length or Transfer-Encoding says. Returning HPE_PAUSED loses the
-  // "1 = skip body" answer, so set the flag that answer would have set;
-  // llhttp resumes in after_headers_complete.
-  if (parser->kind_ == Kind::kResponse && parser->requestWasHead_) p->flags |= F_SKIPBODY;
+  // RFC 9112 6.3: a response to HEAD, a 1xx (101 aside: a tunnel follows),
+  // a 204 and a 304 have no content, whatever their Content-Length or
+  // Transfer-Encoding says. (llhttp knows 100, 102, 103, 204 and 304 itself;
+  // not other 1xx codes.) Returning HPE_PAUSED loses the "1 = skip body"
+  // answer, so set the flag that answer would have set; llhttp resumes in
+  // after_headers_complete.
+  if (parser->kind_ == Kind::kResponse &&
+      bodylessResponse(p->status_code, parser->requestWasHead_)) {
+    p->flags |= F_SKIPBODY;
+  }
   // Stop here: feed() checks the head's size, then hands it to the handler.
   parser->stop_ = Stop::kHeadComplete;
   return HPE_PAUSED;

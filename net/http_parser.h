@@ -58,6 +58,10 @@ struct MessageHead {
   const std::string* find(std::string_view name) const;
 };
 
+// RFC 9112 6.3: a response with this status, or to a HEAD request, has no
+// content whatever its head says (101 is not one: a tunnel follows it).
+bool bodylessResponse(int status, bool requestWasHead);
+
 class HttpParser {
  public:
   enum class Kind { kRequest, kResponse };

@@ -2,12 +2,14 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <string_view>
 
 #include "base/log.h"
 #include "proxy/http_util.h"
 #include "proxy/redirect.h"
+#include "proxy/request_target.h"
 #include "proxy/worker.h"
 
 namespace tlsedge::proxy {
@@ -46,11 +48,12 @@ std::string statusLine(const net::MessageHead& head) {
   return out;
 }
 
-// The end-to-end header lines of `head` (hop-by-hop ones left out).
+// The end-to-end header lines of `head`: hop-by-hop ones and the framing
+// (which the caller writes for what it sends) left out.
 void appendEndToEndHeaders(std::string& out, const net::MessageHead& head) {
   const auto tokens = connectionTokens(head);
   for (const auto& h : head.headers) {
-    if (isHopByHop(h.name, tokens)) continue;
+    if (isHopByHop(h.name, tokens) || isFraming(h.name)) continue;
     out += h.name;
     out += ": ";
     out += h.value;
@@ -58,16 +61,49 @@ void appendEndToEndHeaders(std::string& out, const net::MessageHead& head) {
   }
 }
 
-// Every Upgrade header value of `head`, comma-joined (RFC 9110 7.8).
-std::string upgradeProtocols(const net::MessageHead& head) {
-  std::string out;
+// Calls fn(protocol, name) for each protocol of every Upgrade field of
+// `head` ("websocket"; "foo/2" has the name "foo"), RFC 9110 7.8.
+template <typename Fn>
+void forEachUpgrade(const net::MessageHead& head, Fn fn) {
   for (const auto& h : head.headers) {
     if (!equalsIgnoreCase(h.name, "upgrade")) continue;
-    if (!out.empty()) out += ", ";
-    out += h.value;
+    forEachListItem(h.value, [&](std::string_view protocol) {
+      fn(protocol, protocol.substr(0, protocol.find('/')));
+    });
   }
+}
+
+// The protocols of a client's Upgrade that `site` tunnels, comma-joined in
+// the client's order; empty if none (RFC 9110 7.8: the others are ignored).
+std::string offeredUpgrades(const net::MessageHead& head, const conf::Site& site) {
+  std::string out;
+  forEachUpgrade(head, [&](std::string_view protocol, std::string_view name) {
+    const bool allowed =
+        std::any_of(site.upgrades.begin(), site.upgrades.end(),
+                    [&](const std::string& p) { return equalsIgnoreCase(name, p); });
+    if (!allowed) return;
+    if (!out.empty()) out += ", ";
+    out += protocol;
+  });
   return out;
 }
+
+// Whether an origin's 101 switched to a protocol `offered` named (RFC 9110
+// 15.2.2: a server switches only to one the client listed).
+bool switchedToOffered(const net::MessageHead& response, std::string_view offered) {
+  bool any = false;
+  bool all = true;
+  forEachUpgrade(response, [&](std::string_view, std::string_view name) {
+    bool listed = false;
+    forEachListItem(offered, [&](std::string_view protocol) {
+      listed = listed || equalsIgnoreCase(name, protocol.substr(0, protocol.find('/')));
+    });
+    any = true;
+    all = all && listed;
+  });
+  return any && all;
+}
+
 }  // namespace
 
 ClientConnection* ClientConnection::accept(Worker& worker, int fd, const sockaddr* peer,
@@ -380,7 +416,7 @@ void ClientConnection::onHead(net::MessageHead& head) {
   clientHttp11_ = head.versionMajor == 1 && head.versionMinor >= 1;
   responseStarted_ = false;
   site_ = nullptr;
-  upgradeRequested_ = false;
+  upgradeOffer_.clear();
   continueRelayed_ = false;
   // RFC 9110 10.1.1: only HTTP/1.1 clients expect a 100, and only for content.
   const std::string* expect = head.find("expect");
@@ -406,19 +442,23 @@ void ClientConnection::onHead(net::MessageHead& head) {
       respond(501, "Not Implemented: CONNECT (tlsedge is a reverse proxy, not a forward proxy)\n");
       return;
     }
-    upgradeRequested_ = clientHttp11_;  // RFC 9110 7.8: ignored in HTTP/1.0
   }
-  route(head);
-}
-
-void ClientConnection::route(net::MessageHead& head) {
-  const Generation& gen = *generation_;
-  const std::string* host = head.find("host");
-  if (host == nullptr || host->empty()) {
-    respond(400, "Bad Request: missing Host header\n");
+  RequestTarget target;
+  if (const std::string_view refused = resolveRequestTarget(head, target); !refused.empty()) {
+    // A request whose routing is in doubt (two Host fields, userinfo, a bad
+    // authority): nothing after it on this connection is trusted either.
+    ++worker_.stats().badRequests;
+    log::debug("client " + stream_->peerIp() + ": bad request: " + std::string(refused));
+    respondAndClose(400, "Bad Request: " + std::string(refused) + "\n");
     return;
   }
-  std::string_view target = head.target;
+  if (log_ != nullptr) log_->host = target.authority;
+  route(head, target);
+}
+
+void ClientConnection::route(net::MessageHead& head, const RequestTarget& request) {
+  const Generation& gen = *generation_;
+  const std::string_view target = request.target;
   if (!tls_ && target.starts_with(kChallengePrefix)) {
     // RFC 8555 section 8.3: answered here, whatever the site's settings.
     std::string_view token = target.substr(kChallengePrefix.size());
@@ -433,13 +473,13 @@ void ClientConnection::route(net::MessageHead& head) {
     }
     return;
   }
-  site_ = gen.router->findSite(*host);
+  site_ = gen.router->findSite(request.authority);
   if (site_ == nullptr) {
     respond(404, "Not Found: no site for this host\n");
     return;
   }
   if (!tls_ && site_->redirectHttps) {
-    std::string location = httpsRedirectLocation(*host, target, worker_.httpsPort());
+    std::string location = httpsRedirectLocation(request.authority, target, worker_.httpsPort());
     if (location.empty()) {
       respond(400, "Bad Request: invalid Host header\n");
       return;
@@ -462,12 +502,16 @@ void ClientConnection::route(net::MessageHead& head) {
     respond(502, "Bad Gateway: no upstream\n");
     return;
   }
-  proxyTo(*upstream, head);
+  // RFC 9110 7.8: an HTTP/1.0 Upgrade is ignored; so is every protocol the
+  // site does not tunnel (never h2c, whose tunnel would skip routing).
+  if (head.upgrade && clientHttp11_) upgradeOffer_ = offeredUpgrades(head, *site_);
+  proxyTo(*upstream, head, request);
 }
 
-void ClientConnection::proxyTo(const conf::Upstream& upstream, net::MessageHead& head) {
+void ClientConnection::proxyTo(const conf::Upstream& upstream, net::MessageHead& head,
+                               const RequestTarget& target) {
   Exchange::Request request;
-  request.head = forwardedRequestHead(head);
+  request.head = forwardedRequestHead(head, target);
   if (head.chunked) {
     request.framing = BodyFraming::kChunked;
   } else if (head.contentLength.value_or(0) > 0) {
@@ -475,23 +519,32 @@ void ClientConnection::proxyTo(const conf::Upstream& upstream, net::MessageHead&
   }
   request.headMethod = headRequest_;
   request.idempotent = isIdempotent(head.method);
-  request.upgrade = upgradeRequested_;
+  request.upgrade = !upgradeOffer_.empty();
   if (log_ != nullptr) log_->upstream = upstream.name;
   exchange_ = std::make_unique<Exchange>(worker_.upstreams(), generation_->upstreamSetup(upstream),
                                          std::move(request), *this);
   exchange_->start();
 }
 
-std::string ClientConnection::forwardedRequestHead(const net::MessageHead& head) const {
+// Host and the framing are written here, never copied: Host is the
+// authority the request was routed by (RFC 9112 3.2.2), the framing is what
+// follows on this hop. A Connection option naming either changes nothing.
+std::string ClientConnection::forwardedRequestHead(const net::MessageHead& head,
+                                                   const RequestTarget& target) const {
   const auto tokens = connectionTokens(head);
   std::string out;
   out.reserve(512);
   out += head.method;
   out += ' ';
-  out += head.target;
-  out += " HTTP/1.1\r\n";
+  out += target.target;
+  out += " HTTP/1.1\r\nHost: ";
+  out += target.authority;
+  out += "\r\n";
   for (const auto& h : head.headers) {
-    if (isHopByHop(h.name, tokens) || isForwardedHeader(h.name)) continue;
+    if (isHopByHop(h.name, tokens) || isFraming(h.name) || isForwardedHeader(h.name) ||
+        equalsIgnoreCase(h.name, "host")) {
+      continue;
+    }
     // An HTTP/1.0 client's expectation is ignored (RFC 9110 10.1.1).
     if (!clientHttp11_ && equalsIgnoreCase(h.name, "expect")) continue;
     out += h.name;
@@ -499,18 +552,24 @@ std::string ClientConnection::forwardedRequestHead(const net::MessageHead& head)
     out += h.value;
     out += "\r\n";
   }
-  if (head.chunked) out += "Transfer-Encoding: chunked\r\n";
-  if (upgradeRequested_) {
+  if (head.chunked) {
+    out += "Transfer-Encoding: chunked\r\n";
+  } else if (head.contentLength) {
+    out += "Content-Length: ";
+    out += std::to_string(*head.contentLength);
+    out += "\r\n";
+  }
+  if (!upgradeOffer_.empty()) {
     // Hop-by-hop, yet the upgrade is asked of the origin: passed on as such.
     out += "Connection: upgrade\r\nUpgrade: ";
-    out += upgradeProtocols(head);
+    out += upgradeOffer_;
     out += "\r\n";
   }
   out += "X-Forwarded-For: ";
   out += stream_->peerIp();
   out += tls_ ? "\r\nX-Forwarded-Proto: https\r\n" : "\r\nX-Forwarded-Proto: http\r\n";
   out += "X-Forwarded-Host: ";
-  out += *head.find("host");
+  out += target.authority;
   out += "\r\n\r\n";
   return out;
 }
@@ -598,23 +657,33 @@ void ClientConnection::onUpstreamHead(net::MessageHead& head) {
     log_->upstreamAddr = exchange_->serverAddress();
   }
   const auto tokens = connectionTokens(head);
-  const bool bodyless = headRequest_ || head.status == 204 || head.status == 304;
+  // RFC 9112 6.3: no content whatever the head says (the exchange's parser
+  // reads none, and bytes after such a head close the origin connection).
+  const bool bodyless = net::bodylessResponse(head.status, headRequest_);
   std::string out = statusLine(head);
   out.reserve(512);
   bool originHsts = false;
   for (const auto& h : head.headers) {
-    if (isHopByHop(h.name, tokens)) continue;
+    if (isHopByHop(h.name, tokens) || isFraming(h.name)) continue;
     originHsts = originHsts || equalsIgnoreCase(h.name, "strict-transport-security");
     out += h.name;
     out += ": ";
     out += h.value;
     out += "\r\n";
   }
+  // The framing of what follows on this hop, whatever Connection named.
   chunkedResponse_ = false;
-  if (head.chunked) {
-    out += "Transfer-Encoding: chunked\r\n";
+  if (head.status == 204) {
+    // RFC 9110 8.6: never a Content-Length (nor chunked framing) on a 204.
+  } else if (head.chunked) {
+    // For HEAD and 304 it tells what a GET would have got (RFC 9110 9.3.2).
+    if (head.status != 304) out += "Transfer-Encoding: chunked\r\n";
     chunkedResponse_ = !bodyless;
-  } else if (!bodyless && !head.contentLength) {
+  } else if (head.contentLength) {
+    out += "Content-Length: ";
+    out += std::to_string(*head.contentLength);
+    out += "\r\n";
+  } else if (!bodyless) {
     // Delimited by the origin closing: re-frame as chunked for an HTTP/1.1
     // client so its connection survives; an HTTP/1.0 client gets the close.
     if (clientHttp11_) {
@@ -656,10 +725,25 @@ void ClientConnection::onUpstreamUpgraded(net::MessageHead& head, net::Stream* o
     respondAndClose(502, "Bad Gateway: origin switched protocols before the request ended\n");
     return;
   }
+  if (!switchedToOffered(head, upgradeOffer_)) {
+    // A tunnel to a protocol the client never asked for (or that this site
+    // does not tunnel, h2c above all) would pass every routing rule.
+    origin->close();
+    ++worker_.stats().upstreamErrors;
+    log::warning("client " + stream_->peerIp() +
+                 ": origin switched to a protocol that was not offered (" + upgradeOffer_ + ")");
+    respondAndClose(502, "Bad Gateway: origin switched to a protocol that was not offered\n");
+    return;
+  }
   std::string out = statusLine(head);
   appendEndToEndHeaders(out, head);
   out += "Connection: upgrade\r\nUpgrade: ";
-  out += upgradeProtocols(head);
+  bool first = true;
+  forEachUpgrade(head, [&](std::string_view protocol, std::string_view) {
+    if (!first) out += ", ";
+    first = false;
+    out += protocol;
+  });
   out += "\r\n\r\n";
   send(out);
   responseStarted_ = true;
@@ -698,7 +782,13 @@ void ClientConnection::onUpstreamReadDone() {
   updateTimer();
 }
 
+void ClientConnection::countFault(ResponseFault fault) {
+  if (fault == ResponseFault::kNone) return;
+  ++worker_.stats().upstreamInvalidResponses[static_cast<size_t>(fault) - 1];
+}
+
 void ClientConnection::onUpstreamComplete() {
+  countFault(exchange_->fault());
   if (chunkedResponse_) send(kLastChunk);
   responseComplete_ = true;
   // Still corked: a last response leaves with the close_notify in one write;
@@ -712,6 +802,7 @@ void ClientConnection::onUpstreamFailed(int status, bool beforeHead, const std::
   (void)reason;  // logged by the exchange
   if (log_ != nullptr) log_->upstreamAddr = exchange_->serverAddress();
   ++worker_.stats().upstreamErrors;
+  countFault(exchange_->fault());
   if (!beforeHead) {
     // Part of the response went out: only a close tells the client it is cut.
     stream_->uncork();

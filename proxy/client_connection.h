@@ -24,6 +24,7 @@
 #include "net/stream.h"
 #include "proxy/connection_timer.h"
 #include "proxy/generation.h"
+#include "proxy/request_target.h"
 #include "proxy/tls_context.h"
 #include "proxy/tunnel.h"
 #include "proxy/upstream.h"
@@ -82,15 +83,16 @@ class ClientConnection final : public net::Stream::Handler,
   void onUpstreamFailed(int status, bool beforeHead, const std::string& reason) override;
   void onUpstreamDrained() override;
   bool clientWriteQueueFull() const override;
+  void countFault(ResponseFault fault);  // tlsedge_upstream_invalid_responses_total
   // Tunnel::Owner
   void onTunnelClosed() override;
   // ConnectionTimer::Owner
   void onDeadline(ConnectionTimer::Phase phase) override;
   void onTimerClosed() override;
 
-  void route(net::MessageHead& head);
-  void proxyTo(const conf::Upstream& upstream, net::MessageHead& head);
-  std::string forwardedRequestHead(const net::MessageHead& head) const;
+  void route(net::MessageHead& head, const RequestTarget& target);
+  void proxyTo(const conf::Upstream& upstream, net::MessageHead& head, const RequestTarget& target);
+  std::string forwardedRequestHead(const net::MessageHead& head, const RequestTarget& target) const;
   void respond(int status, std::string_view body,
                std::string_view contentType = "text/plain; charset=utf-8",
                std::string_view extraHeaders = {});
@@ -176,9 +178,11 @@ class ClientConnection final : public net::Stream::Handler,
   WorkerStats::StatusCounts* siteCounts_ = nullptr;  // null: not looked up yet
 
   // Upgrade and Expect: 100-continue, per request (set in onHead).
-  bool upgradeRequested_ = false;  // forwarded with Upgrade: a 101 makes a tunnel
-  bool expectContinue_ = false;    // Expect: 100-continue with a body announced
-  bool continueRelayed_ = false;   // the origin's 100 went to the client
+  // The Upgrade protocols offered to the origin (those of the client's the
+  // site tunnels); empty: none, the request goes on as a plain one.
+  std::string upgradeOffer_;
+  bool expectContinue_ = false;   // Expect: 100-continue with a body announced
+  bool continueRelayed_ = false;  // the origin's 100 went to the client
 };
 
 }  // namespace tlsedge::proxy

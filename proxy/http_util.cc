@@ -48,9 +48,9 @@ std::string_view reasonPhrase(int status) {
 }
 
 bool isHopByHop(std::string_view name, const std::vector<std::string_view>& tokens) {
-  static constexpr std::array<std::string_view, 8> kHopByHop{
-      "connection", "keep-alive",        "proxy-connection", "te",
-      "trailer",    "transfer-encoding", "upgrade",          "proxy-authenticate"};
+  static constexpr std::array<std::string_view, 9> kHopByHop{
+      "connection", "keep-alive",         "proxy-connection", "te", "trailer", "transfer-encoding",
+      "upgrade",    "proxy-authenticate", "http2-settings"};
   for (auto h : kHopByHop) {
     if (equalsIgnoreCase(name, h)) return true;
   }
@@ -60,19 +60,15 @@ bool isHopByHop(std::string_view name, const std::vector<std::string_view>& toke
   return false;
 }
 
+bool isFraming(std::string_view name) {
+  return equalsIgnoreCase(name, "content-length") || equalsIgnoreCase(name, "transfer-encoding");
+}
+
 std::vector<std::string_view> connectionTokens(const net::MessageHead& head) {
   std::vector<std::string_view> out;
   for (const auto& h : head.headers) {
-    if (!equalsIgnoreCase(h.name, "connection")) continue;
-    std::string_view rest = h.value;
-    while (!rest.empty()) {
-      const size_t comma = rest.find(',');
-      std::string_view token = rest.substr(0, comma);
-      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-      const size_t first = token.find_first_not_of(" \t");
-      if (first == std::string_view::npos) continue;
-      token = token.substr(first, token.find_last_not_of(" \t") - first + 1);
-      out.push_back(token);
+    if (equalsIgnoreCase(h.name, "connection")) {
+      forEachListItem(h.value, [&](std::string_view token) { out.push_back(token); });
     }
   }
   return out;

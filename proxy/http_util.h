@@ -14,9 +14,31 @@ namespace tlsedge::proxy {
 std::string_view reasonPhrase(int status);
 
 // True if `name` is a hop-by-hop header (RFC 9110 section 7.6.1): Connection,
-// Keep-Alive, Proxy-Connection, TE, Trailer, Transfer-Encoding, Upgrade, or
-// one named in the message's Connection header (`connectionTokens`).
+// Keep-Alive, Proxy-Connection, TE, Trailer, Transfer-Encoding, Upgrade,
+// HTTP2-Settings (RFC 7540 3.2.1), or one named in the message's Connection
+// header (`connectionTokens`).
 bool isHopByHop(std::string_view name, const std::vector<std::string_view>& connectionTokens);
+
+// True for the fields that frame a message: Content-Length and
+// Transfer-Encoding. tlsedge never copies them from a head it relays; it
+// writes the framing it actually sends, from what the parser decided. So a
+// Connection option naming one can never leave a body unframed (RFC 9110
+// 7.6.1 gives each hop its own framing).
+bool isFraming(std::string_view name);
+
+// Calls fn(item) for each element of a comma-separated field value (RFC
+// 9110 5.6.1), trimmed of spaces and tabs; empty elements are skipped.
+template <typename Fn>
+void forEachListItem(std::string_view value, Fn fn) {
+  while (!value.empty()) {
+    const size_t comma = value.find(',');
+    std::string_view item = value.substr(0, comma);
+    value = comma == std::string_view::npos ? std::string_view() : value.substr(comma + 1);
+    const size_t first = item.find_first_not_of(" \t");
+    if (first == std::string_view::npos) continue;
+    fn(item.substr(first, item.find_last_not_of(" \t") - first + 1));
+  }
+}
 
 // The comma-separated tokens of every Connection header, trimmed, as they
 // are written (compared case-insensitively); views into `head`.

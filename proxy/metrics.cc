@@ -115,6 +115,15 @@ void addTraffic(Families& f, const MetricsInput& in) {
           "Origin exchanges that failed (connect, read, send, timeout) before or during the "
           "response.",
           t.upstreamErrors);
+  auto& invalid = f.counter("tlsedge_upstream_invalid_responses_total",
+                            "Origin responses refused (502) or cut (connection closed), by "
+                            "reason: a head over max_response_header_size or "
+                            "max_response_headers, not valid HTTP/1.1, bytes after a complete "
+                            "response (never relayed).");
+  const char* const kReasons[] = {"head_too_large", "malformed", "bytes_after_response"};
+  for (size_t i = 0; i < t.upstreamInvalidResponses.size(); ++i) {
+    invalid.Add({{"reason", kReasons[i]}}).Increment(toDouble(t.upstreamInvalidResponses[i]));
+  }
   f.count("tlsedge_redirects_total", "Redirects from http to https sent.", t.redirects);
   f.count("tlsedge_acme_challenges_served_total", "ACME http-01 key authorizations served.",
           t.challengesServed);

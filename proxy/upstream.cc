@@ -53,6 +53,9 @@ void UpstreamConnection::onStreamData(const char* data, size_t size) {
   size_t used = parser_.feed(data, size);
   if (exchange_ != exchange) return;
   if (parser_.failed()) {
+    const bool tooLarge = parser_.error() == net::HttpParser::Error::kHeadTooLarge ||
+                          parser_.error() == net::HttpParser::Error::kTooManyHeaders;
+    exchange->fault_ = tooLarge ? ResponseFault::kHeadTooLarge : ResponseFault::kMalformed;
     exchange->fail(502, key_ + ": invalid response: " + parser_.errorReason());
     return;
   }
@@ -61,7 +64,16 @@ void UpstreamConnection::onStreamData(const char* data, size_t size) {
     exchange->switchedProtocols(std::string_view(data + used, size - used));  // deletes this
     return;
   }
-  if (used < size && exchange->complete_) exchange->release(false);  // bytes after the response
+  if (used < size && exchange->complete_) {
+    // Bytes after a complete response: a body the head said was not there
+    // (RFC 9112 6.3: a 204, a 304, an answer to HEAD) or worse. They are
+    // never relayed and the connection is never reused: what they are the
+    // start of is unknowable.
+    exchange->fault_ = ResponseFault::kBytesAfterResponse;
+    log::warning("upstream " + exchange->upstream_.name + ": " + key_ + ": " +
+                 std::to_string(size - used) + " bytes after a complete response; closed");
+    exchange->release(false);
+  }
   exchange->afterFeed();
 }
 
@@ -188,6 +200,7 @@ void Exchange::attach(UpstreamConnection* connection) {
   connection_ = connection;
   connection->exchange_ = this;
   connection->parser_.setRequestWasHead(request_.headMethod);
+  connection->parser_.setHeadLimits(upstream_.maxResponseHeaderSize, upstream_.maxResponseHeaders);
   connection->parser_.resume();
 }
 
@@ -283,6 +296,15 @@ void Exchange::headReceived(net::MessageHead& head) {
   }
   headSeen_ = true;
   upstreamKeepAlive_ = head.keepAlive;
+  // A 204 or 304 that announces content has none (RFC 9112 6.3), but an
+  // origin that announces it may send it anyway, after the read that ends
+  // the response: never reuse such a connection, where those bytes would
+  // be read as the next request's response. (An answer to HEAD announces
+  // its length as a rule, and stays reusable.)
+  if ((head.status == 204 || head.status == 304) &&
+      (head.chunked || head.contentLength.value_or(0) > 0)) {
+    upstreamKeepAlive_ = false;
+  }
   client_.onUpstreamHead(head);
 }
 

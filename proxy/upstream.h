@@ -57,6 +57,15 @@ class ExchangeClient {
   virtual bool clientWriteQueueFull() const = 0;
 };
 
+// A response the origin got wrong, counted by the client side
+// (tlsedge_upstream_invalid_responses_total).
+enum class ResponseFault : uint8_t {
+  kNone,
+  kHeadTooLarge,        // over max_response_header_size / max_response_headers: 502
+  kMalformed,           // not valid HTTP/1.1: 502
+  kBytesAfterResponse,  // bytes after a complete response (e.g. a 204 "body"): dropped, closed
+};
+
 // How the request body is framed on its way to the origin.
 enum class BodyFraming { kNone, kLength, kChunked };
 
@@ -126,6 +135,8 @@ class Exchange {
   void resumeResponse();
   // The server of the latest attempt ("127.0.0.1:8080"); empty before one.
   std::string_view serverAddress() const;
+  // What was wrong with the origin's response, if anything.
+  ResponseFault fault() const { return fault_; }
 
  private:
   friend class UpstreamConnection;
@@ -183,7 +194,8 @@ class Exchange {
   bool staleRetried_ = false;       // a pooled connection failed and was replaced once
   bool interim_ = false;            // inside a 1xx response
   bool upstreamKeepAlive_ = false;  // the origin allows reuse after this response
-  int deferredStatus_ = 0;          // a failure to report from the timer
+  ResponseFault fault_ = ResponseFault::kNone;
+  int deferredStatus_ = 0;  // a failure to report from the timer
   std::string failReason_;
   bool switching_ = false;  // got a 101 with Upgrade: switchHead_
   net::MessageHead switchHead_;

@@ -47,7 +47,10 @@ struct WorkerStats {
   // From the request head parsed to the origin's response head (connecting,
   // sending the request and the origin's own time), proxied requests only.
   LatencyHistogram upstreamLatency;
-  uint64_t upstreamErrors = 0;     // 502/504 for a failed origin exchange
+  uint64_t upstreamErrors = 0;  // 502/504 for a failed origin exchange
+  // Origin responses refused or cut, by ResponseFault (kNone aside): head
+  // too large, malformed, bytes after a complete response.
+  std::array<uint64_t, 3> upstreamInvalidResponses{};
   uint64_t redirects = 0;          // http -> https redirects sent
   uint64_t challengesServed = 0;   // ACME http-01 key authorizations sent
   uint64_t handshakeTimeouts = 0;  // TLS handshakes not done within handshake_timeout
@@ -96,6 +99,9 @@ struct WorkerStats {
     handshakeLatency.add(other.handshakeLatency);
     upstreamLatency.add(other.upstreamLatency);
     upstreamErrors += other.upstreamErrors;
+    for (size_t i = 0; i < upstreamInvalidResponses.size(); ++i) {
+      upstreamInvalidResponses[i] += other.upstreamInvalidResponses[i];
+    }
     redirects += other.redirects;
     challengesServed += other.challengesServed;
     handshakeTimeouts += other.handshakeTimeouts;

@@ -231,3 +231,28 @@ class Head:
 
     def __repr__(self):
         return f"Head({self.raw!r})"
+
+
+def read_body(reader, head, *, bodyless=False):
+    """The body of the message `head` from `reader` (a SockReader), framed as
+    the head says: chunked (chunks joined, trailers dropped), Content-Length,
+    or nothing when `bodyless` (a response to HEAD, a 1xx, 204 or 304) or
+    for a request with neither. A response with neither is read to EOF."""
+    if bodyless:
+        return b""
+    if "chunked" in ",".join(head.all("Transfer-Encoding")).lower():
+        out = bytearray()
+        for _ in range(1 << 20):
+            size = int(reader.read_until(b"\r\n").split(b";")[0].strip(), 16)
+            if size == 0:
+                while reader.read_until(b"\r\n") != b"\r\n":
+                    pass  # a trailer field
+                return bytes(out)
+            out += reader.recv_exact(size)
+            if reader.recv_exact(2) != b"\r\n":
+                raise AssertionError("no CRLF after a chunk")
+        raise AssertionError("too many chunks")
+    length = head.header("Content-Length")
+    if length is not None:
+        return reader.recv_exact(int(length))
+    return reader.read_to_eof() if head.status else b""

@@ -451,6 +451,13 @@ class RawOrigin:
         finally:
             conn.close()
 
+    def record(self, head):
+        """Records a later request `head` a handler read on a kept-alive
+        connection, as the first one of each connection is."""
+        with self._cond:
+            self.requests.append(head)
+            self._cond.notify_all()
+
     def set_result(self, key, value):
         with self._cond:
             self.results[key] = value

@@ -204,7 +204,7 @@ def make_config(tmp, leaf, raw, json_origin, **extra):
             upstream_route("/raw", "raw"),
             upstream_route("/json", "json"),
             respond_route("/static", 203, "static body\n", "text/x-static"),
-        ], "ws")],
+        ], "ws", upgrades=["websocket", "x-early", "x-half", "x-sink", "x-source"])],
         upstreams={"raw": [raw.address], "json": [json_origin.address]}, **extra)
 
 

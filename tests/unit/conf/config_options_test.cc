@@ -138,6 +138,56 @@ TEST(ConfigOptions, UpstreamOptionsReadBack) {
   EXPECT_EQ(insecure.tls->caFile, "");
 }
 
+TEST(ConfigOptions, UpstreamResponseHeadLimits) {
+  auto c = load(R"(upstreams:
+  plain: { servers: ["127.0.0.1:80"] }
+  tight: { servers: ["127.0.0.1:80"], max_response_header_size: 8k, max_response_headers: 20 }
+)");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ((*c)->findUpstream("plain")->maxResponseHeaderSize, 65536u);
+  EXPECT_EQ((*c)->findUpstream("plain")->maxResponseHeaders, 200u);
+  EXPECT_EQ((*c)->findUpstream("tight")->maxResponseHeaderSize, 8192u);
+  EXPECT_EQ((*c)->findUpstream("tight")->maxResponseHeaders, 20u);
+
+  const std::string base =
+      std::string(kTls) + kSite + "upstreams:\n  u: { servers: [\"127.0.0.1:80\"], ";
+  expectProblem(base + "max_response_header_size: 100 }\n", "8:61",
+                "upstreams.u.max_response_header_size: must be at least 1k, got 100");
+  expectProblem(base + "max_response_header_size: 2m }\n", "8:61",
+                "upstreams.u.max_response_header_size: must be at most 1048576 bytes");
+  expectProblem(base + "max_response_headers: 0 }\n", "8:57", "upstreams.u.max_response_headers:");
+}
+
+TEST(ConfigOptions, SiteUpgrades) {
+  auto defaults = load("");
+  ASSERT_TRUE(defaults.ok()) << defaults.error().message;
+  EXPECT_EQ((*defaults)->sites[0].upgrades, std::vector<std::string>{"websocket"});
+
+  const auto withUpgrades = [](const std::string& list) {
+    return std::string(kTls) +
+           "sites:\n"
+           "  - name: s\n"
+           "    hosts: [a.example]\n"
+           "    upgrades: " +
+           list +
+           "\n"
+           "    routes: [{ path: /, respond: {} }]\n";
+  };
+  auto listed = loadString(withUpgrades("[WebSocket, x-custom, websocket]"), "t.yaml", "/base");
+  ASSERT_TRUE(listed.ok()) << listed.error().message;
+  EXPECT_EQ((*listed)->sites[0].upgrades, (std::vector<std::string>{"websocket", "x-custom"}));
+  auto none = loadString(withUpgrades("[]"), "t.yaml", "/base");
+  ASSERT_TRUE(none.ok()) << none.error().message;
+  EXPECT_TRUE((*none)->sites[0].upgrades.empty());
+
+  expectProblem(withUpgrades("[websocket, h2c]"), "6:27",
+                "sites[0].upgrades[1]: `h2c` cannot be tunnelled");
+  expectProblem(withUpgrades("[H2]"), "6:16", "sites[0].upgrades[0]: `H2` cannot be tunnelled");
+  expectProblem(withUpgrades("[\"web socket\"]"), "6:16",
+                "sites[0].upgrades[0]: `web socket` is not a protocol name");
+  expectProblem(withUpgrades("websocket"), "6:15", "sites[0].upgrades:");
+}
+
 TEST(ConfigOptions, AdminSocketDefaultPathAndOff) {
   auto defaults = load("state_dir: /var/lib/x\n");
   ASSERT_TRUE(defaults.ok()) << defaults.error().message;

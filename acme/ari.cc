@@ -10,6 +10,7 @@
 
 #include "acme/jose.h"
 #include "acme/schedule.h"
+#include "base/time.h"
 
 namespace tlsedge::acme {
 
@@ -42,7 +43,7 @@ Result<RenewalInfo> parseRenewalInfo(const std::string& body) {
   auto timeOf = [&](const char* key) -> std::optional<time_t> {
     auto it = window.find(key);
     if (it == window.end() || !it->is_string()) return std::nullopt;
-    return parseRfc3339(it->get<std::string>());
+    return utc::parse(it->get<std::string>());
   };
   auto start = timeOf("start");
   auto end = timeOf("end");

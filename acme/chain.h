@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "base/result.h"
-#include "net/http_client.h"
+#include "http/http_client.h"
 
 namespace tlsedge::acme {
 

@@ -7,6 +7,8 @@
 #include <sstream>
 #include <utility>
 
+#include "base/ascii.h"
+
 namespace tlsedge::acme {
 
 void ChallengeStore::put(const std::string& token, const std::string& keyAuthorization) {
@@ -21,13 +23,7 @@ void ChallengeStore::remove(const std::string& token) {
 
 namespace {
 
-std::string lowerCase(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
+std::string lowerCase(std::string_view s) { return ascii::lowered(s); }
 
 }  // namespace
 
@@ -101,19 +97,14 @@ certstore::CredentialsPtr ChallengeStore::findTlsAlpn(std::string_view host) con
   // Host names are at most 253 characters: lower-cased on the stack.
   char lower[256];
   if (host.empty() || host.size() > sizeof lower) return nullptr;
-  for (size_t i = 0; i < host.size(); ++i) {
-    char c = host[i];
-    lower[i] = c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-  }
-  auto it = current->alpn.find(std::string_view(lower, host.size()));
+  auto it = current->alpn.find(ascii::lowerInto(host, lower));
   return it == current->alpn.end() ? nullptr : it->second;
 }
 
 bool validToken(std::string_view token) {
   if (token.empty() || token.size() > 256) return false;
   for (char c : token) {
-    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_';
+    bool ok = ascii::isAlnum(c) || c == '-' || c == '_';
     if (!ok) return false;
   }
   return true;

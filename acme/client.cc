@@ -184,7 +184,7 @@ void Client::startNext() {
 
 void Client::schedule(std::chrono::milliseconds delay) {
   uv_timer_start(
-      timer_, [](uv_timer_t* t) { static_cast<Client*>(t->data)->advance(); },
+      timer_, [](uv_timer_t* t) noexcept { static_cast<Client*>(t->data)->advance(); },
       static_cast<uint64_t>(delay.count()), 0);
 }
 

@@ -47,7 +47,7 @@
 #include "base/result.h"
 #include "certstore/store.h"
 #include "conf/config.h"
-#include "net/http_client.h"
+#include "http/http_client.h"
 
 namespace tlsedge::acme {
 

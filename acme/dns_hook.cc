@@ -32,7 +32,7 @@ struct Run {
 };
 
 void Run::closeAll() {
-  auto onClosed = [](uv_handle_t* h) {
+  auto onClosed = [](uv_handle_t* h) noexcept {
     auto* run = static_cast<Run*>(h->data);
     if (--run->openHandles == 0) delete run;
   };
@@ -98,7 +98,7 @@ void runCommand(uv_loop_t* loop, std::vector<std::string> argv, std::chrono::mil
   options.args = args.data();
   options.stdio = stdio;
   options.stdio_count = 3;
-  options.exit_cb = [](uv_process_t* p, int64_t status, int signal) {
+  options.exit_cb = [](uv_process_t* p, int64_t status, int signal) noexcept {
     auto* r = static_cast<Run*>(p->data);
     r->exited = true;
     r->exitStatus = status;
@@ -120,7 +120,7 @@ void runCommand(uv_loop_t* loop, std::vector<std::string> argv, std::chrono::mil
   }
   uv_timer_start(
       &run->timer,
-      [](uv_timer_t* t) {
+      [](uv_timer_t* t) noexcept {
         auto* r = static_cast<Run*>(t->data);
         r->timedOut = true;
         uv_process_kill(&r->process, SIGKILL);
@@ -129,11 +129,11 @@ void runCommand(uv_loop_t* loop, std::vector<std::string> argv, std::chrono::mil
   for (int i = 0; i < 2; ++i) {
     uv_read_start(
         reinterpret_cast<uv_stream_t*>(&run->pipes[i]),
-        [](uv_handle_t*, size_t, uv_buf_t* buf) {
+        [](uv_handle_t*, size_t, uv_buf_t* buf) noexcept {
           static thread_local char chunk[4096];
           *buf = uv_buf_init(chunk, sizeof chunk);
         },
-        [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
+        [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) noexcept {
           auto* r = static_cast<Run*>(s->data);
           std::string& out = r->output[s == reinterpret_cast<uv_stream_t*>(&r->pipes[0]) ? 0 : 1];
           if (n > 0) {

@@ -16,6 +16,7 @@
 #include "certstore/files.h"
 #include "certstore/self_signed.h"
 #include "certstore/x509_text.h"
+#include "net/tls.h"
 
 namespace tlsedge::acme {
 namespace {
@@ -35,7 +36,7 @@ bool exists(const std::string& path) {
 }
 
 Error failure(const std::string& what) {
-  std::string errors = certstore::sslErrors();
+  std::string errors = net::takeSslErrors().text;
   return makeError("local CA: " + what + (errors.empty() ? std::string() : " (" + errors + ")"));
 }
 

@@ -43,7 +43,8 @@ void LocalIssuer::order(OrderRequest request, Done done) {
   queue_.emplace_back(std::move(request), std::move(done));
   if (!uv_is_active(reinterpret_cast<uv_handle_t*>(timer_))) {
     uv_timer_start(
-        timer_, [](uv_timer_t* t) { static_cast<LocalIssuer*>(t->data)->issueNext(); }, 0, 0);
+        timer_, [](uv_timer_t* t) noexcept { static_cast<LocalIssuer*>(t->data)->issueNext(); }, 0,
+        0);
   }
 }
 
@@ -53,7 +54,8 @@ void LocalIssuer::issueNext() {
   queue_.pop_front();
   if (!queue_.empty()) {
     uv_timer_start(
-        timer_, [](uv_timer_t* t) { static_cast<LocalIssuer*>(t->data)->issueNext(); }, 0, 0);
+        timer_, [](uv_timer_t* t) noexcept { static_cast<LocalIssuer*>(t->data)->issueNext(); }, 0,
+        0);
   }
   Status status = issue(request);
   if (done) done(std::move(status));  // may destroy this issuer (a reload): nothing after

@@ -14,6 +14,7 @@
 #include "acme/schedule.h"
 #include "acme/site_state.h"
 #include "base/log.h"
+#include "base/time.h"
 #include "certstore/files.h"
 #include "certstore/store.h"
 #include "net/loop.h"
@@ -377,7 +378,7 @@ void Manager::restore(const std::string& site, SiteState& state) {
   }
   if (saved.backoffUntil > ::time(nullptr)) {
     log::info("acme: site `" + site + "`: " + std::to_string(saved.failures) +
-              " failure(s) before the restart: no order before " + rfc3339(saved.backoffUntil));
+              " failure(s) before the restart: no order before " + utc::format(saved.backoffUntil));
   }
 }
 
@@ -440,8 +441,8 @@ void Manager::renewalInfoDone(const std::string& site, const std::string& certId
       s.nextReason = "in the CA's renewalInfo window";
       if (state.backoffUntil > s.nextRenewal) s.nextRenewal = state.backoffUntil;
     }
-    log::info("acme: renewalInfo for `" + s.certificate + "`: window " + rfc3339(info.start) +
-              " .. " + rfc3339(info.end) + ", renewing at " + rfc3339(s.nextRenewal) +
+    log::info("acme: renewalInfo for `" + s.certificate + "`: window " + utc::format(info.start) +
+              " .. " + utc::format(info.end) + ", renewing at " + utc::format(s.nextRenewal) +
               (info.explanationUrl.empty() ? "" : " (" + info.explanationUrl + ")") +
               "; next check in " + std::to_string(again) + " s");
   } else {
@@ -467,7 +468,8 @@ void Manager::armTimer() {
   const time_t now = ::time(nullptr);
   const uint64_t delayMs = soonest > now ? static_cast<uint64_t>(soonest - now) * 1000 : 0;
   uv_timer_start(
-      timer_, [](uv_timer_t* t) { static_cast<Manager*>(t->data)->onTimer(); }, delayMs, 0);
+      timer_, [](uv_timer_t* t) noexcept { static_cast<Manager*>(t->data)->onTimer(); }, delayMs,
+      0);
 }
 
 void Manager::onTimer() {

@@ -121,7 +121,7 @@ void Preflight::finishLater(Check& c, Status status) {
   c.result = std::move(status);
   uv_timer_start(
       c.timer,
-      [](uv_timer_t* t) {
+      [](uv_timer_t* t) noexcept {
         auto* check = static_cast<Check*>(t->data);
         check->owner->finish(check->id, check->result);
       },

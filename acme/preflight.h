@@ -36,7 +36,7 @@
 
 #include "acme/challenge_store.h"
 #include "base/result.h"
-#include "net/http_client.h"
+#include "http/http_client.h"
 
 namespace tlsedge::acme {
 

@@ -55,36 +55,6 @@ std::optional<int64_t> parseRetryAfter(std::string_view value, time_t now) {
   return std::max<int64_t>(0, ::timegm(&tm) - now);
 }
 
-std::optional<time_t> parseRfc3339(std::string_view text) {
-  const std::string s(text);
-  struct tm tm {};
-  const char* p = ::strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
-  if (p == nullptr) p = ::strptime(s.c_str(), "%Y-%m-%dt%H:%M:%S", &tm);
-  if (p == nullptr) return std::nullopt;
-  if (*p == '.') {
-    ++p;
-    if (*p < '0' || *p > '9') return std::nullopt;
-    while (*p >= '0' && *p <= '9') ++p;
-  }
-  time_t t = ::timegm(&tm);
-  if ((*p == 'Z' || *p == 'z') && p[1] == '\0') return t;
-  int hh = 0, mm = 0, n = 0;
-  if ((*p == '+' || *p == '-') && std::sscanf(p + 1, "%2d:%2d%n", &hh, &mm, &n) == 2 &&
-      p[1 + n] == '\0') {
-    const int offset = (hh * 60 + mm) * 60;
-    return *p == '+' ? t - offset : t + offset;
-  }
-  return std::nullopt;
-}
-
-std::string rfc3339(time_t t) {
-  struct tm tm {};
-  ::gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 time_t pickInWindow(time_t start, time_t end, uint64_t random, time_t now) {
   if (end <= now) return now;
   if (end <= start) return std::max(start, now);

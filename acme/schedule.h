@@ -44,13 +44,6 @@ int64_t retryDelaySeconds(int failures, std::optional<int64_t> retryAfterSeconds
 // (>= 0); nullopt when unreadable.
 std::optional<int64_t> parseRetryAfter(std::string_view value, time_t now);
 
-// An RFC 3339 timestamp ("2025-01-02T03:04:05Z", fractions and +hh:mm
-// offsets allowed) as a time_t; nullopt when unreadable.
-std::optional<time_t> parseRfc3339(std::string_view text);
-
-// "2025-01-02T03:04:05Z".
-std::string rfc3339(time_t t);
-
 // A time in the ARI window [start, end) for `random` uniform in [0, 2^64):
 // start + random % (end - start); `now` if the window has passed.
 time_t pickInWindow(time_t start, time_t end, uint64_t random, time_t now);

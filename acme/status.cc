@@ -4,12 +4,15 @@
 
 #include "acme/manager.h"
 #include "acme/schedule.h"
+#include "base/time.h"
 #include "certstore/store.h"
 
 namespace tlsedge::acme {
 namespace {
 
-nlohmann::json timeJson(time_t t) { return t == 0 ? nlohmann::json() : nlohmann::json(rfc3339(t)); }
+nlohmann::json timeJson(time_t t) {
+  return t == 0 ? nlohmann::json() : nlohmann::json(utc::format(t));
+}
 
 std::string relative(time_t t, time_t now) {
   const int64_t d = static_cast<int64_t>(t) - now;
@@ -59,9 +62,10 @@ std::string statusJson(const std::vector<SiteStatus>& sites) {
       j["in_flight"] = s.inFlight;
       j["next_renewal"] = timeJson(s.nextRenewal);
       j["next_reason"] = s.nextReason;
-      j["ari_window"] = s.ariWindowStart == 0 ? nlohmann::json()
-                                              : nlohmann::json{{"start", rfc3339(s.ariWindowStart)},
-                                                               {"end", rfc3339(s.ariWindowEnd)}};
+      j["ari_window"] = s.ariWindowStart == 0
+                            ? nlohmann::json()
+                            : nlohmann::json{{"start", utc::format(s.ariWindowStart)},
+                                             {"end", utc::format(s.ariWindowEnd)}};
       j["consecutive_failures"] = s.failures;
       j["last_error"] = s.lastError.empty() ? nlohmann::json() : nlohmann::json(s.lastError);
       j["last_error_at"] = timeJson(s.lastErrorAt);
@@ -78,7 +82,7 @@ std::string statusText(const std::vector<SiteStatus>& sites, time_t now) {
   for (const SiteStatus& s : sites) {
     out += "site " + s.site + "\n  certificate:  " + s.certificate;
     if (s.stored) {
-      out += " (serial " + s.serialHex + ")\n  not after:    " + rfc3339(s.notAfter) + " (" +
+      out += " (serial " + s.serialHex + ")\n  not after:    " + utc::format(s.notAfter) + " (" +
              relative(s.notAfter, now) + ")\n";
     } else {
       out += " (not issued yet)\n";
@@ -90,17 +94,17 @@ std::string statusText(const std::vector<SiteStatus>& sites, time_t now) {
     if (s.inFlight) {
       out += "  next renewal: ordering now\n";
     } else if (s.nextRenewal != 0) {
-      out += "  next renewal: " + rfc3339(s.nextRenewal) + " (" + relative(s.nextRenewal, now) +
+      out += "  next renewal: " + utc::format(s.nextRenewal) + " (" + relative(s.nextRenewal, now) +
              "; " + s.nextReason + ")\n";
     } else {
       out += "  next renewal: none planned (" + s.nextReason + ")\n";
     }
     if (s.ariWindowStart != 0) {
-      out +=
-          "  ARI window:   " + rfc3339(s.ariWindowStart) + " .. " + rfc3339(s.ariWindowEnd) + "\n";
+      out += "  ARI window:   " + utc::format(s.ariWindowStart) + " .. " +
+             utc::format(s.ariWindowEnd) + "\n";
     }
     if (!s.lastError.empty()) {
-      out += "  last error:   " + rfc3339(s.lastErrorAt) + ": " + s.lastError + "\n";
+      out += "  last error:   " + utc::format(s.lastErrorAt) + ": " + s.lastError + "\n";
     }
     if (s.failures > 0) {
       out += "  failures:     " + std::to_string(s.failures) + " in a row, retry delay " +

@@ -8,7 +8,23 @@
 
 namespace tlsedge::ascii {
 
-constexpr char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+constexpr bool isUpper(char c) { return c >= 'A' && c <= 'Z'; }
+constexpr bool isDigit(char c) { return c >= '0' && c <= '9'; }
+constexpr bool isAlpha(char c) { return isUpper(c) || (c >= 'a' && c <= 'z'); }
+constexpr bool isAlnum(char c) { return isAlpha(c) || isDigit(c); }
+constexpr bool isHexDigit(char c) {
+  return isDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+// The one case fold of the tree.
+constexpr char lower(char c) { return isUpper(c) ? static_cast<char>(c - 'A' + 'a') : c; }
+
+// Writes `s` lower-cased to `out` (at least s.size() chars): no allocation,
+// for the handshake path's stack buffers.
+inline std::string_view lowerInto(std::string_view s, char* out) {
+  for (size_t i = 0; i < s.size(); ++i) out[i] = lower(s[i]);
+  return {out, s.size()};
+}
 
 inline bool equalsIgnoreCase(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;

@@ -7,6 +7,7 @@
 #include <ctime>
 
 #include "base/json_string.h"
+#include "base/time.h"
 
 namespace tlsedge::log {
 namespace {
@@ -15,17 +16,6 @@ std::atomic<Format> gFormat{Format::kSyslog};
 
 constexpr const char* kLevelNames[] = {"", "", "", "error", "warning", "notice", "info", "debug"};
 
-// "2026-11-23T07:20:30.123Z"
-void appendTime(std::string& out, long long unixMs) {
-  const time_t seconds = static_cast<time_t>(unixMs / 1000);
-  tm utc{};
-  gmtime_r(&seconds, &utc);
-  char buf[40];
-  const size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &utc);
-  out.append(buf, n);
-  snprintf(buf, sizeof buf, ".%03lldZ", unixMs % 1000);
-  out += buf;
-}
 }  // namespace
 
 void setMinLevel(Level level) {
@@ -53,7 +43,7 @@ std::string formatLine(Format format, Level level, std::string_view message, lon
   if (format == Format::kJson) {
     line.reserve(message.size() + 64);
     line += "{\"time\":\"";
-    appendTime(line, unixMs);
+    utc::appendMs(line, unixMs);
     line += "\",\"level\":\"";
     line += kLevelNames[static_cast<int>(level)];
     line += "\",\"message\":";

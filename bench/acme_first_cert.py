@@ -3,7 +3,7 @@
 
 Run by hand (not in CI), after a release build:
 
-    bench/acme_first_cert.py [--rounds 5] [--bin build/rel/proxy/tlsedge]
+    bench/acme_first_cert.py [--rounds 5] [--bin build/rel/cli/tlsedge]
 
 One Pebble (Debian's `pebble`, PEBBLE_VA_NOSLEEP=1, otherwise its defaults:
 5 % badNonce, 50 % authorization reuse) serves every round; each round is a
@@ -113,7 +113,7 @@ def main():
     parser.add_argument("--bin", help="the tlsedge binary (else $TLSEDGE_BIN or build/rel)")
     args = parser.parse_args()
     os.environ.setdefault("TLSEDGE_BIN", args.bin or os.path.join(
-        HERE, "..", "build", "rel", "proxy", "tlsedge"))
+        HERE, "..", "build", "release", "cli", "tlsedge"))
     if not shutil.which("lego"):
         sys.exit("lego is not installed (apt-get install lego)")
     top = tempfile.mkdtemp(prefix="acme-first-cert-")

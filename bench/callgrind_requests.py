@@ -7,7 +7,7 @@ with curl, and prints (Ir(N2) - Ir(N1)) / (N2 - N1): the per-request cost,
 with start-up, the handshake and shutdown cancelled out. Compare two
 binaries (before/after a change) with the same N1, N2.
 
-    bench/callgrind_requests.py build/rel/proxy/tlsedge [--n1 500 --n2 2500]
+    bench/callgrind_requests.py build/rel/cli/tlsedge [--n1 500 --n2 2500]
 
 Needs valgrind, openssl and curl. Loopback only; every process is stopped
 by its PID. Takes about a minute per binary (callgrind is ~50x slower).

@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "net/http_parser.h"
+#include "http/http_parser.h"
 
 namespace tlsedge::net {
 namespace {

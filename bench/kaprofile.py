@@ -59,7 +59,7 @@ def start(work, build, leaf, origin_port, wrap):
     loadcmp.tlsedge_config(conf, port, origin_port, os.path.join(d, "state"),
                            [("bench", [loadcmp.HOST], "bench")],
                            {"bench": (leaf.cert, leaf.key)}, "bench")
-    argv = wrap + [os.path.join(build, "proxy", "tlsedge"), "run", "-c", conf]
+    argv = wrap + [os.path.join(build, "cli", "tlsedge"), "run", "-c", conf]
     return loadcmp.Server("tlsedge", argv, d, port, 0, ready_line=b"<6>ready").start(timeout=120)
 
 

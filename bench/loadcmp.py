@@ -855,7 +855,7 @@ def main():
                     help="priority of everything the harness starts (inherited): ahead of "
                          "other work on a shared machine (needs root when negative)")
     args = ap.parse_args()
-    args.tlsedge = os.path.join(args.build, "proxy", "tlsedge")
+    args.tlsedge = os.path.join(args.build, "cli", "tlsedge")
     args.tls_load = os.path.join(args.build, "bench", "tlsedge_tls_load")
     args.store_bench = os.path.join(args.build, "bench", "tlsedge_store_load_bench")
     for tool in ("nginx", "haproxy", "wrk", "taskset"):

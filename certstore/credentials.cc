@@ -10,11 +10,13 @@
 #include <string_view>
 
 #include "base/ascii.h"
+#include "base/time.h"
 #include "certstore/chain.h"
 #include "certstore/files.h"
 #include "certstore/pem.h"
 #include "certstore/private_key.h"
 #include "certstore/x509_text.h"
+#include "net/tls.h"
 
 namespace tlsedge::certstore {
 namespace {
@@ -108,7 +110,7 @@ Result<std::vector<ChainCert>> readCertificates(const std::string& chainPem,
       cert.x509.reset(X509_parse_from_buffer(cert.der.get()));
     }
     if (!cert.x509) {
-      std::string errors = sslErrors();
+      std::string errors = net::takeSslErrors().text;
       return makeError(source + ":" + std::to_string(block.line) + ": certificate " +
                        std::to_string(cert.position) + " of " + std::to_string(total) +
                        " is not a valid X.509 certificate" +
@@ -135,11 +137,11 @@ std::string checkDates(const std::vector<ChainCert>& chain, size_t total, time_t
     }
     if (now >= from && now <= to) continue;  // (the text below is for refusals only)
     std::string window =
-        "valid from " + isoTime(from) + " to " + isoTime(to) + "; now " + isoTime(now);
+        "valid from " + utc::format(from) + " to " + utc::format(to) + "; now " + utc::format(now);
     if (now < from) {
       appendLine(&errors, certLabel(source, cert, total) + " is not valid yet (" + window + ")");
     } else if (now > to) {
-      appendLine(&errors, certLabel(source, cert, total) + " expired on " + isoTime(to) + " (" +
+      appendLine(&errors, certLabel(source, cert, total) + " expired on " + utc::format(to) + " (" +
                               window + ")");
     }
   }

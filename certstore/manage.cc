@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "base/ascii.h"
+#include "base/time.h"
 #include "certstore/binding.h"
 #include "certstore/files.h"
 #include "certstore/json_text.h"
@@ -49,8 +50,8 @@ std::string toJson(const CertListEntry& entry) {
          ",\"issuer\":" + jsonQuote(info.issuer) + ",\"issuer_cn\":" + jsonQuote(info.issuerCn) +
          ",\"serial\":" + jsonQuote(info.serialHex) +
          ",\"sha256\":" + jsonQuote(info.sha256Fingerprint) +
-         ",\"not_before\":" + jsonQuote(isoTime(info.notBefore)) +
-         ",\"not_after\":" + jsonQuote(isoTime(info.notAfter)) +
+         ",\"not_before\":" + jsonQuote(utc::format(info.notBefore)) +
+         ",\"not_after\":" + jsonQuote(utc::format(info.notAfter)) +
          ",\"days_left\":" + std::to_string(entry.daysLeft) +
          ",\"expired\":" + (entry.expired ? "true" : "false") +
          ",\"expiring\":" + (entry.expiring ? "true" : "false") +
@@ -71,7 +72,7 @@ std::string toJson(const AddOutcome& outcome) {
   return "{\"name\":" + jsonQuote(outcome.name) + ",\"directory\":" + jsonQuote(outcome.directory) +
          ",\"dns_names\":" + jsonArray(outcome.dnsNames) +
          ",\"serial\":" + jsonQuote(outcome.serialHex) +
-         ",\"not_after\":" + jsonQuote(isoTime(outcome.notAfter)) +
+         ",\"not_after\":" + jsonQuote(utc::format(outcome.notAfter)) +
          ",\"notes\":" + jsonArray(outcome.notes) +
          ",\"replaced\":" + (outcome.replaced ? "true" : "false") + "}";
 }
@@ -115,6 +116,7 @@ Result<AddOutcome> addCertificatePem(const conf::Config& config, const std::stri
   out.notAfter = added->credentials->notAfter;
   out.notes = added->notes;
   out.replaced = added->replaced;
+  out.credentials = added->credentials;
   return out;
 }
 

@@ -3,7 +3,7 @@
 // Each operation works on the state directory of a configuration and returns
 // plain data (or an Error whose message is ready for an operator); callers
 // only format. The CLI calls them directly when no daemon runs; the admin
-// socket (proxy/admin_api.h) serves the same functions, except `which`,
+// socket (admin/admin_api.h) serves the same functions, except `which`,
 // which it answers from the snapshot being served (whichFromSelector).
 //
 // Thread: blocking disk I/O: control loop, thread pool or CLI.
@@ -41,6 +41,8 @@ struct AddOutcome {
   time_t notAfter = 0;
   std::vector<std::string> notes;
   bool replaced = false;
+  // What was validated and written: a daemon serves these at once.
+  CredentialsPtr credentials;
 };
 
 struct WhichOutcome {

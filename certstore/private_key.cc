@@ -12,6 +12,8 @@
 
 #include <string>
 
+#include "net/tls.h"
+
 namespace tlsedge::certstore {
 namespace {
 
@@ -203,17 +205,10 @@ Result<ParsedKey> parsePrivateKey(const std::vector<PemBlock>& blocks, std::stri
   if (!key) {
     // Only an algorithm or curve BoringSSL does not implement is "unsupported";
     // anything else is a damaged key and gets the library's reason.
-    bool unsupported = false;
-    std::string errors;
-    while (uint32_t code = ERR_get_error()) {
-      unsupported |=
-          (ERR_GET_LIB(code) == ERR_LIB_EVP &&
-           ERR_GET_REASON(code) == EVP_R_UNSUPPORTED_ALGORITHM) ||
-          (ERR_GET_LIB(code) == ERR_LIB_EC && ERR_GET_REASON(code) == EC_R_UNKNOWN_GROUP);
-      char text[256];
-      ERR_error_string_n(code, text, sizeof text);
-      errors += (errors.empty() ? "" : "; ") + std::string(text);
-    }
+    const net::SslErrors taken = net::takeSslErrors();
+    const bool unsupported = taken.has(ERR_LIB_EVP, EVP_R_UNSUPPORTED_ALGORITHM) ||
+                             taken.has(ERR_LIB_EC, EC_R_UNKNOWN_GROUP);
+    const std::string& errors = taken.text;
     if (unsupported && !described.empty()) {
       return makeError(at + "unsupported key type: " + described + " (" + kAccepted + ")");
     }

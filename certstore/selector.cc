@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 #include <unordered_map>
+#include "base/ascii.h"
 #include "base/log.h"
 
 namespace tlsedge::certstore {
@@ -232,11 +233,7 @@ Selector::Choice Selector::select(std::string_view sni, bool acceptsEcdsa) const
 
   // Lower-case into a stack buffer: no allocation per handshake.
   char buffer[kMaxHostLength];
-  for (size_t i = 0; i < sni.size(); ++i) {
-    char c = sni[i];
-    buffer[i] = c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-  }
-  const std::string_view host(buffer, sni.size());
+  const std::string_view host = ascii::lowerInto(sni, buffer);
 
   // Wildcards live in the same index under "*.suffix": a name starting with
   // '*' is never an exact host, it can only reach them below.

@@ -17,7 +17,7 @@
 // A host may have two certificates, one ECDSA and one RSA (a site's
 // `tls.certificate: [ecdsa-name, rsa-name]`): a client that accepts ECDSA
 // gets the ECDSA one, any other client the RSA one (select()'s
-// `acceptsEcdsa`, decided from the ClientHello by proxy/tls_context.cc).
+// `acceptsEcdsa`, decided from the ClientHello by tls/tls_context.cc).
 //
 // A handshake without SNI gets the default even under reject: it names no
 // host that could be unknown (IP-literal access, old clients, probes).

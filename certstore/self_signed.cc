@@ -21,6 +21,7 @@
 #include "certstore/files.h"
 #include "certstore/key_material.h"
 #include "certstore/x509_text.h"
+#include "net/tls.h"
 
 namespace tlsedge::certstore {
 namespace {
@@ -36,7 +37,7 @@ std::string bioText(BIO* bio) {
 }
 
 Error failure(const std::string& what) {
-  std::string errors = sslErrors();
+  std::string errors = net::takeSslErrors().text;
   return makeError("self-signed certificate: " + what +
                    (errors.empty() ? std::string() : " (" + errors + ")"));
 }

@@ -19,6 +19,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "base/time.h"
 #include "certstore/files.h"
 #include "certstore/json_text.h"
 #include "certstore/pem.h"
@@ -85,20 +86,6 @@ void removeTree(const std::string& path) {
   std::filesystem::remove_all(path, ec);
 }
 
-bool parseIsoTime(const std::string& text, time_t* out) {
-  struct tm tm {};
-  char z = 0;
-  if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%c", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-                  &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &z) != 7 ||
-      z != 'Z') {
-    return false;
-  }
-  tm.tm_year -= 1900;
-  tm.tm_mon -= 1;
-  *out = timegm(&tm);
-  return true;
-}
-
 std::string commonName(const X509_NAME* name) {
   int index = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
   if (index < 0) return "";
@@ -123,8 +110,8 @@ const char* certSourceName(CertSource source) {
 
 std::string metaToJson(const CertMeta& meta) {
   return "{\"source\":" + jsonQuote(certSourceName(meta.source)) +
-         ",\"created\":" + jsonQuote(isoTime(meta.created)) +
-         ",\"updated\":" + jsonQuote(isoTime(meta.updated)) +
+         ",\"created\":" + jsonQuote(utc::format(meta.created)) +
+         ",\"updated\":" + jsonQuote(utc::format(meta.updated)) +
          (meta.site.empty() ? std::string() : ",\"site\":" + jsonQuote(meta.site)) + "}\n";
 }
 
@@ -174,9 +161,9 @@ Result<CertMeta> metaFromJson(const std::string& json, const std::string& source
     } else if (key == "site") {
       meta.site = value;
     } else if (key == "created" || key == "updated") {
-      if (!parseIsoTime(value, key == "created" ? &meta.created : &meta.updated)) {
-        return makeError(source + ": " + key + ": not a time like 2026-01-31T12:00:00Z");
-      }
+      const std::optional<time_t> parsed = utc::parse(value);
+      if (!parsed) return makeError(source + ": " + key + ": not a time like 2026-01-31T12:00:00Z");
+      (key == "created" ? meta.created : meta.updated) = *parsed;
     }
     skipSpace();
     if (i < json.size() && json[i] == ',') {
@@ -315,7 +302,10 @@ Result<AddResult> CertificateStore::add(const std::string& name, const std::stri
                      " (use --replace to replace it)");
   }
   // Validate everything before touching the disk: a refusal changes nothing.
-  auto parsed = parseCredentials(name, chainPem, keyPem, nullptr, now, chainSource, keySource);
+  // In the shared pool: what is validated here is what handshakes are served
+  // (the admin API applies it without reading the files back).
+  auto parsed =
+      parseCredentials(name, chainPem, keyPem, sharedBufferPool(), now, chainSource, keySource);
   if (!parsed.ok()) return parsed.error();
   const Credentials& credentials = **parsed;
 

@@ -61,7 +61,7 @@ struct CertInfo {
 };
 
 struct AddResult {
-  CredentialsPtr credentials;      // as validated and written
+  CredentialsPtr credentials;      // as validated and written (DER in sharedBufferPool())
   std::vector<std::string> notes;  // e.g. "dropped the root certificate ..."
   bool replaced = false;
 };

@@ -52,15 +52,6 @@ bool asn1ToPosix(const ASN1_TIME* time, time_t* out) {
   return true;
 }
 
-std::string isoTime(time_t t) {
-  struct tm tm;
-  char buf[32];
-  if (gmtime_r(&t, &tm) == nullptr || strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
-    return std::to_string(t);
-  }
-  return buf;
-}
-
 namespace {
 
 void appendHex(std::string* out, uint8_t byte) {
@@ -116,17 +107,6 @@ void subjectAltNames(const X509* cert, std::vector<std::string>* dns,
       }
     }
   }
-}
-
-std::string sslErrors() {
-  std::string out;
-  while (uint32_t code = ERR_get_error()) {
-    char buf[256];
-    ERR_error_string_n(code, buf, sizeof buf);
-    if (!out.empty()) out += "; ";
-    out += buf;
-  }
-  return out;
 }
 
 }  // namespace tlsedge::certstore

@@ -1,7 +1,7 @@
 // Certificate fields as text for Credentials and for messages. Internal to
 // certstore.
 //
-// Thread: any (pure functions; sslErrors() reads this thread's error queue).
+// Thread: any (pure functions).
 #pragma once
 
 #include <openssl/base.h>
@@ -23,9 +23,6 @@ std::string shortName(const X509* cert);
 // ASN1_TIME (UTCTime or GeneralizedTime) -> seconds since the epoch.
 bool asn1ToPosix(const ASN1_TIME* time, time_t* out);
 
-// "2026-01-31T12:00:00Z" (ISO 8601, UTC).
-std::string isoTime(time_t t);
-
 // SHA-256 of `der`, upper-case hex pairs joined by ':'.
 std::string sha256Fingerprint(const uint8_t* der, size_t len);
 
@@ -35,8 +32,5 @@ std::string serialHex(const ASN1_INTEGER* serial);
 // subjectAltName dNSName entries (lower-cased) and iPAddress entries (text).
 void subjectAltNames(const X509* cert, std::vector<std::string>* dns,
                      std::vector<std::string>* ips);
-
-// Drains this thread's BoringSSL error queue into "; "-joined text ("" if empty).
-std::string sslErrors();
 
 }  // namespace tlsedge::certstore

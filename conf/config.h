@@ -195,7 +195,7 @@ struct AccessLog {
   std::string path;  // absolute
 };
 
-// The admin API (proxy/admin_server.h): HTTP/1.1 on a Unix socket, mode 0600.
+// The admin API (admin/admin_server.h): HTTP/1.1 on a Unix socket, mode 0600.
 // sun_path holds 108 bytes with the terminating NUL: a longer path is an error.
 inline constexpr size_t kMaxUnixSocketPath = 107;
 
@@ -225,7 +225,7 @@ struct Config {
   // `admin.socket`: absolute; default <stateDir>/admin.sock; empty: no admin
   // API (`admin: { socket: "" }`). Changes take effect at the next restart.
   std::string adminSocket;
-  // `metrics.listen` (proxy/metrics_endpoint.h): /metrics, /healthz and
+  // `metrics.listen` (daemon/metrics_endpoint.h): /metrics, /healthz and
   // /readyz over HTTP on this TCP address; default 127.0.0.1:9180; absent
   // (`metrics: { listen: "" }`): off. Port 0 binds a free port (logged).
   // Changes take effect at the next restart.

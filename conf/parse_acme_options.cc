@@ -3,6 +3,7 @@
 #include <string_view>
 #include <utility>
 
+#include "base/ascii.h"
 #include "conf/parse.h"
 #include "conf/values.h"
 
@@ -15,8 +16,7 @@ bool isBase64url(std::string_view text) {
   while (!text.empty() && text.back() == '=') text.remove_suffix(1);
   if (text.size() < 2 || text.size() % 4 == 1) return false;
   for (char c : text) {
-    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                    c == '-' || c == '_';
+    const bool ok = ascii::isAlnum(c) || c == '-' || c == '_';
     if (!ok) return false;
   }
   return true;

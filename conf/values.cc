@@ -213,8 +213,7 @@ Status checkName(std::string_view name) {
                      " characters long, got " + std::to_string(name.size()));
   }
   for (char c : name) {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-        c == '_' || c == '-') {
+    if (ascii::isAlnum(c) || c == '.' || c == '_' || c == '-') {
       continue;
     }
     return makeError("name " + quote(name) + " has an invalid character; use A-Z a-z 0-9 . _ -");

@@ -52,7 +52,7 @@ std::string uvErrorText(int code);
 template <typename T>
 void closeAndDelete(uv_handle_t* handle, T* owner) {
   handle->data = owner;
-  uv_close(handle, [](uv_handle_t* h) { delete static_cast<T*>(h->data); });
+  uv_close(handle, [](uv_handle_t* h) noexcept { delete static_cast<T*>(h->data); });
 }
 
 }  // namespace tlsedge::net

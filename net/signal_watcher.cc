@@ -48,7 +48,7 @@ Status SignalWatcher::start(uv_loop_t* loop, Callback callback) {
 void SignalWatcher::close() {
   if (poll_ == nullptr) return;
   uv_close(reinterpret_cast<uv_handle_t*>(poll_),
-           [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+           [](uv_handle_t* h) noexcept { delete reinterpret_cast<uv_poll_t*>(h); });
   poll_ = nullptr;
 }
 

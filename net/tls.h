@@ -1,13 +1,32 @@
-// BoringSSL helpers shared by the TLS server and client sides.
+// BoringSSL's error queue, drained in one place for the whole tree.
+//
+// Call ERR_clear_error() before a call whose failure you report, then
+// takeSslErrors() (or drainSslErrors() for a log line) after it fails.
+//
+// Thread: any; BoringSSL's error queue is per thread.
 #pragma once
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 namespace tlsedge::net {
 
-// Empties BoringSSL's thread-local error queue into one line for a log
-// message ("error:...:SSL routines:...; ..."), or "no detail" if empty.
-// Call after a failed SSL call; call ERR_clear_error() before each one.
+// What a failed call left in the queue, oldest first.
+struct SslErrors {
+  std::vector<uint32_t> codes;
+  // "error:...:SSL routines:...; ..." (empty when the queue was).
+  std::string text;
+
+  // Whether any entry is library `lib`'s reason `reason` (ERR_LIB_*, *_R_*).
+  bool has(int lib, int reason) const;
+};
+
+// Empties this thread's error queue into an SslErrors.
+SslErrors takeSslErrors();
+
+// takeSslErrors()'s text, or "no detail" when the queue was empty: for a
+// message that must say something.
 std::string drainSslErrors();
 
 }  // namespace tlsedge::net

@@ -9,6 +9,7 @@
 
 #include "base/json_string.h"
 #include "base/log.h"
+#include "base/time.h"
 #include "net/loop.h"
 
 namespace tlsedge::proxy {
@@ -37,17 +38,6 @@ std::string millis(int64_t us) {
   return buf;
 }
 
-// RFC 3339 UTC with milliseconds: "2026-11-23T10:00:00.123Z".
-std::string rfc3339(int64_t unixMs) {
-  time_t seconds = static_cast<time_t>(unixMs / 1000);
-  tm t{};
-  gmtime_r(&seconds, &t);
-  char buf[64];
-  snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", t.tm_year + 1900, t.tm_mon + 1,
-           t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, static_cast<int>(unixMs % 1000));
-  return buf;
-}
-
 bool writeAll(int fd, std::string_view data) {
   while (!data.empty()) {
     ssize_t n = ::write(fd, data.data(), data.size());
@@ -66,7 +56,7 @@ std::string formatAccessRecord(const AccessRecord& r) {
   std::string out;
   out.reserve(256 + r.target.size() + r.host.size());
   out += "{\"time\":\"";
-  out += rfc3339(r.startUnixMs);
+  utc::appendMs(out, r.startUnixMs);
   out += '"';
   appendField(out, "client", r.client);
   appendField(out, "scheme", r.tls ? "https" : "http");
@@ -188,7 +178,7 @@ void AccessLogBuffer::append(const AccessRecord& record) {
   }
   if (!uv_is_active(reinterpret_cast<uv_handle_t*>(timer_))) {
     uv_timer_start(
-        timer_, [](uv_timer_t* t) { static_cast<AccessLogBuffer*>(t->data)->flush(); },
+        timer_, [](uv_timer_t* t) noexcept { static_cast<AccessLogBuffer*>(t->data)->flush(); },
         kFlushDelayMs, 0);
   }
 }

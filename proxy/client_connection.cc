@@ -7,9 +7,9 @@
 #include <string_view>
 
 #include "base/log.h"
-#include "proxy/http_util.h"
+#include "http/http_util.h"
+#include "http/request_target.h"
 #include "proxy/redirect.h"
-#include "proxy/request_target.h"
 #include "proxy/worker.h"
 
 namespace tlsedge::proxy {

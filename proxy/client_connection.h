@@ -20,15 +20,15 @@
 #include <memory>
 #include <string>
 
-#include "net/http_parser.h"
+#include "http/http_parser.h"
+#include "http/request_target.h"
 #include "net/stream.h"
 #include "proxy/connection_timer.h"
 #include "proxy/generation.h"
-#include "proxy/request_target.h"
-#include "proxy/tls_context.h"
 #include "proxy/tunnel.h"
-#include "proxy/upstream.h"
+#include "proxy/upstream/exchange.h"
 #include "proxy/worker_stats.h"
+#include "tls/tls_context.h"
 
 namespace tlsedge::proxy {
 

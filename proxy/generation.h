@@ -13,7 +13,7 @@
 #include "certstore/selector.h"
 #include "conf/config.h"
 #include "proxy/router.h"
-#include "proxy/upstream_tls.h"
+#include "proxy/upstream/upstream_tls.h"
 
 namespace tlsedge::proxy {
 

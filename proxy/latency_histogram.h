@@ -1,6 +1,6 @@
 // LatencyHistogram: a fixed-bucket latency histogram kept as plain integers
 // by one worker (request and handshake latency), folded with add() at
-// scrape time and rendered as a Prometheus histogram (proxy/metrics.cc).
+// scrape time and rendered as a Prometheus histogram (daemon/metrics.cc).
 //
 // observe() is on the hot path: no atomic, no allocation, a short linear
 // scan (most observations stop at the first bucket or two). Bounds are in

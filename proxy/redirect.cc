@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "proxy/request_target.h"
+#include "http/request_target.h"
 
 namespace tlsedge::proxy {
 

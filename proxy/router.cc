@@ -8,9 +8,7 @@ namespace tlsedge::proxy {
 
 namespace {
 
-bool hasUpper(std::string_view s) {
-  return std::any_of(s.begin(), s.end(), [](char c) { return c >= 'A' && c <= 'Z'; });
-}
+bool hasUpper(std::string_view s) { return std::any_of(s.begin(), s.end(), ascii::isUpper); }
 
 // The host of a Host header value or SNI name, without port or trailing dot,
 // as a view into `host` (not lower-cased). Empty if malformed.

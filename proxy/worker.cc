@@ -177,7 +177,7 @@ void Worker::startDraining(uint64_t forceAfterMs, std::function<void()> drained,
   for (auto* c : snapshot) c->drain();
   uv_timer_start(
       &forceTimer_,
-      [](uv_timer_t* t) {
+      [](uv_timer_t* t) noexcept {
         auto* self = static_cast<Worker*>(t->data);
         log::warning("shutdown timeout: closing " + std::to_string(self->connections_.size()) +
                      " connection(s) still open");

@@ -15,10 +15,10 @@
 #include "net/loop.h"
 #include "proxy/access_log.h"
 #include "proxy/generation.h"
-#include "proxy/listeners.h"
-#include "proxy/tls_context.h"
-#include "proxy/upstream.h"
+#include "proxy/listener_update.h"
+#include "proxy/upstream/exchange.h"
 #include "proxy/worker_stats.h"
+#include "tls/tls_context.h"
 
 namespace tlsedge::proxy {
 

@@ -1,6 +1,6 @@
 // WorkerStats: counters of what a worker accepted, served, refused or cut
 // short, for operators: the metrics endpoint folds every worker's copy at
-// scrape time (proxy/metrics_endpoint.h); they are also logged at debug
+// scrape time (daemon/metrics_endpoint.h); they are also logged at debug
 // level when the worker stops.
 //
 // Thread: the worker's own loop only. Plain integers, no atomics: nothing
@@ -15,12 +15,13 @@
 #include <string>
 
 #include "proxy/latency_histogram.h"
+#include "tls/tls_stats.h"
 
 namespace tlsedge::proxy {
 
-struct WorkerStats {
-  // Indexes of the arrays below.
-  enum SniOutcome : size_t { kExact, kWildcard, kSiteFallback, kDefault, kMiss, kSniOutcomes };
+// The handshake path's counters (sniLookups) are the TlsStats part.
+struct WorkerStats : TlsStats {
+  // Index of handshakes.
   enum TlsVersionIndex : size_t { kTls12, kTls13, kTlsVersions };
   // Responses by status class 1xx..5xx.
   using StatusCounts = std::array<uint64_t, 5>;
@@ -31,7 +32,6 @@ struct WorkerStats {
   uint64_t acceptedPlain = 0;  // on http listeners
   // Completed handshakes by version and whether the session was resumed.
   std::array<std::array<uint64_t, 2>, kTlsVersions> handshakes{};  // [version][resumed]
-  std::array<uint64_t, kSniOutcomes> sniLookups{};  // certificate selections by outcome
   // Responses by site name (kNoSite: none matched) and status class. Keys
   // are configured site names, so the map is bounded by the sites
   // configured since the process started (entries are never erased: a

@@ -10,4 +10,4 @@ mkdir -p "$top/build/demo"
 cd "$top/build/demo"
 echo "tlsedge: try  curl --cacert $top/build/demo/tlsedge-state/acme/local-ca/ca.pem https://localhost:8443/" >&2
 echo "        (the local CA is made on first start; or curl -k; Ctrl-C to stop)" >&2
-exec "$dir/proxy/tlsedge" run
+exec "$dir/cli/tlsedge" run

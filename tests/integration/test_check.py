@@ -241,6 +241,13 @@ class CheckTest(unittest.TestCase):
         self.assertIn(f"{path}:{line_no}:{col}: wrokers: ", res.stderr)
         self.assertNotIn("<6>ready", res.stderr + res.stdout)
 
+    def test_version_is_the_builds(self):
+        # The version CMake's project() declares, not a copy in the code.
+        expected = os.environ["TLSEDGE_EXPECTED_VERSION"]
+        res = run([tlsedge_bin(), "version"], timeout=30)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertEqual(res.stdout, f"tlsedge {expected}\n")
+
     def test_missing_file(self):
         path = os.path.join(self.tmp, "does-not-exist.yaml")
         res = self.check(path)

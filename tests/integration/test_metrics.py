@@ -177,7 +177,9 @@ class MetricsTest(unittest.TestCase):
         start = value(samples, "process_start_time_seconds")
         self.assertLess(abs(start - time.time()), 3600)
         self.assertGreaterEqual(value(samples, "process_cpu_seconds_total"), 0)
-        self.assertTrue(any(n == "tlsedge_build_info" for n, _ in samples))
+        build = [dict(labels) for n, labels in samples if n == "tlsedge_build_info"]
+        self.assertEqual(len(build), 1, build)
+        self.assertEqual(build[0].get("version"), os.environ["TLSEDGE_EXPECTED_VERSION"])
 
     def test_health_ready_and_unknown_paths(self):
         self.assertEqual(self.get("/healthz")[0], 200)

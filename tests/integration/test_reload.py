@@ -2,7 +2,7 @@
 reload that cannot open a listener refused as a whole, and routes, upstreams
 and sites changed for new connections while established ones keep working.
 
-Listener identity across a reload (proxy/listeners.h): an address in both
+Listener identity across a reload (daemon/listeners.h): an address in both
 configs, port 0 included, is the same listener and keeps its port;
 repeated `127.0.0.1:0` entries pair up in order, so appending one opens a
 new port and dropping the last one closes the last port."""

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "certstore/files.h"
-#include "net/http_client.h"
+#include "http/http_client.h"
 
 using namespace tlsedge;
 

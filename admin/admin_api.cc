@@ -1,0 +1,255 @@
+#include "admin/admin_api.h"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "acme/revocation.h"
+#include "admin/cert_text.h"
+#include "admin/json_object.h"
+#include "base/log.h"
+#include "certstore/json_text.h"
+#include "certstore/manage.h"
+#include "certstore/store.h"
+
+namespace tlsedge::proxy {
+namespace {
+
+constexpr std::string_view kCertificates = "/v1/certificates";
+constexpr std::string_view kWhich = "/v1/which";
+constexpr std::string_view kAcme = "/v1/acme";
+
+AdminResponse ok(int status, bool text, std::string textBody, std::string jsonBody) {
+  AdminResponse r;
+  r.status = status;
+  if (text) {
+    r.contentType = "text/plain; charset=utf-8";
+    r.body = std::move(textBody);
+  } else {
+    r.body = std::move(jsonBody);
+  }
+  return r;
+}
+
+AdminResponse notAllowed(const char* allow) {
+  AdminResponse r = adminError(405, std::string("method not allowed; allowed: ") + allow);
+  r.allow = allow;
+  return r;
+}
+
+int hexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// The value of `key` in a query string ("a=1&host=x"); empty if absent.
+Result<std::string> queryValue(std::string_view query, std::string_view key) {
+  while (!query.empty()) {
+    const size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    const size_t eq = pair.find('=');
+    if (pair.substr(0, eq) != key) continue;
+    return percentDecode(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1));
+  }
+  return std::string();
+}
+
+}  // namespace
+
+AdminResponse adminError(int status, const std::string& message) {
+  AdminResponse r;
+  r.status = status;
+  r.body = "{\"error\":" + certstore::jsonQuote(message) + "}";
+  return r;
+}
+
+Result<std::string> percentDecode(std::string_view text) {
+  std::string out;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '+') {
+      out.push_back(' ');
+    } else if (text[i] != '%') {
+      out.push_back(text[i]);
+    } else {
+      const int hi = i + 2 < text.size() ? hexValue(text[i + 1]) : -1;
+      const int lo = hi >= 0 ? hexValue(text[i + 2]) : -1;
+      if (lo < 0) return makeError("bad percent escape in `" + std::string(text) + "`");
+      out.push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    }
+  }
+  return out;
+}
+
+AdminResponse AdminApi::handle(const AdminRequest& request) {
+  conf::ConfigPtr config = hooks_.config();
+  std::string_view target = request.target;
+  const size_t q = target.find('?');
+  const std::string_view path = target.substr(0, q);
+  const std::string_view query = q == std::string_view::npos ? "" : target.substr(q + 1);
+  const std::string& method = request.method;
+
+  if (path == kCertificates || path == std::string(kCertificates) + "/") {
+    if (method != "GET") return notAllowed("GET");
+    return list(*config, request.text);
+  }
+  if (path.substr(0, kCertificates.size() + 1) == std::string(kCertificates) + "/") {
+    auto name = percentDecode(path.substr(kCertificates.size() + 1));
+    if (!name.ok()) return adminError(400, name.error().message);
+    if (name->find('/') != std::string::npos) return adminError(404, "no such path");
+    if (method == "GET") return show(*config, *name, request.text);
+    if (method == "PUT") return put(*config, *name, request.body, request.text);
+    if (method == "DELETE") return remove(*config, *name, request.text);
+    return notAllowed("GET, PUT, DELETE");
+  }
+  if (path == kWhich) {
+    if (method != "GET") return notAllowed("GET");
+    return which(*config, std::string(query), request.text);
+  }
+  if (path == kAcme || path.substr(0, kAcme.size() + 1) == std::string(kAcme) + "/") {
+    return acme(path.substr(kAcme.size()), request);
+  }
+  return adminError(404, "no such path: " + std::string(path) +
+                             " (endpoints: /v1/certificates[/NAME], /v1/which?host=HOST, "
+                             "/v1/acme, /v1/acme/SITE/renew|revoke)");
+}
+
+AdminResponse AdminApi::list(const conf::Config& config, bool text) {
+  auto entries = certstore::listCertificates(config, hooks_.now());
+  if (!entries.ok()) return adminError(500, entries.error().message);
+  return ok(200, text, listText(*entries, config.stateDir + "/certs"), certstore::toJson(*entries));
+}
+
+AdminResponse AdminApi::show(const conf::Config& config, const std::string& name, bool text) {
+  auto shown = certstore::showCertificate(config, name, hooks_.now());
+  if (!shown.ok()) {
+    const bool known = certstore::CertificateStore::forStateDir(config.stateDir).contains(name);
+    return adminError(known ? 500 : 404, shown.error().message);
+  }
+  return ok(200, text, showText(*shown), certstore::toJson(*shown));
+}
+
+AdminResponse AdminApi::put(const conf::Config& config, const std::string& name,
+                            const std::string& body, bool text) {
+  auto fields = parseFlatJsonObject(body);
+  if (!fields.ok()) return adminError(400, "request body: " + fields.error().message);
+  std::string chain, key, chainSource = "chain", keySource = "key";
+  bool replace = false;
+  for (const auto& [field, value] : *fields) {
+    const bool isString = value.type == JsonScalar::Type::kString;
+    if (field == "replace") {
+      if (value.type != JsonScalar::Type::kBool)
+        return adminError(400, "request body: `replace` must be true or false");
+      replace = value.boolean;
+      continue;
+    }
+    std::string* out = field == "chain"          ? &chain
+                       : field == "key"          ? &key
+                       : field == "chain_source" ? &chainSource
+                       : field == "key_source"   ? &keySource
+                                                 : nullptr;
+    if (out == nullptr) {
+      return adminError(400, "request body: unknown field `" + field +
+                                 "` (fields: chain, key, replace, chain_source, key_source)");
+    }
+    if (!isString) return adminError(400, "request body: `" + field + "` must be a string");
+    *out = value.text;
+  }
+  if (!fields->contains("chain") || !fields->contains("key")) {
+    return adminError(400, "request body: `chain` and `key` (PEM text) are required");
+  }
+  const bool existed = certstore::CertificateStore::forStateDir(config.stateDir).contains(name);
+  auto added = certstore::addCertificatePem(config, name, chain, key, replace, hooks_.now(),
+                                            chainSource, keySource);
+  if (!added.ok()) {
+    log::warning("admin: certificate " + name + " refused: " + added.error().message);
+    return adminError(existed && !replace ? 409 : 422, added.error().message);
+  }
+  log::info("admin: certificate " + name + (added->replaced ? " replaced" : " added") +
+            " (serial " + added->serialHex + ")");
+  hooks_.storeChanged(name, added->credentials);
+  return ok(added->replaced ? 200 : 201, text, addText(*added), certstore::toJson(*added));
+}
+
+AdminResponse AdminApi::remove(const conf::Config& config, const std::string& name, bool text) {
+  const bool known = certstore::CertificateStore::forStateDir(config.stateDir).contains(name);
+  if (Status removed = certstore::removeCertificate(config, name, hooks_.now()); !removed.ok()) {
+    return adminError(known ? 409 : 404, removed.error().message);
+  }
+  log::info("admin: certificate " + name + " removed");
+  hooks_.storeChanged(name, nullptr);
+  return ok(200, text, removedText(name), removedJson(name));
+}
+
+AdminResponse AdminApi::which(const conf::Config& config, const std::string& query, bool text) {
+  auto host = queryValue(query, "host");
+  if (!host.ok()) return adminError(400, host.error().message);
+  if (host->empty()) return adminError(400, "which: the `host` query parameter is required");
+  auto chosen = certstore::whichFromSelector(config, *hooks_.selector(), *host);
+  if (!chosen.ok()) return adminError(404, chosen.error().message);
+  return ok(200, text, whichText(*chosen), certstore::toJson(*chosen));
+}
+
+// `rest`: the path after /v1/acme ("", "/", "/SITE/renew", "/SITE/revoke").
+AdminResponse AdminApi::acme(std::string_view rest, const AdminRequest& request) {
+  const bool text = request.text;
+  if (!hooks_.acmeStatus || !hooks_.acmeRenew || !hooks_.acmeRevoke) {
+    return adminError(503, "no ACME manager runs");
+  }
+  if (rest.empty() || rest == "/") {
+    if (request.method != "GET") return notAllowed("GET");
+    const auto sites = hooks_.acmeStatus();
+    return ok(200, text, acme::statusText(sites, hooks_.now()), acme::statusJson(sites));
+  }
+  const size_t slash = rest.rfind('/');
+  const std::string_view action = rest.substr(slash + 1);
+  if (slash == 0 || (action != "renew" && action != "revoke")) {
+    return adminError(404, "no such path: /v1/acme" + std::string(rest) +
+                               " (endpoints: /v1/acme, /v1/acme/SITE/renew, /v1/acme/SITE/revoke)");
+  }
+  auto site = percentDecode(rest.substr(1, slash - 1));
+  if (!site.ok()) return adminError(400, site.error().message);
+  if (site->empty() || site->find('/') != std::string::npos) {
+    return adminError(404, "no such path");
+  }
+  if (request.method != "POST") return notAllowed("POST");
+  std::optional<int> reason;
+  if (action == "revoke" && !request.body.empty()) {
+    auto body = nlohmann::json::parse(request.body, nullptr, false);
+    auto it = body.is_object() ? body.find("reason") : body.end();
+    if (!body.is_object() || (it != body.end() && !it->is_string() && !it->is_number_integer())) {
+      return adminError(400, "revoke: the body must be empty or {\"reason\": CODE or NAME}");
+    }
+    if (it != body.end()) {
+      auto parsed = acme::parseRevocationReason(it->is_string() ? it->get<std::string>()
+                                                                : std::to_string(it->get<int>()));
+      if (!parsed.ok()) return adminError(400, parsed.error().message);
+      reason = *parsed;
+    }
+  }
+  bool conflict = false;
+  Status started = action == "renew" ? hooks_.acmeRenew(*site, &conflict)
+                                     : hooks_.acmeRevoke(*site, reason, &conflict);
+  if (!started.ok()) {
+    const auto sites = hooks_.acmeStatus();
+    const bool known = std::any_of(sites.begin(), sites.end(),
+                                   [&](const acme::SiteStatus& s) { return s.site == *site; });
+    return adminError(conflict ? 409 : known ? 503 : 404, started.error().message);
+  }
+  if (action == "renew") {
+    const std::string message = "renewal of site `" + *site + "` started";
+    return ok(202, text, message + "; `tlsedge acme status` shows how it went\n",
+              "{\"site\":" + certstore::jsonQuote(*site) + ",\"renewal\":\"started\"}");
+  }
+  const std::string message =
+      "revocation of site `" + *site +
+      "`'s certificate started; a new certificate is ordered right after it, and the revoked "
+      "one serves until the new one arrives; `tlsedge acme status` shows how it went";
+  return ok(202, text, message + "\n",
+            "{\"site\":" + certstore::jsonQuote(*site) +
+                ",\"revocation\":\"started\",\"message\":" + certstore::jsonQuote(message) + "}");
+}
+
+}  // namespace tlsedge::proxy

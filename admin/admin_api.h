@@ -1,0 +1,101 @@
+// AdminApi: the admin API's endpoints, one parsed request -> one response.
+// The transport (HTTP/1.1 on a Unix socket) is admin/admin_server.h.
+//
+//   GET    /v1/certificates        list (certstore::listCertificates)
+//   GET    /v1/certificates/NAME   show
+//   PUT    /v1/certificates/NAME   add or replace; body: a JSON object
+//          {"chain": PEM, "key": PEM, "replace": bool, optional
+//          "chain_source"/"key_source": what to call the inputs in messages}
+//   DELETE /v1/certificates/NAME   remove (refused while a site uses it)
+//   GET    /v1/which?host=H        the certificate a handshake for H gets now,
+//                                  from the snapshot being served
+//   GET    /v1/acme                every `tls: { acme: true }` site: certificate,
+//                                  not-after, next renewal, last error
+//                                  (acme/status.h)
+//   POST   /v1/acme/SITE/renew     order SITE's certificate now (202; 404
+//                                  unknown site, 409 an order is running)
+//   POST   /v1/acme/SITE/revoke    revoke SITE's certificate (RFC 8555 section
+//                                  7.6) and order a new one at once; body
+//                                  empty or {"reason": CODE or NAME}
+//                                  (acme/revocation.h); 202, errors as renew
+//                                  (400 a bad reason)
+//
+// Bodies are JSON (manage.h's toJson), or with `Accept: text/plain` the text
+// `tlsedge cert` prints (admin/cert_text.h), so that the CLI prints the same
+// through the daemon as on the state directory. Errors are always JSON
+// {"error": "..."}: 400 bad request, 404 unknown name or path, 405 wrong
+// method, 409 name taken (add without replace) or in use (rm), 422
+// refused material (the validation message). After a successful add,
+// replace or rm, `storeChanged(NAME, credentials)` hands what was validated
+// (null for rm) to the hot swap, which serves it at once. The private key is never in a response or
+// a log line.
+//
+// Disk I/O (one certificate, small) is done here, on the control loop.
+//
+// Thread: control loop.
+#pragma once
+
+#include <ctime>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "acme/status.h"
+#include "certstore/selector.h"
+#include "conf/config.h"
+
+namespace tlsedge::proxy {
+
+struct AdminRequest {
+  std::string method;  // "GET", ...
+  std::string target;  // "/v1/which?host=a.example"
+  std::string body;
+  bool text = false;  // Accept: text/plain
+};
+
+struct AdminResponse {
+  int status = 200;
+  std::string contentType = "application/json";
+  std::string body;
+  std::string allow;  // 405: the methods the path takes
+};
+
+class AdminApi {
+ public:
+  struct Hooks {
+    std::function<conf::ConfigPtr()> config;  // the running configuration
+    std::function<std::shared_ptr<const certstore::Selector>()> selector;  // being served
+    // After add/replace (the credentials as validated) or rm (null).
+    std::function<void(const std::string& name, certstore::CredentialsPtr)> storeChanged;
+    std::function<time_t()> now = [] { return ::time(nullptr); };
+    // The ACME manager (empty: the /v1/acme endpoints answer 503).
+    std::function<std::vector<acme::SiteStatus>()> acmeStatus;
+    std::function<Status(const std::string& site, bool* conflict)> acmeRenew;
+    std::function<Status(const std::string& site, std::optional<int> reason, bool* conflict)>
+        acmeRevoke;
+  };
+
+  explicit AdminApi(Hooks hooks) : hooks_(std::move(hooks)) {}
+
+  AdminResponse handle(const AdminRequest& request);
+
+ private:
+  AdminResponse list(const conf::Config& config, bool text);
+  AdminResponse show(const conf::Config& config, const std::string& name, bool text);
+  AdminResponse put(const conf::Config& config, const std::string& name, const std::string& body,
+                    bool text);
+  AdminResponse remove(const conf::Config& config, const std::string& name, bool text);
+  AdminResponse which(const conf::Config& config, const std::string& query, bool text);
+  AdminResponse acme(std::string_view path, const AdminRequest& request);
+
+  Hooks hooks_;
+};
+
+// An error answer: `{"error": MESSAGE}` with `status`.
+AdminResponse adminError(int status, const std::string& message);
+
+// "%41b" -> "Ab", "+" -> " "; an Error on a bad escape.
+Result<std::string> percentDecode(std::string_view text);
+
+}  // namespace tlsedge::proxy

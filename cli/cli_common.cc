@@ -1,0 +1,37 @@
+#include "cli/cli_common.h"
+
+#include <cctype>
+#include <filesystem>
+
+#include "admin/json_object.h"
+
+namespace tlsedge::proxy {
+
+Result<conf::ConfigPtr> loadCliConfig(const std::string& path) {
+  if (!path.empty()) return conf::loadFile(path);
+  return conf::loadString(conf::kDefaultConfigYaml, "<embedded default>",
+                          std::filesystem::current_path().string());
+}
+
+std::string percentEncode(const std::string& text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '.' || c == '-' || c == '_' || c == '*') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out += {'%', kHex[c >> 4], kHex[c & 15]};
+    }
+  }
+  return out;
+}
+
+std::string adminReplyError(const AdminReply& reply, const std::string& socket) {
+  auto fields = parseFlatJsonObject(reply.body);
+  if (fields.ok()) {
+    if (auto it = fields->find("error"); it != fields->end()) return it->second.text;
+  }
+  return "admin socket " + socket + ": HTTP " + std::to_string(reply.status);
+}
+
+}  // namespace tlsedge::proxy

@@ -1,0 +1,399 @@
+#include "http/http_client.h"
+
+#include <netdb.h>
+
+#include <strings.h>
+#include <cstring>
+
+#include "net/stream.h"
+#include "net/tls.h"
+#include "net/tls_roots.h"
+
+namespace tlsedge::net {
+namespace {
+
+constexpr uint8_t kAlpnHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+constexpr size_t kMaxHeadBytes = 64 << 10;
+constexpr size_t kMaxHeaders = 200;
+
+bool startsWithNoCase(std::string_view s, std::string_view prefix) {
+  return s.size() >= prefix.size() && strncasecmp(s.data(), prefix.data(), prefix.size()) == 0;
+}
+
+bool isIpLiteral(const std::string& host) {
+  in6_addr a6{};
+  in_addr a4{};
+  return inet_pton(AF_INET, host.c_str(), &a4) == 1 || inet_pton(AF_INET6, host.c_str(), &a6) == 1;
+}
+
+}  // namespace
+
+Result<Url> Url::parse(std::string_view text) {
+  Url url;
+  std::string_view rest;
+  if (startsWithNoCase(text, "https://")) {
+    rest = text.substr(8);
+  } else if (startsWithNoCase(text, "http://")) {
+    url.https = false;
+    url.port = 80;
+    rest = text.substr(7);
+  } else {
+    return makeError("URL `" + std::string(text) + "`: only http:// and https:// are supported");
+  }
+  size_t end = rest.find_first_of("/?#");
+  std::string_view authority = rest.substr(0, end);
+  std::string_view target = end == std::string_view::npos ? "" : rest.substr(end);
+  if (size_t hash = target.find('#'); hash != std::string_view::npos)
+    target = target.substr(0, hash);
+  std::string_view portText;
+  if (!authority.empty() && authority.front() == '[') {
+    size_t close = authority.find(']');
+    if (close == std::string_view::npos) {
+      return makeError("URL `" + std::string(text) + "`: unterminated IPv6 address");
+    }
+    url.host = std::string(authority.substr(1, close - 1));
+    std::string_view after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') return makeError("URL `" + std::string(text) + "`: bad authority");
+      portText = after.substr(1);
+    }
+  } else {
+    size_t colon = authority.rfind(':');
+    url.host = std::string(authority.substr(0, colon));
+    if (colon != std::string_view::npos) portText = authority.substr(colon + 1);
+  }
+  if (url.host.empty() || url.host.find('@') != std::string::npos) {
+    return makeError("URL `" + std::string(text) + "`: no host (or user info, not supported)");
+  }
+  if (!portText.empty()) {
+    unsigned port = 0;
+    for (char c : portText) {
+      if (c < '0' || c > '9' || port > 65535) {
+        return makeError("URL `" + std::string(text) + "`: bad port");
+      }
+      port = port * 10 + static_cast<unsigned>(c - '0');
+    }
+    if (port == 0 || port > 65535) return makeError("URL `" + std::string(text) + "`: bad port");
+    url.port = static_cast<uint16_t>(port);
+  }
+  url.target = target.empty() ? "/" : std::string(target);
+  if (url.target.front() == '?') url.target = "/" + url.target;
+  return url;
+}
+
+std::string Url::authority() const {
+  std::string out = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+  if (port != (https ? 443 : 80)) out += ":" + std::to_string(port);
+  return out;
+}
+
+const std::string* HttpResponse::find(std::string_view name) const {
+  for (const Header& h : headers) {
+    if (h.name.size() == name.size() && strncasecmp(h.name.data(), name.data(), name.size()) == 0) {
+      return &h.value;
+    }
+  }
+  return nullptr;
+}
+
+// One request: resolve, connect (each address in turn), send, read.
+// Deletes itself once the callback ran (or was dropped) and every libuv
+// handle it used is closed.
+class HttpClient::Exchange : public Stream::Handler, public HttpParser::Handler {
+ public:
+  Exchange(HttpClient* client, HttpRequest request, Callback done)
+      : client_(client), request_(std::move(request)), done_(std::move(done)) {
+    what_ = request_.method + " " + request_.url;
+  }
+
+  void start() {
+    uv_timer_init(client_->loop_, &timer_);
+    timer_.data = this;
+    timerOpen_ = true;
+    auto url = Url::parse(request_.url);
+    if (!url) {
+      early_ = url.error().message;  // reported from the loop, not from send()
+      uv_timer_start(&timer_, &Exchange::onTimer, 0, 0);
+      return;
+    }
+    url_ = std::move(*url);
+    peer_ = (url_.host.find(':') != std::string::npos ? "[" + url_.host + "]" : url_.host) + ":" +
+            std::to_string(url_.port);
+    uv_timer_start(&timer_, &Exchange::onTimer,
+                   static_cast<uint64_t>(client_->options_.timeout.count()), 0);
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    resolve_.data = this;
+    int rc = uv_getaddrinfo(client_->loop_, &resolve_, &Exchange::onResolved, url_.host.c_str(),
+                            nullptr, &hints);
+    if (rc != 0) {
+      early_ = "resolve " + url_.host + ": " + uv_strerror(rc);
+      uv_timer_start(&timer_, &Exchange::onTimer, 0, 0);
+      return;
+    }
+    resolving_ = true;
+  }
+
+  // The client is going away: no callback, just tear down.
+  void abort() {
+    client_ = nullptr;
+    done_ = nullptr;
+    finished_ = true;
+    tearDown();
+  }
+
+ private:
+  static void onTimer(uv_timer_t* t) noexcept {
+    auto* self = static_cast<Exchange*>(t->data);
+    if (!self->early_.empty()) {
+      self->finish(makeError(self->early_));
+    } else {
+      self->finish(makeError(self->what_ + ": timed out after " +
+                             std::to_string(self->client_->options_.timeout.count()) + " ms"));
+    }
+  }
+
+  static void onResolved(uv_getaddrinfo_t* req, int status, addrinfo* res) noexcept {
+    auto* self = static_cast<Exchange*>(req->data);
+    self->resolving_ = false;
+    if (self->finished_) {
+      uv_freeaddrinfo(res);
+      self->maybeDelete();
+      return;
+    }
+    if (status != 0) {
+      uv_freeaddrinfo(res);
+      self->finish(makeError("resolve " + self->url_.host + ": " + uv_strerror(status)));
+      return;
+    }
+    for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
+      if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) continue;
+      sockaddr_storage ss{};
+      std::memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
+      if (ai->ai_family == AF_INET) {
+        reinterpret_cast<sockaddr_in*>(&ss)->sin_port = htons(self->url_.port);
+      } else {
+        reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port = htons(self->url_.port);
+      }
+      self->addresses_.push_back(ss);
+    }
+    uv_freeaddrinfo(res);
+    if (self->addresses_.empty()) {
+      self->finish(makeError("resolve " + self->url_.host + ": no IPv4 or IPv6 address"));
+      return;
+    }
+    self->connectNext();
+  }
+
+  void connectNext() {
+    while (next_ < addresses_.size()) {
+      const sockaddr* addr = reinterpret_cast<const sockaddr*>(&addresses_[next_++]);
+      SSL* ssl = nullptr;
+      if (url_.https) {
+        ssl = newSsl();
+        if (ssl == nullptr) {
+          finish(makeError("TLS with " + peer_ + ": " + drainSslErrors()));
+          return;
+        }
+      }
+      int error = 0;
+      connected_ = false;
+      stream_ = Stream::connect(client_->loop_, addr, ssl, this, &error);
+      if (stream_ != nullptr) return;
+      error_ = "connect to " + peer_ + ": " + uv_strerror(error);
+    }
+    finish(makeError(error_.empty() ? "connect to " + peer_ + ": no address" : error_));
+  }
+
+  SSL* newSsl() {
+    bssl::UniquePtr<SSL> ssl(SSL_new(client_->ctx_.get()));
+    if (!ssl) return nullptr;
+    if (isIpLiteral(url_.host)) {
+      if (!X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl.get()), url_.host.c_str())) {
+        return nullptr;
+      }
+    } else if (!SSL_set_tlsext_host_name(ssl.get(), url_.host.c_str()) ||
+               !SSL_set1_host(ssl.get(), url_.host.c_str())) {
+      return nullptr;
+    }
+    return ssl.release();
+  }
+
+  // Stream::Handler
+  void onStreamConnected(int status) override {
+    if (status != 0) {
+      error_ = "connect to " + peer_ + ": " + uv_strerror(status);
+      retryable_ = true;
+      stream_->close();
+      return;
+    }
+    connected_ = true;
+    error_.clear();
+    std::string head =
+        request_.method + " " + url_.target +
+        " HTTP/1.1\r\nHost: " + (request_.host.empty() ? url_.authority() : request_.host) +
+        "\r\nUser-Agent: " + client_->options_.userAgent + "\r\nConnection: close\r\n";
+    for (const Header& h : request_.headers) head += h.name + ": " + h.value + "\r\n";
+    if (!request_.body.empty() || request_.method == "POST" || request_.method == "PUT") {
+      head += "Content-Length: " + std::to_string(request_.body.size()) + "\r\n";
+    }
+    head += "\r\n";
+    stream_->write(head);
+    stream_->write(request_.body);
+    parser_.setHeadLimits(kMaxHeadBytes, kMaxHeaders);
+    parser_.setRequestWasHead(request_.method == "HEAD");
+    stream_->startReading();
+  }
+
+  void onStreamData(const char* data, size_t size) override {
+    if (finished_) return;
+    parser_.feed(data, size);
+    if (finished_) return;
+    if (!error_.empty()) {
+      finish(makeError(error_));
+    } else if (parser_.failed()) {
+      finish(makeError(what_ + ": bad response from " + peer_ + ": " + parser_.errorReason()));
+    }
+  }
+
+  void onStreamEof() override {
+    if (finished_) return;
+    if (parser_.finish() && complete_) return;  // finish() completed a close-delimited body
+    finish(makeError(what_ + ": " + peer_ + " closed the connection before the response was " +
+                     "complete"));
+  }
+
+  void onStreamError(const std::string& reason) override {
+    if (finished_) return;
+    if (connected_) {
+      error_ = what_ + ": connection to " + peer_ + " failed: " + reason;
+    } else if (url_.https && reason.rfind("TLS handshake: ", 0) == 0) {
+      error_ = "TLS with " + peer_ + ": " + reason.substr(15);
+    } else {
+      error_ = "connect to " + peer_ + ": " + reason;
+    }
+    retryable_ = false;
+  }
+
+  void onStreamClosed() override {
+    stream_ = nullptr;
+    if (finished_) {
+      maybeDelete();
+      return;
+    }
+    if (retryable_ && next_ < addresses_.size()) {
+      retryable_ = false;
+      connectNext();
+      return;
+    }
+    finish(makeError(error_.empty() ? what_ + ": connection to " + peer_ + " closed" : error_));
+  }
+
+  // HttpParser::Handler
+  void onHead(MessageHead& head) override {
+    if (head.status >= 100 && head.status < 200) return;  // interim: the final one follows
+    response_.status = head.status;
+    response_.headers = std::move(head.headers);
+  }
+
+  void onBody(std::string_view data) override {
+    if (response_.body.size() + data.size() > client_->options_.maxResponseBytes) {
+      error_ = what_ + ": the response from " + peer_ + " is larger than " +
+               std::to_string(client_->options_.maxResponseBytes) + " bytes";
+      parser_.pause();
+      return;
+    }
+    response_.body.append(data);
+  }
+
+  void onMessageComplete() override {
+    if (response_.status == 0) return;  // the end of an interim response
+    complete_ = true;
+    parser_.pause();
+    finish(std::move(response_));
+  }
+
+  void finish(Result<HttpResponse> result) {
+    if (finished_) return;
+    finished_ = true;
+    Callback done = std::move(done_);
+    client_->exchanges_.erase(this);
+    client_ = nullptr;
+    tearDown();  // closes are asynchronous: `this` lives until they complete
+    if (done) done(std::move(result));
+  }
+
+  void tearDown() {
+    if (timerOpen_ && !uv_is_closing(reinterpret_cast<uv_handle_t*>(&timer_))) {
+      uv_close(reinterpret_cast<uv_handle_t*>(&timer_), [](uv_handle_t* h) noexcept {
+        auto* self = static_cast<Exchange*>(h->data);
+        self->timerOpen_ = false;
+        self->maybeDelete();
+      });
+    }
+    if (resolving_) uv_cancel(reinterpret_cast<uv_req_t*>(&resolve_));
+    if (stream_ != nullptr) stream_->close();
+    maybeDelete();
+  }
+
+  void maybeDelete() {
+    if (finished_ && !timerOpen_ && !resolving_ && stream_ == nullptr) delete this;
+  }
+
+  HttpClient* client_;  // null once finished
+  HttpRequest request_;
+  Callback done_;
+  std::string what_;  // "GET https://..."
+  std::string early_;
+  Url url_;
+  std::string peer_;  // host:port
+  uv_timer_t timer_;
+  bool timerOpen_ = false;
+  uv_getaddrinfo_t resolve_;
+  bool resolving_ = false;
+  std::vector<sockaddr_storage> addresses_;
+  size_t next_ = 0;
+  Stream* stream_ = nullptr;
+  bool connected_ = false;
+  bool retryable_ = false;  // the last attempt failed to connect: try the next address
+  std::string error_;
+  HttpParser parser_{HttpParser::Kind::kResponse, *this};
+  HttpResponse response_;
+  bool complete_ = false;
+  bool finished_ = false;
+};
+
+Result<std::unique_ptr<HttpClient>> HttpClient::create(uv_loop_t* loop, HttpClientOptions options) {
+  std::unique_ptr<HttpClient> client(new HttpClient(loop, std::move(options)));
+  bssl::UniquePtr<SSL_CTX> ctx(SSL_CTX_new(TLS_method()));
+  if (!ctx) return makeError("HTTP client: " + drainSslErrors());
+  SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
+  SSL_CTX_set_max_proto_version(ctx.get(), TLS1_3_VERSION);
+  SSL_CTX_set_alpn_protos(ctx.get(), kAlpnHttp11, sizeof(kAlpnHttp11));
+  SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
+  X509_STORE* store = SSL_CTX_get_cert_store(ctx.get());
+  for (const auto& [source, pem] : client->options_.roots) {
+    auto added = addCertificates(store, pem, source);
+    if (!added) return added.error();
+  }
+  client->ctx_ = std::move(ctx);
+  client->options_.roots.clear();  // in the store now
+  return client;
+}
+
+HttpClient::~HttpClient() { cancelAll(); }
+
+void HttpClient::send(HttpRequest request, Callback done) {
+  auto* exchange = new Exchange(this, std::move(request), std::move(done));
+  exchanges_.insert(exchange);
+  exchange->start();
+}
+
+void HttpClient::cancelAll() {
+  auto pending = std::move(exchanges_);
+  exchanges_.clear();
+  for (Exchange* e : pending) e->abort();
+}
+
+}  // namespace tlsedge::net

@@ -1,0 +1,229 @@
+// AdminApi routing and request checks: paths, methods, bodies, query
+// parameters; that a refused request writes nothing and reports no store
+// change; that an upload hands the hot swap the credentials it validated.
+// Uploads through the real daemon: tests/integration/test_admin.py.
+#include "admin/admin_api.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "certstore/credentials.h"
+#include "certstore/files.h"
+#include "certstore/selector.h"
+#include "certstore/self_signed.h"
+
+namespace tlsedge::proxy {
+namespace {
+
+class AdminApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    state_ = std::filesystem::temp_directory_path() /
+             ("tlsedge-admin-api-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(state_);
+    auto config = conf::loadString("state_dir: " + state_.string() +
+                                       "\nsites:\n  - name: s\n    hosts: [a.example]\n    routes: "
+                                       "[{ path: /, respond: {} }]\n",
+                                   "t.yaml", "/");
+    ASSERT_TRUE(config.ok()) << config.error().message;
+    config_ = *config;
+    selector_ = certstore::Selector::make({});
+  }
+  void TearDown() override { std::filesystem::remove_all(state_); }
+
+  AdminResponse call(const std::string& method, const std::string& target,
+                     const std::string& body = "") {
+    AdminApi api({[this] { return config_; }, [this] { return selector_; },
+                  [this](const std::string& name, certstore::CredentialsPtr credentials) {
+                    changed_.push_back(name);
+                    handed_.push_back(std::move(credentials));
+                  }});
+    return api.handle({method, target, body, false});
+  }
+
+  std::filesystem::path state_;
+  conf::ConfigPtr config_;
+  std::shared_ptr<const certstore::Selector> selector_;
+  std::vector<std::string> changed_;
+  std::vector<certstore::CredentialsPtr> handed_;  // what storeChanged got, in order
+};
+
+TEST_F(AdminApiTest, UnknownPathsAndMethods) {
+  AdminResponse r = call("GET", "/v2/x");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(r.body.rfind("{\"error\":\"no such path: /v2/x", 0), 0u) << r.body;
+  r = call("POST", "/v1/certificates");
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(r.allow, "GET");
+  r = call("PATCH", "/v1/certificates/a");
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(r.allow, "GET, PUT, DELETE");
+  EXPECT_EQ(call("GET", "/v1/certificates/a%2Fb").status, 404);
+  EXPECT_EQ(call("GET", "/v1/certificates/a%zz").status, 400);
+}
+
+TEST_F(AdminApiTest, EmptyStoreListsAndUnknownNamesAre404) {
+  AdminResponse r = call("GET", "/v1/certificates");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "[]");
+  EXPECT_EQ(r.contentType, "application/json");
+  AdminApi api({[this] { return config_; }, [this] { return selector_; },
+                [](const std::string&, certstore::CredentialsPtr) {}});
+  AdminResponse text = api.handle({"GET", "/v1/certificates", "", true});
+  EXPECT_EQ(text.body, "no certificates in " + state_.string() + "/certs\n");
+  EXPECT_EQ(text.contentType, "text/plain; charset=utf-8");
+  EXPECT_EQ(call("GET", "/v1/certificates/nope").status, 404);
+  EXPECT_EQ(call("DELETE", "/v1/certificates/nope").status, 404);
+}
+
+TEST_F(AdminApiTest, BadUploadsAreRefusedAndWriteNothing) {
+  EXPECT_EQ(call("PUT", "/v1/certificates/x", "not json").status, 400);
+  AdminResponse r = call("PUT", "/v1/certificates/x", R"({"chain": "a"})");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("`chain` and `key`"), std::string::npos) << r.body;
+  r = call("PUT", "/v1/certificates/x", R"({"chain": "a", "key": "b", "force": true})");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("unknown field `force`"), std::string::npos) << r.body;
+  EXPECT_EQ(call("PUT", "/v1/certificates/x", R"({"chain": "a", "key": "b", "replace": 1})").status,
+            400);
+  r = call("PUT", "/v1/certificates/x", R"({"chain": "garbage", "key": "SECRET-KEY-TEXT"})");
+  EXPECT_EQ(r.status, 422) << r.body;
+  EXPECT_EQ(r.body.find("SECRET-KEY-TEXT"), std::string::npos) << r.body;
+  r = call("PUT", "/v1/certificates/Bad%20Name", R"({"chain": "a", "key": "b"})");
+  EXPECT_GE(r.status, 400);
+  EXPECT_TRUE(changed_.empty());
+  EXPECT_FALSE(std::filesystem::exists(state_ / "certs" / "x"));
+}
+
+TEST_F(AdminApiTest, UploadHandsTheValidatedCredentialsToTheHotSwap) {
+  const std::string cert = (state_ / "in.crt").string();
+  const std::string key = (state_ / "in.key").string();
+  std::filesystem::create_directories(state_);
+  // A name no site has: the entry is not in use, so it may be removed too.
+  ASSERT_TRUE(certstore::generateSelfSigned(cert, key, {"other.example"}, 30).ok());
+  auto chainPem = certstore::readFile(cert);
+  auto keyPem = certstore::readFile(key);
+  ASSERT_TRUE(chainPem.ok() && keyPem.ok());
+  auto quoted = [](const std::string& pem) {
+    std::string out;
+    for (char c : pem) out += c == '\n' ? std::string("\\n") : std::string(1, c);
+    return out;
+  };
+  AdminResponse r =
+      call("PUT", "/v1/certificates/site-a",
+           R"({"chain": ")" + quoted(*chainPem) + R"(", "key": ")" + quoted(*keyPem) + R"("})");
+  ASSERT_EQ(r.status, 201) << r.body;
+  ASSERT_EQ(changed_, std::vector<std::string>{"site-a"});
+  ASSERT_NE(handed_[0], nullptr);
+  // The credentials handed over are those written: the same certificate as
+  // a load of the entry gives, ready to serve (DER in the shared pool).
+  auto loaded =
+      certstore::loadCredentials("site-a", (state_ / "certs/site-a/fullchain.pem").string(),
+                                 (state_ / "certs/site-a/privkey.pem").string(),
+                                 certstore::sharedBufferPool(), ::time(nullptr));
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  EXPECT_EQ(handed_[0]->serialHex, (*loaded)->serialHex);
+  EXPECT_EQ(handed_[0]->dnsNames, std::vector<std::string>{"other.example"});
+  ASSERT_EQ(handed_[0]->chain.size(), 1u);
+  EXPECT_EQ(handed_[0]->chain[0].get(), (*loaded)->chain[0].get());  // one pooled buffer
+
+  EXPECT_EQ(call("DELETE", "/v1/certificates/site-a").status, 200);
+  ASSERT_EQ(changed_.size(), 2u);
+  EXPECT_EQ(changed_[1], "site-a");
+  EXPECT_EQ(handed_[1], nullptr);  // removed
+}
+
+TEST_F(AdminApiTest, WhichNeedsAHostAndAnswersFromTheSelector) {
+  EXPECT_EQ(call("GET", "/v1/which").status, 400);
+  EXPECT_EQ(call("GET", "/v1/which?host=").status, 400);
+  AdminResponse r = call("GET", "/v1/which?host=a.example");
+  EXPECT_EQ(r.status, 404);  // the empty snapshot has nothing to serve
+  EXPECT_NE(r.body.find("no certificate"), std::string::npos) << r.body;
+}
+
+TEST(PercentDecode, DecodesAndRefusesBadEscapes) {
+  EXPECT_EQ(*percentDecode("a%2Eb+c%41"), "a.b cA");
+  EXPECT_FALSE(percentDecode("%4").ok());
+  EXPECT_FALSE(percentDecode("%g0").ok());
+}
+
+TEST_F(AdminApiTest, AcmeEndpoints) {
+  EXPECT_EQ(call("GET", "/v1/acme").status, 503);  // no manager hooked up
+  acme::SiteStatus shop;
+  shop.site = "shop";
+  shop.certificate = "acme-shop";
+  shop.scheduleKnown = true;
+  shop.nextRenewal = 1767225600;
+  shop.nextReason = "a third of the lifetime left, minus jitter";
+  shop.failures = 2;
+  shop.retryDelaySeconds = 120;
+  shop.lastError = "acme: boom";
+  shop.lastErrorAt = 1767225600 - 60;
+  std::vector<std::string> renewed;
+  AdminApi::Hooks hooks{[this] { return config_; }, [this] { return selector_; },
+                        [](const std::string&, certstore::CredentialsPtr) {}};
+  hooks.now = [] { return time_t{1767225600 - 3600}; };
+  hooks.acmeStatus = [&] { return std::vector<acme::SiteStatus>{shop}; };
+  hooks.acmeRenew = [&](const std::string& site, bool* conflict) -> Status {
+    if (site == "busy") {
+      *conflict = true;
+      return makeError("site `busy`: an order is already running");
+    }
+    if (site != "shop") return makeError("no site `" + site + "`");
+    renewed.push_back(site);
+    return Ok{};
+  };
+  std::vector<std::optional<int>> revoked;
+  hooks.acmeRevoke = [&](const std::string& site, std::optional<int> reason,
+                         bool* conflict) -> Status {
+    if (Status s = hooks.acmeRenew(site, conflict); !s.ok()) return s;
+    revoked.push_back(reason);
+    return Ok{};
+  };
+  AdminApi api(hooks);
+  AdminResponse r = api.handle({"GET", "/v1/acme", "", false});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.body.find(R"("next_renewal":"2026-01-01T00:00:00Z")"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find(R"("consecutive_failures":2)"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find(R"("last_error":"acme: boom")"), std::string::npos) << r.body;
+  r = api.handle({"GET", "/v1/acme", "", true});
+  EXPECT_NE(r.body.find("  next renewal: 2026-01-01T00:00:00Z (in 60 min; a third"),
+            std::string::npos)
+      << r.body;
+  EXPECT_NE(r.body.find("  failures:     2 in a row, retry delay 120 s"), std::string::npos)
+      << r.body;
+  EXPECT_NE(r.body.find("(not issued yet)"), std::string::npos) << r.body;
+  r = api.handle({"POST", "/v1/acme/shop/renew", "", false});
+  EXPECT_EQ(r.status, 202) << r.body;
+  EXPECT_EQ(renewed, std::vector<std::string>{"shop"});
+  EXPECT_EQ(api.handle({"POST", "/v1/acme/nope/renew", "", false}).status, 404);
+  EXPECT_EQ(api.handle({"POST", "/v1/acme/busy/renew", "", false}).status, 409);
+  r = api.handle({"GET", "/v1/acme/shop/renew", "", false});
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(r.allow, "POST");
+  EXPECT_EQ(api.handle({"POST", "/v1/acme", "", false}).status, 405);
+  EXPECT_EQ(api.handle({"POST", "/v1/acme/shop", "", false}).status, 404);
+  EXPECT_EQ(api.handle({"POST", "/v1/acme//renew", "", false}).status, 404);
+  EXPECT_EQ(renewed.size(), 1u);
+  // Revocation: an optional reason by code or name; a bad one is refused
+  // before the manager is asked.
+  r = api.handle({"POST", "/v1/acme/shop/revoke", "", true});
+  EXPECT_EQ(r.status, 202) << r.body;
+  EXPECT_NE(r.body.find("serves until the new one arrives"), std::string::npos) << r.body;
+  EXPECT_EQ(
+      api.handle({"POST", "/v1/acme/shop/revoke", R"({"reason":"keyCompromise"})", false}).status,
+      202);
+  EXPECT_EQ(api.handle({"POST", "/v1/acme/shop/revoke", R"({"reason":4})", false}).status, 202);
+  EXPECT_EQ(api.handle({"POST", "/v1/acme/shop/revoke", R"({"reason":7})", false}).status, 400);
+  EXPECT_EQ(api.handle({"POST", "/v1/acme/shop/revoke", R"({"reason":"bored"})", false}).status,
+            400);
+  EXPECT_EQ(api.handle({"POST", "/v1/acme/shop/revoke", "[]", false}).status, 400);
+  EXPECT_EQ(api.handle({"POST", "/v1/acme/busy/revoke", "", false}).status, 409);
+  EXPECT_EQ(api.handle({"POST", "/v1/acme/nope/revoke", "", false}).status, 404);
+  EXPECT_EQ(api.handle({"GET", "/v1/acme/shop/revoke", "", false}).status, 405);
+  EXPECT_EQ(revoked, (std::vector<std::optional<int>>{std::nullopt, 1, 4}));
+}
+
+}  // namespace
+}  // namespace tlsedge::proxy

@@ -84,7 +84,53 @@ Result<std::string> percentDecode(std::string_view text) {
 }
 
 AdminResponse AdminApi::handle(const AdminRequest& request) {
+  AdminResponse out;
+  handle(request, [&out](AdminResponse r) { out = std::move(r); });
+  return out;
+}
+
+void AdminApi::handle(const AdminRequest& request, Reply reply) {
+  // The reads of the store (list, show) and rm run off the control loop,
+  // with the config and the snapshot being served as they are now (both
+  // immutable); everything else answers here.
   conf::ConfigPtr config = hooks_.config();
+  const std::string_view target = request.target;
+  const std::string_view path = target.substr(0, target.find('?'));
+  const bool whole = path == kCertificates || path == std::string(kCertificates) + "/";
+  const bool one =
+      !whole && path.substr(0, kCertificates.size() + 1) == std::string(kCertificates) + "/";
+  if ((whole && request.method == "GET") ||
+      (one && (request.method == "GET" || request.method == "DELETE"))) {
+    auto name = percentDecode(path.substr(std::min(path.size(), kCertificates.size() + 1)));
+    if (!name.ok()) return reply(adminError(400, name.error().message));
+    if (name->find('/') != std::string::npos) return reply(adminError(404, "no such path"));
+    const bool text = request.text;
+    const time_t now = hooks_.now();
+    auto served = hooks_.selector();
+    if (whole) {
+      return hooks_.offload(
+          [config, served, text, now] { return list(*config, *served, text, now); },
+          std::move(reply));
+    }
+    if (request.method == "GET") {
+      return hooks_.offload([config, served, name = *name, text,
+                             now] { return show(*config, *served, name, text, now); },
+                            std::move(reply));
+    }
+    return hooks_.offload(
+        [config, served, name = *name, text] { return remove(*config, *served, name, text); },
+        [this, name = *name, reply = std::move(reply)](AdminResponse r) {
+          if (r.status == 200) {
+            log::info("admin: certificate " + name + " removed");
+            hooks_.storeChanged(name, nullptr);
+          }
+          reply(std::move(r));
+        });
+  }
+  reply(answer(*config, request));
+}
+
+AdminResponse AdminApi::answer(const conf::Config& config, const AdminRequest& request) {
   std::string_view target = request.target;
   const size_t q = target.find('?');
   const std::string_view path = target.substr(0, q);
@@ -92,21 +138,18 @@ AdminResponse AdminApi::handle(const AdminRequest& request) {
   const std::string& method = request.method;
 
   if (path == kCertificates || path == std::string(kCertificates) + "/") {
-    if (method != "GET") return notAllowed("GET");
-    return list(*config, request.text);
+    return notAllowed("GET");  // GET is offloaded by handle()
   }
   if (path.substr(0, kCertificates.size() + 1) == std::string(kCertificates) + "/") {
     auto name = percentDecode(path.substr(kCertificates.size() + 1));
     if (!name.ok()) return adminError(400, name.error().message);
     if (name->find('/') != std::string::npos) return adminError(404, "no such path");
-    if (method == "GET") return show(*config, *name, request.text);
-    if (method == "PUT") return put(*config, *name, request.body, request.text);
-    if (method == "DELETE") return remove(*config, *name, request.text);
-    return notAllowed("GET, PUT, DELETE");
+    if (method == "PUT") return put(config, *name, request.body, request.text);
+    return notAllowed("GET, PUT, DELETE");  // GET and DELETE are offloaded by handle()
   }
   if (path == kWhich) {
     if (method != "GET") return notAllowed("GET");
-    return which(*config, std::string(query), request.text);
+    return which(config, std::string(query), request.text);
   }
   if (path == kAcme || path.substr(0, kAcme.size() + 1) == std::string(kAcme) + "/") {
     return acme(path.substr(kAcme.size()), request);
@@ -116,14 +159,18 @@ AdminResponse AdminApi::handle(const AdminRequest& request) {
                              "/v1/acme, /v1/acme/SITE/renew|revoke)");
 }
 
-AdminResponse AdminApi::list(const conf::Config& config, bool text) {
-  auto entries = certstore::listCertificates(config, hooks_.now());
+AdminResponse AdminApi::list(const conf::Config& config, const certstore::Selector& served,
+                             bool text, time_t now) {
+  const auto users = certstore::CertificateUsers::fromSnapshot(config, served);
+  auto entries = certstore::listCertificates(config, users, now);
   if (!entries.ok()) return adminError(500, entries.error().message);
   return ok(200, text, listText(*entries, config.stateDir + "/certs"), certstore::toJson(*entries));
 }
 
-AdminResponse AdminApi::show(const conf::Config& config, const std::string& name, bool text) {
-  auto shown = certstore::showCertificate(config, name, hooks_.now());
+AdminResponse AdminApi::show(const conf::Config& config, const certstore::Selector& served,
+                             const std::string& name, bool text, time_t now) {
+  const auto users = certstore::CertificateUsers::fromSnapshot(config, served);
+  auto shown = certstore::showCertificate(config, users, name, now);
   if (!shown.ok()) {
     const bool known = certstore::CertificateStore::forStateDir(config.stateDir).contains(name);
     return adminError(known ? 500 : 404, shown.error().message);
@@ -173,13 +220,13 @@ AdminResponse AdminApi::put(const conf::Config& config, const std::string& name,
   return ok(added->replaced ? 200 : 201, text, addText(*added), certstore::toJson(*added));
 }
 
-AdminResponse AdminApi::remove(const conf::Config& config, const std::string& name, bool text) {
+AdminResponse AdminApi::remove(const conf::Config& config, const certstore::Selector& served,
+                               const std::string& name, bool text) {
   const bool known = certstore::CertificateStore::forStateDir(config.stateDir).contains(name);
-  if (Status removed = certstore::removeCertificate(config, name, hooks_.now()); !removed.ok()) {
+  const auto users = certstore::CertificateUsers::fromSnapshot(config, served);
+  if (Status removed = certstore::removeCertificate(config, users, name); !removed.ok()) {
     return adminError(known ? 409 : 404, removed.error().message);
   }
-  log::info("admin: certificate " + name + " removed");
-  hooks_.storeChanged(name, nullptr);
   return ok(200, text, removedText(name), removedJson(name));
 }
 

@@ -30,9 +30,15 @@
 // (null for rm) to the hot swap, which serves it at once. The private key is never in a response or
 // a log line.
 //
-// Disk I/O (one certificate, small) is done here, on the control loop.
+// An upload (one certificate, small) is validated and written here, on the
+// control loop. list, show and rm read the store (list: every entry) and
+// run through `offload` (the daemon: libuv's thread pool), with the config
+// and the snapshot being served taken on the control loop as they are then
+// (both immutable); the sites using a certificate come from that snapshot
+// (certstore::CertificateUsers::fromSnapshot), never from a rebuild of the
+// whole store. So no admin read stalls the control loop.
 //
-// Thread: control loop.
+// Thread: control loop, except the offloaded work (a pool thread).
 #pragma once
 
 #include <ctime>
@@ -63,6 +69,9 @@ struct AdminResponse {
 
 class AdminApi {
  public:
+  using Reply = std::function<void(AdminResponse)>;
+  using Work = std::function<AdminResponse()>;
+
   struct Hooks {
     std::function<conf::ConfigPtr()> config;  // the running configuration
     std::function<std::shared_ptr<const certstore::Selector>()> selector;  // being served
@@ -74,18 +83,30 @@ class AdminApi {
     std::function<Status(const std::string& site, bool* conflict)> acmeRenew;
     std::function<Status(const std::string& site, std::optional<int> reason, bool* conflict)>
         acmeRevoke;
+    // Runs `work` away from the control loop, then `done` with its answer on
+    // the control loop. Default: both at once, here (tests).
+    std::function<void(Work work, Reply done)> offload = [](Work work, Reply done) {
+      done(work());
+    };
   };
 
   explicit AdminApi(Hooks hooks) : hooks_(std::move(hooks)) {}
 
+  // Answers `request` through `reply`, at once or after offloaded work.
+  void handle(const AdminRequest& request, Reply reply);
+  // The same, waiting for the answer: only with an offload that runs inline.
   AdminResponse handle(const AdminRequest& request);
 
  private:
-  AdminResponse list(const conf::Config& config, bool text);
-  AdminResponse show(const conf::Config& config, const std::string& name, bool text);
+  AdminResponse answer(const conf::Config& config, const AdminRequest& request);
+  static AdminResponse list(const conf::Config& config, const certstore::Selector& served,
+                            bool text, time_t now);
+  static AdminResponse show(const conf::Config& config, const certstore::Selector& served,
+                            const std::string& name, bool text, time_t now);
+  static AdminResponse remove(const conf::Config& config, const certstore::Selector& served,
+                              const std::string& name, bool text);
   AdminResponse put(const conf::Config& config, const std::string& name, const std::string& body,
                     bool text);
-  AdminResponse remove(const conf::Config& config, const std::string& name, bool text);
   AdminResponse which(const conf::Config& config, const std::string& query, bool text);
   AdminResponse acme(std::string_view path, const AdminRequest& request);
 

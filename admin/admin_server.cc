@@ -339,7 +339,7 @@ Result<std::unique_ptr<AdminServer>> AdminServer::bindTcp(const conf::SocketAddr
 
 Status AdminServer::start(uv_loop_t* loop, AdminApi* api) {
   return start(loop, [api](const AdminRequest& request, const Reply& reply) {
-    reply(api->handle(request));
+    api->handle(request, reply);
   });
 }
 

@@ -69,8 +69,9 @@ def main():
     parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--bin", help="the tlsedge binary (else $TLSEDGE_BIN)")
     args = parser.parse_args()
-    os.environ["TLSEDGE_BIN"] = args.bin or os.environ.get("TLSEDGE_BIN") or os.path.join(
-        HERE, "..", "build", "release", "cli", "tlsedge")
+    os.environ["TLSEDGE_BIN"] = os.path.abspath(args.bin or os.environ.get("TLSEDGE_BIN") or
+                                                os.path.join(HERE, "..", "build", "release",
+                                                             "cli", "tlsedge"))
     top = tempfile.mkdtemp(prefix="upload-to-handshake-")
     try:
         certs = pki.Certs(os.path.join(top, "pki"))

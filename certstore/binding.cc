@@ -263,23 +263,4 @@ bool configListsStoreEntry(const conf::Config& config, const std::string& name) 
          samePath(files->certPath, CertificateStore::forStateDir(config.stateDir).chainPath(name));
 }
 
-std::vector<std::string> sitesUsing(const ResolvedCertificates& resolved,
-                                    const conf::Config& config, const std::string& name) {
-  std::vector<std::string> sites;
-  auto add = [&sites](const std::string& site) {
-    if (std::find(sites.begin(), sites.end(), site) == sites.end()) sites.push_back(site);
-  };
-  for (const conf::Site& site : config.sites) {
-    if (std::find(site.certificates.begin(), site.certificates.end(), name) !=
-            site.certificates.end() ||
-        site.fallbackCertificate == name) {
-      add(site.name);
-    }
-  }
-  for (const HostBinding& binding : resolved.hosts) {
-    if (binding.credentials && binding.credentials->name == name) add(binding.site);
-  }
-  return sites;
-}
-
 }  // namespace tlsedge::certstore

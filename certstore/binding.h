@@ -60,12 +60,6 @@ struct ResolvedCertificates {
 ResolvedCertificates resolveCertificates(const conf::Config& config, time_t now,
                                          CRYPTO_BUFFER_POOL* pool);
 
-// Names of the sites whose handshakes use certificate `name` (by binding, as
-// the default or their fallback, or because it is the newest covering a
-// host), without repeats.
-std::vector<std::string> sitesUsing(const ResolvedCertificates& resolved,
-                                    const conf::Config& config, const std::string& name);
-
 const char* howName(HostBinding::How how);
 
 // The order among store certificates covering a host: true if `a` wins over

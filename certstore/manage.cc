@@ -21,10 +21,10 @@ std::string joinLines(const std::vector<std::string>& lines) {
   return out;
 }
 
-CertListEntry entryFor(CertInfo info, const ResolvedCertificates& resolved,
-                       const conf::Config& config, time_t now) {
+CertListEntry entryFor(CertInfo info, const CertificateUsers& users, const conf::Config& config,
+                       time_t now) {
   CertListEntry entry;
-  entry.sites = sitesUsing(resolved, config, info.name);
+  entry.sites = users.sites(info.name);
   entry.isDefault = config.tls.defaultCertificate == info.name;
   const time_t left = info.notAfter - now;
   entry.expired = left < 0;
@@ -120,13 +120,58 @@ Result<AddOutcome> addCertificatePem(const conf::Config& config, const std::stri
   return out;
 }
 
-Result<std::vector<CertListEntry>> listCertificates(const conf::Config& config, time_t now) {
+void CertificateUsers::add(const std::string& name, const std::string& site) {
+  std::vector<std::string>& sites = byName_[name];
+  if (std::find(sites.begin(), sites.end(), site) == sites.end()) sites.push_back(site);
+}
+
+void CertificateUsers::addNamingSites(const conf::Config& config) {
+  for (const conf::Site& site : config.sites) {
+    for (const std::string& name : site.certificates) add(name, site.name);
+    if (!site.fallbackCertificate.empty()) add(site.fallbackCertificate, site.name);
+  }
+}
+
+CertificateUsers CertificateUsers::fromFiles(const conf::Config& config, time_t now) {
+  CertificateUsers users;
+  users.addNamingSites(config);
+  // Problems of the configuration do not hide the list: bindings are best effort.
+  const ResolvedCertificates resolved = resolveCertificates(config, now, nullptr);
+  for (const HostBinding& binding : resolved.hosts) {
+    if (binding.credentials) users.add(binding.credentials->name, binding.site);
+  }
+  return users;
+}
+
+CertificateUsers CertificateUsers::fromSnapshot(const conf::Config& config,
+                                                const Selector& served) {
+  CertificateUsers users;
+  users.addNamingSites(config);
+  for (const conf::Site& site : config.sites) {
+    for (const std::string& host : site.hosts) {
+      const Selector::HostCredentials* bound = served.hostIndex().find(host);
+      if (bound == nullptr) continue;
+      for (const CredentialsPtr& credentials : {bound->ecdsa, bound->rsa}) {
+        if (credentials) users.add(credentials->name, site.name);
+      }
+    }
+  }
+  return users;
+}
+
+const std::vector<std::string>& CertificateUsers::sites(const std::string& name) const {
+  static const std::vector<std::string> kNone;
+  auto it = byName_.find(name);
+  return it == byName_.end() ? kNone : it->second;
+}
+
+Result<std::vector<CertListEntry>> listCertificates(const conf::Config& config,
+                                                    const CertificateUsers& users, time_t now) {
   const CertificateStore store = CertificateStore::forStateDir(config.stateDir);
   auto names = store.names();
   if (!names.ok()) return names.error();
-  // Problems of the configuration do not hide the list: bindings are best effort.
-  ResolvedCertificates resolved = resolveCertificates(config, now, nullptr);
   std::vector<CertListEntry> out;
+  out.reserve(names->size());
   for (const std::string& name : *names) {
     auto info = store.inspect(name);
     if (!info.ok()) {
@@ -136,28 +181,36 @@ Result<std::vector<CertListEntry>> listCertificates(const conf::Config& config, 
       out.push_back(std::move(broken));
       continue;
     }
-    out.push_back(entryFor(std::move(*info), resolved, config, now));
+    out.push_back(entryFor(std::move(*info), users, config, now));
   }
   return out;
 }
 
-Result<CertListEntry> showCertificate(const conf::Config& config, const std::string& name,
-                                      time_t now) {
-  const CertificateStore store = CertificateStore::forStateDir(config.stateDir);
-  auto info = store.inspect(name);
-  if (!info.ok()) return info.error();
-  ResolvedCertificates resolved = resolveCertificates(config, now, nullptr);
-  return entryFor(std::move(*info), resolved, config, now);
+Result<std::vector<CertListEntry>> listCertificates(const conf::Config& config, time_t now) {
+  return listCertificates(config, CertificateUsers::fromFiles(config, now), now);
 }
 
-Status removeCertificate(const conf::Config& config, const std::string& name, time_t now) {
+Result<CertListEntry> showCertificate(const conf::Config& config, const CertificateUsers& users,
+                                      const std::string& name, time_t now) {
+  auto info = CertificateStore::forStateDir(config.stateDir).inspect(name);
+  if (!info.ok()) return info.error();
+  return entryFor(std::move(*info), users, config, now);
+}
+
+Result<CertListEntry> showCertificate(const conf::Config& config, const std::string& name,
+                                      time_t now) {
+  return showCertificate(config, CertificateUsers::fromFiles(config, now), name, now);
+}
+
+Status removeCertificate(const conf::Config& config, const CertificateUsers& users,
+                         const std::string& name) {
   const CertificateStore store = CertificateStore::forStateDir(config.stateDir);
   if (!store.contains(name))
     return makeError("no certificate named `" + name + "` in " + store.directory());
-  ResolvedCertificates resolved = resolveCertificates(config, now, nullptr);
-  std::vector<std::string> users = sitesUsing(resolved, config, name);
   std::string why;
-  for (const std::string& site : users) why += (why.empty() ? "site `" : ", site `") + site + "`";
+  for (const std::string& site : users.sites(name)) {
+    why += (why.empty() ? "site `" : ", site `") + site + "`";
+  }
   if (config.tls.defaultCertificate == name) {
     why += (why.empty() ? "" : ", ") + std::string("tls.default_certificate");
   }
@@ -166,6 +219,13 @@ Status removeCertificate(const conf::Config& config, const std::string& name, ti
                      "; change the configuration first");
   }
   return store.remove(name);
+}
+
+Status removeCertificate(const conf::Config& config, const std::string& name, time_t now) {
+  const CertificateStore store = CertificateStore::forStateDir(config.stateDir);
+  if (!store.contains(name))
+    return makeError("no certificate named `" + name + "` in " + store.directory());
+  return removeCertificate(config, CertificateUsers::fromFiles(config, now), name);
 }
 
 Result<WhichOutcome> whichCertificate(const conf::Config& config, const std::string& host,

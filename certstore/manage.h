@@ -3,14 +3,18 @@
 // Each operation works on the state directory of a configuration and returns
 // plain data (or an Error whose message is ready for an operator); callers
 // only format. The CLI calls them directly when no daemon runs; the admin
-// socket (admin/admin_api.h) serves the same functions, except `which`,
-// which it answers from the snapshot being served (whichFromSelector).
+// socket (admin/admin_api.h) serves the same functions. Which sites use a
+// certificate comes from CertificateUsers: the CLI rebuilds the bindings
+// from the files (fromFiles: reads and validates the whole store), a daemon
+// takes them from the snapshot it serves (fromSnapshot: reads nothing), as
+// it answers `which` (whichFromSelector).
 //
 // Thread: blocking disk I/O: control loop, thread pool or CLI.
 #pragma once
 
 #include <ctime>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "base/result.h"
@@ -20,6 +24,26 @@
 namespace tlsedge::certstore {
 
 class Selector;
+
+// Which sites' handshakes use each certificate: the sites naming it
+// (tls.certificate, tls.fallback_certificate), then the sites whose hosts
+// are bound to it, each once, in configuration order.
+class CertificateUsers {
+ public:
+  // From the bindings a rebuild from the files gives: O(store), reading and
+  // validating every entry (the offline CLI).
+  static CertificateUsers fromFiles(const conf::Config& config, time_t now);
+  // From `served`, the snapshot a daemon serves: O(sites + site hosts), no
+  // file read; `served` is immutable, so any thread may do this.
+  static CertificateUsers fromSnapshot(const conf::Config& config, const Selector& served);
+
+  const std::vector<std::string>& sites(const std::string& name) const;
+
+ private:
+  void add(const std::string& name, const std::string& site);
+  void addNamingSites(const conf::Config& config);
+  std::unordered_map<std::string, std::vector<std::string>> byName_;
+};
 
 // 14 days or less left: marked as expiring in listings.
 inline constexpr int kExpiringDays = 14;
@@ -71,10 +95,18 @@ Result<AddOutcome> addCertificatePem(const conf::Config& config, const std::stri
                                      const std::string& chainPem, const std::string& keyPem,
                                      bool replace, time_t now, const std::string& chainSource,
                                      const std::string& keySource);
+// list, show and rm with the users they report and refuse by: the overloads
+// without `users` take CertificateUsers::fromFiles.
+Result<std::vector<CertListEntry>> listCertificates(const conf::Config& config,
+                                                    const CertificateUsers& users, time_t now);
 Result<std::vector<CertListEntry>> listCertificates(const conf::Config& config, time_t now);
+Result<CertListEntry> showCertificate(const conf::Config& config, const CertificateUsers& users,
+                                      const std::string& name, time_t now);
 Result<CertListEntry> showCertificate(const conf::Config& config, const std::string& name,
                                       time_t now);
 // Refused while a site or tls.default_certificate uses the certificate.
+Status removeCertificate(const conf::Config& config, const CertificateUsers& users,
+                         const std::string& name);
 Status removeCertificate(const conf::Config& config, const std::string& name, time_t now);
 // What a handshake for `host` would get now (same lookup as the daemon):
 // builds the snapshot from the files, then whichFromSelector.

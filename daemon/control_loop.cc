@@ -20,6 +20,7 @@
 #include "daemon/upgrade.h"
 #include "net/fan_in.h"
 #include "net/loop.h"
+#include "net/offload.h"
 #include "net/signal_watcher.h"
 #include "proxy/worker.h"
 #include "tls/ticket_keys.h"
@@ -129,6 +130,9 @@ class ControlLoop {
           },
           [this](const std::string& site, std::optional<int> reason, bool* conflict) {
             return acme_->revokeNow(site, reason, conflict);
+          },
+          [this](AdminApi::Work work, AdminApi::Reply done) {
+            net::offload<AdminResponse>(&loop_, std::move(work), std::move(done));
           }});
       if (auto started = admin_->start(&loop_, adminApi_.get()); !started) {
         log::error(started.error().message);  // the daemon serves on without it

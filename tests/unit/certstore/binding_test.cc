@@ -144,12 +144,18 @@ TEST_F(BindingTest, UnboundSiteGetsTheNewestCoveringStoreCertificate) {
   EXPECT_EQ(r.hosts[1].credentials->name, "wild");  // one-label wildcard covers it
   EXPECT_EQ(r.hosts[2].credentials->name, "cdn");   // two labels: not covered
   EXPECT_EQ(r.hosts[2].how, How::kDefault);
-  EXPECT_THAT(sitesUsing(r, config_, "new"), ElementsAre("shop"));
-  EXPECT_TRUE(sitesUsing(r, config_, "old").empty());
+  const CertificateUsers files = CertificateUsers::fromFiles(config_, now_);
+  EXPECT_THAT(files.sites("new"), ElementsAre("shop"));
+  EXPECT_TRUE(files.sites("old").empty());
 
   auto s = Selector::build(config_, now_);
   ASSERT_TRUE(s.ok()) << s.error().message;
   EXPECT_EQ((*s)->select("shop.example.com").credentials->name, "new");
+  // A daemon's answer, from the snapshot it serves, is the same.
+  const CertificateUsers served = CertificateUsers::fromSnapshot(config_, **s);
+  for (const char* name : {"new", "old", "wild", "cdn", "unrelated"}) {
+    EXPECT_EQ(served.sites(name), files.sites(name)) << name;
+  }
 }
 
 TEST_F(BindingTest, ANewerWildcardBeatsAnOlderExactCover) {
@@ -283,7 +289,12 @@ TEST_F(BindingTest, ASiteFallbackServesWhenTheSiteCertificateIsUnavailable) {
                               HasSubstr("site `gone`: no certificate named `missing`")));
   EXPECT_TRUE(r.hosts.empty());  // nothing better than the fallbacks
   EXPECT_EQ(r.fallbacks.size(), 3u);
-  EXPECT_THAT(sitesUsing(r, config_, "spare"), ElementsAre("shop", "blog", "gone"));
+  EXPECT_THAT(CertificateUsers::fromFiles(config_, now_).sites("spare"),
+              ElementsAre("shop", "blog", "gone"));
+  auto built = Selector::build(config_, now_);
+  ASSERT_TRUE(built.ok()) << built.error().message;
+  EXPECT_THAT(CertificateUsers::fromSnapshot(config_, **built).sites("spare"),
+              ElementsAre("shop", "blog", "gone"));
 
   auto w = whichCertificate(config_, "shop.example.com", now_);
   ASSERT_TRUE(w.ok()) << w.error().message;

@@ -367,7 +367,8 @@ class ControlLoop {
     in.lastReloadSucceeded = reloadsFailed_ == failedBeforeLastSuccess_;
     in.storeGeneration = storeGeneration_;
     in.acme = acmeMetrics(*acme_);
-    in.certificates = certificateStates(*certificates_, ::time(nullptr), in.acme.renewalFailing());
+    in.served = certificates_;  // its states are counted off the loop, at the render
+    in.renewalFailing = in.acme.renewalFailing();
   }
 
   std::string configPath_;

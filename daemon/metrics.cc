@@ -323,7 +323,10 @@ ProcessStats readProcessStats() {
   }
 }
 
-std::string renderMetrics(const MetricsInput& input) {
+std::string renderMetrics(MetricsInput input, time_t now) {
+  if (input.served != nullptr) {
+    input.certificates = certificateStates(*input.served, now, input.renewalFailing);
+  }
   Families families;
   addTraffic(families, input);
   addControl(families, input);

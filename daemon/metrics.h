@@ -81,15 +81,21 @@ struct MetricsInput {
   uint64_t reloadsSucceeded = 0;    // SIGHUP reloads applied
   uint64_t reloadsFailed = 0;       // refused (the running configuration stayed)
   bool lastReloadSucceeded = true;  // the last reload was applied (or none was tried)
-  CertificateStates certificates;
+  CertificateStates certificates;   // filled by renderMetrics from `served` when set
+  // The snapshot being served and the certificates whose renewal fails:
+  // their states are counted (O(certificates)) where the text is rendered,
+  // off the control loop (MetricsEndpoint).
+  std::shared_ptr<const certstore::Selector> served;
+  std::set<std::string> renewalFailing;
   uint64_t storeGeneration = 0;  // certificate snapshots published since start
   AcmeMetrics acme;
   ProcessStats process;
   std::string version;  // build info
 };
 
-// The Prometheus text exposition format (version 0.0.4).
-std::string renderMetrics(const MetricsInput& input);
+// The Prometheus text exposition format (version 0.0.4). With
+// `input.served` set, counts its certificates' states at `now` first.
+std::string renderMetrics(MetricsInput input, time_t now);
 
 inline constexpr const char* kMetricsContentType = "text/plain; version=0.0.4; charset=utf-8";
 

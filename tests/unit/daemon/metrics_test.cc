@@ -143,7 +143,7 @@ TEST(RenderMetrics, NamesTypesAndFoldedValues) {
   in.certificates.count("soon.example", kNow + 5 * kDay, kNow);
   in.certificates.count("far", kNow + 50 * kDay, kNow);
   in.version = "1.2.3";
-  const std::string text = renderMetrics(in);
+  const std::string text = renderMetrics(in, 0);
 
   EXPECT_TRUE(hasLine(text, "# TYPE tlsedge_connections_accepted_total counter")) << text;
   EXPECT_TRUE(hasLine(text, "tlsedge_connections_accepted_total{listener=\"https\"} 12")) << text;
@@ -200,7 +200,7 @@ TEST(RenderMetrics, ProcessMetricsFromProcSelf) {
   EXPECT_GT(in.process.residentBytes, 1024.0 * 1024);
   EXPECT_GE(in.process.openFds, 3);
   EXPECT_GT(in.process.startTimeSeconds, 1.6e9);
-  const std::string text = renderMetrics(in);
+  const std::string text = renderMetrics(in, 0);
   EXPECT_TRUE(hasLine(text, "# TYPE process_cpu_seconds_total counter")) << text;
   EXPECT_TRUE(hasLine(text, "# TYPE process_resident_memory_bytes gauge")) << text;
 }

@@ -297,28 +297,30 @@ void Client::post(const std::string& url, const std::string& payload, bool useJw
   if (!jws) return done(jws.error());
   net::HttpRequest request{"POST", url, {{"Content-Type", kJoseJson}}, std::move(*jws)};
   if (payload.empty()) request.headers.push_back({"Accept", kPemChain + std::string(", */*")});
-  http_->send(std::move(request),
-              [this, url, payload, useJwk, done = std::move(done), attempt](Response r) mutable {
-                if (!r) return done(std::move(r));
-                takeNonce(*r);
-                if (r->status < 400) return done(std::move(r));
-                auto problem = parseProblem(r->body);
-                if (problem && problem->is("badNonce") && attempt < kMaxNonceRetries) {
-                  ++badNonceRetries_;  // the answer carried a fresh nonce: try again with it
-                  log::debug("acme: badNonce from " + url + ", retrying");
-                  return post(url, payload, useJwk, std::move(done), attempt + 1);
-                }
-                if (current_ != nullptr) {  // the order that sent it: one at a time
-                  OrderFailure& failure = current_->failure;
-                  if (const std::string* after = r->find("Retry-After")) {
-                    failure.retryAfterSeconds = parseRetryAfter(*after, ::time(nullptr));
-                  }
-                  failure.rateLimited = problem && problem->is("rateLimited");
-                  if (problem) failure.problemKind = problem->kind();
-                }
-                done(makeError("POST " + url + ": " +
-                               (problem ? problem->text() : "HTTP " + std::to_string(r->status))));
-              });
+  http_->send(std::move(request), [this, url, payload, useJwk, done = std::move(done),
+                                   attempt](Response r) mutable {
+    if (!r) return done(std::move(r));
+    takeNonce(*r);
+    if (r->status < 400) return done(std::move(r));
+    auto problem = parseProblem(r->body);
+    if (problem && problem->is("badNonce") && attempt < kMaxNonceRetries) {
+      ++badNonceRetries_;  // the answer carried a fresh nonce: try again with it
+      log::debug("acme: badNonce from " + url + ", retrying");
+      return post(url, payload, useJwk, std::move(done), attempt + 1);
+    }
+    if (current_ != nullptr) {  // the order that sent it: one at a time
+      OrderFailure& failure = current_->failure;
+      if (const std::string* after = r->find("Retry-After")) {
+        failure.retryAfterSeconds = parseRetryAfter(*after, ::time(nullptr));
+      }
+      failure.rateLimited = problem && problem->is("rateLimited");
+      if (problem) failure.problemKind = problem->kind();
+    }
+    Error error = makeError("POST " + url + ": " +
+                            (problem ? problem->text() : "HTTP " + std::to_string(r->status)));
+    if (problem) error.code = problem->kind();  // RFC 8555's short type, or "other"
+    done(std::move(error));
+  });
 }
 
 // --- the steps -----------------------------------------------------------------
@@ -470,7 +472,7 @@ void Client::revoke() {
   const uint64_t seq = current_->seq;
   post(revokeCertUrl_, payload.dump(), false, [this, seq](Response r) {
     if (current_ == nullptr || current_->seq != seq) return;
-    if (!r && r.error().message.find("alreadyRevoked") == std::string::npos) {
+    if (!r && r.error().code != "alreadyRevoked") {
       return fail("revocation refused: " + r.error().message);
     }
     log::notice("acme: certificate `" + current_->request.certificateName + "` of site `" +

@@ -253,26 +253,29 @@ void Manager::placeOrder(OrderRequest request) {
 }
 
 // The site an order may start for now, or why not.
-Result<Manager::SiteState*> Manager::orderable(const std::string& site, bool* conflict) {
-  if (conflict != nullptr) *conflict = false;
+Result<Manager::SiteState*> Manager::orderable(const std::string& site) {
   auto it = sites_.find(site);
   if (it == sites_.end()) {
-    return makeError("no site `" + site +
-                     "` with tls: { acme: true } in the running configuration");
+    return makeError("no site `" + site + "` with tls: { acme: true } in the running configuration",
+                     ErrorKind::kNotFound);
   }
-  if (client_ == nullptr) return makeError("acme: no CA client runs (see the log)");
+  if (client_ == nullptr) {
+    return makeError("acme: no CA client runs (see the log)", ErrorKind::kUnavailable);
+  }
   if (it->second.status.inFlight) {
-    if (conflict != nullptr) *conflict = true;
-    return makeError("site `" + site + "`: an order is already running");
+    return makeError("site `" + site + "`: an order is already running", ErrorKind::kConflict);
   }
   return &it->second;
 }
 
-Status Manager::revokeNow(const std::string& site, std::optional<int> reason, bool* conflict) {
-  auto state = orderable(site, conflict);
+Status Manager::revokeNow(const std::string& site, std::optional<int> reason) {
+  auto state = orderable(site);
   if (!state) return state.error();
   const SiteStatus& s = (*state)->status;
-  if (!s.stored) return makeError("site `" + site + "` has no stored certificate to revoke");
+  if (!s.stored) {
+    return makeError("site `" + site + "` has no stored certificate to revoke",
+                     ErrorKind::kUnavailable);
+  }
   auto store = certstore::CertificateStore::forStateDir(stateDir_);
   auto chain = certstore::readFile(store.chainPath(s.certificate));
   auto der = chain ? firstCertificateDer(*chain) : Result<std::string>(chain.error());
@@ -295,8 +298,8 @@ Status Manager::revokeNow(const std::string& site, std::optional<int> reason, bo
   return Ok{};
 }
 
-Status Manager::renewNow(const std::string& site, bool* conflict) {
-  auto state = orderable(site, conflict);
+Status Manager::renewNow(const std::string& site) {
+  auto state = orderable(site);
   if (!state) return state.error();
   log::info("acme: renewal of site `" + site + "` requested");
   startOrder(site, **state);

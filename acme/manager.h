@@ -85,13 +85,13 @@ class Manager {
   };
   const OrderCounts& orderCounts() const { return orderCounts_; }
   // Orders `site`'s certificate now (also during a failure backoff). An
-  // Error when the site is unknown, no CA client runs, or an order for it
-  // is already running; `conflict` says which of the last it was.
-  Status renewNow(const std::string& site, bool* conflict = nullptr);
+  // Error of kind kNotFound when the site is unknown, kUnavailable when no
+  // CA client runs, kConflict when an order for it is already running.
+  Status renewNow(const std::string& site);
   // Revokes `site`'s stored certificate (RFC 8555 section 7.6; `reason`:
   // RFC 5280 CRLReason) and orders a new one at once. Errors as renewNow,
-  // also when the site has no stored certificate.
-  Status revokeNow(const std::string& site, std::optional<int> reason, bool* conflict = nullptr);
+  // and kUnavailable when the site has no stored certificate.
+  Status revokeNow(const std::string& site, std::optional<int> reason);
 
  private:
   struct SiteState {
@@ -112,7 +112,7 @@ class Manager {
   void placeOrder(OrderRequest request);
   void orderDone(const std::string& site, std::vector<std::string> hosts, Status status,
                  OrderFailure failure);
-  Result<SiteState*> orderable(const std::string& site, bool* conflict);
+  Result<SiteState*> orderable(const std::string& site);
   void restore(const std::string& site, SiteState& state);  // from <state>/acme/sites/
   void persist(const std::string& site, const SiteState& state);
   void checkRenewalInfo(const std::string& site, SiteState& state);

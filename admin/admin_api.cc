@@ -58,6 +58,27 @@ Result<std::string> queryValue(std::string_view query, std::string_view key) {
 
 }  // namespace
 
+int httpStatus(ErrorKind kind) {
+  switch (kind) {
+    case ErrorKind::kInvalid:
+      return 422;
+    case ErrorKind::kNotFound:
+      return 404;
+    case ErrorKind::kConflict:
+    case ErrorKind::kInUse:
+      return 409;
+    case ErrorKind::kUnavailable:
+      return 503;
+    case ErrorKind::kFailed:
+      break;
+  }
+  return 500;
+}
+
+AdminResponse adminError(const Error& error) {
+  return adminError(httpStatus(error.kind), error.message);
+}
+
 AdminResponse adminError(int status, const std::string& message) {
   AdminResponse r;
   r.status = status;
@@ -172,8 +193,7 @@ AdminResponse AdminApi::show(const conf::Config& config, const certstore::Select
   const auto users = certstore::CertificateUsers::fromSnapshot(config, served);
   auto shown = certstore::showCertificate(config, users, name, now);
   if (!shown.ok()) {
-    const bool known = certstore::CertificateStore::forStateDir(config.stateDir).contains(name);
-    return adminError(known ? 500 : 404, shown.error().message);
+    return adminError(shown.error());
   }
   return ok(200, text, showText(*shown), certstore::toJson(*shown));
 }
@@ -207,12 +227,11 @@ AdminResponse AdminApi::put(const conf::Config& config, const std::string& name,
   if (!fields->contains("chain") || !fields->contains("key")) {
     return adminError(400, "request body: `chain` and `key` (PEM text) are required");
   }
-  const bool existed = certstore::CertificateStore::forStateDir(config.stateDir).contains(name);
   auto added = certstore::addCertificatePem(config, name, chain, key, replace, hooks_.now(),
                                             chainSource, keySource);
   if (!added.ok()) {
     log::warning("admin: certificate " + name + " refused: " + added.error().message);
-    return adminError(existed && !replace ? 409 : 422, added.error().message);
+    return adminError(added.error());
   }
   log::info("admin: certificate " + name + (added->replaced ? " replaced" : " added") +
             " (serial " + added->serialHex + ")");
@@ -222,10 +241,9 @@ AdminResponse AdminApi::put(const conf::Config& config, const std::string& name,
 
 AdminResponse AdminApi::remove(const conf::Config& config, const certstore::Selector& served,
                                const std::string& name, bool text) {
-  const bool known = certstore::CertificateStore::forStateDir(config.stateDir).contains(name);
   const auto users = certstore::CertificateUsers::fromSnapshot(config, served);
   if (Status removed = certstore::removeCertificate(config, users, name); !removed.ok()) {
-    return adminError(known ? 409 : 404, removed.error().message);
+    return adminError(removed.error());
   }
   return ok(200, text, removedText(name), removedJson(name));
 }
@@ -276,15 +294,8 @@ AdminResponse AdminApi::acme(std::string_view rest, const AdminRequest& request)
       reason = *parsed;
     }
   }
-  bool conflict = false;
-  Status started = action == "renew" ? hooks_.acmeRenew(*site, &conflict)
-                                     : hooks_.acmeRevoke(*site, reason, &conflict);
-  if (!started.ok()) {
-    const auto sites = hooks_.acmeStatus();
-    const bool known = std::any_of(sites.begin(), sites.end(),
-                                   [&](const acme::SiteStatus& s) { return s.site == *site; });
-    return adminError(conflict ? 409 : known ? 503 : 404, started.error().message);
-  }
+  Status started = action == "renew" ? hooks_.acmeRenew(*site) : hooks_.acmeRevoke(*site, reason);
+  if (!started.ok()) return adminError(started.error());
   if (action == "renew") {
     const std::string message = "renewal of site `" + *site + "` started";
     return ok(202, text, message + "; `tlsedge acme status` shows how it went\n",

@@ -80,9 +80,10 @@ class AdminApi {
     std::function<time_t()> now = [] { return ::time(nullptr); };
     // The ACME manager (empty: the /v1/acme endpoints answer 503).
     std::function<std::vector<acme::SiteStatus>()> acmeStatus;
-    std::function<Status(const std::string& site, bool* conflict)> acmeRenew;
-    std::function<Status(const std::string& site, std::optional<int> reason, bool* conflict)>
-        acmeRevoke;
+    // Errors by kind: kNotFound (no such ACME site), kConflict (an order
+    // is running), kUnavailable (cannot order now).
+    std::function<Status(const std::string& site)> acmeRenew;
+    std::function<Status(const std::string& site, std::optional<int> reason)> acmeRevoke;
     // Runs `work` away from the control loop, then `done` with its answer on
     // the control loop. Default: both at once, here (tests).
     std::function<void(Work work, Reply done)> offload = [](Work work, Reply done) {
@@ -113,8 +114,11 @@ class AdminApi {
   Hooks hooks_;
 };
 
-// An error answer: `{"error": MESSAGE}` with `status`.
+// An error answer: `{"error": MESSAGE}` with `status`, or with the status
+// of `error`'s kind (kInvalid 422, kNotFound 404, kConflict and kInUse 409,
+// kUnavailable 503, kFailed 500).
 AdminResponse adminError(int status, const std::string& message);
+AdminResponse adminError(const Error& error);
 
 // "%41b" -> "Ab", "+" -> " "; an Error on a bad escape.
 Result<std::string> percentDecode(std::string_view text);

@@ -1,8 +1,10 @@
 // Result<T>: the return type of every fallible operation in tlsedge.
 //
 // An Error carries a human-readable message that says what went wrong and
-// where (file, line, key, host...), written for an operator. Errors never
-// contain private key material.
+// where (file, line, key, host...), written for an operator, and a kind
+// that callers branch on (the admin API's status code, a retry) instead of
+// re-deriving it from the message. Errors never contain private key
+// material.
 #pragma once
 
 #include <string>
@@ -11,8 +13,22 @@
 
 namespace tlsedge {
 
+// What kind of failure; the admin API maps each to one HTTP status.
+enum class ErrorKind {
+  kFailed,       // anything else (500)
+  kInvalid,      // the input is refused: bad material, a bad name or value (422)
+  kNotFound,     // what was named does not exist (404)
+  kConflict,     // it exists already, or something is under way (409)
+  kInUse,        // refused while something uses it (409)
+  kUnavailable,  // cannot be done now: a service is missing or down (503)
+};
+
 struct Error {
   std::string message;
+  ErrorKind kind = ErrorKind::kFailed;
+  // A finer, machine-readable reason where a protocol gives one (an ACME
+  // problem's type: "alreadyRevoked"); empty otherwise.
+  std::string code;
 };
 
 template <typename T>
@@ -42,6 +58,8 @@ class [[nodiscard]] Result {
 struct Ok {};
 using Status = Result<Ok>;
 
-inline Error makeError(std::string message) { return Error{std::move(message)}; }
+inline Error makeError(std::string message, ErrorKind kind = ErrorKind::kFailed) {
+  return Error{std::move(message), kind, {}};
+}
 
 }  // namespace tlsedge

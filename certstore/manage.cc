@@ -102,7 +102,8 @@ Result<AddOutcome> addCertificatePem(const conf::Config& config, const std::stri
                                      const std::string& keySource) {
   if (config.findCertificate(name) != nullptr && !configListsStoreEntry(config, name)) {
     return makeError("certificate `" + name + "` is already defined in `certificates:` of " +
-                     config.sourceName + "; choose another name");
+                         config.sourceName + "; choose another name",
+                     ErrorKind::kConflict);
   }
   const CertificateStore store = CertificateStore::forStateDir(config.stateDir);
   auto added =
@@ -205,8 +206,10 @@ Result<CertListEntry> showCertificate(const conf::Config& config, const std::str
 Status removeCertificate(const conf::Config& config, const CertificateUsers& users,
                          const std::string& name) {
   const CertificateStore store = CertificateStore::forStateDir(config.stateDir);
-  if (!store.contains(name))
-    return makeError("no certificate named `" + name + "` in " + store.directory());
+  if (!store.contains(name)) {
+    return makeError("no certificate named `" + name + "` in " + store.directory(),
+                     ErrorKind::kNotFound);
+  }
   std::string why;
   for (const std::string& site : users.sites(name)) {
     why += (why.empty() ? "site `" : ", site `") + site + "`";
@@ -216,15 +219,18 @@ Status removeCertificate(const conf::Config& config, const CertificateUsers& use
   }
   if (!why.empty()) {
     return makeError("certificate `" + name + "` is in use by " + why + " in " + config.sourceName +
-                     "; change the configuration first");
+                         "; change the configuration first",
+                     ErrorKind::kInUse);
   }
   return store.remove(name);
 }
 
 Status removeCertificate(const conf::Config& config, const std::string& name, time_t now) {
   const CertificateStore store = CertificateStore::forStateDir(config.stateDir);
-  if (!store.contains(name))
-    return makeError("no certificate named `" + name + "` in " + store.directory());
+  if (!store.contains(name)) {  // before the whole store is read for its users
+    return makeError("no certificate named `" + name + "` in " + store.directory(),
+                     ErrorKind::kNotFound);
+  }
   return removeCertificate(config, CertificateUsers::fromFiles(config, now), name);
 }
 

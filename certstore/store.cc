@@ -42,11 +42,13 @@ bool isFile(const std::string& path) {
 
 Status checkStoreName(const std::string& name) {
   if (Status valid = conf::checkName(name); !valid.ok()) {
-    return makeError("certificate name `" + name + "`: " + valid.error().message);
+    return makeError("certificate name `" + name + "`: " + valid.error().message,
+                     ErrorKind::kInvalid);
   }
   // "." and ".." would escape certs/; a leading dot marks temporaries.
   if (name[0] == '.') {
-    return makeError("certificate name `" + name + "`: must not start with '.'");
+    return makeError("certificate name `" + name + "`: must not start with '.'",
+                     ErrorKind::kInvalid);
   }
   return Ok{};
 }
@@ -205,7 +207,7 @@ Result<CredentialsPtr> CertificateStore::load(const std::string& name, CRYPTO_BU
 Result<CertInfo> CertificateStore::inspect(const std::string& name) const {
   if (Status valid = checkStoreName(name); !valid.ok()) return valid.error();
   if (!isDirectory(dir_ + "/" + name)) {
-    return makeError("no certificate named `" + name + "` in " + dir_);
+    return makeError("no certificate named `" + name + "` in " + dir_, ErrorKind::kNotFound);
   }
   auto chainPem = readFile(chainPath(name));
   if (!chainPem.ok()) return chainPem.error();
@@ -299,14 +301,15 @@ Result<AddResult> CertificateStore::add(const std::string& name, const std::stri
   const bool exists = isDirectory(target);
   if (exists && !replace) {
     return makeError("a certificate named `" + name + "` already exists in " + dir_ +
-                     " (use --replace to replace it)");
+                         " (use --replace to replace it)",
+                     ErrorKind::kConflict);
   }
   // Validate everything before touching the disk: a refusal changes nothing.
   // In the shared pool: what is validated here is what handshakes are served
   // (the admin API applies it without reading the files back).
   auto parsed =
       parseCredentials(name, chainPem, keyPem, sharedBufferPool(), now, chainSource, keySource);
-  if (!parsed.ok()) return parsed.error();
+  if (!parsed.ok()) return makeError(parsed.error().message, ErrorKind::kInvalid);
   const Credentials& credentials = **parsed;
 
   std::string chainOut;
@@ -365,7 +368,9 @@ Result<AddResult> CertificateStore::add(const std::string& name, const std::stri
 Status CertificateStore::remove(const std::string& name) const {
   if (Status valid = checkStoreName(name); !valid.ok()) return valid.error();
   const std::string target = dir_ + "/" + name;
-  if (!isDirectory(target)) return makeError("no certificate named `" + name + "` in " + dir_);
+  if (!isDirectory(target)) {
+    return makeError("no certificate named `" + name + "` in " + dir_, ErrorKind::kNotFound);
+  }
   removeStaleTemporaries();
   const std::string doomed = dir_ + "/.rm-" + name + "-" + uniqueSuffix();
   if (rename(target.c_str(), doomed.c_str()) != 0) {

@@ -119,21 +119,19 @@ class ControlLoop {
     watcher_->watch(config.certificates);
     watcher_->watchStore(generation_->config);
     if (admin_ != nullptr) {
-      adminApi_ = std::make_unique<AdminApi>(AdminApi::Hooks{
-          [this] { return generation_->config; }, [this] { return certificates_; },
-          [this](const std::string& name, certstore::CredentialsPtr credentials) {
-            watcher_->applyValidated(name, std::move(credentials));
-          },
-          [] { return ::time(nullptr); }, [this] { return acme_->status(); },
-          [this](const std::string& site, bool* conflict) {
-            return acme_->renewNow(site, conflict);
-          },
-          [this](const std::string& site, std::optional<int> reason, bool* conflict) {
-            return acme_->revokeNow(site, reason, conflict);
-          },
-          [this](AdminApi::Work work, AdminApi::Reply done) {
-            net::offload<AdminResponse>(&loop_, std::move(work), std::move(done));
-          }});
+      adminApi_ = std::make_unique<AdminApi>(
+          AdminApi::Hooks{[this] { return generation_->config; }, [this] { return certificates_; },
+                          [this](const std::string& name, certstore::CredentialsPtr credentials) {
+                            watcher_->applyValidated(name, std::move(credentials));
+                          },
+                          [] { return ::time(nullptr); }, [this] { return acme_->status(); },
+                          [this](const std::string& site) { return acme_->renewNow(site); },
+                          [this](const std::string& site, std::optional<int> reason) {
+                            return acme_->revokeNow(site, reason);
+                          },
+                          [this](AdminApi::Work work, AdminApi::Reply done) {
+                            net::offload<AdminResponse>(&loop_, std::move(work), std::move(done));
+                          }});
       if (auto started = admin_->start(&loop_, adminApi_.get()); !started) {
         log::error(started.error().message);  // the daemon serves on without it
       } else {

@@ -165,19 +165,19 @@ TEST_F(AdminApiTest, AcmeEndpoints) {
                         [](const std::string&, certstore::CredentialsPtr) {}};
   hooks.now = [] { return time_t{1767225600 - 3600}; };
   hooks.acmeStatus = [&] { return std::vector<acme::SiteStatus>{shop}; };
-  hooks.acmeRenew = [&](const std::string& site, bool* conflict) -> Status {
+  // The status of each answer comes from the error's kind alone.
+  hooks.acmeRenew = [&](const std::string& site) -> Status {
     if (site == "busy") {
-      *conflict = true;
-      return makeError("site `busy`: an order is already running");
+      return makeError("site `busy`: an order is already running", ErrorKind::kConflict);
     }
-    if (site != "shop") return makeError("no site `" + site + "`");
+    if (site == "down") return makeError("acme: no CA client runs", ErrorKind::kUnavailable);
+    if (site != "shop") return makeError("no site `" + site + "`", ErrorKind::kNotFound);
     renewed.push_back(site);
     return Ok{};
   };
   std::vector<std::optional<int>> revoked;
-  hooks.acmeRevoke = [&](const std::string& site, std::optional<int> reason,
-                         bool* conflict) -> Status {
-    if (Status s = hooks.acmeRenew(site, conflict); !s.ok()) return s;
+  hooks.acmeRevoke = [&](const std::string& site, std::optional<int> reason) -> Status {
+    if (Status s = hooks.acmeRenew(site); !s.ok()) return s;
     revoked.push_back(reason);
     return Ok{};
   };
@@ -198,6 +198,7 @@ TEST_F(AdminApiTest, AcmeEndpoints) {
   EXPECT_EQ(r.status, 202) << r.body;
   EXPECT_EQ(renewed, std::vector<std::string>{"shop"});
   EXPECT_EQ(api.handle({"POST", "/v1/acme/nope/renew", "", false}).status, 404);
+  EXPECT_EQ(api.handle({"POST", "/v1/acme/down/renew", "", false}).status, 503);
   EXPECT_EQ(api.handle({"POST", "/v1/acme/busy/renew", "", false}).status, 409);
   r = api.handle({"GET", "/v1/acme/shop/renew", "", false});
   EXPECT_EQ(r.status, 405);

@@ -61,10 +61,12 @@ class ChallengeStore {
   void publish();  // control loop: files_ overlaid with live_, plus alpn_, for readers
   std::shared_ptr<const Snapshot> snapshot() const;
 
-  Map files_;                 // control loop only
-  Map live_;                  // control loop only
-  AlpnMap alpn_;              // control loop only
-  mutable std::mutex mutex_;  // guards map_ (the pointer, not the map)
+  Map files_;     // control loop only
+  Map live_;      // control loop only
+  AlpnMap alpn_;  // control loop only
+  // A sanctioned lock (docs/principles.md, and above): guards map_ (the
+  // pointer, not the map); only challenge requests take it.
+  mutable std::mutex mutex_;
   std::shared_ptr<const Snapshot> map_ = std::make_shared<const Snapshot>();
 };
 

@@ -1,56 +1,15 @@
-// CertificateWatcher: hot swap of one certificate when its files change,
-// without a config reload.
+// CertificateWatcher: hot swap of one certificate or store entry, without a
+// config reload. It watches (uv_fs_event) the directories of the config's
+// `certificates:` files and the state directory's store (<state>/certs);
+// kDebounce after the last event each marked certificate or entry is
+// reloaded on its own, applied to the served snapshot in O(changed)
+// (Selector::withCertificate, certstore::StoreBindings) and handed to
+// `publish`; invalid material or a change a reload would refuse is logged,
+// counted, and the previous certificate keeps serving. The admin API's
+// uploads arrive as validated credentials (applyValidated).
 //
-// Watches (uv_fs_event) the directories holding the `certificates:` files of
-// the config. An event naming a certificate's chain or key file marks that
-// certificate; kDebounce after the last event the marked certificates are
-// reloaded from their files, each on its own:
-//   - valid and different: the current snapshot is updated for that one
-//     certificate (Selector::withCertificate, O(changed)) and published;
-//     logged "certificate NAME swapped (serial X)";
-//   - failing while one of its files was modified less than kSettle ago: a
-//     writer is still at it (a half-written file, or the chain renamed and
-//     the key not yet, which looks like a key mismatch), checked again
-//     kDebounce later;
-//   - otherwise refused: logged with the reason (which names the file),
-//     counted; the previous certificate keeps serving;
-//   - identical to what is served (events for unrelated files, a touch):
-//     nothing.
-// Operators and ACME clients replace files atomically (temp + rename); both
-// files renamed within kDebounce of each other are taken together. A
-// certificate whose files are a store entry's (the embedded default) is
-// applied as a store entry change (below).
-//
-// It also watches the state directory's store, <state>/certs (certstore/
-// store.h, written by `tlsedge cert add|rm` as a temporary directory renamed
-// or exchanged into place). An event naming an entry (not a temporary: names
-// starting with '.' are ignored, so a half-written entry is never looked at)
-// marks that entry, as does storeEntryChanged(name) (ACME, after it wrote
-// the store). The admin API's uploads and removals are applied at once from
-// the credentials it validated (applyValidated), not re-read from disk. kDebounce after the last
-// event each marked entry is reloaded on its own and applied to the snapshot by certstore::
-// StoreBindings (store_bindings.h): O(that certificate + the site hosts it
-// can cover), never O(store); the entries of one debounce are published
-// together:
-//   - added, replaced or removed, and accepted: the snapshot is updated
-//     (the certificate, the hosts of sites naming it, the unbound site hosts
-//     whose newest cover changed) and published; logged "certificate store
-//     entry NAME added|replaced|removed: N site host(s) rebound";
-//   - present but invalid (load error): refused, logged with the reason,
-//     counted; the previous certificate (if any) keeps serving;
-//   - a change a reload would refuse (an entry in use by
-//     tls.default_certificate, a fallback, or a site without a fallback
-//     removed; the last certificate of a host with nothing else removed; a
-//     name `certificates:` defines too): refused the same way, the previous
-//     certificate keeps serving (a hand `rm -rf` of an in-use entry does not
-//     take a site down; the CLI refuses that removal). A bound entry of a
-//     site that has a tls.fallback_certificate is removed: the fallback
-//     serves, as after a reload;
-//   - identical to what is served: nothing.
-// Only SIGHUP rebuilds the whole snapshot. A missing <state>/certs is not
-// created; it is watched once it exists at a SIGHUP or a storeEntryChanged().
-// Only the entries directly under certs/ are watched: a file edited in place
-// inside an entry (which `cert add` never does) needs SIGHUP.
+// The whole behaviour (settling writers, temporaries, what is refused, what
+// needs SIGHUP) is described in one place: docs/architecture.md, "Hot swap".
 //
 // Thread: control loop only. Lifetime: close() before the loop ends.
 #pragma once

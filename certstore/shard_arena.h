@@ -87,6 +87,8 @@ class ShardArena {
   void newRegion();                      // under mutex_
   void release(char* at, size_t bytes);  // cuts [at, at+bytes) into free blocks
 
+  // A sanctioned lock (docs/principles.md): a worker dropping an old
+  // snapshot frees its shards here; lookups never take it.
   mutable std::mutex mutex_;
   bool wantHugePages_;
   FreeBlock* free_[kClasses] = {};

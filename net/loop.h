@@ -39,6 +39,7 @@ class Poster {
   void drain();
 
   uv_async_t async_;
+  // A sanctioned lock (docs/principles.md): the cross-thread hand-off itself.
   std::mutex mutex_;
   std::vector<std::function<void()>> queue_;  // guarded by mutex_
   bool closed_ = false;                       // guarded by mutex_

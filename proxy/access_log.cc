@@ -91,18 +91,30 @@ AccessLogWriter::~AccessLogWriter() {
   thread_.join();
 }
 
-Status AccessLogWriter::open(const std::optional<conf::AccessLog>& config) {
-  if (!config) {
-    enabled_.store(false, std::memory_order_relaxed);
-    push(Item{{}, -2});
-    return Ok{};
-  }
+AccessLogWriter::Destination::~Destination() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Result<AccessLogWriter::Destination> AccessLogWriter::openDestination(
+    const std::optional<conf::AccessLog>& config) {
+  if (!config) return Destination(Destination::kOff);
   int fd = ::open(config->path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
   if (fd < 0) {
     return makeError("access_log: cannot open " + config->path + ": " + std::strerror(errno));
   }
-  push(Item{{}, fd});
-  enabled_.store(true, std::memory_order_relaxed);
+  return Destination(fd);
+}
+
+void AccessLogWriter::use(Destination destination) {
+  const int fd = std::exchange(destination.fd_, Destination::kOff);
+  push(Item{{}, fd});  // the writer thread switches (kOff: closes, log off)
+  enabled_.store(fd >= 0, std::memory_order_relaxed);
+}
+
+Status AccessLogWriter::open(const std::optional<conf::AccessLog>& config) {
+  auto destination = openDestination(config);
+  if (!destination) return destination.error();
+  use(std::move(*destination));
   return Ok{};
 }
 

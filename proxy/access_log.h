@@ -9,7 +9,7 @@
 // kMaxBacklogBytes behind (a stuck disk), new chunks are dropped and counted
 // instead of growing memory without bound.
 //
-// Threads: AccessLogWriter::open() on the control loop; submit() and
+// Threads: AccessLogWriter::open() and use() on the control loop; submit() and
 // enabled() from any thread; an AccessLogBuffer on its worker's loop only.
 #pragma once
 
@@ -24,6 +24,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 
 #include "base/result.h"
 #include "conf/config.h"
@@ -63,9 +64,27 @@ class AccessLogWriter {
   AccessLogWriter(const AccessLogWriter&) = delete;
   AccessLogWriter& operator=(const AccessLogWriter&) = delete;
 
-  // Control loop: (re)opens `config`'s file for appending, or turns the log
-  // off (nullopt). Chunks submitted before go to the previous file. On error
-  // nothing changes.
+  // Where the log goes: a file opened for appending, or nowhere (off).
+  // Closes its file unless handed to use().
+  class Destination {
+   public:
+    explicit Destination(int fd) : fd_(fd) {}
+    Destination(Destination&& other) noexcept : fd_(std::exchange(other.fd_, kOff)) {}
+    Destination& operator=(Destination&&) = delete;
+    ~Destination();
+
+   private:
+    friend class AccessLogWriter;
+    static constexpr int kOff = -2;
+    int fd_;
+  };
+  // Any thread: opens `config`'s file for appending, or the log off
+  // (nullopt). Changes nothing: a reload's prepare step.
+  static Result<Destination> openDestination(const std::optional<conf::AccessLog>& config);
+  // Control loop: the log goes to `destination` from now on; chunks
+  // submitted before go to the previous file.
+  void use(Destination destination);
+  // openDestination() then use(). On error nothing changes.
   Status open(const std::optional<conf::AccessLog>& config);
 
   bool enabled() const { return enabled_.load(std::memory_order_relaxed); }
@@ -81,6 +100,8 @@ class AccessLogWriter {
   void run();
   void push(Item item);
 
+  // A sanctioned lock (docs/principles.md): workers hand chunks to the
+  // writer thread a few times a second, so no disk write blocks a worker.
   std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<Item> queue_;  // guarded by mutex_

@@ -133,5 +133,23 @@ TEST_F(AccessLogFiles, OffWritesNothingAndBadPathChangesNothing) {
   EXPECT_EQ(readAll(path("a.log")), "");
 }
 
+// A reload's prepare opens the new file without switching to it; a
+// reload refused later drops it (closed, never written).
+TEST_F(AccessLogFiles, AnOpenedDestinationChangesNothingUntilUsed) {
+  AccessLogWriter writer;
+  ASSERT_TRUE(writer.open(conf::AccessLog{path("old.log")}).ok());
+  auto next = AccessLogWriter::openDestination(conf::AccessLog{path("new.log")});
+  ASSERT_TRUE(next.ok());
+  EXPECT_TRUE(std::filesystem::exists(path("new.log")));
+  { auto dropped = AccessLogWriter::openDestination(conf::AccessLog{path("dropped.log")}); }
+  writer.submit(formatAccessRecord(sample()));
+  EXPECT_EQ(waitForLines(path("old.log"), 1), formatAccessRecord(sample()));
+  writer.use(std::move(*next));
+  writer.submit(formatAccessRecord(sample()));
+  EXPECT_EQ(waitForLines(path("new.log"), 1), formatAccessRecord(sample()));
+  EXPECT_EQ(readAll(path("old.log")), formatAccessRecord(sample()));
+  EXPECT_EQ(readAll(path("dropped.log")), "");
+}
+
 }  // namespace
 }  // namespace tlsedge::proxy

@@ -1,0 +1,16 @@
+#include "daemon/subsystem.h"
+
+namespace tlsedge::proxy {
+
+Status reconfigure(std::span<Subsystem* const> subsystems, const GenerationPtr& next) {
+  for (size_t i = 0; i < subsystems.size(); ++i) {
+    if (Status prepared = subsystems[i]->prepare(*next); !prepared.ok()) {
+      while (i > 0) subsystems[--i]->abort();
+      return prepared;
+    }
+  }
+  for (Subsystem* subsystem : subsystems) subsystem->commit(next);
+  return Ok{};
+}
+
+}  // namespace tlsedge::proxy

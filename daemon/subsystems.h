@@ -1,0 +1,121 @@
+// The control loop's subsystems besides the workers (daemon/worker_set.h),
+// each with its own reload policy (daemon/subsystem.h). In reload order:
+//
+//   WorkerSet      listeners + generation to every worker   (can refuse)
+//   AccessLogFile  the access log's file, reopened           (can refuse)
+//   AcmeOrders     challenges on disk, ACME sites rescheduled
+//   CertificateFeed  the generation's certificates published, the files
+//                  and the store watched
+//   TicketKeys     the rotation period
+//   FixedAtStart   what only a restart changes: a warning
+//
+// Thread: the control loop.
+#pragma once
+
+#include <uv.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "acme/manager.h"
+#include "certstore/certificate_watcher.h"
+#include "daemon/subsystem.h"
+#include "daemon/worker_set.h"
+#include "proxy/access_log.h"
+#include "tls/ticket_keys.h"
+
+namespace tlsedge::proxy {
+
+class AccessLogFile final : public Subsystem {
+ public:
+  Status start(const conf::Config& config) { return writer_.open(config.accessLog); }
+  // Opens the new file (or the same path again: how rotation works).
+  Status prepare(const Generation& next) override;
+  void commit(const GenerationPtr& next) override;
+  void abort() override { pending_.reset(); }
+  // Outlives the workers, which write to it.
+  AccessLogWriter& writer() { return writer_; }
+
+ private:
+  AccessLogWriter writer_;
+  std::optional<AccessLogWriter::Destination> pending_;
+};
+
+// The ACME manager and the HTTP-01/TLS-ALPN-01 answers the workers read.
+class AcmeOrders final : public Subsystem {
+ public:
+  // `issued` is told the store entry of each certificate ACME wrote.
+  AcmeOrders(uv_loop_t* loop, acme::Manager::Issued issued)
+      : manager_(loop, challenges_, std::move(issued)) {}
+  void start(const conf::Config& config) { configure(config); }
+  void commit(const GenerationPtr& next) override { configure(*next->config); }
+  const acme::ChallengeStore& challenges() const { return challenges_; }
+  acme::Manager& manager() { return manager_; }
+
+ private:
+  void configure(const conf::Config& config);
+  acme::ChallengeStore challenges_;  // before manager_, which keeps a reference
+  acme::Manager manager_;
+};
+
+// What workers select certificates from: the generation's at start and
+// reload, then one-certificate updates and store rebuilds from the watcher.
+class CertificateFeed final : public Subsystem {
+ public:
+  CertificateFeed(uv_loop_t* loop, WorkerSet& workers,
+                  std::shared_ptr<const certstore::Selector> initial);
+  void start(const conf::ConfigPtr& config) { watch(config); }
+  void commit(const GenerationPtr& next) override;
+  const std::shared_ptr<const certstore::Selector>& current() const { return current_; }
+  uint64_t generation() const { return published_; }
+  CertificateWatcher& watcher() { return watcher_; }
+
+ private:
+  void publish(std::shared_ptr<const certstore::Selector> next);
+  void watch(const conf::ConfigPtr& config);
+  WorkerSet& workers_;
+  std::shared_ptr<const certstore::Selector> current_;
+  uint64_t published_ = 1;  // snapshots published; 1: the one loaded at start
+  CertificateWatcher watcher_;
+};
+
+// Session ticket keys: one ring for every worker, rotated on a timer. A
+// reload keeps the keys (it would invalidate every session); a new period
+// restarts the schedule, a new number of kept keys applies at the next
+// rotation.
+class TicketKeys final : public Subsystem {
+ public:
+  TicketKeys(uv_loop_t* loop, WorkerSet& workers, const conf::Tls& tls);
+  void start() { schedule(); }
+  void commit(const GenerationPtr& next) override;
+  void close();
+  const TicketKeyRingPtr& ring() const { return ring_; }
+
+ private:
+  void schedule();
+  void rotate();
+  WorkerSet& workers_;
+  conf::Tls tls_;
+  conf::Duration scheduled_{};
+  TicketKeyRingPtr ring_;  // current + previous, the same for every worker
+  uv_timer_t timer_;
+  uint64_t rotations_ = 0;
+};
+
+// Settings a reload cannot change: the admin socket and the metrics
+// address are bound once. A change is logged, never refused.
+class FixedAtStart final : public Subsystem {
+ public:
+  // `adminSocket`: the running path, "" without one; `metrics`: the bound
+  // "host:port" and port, nullopt without an endpoint.
+  FixedAtStart(std::string adminSocket, std::optional<std::pair<std::string, uint16_t>> metrics)
+      : adminSocket_(std::move(adminSocket)), metrics_(std::move(metrics)) {}
+  void commit(const GenerationPtr& next) override;
+
+ private:
+  std::string adminSocket_;
+  std::optional<std::pair<std::string, uint16_t>> metrics_;
+};
+
+}  // namespace tlsedge::proxy

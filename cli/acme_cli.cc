@@ -1,9 +1,10 @@
 #include "cli/acme_cli.h"
 
+#include <CLI/App.hpp>
 #include <ctime>
 #include <iostream>
+#include <memory>
 #include <string>
-#include <vector>
 
 #include "acme/revocation.h"
 #include "acme/status.h"
@@ -14,83 +15,42 @@
 namespace tlsedge::proxy {
 namespace {
 
-constexpr const char* kAcmeUsage =
-    "usage:\n"
-    "  tlsedge acme status [OPTIONS]      per ACME site: certificate, not-after,\n"
-    "                                     next renewal, last error\n"
-    "  tlsedge acme renew SITE [OPTIONS]  order SITE's certificate now (needs the daemon)\n"
-    "  tlsedge acme revoke SITE [--reason R] [OPTIONS]\n"
-    "                                     revoke SITE's certificate at the CA and order a\n"
-    "                                     new one at once (needs the daemon); the revoked\n"
-    "                                     one serves until the new one arrives. R: 0..10\n"
-    "                                     (not 7) or unspecified, keyCompromise,\n"
-    "                                     affiliationChanged, superseded,\n"
-    "                                     cessationOfOperation\n"
-    "OPTIONS: -c FILE (the configuration; without it, the embedded default's),\n"
-    "--socket PATH (the admin socket; default: the configuration's admin.socket),\n"
-    "--json (print the result as one JSON value).\n"
+// The help of `tlsedge acme` (its footer): which way a command goes.
+constexpr const char* kAcmeFooter =
     "With --socket the command goes through the daemon there, or fails. Without\n"
     "it, `status` reads the store only when nothing listens on admin.socket (no\n"
     "socket file, or a stale one), saying so on stderr; any other connect error\n"
-    "(e.g. permission denied) fails, naming the socket.\n";
+    "(e.g. permission denied) fails, naming the socket.\n"
+    "Exit status: 0 on success, 1 when the operation failed, 2 on a usage error.";
+
+// The parsed command line of one action.
+struct AcmeArgs {
+  std::string action;
+  std::string site;    // renew, revoke
+  std::string reason;  // revoke: the CRLReason code ("" for none)
+  std::string configPath;
+  std::string socket;
+  bool json = false;
+};
 
 int fail(const std::string& message) {
   std::cerr << "tlsedge acme: " << message << "\n";
   return 1;
 }
 
-int usage(const std::string& message) {
-  std::cerr << "tlsedge acme: " << message << "\n" << kAcmeUsage;
-  return 2;
-}
-
-}  // namespace
-
-int runAcmeCommand(int argc, char** argv) {
-  if (argc < 1) return usage("missing action");
-  const std::string action = argv[0];
-  if (action == "help" || action == "--help" || action == "-h") {
-    std::cout << kAcmeUsage;
-    return 0;
-  }
-  std::string configPath, socket, reason;
-  bool json = false;
-  std::vector<std::string> positional;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "-c" || arg == "--config" || arg == "--socket" || arg == "--reason") {
-      if (i + 1 >= argc) return usage(arg + " needs a value");
-      (arg == "--socket" ? socket : arg == "--reason" ? reason : configPath) = argv[++i];
-    } else if (arg == "--json") {
-      json = true;
-    } else if (!arg.empty() && arg[0] == '-') {
-      return usage("unknown option '" + arg + "'");
-    } else {
-      positional.push_back(arg);
-    }
-  }
-  if (action == "status" && !positional.empty()) return usage("status takes no arguments");
-  if ((action == "renew" || action == "revoke") && positional.size() != 1) {
-    return usage(action + ": needs exactly one SITE");
-  }
-  if (action != "status" && action != "renew" && action != "revoke") {
-    return usage("unknown action '" + action + "'");
-  }
-  if (!reason.empty() && action != "revoke") return usage("--reason is for revoke only");
-  std::string body;
-  if (!reason.empty()) {
-    auto code = acme::parseRevocationReason(reason);
-    if (!code.ok()) return usage(code.error().message);
-    body = "{\"reason\":" + std::to_string(*code) + "}";
-  }
-
+// Through the daemon, or (`status` only) on the store.
+int runAcme(const AcmeArgs& a) {
+  const std::string& action = a.action;
+  const bool json = a.json;
+  const std::string body = a.reason.empty() ? "" : "{\"reason\":" + a.reason + "}";
+  std::string socket = a.socket;
   // An explicit --socket names a daemon: through it or not at all (as in
   // `tlsedge cert`, issue 15). Without it, only "nothing listens on
   // admin.socket" means no daemon; other connect errors are reported.
   const bool explicitSocket = !socket.empty();
   conf::ConfigPtr config;
   if (!explicitSocket) {
-    auto loaded = loadCliConfig(configPath);
+    auto loaded = loadCliConfig(a.configPath);
     if (!loaded.ok()) return fail(loaded.error().message);
     config = *loaded;
     socket = config->adminSocket;
@@ -101,8 +61,8 @@ int runAcmeCommand(int argc, char** argv) {
     const bool post = action != "status";
     auto reply =
         adminRequest(socket, post ? "POST" : "GET",
-                     post ? "/v1/acme/" + percentEncode(positional[0]) + "/" + action : "/v1/acme",
-                     body, json ? "application/json" : "text/plain");
+                     post ? "/v1/acme/" + percentEncode(a.site) + "/" + action : "/v1/acme", body,
+                     json ? "application/json" : "text/plain");
     if (!reply.ok()) return fail(reply.error().message);
     if (reply->status >= 400) return fail(adminReplyError(*reply, socket));
     std::cout << reply->body << (json ? "\n" : "");
@@ -126,6 +86,58 @@ int runAcmeCommand(int argc, char** argv) {
     std::cout << acme::statusText(sites, ::time(nullptr));
   }
   return 0;
+}
+
+}  // namespace
+
+CLI::App* addAcmeCommand(CLI::App& app, std::function<int()>* command) {
+  CLI::App* acme = app.add_subcommand("acme",
+                                      "the ACME sites: status, renew SITE, revoke SITE\n"
+                                      "(renew and revoke through the running daemon)");
+  acme->footer(kAcmeFooter);
+  acme->require_subcommand(0, 1);
+  auto args = std::make_shared<AcmeArgs>();
+  auto action = [&](const std::string& name, const std::string& help) {
+    CLI::App* sub = acme->add_subcommand(name, help);
+    if (name != "status")
+      sub->add_option("SITE", args->site, "a site of the configuration")->required()->type_name("");
+    sub->add_option("-c,--config", args->configPath,
+                    "the configuration (YAML); without it, the\nembedded default's")
+        ->type_name("FILE");
+    sub->add_option("--socket", args->socket,
+                    "the admin socket (default: the configuration's\nadmin.socket)")
+        ->type_name("PATH");
+    sub->add_flag("--json", args->json, "print the result as one JSON value");
+    sub->callback([args, command, name] {
+      args->action = name;
+      *command = [args] { return runAcme(*args); };
+    });
+    return sub;
+  };
+  action("status", "per ACME site: certificate, not-after, next\nrenewal, last error");
+  action("renew", "order SITE's certificate now (needs the daemon)");
+  CLI::App* revoke = action("revoke",
+                            "revoke SITE's certificate at the CA and order a\n"
+                            "new one at once (needs the daemon); the revoked\n"
+                            "one serves until the new one arrives");
+  // R by number or name, checked by acme::parseRevocationReason and
+  // replaced by its number, which the request carries.
+  const CLI::Validator reasonCode(
+      [](std::string& reason) {
+        auto code = acme::parseRevocationReason(reason);
+        if (!code.ok()) return code.error().message;
+        reason = std::to_string(*code);
+        return std::string();
+      },
+      "", "reason");
+  revoke
+      ->add_option("--reason", args->reason,
+                   "the CRLReason: 0..10 (not 7) or unspecified,\n"
+                   "keyCompromise, affiliationChanged, superseded,\n"
+                   "cessationOfOperation")
+      ->type_name("R")
+      ->transform(reasonCode);
+  return acme;
 }
 
 }  // namespace tlsedge::proxy

@@ -9,10 +9,17 @@
 // Thread: the main thread of a CLI process.
 #pragma once
 
+#include <functional>
+
+namespace CLI {
+class App;
+}
+
 namespace tlsedge::proxy {
 
-// `args` are the words after "acme". Returns the exit status: 0 success,
-// 1 failure, 2 usage error.
-int runAcmeCommand(int argc, char** argv);
+// Adds `acme` and its actions to the command line `app`. When the command
+// line names one of them, parsing sets `*command` to it; it returns the
+// exit status: 0 on success, 1 on failure. Returns the `acme` subcommand.
+CLI::App* addAcmeCommand(CLI::App& app, std::function<int()>* command);
 
 }  // namespace tlsedge::proxy

@@ -1,9 +1,10 @@
 #include "cli/cert_cli.h"
 
+#include <CLI/App.hpp>
 #include <ctime>
 #include <iostream>
+#include <memory>
 #include <string>
-#include <vector>
 
 #include "admin/admin_client.h"
 #include "admin/cert_text.h"
@@ -17,27 +18,20 @@
 namespace tlsedge::proxy {
 namespace {
 
-constexpr const char* kCertUsage =
-    "usage:\n"
-    "  tlsedge cert add NAME --cert CHAIN.pem --key KEY.pem [--replace] [OPTIONS]\n"
-    "  tlsedge cert list [OPTIONS]\n"
-    "  tlsedge cert show NAME [OPTIONS]\n"
-    "  tlsedge cert rm NAME [OPTIONS]\n"
-    "  tlsedge cert which HOST [OPTIONS]\n"
-    "OPTIONS: -c FILE (the configuration; without it, the embedded default's),\n"
-    "--socket PATH (the admin socket; default: the configuration's admin.socket),\n"
-    "--offline (work on the state directory even if a daemon runs), --json (print\n"
-    "the result as one JSON value), -v (say on stderr which way it went).\n"
+// The help of `tlsedge cert` (its footer): which way a command goes.
+constexpr const char* kCertFooter =
     "When a daemon answers on the admin socket the command goes through it (and\n"
     "`which` answers from what it serves now). With --socket it must: if nothing\n"
     "answers there, the command fails. Without --socket, only when nothing listens\n"
     "on admin.socket (no socket file, or a stale one) does it work on the state\n"
     "directory of the configuration, saying so on stderr; any other connect error\n"
-    "(e.g. permission denied) fails, naming the socket.\n";
+    "(e.g. permission denied) fails, naming the socket.\n"
+    "Exit status: 0 on success, 1 when the operation failed, 2 on a usage error.";
 
+// The parsed command line of one action.
 struct CertArgs {
   std::string action;
-  std::vector<std::string> positional;
+  std::string arg;  // NAME or HOST ("" for list)
   std::string config;
   std::string socket;
   std::string certPath;
@@ -51,11 +45,6 @@ struct CertArgs {
 int fail(const std::string& message) {
   std::cerr << "tlsedge cert: " << message << "\n";
   return 1;
-}
-
-int usage(const std::string& message) {
-  std::cerr << "tlsedge cert: " << message << "\n" << kCertUsage;
-  return 2;
 }
 
 // Prints a result: the JSON value or the text.
@@ -73,7 +62,7 @@ int runOffline(const CertArgs& a, const conf::Config& config) {
     return print(a.json, certstore::toJson(*entries),
                  listText(*entries, config.stateDir + "/certs"));
   }
-  const std::string& arg = a.positional[0];
+  const std::string& arg = a.arg;
   if (a.action == "show") {
     auto shown = certstore::showCertificate(config, arg, now);
     if (!shown.ok()) return fail(shown.error().message);
@@ -100,7 +89,7 @@ int runRemote(const CertArgs& a, const std::string& socket) {
   std::string method = "GET";
   std::string target = "/v1/certificates";
   std::string body;
-  const std::string arg = a.positional.empty() ? "" : a.positional[0];
+  const std::string& arg = a.arg;
   if (a.action == "show" || a.action == "rm" || a.action == "add") {
     target += "/" + percentEncode(arg);
   }
@@ -127,61 +116,8 @@ int runRemote(const CertArgs& a, const std::string& socket) {
   return print(a.json, reply->body, reply->body);
 }
 
-}  // namespace
-
-int runCertCommand(int argc, char** argv) {
-  CertArgs a;
-  if (argc < 1) return usage("missing action");
-  a.action = argv[0];
-  if (a.action == "help" || a.action == "--help" || a.action == "-h") {
-    std::cout << kCertUsage;
-    return 0;
-  }
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    auto value = [&](std::string* out) {
-      if (i + 1 >= argc) return false;
-      *out = argv[++i];
-      return true;
-    };
-    if (arg == "-c" || arg == "--config") {
-      if (!value(&a.config)) return usage(arg + " needs a value");
-    } else if (arg == "--cert") {
-      if (!value(&a.certPath)) return usage(arg + " needs a value");
-    } else if (arg == "--key") {
-      if (!value(&a.keyPath)) return usage(arg + " needs a value");
-    } else if (arg == "--replace") {
-      a.replace = true;
-    } else if (arg == "--socket") {
-      if (!value(&a.socket)) return usage(arg + " needs a value");
-    } else if (arg == "--json") {
-      a.json = true;
-    } else if (arg == "--offline") {
-      a.offline = true;
-    } else if (arg == "-v" || arg == "--verbose") {
-      a.verbose = true;
-    } else if (!arg.empty() && arg[0] == '-') {
-      return usage("unknown option '" + arg + "'");
-    } else {
-      a.positional.push_back(arg);
-    }
-  }
-  const bool takesOne =
-      a.action == "add" || a.action == "show" || a.action == "rm" || a.action == "which";
-  if (a.action != "list" && !takesOne) return usage("unknown action '" + a.action + "'");
-  if (takesOne && a.positional.size() != 1) {
-    return usage(a.action + ": needs exactly one " + (a.action == "which" ? "HOST" : "NAME"));
-  }
-  if (a.action == "list" && !a.positional.empty()) return usage("list takes no arguments");
-  if (a.action != "add" && (!a.certPath.empty() || !a.keyPath.empty() || a.replace)) {
-    return usage("--cert, --key and --replace belong to add");
-  }
-  if (a.action == "add" && (a.certPath.empty() || a.keyPath.empty())) {
-    return usage("add: --cert and --key are required");
-  }
-
-  if (a.offline && !a.socket.empty()) return usage("--offline and --socket exclude each other");
-
+// The daemon or the state directory (see cert_cli.h), then the action.
+int runCert(const CertArgs& a) {
   // An explicit --socket names a daemon: through it or not at all. Falling
   // back would write into another store than the one asked for (issue 15).
   if (!a.socket.empty()) {
@@ -220,6 +156,69 @@ int runCertCommand(int argc, char** argv) {
   std::cerr << "tlsedge cert: no daemon listens on " << socket
             << "; working on the state directory " << stateDir << "\n";
   return runOffline(a, **config);
+}
+
+// -c, --socket | --offline, --json, -v: every action's.
+void addOptions(CLI::App* action, CertArgs& a) {
+  action
+      ->add_option("-c,--config", a.config,
+                   "the configuration (YAML); without it, the\nembedded default's")
+      ->type_name("FILE");
+  CLI::Option* socket =
+      action
+          ->add_option("--socket", a.socket,
+                       "the admin socket (default: the configuration's\nadmin.socket)")
+          ->type_name("PATH");
+  action->add_flag("--offline", a.offline, "work on the state directory even if a daemon runs")
+      ->excludes(socket);
+  action->add_flag("--json", a.json, "print the result as one JSON value");
+  action->add_flag("-v,--verbose", a.verbose, "say on stderr which way it went");
+}
+
+}  // namespace
+
+CLI::App* addCertCommand(CLI::App& app, std::function<int()>* command) {
+  CLI::App* cert = app.add_subcommand("cert",
+                                      "the stored certificates: add, list, show, rm, which;\n"
+                                      "through the running daemon, else on the state\n"
+                                      "directory of -c FILE");
+  cert->footer(kCertFooter);
+  cert->require_subcommand(0, 1);
+  auto args = std::make_shared<CertArgs>();
+  // One action: its NAME or HOST (`arg` empty: none), its options, and what
+  // parsing it selects.
+  auto action = [&](const std::string& name, const std::string& arg, const std::string& help) {
+    CLI::App* sub = cert->add_subcommand(name, help);
+    if (!arg.empty()) {
+      sub->add_option(arg, args->arg,
+                      arg == "HOST"   ? "a host name, as in a handshake's SNI"
+                      : name == "add" ? "the name to store it under"
+                                      : "a stored certificate's name")
+          ->required()
+          ->type_name("");
+    }
+    addOptions(sub, *args);
+    sub->callback([args, command, name] {
+      args->action = name;
+      *command = [args] { return runCert(*args); };
+    });
+    return sub;
+  };
+  CLI::App* add = action("add", "NAME",
+                         "validate a certificate (chain and key) and store\n"
+                         "it under NAME in the state directory");
+  add->add_option("--cert", args->certPath, "the certificate chain (PEM)")
+      ->required()
+      ->type_name("CHAIN.pem");
+  add->add_option("--key", args->keyPath, "its private key (PEM)")
+      ->required()
+      ->type_name("KEY.pem");
+  add->add_flag("--replace", args->replace, "replace a stored certificate of that name");
+  action("list", "", "stored certificates: names, sites, expiry");
+  action("show", "NAME", "one certificate's details (never the key)");
+  action("rm", "NAME", "remove a certificate no site uses");
+  action("which", "HOST", "the certificate a handshake for HOST gets now");
+  return cert;
 }
 
 }  // namespace tlsedge::proxy

@@ -1,5 +1,10 @@
-// tlsedge: one binary, subcommands.
-#include <cstring>
+// tlsedge: one binary, subcommands, one command line (CLI11): this file
+// builds it (run, check, default-config, version, help; cert_cli.h and
+// acme_cli.h add theirs), parses argv, then runs the command it names.
+// Exit status: what the command returns (0 success, 1 failure); 2 on a
+// usage error, said on stderr.
+#include <CLI/CLI.hpp>
+#include <functional>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -12,128 +17,131 @@
 
 namespace {
 
-constexpr const char* kUsage =
-    "usage: tlsedge <command> [options]\n"
-    "\n"
-    "commands:\n"
-    "  run [-c FILE]     run the daemon (without -c: the embedded demo configuration)\n"
-    "  check -c FILE     validate a configuration and its certificates, then exit\n"
-    "  cert add NAME --cert CHAIN.pem --key KEY.pem [--replace]\n"
-    "                    validate a certificate and store it in the state directory\n"
-    "  cert list         stored certificates: names, sites, expiry\n"
-    "  cert show NAME    one certificate's details (never the key)\n"
-    "  cert rm NAME      remove a certificate no site uses\n"
-    "  cert which HOST   the certificate a handshake for HOST gets now\n"
-    "                    (cert commands go through the running daemon's admin\n"
-    "                    socket, else work on the state directory of -c FILE;\n"
-    "                    `tlsedge cert help` for --socket, --offline, --json)\n"
-    "  acme status       per ACME site: certificate, not-after, next renewal, last error\n"
-    "  acme renew SITE   order SITE's certificate now (through the running daemon)\n"
-    "  acme revoke SITE  revoke SITE's certificate and order a new one at once\n"
-    "  default-config    print the embedded default configuration\n"
-    "  version           print the version\n"
-    "\n"
-    "options:\n"
-    "  -c, --config FILE   configuration file (YAML)\n"
-    "  --log-level LEVEL   error | warning | notice | info (default) | debug\n"
-    "  --log-format FORMAT syslog (default: \"<6>message\", for journald) | json\n"
-    "                      (one {\"time\",\"level\",\"message\"} object per line)\n"
-    "\n"
-    "signals (run): HUP reload, TERM/INT drain and stop, USR2 upgrade (start the\n"
-    "binary at the same path, hand it the listening sockets, drain once it is ready)\n";
+constexpr const char* kSignals =
+    "Signals (run): HUP reload, TERM/INT drain and stop, USR2 upgrade (start the\n"
+    "binary at the same path, hand it the listening sockets, drain once it is ready).";
 
-struct Args {
-  std::string command;
-  std::string config;
-  bool ok = true;
+struct LogOptions {
+  std::string level;   // "": info
+  std::string format;  // "": syslog
 };
 
-Args parse(int argc, char** argv) {
-  Args a;
-  if (argc < 2) {
-    a.ok = false;
-    return a;
-  }
-  a.command = argv[1];
-  for (int i = 2; i < argc; ++i) {
-    std::string arg = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        std::cerr << "tlsedge: " << arg << " needs a value\n";
-        a.ok = false;
-        return {};
-      }
-      return argv[++i];
+// --log-level and --log-format: run's and check's.
+void addLogOptions(CLI::App* command, LogOptions& log) {
+  command->add_option("--log-level", log.level, "the least severe level written (default: info)")
+      ->check(CLI::IsMember({"error", "warning", "notice", "info", "debug"}))
+      ->type_name("LEVEL");
+  command
+      ->add_option("--log-format", log.format,
+                   "syslog (default: \"<6>message\", for journald) or json\n"
+                   "(one {\"time\",\"level\",\"message\"} object per line)")
+      ->check(CLI::IsMember({"syslog", "json"}))
+      ->type_name("FORMAT");
+}
+
+void applyLogOptions(const LogOptions& log) {
+  tlsedge::log::Level level{};
+  if (tlsedge::log::parseLevel(log.level, &level)) tlsedge::log::setMinLevel(level);
+  if (log.format == "json") tlsedge::log::setFormat(tlsedge::log::Format::kJson);
+}
+
+// `tlsedge [cert|acme] help`, beside -h and --help: `parent`'s help.
+void addHelpCommand(CLI::App* parent, const std::string& path, std::function<int()>* command) {
+  parent->add_subcommand("help", "print this help")->callback([parent, path, command] {
+    *command = [parent, path] {
+      std::cout << parent->get_formatter()->make_help(parent, path, CLI::AppFormatMode::Normal);
+      return 0;
     };
-    if (arg == "-c" || arg == "--config") {
-      a.config = value();
-    } else if (arg == "--log-level") {
-      std::string level = value();
-      tlsedge::log::Level parsed{};
-      if (tlsedge::log::parseLevel(level, &parsed)) {
-        tlsedge::log::setMinLevel(parsed);
-      } else {
-        std::cerr << "tlsedge: unknown log level '" << level << "'\n";
-        a.ok = false;
-      }
-    } else if (arg == "--log-format") {
-      std::string format = value();
-      if (format == "json") {
-        tlsedge::log::setFormat(tlsedge::log::Format::kJson);
-      } else if (format != "syslog") {
-        std::cerr << "tlsedge: unknown log format '" << format << "' (syslog | json)\n";
-        a.ok = false;
-      }
-    } else {
-      std::cerr << "tlsedge: unknown argument '" << arg << "'\n";
-      a.ok = false;
-    }
+  });
+}
+
+// The innermost subcommand `app`'s command line named, and its path
+// ("tlsedge cert add").
+const CLI::App* innermost(const CLI::App& app, std::string* path) {
+  const CLI::App* at = &app;
+  *path = app.get_name();
+  while (!at->get_subcommands().empty()) {
+    at = at->get_subcommands().front();
+    *path += " " + at->get_name();
   }
-  return a;
+  return at;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc >= 2 && std::strcmp(argv[1], "acme") == 0) {
-    return tlsedge::proxy::runAcmeCommand(argc - 2, argv + 2);
-  }
-  if (argc >= 2 && std::strcmp(argv[1], "cert") == 0) {
-    return tlsedge::proxy::runCertCommand(argc - 2, argv + 2);
-  }
-  Args args = parse(argc, argv);
-  if (!args.ok) {
-    std::cerr << kUsage;
-    return 2;
-  }
-  if (args.command == "run") {
-    return tlsedge::proxy::runServer({args.config, std::vector<std::string>(argv, argv + argc)});
-  }
-  if (args.command == "check") {
-    if (args.config.empty()) {
-      std::cerr << "tlsedge check: -c FILE is required\n" << kUsage;
-      return 2;
-    }
-    auto loaded = tlsedge::proxy::loadGeneration(args.config);
+  CLI::App app("tlsedge: a TLS edge daemon (one binary: the daemon and its tools)", "tlsedge");
+  app.get_formatter()->column_width(26);
+  app.require_subcommand(0, 1);
+  app.set_version_flag("--version", std::string("tlsedge ") + tlsedge::version(),
+                       "print the version and exit");
+  std::function<int()> command;  // what the command line names: set by parsing
+  auto setCommand = [&command](std::function<int()> run) {
+    return [&command, run] { command = run; };
+  };
+
+  std::string config;
+  LogOptions log;
+  CLI::App* run =
+      app.add_subcommand("run", "run the daemon (without -c: the embedded demo\nconfiguration)");
+  run->add_option("-c,--config", config, "the configuration (YAML)")->type_name("FILE");
+  addLogOptions(run, log);
+  run->footer(kSignals);
+  run->callback(setCommand([&config, argv, argc] {
+    return tlsedge::proxy::runServer({config, std::vector<std::string>(argv, argv + argc)});
+  }));
+
+  CLI::App* check =
+      app.add_subcommand("check", "validate a configuration and its certificates,\nthen exit");
+  check->add_option("-c,--config", config, "the configuration (YAML)")
+      ->type_name("FILE")
+      ->required();
+  addLogOptions(check, log);
+  check->callback(setCommand([&config] {
+    auto loaded = tlsedge::proxy::loadGeneration(config);
     if (!loaded) {
       std::cerr << loaded.error().message << "\n";
       return 1;
     }
-    std::cout << args.config << ": ok\n";
+    std::cout << config << ": ok\n";
     return 0;
-  }
-  if (args.command == "default-config") {
-    std::cout << tlsedge::conf::kDefaultConfigYaml;
-    return 0;
-  }
-  if (args.command == "version" || args.command == "--version") {
+  }));
+
+  addHelpCommand(tlsedge::proxy::addCertCommand(app, &command), "tlsedge cert", &command);
+  addHelpCommand(tlsedge::proxy::addAcmeCommand(app, &command), "tlsedge acme", &command);
+
+  app.add_subcommand("default-config", "print the embedded default configuration")
+      ->callback(setCommand([] {
+        std::cout << tlsedge::conf::kDefaultConfigYaml;
+        return 0;
+      }));
+  app.add_subcommand("version", "print the version")->callback(setCommand([] {
     std::cout << "tlsedge " << tlsedge::version() << "\n";
     return 0;
+  }));
+  addHelpCommand(&app, "tlsedge", &command);
+  // After the subcommands, which would inherit it.
+  app.footer(std::string(kSignals) +
+             "\n`tlsedge COMMAND --help`: a command's arguments and options.");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) {
+      return app.exit(e);  // --help, --version
+    }
+    std::string path;
+    innermost(app, &path);
+    std::cerr << path << ": " << e.what() << "\n`" << path << " --help` for the usage\n";
+    return 2;
   }
-  if (args.command == "help" || args.command == "--help" || args.command == "-h") {
-    std::cout << kUsage;
-    return 0;
+  if (!command) {  // `tlsedge`, `tlsedge cert`: a command is missing
+    std::string path;
+    const CLI::App* at = innermost(app, &path);
+    std::cerr << path << ": a command is required\n"
+              << at->get_formatter()->make_help(at, path, CLI::AppFormatMode::Normal);
+    return 2;
   }
-  std::cerr << "tlsedge: unknown command '" << args.command << "'\n" << kUsage;
-  return 2;
+  applyLogOptions(log);
+  return command();
 }

@@ -3,6 +3,7 @@ find_package(PkgConfig REQUIRED)
 pkg_check_modules(LIBUV REQUIRED IMPORTED_TARGET libuv)
 find_package(yaml-cpp REQUIRED)
 find_package(nlohmann_json 3.10 REQUIRED)  # Debian nlohmann-json3-dev, header-only (acme/)
+find_package(CLI11 2.1 CONFIG REQUIRED)  # Debian libcli11-dev, header-only (cli/)
 find_package(prometheus-cpp CONFIG REQUIRED COMPONENTS core)
 find_package(Threads REQUIRED)
 

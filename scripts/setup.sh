@@ -8,6 +8,7 @@ packages=(
   build-essential cmake ninja-build pkg-config dpkg-dev
   libuv1-dev libyaml-cpp-dev prometheus-cpp-dev libbenchmark-dev
   libgtest-dev libgmock-dev node-llhttp nlohmann-json3-dev
+  libcli11-dev  # the command line (cli/), header-only
   # real peers for the tests
   curl openssl wrk python3 pebble prometheus  # prometheus: promtool
   python3-cryptography  # test_acme_renew (ARI certId), test_acme_ca (alternate chains)

@@ -198,10 +198,10 @@ class CertCliTest(unittest.TestCase):
     def test_usage_errors(self):
         res = run([tlsedge_bin(), "cert", "add", "x"], timeout=30)
         self.assertEqual(res.returncode, 2)
-        self.assertIn("--cert and --key are required", res.stderr)
+        self.assertIn("--cert is required", res.stderr)
         res = run([tlsedge_bin(), "cert", "frobnicate"], timeout=30)
         self.assertEqual(res.returncode, 2)
-        self.assertIn("unknown action", res.stderr)
+        self.assertIn("not expected: frobnicate", res.stderr)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@
 #include "acme/tls_alpn.h"
 #include "base/log.h"
 #include "certstore/files.h"
+#include "certstore/json.h"
 #include "net/loop.h"
 
 namespace tlsedge::acme {
@@ -59,12 +60,14 @@ bool requiresExternalAccount(const Json& directory) {
 // its first challenge's), and the type of that challenge ("" for its own).
 std::optional<std::pair<std::string, Problem>> failureProblem(const Json& object) {
   if (auto it = object.find("error"); it != object.end()) {
-    if (auto p = parseProblem(it->dump())) return std::pair{std::string(), std::move(*p)};
+    if (auto p = parseProblem(certstore::jsonText(*it)))
+      return std::pair{std::string(), std::move(*p)};
   }
   if (auto it = object.find("challenges"); it != object.end() && it->is_array()) {
     for (const auto& c : *it) {
       if (auto e = c.find("error"); e != c.end()) {
-        if (auto p = parseProblem(e->dump())) return std::pair{stringMember(c, "type"), *p};
+        if (auto p = parseProblem(certstore::jsonText(*e)))
+          return std::pair{stringMember(c, "type"), *p};
       }
     }
   }
@@ -378,7 +381,8 @@ void Client::ensureAccount() {
         "meta.externalAccountRequired): set acme.eab { kid, hmac_key } to the values "
         "it gave for your account");
   }
-  post(newAccountUrl_, payload.dump(), /*useJwk=*/true, guarded([this, dir](net::HttpResponse& r) {
+  post(newAccountUrl_, certstore::jsonText(payload), /*useJwk=*/true,
+       guarded([this, dir](net::HttpResponse& r) {
          const std::string* location = r.find("Location");
          if (location == nullptr || location->empty()) {
            return fail("newAccount: HTTP " + std::to_string(r.status) + " without Location");
@@ -386,8 +390,8 @@ void Client::ensureAccount() {
          kid_ = *location;
          Json account = {{"url", kid_}, {"directory", options_.directoryUrl}};
          if (!options_.email.empty()) account["contact"] = "mailto:" + options_.email;
-         if (Status w =
-                 certstore::writeFileAtomic(dir + "/account.json", account.dump(2) + "\n", 0600);
+         if (Status w = certstore::writeFileAtomic(dir + "/account.json",
+                                                   certstore::jsonText(account, 2) + "\n", 0600);
              !w.ok()) {
            log::warning("acme: " + w.error().message);  // the account works without it
          }
@@ -404,7 +408,7 @@ void Client::newOrder() {
   }
   Json payload = {{"identifiers", identifiers}};
   if (!current_->request.replaces.empty()) payload["replaces"] = current_->request.replaces;
-  post(newOrderUrl_, payload.dump(), false, guarded([this](net::HttpResponse& r) {
+  post(newOrderUrl_, certstore::jsonText(payload), false, guarded([this](net::HttpResponse& r) {
          const std::string* location = r.find("Location");
          if (location == nullptr || !adoptOrder(r.body, *location)) {
            return fail("newOrder: HTTP " + std::to_string(r.status) + ": not an order object");
@@ -470,7 +474,7 @@ void Client::revoke() {
   if (current_->request.revokeReason) payload["reason"] = *current_->request.revokeReason;
   current_->request.revokeDer.clear();
   const uint64_t seq = current_->seq;
-  post(revokeCertUrl_, payload.dump(), false, [this, seq](Response r) {
+  post(revokeCertUrl_, certstore::jsonText(payload), false, [this, seq](Response r) {
     if (current_ == nullptr || current_->seq != seq) return;
     if (!r && r.error().code != "alreadyRevoked") {
       return fail("revocation refused: " + r.error().message);
@@ -609,7 +613,7 @@ void Client::finalize() {
   Order& o = *current_;
   auto csr = makeCsr(o.request.hosts, o.request.keyType);
   if (!csr) return fail(csr.error().message);
-  const std::string body = Json{{"csr", base64url(csr->der)}}.dump();
+  const std::string body = certstore::jsonText(Json{{"csr", base64url(csr->der)}});
   o.csr = std::move(*csr);
   post(o.finalizeUrl, body, false, guarded([this](net::HttpResponse& r) {
          current_->step = Step::kPollOrder;

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "acme/jose.h"
+#include "certstore/json.h"
 
 namespace tlsedge::acme {
 
@@ -17,7 +18,8 @@ Result<std::string> externalAccountBinding(const conf::AcmeEab& eab, const std::
     return makeError("acme.eab.hmac_key: not a base64url MAC key");
   }
   const nlohmann::json header = {{"alg", "HS256"}, {"kid", eab.kid}, {"url", newAccountUrl}};
-  const std::string signingInput = base64url(header.dump()) + "." + base64url(accountJwk);
+  const std::string signingInput =
+      base64url(certstore::jsonText(header)) + "." + base64url(accountJwk);
   uint8_t mac[EVP_MAX_MD_SIZE];
   unsigned macLen = 0;
   const bool signed_ = HMAC(EVP_sha256(), key->data(), key->size(),
@@ -30,7 +32,7 @@ Result<std::string> externalAccountBinding(const conf::AcmeEab& eab, const std::
       {"protected", signingInput.substr(0, dot)},
       {"payload", signingInput.substr(dot + 1)},
       {"signature", base64url(std::string_view(reinterpret_cast<const char*>(mac), macLen))}};
-  return jws.dump();
+  return certstore::jsonText(jws);
 }
 
 }  // namespace tlsedge::acme

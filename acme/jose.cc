@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "certstore/json.h"
 #include "certstore/key_material.h"
 
 namespace tlsedge::acme {
@@ -135,13 +136,13 @@ Result<std::string> signJws(const AccountKey& key, const std::string& kid, const
   } else {
     header["kid"] = kid;
   }
-  std::string protectedPart = base64url(header.dump());
+  std::string protectedPart = base64url(certstore::jsonText(header));
   std::string payloadPart = base64url(payload);
   auto signature = key.sign(protectedPart + "." + payloadPart);
   if (!signature) return signature.error();
   nlohmann::json jws = {
       {"protected", protectedPart}, {"payload", payloadPart}, {"signature", base64url(*signature)}};
-  return jws.dump();
+  return certstore::jsonText(jws);
 }
 
 }  // namespace tlsedge::acme

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "certstore/files.h"
+#include "certstore/json.h"
 
 namespace tlsedge::acme {
 
@@ -51,7 +52,8 @@ Status saveSite(const std::string& stateDir, const std::string& site, const Save
                       {"retry_delay_seconds", s.retryDelaySeconds},
                       {"backoff_until", s.backoffUntil},
                       {"revoked_serial", s.revokedSerial}};
-  return certstore::writeFileAtomic(savedSitePath(stateDir, site), j.dump(2) + "\n", 0600);
+  return certstore::writeFileAtomic(savedSitePath(stateDir, site), certstore::jsonText(j, 2) + "\n",
+                                    0600);
 }
 
 }  // namespace tlsedge::acme

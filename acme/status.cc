@@ -5,6 +5,7 @@
 #include "acme/manager.h"
 #include "acme/schedule.h"
 #include "base/time.h"
+#include "certstore/json.h"
 #include "certstore/store.h"
 
 namespace tlsedge::acme {
@@ -73,7 +74,7 @@ std::string statusJson(const std::vector<SiteStatus>& sites) {
     }
     list.push_back(std::move(j));
   }
-  return nlohmann::json{{"sites", list}}.dump();
+  return certstore::jsonText(nlohmann::json{{"sites", list}});
 }
 
 std::string statusText(const std::vector<SiteStatus>& sites, time_t now) {

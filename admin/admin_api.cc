@@ -1,13 +1,12 @@
 #include "admin/admin_api.h"
 
 #include <algorithm>
-#include <nlohmann/json.hpp>
+#include <set>
 
 #include "acme/revocation.h"
 #include "admin/cert_text.h"
-#include "admin/json_object.h"
 #include "base/log.h"
-#include "certstore/json_text.h"
+#include "certstore/json.h"
 #include "certstore/manage.h"
 #include "certstore/store.h"
 
@@ -56,7 +55,70 @@ Result<std::string> queryValue(std::string_view query, std::string_view key) {
   return std::string();
 }
 
+// The reason in one of nlohmann's exception texts: without the
+// "[json.exception.parse_error.101] parse error at line 1, column 9: "
+// prefix, and without what it last read (the body holds a private key).
+std::string jsonErrorReason(std::string_view what) {
+  if (what.starts_with("[json.exception.")) {
+    what.remove_prefix(std::min(what.size(), what.find("] ") + 2));
+  }
+  if (what.starts_with("parse error")) {
+    what.remove_prefix(std::min(what.size(), what.find(": ") + 2));
+  }
+  return std::string(what.substr(0, what.find("; last read:")));
+}
+
 }  // namespace
+
+Result<CertificateUpload> parseCertificateUpload(std::string_view body) {
+  constexpr std::string_view kFields = "(fields: chain, key, replace, chain_source, key_source)";
+  // The parse keeps the last of a repeated key: its callback sees each key
+  // of the object itself (depth 1) and notes the first one seen twice.
+  std::set<std::string, std::less<>> seen;
+  std::string repeated;
+  auto noteKeys = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+    if (event == nlohmann::json::parse_event_t::key && depth == 1 && parsed.is_string() &&
+        !seen.insert(parsed.get<std::string>()).second && repeated.empty()) {
+      repeated = parsed.get<std::string>();
+    }
+    return true;
+  };
+  nlohmann::json json;
+  try {
+    json = nlohmann::json::parse(body, noteKeys);
+  } catch (const nlohmann::json::parse_error& e) {
+    return makeError("request body: bad JSON at byte " + std::to_string(e.byte) + ": " +
+                     jsonErrorReason(e.what()));
+  } catch (const nlohmann::json::exception& e) {
+    return makeError("request body: bad JSON: " + jsonErrorReason(e.what()));
+  }
+  if (!json.is_object()) {
+    return makeError("request body: not a JSON object " + std::string(kFields));
+  }
+  if (!repeated.empty()) return makeError("request body: repeated field `" + repeated + "`");
+  CertificateUpload upload;
+  for (const auto& [field, value] : json.items()) {
+    if (field == "replace") {
+      if (!value.is_boolean()) return makeError("request body: `replace` must be true or false");
+      upload.replace = value.get<bool>();
+      continue;
+    }
+    std::string* out = field == "chain"          ? &upload.chain
+                       : field == "key"          ? &upload.key
+                       : field == "chain_source" ? &upload.chainSource
+                       : field == "key_source"   ? &upload.keySource
+                                                 : nullptr;
+    if (out == nullptr) {
+      return makeError("request body: unknown field `" + field + "` " + std::string(kFields));
+    }
+    if (!value.is_string()) return makeError("request body: `" + field + "` must be a string");
+    *out = value.get<std::string>();
+  }
+  if (!json.contains("chain") || !json.contains("key")) {
+    return makeError("request body: `chain` and `key` (PEM text) are required");
+  }
+  return upload;
+}
 
 int httpStatus(ErrorKind kind) {
   switch (kind) {
@@ -82,7 +144,7 @@ AdminResponse adminError(const Error& error) {
 AdminResponse adminError(int status, const std::string& message) {
   AdminResponse r;
   r.status = status;
-  r.body = "{\"error\":" + certstore::jsonQuote(message) + "}";
+  r.body = certstore::jsonText(nlohmann::ordered_json{{"error", message}});
   return r;
 }
 
@@ -200,35 +262,11 @@ AdminResponse AdminApi::show(const conf::Config& config, const certstore::Select
 
 AdminResponse AdminApi::put(const conf::Config& config, const std::string& name,
                             const std::string& body, bool text) {
-  auto fields = parseFlatJsonObject(body);
-  if (!fields.ok()) return adminError(400, "request body: " + fields.error().message);
-  std::string chain, key, chainSource = "chain", keySource = "key";
-  bool replace = false;
-  for (const auto& [field, value] : *fields) {
-    const bool isString = value.type == JsonScalar::Type::kString;
-    if (field == "replace") {
-      if (value.type != JsonScalar::Type::kBool)
-        return adminError(400, "request body: `replace` must be true or false");
-      replace = value.boolean;
-      continue;
-    }
-    std::string* out = field == "chain"          ? &chain
-                       : field == "key"          ? &key
-                       : field == "chain_source" ? &chainSource
-                       : field == "key_source"   ? &keySource
-                                                 : nullptr;
-    if (out == nullptr) {
-      return adminError(400, "request body: unknown field `" + field +
-                                 "` (fields: chain, key, replace, chain_source, key_source)");
-    }
-    if (!isString) return adminError(400, "request body: `" + field + "` must be a string");
-    *out = value.text;
-  }
-  if (!fields->contains("chain") || !fields->contains("key")) {
-    return adminError(400, "request body: `chain` and `key` (PEM text) are required");
-  }
-  auto added = certstore::addCertificatePem(config, name, chain, key, replace, hooks_.now(),
-                                            chainSource, keySource);
+  auto upload = parseCertificateUpload(body);
+  if (!upload.ok()) return adminError(400, upload.error().message);
+  auto added =
+      certstore::addCertificatePem(config, name, upload->chain, upload->key, upload->replace,
+                                   hooks_.now(), upload->chainSource, upload->keySource);
   if (!added.ok()) {
     log::warning("admin: certificate " + name + " refused: " + added.error().message);
     return adminError(added.error());
@@ -299,15 +337,15 @@ AdminResponse AdminApi::acme(std::string_view rest, const AdminRequest& request)
   if (action == "renew") {
     const std::string message = "renewal of site `" + *site + "` started";
     return ok(202, text, message + "; `tlsedge acme status` shows how it went\n",
-              "{\"site\":" + certstore::jsonQuote(*site) + ",\"renewal\":\"started\"}");
+              certstore::jsonText(nlohmann::ordered_json{{"site", *site}, {"renewal", "started"}}));
   }
   const std::string message =
       "revocation of site `" + *site +
       "`'s certificate started; a new certificate is ordered right after it, and the revoked "
       "one serves until the new one arrives; `tlsedge acme status` shows how it went";
   return ok(202, text, message + "\n",
-            "{\"site\":" + certstore::jsonQuote(*site) +
-                ",\"revocation\":\"started\",\"message\":" + certstore::jsonQuote(message) + "}");
+            certstore::jsonText(nlohmann::ordered_json{
+                {"site", *site}, {"revocation", "started"}, {"message", message}}));
 }
 
 }  // namespace tlsedge::proxy

@@ -46,6 +46,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "acme/status.h"
 #include "certstore/selector.h"
@@ -119,6 +120,21 @@ class AdminApi {
 // kUnavailable 503, kFailed 500).
 AdminResponse adminError(int status, const std::string& message);
 AdminResponse adminError(const Error& error);
+
+// A certificate upload: the body of PUT /v1/certificates/NAME.
+struct CertificateUpload {
+  std::string chain;  // PEM text
+  std::string key;    // PEM text
+  bool replace = false;
+  std::string chainSource = "chain";  // what messages call the inputs
+  std::string keySource = "key";
+};
+
+// The upload a body holds (nlohmann/json), or the error a 400 gives, which
+// says what and where: malformed JSON (at which byte, never quoting the
+// body, which holds a private key), not an object, a repeated or unknown
+// field, a field of the wrong type, `chain` or `key` missing.
+Result<CertificateUpload> parseCertificateUpload(std::string_view body);
 
 // "%41b" -> "Ab", "+" -> " "; an Error on a bad escape.
 Result<std::string> percentDecode(std::string_view text);

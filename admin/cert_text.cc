@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "base/time.h"
-#include "certstore/json_text.h"
+#include "certstore/json.h"
 #include "certstore/x509_text.h"
 
 namespace tlsedge::proxy {
@@ -108,7 +108,7 @@ std::string addText(const certstore::AddOutcome& outcome) {
 std::string removedText(const std::string& name) { return "removed `" + name + "`\n"; }
 
 std::string removedJson(const std::string& name) {
-  return "{\"removed\":" + certstore::jsonQuote(name) + "}";
+  return certstore::jsonText(nlohmann::ordered_json{{"removed", name}});
 }
 
 }  // namespace tlsedge::proxy

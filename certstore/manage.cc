@@ -6,7 +6,7 @@
 #include "base/time.h"
 #include "certstore/binding.h"
 #include "certstore/files.h"
-#include "certstore/json_text.h"
+#include "certstore/json.h"
 #include "certstore/selector.h"
 #include "certstore/x509_text.h"
 
@@ -14,6 +14,8 @@ namespace tlsedge::certstore {
 namespace {
 
 constexpr time_t kDaySeconds = 86400;
+
+using Json = nlohmann::ordered_json;
 
 std::string joinLines(const std::vector<std::string>& lines) {
   std::string out;
@@ -34,54 +36,55 @@ CertListEntry entryFor(CertInfo info, const CertificateUsers& users, const conf:
   return entry;
 }
 
-std::string jsonArray(const std::vector<std::string>& items) {
-  std::string out = "[";
-  for (const std::string& item : items) out += (out.size() > 1 ? "," : "") + jsonQuote(item);
-  return out + "]";
+Json toJsonValue(const CertListEntry& entry) {
+  const CertInfo& info = entry.info;
+  return Json{{"name", info.name},
+              {"subject", info.subject},
+              {"dns_names", info.dnsNames},
+              {"ip_addresses", info.ipAddresses},
+              {"issuer", info.issuer},
+              {"issuer_cn", info.issuerCn},
+              {"serial", info.serialHex},
+              {"sha256", info.sha256Fingerprint},
+              {"not_before", utc::format(info.notBefore)},
+              {"not_after", utc::format(info.notAfter)},
+              {"days_left", entry.daysLeft},
+              {"expired", entry.expired},
+              {"expiring", entry.expiring},
+              {"chain_length", info.chainLength},
+              {"key", info.keyType},
+              {"source", certSourceName(info.meta.source)},
+              {"sites", entry.sites},
+              {"default", entry.isDefault}};
 }
 
 }  // namespace
 
-std::string toJson(const CertListEntry& entry) {
-  const CertInfo& info = entry.info;
-  return "{\"name\":" + jsonQuote(info.name) + ",\"subject\":" + jsonQuote(info.subject) +
-         ",\"dns_names\":" + jsonArray(info.dnsNames) +
-         ",\"ip_addresses\":" + jsonArray(info.ipAddresses) +
-         ",\"issuer\":" + jsonQuote(info.issuer) + ",\"issuer_cn\":" + jsonQuote(info.issuerCn) +
-         ",\"serial\":" + jsonQuote(info.serialHex) +
-         ",\"sha256\":" + jsonQuote(info.sha256Fingerprint) +
-         ",\"not_before\":" + jsonQuote(utc::format(info.notBefore)) +
-         ",\"not_after\":" + jsonQuote(utc::format(info.notAfter)) +
-         ",\"days_left\":" + std::to_string(entry.daysLeft) +
-         ",\"expired\":" + (entry.expired ? "true" : "false") +
-         ",\"expiring\":" + (entry.expiring ? "true" : "false") +
-         ",\"chain_length\":" + std::to_string(info.chainLength) +
-         ",\"key\":" + jsonQuote(info.keyType) +
-         ",\"source\":" + jsonQuote(certSourceName(info.meta.source)) +
-         ",\"sites\":" + jsonArray(entry.sites) +
-         ",\"default\":" + (entry.isDefault ? "true" : "false") + "}";
-}
+std::string toJson(const CertListEntry& entry) { return jsonText(toJsonValue(entry)); }
 
 std::string toJson(const std::vector<CertListEntry>& entries) {
-  std::string out = "[";
-  for (const CertListEntry& entry : entries) out += (out.size() > 1 ? "," : "") + toJson(entry);
-  return out + "]";
+  Json list = Json::array();
+  for (const CertListEntry& entry : entries) list.push_back(toJsonValue(entry));
+  return jsonText(list);
 }
 
 std::string toJson(const AddOutcome& outcome) {
-  return "{\"name\":" + jsonQuote(outcome.name) + ",\"directory\":" + jsonQuote(outcome.directory) +
-         ",\"dns_names\":" + jsonArray(outcome.dnsNames) +
-         ",\"serial\":" + jsonQuote(outcome.serialHex) +
-         ",\"not_after\":" + jsonQuote(utc::format(outcome.notAfter)) +
-         ",\"notes\":" + jsonArray(outcome.notes) +
-         ",\"replaced\":" + (outcome.replaced ? "true" : "false") + "}";
+  return jsonText(Json{{"name", outcome.name},
+                       {"directory", outcome.directory},
+                       {"dns_names", outcome.dnsNames},
+                       {"serial", outcome.serialHex},
+                       {"not_after", utc::format(outcome.notAfter)},
+                       {"notes", outcome.notes},
+                       {"replaced", outcome.replaced}});
 }
 
 std::string toJson(const WhichOutcome& outcome) {
-  return "{\"host\":" + jsonQuote(outcome.host) + ",\"certificate\":" + jsonQuote(outcome.name) +
-         ",\"serial\":" + jsonQuote(outcome.serialHex) +
-         ",\"sha256\":" + jsonQuote(outcome.sha256Fingerprint) +
-         ",\"how\":" + jsonQuote(outcome.how) + ",\"site\":" + jsonQuote(outcome.site) + "}";
+  return jsonText(Json{{"host", outcome.host},
+                       {"certificate", outcome.name},
+                       {"serial", outcome.serialHex},
+                       {"sha256", outcome.sha256Fingerprint},
+                       {"how", outcome.how},
+                       {"site", outcome.site}});
 }
 
 Result<AddOutcome> addCertificate(const conf::Config& config, const std::string& name,

@@ -21,7 +21,7 @@
 
 #include "base/time.h"
 #include "certstore/files.h"
-#include "certstore/json_text.h"
+#include "certstore/json.h"
 #include "certstore/pem.h"
 #include "certstore/private_key.h"
 #include "certstore/x509_text.h"
@@ -111,45 +111,22 @@ const char* certSourceName(CertSource source) {
 }
 
 std::string metaToJson(const CertMeta& meta) {
-  return "{\"source\":" + jsonQuote(certSourceName(meta.source)) +
-         ",\"created\":" + jsonQuote(utc::format(meta.created)) +
-         ",\"updated\":" + jsonQuote(utc::format(meta.updated)) +
-         (meta.site.empty() ? std::string() : ",\"site\":" + jsonQuote(meta.site)) + "}\n";
+  nlohmann::ordered_json j = {{"source", certSourceName(meta.source)},
+                              {"created", utc::format(meta.created)},
+                              {"updated", utc::format(meta.updated)}};
+  if (!meta.site.empty()) j["site"] = meta.site;
+  return jsonText(j) + "\n";
 }
 
 Result<CertMeta> metaFromJson(const std::string& json, const std::string& source) {
-  CertMeta meta;
-  size_t i = 0;
-  auto skipSpace = [&] {
-    while (i < json.size() &&
-           (json[i] == ' ' || json[i] == '\n' || json[i] == '\t' || json[i] == '\r')) {
-      ++i;
-    }
-  };
-  auto readString = [&](std::string* out) {
-    if (i >= json.size() || json[i] != '"') return false;
-    for (++i; i < json.size() && json[i] != '"'; ++i) {
-      if (json[i] == '\\' && i + 1 < json.size()) ++i;
-      out->push_back(json[i]);
-    }
-    if (i >= json.size()) return false;
-    ++i;
-    return true;
-  };
+  const nlohmann::json j = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
   auto bad = [&] { return makeError(source + ": not the meta.json tlsedge writes"); };
-  skipSpace();
-  if (i >= json.size() || json[i++] != '{') return bad();
-  skipSpace();
-  if (i < json.size() && json[i] == '}') return meta;
-  for (;;) {
-    std::string key;
-    std::string value;
-    skipSpace();
-    if (!readString(&key)) return bad();
-    skipSpace();
-    if (i >= json.size() || json[i++] != ':') return bad();
-    skipSpace();
-    if (!readString(&value)) return bad();
+  if (!j.is_object()) return bad();  // also what a parse error gives (discarded)
+  CertMeta meta;
+  for (const auto& [key, item] : j.items()) {
+    if (key != "source" && key != "site" && key != "created" && key != "updated") continue;
+    if (!item.is_string()) return bad();
+    const std::string& value = item.get_ref<const std::string&>();
     if (key == "source") {
       if (value == "upload") {
         meta.source = CertSource::kUpload;
@@ -162,19 +139,13 @@ Result<CertMeta> metaFromJson(const std::string& json, const std::string& source
       }
     } else if (key == "site") {
       meta.site = value;
-    } else if (key == "created" || key == "updated") {
+    } else {
       const std::optional<time_t> parsed = utc::parse(value);
       if (!parsed) return makeError(source + ": " + key + ": not a time like 2026-01-31T12:00:00Z");
       (key == "created" ? meta.created : meta.updated) = *parsed;
     }
-    skipSpace();
-    if (i < json.size() && json[i] == ',') {
-      ++i;
-      continue;
-    }
-    if (i < json.size() && json[i] == '}') return meta;
-    return bad();
   }
+  return meta;
 }
 
 Result<std::vector<std::string>> CertificateStore::names() const {

@@ -36,8 +36,10 @@ struct CertMeta {
   std::string site;  // ACME: the site it was ordered for; empty otherwise
 };
 
-// meta.json text, and back. The parser reads what the writer writes (a flat
-// object of string values); unknown keys are ignored.
+// meta.json text (one line), and back, with nlohmann/json. Reading refuses
+// what is not a JSON object or gives a known key a value that is not a
+// string (`SOURCE: not the meta.json tlsedge writes`), an unknown source
+// or a bad time; unknown keys are ignored.
 std::string metaToJson(const CertMeta& meta);
 Result<CertMeta> metaFromJson(const std::string& json, const std::string& source);
 

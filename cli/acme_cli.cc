@@ -4,11 +4,14 @@
 #include <ctime>
 #include <iostream>
 #include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "acme/revocation.h"
 #include "acme/status.h"
 #include "admin/admin_client.h"
+#include "certstore/json.h"
 #include "cli/cli_common.h"
 #include "net/unix_socket.h"
 
@@ -27,7 +30,7 @@ constexpr const char* kAcmeFooter =
 struct AcmeArgs {
   std::string action;
   std::string site;    // renew, revoke
-  std::string reason;  // revoke: the CRLReason code ("" for none)
+  std::optional<int> reason;  // revoke: the CRLReason code
   std::string configPath;
   std::string socket;
   bool json = false;
@@ -42,7 +45,8 @@ int fail(const std::string& message) {
 int runAcme(const AcmeArgs& a) {
   const std::string& action = a.action;
   const bool json = a.json;
-  const std::string body = a.reason.empty() ? "" : "{\"reason\":" + a.reason + "}";
+  const std::string body =
+      a.reason ? certstore::jsonText(nlohmann::ordered_json{{"reason", *a.reason}}) : "";
   std::string socket = a.socket;
   // An explicit --socket names a daemon: through it or not at all (as in
   // `tlsedge cert`, issue 15). Without it, only "nothing listens on

@@ -9,7 +9,7 @@
 #include "admin/admin_client.h"
 #include "admin/cert_text.h"
 #include "certstore/files.h"
-#include "certstore/json_text.h"
+#include "certstore/json.h"
 #include "certstore/manage.h"
 #include "cli/cli_common.h"
 #include "conf/config.h"
@@ -104,10 +104,11 @@ int runRemote(const CertArgs& a, const std::string& socket) {
     if (!key.ok()) problems += (problems.empty() ? "" : "\n") + key.error().message;
     if (!problems.empty()) return fail(problems);
     method = "PUT";
-    body = "{\"chain\":" + certstore::jsonQuote(*chain) + ",\"key\":" + certstore::jsonQuote(*key) +
-           ",\"replace\":" + (a.replace ? "true" : "false") +
-           ",\"chain_source\":" + certstore::jsonQuote(a.certPath) +
-           ",\"key_source\":" + certstore::jsonQuote(a.keyPath) + "}";
+    body = certstore::jsonText(nlohmann::ordered_json{{"chain", *chain},
+                                                      {"key", *key},
+                                                      {"replace", a.replace},
+                                                      {"chain_source", a.certPath},
+                                                      {"key_source", a.keyPath}});
   }
   auto reply =
       adminRequest(socket, method, target, body, a.json ? "application/json" : "text/plain");

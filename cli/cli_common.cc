@@ -2,8 +2,7 @@
 
 #include <cctype>
 #include <filesystem>
-
-#include "admin/json_object.h"
+#include <nlohmann/json.hpp>
 
 namespace tlsedge::proxy {
 
@@ -27,9 +26,11 @@ std::string percentEncode(const std::string& text) {
 }
 
 std::string adminReplyError(const AdminReply& reply, const std::string& socket) {
-  auto fields = parseFlatJsonObject(reply.body);
-  if (fields.ok()) {
-    if (auto it = fields->find("error"); it != fields->end()) return it->second.text;
+  const auto body = nlohmann::json::parse(reply.body, nullptr, /*allow_exceptions=*/false);
+  if (body.is_object()) {
+    if (auto it = body.find("error"); it != body.end() && it->is_string()) {
+      return it->get<std::string>();
+    }
   }
   return "admin socket " + socket + ": HTTP " + std::to_string(reply.status);
 }

@@ -142,6 +142,82 @@ TEST_F(AdminApiTest, WhichNeedsAHostAndAnswersFromTheSelector) {
   EXPECT_NE(r.body.find("no certificate"), std::string::npos) << r.body;
 }
 
+// What the old flat reader's tests covered that still matters for the
+// upload body, now read with nlohmann/json.
+TEST(CertificateUpload, ReadsTheFieldsAndDecodesStrings) {
+  auto u = parseCertificateUpload(
+      R"( { "chain": "-----BEGIN\nA\u0042\t\"q\"\\\/\u00e9\ud83d\ude00", "key": "k",
+            "replace": true, "chain_source": "a.pem", "key_source": "a.key" } )");
+  ASSERT_TRUE(u.ok()) << u.error().message;
+  EXPECT_EQ(u->chain, "-----BEGIN\nAB\t\"q\"\\/\xc3\xa9\xf0\x9f\x98\x80");
+  EXPECT_EQ(u->key, "k");
+  EXPECT_TRUE(u->replace);
+  EXPECT_EQ(u->chainSource, "a.pem");
+  EXPECT_EQ(u->keySource, "a.key");
+  auto defaults = parseCertificateUpload(R"({"chain": "c", "key": "k"})");
+  ASSERT_TRUE(defaults.ok()) << defaults.error().message;
+  EXPECT_FALSE(defaults->replace);
+  EXPECT_EQ(defaults->chainSource, "chain");
+  EXPECT_EQ(defaults->keySource, "key");
+}
+
+TEST(CertificateUpload, MalformedJsonSaysWhereAndNeverQuotesTheBody) {
+  for (const char* bad :
+       {"", "{", "{\"chain\"}", "{\"chain\":}", "{\"chain\":\"c\",}", "{\"key\":\"k\"} x",
+        "{\"key\":\"\\q\"}", "{\"key\":\"\\ud83d\"}", "{\"key\":\"x\n\"}", "{\"replace\":tru}",
+        "{\"key\":\"x", "{\"key\":\"\xff\"}"}) {
+    auto u = parseCertificateUpload(bad);
+    ASSERT_FALSE(u.ok()) << bad;
+    EXPECT_EQ(u.error().message.rfind("request body: bad JSON at byte ", 0), 0u)
+        << bad << ": " << u.error().message;
+    EXPECT_EQ(u.error().message.find("last read"), std::string::npos) << u.error().message;
+  }
+  // An unterminated string: nlohmann reads to the end, and would quote it.
+  const std::string secret = "{\"chain\": \"c\", \"key\": \"SECRET-KEY-TEXT";
+  auto u = parseCertificateUpload(secret);
+  ASSERT_FALSE(u.ok());
+  EXPECT_EQ(u.error().message.find("SECRET"), std::string::npos) << u.error().message;
+  EXPECT_NE(u.error().message.find("at byte " + std::to_string(secret.size() + 1) + ": "),
+            std::string::npos)
+      << u.error().message;
+}
+
+TEST(CertificateUpload, RefusesARepeatedField) {
+  auto u = parseCertificateUpload(R"({"chain": "c", "key": "k", "chain": "d"})");
+  ASSERT_FALSE(u.ok());
+  EXPECT_EQ(u.error().message, "request body: repeated field `chain`");
+  // The same key in a nested value is not a repeat (and is refused as a type).
+  u = parseCertificateUpload(R"({"chain": {"a": 1}, "key": {"a": 2}})");
+  ASSERT_FALSE(u.ok());
+  EXPECT_EQ(u.error().message, "request body: `chain` must be a string");
+}
+
+TEST(CertificateUpload, RefusesWrongShapesAndTypes) {
+  struct Case {
+    const char* body;
+    const char* message;
+  } cases[] = {
+      {"[]", "request body: not a JSON object"},
+      {"\"x\"", "request body: not a JSON object"},
+      {R"({"chain": "c", "key": "k", "replace": 1})",
+       "request body: `replace` must be true or false"},
+      {R"({"chain": "c", "key": "k", "replace": "yes"})",
+       "request body: `replace` must be true or false"},
+      {R"({"chain": ["c"], "key": "k"})", "request body: `chain` must be a string"},
+      {R"({"chain": "c", "key": null})", "request body: `key` must be a string"},
+      {R"({"chain": "c", "key": "k", "key_source": 7})",
+       "request body: `key_source` must be a string"},
+      {R"({"chain": "c", "key": "k", "force": true})", "request body: unknown field `force`"},
+      {R"({"chain": "c"})", "request body: `chain` and `key` (PEM text) are required"},
+      {"{}", "request body: `chain` and `key` (PEM text) are required"},
+  };
+  for (const Case& c : cases) {
+    auto u = parseCertificateUpload(c.body);
+    ASSERT_FALSE(u.ok()) << c.body;
+    EXPECT_EQ(u.error().message.rfind(c.message, 0), 0u) << c.body << ": " << u.error().message;
+  }
+}
+
 TEST(PercentDecode, DecodesAndRefusesBadEscapes) {
   EXPECT_EQ(*percentDecode("a%2Eb+c%41"), "a.b cA");
   EXPECT_FALSE(percentDecode("%4").ok());

@@ -346,5 +346,22 @@ TEST_F(BindingTest, ListMarksExpiringAndNamesSites) {
   EXPECT_TRUE((*later)[1].expired);
 }
 
+TEST(CertJson, KeepsTheKeyOrderAndNeverThrowsOnBytesThatAreNotUtf8) {
+  CertListEntry entry;
+  entry.info.name = "n";
+  entry.info.subject = "CN=caf\xe9";  // Latin-1 from a T61String, say
+  entry.info.dnsNames = {"a.example"};
+  entry.daysLeft = -3;
+  entry.expired = true;
+  const std::string json = toJson(entry);
+  EXPECT_EQ(json.rfind("{\"name\":\"n\",\"subject\":\"CN=caf\xef\xbf\xbd\","
+                       "\"dns_names\":[\"a.example\"],\"ip_addresses\":[],",
+                       0),
+            0u)
+      << json;
+  EXPECT_THAT(json, HasSubstr("\"days_left\":-3,\"expired\":true,\"expiring\":false,"));
+  EXPECT_TRUE(json.ends_with(",\"sites\":[],\"default\":false}")) << json;
+}
+
 }  // namespace
 }  // namespace tlsedge::certstore

@@ -325,5 +325,34 @@ TEST(MetaJson, RoundTripsAndRefusesGarbage) {
   EXPECT_FALSE(metaFromJson("{\"created\":\"yesterday\"}", "m").ok());
 }
 
+TEST(MetaJson, WritesOneLineInTheKeyOrderAndReadsEscapes) {
+  EXPECT_EQ(metaToJson({CertSource::kInternal, kNow, kNow, "a\\b\n"}),
+            "{\"source\":\"internal\",\"created\":\"2026-01-01T00:00:00Z\","
+            "\"updated\":\"2026-01-01T00:00:00Z\",\"site\":\"a\\\\b\\n\"}\n");
+  auto back = metaFromJson("{\"site\": \"caf\\u00e9\\n\", \"source\": \"upload\"}", "m");
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(back->site, "caf\xc3\xa9\n");
+  // A byte that is not UTF-8 is written as U+FFFD, never a throw.
+  EXPECT_NE(metaToJson({CertSource::kAcme, kNow, kNow, "x\xffy"}).find("x\xef\xbf\xbdy"),
+            std::string::npos);
+}
+
+TEST(MetaJson, IgnoresUnknownKeysAndRefusesWhatItDidNotWrite) {
+  auto extra = metaFromJson("{\"source\":\"acme\",\"note\":\"x\",\"n\":1,\"o\":{\"a\":[]}}", "m");
+  ASSERT_TRUE(extra.ok()) << extra.error().message;
+  EXPECT_EQ(extra->source, CertSource::kAcme);
+  for (const char* bad :
+       {"", "{", "{\"source\":\"acme\"", "{\"source\":\"acme\"} x", "null", "\"x\"",
+        "{\"source\":1}", "{\"site\":null}", "{\"created\":[]}", "{\"site\":\"\xff\"}"}) {
+    auto meta = metaFromJson(bad, "/s/certs/a/meta.json");
+    ASSERT_FALSE(meta.ok()) << bad;
+    EXPECT_EQ(meta.error().message, "/s/certs/a/meta.json: not the meta.json tlsedge writes")
+        << bad;
+  }
+  auto time = metaFromJson("{\"updated\":\"soon\"}", "m");
+  ASSERT_FALSE(time.ok());
+  EXPECT_EQ(time.error().message, "m: updated: not a time like 2026-01-31T12:00:00Z");
+}
+
 }  // namespace
 }  // namespace tlsedge::certstore

@@ -4,6 +4,9 @@
 // Latin-1), so hostile bytes (control characters, invalid UTF-8, a NUL)
 // can neither break the line nor the JSON.
 //
+// The sanctioned exception to "JSON through nlohmann" (docs/principles.md):
+// a line per request must not build a DOM.
+//
 // Pure function; any thread.
 #pragma once
 

@@ -326,8 +326,9 @@ AdminResponse AdminApi::acme(std::string_view rest, const AdminRequest& request)
       return adminError(400, "revoke: the body must be empty or {\"reason\": CODE or NAME}");
     }
     if (it != body.end()) {
-      auto parsed = acme::parseRevocationReason(it->is_string() ? it->get<std::string>()
-                                                                : std::to_string(it->get<int>()));
+      // An integer as written (get<int>() would wrap 4294967297 to 1).
+      auto parsed =
+          acme::parseRevocationReason(it->is_string() ? it->get<std::string>() : it->dump());
       if (!parsed.ok()) return adminError(400, parsed.error().message);
       reason = *parsed;
     }

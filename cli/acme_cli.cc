@@ -29,7 +29,7 @@ constexpr const char* kAcmeFooter =
 // The parsed command line of one action.
 struct AcmeArgs {
   std::string action;
-  std::string site;    // renew, revoke
+  std::string site;           // renew, revoke
   std::optional<int> reason;  // revoke: the CRLReason code
   std::string configPath;
   std::string socket;

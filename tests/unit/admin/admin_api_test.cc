@@ -293,6 +293,11 @@ TEST_F(AdminApiTest, AcmeEndpoints) {
       202);
   EXPECT_EQ(api.handle({"POST", "/v1/acme/shop/revoke", R"({"reason":4})", false}).status, 202);
   EXPECT_EQ(api.handle({"POST", "/v1/acme/shop/revoke", R"({"reason":7})", false}).status, 400);
+  // 2^32 + 1 is not reason 1, nor is -4294967295.
+  EXPECT_EQ(api.handle({"POST", "/v1/acme/shop/revoke", R"({"reason":4294967297})", false}).status,
+            400);
+  EXPECT_EQ(api.handle({"POST", "/v1/acme/shop/revoke", R"({"reason":-4294967295})", false}).status,
+            400);
   EXPECT_EQ(api.handle({"POST", "/v1/acme/shop/revoke", R"({"reason":"bored"})", false}).status,
             400);
   EXPECT_EQ(api.handle({"POST", "/v1/acme/shop/revoke", "[]", false}).status, 400);

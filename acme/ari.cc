@@ -62,11 +62,11 @@ Result<std::unique_ptr<RenewalInfoClient>> RenewalInfoClient::create(
     uv_loop_t* loop, std::string directoryUrl,
     std::vector<std::pair<std::string, std::string>> roots) {
   std::unique_ptr<RenewalInfoClient> client(new RenewalInfoClient(std::move(directoryUrl)));
-  net::HttpClientOptions options;
+  http::HttpClientOptions options;
   options.roots = std::move(roots);
   options.timeout = std::chrono::seconds(30);
   options.userAgent = "tlsedge-acme";
-  auto http = net::HttpClient::create(loop, std::move(options));
+  auto http = http::HttpClient::create(loop, std::move(options));
   if (!http) return makeError("acme: " + http.error().message);
   client->http_ = std::move(*http);
   return client;
@@ -75,7 +75,7 @@ Result<std::unique_ptr<RenewalInfoClient>> RenewalInfoClient::create(
 void RenewalInfoClient::fetch(const std::string& certId, Done done) {
   if (directoryRead_) return fetchInfo(certId, std::move(done));
   http_->send({"GET", directoryUrl_, {}, {}}, [this, certId, done = std::move(done)](
-                                                  Result<net::HttpResponse> r) mutable {
+                                                  Result<http::HttpResponse> r) mutable {
     if (!r) return done(r.error());
     auto dir = nlohmann::json::parse(r->body, nullptr, false);
     if (r->status != 200 || !dir.is_object()) {
@@ -95,7 +95,7 @@ void RenewalInfoClient::fetchInfo(const std::string& certId, Done done) {
   if (url.back() != '/') url += '/';
   url += certId;
   http_->send({"GET", url, {}, {}},
-              [url, done = std::move(done)](Result<net::HttpResponse> r) mutable {
+              [url, done = std::move(done)](Result<http::HttpResponse> r) mutable {
                 if (!r) return done(r.error());
                 if (r->status != 200) {
                   return done(makeError("GET " + url + ": HTTP " + std::to_string(r->status)));

@@ -8,7 +8,7 @@
 //
 // RenewalInfoClient reads the directory once (a CA without `renewalInfo`
 // answers `supported = false` from then on) and GETs renewalInfo/<certId>
-// (unauthenticated). Its own net::HttpClient, so that it never waits behind
+// (unauthenticated). Its own http::HttpClient, so that it never waits behind
 // an order.
 //
 // Thread: certId/parseRenewalInfo any (pure); RenewalInfoClient the control
@@ -64,7 +64,7 @@ class RenewalInfoClient {
   void fetchInfo(const std::string& certId, Done done);
 
   std::string directoryUrl_;
-  std::unique_ptr<net::HttpClient> http_;
+  std::unique_ptr<http::HttpClient> http_;
   bool directoryRead_ = false;
   std::string renewalInfoUrl_;  // empty: the CA has no ARI
 };

@@ -80,7 +80,7 @@ void tryNext(std::shared_ptr<Search> s) {
 
 }  // namespace
 
-std::vector<std::string> alternateChainUrls(const net::HttpResponse& response,
+std::vector<std::string> alternateChainUrls(const http::HttpResponse& response,
                                             const std::string& base) {
   std::vector<std::string> out;
   for (const auto& header : response.headers) {

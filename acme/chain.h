@@ -20,7 +20,7 @@ namespace tlsedge::acme {
 // The targets of every `rel="alternate"` Link header (several headers, or
 // several links in one), in order. Relative references are resolved
 // against `base` (the certificate URL) when they are absolute paths.
-std::vector<std::string> alternateChainUrls(const net::HttpResponse& response,
+std::vector<std::string> alternateChainUrls(const http::HttpResponse& response,
                                             const std::string& base);
 
 // The common name of the issuer of a PEM chain's last certificate (the one

@@ -138,11 +138,11 @@ Client::Client(uv_loop_t* loop, ChallengeStore& challenges, ClientOptions option
 Result<std::unique_ptr<Client>> Client::create(uv_loop_t* loop, ChallengeStore& challenges,
                                                ClientOptions options) {
   std::unique_ptr<Client> client(new Client(loop, challenges, std::move(options)));
-  net::HttpClientOptions http;
+  http::HttpClientOptions http;
   http.roots = std::move(client->options_.roots);
   http.timeout = client->options_.requestTimeout;
   http.userAgent = "tlsedge-acme";
-  auto made = net::HttpClient::create(loop, std::move(http));
+  auto made = http::HttpClient::create(loop, std::move(http));
   if (!made) return makeError("acme: " + made.error().message);
   client->http_ = std::move(*made);
   client->timer_ = new uv_timer_t;
@@ -246,7 +246,7 @@ void Client::clearChallenges(Order& o) {
   o.dnsRecords.clear();
 }
 
-std::chrono::milliseconds Client::pollDelay(const net::HttpResponse* response) {
+std::chrono::milliseconds Client::pollDelay(const http::HttpResponse* response) {
   if (response != nullptr) {
     // Seconds or an HTTP date (RFC 9110 section 10.2.3), as for failures;
     // at most 10 minutes between polls.
@@ -260,7 +260,7 @@ std::chrono::milliseconds Client::pollDelay(const net::HttpResponse* response) {
   return std::min(delay, options_.maxPoll);
 }
 
-Client::ResponseCallback Client::guarded(std::function<void(net::HttpResponse&)> next) {
+Client::ResponseCallback Client::guarded(std::function<void(http::HttpResponse&)> next) {
   const uint64_t seq = current_->seq;
   return [this, seq, next = std::move(next)](Response r) {
     if (current_ == nullptr || current_->seq != seq) return;  // cancelled meanwhile
@@ -274,7 +274,7 @@ Client::ResponseCallback Client::guarded(std::function<void(net::HttpResponse&)>
 
 // --- the nonce pool and signed requests --------------------------------------
 
-void Client::takeNonce(const net::HttpResponse& response) {
+void Client::takeNonce(const http::HttpResponse& response) {
   if (const std::string* nonce = response.find("Replay-Nonce"); nonce && !nonce->empty()) {
     nonces_.push_back(*nonce);
   }
@@ -283,7 +283,7 @@ void Client::takeNonce(const net::HttpResponse& response) {
 void Client::post(const std::string& url, const std::string& payload, bool useJwk,
                   ResponseCallback done, int attempt) {
   if (nonces_.empty()) {
-    net::HttpRequest head{"HEAD", newNonceUrl_, {}, {}};
+    http::HttpRequest head{"HEAD", newNonceUrl_, {}, {}};
     http_->send(std::move(head),
                 [this, url, payload, useJwk, done = std::move(done), attempt](Response r) mutable {
                   if (!r) return done(std::move(r));
@@ -298,7 +298,7 @@ void Client::post(const std::string& url, const std::string& payload, bool useJw
   nonces_.pop_back();
   auto jws = signJws(*accountKey_, useJwk ? std::string() : kid_, nonce, url, payload);
   if (!jws) return done(jws.error());
-  net::HttpRequest request{"POST", url, {{"Content-Type", kJoseJson}}, std::move(*jws)};
+  http::HttpRequest request{"POST", url, {{"Content-Type", kJoseJson}}, std::move(*jws)};
   if (payload.empty()) request.headers.push_back({"Accept", kPemChain + std::string(", */*")});
   http_->send(std::move(request), [this, url, payload, useJwk, done = std::move(done),
                                    attempt](Response r) mutable {
@@ -329,8 +329,8 @@ void Client::post(const std::string& url, const std::string& payload, bool useJw
 // --- the steps -----------------------------------------------------------------
 
 void Client::loadDirectory() {
-  net::HttpRequest request{"GET", options_.directoryUrl, {}, {}};
-  http_->send(std::move(request), guarded([this](net::HttpResponse& r) {
+  http::HttpRequest request{"GET", options_.directoryUrl, {}, {}};
+  http_->send(std::move(request), guarded([this](http::HttpResponse& r) {
                 Json dir = parseJson(r.body);
                 newNonceUrl_ = stringMember(dir, "newNonce");
                 newAccountUrl_ = stringMember(dir, "newAccount");
@@ -382,7 +382,7 @@ void Client::ensureAccount() {
         "it gave for your account");
   }
   post(newAccountUrl_, certstore::jsonText(payload), /*useJwk=*/true,
-       guarded([this, dir](net::HttpResponse& r) {
+       guarded([this, dir](http::HttpResponse& r) {
          const std::string* location = r.find("Location");
          if (location == nullptr || location->empty()) {
            return fail("newAccount: HTTP " + std::to_string(r.status) + " without Location");
@@ -408,7 +408,7 @@ void Client::newOrder() {
   }
   Json payload = {{"identifiers", identifiers}};
   if (!current_->request.replaces.empty()) payload["replaces"] = current_->request.replaces;
-  post(newOrderUrl_, certstore::jsonText(payload), false, guarded([this](net::HttpResponse& r) {
+  post(newOrderUrl_, certstore::jsonText(payload), false, guarded([this](http::HttpResponse& r) {
          const std::string* location = r.find("Location");
          if (location == nullptr || !adoptOrder(r.body, *location)) {
            return fail("newOrder: HTTP " + std::to_string(r.status) + ": not an order object");
@@ -511,7 +511,7 @@ void Client::fetchAuthorization() {
     o.next = 0;
     return schedule(o.passDelay);
   }
-  post(o.authorizations[o.next], "", false, guarded([this](net::HttpResponse& r) {
+  post(o.authorizations[o.next], "", false, guarded([this](http::HttpResponse& r) {
          Order& order = *current_;
          Json authz = parseJson(r.body);
          const std::string status = stringMember(authz, "status");
@@ -603,7 +603,7 @@ void Client::answerChallenge(const std::string& url) {
     ++current_->next;
     return advance();
   }
-  post(url, "{}", false, guarded([this](net::HttpResponse&) {
+  post(url, "{}", false, guarded([this](http::HttpResponse&) {
          ++current_->next;
          advance();
        }));
@@ -615,7 +615,7 @@ void Client::finalize() {
   if (!csr) return fail(csr.error().message);
   const std::string body = certstore::jsonText(Json{{"csr", base64url(csr->der)}});
   o.csr = std::move(*csr);
-  post(o.finalizeUrl, body, false, guarded([this](net::HttpResponse& r) {
+  post(o.finalizeUrl, body, false, guarded([this](http::HttpResponse& r) {
          current_->step = Step::kPollOrder;
          current_->polls = 0;
          Json order = parseJson(r.body);
@@ -625,7 +625,7 @@ void Client::finalize() {
 }
 
 void Client::pollOrder() {
-  post(current_->url, "", false, guarded([this](net::HttpResponse& r) {
+  post(current_->url, "", false, guarded([this](http::HttpResponse& r) {
          Json order = parseJson(r.body);
          const std::string status = stringMember(order, "status");
          if (status == "valid") {
@@ -647,7 +647,7 @@ void Client::pollOrder() {
 }
 
 void Client::download() {
-  post(current_->certificateUrl, "", false, guarded([this](net::HttpResponse& r) {
+  post(current_->certificateUrl, "", false, guarded([this](http::HttpResponse& r) {
          if (r.body.find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
            return fail("certificate download: HTTP " + std::to_string(r.status) +
                        " without a PEM chain");

@@ -1,6 +1,6 @@
 // acme::Client: the RFC 8555 client, as explicit state machines on the
 // control loop: the acme::Issuer (acme/issuer.h) for a CA's directory URL.
-// Every HTTP exchange goes through net::HttpClient; nothing here blocks the
+// Every HTTP exchange goes through http::HttpClient; nothing here blocks the
 // loop except small disk writes (the account key, the store's atomic
 // write), which the control loop is for.
 //
@@ -96,7 +96,7 @@ class Client final : public Issuer {
  private:
   struct Order;
   enum class Step;
-  using Response = Result<net::HttpResponse>;
+  using Response = Result<http::HttpResponse>;
   using ResponseCallback = std::function<void(Response)>;
 
   Client(uv_loop_t* loop, ChallengeStore& challenges, ClientOptions options);
@@ -107,7 +107,7 @@ class Client final : public Issuer {
   void succeed();
   void endOrder(Status status);
   void schedule(std::chrono::milliseconds delay);  // advance() later
-  std::chrono::milliseconds pollDelay(const net::HttpResponse* response);
+  std::chrono::milliseconds pollDelay(const http::HttpResponse* response);
 
   // The steps (each sends one request; its answer picks the next step).
   void loadDirectory();
@@ -134,15 +134,15 @@ class Client final : public Issuer {
   // pool and badNonce retries. `useJwk`: newAccount.
   void post(const std::string& url, const std::string& payload, bool useJwk, ResponseCallback done,
             int attempt = 0);
-  void takeNonce(const net::HttpResponse& response);
+  void takeNonce(const http::HttpResponse& response);
   // Wraps a step's callback: drops it when the order it was for is gone.
-  ResponseCallback guarded(std::function<void(net::HttpResponse&)> next);
+  ResponseCallback guarded(std::function<void(http::HttpResponse&)> next);
 
   uv_loop_t* loop_;
   ChallengeStore& challenges_;
   ClientOptions options_;
   certstore::CertificateStore store_;
-  std::unique_ptr<net::HttpClient> http_;
+  std::unique_ptr<http::HttpClient> http_;
   uv_timer_t* timer_ = nullptr;
 
   // The CA session: learned once, shared by every order.

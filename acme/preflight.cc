@@ -78,11 +78,11 @@ Preflight::Preflight(uv_loop_t* loop, ChallengeStore& challenges, PreflightOptio
 Result<std::unique_ptr<Preflight>> Preflight::create(uv_loop_t* loop, ChallengeStore& challenges,
                                                      PreflightOptions options) {
   std::unique_ptr<Preflight> p(new Preflight(loop, challenges, std::move(options)));
-  net::HttpClientOptions http;
+  http::HttpClientOptions http;
   http.timeout = p->options_.timeout;
   http.maxResponseBytes = 4096;
   http.userAgent = "tlsedge-acme-preflight";
-  auto made = net::HttpClient::create(loop, std::move(http));
+  auto made = http::HttpClient::create(loop, std::move(http));
   if (!made) return makeError("acme pre-flight: " + made.error().message);
   p->http_ = std::move(*made);
   return p;
@@ -176,11 +176,11 @@ void Preflight::probe(uint64_t id) {
   }
   const std::string address = c.addresses[c.address];
   const std::string port = std::to_string(options_.httpPort);
-  net::HttpRequest request;
+  http::HttpRequest request;
   request.url = "http://" + urlHost(address) + ":" + port + std::string(kChallengePath) + c.token;
   request.host = host + ":" + port;
   http_->send(std::move(request), [this, id, host, address,
-                                   port](Result<net::HttpResponse> response) {
+                                   port](Result<http::HttpResponse> response) {
     auto it = checks_.find(id);
     if (it == checks_.end()) return;
     Check& check = *it->second;

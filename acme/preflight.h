@@ -76,7 +76,7 @@ class Preflight {
   uv_loop_t* loop_;
   ChallengeStore& challenges_;
   PreflightOptions options_;
-  std::unique_ptr<net::HttpClient> http_;
+  std::unique_ptr<http::HttpClient> http_;
   std::map<uint64_t, std::unique_ptr<Check>> checks_;
   uint64_t seq_ = 0;
   std::shared_ptr<bool> life_ = std::make_shared<bool>(true);

@@ -10,7 +10,7 @@
 #include "certstore/manage.h"
 #include "certstore/store.h"
 
-namespace tlsedge::proxy {
+namespace tlsedge::admin {
 namespace {
 
 constexpr std::string_view kCertificates = "/v1/certificates";
@@ -349,4 +349,4 @@ AdminResponse AdminApi::acme(std::string_view rest, const AdminRequest& request)
                 {"site", *site}, {"revocation", "started"}, {"message", message}}));
 }
 
-}  // namespace tlsedge::proxy
+}  // namespace tlsedge::admin

@@ -52,7 +52,7 @@
 #include "certstore/selector.h"
 #include "conf/config.h"
 
-namespace tlsedge::proxy {
+namespace tlsedge::admin {
 
 struct AdminRequest {
   std::string method;  // "GET", ...
@@ -139,4 +139,4 @@ Result<CertificateUpload> parseCertificateUpload(std::string_view body);
 // "%41b" -> "Ab", "+" -> " "; an Error on a bad escape.
 Result<std::string> percentDecode(std::string_view text);
 
-}  // namespace tlsedge::proxy
+}  // namespace tlsedge::admin

@@ -9,12 +9,12 @@
 #include "http/http_parser.h"
 #include "net/unix_socket.h"
 
-namespace tlsedge::proxy {
+namespace tlsedge::admin {
 namespace {
 
-class Collector : public net::HttpParser::Handler {
+class Collector : public http::HttpParser::Handler {
  public:
-  void onHead(net::MessageHead& head) override { reply.status = head.status; }
+  void onHead(http::MessageHead& head) override { reply.status = head.status; }
   void onBody(std::string_view data) override { reply.body.append(data); }
   void onMessageComplete() override { complete = true; }
   AdminReply reply;
@@ -54,7 +54,7 @@ Result<AdminReply> adminRequest(const std::string& socketPath, const std::string
   }
 
   Collector collector;
-  net::HttpParser parser(net::HttpParser::Kind::kResponse, collector);
+  http::HttpParser parser(http::HttpParser::Kind::kResponse, collector);
   char buf[16384];
   while (!collector.complete) {
     const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
@@ -70,4 +70,4 @@ Result<AdminReply> adminRequest(const std::string& socketPath, const std::string
   return collector.reply;
 }
 
-}  // namespace tlsedge::proxy
+}  // namespace tlsedge::admin

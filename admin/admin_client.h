@@ -9,7 +9,7 @@
 
 #include "base/result.h"
 
-namespace tlsedge::proxy {
+namespace tlsedge::admin {
 
 struct AdminReply {
   int status = 0;
@@ -24,4 +24,4 @@ Result<AdminReply> adminRequest(const std::string& socketPath, const std::string
                                 const std::string& target, const std::string& body,
                                 const std::string& accept, int timeoutSeconds = 60);
 
-}  // namespace tlsedge::proxy
+}  // namespace tlsedge::admin

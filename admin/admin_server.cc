@@ -17,7 +17,7 @@
 #include "net/loop.h"
 #include "net/unix_socket.h"
 
-namespace tlsedge::proxy {
+namespace tlsedge::admin {
 namespace {
 
 std::string errnoText(const std::string& what) { return what + ": " + std::strerror(errno); }
@@ -25,7 +25,8 @@ std::string errnoText(const std::string& what) { return what + ": " + std::strer
 // The response head; the body is written after it as it is (never copied).
 std::string responseHead(const AdminResponse& r, bool keepAlive) {
   std::string out = "HTTP/1.1 " + std::to_string(r.status) + " " +
-                    std::string(reasonPhrase(r.status)) + "\r\nContent-Type: " + r.contentType +
+                    std::string(http::reasonPhrase(r.status)) +
+                    "\r\nContent-Type: " + r.contentType +
                     "\r\nContent-Length: " + std::to_string(r.body.size()) + "\r\n";
   if (!r.allow.empty()) out += "Allow: " + r.allow + "\r\n";
   out += keepAlive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
@@ -41,10 +42,10 @@ constexpr size_t kWriteSlice = 256 * 1024;
 }  // namespace
 
 // One admin connection. Deleted once both of its handles are closed.
-class AdminServer::Client : public net::HttpParser::Handler {
+class AdminServer::Client : public http::HttpParser::Handler {
  public:
   Client(AdminServer* server, uv_loop_t* loop)
-      : server_(server), parser_(net::HttpParser::Kind::kRequest, *this) {
+      : server_(server), parser_(http::HttpParser::Kind::kRequest, *this) {
     if (server->tcp_) {
       uv_tcp_init(loop, &handle_.tcp);
     } else {
@@ -73,7 +74,7 @@ class AdminServer::Client : public net::HttpParser::Handler {
     uv_close(reinterpret_cast<uv_handle_t*>(&timer_), &Client::onClosed);
   }
 
-  void onHead(net::MessageHead& head) override {
+  void onHead(http::MessageHead& head) override {
     head_ = std::move(head);
     body_.clear();
     if (head_.contentLength && *head_.contentLength > kMaxBodyBytes) {
@@ -236,8 +237,8 @@ class AdminServer::Client : public net::HttpParser::Handler {
     if (done_) return;
     const size_t used = parser_.feed(data, size);
     if (parser_.failed() && !done_) {
-      const bool tooLarge = parser_.error() == net::HttpParser::Error::kHeadTooLarge ||
-                            parser_.error() == net::HttpParser::Error::kTooManyHeaders;
+      const bool tooLarge = parser_.error() == http::HttpParser::Error::kHeadTooLarge ||
+                            parser_.error() == http::HttpParser::Error::kTooManyHeaders;
       finishWith(tooLarge ? 431 : 400,
                  tooLarge ? "request head too large" : "bad request: " + parser_.errorReason());
     }
@@ -261,8 +262,8 @@ class AdminServer::Client : public net::HttpParser::Handler {
   } handle_;
   std::shared_ptr<Client*> token_ = std::make_shared<Client*>(this);  // null once closing
   uv_timer_t timer_;
-  net::HttpParser parser_;
-  net::MessageHead head_;
+  http::HttpParser parser_;
+  http::MessageHead head_;
   std::string body_;
   std::string rest_;  // read beyond the request being answered
   char readBuffer_[16384];
@@ -444,4 +445,4 @@ void AdminServer::unlinkIfOurs() {
   }
 }
 
-}  // namespace tlsedge::proxy
+}  // namespace tlsedge::admin

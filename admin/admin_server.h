@@ -22,7 +22,7 @@
 // closes with removeFile false, as its successor serves on the same socket.
 //
 // Clients: up to kMaxClients at once (more are closed at accept). Requests
-// are parsed with net::HttpParser: head at most kMaxHeadBytes (431 beyond),
+// are parsed with http::HttpParser: head at most kMaxHeadBytes (431 beyond),
 // body at most kMaxBodyBytes (413 beyond, then the connection closes);
 // `Expect: 100-continue` is answered. Keep-alive and pipelining are served
 // in order, one at a time: a request is answered (possibly later, see
@@ -46,7 +46,7 @@
 #include "base/result.h"
 #include "conf/config.h"
 
-namespace tlsedge::proxy {
+namespace tlsedge::admin {
 
 class AdminServer {
  public:
@@ -105,4 +105,4 @@ class AdminServer {
   bool closed_ = false;
 };
 
-}  // namespace tlsedge::proxy
+}  // namespace tlsedge::admin

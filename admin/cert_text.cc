@@ -6,7 +6,7 @@
 #include "certstore/json.h"
 #include "certstore/x509_text.h"
 
-namespace tlsedge::proxy {
+namespace tlsedge::admin {
 namespace {
 
 std::string joined(const std::vector<std::string>& items, const char* separator) {
@@ -111,4 +111,4 @@ std::string removedJson(const std::string& name) {
   return certstore::jsonText(nlohmann::ordered_json{{"removed", name}});
 }
 
-}  // namespace tlsedge::proxy
+}  // namespace tlsedge::admin

@@ -10,7 +10,7 @@
 
 #include "certstore/manage.h"
 
-namespace tlsedge::proxy {
+namespace tlsedge::admin {
 
 // Each ends with a newline. `certsDir` names the store in the empty listing.
 std::string listText(const std::vector<certstore::CertListEntry>& entries,
@@ -22,4 +22,4 @@ std::string removedText(const std::string& name);
 // `{"removed":"NAME"}`
 std::string removedJson(const std::string& name);
 
-}  // namespace tlsedge::proxy
+}  // namespace tlsedge::admin

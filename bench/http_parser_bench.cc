@@ -25,9 +25,9 @@ const std::string kBrowserGet =
     "\r\n";
 
 // Counts what a connection would act on, so nothing is optimized away.
-class CountingHandler : public HttpParser::Handler {
+class CountingHandler : public http::HttpParser::Handler {
  public:
-  void onHead(MessageHead& head) override {
+  void onHead(http::MessageHead& head) override {
     ++heads;
     headers += head.headers.size();
     benchmark::DoNotOptimize(head.find("host"));
@@ -44,7 +44,7 @@ class CountingHandler : public HttpParser::Handler {
 // One request per feed() on a long-lived keep-alive parser.
 void BM_ParseBrowserGet(benchmark::State& state) {
   CountingHandler handler;
-  HttpParser parser(HttpParser::Kind::kRequest, handler);
+  http::HttpParser parser(http::HttpParser::Kind::kRequest, handler);
   for (auto _ : state) {
     const size_t n = parser.feed(kBrowserGet.data(), kBrowserGet.size());
     if (n != kBrowserGet.size() || parser.failed()) state.SkipWithError("parse failed");
@@ -61,7 +61,7 @@ BENCHMARK(BM_ParseBrowserGet);
 void BM_ParseBrowserGetNewParser(benchmark::State& state) {
   CountingHandler handler;
   for (auto _ : state) {
-    HttpParser parser(HttpParser::Kind::kRequest, handler);
+    http::HttpParser parser(http::HttpParser::Kind::kRequest, handler);
     const size_t n = parser.feed(kBrowserGet.data(), kBrowserGet.size());
     if (n != kBrowserGet.size() || parser.failed()) state.SkipWithError("parse failed");
   }
@@ -76,7 +76,7 @@ void BM_ParsePipelined16(benchmark::State& state) {
   std::string batch;
   for (int i = 0; i < kBatch; ++i) batch += kBrowserGet;
   CountingHandler handler;
-  HttpParser parser(HttpParser::Kind::kRequest, handler);
+  http::HttpParser parser(http::HttpParser::Kind::kRequest, handler);
   for (auto _ : state) {
     const size_t n = parser.feed(batch.data(), batch.size());
     if (n != batch.size() || parser.failed()) state.SkipWithError("parse failed");
@@ -97,9 +97,9 @@ void BM_ParsePipelined16PauseResume(benchmark::State& state) {
       CountingHandler::onMessageComplete();
       parser->pause();
     }
-    HttpParser* parser = nullptr;
+    http::HttpParser* parser = nullptr;
   } handler;
-  HttpParser parser(HttpParser::Kind::kRequest, handler);
+  http::HttpParser parser(http::HttpParser::Kind::kRequest, handler);
   handler.parser = &parser;
   for (auto _ : state) {
     size_t off = 0;

@@ -12,7 +12,7 @@
 #include "certstore/store.h"
 #include "net/loop.h"
 
-namespace tlsedge::proxy {
+namespace tlsedge::certstore {
 
 struct CertificateWatcher::Directory {
   CertificateWatcher* owner;
@@ -320,4 +320,4 @@ void CertificateWatcher::applyEntry(std::shared_ptr<const certstore::Selector>& 
             ": " + std::to_string(applied->hosts.size()) + " site host(s) rebound");
 }
 
-}  // namespace tlsedge::proxy
+}  // namespace tlsedge::certstore

@@ -29,7 +29,7 @@
 #include "certstore/store_bindings.h"
 #include "conf/config.h"
 
-namespace tlsedge::proxy {
+namespace tlsedge::certstore {
 
 struct CertificateSwapStats {
   uint64_t swapped = 0;    // published a new certificate
@@ -109,4 +109,4 @@ class CertificateWatcher {
   CertificateSwapStats stats_;
 };
 
-}  // namespace tlsedge::proxy
+}  // namespace tlsedge::certstore

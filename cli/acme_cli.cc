@@ -15,7 +15,7 @@
 #include "cli/cli_common.h"
 #include "net/unix_socket.h"
 
-namespace tlsedge::proxy {
+namespace tlsedge::cli {
 namespace {
 
 // The help of `tlsedge acme` (its footer): which way a command goes.
@@ -64,9 +64,9 @@ int runAcme(const AcmeArgs& a) {
   if (probe.state == net::SocketProbe::State::kAnswers) {
     const bool post = action != "status";
     auto reply =
-        adminRequest(socket, post ? "POST" : "GET",
-                     post ? "/v1/acme/" + percentEncode(a.site) + "/" + action : "/v1/acme", body,
-                     json ? "application/json" : "text/plain");
+        admin::adminRequest(socket, post ? "POST" : "GET",
+                            post ? "/v1/acme/" + percentEncode(a.site) + "/" + action : "/v1/acme",
+                            body, json ? "application/json" : "text/plain");
     if (!reply.ok()) return fail(reply.error().message);
     if (reply->status >= 400) return fail(adminReplyError(*reply, socket));
     std::cout << reply->body << (json ? "\n" : "");
@@ -144,4 +144,4 @@ CLI::App* addAcmeCommand(CLI::App& app, std::function<int()>* command) {
   return acme;
 }
 
-}  // namespace tlsedge::proxy
+}  // namespace tlsedge::cli

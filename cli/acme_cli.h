@@ -15,11 +15,11 @@ namespace CLI {
 class App;
 }
 
-namespace tlsedge::proxy {
+namespace tlsedge::cli {
 
 // Adds `acme` and its actions to the command line `app`. When the command
 // line names one of them, parsing sets `*command` to it; it returns the
 // exit status: 0 on success, 1 on failure. Returns the `acme` subcommand.
 CLI::App* addAcmeCommand(CLI::App& app, std::function<int()>* command);
 
-}  // namespace tlsedge::proxy
+}  // namespace tlsedge::cli

@@ -15,7 +15,7 @@
 #include "conf/config.h"
 #include "net/unix_socket.h"
 
-namespace tlsedge::proxy {
+namespace tlsedge::cli {
 namespace {
 
 // The help of `tlsedge cert` (its footer): which way a command goes.
@@ -60,28 +60,28 @@ int runOffline(const CertArgs& a, const conf::Config& config) {
     auto entries = certstore::listCertificates(config, now);
     if (!entries.ok()) return fail(entries.error().message);
     return print(a.json, certstore::toJson(*entries),
-                 listText(*entries, config.stateDir + "/certs"));
+                 admin::listText(*entries, config.stateDir + "/certs"));
   }
   const std::string& arg = a.arg;
   if (a.action == "show") {
     auto shown = certstore::showCertificate(config, arg, now);
     if (!shown.ok()) return fail(shown.error().message);
-    return print(a.json, certstore::toJson(*shown), showText(*shown));
+    return print(a.json, certstore::toJson(*shown), admin::showText(*shown));
   }
   if (a.action == "which") {
     auto chosen = certstore::whichCertificate(config, arg, now);
     if (!chosen.ok()) return fail(chosen.error().message);
-    return print(a.json, certstore::toJson(*chosen), whichText(*chosen));
+    return print(a.json, certstore::toJson(*chosen), admin::whichText(*chosen));
   }
   if (a.action == "rm") {
     if (Status removed = certstore::removeCertificate(config, arg, now); !removed.ok()) {
       return fail(removed.error().message);
     }
-    return print(a.json, removedJson(arg), removedText(arg));
+    return print(a.json, admin::removedJson(arg), admin::removedText(arg));
   }
   auto added = certstore::addCertificate(config, arg, a.certPath, a.keyPath, a.replace, now);
   if (!added.ok()) return fail(added.error().message);
-  return print(a.json, certstore::toJson(*added), addText(*added));
+  return print(a.json, certstore::toJson(*added), admin::addText(*added));
 }
 
 // Through the daemon's admin API, which renders the same output.
@@ -111,7 +111,7 @@ int runRemote(const CertArgs& a, const std::string& socket) {
                                                       {"key_source", a.keyPath}});
   }
   auto reply =
-      adminRequest(socket, method, target, body, a.json ? "application/json" : "text/plain");
+      admin::adminRequest(socket, method, target, body, a.json ? "application/json" : "text/plain");
   if (!reply.ok()) return fail(reply.error().message);
   if (reply->status >= 400) return fail(adminReplyError(*reply, socket));
   return print(a.json, reply->body, reply->body);
@@ -222,4 +222,4 @@ CLI::App* addCertCommand(CLI::App& app, std::function<int()>* command) {
   return cert;
 }
 
-}  // namespace tlsedge::proxy
+}  // namespace tlsedge::cli

@@ -17,7 +17,7 @@ namespace CLI {
 class App;
 }
 
-namespace tlsedge::proxy {
+namespace tlsedge::cli {
 
 // Adds `cert` and its actions (their arguments, options and help) to the
 // command line `app`. When the command line names one of them, parsing sets
@@ -25,4 +25,4 @@ namespace tlsedge::proxy {
 // operation failed. Returns the `cert` subcommand.
 CLI::App* addCertCommand(CLI::App& app, std::function<int()>* command);
 
-}  // namespace tlsedge::proxy
+}  // namespace tlsedge::cli

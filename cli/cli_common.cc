@@ -4,7 +4,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
-namespace tlsedge::proxy {
+namespace tlsedge::cli {
 
 Result<conf::ConfigPtr> loadCliConfig(const std::string& path) {
   if (!path.empty()) return conf::loadFile(path);
@@ -25,7 +25,7 @@ std::string percentEncode(const std::string& text) {
   return out;
 }
 
-std::string adminReplyError(const AdminReply& reply, const std::string& socket) {
+std::string adminReplyError(const admin::AdminReply& reply, const std::string& socket) {
   const auto body = nlohmann::json::parse(reply.body, nullptr, /*allow_exceptions=*/false);
   if (body.is_object()) {
     if (auto it = body.find("error"); it != body.end() && it->is_string()) {
@@ -35,4 +35,4 @@ std::string adminReplyError(const AdminReply& reply, const std::string& socket) 
   return "admin socket " + socket + ": HTTP " + std::to_string(reply.status);
 }
 
-}  // namespace tlsedge::proxy
+}  // namespace tlsedge::cli

@@ -10,7 +10,7 @@
 #include "base/result.h"
 #include "conf/config.h"
 
-namespace tlsedge::proxy {
+namespace tlsedge::cli {
 
 // The configuration at `path`; without one, the embedded default's.
 Result<conf::ConfigPtr> loadCliConfig(const std::string& path);
@@ -20,6 +20,6 @@ std::string percentEncode(const std::string& text);
 
 // The message of an admin API error answer ({"error": "..."}), else
 // "admin socket PATH: HTTP STATUS".
-std::string adminReplyError(const AdminReply& reply, const std::string& socket);
+std::string adminReplyError(const admin::AdminReply& reply, const std::string& socket);
 
-}  // namespace tlsedge::proxy
+}  // namespace tlsedge::cli

@@ -88,7 +88,7 @@ int main(int argc, char** argv) {
   addLogOptions(run, log);
   run->footer(kSignals);
   run->callback(setCommand([&config, argv, argc] {
-    return tlsedge::proxy::runServer({config, std::vector<std::string>(argv, argv + argc)});
+    return tlsedge::daemon::runServer({config, std::vector<std::string>(argv, argv + argc)});
   }));
 
   CLI::App* check =
@@ -98,7 +98,7 @@ int main(int argc, char** argv) {
       ->required();
   addLogOptions(check, log);
   check->callback(setCommand([&config] {
-    auto loaded = tlsedge::proxy::loadGeneration(config);
+    auto loaded = tlsedge::daemon::loadGeneration(config);
     if (!loaded) {
       std::cerr << loaded.error().message << "\n";
       return 1;
@@ -107,8 +107,8 @@ int main(int argc, char** argv) {
     return 0;
   }));
 
-  addHelpCommand(tlsedge::proxy::addCertCommand(app, &command), "tlsedge cert", &command);
-  addHelpCommand(tlsedge::proxy::addAcmeCommand(app, &command), "tlsedge acme", &command);
+  addHelpCommand(tlsedge::cli::addCertCommand(app, &command), "tlsedge cert", &command);
+  addHelpCommand(tlsedge::cli::addAcmeCommand(app, &command), "tlsedge acme", &command);
 
   app.add_subcommand("default-config", "print the embedded default configuration")
       ->callback(setCommand([] {

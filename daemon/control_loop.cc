@@ -21,7 +21,7 @@
 #include "net/offload.h"
 #include "net/signal_watcher.h"
 
-namespace tlsedge::proxy {
+namespace tlsedge::daemon {
 namespace {
 
 // Logs a failed notification (systemd waits for READY=1 until its timeout).
@@ -31,8 +31,8 @@ void notifyServiceManager(const std::string& state) {
 
 class ControlLoop {
  public:
-  ControlLoop(std::string configPath, GenerationPtr generation, std::vector<std::string> argv,
-              std::vector<service::InheritedSocket> inherited)
+  ControlLoop(std::string configPath, proxy::GenerationPtr generation,
+              std::vector<std::string> argv, std::vector<service::InheritedSocket> inherited)
       : configPath_(std::move(configPath)),
         generation_(std::move(generation)),
         argv_(std::move(argv)),
@@ -90,13 +90,13 @@ class ControlLoop {
       return true;
     });
     if (adminFd >= 0 || !config.adminSocket.empty()) {
-      auto admin = adminFd >= 0 ? AdminServer::adopt(adminFd, config.adminSocket)
-                                : AdminServer::bind(config.adminSocket);
+      auto admin = adminFd >= 0 ? admin::AdminServer::adopt(adminFd, config.adminSocket)
+                                : admin::AdminServer::bind(config.adminSocket);
       if (!admin) return admin.error();
       admin_ = std::move(*admin);
     }
     if (config.metricsListen) {
-      auto bound = AdminServer::bindTcp(*config.metricsListen, "metrics");
+      auto bound = admin::AdminServer::bindTcp(*config.metricsListen, "metrics");
       if (!bound) return bound.error();
       metricsServer_ = std::move(*bound);
     }
@@ -136,7 +136,7 @@ class ControlLoop {
   void startAdminApi() {
     if (admin_ == nullptr) return;
     acme::Manager& acme = acme_->manager();
-    adminApi_ = std::make_unique<AdminApi>(AdminApi::Hooks{
+    adminApi_ = std::make_unique<admin::AdminApi>(admin::AdminApi::Hooks{
         [this] { return generation_->config; }, [this] { return certificates_->current(); },
         [this](const std::string& name, certstore::CredentialsPtr credentials) {
           certificates_->watcher().applyValidated(name, std::move(credentials));
@@ -146,8 +146,8 @@ class ControlLoop {
         [&acme](const std::string& site, std::optional<int> reason) {
           return acme.revokeNow(site, reason);
         },
-        [this](AdminApi::Work work, AdminApi::Reply done) {
-          net::offload<AdminResponse>(&loop_, std::move(work), std::move(done));
+        [this](admin::AdminApi::Work work, admin::AdminApi::Reply done) {
+          net::offload<admin::AdminResponse>(&loop_, std::move(work), std::move(done));
         }});
     if (auto started = admin_->start(&loop_, adminApi_.get()); !started) {
       log::error(started.error().message);  // the daemon serves on without it
@@ -161,7 +161,7 @@ class ControlLoop {
     metrics_ = std::make_unique<MetricsEndpoint>(&loop_, poster_.get(), workers_->workers(),
                                                  [this](MetricsInput& in) { fillMetrics(in); });
     auto started = metricsServer_->start(
-        &loop_, [this](const AdminRequest& request, AdminServer::Reply reply) {
+        &loop_, [this](const admin::AdminRequest& request, admin::AdminServer::Reply reply) {
           metrics_->handle(request, std::move(reply));
         });
     if (!started) return started;
@@ -280,7 +280,7 @@ class ControlLoop {
   }
 
   std::string configPath_;
-  GenerationPtr generation_;
+  proxy::GenerationPtr generation_;
   uv_loop_t loop_;
   std::unique_ptr<net::Poster> poster_;  // workers report back through it
   // The subsystems (daemon/subsystems.h); the access log outlives the
@@ -291,10 +291,10 @@ class ControlLoop {
   std::unique_ptr<CertificateFeed> certificates_;
   std::unique_ptr<AcmeOrders> acme_;  // ACME hook (control loop)
   std::unique_ptr<FixedAtStart> fixed_;
-  std::vector<Subsystem*> subsystems_;  // in reload order
-  std::unique_ptr<AdminServer> admin_;  // null: admin.socket is ""
-  std::unique_ptr<AdminApi> adminApi_;
-  std::unique_ptr<AdminServer> metricsServer_;  // null: metrics.listen is ""
+  std::vector<Subsystem*> subsystems_;         // in reload order
+  std::unique_ptr<admin::AdminServer> admin_;  // null: admin.socket is ""
+  std::unique_ptr<admin::AdminApi> adminApi_;
+  std::unique_ptr<admin::AdminServer> metricsServer_;  // null: metrics.listen is ""
   std::unique_ptr<MetricsEndpoint> metrics_;
   uint64_t reloadsSucceeded_ = 0;
   uint64_t reloadsFailed_ = 0;
@@ -308,7 +308,7 @@ class ControlLoop {
 
 }  // namespace
 
-Result<GenerationPtr> loadGeneration(const std::string& path) {
+Result<proxy::GenerationPtr> loadGeneration(const std::string& path) {
   Result<conf::ConfigPtr> config =
       path.empty() ? conf::loadString(conf::kDefaultConfigYaml, "<embedded default>",
                                       std::filesystem::current_path().string())
@@ -316,14 +316,14 @@ Result<GenerationPtr> loadGeneration(const std::string& path) {
   if (!config) return config.error();
   auto selector = certstore::Selector::build(**config, ::time(nullptr));
   if (!selector) return selector.error();
-  auto upstreams = buildUpstreamSetups(**config);
+  auto upstreams = proxy::buildUpstreamSetups(**config);
   if (!upstreams) return upstreams.error();
-  auto gen = std::make_shared<Generation>();
+  auto gen = std::make_shared<proxy::Generation>();
   gen->config = *config;
-  gen->router = std::make_unique<Router>(*gen->config);
+  gen->router = std::make_unique<proxy::Router>(*gen->config);
   gen->selector = *selector;
   gen->upstreams = std::move(*upstreams);
-  return GenerationPtr(gen);
+  return proxy::GenerationPtr(gen);
 }
 
 int runServer(const RunOptions& options) {
@@ -347,4 +347,4 @@ int runServer(const RunOptions& options) {
   return control.run();
 }
 
-}  // namespace tlsedge::proxy
+}  // namespace tlsedge::daemon

@@ -13,7 +13,7 @@
 #include "base/result.h"
 #include "proxy/generation.h"
 
-namespace tlsedge::proxy {
+namespace tlsedge::daemon {
 
 struct RunOptions {
   std::string configPath;         // empty: the embedded default configuration
@@ -27,6 +27,6 @@ int runServer(const RunOptions& options);
 // empty; its demo site's certificate comes from the local CA, issued by the
 // ACME manager once running) and builds the generation: every file is read
 // and every certificate validated.
-Result<GenerationPtr> loadGeneration(const std::string& path);
+Result<proxy::GenerationPtr> loadGeneration(const std::string& path);
 
-}  // namespace tlsedge::proxy
+}  // namespace tlsedge::daemon

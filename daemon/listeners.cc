@@ -13,7 +13,7 @@
 #include "base/log.h"
 #include "net/listener.h"
 
-namespace tlsedge::proxy {
+namespace tlsedge::daemon {
 namespace {
 
 constexpr int kBacklog = 511;
@@ -188,14 +188,14 @@ std::vector<std::pair<int, std::string>> ListenerSet::handover() const {
   return out;
 }
 
-std::vector<ListenerUpdate> ListenerSet::commit(Plan plan) {
+std::vector<proxy::ListenerUpdate> ListenerSet::commit(Plan plan) {
   for (const auto& l : plan.opened) {
     log::info(std::string("listening ") + scheme(l.tls) + " " + l.display);
   }
   for (const auto& l : plan.closed) {
     log::info("closed listener " + l.display + " (" + scheme(l.tls) + ")");
   }
-  std::vector<ListenerUpdate> updates(plan.sockets.size());
+  std::vector<proxy::ListenerUpdate> updates(plan.sockets.size());
   for (size_t w = 0; w < updates.size(); ++w) {
     updates[w].open = std::move(plan.sockets[w]);
     for (const auto& l : plan.closed) updates[w].close.push_back(l.id);
@@ -205,4 +205,4 @@ std::vector<ListenerUpdate> ListenerSet::commit(Plan plan) {
   return updates;
 }
 
-}  // namespace tlsedge::proxy
+}  // namespace tlsedge::daemon

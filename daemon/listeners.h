@@ -45,7 +45,7 @@
 #include "daemon/service_manager.h"
 #include "proxy/listener_update.h"
 
-namespace tlsedge::proxy {
+namespace tlsedge::daemon {
 
 // The control loop's copies of one listener's sockets; closed with the last
 // Listener record that refers to them.
@@ -73,10 +73,10 @@ class ListenerSet {
   // A change computed by prepare(): the sockets of new listeners are open.
   // Dropping a Plan without commit() closes them again.
   struct Plan {
-    std::vector<Listener> next;                      // all listeners after the change
-    std::vector<Listener> opened;                    // the new ones among them
-    std::vector<Listener> closed;                    // open now, gone after the change
-    std::vector<std::vector<ListenSocket>> sockets;  // [worker] -> new sockets
+    std::vector<Listener> next;                             // all listeners after the change
+    std::vector<Listener> opened;                           // the new ones among them
+    std::vector<Listener> closed;                           // open now, gone after the change
+    std::vector<std::vector<proxy::ListenSocket>> sockets;  // [worker] -> new sockets
     uint16_t httpsPort = 443;
   };
 
@@ -89,7 +89,7 @@ class ListenerSet {
   // Makes `plan` the running state, logs `listening SCHEME ADDR` for each
   // new listener and `closed listener ADDR (SCHEME)` for each removed one,
   // and returns what each worker must do.
-  std::vector<ListenerUpdate> commit(Plan plan);
+  std::vector<proxy::ListenerUpdate> commit(Plan plan);
 
   const std::vector<Listener>& listeners() const { return open_; }
 
@@ -111,4 +111,4 @@ class ListenerSet {
   uint64_t nextId_ = 1;
 };
 
-}  // namespace tlsedge::proxy
+}  // namespace tlsedge::daemon

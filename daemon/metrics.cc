@@ -13,7 +13,7 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
-namespace tlsedge::proxy {
+namespace tlsedge::daemon {
 namespace {
 
 using prometheus::Labels;
@@ -37,9 +37,11 @@ class Families {
     gauge(name, help).Add({}).Set(value);
   }
   // A LatencyHistogram, in seconds.
-  void histogram(const std::string& name, const std::string& help, const LatencyHistogram& h) {
+  void histogram(const std::string& name, const std::string& help,
+                 const proxy::LatencyHistogram& h) {
     prometheus::Histogram::BucketBoundaries bounds;
-    for (uint64_t us : LatencyHistogram::kBoundsUs) bounds.push_back(static_cast<double>(us) / 1e6);
+    for (uint64_t us : proxy::LatencyHistogram::kBoundsUs)
+      bounds.push_back(static_cast<double>(us) / 1e6);
     std::vector<double> counts(h.counts.begin(), h.counts.end());
     prometheus::BuildHistogram()
         .Name(name)
@@ -55,7 +57,7 @@ class Families {
 };
 
 void addTraffic(Families& f, const MetricsInput& in) {
-  const WorkerStats& t = in.traffic;
+  const proxy::WorkerStats& t = in.traffic;
   auto& accepted = f.counter("tlsedge_connections_accepted_total",
                              "Client connections accepted, by listener kind.");
   accepted.Add({{"listener", "https"}}).Increment(toDouble(t.acceptedTls));
@@ -65,8 +67,8 @@ void addTraffic(Families& f, const MetricsInput& in) {
 
   auto& handshakes = f.counter("tlsedge_tls_handshakes_total",
                                "TLS handshakes finished, by result, version and resumption.");
-  const char* versions[WorkerStats::kTlsVersions] = {"TLSv1.2", "TLSv1.3"};
-  for (size_t v = 0; v < WorkerStats::kTlsVersions; ++v) {
+  const char* versions[proxy::WorkerStats::kTlsVersions] = {"TLSv1.2", "TLSv1.3"};
+  for (size_t v = 0; v < proxy::WorkerStats::kTlsVersions; ++v) {
     for (size_t r = 0; r < 2; ++r) {
       handshakes
           .Add({{"result", "success"}, {"version", versions[v]}, {"resumed", r ? "true" : "false"}})
@@ -80,9 +82,9 @@ void addTraffic(Families& f, const MetricsInput& in) {
 
   auto& sni = f.counter("tlsedge_sni_lookups_total",
                         "Certificate selections for a TLS ClientHello, by outcome.");
-  const char* outcomes[WorkerStats::kSniOutcomes] = {"exact", "wildcard", "site_fallback",
-                                                     "default", "miss"};
-  for (size_t i = 0; i < WorkerStats::kSniOutcomes; ++i) {
+  const char* outcomes[proxy::WorkerStats::kSniOutcomes] = {"exact", "wildcard", "site_fallback",
+                                                            "default", "miss"};
+  for (size_t i = 0; i < proxy::WorkerStats::kSniOutcomes; ++i) {
     sni.Add({{"outcome", outcomes[i]}}).Increment(toDouble(t.sniLookups[i]));
   }
 
@@ -333,4 +335,4 @@ std::string renderMetrics(MetricsInput input, time_t now) {
   return families.text();
 }
 
-}  // namespace tlsedge::proxy
+}  // namespace tlsedge::daemon

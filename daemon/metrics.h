@@ -23,7 +23,7 @@
 #include "certstore/selector.h"
 #include "proxy/worker_stats.h"
 
-namespace tlsedge::proxy {
+namespace tlsedge::daemon {
 
 // Certificates of a snapshot by how long they have left. The states do not
 // overlap: a certificate is in exactly one of them (see docs/metrics.md).
@@ -73,15 +73,15 @@ struct ProcessStats {
 ProcessStats readProcessStats();
 
 struct MetricsInput {
-  WorkerStats traffic;              // every answering worker's, added up
-  uint64_t activeConnections = 0;   // of the answering workers
-  uint64_t workers = 0;             // running
-  uint64_t workersUnanswered = 0;   // did not answer the scrape in time
-  CertificateSwapStats swaps;       // the certificate watcher's
-  uint64_t reloadsSucceeded = 0;    // SIGHUP reloads applied
-  uint64_t reloadsFailed = 0;       // refused (the running configuration stayed)
-  bool lastReloadSucceeded = true;  // the last reload was applied (or none was tried)
-  CertificateStates certificates;   // filled by renderMetrics from `served` when set
+  proxy::WorkerStats traffic;             // every answering worker's, added up
+  uint64_t activeConnections = 0;         // of the answering workers
+  uint64_t workers = 0;                   // running
+  uint64_t workersUnanswered = 0;         // did not answer the scrape in time
+  certstore::CertificateSwapStats swaps;  // the certificate watcher's
+  uint64_t reloadsSucceeded = 0;          // SIGHUP reloads applied
+  uint64_t reloadsFailed = 0;             // refused (the running configuration stayed)
+  bool lastReloadSucceeded = true;        // the last reload was applied (or none was tried)
+  CertificateStates certificates;         // filled by renderMetrics from `served` when set
   // The snapshot being served and the certificates whose renewal fails:
   // their states are counted (O(certificates)) where the text is rendered,
   // off the control loop (MetricsEndpoint).
@@ -99,4 +99,4 @@ std::string renderMetrics(MetricsInput input, time_t now);
 
 inline constexpr const char* kMetricsContentType = "text/plain; version=0.0.4; charset=utf-8";
 
-}  // namespace tlsedge::proxy
+}  // namespace tlsedge::daemon

@@ -6,11 +6,11 @@
 #include "base/version.h"
 #include "net/offload.h"
 
-namespace tlsedge::proxy {
+namespace tlsedge::daemon {
 namespace {
 
-AdminResponse plain(int status, std::string body) {
-  AdminResponse r;
+admin::AdminResponse plain(int status, std::string body) {
+  admin::AdminResponse r;
   r.status = status;
   r.contentType = "text/plain; charset=utf-8";
   r.body = std::move(body);
@@ -25,14 +25,14 @@ void closeTimer(uv_timer_t* timer) {
 }  // namespace
 
 struct MetricsEndpoint::Scrape {
-  AdminServer::Reply reply;
+  admin::AdminServer::Reply reply;
   MetricsInput input;
   std::shared_ptr<net::FanIn> round;  // every worker's stats, folded into input
   uv_timer_t* timer = nullptr;
 };
 
 MetricsEndpoint::MetricsEndpoint(uv_loop_t* loop, net::Poster* poster,
-                                 const std::vector<std::unique_ptr<Worker>>& workers,
+                                 const std::vector<std::unique_ptr<proxy::Worker>>& workers,
                                  std::function<void(MetricsInput&)> control)
     : loop_(loop), poster_(poster), workers_(workers), control_(std::move(control)) {}
 
@@ -44,14 +44,14 @@ void MetricsEndpoint::close() {
   scrapes_.clear();
 }
 
-void MetricsEndpoint::handle(const AdminRequest& request, AdminServer::Reply reply) {
+void MetricsEndpoint::handle(const admin::AdminRequest& request, admin::AdminServer::Reply reply) {
   const std::string path = request.target.substr(0, request.target.find('?'));
   if (path != "/metrics" && path != "/healthz" && path != "/readyz") {
     reply(plain(404, "not found; try /metrics, /healthz or /readyz\n"));
     return;
   }
   if (request.method != "GET") {
-    AdminResponse r = plain(405, "method not allowed\n");
+    admin::AdminResponse r = plain(405, "method not allowed\n");
     r.allow = "GET";
     reply(std::move(r));
     return;
@@ -65,7 +65,7 @@ void MetricsEndpoint::handle(const AdminRequest& request, AdminServer::Reply rep
   }
 }
 
-void MetricsEndpoint::scrape(AdminServer::Reply reply) {
+void MetricsEndpoint::scrape(admin::AdminServer::Reply reply) {
   if (closed_) return;
   const uint64_t id = ++nextId_;
   auto s = std::make_unique<Scrape>();
@@ -94,7 +94,7 @@ void MetricsEndpoint::scrape(AdminServer::Reply reply) {
   if (!scrapes_.contains(id)) return;  // no workers: finished already
   scrape->round = round;
   for (const auto& worker : workers_) {
-    worker->snapshotStats([this, id, round](const WorkerStats& stats, size_t connections) {
+    worker->snapshotStats([this, id, round](const proxy::WorkerStats& stats, size_t connections) {
       // Worker thread: copy, and fold the copy on the control loop.
       round->arrive([this, id, copy = stats, connections] {
         auto it = scrapes_.find(id);
@@ -127,10 +127,10 @@ void MetricsEndpoint::finish(uint64_t id, size_t missing) {
   net::offload<std::string>(
       loop_, [input] { return renderMetrics(std::move(*input), ::time(nullptr)); },
       [reply = std::move(s->reply)](std::string text) {
-        AdminResponse r = plain(200, std::move(text));
+        admin::AdminResponse r = plain(200, std::move(text));
         r.contentType = kMetricsContentType;
         reply(std::move(r));
       });
 }
 
-}  // namespace tlsedge::proxy
+}  // namespace tlsedge::daemon

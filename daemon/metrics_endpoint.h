@@ -34,7 +34,7 @@
 #include "net/loop.h"
 #include "proxy/worker.h"
 
-namespace tlsedge::proxy {
+namespace tlsedge::daemon {
 
 class MetricsEndpoint {
  public:
@@ -43,23 +43,23 @@ class MetricsEndpoint {
   // `control` fills the control loop's part of a scrape (swaps, reloads,
   // certificate states); `poster` brings the workers' answers back to `loop`.
   MetricsEndpoint(uv_loop_t* loop, net::Poster* poster,
-                  const std::vector<std::unique_ptr<Worker>>& workers,
+                  const std::vector<std::unique_ptr<proxy::Worker>>& workers,
                   std::function<void(MetricsInput&)> control);
   ~MetricsEndpoint();
 
-  void handle(const AdminRequest& request, AdminServer::Reply reply);
+  void handle(const admin::AdminRequest& request, admin::AdminServer::Reply reply);
   void setReady(bool ready) { ready_ = ready; }
   // Scrapes in progress are dropped (their clients are closed with the server).
   void close();
 
  private:
   struct Scrape;
-  void scrape(AdminServer::Reply reply);
+  void scrape(admin::AdminServer::Reply reply);
   void finish(uint64_t id, size_t missing);
 
   uv_loop_t* loop_;
   net::Poster* poster_;
-  const std::vector<std::unique_ptr<Worker>>& workers_;
+  const std::vector<std::unique_ptr<proxy::Worker>>& workers_;
   std::function<void(MetricsInput&)> control_;
   std::map<uint64_t, std::unique_ptr<Scrape>> scrapes_;
   uint64_t nextId_ = 0;
@@ -67,4 +67,4 @@ class MetricsEndpoint {
   bool closed_ = false;
 };
 
-}  // namespace tlsedge::proxy
+}  // namespace tlsedge::daemon

@@ -14,7 +14,7 @@
 
 #include "net/listener.h"
 
-namespace tlsedge::proxy::service {
+namespace tlsedge::daemon::service {
 namespace {
 
 constexpr int kFirstFd = 3;  // SD_LISTEN_FDS_START
@@ -149,4 +149,4 @@ Result<std::vector<InheritedSocket>> takeInheritedSockets() {
   return out;
 }
 
-}  // namespace tlsedge::proxy::service
+}  // namespace tlsedge::daemon::service

@@ -18,7 +18,7 @@
 
 #include "base/result.h"
 
-namespace tlsedge::proxy::service {
+namespace tlsedge::daemon::service {
 
 // Sends `state` (newline-separated VAR=VALUE, e.g. "READY=1") to
 // $NOTIFY_SOCKET (a path, or "@name" for the abstract namespace). Without
@@ -49,4 +49,4 @@ struct InheritedSocket {
 // another process; an error when they are malformed or a fd is not a socket.
 Result<std::vector<InheritedSocket>> takeInheritedSockets();
 
-}  // namespace tlsedge::proxy::service
+}  // namespace tlsedge::daemon::service

@@ -1,8 +1,8 @@
 #include "daemon/subsystem.h"
 
-namespace tlsedge::proxy {
+namespace tlsedge::daemon {
 
-Status reconfigure(std::span<Subsystem* const> subsystems, const GenerationPtr& next) {
+Status reconfigure(std::span<Subsystem* const> subsystems, const proxy::GenerationPtr& next) {
   for (size_t i = 0; i < subsystems.size(); ++i) {
     if (Status prepared = subsystems[i]->prepare(*next); !prepared.ok()) {
       while (i > 0) subsystems[--i]->abort();
@@ -13,4 +13,4 @@ Status reconfigure(std::span<Subsystem* const> subsystems, const GenerationPtr& 
   return Ok{};
 }
 
-}  // namespace tlsedge::proxy
+}  // namespace tlsedge::daemon

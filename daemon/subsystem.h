@@ -17,25 +17,25 @@
 #include "base/result.h"
 #include "proxy/generation.h"
 
-namespace tlsedge::proxy {
+namespace tlsedge::daemon {
 
 class Subsystem {
  public:
   virtual ~Subsystem() = default;
 
   // Checks `next` and keeps what commit() needs. Changes nothing visible.
-  virtual Status prepare(const Generation& next) {
+  virtual Status prepare(const proxy::Generation& next) {
     (void)next;
     return Ok{};
   }
   // Switches to `next`. Called only after every prepare() succeeded.
-  virtual void commit(const GenerationPtr& next) = 0;
+  virtual void commit(const proxy::GenerationPtr& next) = 0;
   // A later subsystem's prepare() failed: drop what prepare() kept.
   virtual void abort() {}
 };
 
 // The two phases over `subsystems`, in order. Returns the first prepare()
 // error (nothing committed), else Ok (everything committed).
-Status reconfigure(std::span<Subsystem* const> subsystems, const GenerationPtr& next);
+Status reconfigure(std::span<Subsystem* const> subsystems, const proxy::GenerationPtr& next);
 
-}  // namespace tlsedge::proxy
+}  // namespace tlsedge::daemon

@@ -2,16 +2,16 @@
 
 #include "base/log.h"
 
-namespace tlsedge::proxy {
+namespace tlsedge::daemon {
 
-Status AccessLogFile::prepare(const Generation& next) {
-  auto destination = AccessLogWriter::openDestination(next.config->accessLog);
+Status AccessLogFile::prepare(const proxy::Generation& next) {
+  auto destination = proxy::AccessLogWriter::openDestination(next.config->accessLog);
   if (!destination) return destination.error();
   pending_.emplace(std::move(*destination));
   return Ok{};
 }
 
-void AccessLogFile::commit(const GenerationPtr&) {
+void AccessLogFile::commit(const proxy::GenerationPtr&) {
   writer_.use(std::move(*pending_));
   pending_.reset();
 }
@@ -32,7 +32,7 @@ CertificateFeed::CertificateFeed(uv_loop_t* loop, WorkerSet& workers,
 
 // The reload rebuilt the certificates from the files: published after the
 // generation, in the same queue to each worker.
-void CertificateFeed::commit(const GenerationPtr& next) {
+void CertificateFeed::commit(const proxy::GenerationPtr& next) {
   publish(next->selector);
   watch(next->config);
 }
@@ -51,12 +51,13 @@ void CertificateFeed::watch(const conf::ConfigPtr& config) {
 TicketKeys::TicketKeys(uv_loop_t* loop, WorkerSet& workers, const conf::Tls& tls)
     : workers_(workers),
       tls_(tls),
-      ring_(TicketKeyRing::generate(ticketLifetime(tls.ticketKeyRotation, tls.ticketKeysKept))) {
+      ring_(tls::TicketKeyRing::generate(
+          tls::ticketLifetime(tls.ticketKeyRotation, tls.ticketKeysKept))) {
   uv_timer_init(loop, &timer_);
   timer_.data = this;
 }
 
-void TicketKeys::commit(const GenerationPtr& next) {
+void TicketKeys::commit(const proxy::GenerationPtr& next) {
   const bool rescheduled = next->config->tls.ticketKeyRotation != scheduled_;
   tls_ = next->config->tls;
   if (rescheduled) schedule();
@@ -76,7 +77,7 @@ void TicketKeys::schedule() {
 // bytes) once every worker uses the new ring.
 void TicketKeys::rotate() {
   ring_ = ring_->rotated(static_cast<size_t>(tls_.ticketKeysKept),
-                         ticketLifetime(tls_.ticketKeyRotation, tls_.ticketKeysKept));
+                         tls::ticketLifetime(tls_.ticketKeyRotation, tls_.ticketKeysKept));
   const uint64_t seq = ++rotations_;
   workers_.rotateTicketKeys(ring_, [this, seq] {
     log::debug("ticket keys rotated (" + std::to_string(seq) + "): 1 current, " +
@@ -84,7 +85,7 @@ void TicketKeys::rotate() {
   });
 }
 
-void FixedAtStart::commit(const GenerationPtr& next) {
+void FixedAtStart::commit(const proxy::GenerationPtr& next) {
   const conf::Config& config = *next->config;
   if (config.adminSocket != adminSocket_) {
     log::warning("reload: admin.socket changes at the next restart (running " +
@@ -98,4 +99,4 @@ void FixedAtStart::commit(const GenerationPtr& next) {
   }
 }
 
-}  // namespace tlsedge::proxy
+}  // namespace tlsedge::daemon

@@ -25,21 +25,21 @@
 #include "proxy/access_log.h"
 #include "tls/ticket_keys.h"
 
-namespace tlsedge::proxy {
+namespace tlsedge::daemon {
 
 class AccessLogFile final : public Subsystem {
  public:
   Status start(const conf::Config& config) { return writer_.open(config.accessLog); }
   // Opens the new file (or the same path again: how rotation works).
-  Status prepare(const Generation& next) override;
-  void commit(const GenerationPtr& next) override;
+  Status prepare(const proxy::Generation& next) override;
+  void commit(const proxy::GenerationPtr& next) override;
   void abort() override { pending_.reset(); }
   // Outlives the workers, which write to it.
-  AccessLogWriter& writer() { return writer_; }
+  proxy::AccessLogWriter& writer() { return writer_; }
 
  private:
-  AccessLogWriter writer_;
-  std::optional<AccessLogWriter::Destination> pending_;
+  proxy::AccessLogWriter writer_;
+  std::optional<proxy::AccessLogWriter::Destination> pending_;
 };
 
 // The ACME manager and the HTTP-01/TLS-ALPN-01 answers the workers read.
@@ -49,7 +49,7 @@ class AcmeOrders final : public Subsystem {
   AcmeOrders(uv_loop_t* loop, acme::Manager::Issued issued)
       : manager_(loop, challenges_, std::move(issued)) {}
   void start(const conf::Config& config) { configure(config); }
-  void commit(const GenerationPtr& next) override { configure(*next->config); }
+  void commit(const proxy::GenerationPtr& next) override { configure(*next->config); }
   const acme::ChallengeStore& challenges() const { return challenges_; }
   acme::Manager& manager() { return manager_; }
 
@@ -66,10 +66,10 @@ class CertificateFeed final : public Subsystem {
   CertificateFeed(uv_loop_t* loop, WorkerSet& workers,
                   std::shared_ptr<const certstore::Selector> initial);
   void start(const conf::ConfigPtr& config) { watch(config); }
-  void commit(const GenerationPtr& next) override;
+  void commit(const proxy::GenerationPtr& next) override;
   const std::shared_ptr<const certstore::Selector>& current() const { return current_; }
   uint64_t generation() const { return published_; }
-  CertificateWatcher& watcher() { return watcher_; }
+  certstore::CertificateWatcher& watcher() { return watcher_; }
 
  private:
   void publish(std::shared_ptr<const certstore::Selector> next);
@@ -77,7 +77,7 @@ class CertificateFeed final : public Subsystem {
   WorkerSet& workers_;
   std::shared_ptr<const certstore::Selector> current_;
   uint64_t published_ = 1;  // snapshots published; 1: the one loaded at start
-  CertificateWatcher watcher_;
+  certstore::CertificateWatcher watcher_;
 };
 
 // Session ticket keys: one ring for every worker, rotated on a timer. A
@@ -88,9 +88,9 @@ class TicketKeys final : public Subsystem {
  public:
   TicketKeys(uv_loop_t* loop, WorkerSet& workers, const conf::Tls& tls);
   void start() { schedule(); }
-  void commit(const GenerationPtr& next) override;
+  void commit(const proxy::GenerationPtr& next) override;
   void close();
-  const TicketKeyRingPtr& ring() const { return ring_; }
+  const tls::TicketKeyRingPtr& ring() const { return ring_; }
 
  private:
   void schedule();
@@ -98,7 +98,7 @@ class TicketKeys final : public Subsystem {
   WorkerSet& workers_;
   conf::Tls tls_;
   conf::Duration scheduled_{};
-  TicketKeyRingPtr ring_;  // current + previous, the same for every worker
+  tls::TicketKeyRingPtr ring_;  // current + previous, the same for every worker
   uv_timer_t timer_;
   uint64_t rotations_ = 0;
 };
@@ -111,11 +111,11 @@ class FixedAtStart final : public Subsystem {
   // "host:port" and port, nullopt without an endpoint.
   FixedAtStart(std::string adminSocket, std::optional<std::pair<std::string, uint16_t>> metrics)
       : adminSocket_(std::move(adminSocket)), metrics_(std::move(metrics)) {}
-  void commit(const GenerationPtr& next) override;
+  void commit(const proxy::GenerationPtr& next) override;
 
  private:
   std::string adminSocket_;
   std::optional<std::pair<std::string, uint16_t>> metrics_;
 };
 
-}  // namespace tlsedge::proxy
+}  // namespace tlsedge::daemon

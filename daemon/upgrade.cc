@@ -14,7 +14,7 @@
 
 extern char** environ;
 
-namespace tlsedge::proxy {
+namespace tlsedge::daemon {
 namespace {
 
 constexpr const char* kReadyFdVariable = "TLSEDGE_UPGRADE_FD";
@@ -252,4 +252,4 @@ bool Upgrade::signalReady() {
   return true;
 }
 
-}  // namespace tlsedge::proxy
+}  // namespace tlsedge::daemon

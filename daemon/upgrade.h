@@ -33,7 +33,7 @@
 
 #include "base/result.h"
 
-namespace tlsedge::proxy {
+namespace tlsedge::daemon {
 
 class Upgrade {
  public:
@@ -77,4 +77,4 @@ class Upgrade {
   uv_timer_t* timer_ = nullptr;
 };
 
-}  // namespace tlsedge::proxy
+}  // namespace tlsedge::daemon

@@ -4,22 +4,23 @@
 #include "net/fan_in.h"
 #include "tls/tls_context.h"
 
-namespace tlsedge::proxy {
+namespace tlsedge::daemon {
 
-void WorkerSet::start(const GenerationPtr& generation, const TicketKeyRingPtr& ticketKeys,
-                      const acme::ChallengeStore* challenges, AccessLogWriter& accessLog) {
+void WorkerSet::start(const proxy::GenerationPtr& generation,
+                      const tls::TicketKeyRingPtr& ticketKeys,
+                      const acme::ChallengeStore* challenges, proxy::AccessLogWriter& accessLog) {
   const conf::Config& config = *generation->config;
   auto updates = listeners_.commit(std::move(*plan_));
   plan_.reset();
   for (int w = 0; w < config.workers; ++w) {
-    workers_.push_back(std::make_unique<Worker>(w, std::move(updates[static_cast<size_t>(w)]),
-                                                makeServerContext(config.tls, ticketKeys),
-                                                generation, challenges, accessLog));
+    workers_.push_back(std::make_unique<proxy::Worker>(
+        w, std::move(updates[static_cast<size_t>(w)]), makeServerContext(config.tls, ticketKeys),
+        generation, challenges, accessLog));
   }
   for (auto& w : workers_) w->start();
 }
 
-Status WorkerSet::prepare(const Generation& next) {
+Status WorkerSet::prepare(const proxy::Generation& next) {
   const int workers = workers_.empty() ? next.config->workers : static_cast<int>(workers_.size());
   auto plan = listeners_.prepare(*next.config, workers);
   if (!plan) return plan.error();
@@ -27,7 +28,7 @@ Status WorkerSet::prepare(const Generation& next) {
   return Ok{};
 }
 
-void WorkerSet::commit(const GenerationPtr& next) {
+void WorkerSet::commit(const proxy::GenerationPtr& next) {
   if (next->config->workers != static_cast<int>(workers_.size())) {
     log::warning("reload: the number of workers changes at the next restart (running " +
                  std::to_string(workers_.size()) + ")");
@@ -46,7 +47,7 @@ void WorkerSet::publishCertificates(
   for (auto& w : workers_) w->publishCertificates(certificates);
 }
 
-void WorkerSet::rotateTicketKeys(const TicketKeyRingPtr& ring, std::function<void()> applied) {
+void WorkerSet::rotateTicketKeys(const tls::TicketKeyRingPtr& ring, std::function<void()> applied) {
   auto all = net::FanIn::start(*poster_, workers_.size(),
                                [applied = std::move(applied)](size_t) { applied(); });
   for (auto& w : workers_) w->rotateTicketKeys(ring, [all] { all->arrive(); });
@@ -65,4 +66,4 @@ void WorkerSet::join() {
   workers_.clear();
 }
 
-}  // namespace tlsedge::proxy
+}  // namespace tlsedge::daemon

@@ -19,11 +19,11 @@
 #include "net/loop.h"
 #include "proxy/worker.h"
 
-namespace tlsedge::proxy {
+namespace tlsedge::daemon {
 
 class WorkerSet final : public Subsystem {
  public:
-  using Workers = std::vector<std::unique_ptr<Worker>>;
+  using Workers = std::vector<std::unique_ptr<proxy::Worker>>;
 
   // `poster` brings the workers' acknowledgements back to the control loop;
   // `reloaded` runs there once every worker uses a committed generation.
@@ -37,17 +37,17 @@ class WorkerSet final : public Subsystem {
   // Starts config.workers workers on the listeners a prepare() of
   // `generation` opened (at start, prepare() opens one socket per worker
   // to come).
-  void start(const GenerationPtr& generation, const TicketKeyRingPtr& ticketKeys,
-             const acme::ChallengeStore* challenges, AccessLogWriter& accessLog);
+  void start(const proxy::GenerationPtr& generation, const tls::TicketKeyRingPtr& ticketKeys,
+             const acme::ChallengeStore* challenges, proxy::AccessLogWriter& accessLog);
 
-  Status prepare(const Generation& next) override;
-  void commit(const GenerationPtr& next) override;
+  Status prepare(const proxy::Generation& next) override;
+  void commit(const proxy::GenerationPtr& next) override;
   void abort() override { plan_.reset(); }
 
   // New handshakes select from `certificates`.
   void publishCertificates(const std::shared_ptr<const certstore::Selector>& certificates);
   // New tickets with `ring`; `applied` once every worker uses it.
-  void rotateTicketKeys(const TicketKeyRingPtr& ring, std::function<void()> applied);
+  void rotateTicketKeys(const tls::TicketKeyRingPtr& ring, std::function<void()> applied);
   // Stops accepting and drains (Worker::drain); `drained` once all have.
   // `handover`: a successor accepts on the same sockets.
   void drain(uint64_t forceAfterMs, bool handover, std::function<void()> drained);
@@ -66,4 +66,4 @@ class WorkerSet final : public Subsystem {
   Workers workers_;
 };
 
-}  // namespace tlsedge::proxy
+}  // namespace tlsedge::daemon

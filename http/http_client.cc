@@ -9,7 +9,7 @@
 #include "net/tls.h"
 #include "net/tls_roots.h"
 
-namespace tlsedge::net {
+namespace tlsedge::http {
 namespace {
 
 constexpr uint8_t kAlpnHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
@@ -99,7 +99,7 @@ const std::string* HttpResponse::find(std::string_view name) const {
 // One request: resolve, connect (each address in turn), send, read.
 // Deletes itself once the callback ran (or was dropped) and every libuv
 // handle it used is closed.
-class HttpClient::Exchange : public Stream::Handler, public HttpParser::Handler {
+class HttpClient::Exchange : public net::Stream::Handler, public HttpParser::Handler {
  public:
   Exchange(HttpClient* client, HttpRequest request, Callback done)
       : client_(client), request_(std::move(request)), done_(std::move(done)) {
@@ -193,13 +193,13 @@ class HttpClient::Exchange : public Stream::Handler, public HttpParser::Handler 
       if (url_.https) {
         ssl = newSsl();
         if (ssl == nullptr) {
-          finish(makeError("TLS with " + peer_ + ": " + drainSslErrors()));
+          finish(makeError("TLS with " + peer_ + ": " + net::drainSslErrors()));
           return;
         }
       }
       int error = 0;
       connected_ = false;
-      stream_ = Stream::connect(client_->loop_, addr, ssl, this, &error);
+      stream_ = net::Stream::connect(client_->loop_, addr, ssl, this, &error);
       if (stream_ != nullptr) return;
       error_ = "connect to " + peer_ + ": " + uv_strerror(error);
     }
@@ -220,7 +220,7 @@ class HttpClient::Exchange : public Stream::Handler, public HttpParser::Handler 
     return ssl.release();
   }
 
-  // Stream::Handler
+  // net::Stream::Handler
   void onStreamConnected(int status) override {
     if (status != 0) {
       error_ = "connect to " + peer_ + ": " + uv_strerror(status);
@@ -354,7 +354,7 @@ class HttpClient::Exchange : public Stream::Handler, public HttpParser::Handler 
   bool resolving_ = false;
   std::vector<sockaddr_storage> addresses_;
   size_t next_ = 0;
-  Stream* stream_ = nullptr;
+  net::Stream* stream_ = nullptr;
   bool connected_ = false;
   bool retryable_ = false;  // the last attempt failed to connect: try the next address
   std::string error_;
@@ -367,14 +367,14 @@ class HttpClient::Exchange : public Stream::Handler, public HttpParser::Handler 
 Result<std::unique_ptr<HttpClient>> HttpClient::create(uv_loop_t* loop, HttpClientOptions options) {
   std::unique_ptr<HttpClient> client(new HttpClient(loop, std::move(options)));
   bssl::UniquePtr<SSL_CTX> ctx(SSL_CTX_new(TLS_method()));
-  if (!ctx) return makeError("HTTP client: " + drainSslErrors());
+  if (!ctx) return makeError("HTTP client: " + net::drainSslErrors());
   SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
   SSL_CTX_set_max_proto_version(ctx.get(), TLS1_3_VERSION);
   SSL_CTX_set_alpn_protos(ctx.get(), kAlpnHttp11, sizeof(kAlpnHttp11));
   SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
   X509_STORE* store = SSL_CTX_get_cert_store(ctx.get());
   for (const auto& [source, pem] : client->options_.roots) {
-    auto added = addCertificates(store, pem, source);
+    auto added = net::addCertificates(store, pem, source);
     if (!added) return added.error();
   }
   client->ctx_ = std::move(ctx);
@@ -396,4 +396,4 @@ void HttpClient::cancelAll() {
   for (Exchange* e : pending) e->abort();
 }
 
-}  // namespace tlsedge::net
+}  // namespace tlsedge::http

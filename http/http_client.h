@@ -5,7 +5,7 @@
 // uv_getaddrinfo (libuv's thread pool, never blocking the loop), connect to
 // each address in turn (IPv4 and IPv6), TLS through net::Stream with the
 // peer verified against the client's roots, SNI and a host name (or IP
-// address) check; the response is parsed by net::HttpParser
+// address) check; the response is parsed by http::HttpParser
 // (Content-Length, chunked or delimited by the close). One deadline covers
 // the whole exchange; the body is bounded.
 //
@@ -29,7 +29,7 @@
 #include "base/result.h"
 #include "http/http_parser.h"
 
-namespace tlsedge::net {
+namespace tlsedge::http {
 
 struct Url {
   bool https = true;
@@ -102,4 +102,4 @@ class HttpClient {
   std::set<Exchange*> exchanges_;
 };
 
-}  // namespace tlsedge::net
+}  // namespace tlsedge::http

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-namespace tlsedge::net {
+namespace tlsedge::http {
 
 namespace {
 
@@ -380,4 +380,4 @@ int HttpParser::onMessageCompleteCb(llhttp_t* p) noexcept {
   return parser->paused_ ? HPE_PAUSED : 0;
 }
 
-}  // namespace tlsedge::net
+}  // namespace tlsedge::http

@@ -29,7 +29,7 @@
 
 #include "base/ascii.h"
 
-namespace tlsedge::net {
+namespace tlsedge::http {
 
 using ascii::equalsIgnoreCase;  // header names and tokens
 
@@ -167,4 +167,4 @@ class HttpParser {
   std::string errorReason_;
 };
 
-}  // namespace tlsedge::net
+}  // namespace tlsedge::http

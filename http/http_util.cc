@@ -4,7 +4,7 @@
 #include <array>
 #include <utility>
 
-namespace tlsedge::proxy {
+namespace tlsedge::http {
 
 std::string_view reasonPhrase(int status) {
   static constexpr std::array<std::pair<int, std::string_view>, 32> kReasons{{
@@ -64,7 +64,7 @@ bool isFraming(std::string_view name) {
   return equalsIgnoreCase(name, "content-length") || equalsIgnoreCase(name, "transfer-encoding");
 }
 
-std::vector<std::string_view> connectionTokens(const net::MessageHead& head) {
+std::vector<std::string_view> connectionTokens(const http::MessageHead& head) {
   std::vector<std::string_view> out;
   for (const auto& h : head.headers) {
     if (equalsIgnoreCase(h.name, "connection")) {
@@ -109,4 +109,4 @@ std::string simpleResponse(int status, std::string_view contentType, std::string
   return out;
 }
 
-}  // namespace tlsedge::proxy
+}  // namespace tlsedge::http

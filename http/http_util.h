@@ -8,7 +8,7 @@
 
 #include "http/http_parser.h"
 
-namespace tlsedge::proxy {
+namespace tlsedge::http {
 
 // "Not Found" for 404, ...; "Unknown" for codes it does not know.
 std::string_view reasonPhrase(int status);
@@ -42,9 +42,7 @@ void forEachListItem(std::string_view value, Fn fn) {
 
 // The comma-separated tokens of every Connection header, trimmed, as they
 // are written (compared case-insensitively); views into `head`.
-std::vector<std::string_view> connectionTokens(const net::MessageHead& head);
-
-using net::equalsIgnoreCase;
+std::vector<std::string_view> connectionTokens(const http::MessageHead& head);
 
 // One chunk of a chunked body (RFC 9112 section 7.1): size in hex, CRLF,
 // the data, CRLF. `data` must not be empty (that is the last chunk).
@@ -56,4 +54,4 @@ inline constexpr std::string_view kLastChunk = "0\r\n\r\n";
 std::string simpleResponse(int status, std::string_view contentType, std::string_view body,
                            bool keepAlive, std::string_view extraHeaders, bool headRequest);
 
-}  // namespace tlsedge::proxy
+}  // namespace tlsedge::http

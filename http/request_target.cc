@@ -4,7 +4,7 @@
 
 #include "base/ascii.h"
 
-namespace tlsedge::proxy {
+namespace tlsedge::http {
 namespace {
 
 using ascii::isAlnum;
@@ -60,10 +60,10 @@ std::string_view originForm(std::string_view target, std::string& storage,
   return storage;
 }
 
-std::string_view resolveRequestTarget(const net::MessageHead& head, RequestTarget& out) {
+std::string_view resolveRequestTarget(const http::MessageHead& head, RequestTarget& out) {
   const std::string* host = nullptr;
-  for (const net::Header& h : head.headers) {
-    if (!net::equalsIgnoreCase(h.name, "host")) continue;
+  for (const http::Header& h : head.headers) {
+    if (!http::equalsIgnoreCase(h.name, "host")) continue;
     // Two Host fields: which one routes and which one the origin believes
     // would be a guess (RFC 9112 3.2).
     if (host != nullptr) return "more than one Host field";
@@ -82,7 +82,7 @@ std::string_view resolveRequestTarget(const net::MessageHead& head, RequestTarge
       return "the request target is neither a path nor an absolute http(s) URI";
     }
     const std::string_view name = target.substr(0, scheme);
-    if (!net::equalsIgnoreCase(name, "http") && !net::equalsIgnoreCase(name, "https")) {
+    if (!http::equalsIgnoreCase(name, "http") && !http::equalsIgnoreCase(name, "https")) {
       return "the request target's scheme is not http or https";
     }
     out.target = originForm(target, out.storage, &authority);
@@ -102,4 +102,4 @@ std::string_view resolveRequestTarget(const net::MessageHead& head, RequestTarge
   return {};
 }
 
-}  // namespace tlsedge::proxy
+}  // namespace tlsedge::http

@@ -17,7 +17,7 @@
 
 #include "http/http_parser.h"
 
-namespace tlsedge::proxy {
+namespace tlsedge::http {
 
 struct RequestTarget {
   std::string_view authority;  // "host[:port]", validated; what routing and Host use
@@ -28,7 +28,7 @@ struct RequestTarget {
 // Fills `out` from a request head; on a request that must be refused (400),
 // returns why ("two Host fields", ...), else an empty view. CONNECT
 // (authority-form) is the caller's to refuse before this is asked.
-std::string_view resolveRequestTarget(const net::MessageHead& head, RequestTarget& out);
+std::string_view resolveRequestTarget(const http::MessageHead& head, RequestTarget& out);
 
 // The host of an authority, bracketed if IPv6, without its port; empty if
 // `authority` is not a valid one. Only what can name this edge passes: DNS
@@ -45,4 +45,4 @@ std::string_view authorityHost(std::string_view authority);
 std::string_view originForm(std::string_view target, std::string& storage,
                             std::string_view* authority = nullptr);
 
-}  // namespace tlsedge::proxy
+}  // namespace tlsedge::http

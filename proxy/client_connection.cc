@@ -34,26 +34,27 @@ bool isIdempotent(std::string_view method) {
 // The X-Forwarded-* headers are set by the edge alone: a client's own values
 // are dropped, never trusted or appended to (this is the trust boundary).
 bool isForwardedHeader(std::string_view name) {
-  return equalsIgnoreCase(name, "x-forwarded-for") || equalsIgnoreCase(name, "x-forwarded-proto") ||
-         equalsIgnoreCase(name, "x-forwarded-host");
+  return ascii::equalsIgnoreCase(name, "x-forwarded-for") ||
+         ascii::equalsIgnoreCase(name, "x-forwarded-proto") ||
+         ascii::equalsIgnoreCase(name, "x-forwarded-host");
 }
 
 // "HTTP/1.1 NNN Reason\r\n" for an origin's response head.
-std::string statusLine(const net::MessageHead& head) {
+std::string statusLine(const http::MessageHead& head) {
   std::string out = "HTTP/1.1 ";
   out += std::to_string(head.status);
   out += ' ';
-  out += head.reason.empty() ? reasonPhrase(head.status) : std::string_view(head.reason);
+  out += head.reason.empty() ? http::reasonPhrase(head.status) : std::string_view(head.reason);
   out += "\r\n";
   return out;
 }
 
 // The end-to-end header lines of `head`: hop-by-hop ones and the framing
 // (which the caller writes for what it sends) left out.
-void appendEndToEndHeaders(std::string& out, const net::MessageHead& head) {
+void appendEndToEndHeaders(std::string& out, const http::MessageHead& head) {
   const auto tokens = connectionTokens(head);
   for (const auto& h : head.headers) {
-    if (isHopByHop(h.name, tokens) || isFraming(h.name)) continue;
+    if (http::isHopByHop(h.name, tokens) || http::isFraming(h.name)) continue;
     out += h.name;
     out += ": ";
     out += h.value;
@@ -64,10 +65,10 @@ void appendEndToEndHeaders(std::string& out, const net::MessageHead& head) {
 // Calls fn(protocol, name) for each protocol of every Upgrade field of
 // `head` ("websocket"; "foo/2" has the name "foo"), RFC 9110 7.8.
 template <typename Fn>
-void forEachUpgrade(const net::MessageHead& head, Fn fn) {
+void forEachUpgrade(const http::MessageHead& head, Fn fn) {
   for (const auto& h : head.headers) {
-    if (!equalsIgnoreCase(h.name, "upgrade")) continue;
-    forEachListItem(h.value, [&](std::string_view protocol) {
+    if (!ascii::equalsIgnoreCase(h.name, "upgrade")) continue;
+    http::forEachListItem(h.value, [&](std::string_view protocol) {
       fn(protocol, protocol.substr(0, protocol.find('/')));
     });
   }
@@ -75,12 +76,12 @@ void forEachUpgrade(const net::MessageHead& head, Fn fn) {
 
 // The protocols of a client's Upgrade that `site` tunnels, comma-joined in
 // the client's order; empty if none (RFC 9110 7.8: the others are ignored).
-std::string offeredUpgrades(const net::MessageHead& head, const conf::Site& site) {
+std::string offeredUpgrades(const http::MessageHead& head, const conf::Site& site) {
   std::string out;
   forEachUpgrade(head, [&](std::string_view protocol, std::string_view name) {
     const bool allowed =
         std::any_of(site.upgrades.begin(), site.upgrades.end(),
-                    [&](const std::string& p) { return equalsIgnoreCase(name, p); });
+                    [&](const std::string& p) { return ascii::equalsIgnoreCase(name, p); });
     if (!allowed) return;
     if (!out.empty()) out += ", ";
     out += protocol;
@@ -90,13 +91,13 @@ std::string offeredUpgrades(const net::MessageHead& head, const conf::Site& site
 
 // Whether an origin's 101 switched to a protocol `offered` named (RFC 9110
 // 15.2.2: a server switches only to one the client listed).
-bool switchedToOffered(const net::MessageHead& response, std::string_view offered) {
+bool switchedToOffered(const http::MessageHead& response, std::string_view offered) {
   bool any = false;
   bool all = true;
   forEachUpgrade(response, [&](std::string_view, std::string_view name) {
     bool listed = false;
-    forEachListItem(offered, [&](std::string_view protocol) {
-      listed = listed || equalsIgnoreCase(name, protocol.substr(0, protocol.find('/')));
+    http::forEachListItem(offered, [&](std::string_view protocol) {
+      listed = listed || ascii::equalsIgnoreCase(name, protocol.substr(0, protocol.find('/')));
     });
     any = true;
     all = all && listed;
@@ -137,7 +138,7 @@ ClientConnection::ClientConnection(Worker& worker, bool tls)
     : worker_(worker),
       generation_(worker.generation()),
       tls_(tls),
-      parser_(net::HttpParser::Kind::kRequest, *this) {
+      parser_(http::HttpParser::Kind::kRequest, *this) {
   if (tls_) {
     handshakeStartUs_ = uv_hrtime() / 1000;
     certificates_ = worker.acquireCertificates();
@@ -390,8 +391,8 @@ void ClientConnection::rejectMalformed() {
   WorkerStats& stats = worker_.stats();
   const std::string& reason = parser_.errorReason();
   const auto error = parser_.error();
-  if (error == net::HttpParser::Error::kHeadTooLarge ||
-      error == net::HttpParser::Error::kTooManyHeaders) {
+  if (error == http::HttpParser::Error::kHeadTooLarge ||
+      error == http::HttpParser::Error::kTooManyHeaders) {
     ++stats.headsTooLarge;
     log::debug("client " + stream_->peerIp() + ": 431: " + reason);
     respondAndClose(431, "Request Header Fields Too Large: " + reason + "\n");
@@ -402,7 +403,7 @@ void ClientConnection::rejectMalformed() {
   respondAndClose(400, "Bad Request: " + reason + "\n");
 }
 
-void ClientConnection::onHead(net::MessageHead& head) {
+void ClientConnection::onHead(http::MessageHead& head) {
   requestStartUs_ = uv_hrtime() / 1000;
   beginLog(head);
   inRequest_ = true;
@@ -421,7 +422,7 @@ void ClientConnection::onHead(net::MessageHead& head) {
   // RFC 9110 10.1.1: only HTTP/1.1 clients expect a 100, and only for content.
   const std::string* expect = head.find("expect");
   expectContinue_ = clientHttp11_ && expect != nullptr &&
-                    equalsIgnoreCase(*expect, "100-continue") &&
+                    ascii::equalsIgnoreCase(*expect, "100-continue") &&
                     (head.chunked || head.contentLength.value_or(0) > 0);
   bodyBytes_ = 0;
   const uint64_t maxBody = limits().maxBodySize;
@@ -443,7 +444,7 @@ void ClientConnection::onHead(net::MessageHead& head) {
       return;
     }
   }
-  RequestTarget target;
+  http::RequestTarget target;
   if (const std::string_view refused = resolveRequestTarget(head, target); !refused.empty()) {
     // A request whose routing is in doubt (two Host fields, userinfo, a bad
     // authority): nothing after it on this connection is trusted either.
@@ -456,7 +457,7 @@ void ClientConnection::onHead(net::MessageHead& head) {
   route(head, target);
 }
 
-void ClientConnection::route(net::MessageHead& head, const RequestTarget& request) {
+void ClientConnection::route(http::MessageHead& head, const http::RequestTarget& request) {
   const Generation& gen = *generation_;
   const std::string_view target = request.target;
   if (!tls_ && target.starts_with(kChallengePrefix)) {
@@ -508,8 +509,8 @@ void ClientConnection::route(net::MessageHead& head, const RequestTarget& reques
   proxyTo(*upstream, head, request);
 }
 
-void ClientConnection::proxyTo(const conf::Upstream& upstream, net::MessageHead& head,
-                               const RequestTarget& target) {
+void ClientConnection::proxyTo(const conf::Upstream& upstream, http::MessageHead& head,
+                               const http::RequestTarget& target) {
   Exchange::Request request;
   request.head = forwardedRequestHead(head, target);
   if (head.chunked) {
@@ -529,8 +530,8 @@ void ClientConnection::proxyTo(const conf::Upstream& upstream, net::MessageHead&
 // Host and the framing are written here, never copied: Host is the
 // authority the request was routed by (RFC 9112 3.2.2), the framing is what
 // follows on this hop. A Connection option naming either changes nothing.
-std::string ClientConnection::forwardedRequestHead(const net::MessageHead& head,
-                                                   const RequestTarget& target) const {
+std::string ClientConnection::forwardedRequestHead(const http::MessageHead& head,
+                                                   const http::RequestTarget& target) const {
   const auto tokens = connectionTokens(head);
   std::string out;
   out.reserve(512);
@@ -541,12 +542,12 @@ std::string ClientConnection::forwardedRequestHead(const net::MessageHead& head,
   out += target.authority;
   out += "\r\n";
   for (const auto& h : head.headers) {
-    if (isHopByHop(h.name, tokens) || isFraming(h.name) || isForwardedHeader(h.name) ||
-        equalsIgnoreCase(h.name, "host")) {
+    if (http::isHopByHop(h.name, tokens) || http::isFraming(h.name) || isForwardedHeader(h.name) ||
+        ascii::equalsIgnoreCase(h.name, "host")) {
       continue;
     }
     // An HTTP/1.0 client's expectation is ignored (RFC 9110 10.1.1).
-    if (!clientHttp11_ && equalsIgnoreCase(h.name, "expect")) continue;
+    if (!clientHttp11_ && ascii::equalsIgnoreCase(h.name, "expect")) continue;
     out += h.name;
     out += ": ";
     out += h.value;
@@ -617,7 +618,7 @@ void ClientConnection::respond(int status, std::string_view body, std::string_vi
   logStatus(status);
   std::string headers(extraHeaders);
   headers += siteHeaders();
-  send(simpleResponse(status, contentType, body, keepAlive_, headers, headRequest_));
+  send(http::simpleResponse(status, contentType, body, keepAlive_, headers, headRequest_));
   responseStarted_ = true;
   responseComplete_ = true;
 }
@@ -627,7 +628,7 @@ void ClientConnection::respondAndClose(int status, std::string_view body) {
   keepAlive_ = false;
   if (!inRequest_ || !responseStarted_) {
     logStatus(status);
-    send(simpleResponse(status, "text/plain; charset=utf-8", body, false, {}, false));
+    send(http::simpleResponse(status, "text/plain; charset=utf-8", body, false, {}, false));
     responseStarted_ = true;
   }
   finish(true);
@@ -647,7 +648,7 @@ void ClientConnection::finish(bool linger) {
   }
 }
 
-void ClientConnection::onUpstreamHead(net::MessageHead& head) {
+void ClientConnection::onUpstreamHead(http::MessageHead& head) {
   if (bodyMayNeverCome()) keepAlive_ = false;
   logStatus(head.status);
   const uint64_t nowUs = uv_hrtime() / 1000;
@@ -659,13 +660,13 @@ void ClientConnection::onUpstreamHead(net::MessageHead& head) {
   const auto tokens = connectionTokens(head);
   // RFC 9112 6.3: no content whatever the head says (the exchange's parser
   // reads none, and bytes after such a head close the origin connection).
-  const bool bodyless = net::bodylessResponse(head.status, headRequest_);
+  const bool bodyless = http::bodylessResponse(head.status, headRequest_);
   std::string out = statusLine(head);
   out.reserve(512);
   bool originHsts = false;
   for (const auto& h : head.headers) {
-    if (isHopByHop(h.name, tokens) || isFraming(h.name)) continue;
-    originHsts = originHsts || equalsIgnoreCase(h.name, "strict-transport-security");
+    if (http::isHopByHop(h.name, tokens) || http::isFraming(h.name)) continue;
+    originHsts = originHsts || ascii::equalsIgnoreCase(h.name, "strict-transport-security");
     out += h.name;
     out += ": ";
     out += h.value;
@@ -704,7 +705,7 @@ void ClientConnection::onUpstreamHead(net::MessageHead& head) {
   responseStarted_ = true;
 }
 
-void ClientConnection::onUpstreamInterim(net::MessageHead& head) {
+void ClientConnection::onUpstreamInterim(http::MessageHead& head) {
   // RFC 9110 15.2: a proxy forwards 1xx, but never to an HTTP/1.0 client.
   if (!clientHttp11_ || responseStarted_) return;
   std::string out = statusLine(head);
@@ -714,7 +715,7 @@ void ClientConnection::onUpstreamInterim(net::MessageHead& head) {
   if (head.status == 100) continueRelayed_ = true;
 }
 
-void ClientConnection::onUpstreamUpgraded(net::MessageHead& head, net::Stream* origin,
+void ClientConnection::onUpstreamUpgraded(http::MessageHead& head, net::Stream* origin,
                                           std::string_view originBytes) {
   // Complete; deleted on return (`head` lives in it). The stream is ours now.
   std::unique_ptr<Exchange> finished = std::move(exchange_);
@@ -771,7 +772,7 @@ void ClientConnection::onTunnelClosed() {
 void ClientConnection::onUpstreamBody(std::string_view data) {
   if (data.empty()) return;
   if (chunkedResponse_) {
-    send(chunk(data));
+    send(http::chunk(data));
   } else {
     send(data);
   }
@@ -789,7 +790,7 @@ void ClientConnection::countFault(ResponseFault fault) {
 
 void ClientConnection::onUpstreamComplete() {
   countFault(exchange_->fault());
-  if (chunkedResponse_) send(kLastChunk);
+  if (chunkedResponse_) send(http::kLastChunk);
   responseComplete_ = true;
   // Still corked: a last response leaves with the close_notify in one write;
   // answers to pipelined requests join it.
@@ -810,7 +811,7 @@ void ClientConnection::onUpstreamFailed(int status, bool beforeHead, const std::
     return;
   }
   if (!requestComplete_) keepAlive_ = false;  // do not wait for the rest of a body
-  respond(status, std::string(reasonPhrase(status)) + "\n");
+  respond(status, std::string(http::reasonPhrase(status)) + "\n");
   advance();
   updateTimer();
 }
@@ -834,7 +835,7 @@ void ClientConnection::send(std::string&& data) {
 
 // ---------------------------------------------------------------- access log
 
-void ClientConnection::beginLog(const net::MessageHead& head) {
+void ClientConnection::beginLog(const http::MessageHead& head) {
   statusCounted_ = false;
   if (!worker_.accessLog().enabled()) {
     log_.reset();

@@ -1,5 +1,5 @@
 // ClientConnection: one downstream connection (HTTPS or plain HTTP) on a
-// worker: TLS via net::Stream, requests via net::HttpParser, one request at a
+// worker: TLS via net::Stream, requests via http::HttpParser, one request at a
 // time (pipelined requests wait, in order), each answered by tlsedge itself
 // (redirect, ACME challenge, static route, error) or proxied through an
 // Exchange. An upgrade request the origin answers 101 turns the connection
@@ -37,7 +37,7 @@ struct CertificateSlot;
 class Worker;
 
 class ClientConnection final : public net::Stream::Handler,
-                               public net::HttpParser::Handler,
+                               public http::HttpParser::Handler,
                                public ExchangeClient,
                                public Tunnel::Owner,
                                public ConnectionTimer::Owner {
@@ -68,14 +68,14 @@ class ClientConnection final : public net::Stream::Handler,
   void onStreamDrained() override;
   void onStreamWritten() override;
   void onStreamClosed() override;
-  // net::HttpParser::Handler
-  void onHead(net::MessageHead& head) override;
+  // http::HttpParser::Handler
+  void onHead(http::MessageHead& head) override;
   void onBody(std::string_view data) override;
   void onMessageComplete() override;
   // ExchangeClient
-  void onUpstreamHead(net::MessageHead& head) override;
-  void onUpstreamInterim(net::MessageHead& head) override;
-  void onUpstreamUpgraded(net::MessageHead& head, net::Stream* origin,
+  void onUpstreamHead(http::MessageHead& head) override;
+  void onUpstreamInterim(http::MessageHead& head) override;
+  void onUpstreamUpgraded(http::MessageHead& head, net::Stream* origin,
                           std::string_view originBytes) override;
   void onUpstreamBody(std::string_view data) override;
   void onUpstreamReadDone() override;
@@ -90,9 +90,11 @@ class ClientConnection final : public net::Stream::Handler,
   void onDeadline(ConnectionTimer::Phase phase) override;
   void onTimerClosed() override;
 
-  void route(net::MessageHead& head, const RequestTarget& target);
-  void proxyTo(const conf::Upstream& upstream, net::MessageHead& head, const RequestTarget& target);
-  std::string forwardedRequestHead(const net::MessageHead& head, const RequestTarget& target) const;
+  void route(http::MessageHead& head, const http::RequestTarget& target);
+  void proxyTo(const conf::Upstream& upstream, http::MessageHead& head,
+               const http::RequestTarget& target);
+  std::string forwardedRequestHead(const http::MessageHead& head,
+                                   const http::RequestTarget& target) const;
   void respond(int status, std::string_view body,
                std::string_view contentType = "text/plain; charset=utf-8",
                std::string_view extraHeaders = {});
@@ -118,7 +120,7 @@ class ClientConnection final : public net::Stream::Handler,
   void send(std::string&& data);  // may hand the buffer over (Stream::write)
   // Access log: a request begins (its head is here), its status is known,
   // it ends (answered, failed or cut). No-ops while the log is off.
-  void beginLog(const net::MessageHead& head);
+  void beginLog(const http::MessageHead& head);
   // The request's status: counted once per request (WorkerStats::sites)
   // and recorded for the access log.
   void logStatus(int status);
@@ -130,10 +132,10 @@ class ClientConnection final : public net::Stream::Handler,
   Worker& worker_;
   GenerationPtr generation_;  // the rules this connection was accepted under
   bool tls_;
-  HandshakeState handshake_;
+  tls::HandshakeState handshake_;
   CertificateSlot* certificates_ = nullptr;  // until the handshake ends (TLS only)
   net::Stream* stream_ = nullptr;            // null once a tunnel has it
-  net::HttpParser parser_;
+  http::HttpParser parser_;
   std::string pending_;  // received bytes not yet parsed (parser paused)
   std::unique_ptr<Exchange> exchange_;
   std::unique_ptr<Tunnel> tunnel_;  // after a 101; then nothing else here runs

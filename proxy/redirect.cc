@@ -8,7 +8,7 @@ namespace tlsedge::proxy {
 
 std::string httpsRedirectLocation(std::string_view hostHeader, std::string_view target,
                                   uint16_t httpsPort) {
-  const std::string_view host = authorityHost(hostHeader);
+  const std::string_view host = http::authorityHost(hostHeader);
   if (host.empty()) return {};
   // The parser never lets these through; refuse anyway rather than emit a
   // header that could be split.
@@ -17,7 +17,7 @@ std::string httpsRedirectLocation(std::string_view hostHeader, std::string_view 
     return {};
   }
   std::string storage;
-  std::string_view path = originForm(target, storage);
+  std::string_view path = http::originForm(target, storage);
   if (path.empty() || path.front() != '/') path = "/";  // "*", authority-form
   std::string location;
   location.reserve(8 + host.size() + 6 + path.size());

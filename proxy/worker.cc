@@ -50,7 +50,7 @@ void Worker::reconfigure(GenerationPtr generation, ListenerUpdate listeners,
   });
 }
 
-void Worker::rotateTicketKeys(TicketKeyRingPtr ring, std::function<void()> applied) {
+void Worker::rotateTicketKeys(tls::TicketKeyRingPtr ring, std::function<void()> applied) {
   poster_->post([this, r = std::move(ring), done = std::move(applied)]() mutable {
     setTicketKeys(ctx_.get(), std::move(r));
     if (done) done();

@@ -52,7 +52,7 @@ class Worker {
   // Any thread: new handshakes make and check session tickets with `ring`
   // from now on (the ring is stored in this worker's SSL_CTX on its thread).
   // Then `applied` runs on the worker thread.
-  void rotateTicketKeys(TicketKeyRingPtr ring, std::function<void()> applied);
+  void rotateTicketKeys(tls::TicketKeyRingPtr ring, std::function<void()> applied);
   // Any thread (control loop: SIGHUP, hot swap): new handshakes select from
   // `certificates` from now on; handshakes in progress finish with the
   // snapshot they took, established connections keep the credentials their

@@ -20,7 +20,7 @@
 namespace tlsedge::proxy {
 
 // The handshake path's counters (sniLookups) are the TlsStats part.
-struct WorkerStats : TlsStats {
+struct WorkerStats : tls::TlsStats {
   // Index of handshakes.
   enum TlsVersionIndex : size_t { kTls12, kTls13, kTlsVersions };
   // Responses by status class 1xx..5xx.

@@ -10,7 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 
-namespace tlsedge::proxy {
+namespace tlsedge::tls {
 namespace {
 
 // What the SSL_CTX's ex_data slot holds: the worker's current ring. Written
@@ -128,4 +128,4 @@ int ticketKeyCallback(SSL* ssl, uint8_t* keyName, uint8_t* iv, EVP_CIPHER_CTX* c
   return isCurrent ? 1 : 2;  // 2: renew, so that the client gets a ticket under the current key
 }
 
-}  // namespace tlsedge::proxy
+}  // namespace tlsedge::tls

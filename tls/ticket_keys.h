@@ -28,7 +28,7 @@
 #include <memory>
 #include <vector>
 
-namespace tlsedge::proxy {
+namespace tlsedge::tls {
 
 struct TicketKey {
   static constexpr size_t kNameSize = 16;
@@ -85,4 +85,4 @@ void setTicketKeys(SSL_CTX* ctx, TicketKeyRingPtr ring);
 int ticketKeyCallback(SSL* ssl, uint8_t* keyName, uint8_t* iv, EVP_CIPHER_CTX* cipher,
                       HMAC_CTX* hmac, int encrypt) noexcept;
 
-}  // namespace tlsedge::proxy
+}  // namespace tlsedge::tls

@@ -10,7 +10,7 @@
 #include "acme/tls_alpn.h"
 #include "base/log.h"
 
-namespace tlsedge::proxy {
+namespace tlsedge::tls {
 namespace {
 
 // The host_name of the server_name extension (RFC 6066 section 3), or empty.
@@ -238,4 +238,4 @@ SSL* newServerSsl(SSL_CTX* ctx, HandshakeState* state) {
   return ssl;
 }
 
-}  // namespace tlsedge::proxy
+}  // namespace tlsedge::tls

@@ -19,7 +19,7 @@
 #include "tls/ticket_keys.h"
 #include "tls/tls_stats.h"
 
-namespace tlsedge::proxy {
+namespace tlsedge::tls {
 
 // Per-handshake state the callbacks reach through SSL_get_app_data. Owned by
 // the connection; must outlive the handshake.
@@ -43,4 +43,4 @@ bssl::UniquePtr<SSL_CTX> makeServerContext(const conf::Tls& tls, TicketKeyRingPt
 // Creates the SSL for one accepted connection with `state` attached.
 SSL* newServerSsl(SSL_CTX* ctx, HandshakeState* state);
 
-}  // namespace tlsedge::proxy
+}  // namespace tlsedge::tls

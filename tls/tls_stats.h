@@ -10,7 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 
-namespace tlsedge::proxy {
+namespace tlsedge::tls {
 
 struct TlsStats {
   // Indexes of sniLookups.
@@ -19,4 +19,4 @@ struct TlsStats {
   std::array<uint64_t, kSniOutcomes> sniLookups{};  // certificate selections by outcome
 };
 
-}  // namespace tlsedge::proxy
+}  // namespace tlsedge::tls

@@ -31,7 +31,7 @@ UpstreamConnection::UpstreamConnection(UpstreamPool& pool, UpstreamState& state,
       state_(state),
       server_(server),
       key_(address.text),
-      parser_(net::HttpParser::Kind::kResponse, *this) {
+      parser_(http::HttpParser::Kind::kResponse, *this) {
   pool_.pin(&state_);
 }
 
@@ -53,8 +53,8 @@ void UpstreamConnection::onStreamData(const char* data, size_t size) {
   size_t used = parser_.feed(data, size);
   if (exchange_ != exchange) return;
   if (parser_.failed()) {
-    const bool tooLarge = parser_.error() == net::HttpParser::Error::kHeadTooLarge ||
-                          parser_.error() == net::HttpParser::Error::kTooManyHeaders;
+    const bool tooLarge = parser_.error() == http::HttpParser::Error::kHeadTooLarge ||
+                          parser_.error() == http::HttpParser::Error::kTooManyHeaders;
     exchange->fault_ = tooLarge ? ResponseFault::kHeadTooLarge : ResponseFault::kMalformed;
     exchange->fail(502, key_ + ": invalid response: " + parser_.errorReason());
     return;
@@ -105,7 +105,7 @@ void UpstreamConnection::onStreamClosed() {
   delete this;
 }
 
-void UpstreamConnection::onHead(net::MessageHead& head) {
+void UpstreamConnection::onHead(http::MessageHead& head) {
   if (exchange_ != nullptr) exchange_->headReceived(head);
 }
 
@@ -236,7 +236,7 @@ void Exchange::sendBody(std::string_view data) {
   if (data.empty() || complete_) return;
   std::string framed;
   if (request_.framing == BodyFraming::kChunked) {
-    framed = chunk(data);
+    framed = http::chunk(data);
     data = framed;
   }
   if (connection_ != nullptr && connection_->connected_) {
@@ -251,10 +251,10 @@ void Exchange::endBody() {
   bodyEnded_ = true;
   if (request_.framing != BodyFraming::kChunked || complete_) return;
   if (connection_ != nullptr && connection_->connected_) {
-    connection_->stream_->write(kLastChunk);
+    connection_->stream_->write(http::kLastChunk);
     bodyWritten_ = true;
   } else {
-    bodyBuffer_ += kLastChunk;
+    bodyBuffer_ += http::kLastChunk;
   }
 }
 
@@ -280,7 +280,7 @@ void Exchange::resumeResponse() {
   }
 }
 
-void Exchange::headReceived(net::MessageHead& head) {
+void Exchange::headReceived(http::MessageHead& head) {
   anyResponseByte_ = true;
   if (head.status >= 100 && head.status < 200) {
     interim_ = true;  // 1xx end at their head

@@ -31,16 +31,16 @@ class ExchangeClient {
  public:
   virtual ~ExchangeClient() = default;
   // The origin's final response head.
-  virtual void onUpstreamHead(net::MessageHead& head) = 0;
+  virtual void onUpstreamHead(http::MessageHead& head) = 0;
   // An interim 1xx response other than 101 (100 Continue, 103 Early Hints).
   // Called from inside the exchange's parser: must not delete the exchange.
-  virtual void onUpstreamInterim(net::MessageHead& head) = 0;
+  virtual void onUpstreamInterim(http::MessageHead& head) = 0;
   // The origin answered an upgrade request with 101 (Switching Protocols).
   // The exchange is complete and hands over the origin's stream: it has no
   // handler now; the client must adopt it (Stream::setHandler) or close it,
   // and relay `originBytes` (what the origin sent right after the 101 head,
   // valid during this call only) after the 101 head. May delete the exchange.
-  virtual void onUpstreamUpgraded(net::MessageHead& head, net::Stream* origin,
+  virtual void onUpstreamUpgraded(http::MessageHead& head, net::Stream* origin,
                                   std::string_view originBytes) = 0;
   virtual void onUpstreamBody(std::string_view data) = 0;
   // Everything one read from the origin brought was delivered (head, body)
@@ -71,7 +71,7 @@ enum class BodyFraming { kNone, kLength, kChunked };
 
 // One keep-alive connection to one origin server.
 class UpstreamConnection final : public net::Stream::Handler,
-                                 public net::HttpParser::Handler,
+                                 public http::HttpParser::Handler,
                                  public TlsSessionSink {
  public:
   UpstreamConnection(UpstreamPool& pool, UpstreamState& state, size_t server,
@@ -91,7 +91,7 @@ class UpstreamConnection final : public net::Stream::Handler,
   void onStreamError(const std::string& reason) override;
   void onStreamDrained() override;
   void onStreamClosed() override;
-  void onHead(net::MessageHead& head) override;
+  void onHead(http::MessageHead& head) override;
   void onBody(std::string_view data) override;
   void onMessageComplete() override;
   void onNewSession(bssl::UniquePtr<SSL_SESSION> session) override;
@@ -101,7 +101,7 @@ class UpstreamConnection final : public net::Stream::Handler,
   size_t server_;         // index in the upstream's servers
   std::string key_;       // server address text, for messages
   net::Stream* stream_ = nullptr;
-  net::HttpParser parser_;
+  http::HttpParser parser_;
   Exchange* exchange_ = nullptr;  // null while idle in the pool
   bool connected_ = false;        // TCP connected and, with TLS, handshake done
   bool reused_ = false;           // served a request before: may have been closed by the origin
@@ -159,7 +159,7 @@ class Exchange {
   bool responseDue() const;
   // From UpstreamConnection:
   void connected(int status);
-  void headReceived(net::MessageHead& head);
+  void headReceived(http::MessageHead& head);
   void bodyReceived(std::string_view data);
   void messageComplete();
   void connectionLost(const std::string& reason);
@@ -198,7 +198,7 @@ class Exchange {
   int deferredStatus_ = 0;  // a failure to report from the timer
   std::string failReason_;
   bool switching_ = false;  // got a 101 with Upgrade: switchHead_
-  net::MessageHead switchHead_;
+  http::MessageHead switchHead_;
 };
 
 }  // namespace tlsedge::proxy

@@ -1,4 +1,4 @@
-"""net::HttpClient (the ACME client's HTTP) against a real origin: Python's
+"""http::HttpClient (the ACME client's HTTP) against a real origin: Python's
 http.server over TLS with a test CA, through tests/tools/http_fetch.cc."""
 
 import http.server

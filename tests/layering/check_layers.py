@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
 """Checks the layering matrix (layers.txt) against the tree.
 
-Two rules, each reported with the file and line that breaks it:
+Three rules, each reported with the file and line that breaks it:
   1. An #include "folder/x.h" in a product folder names its own folder or
      one the matrix lets it use.
   2. The folder's library (or executable) links PRIVATE to exactly the
      libraries of the folders the matrix lets it use: no more (the include
      rule would be the only guard) and no fewer (a folder may use only
      what it links).
+  3. The namespaces follow the folders: a file in folder F (or nested in it,
+     proxy/upstream in proxy) opens only tlsedge::F and namespaces inside
+     it; base, the vocabulary every layer uses, opens tlsedge and its own
+     small namespaces (tlsedge::log, ...).
 
 Usage: check_layers.py [ROOT] [--layers FILE]   exit 0 clean, 1 violations.
 """
@@ -17,6 +21,8 @@ import re
 import sys
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
+NAMESPACE = re.compile(r"^namespace (tlsedge(?:::\w+)*) \{")
+VOCABULARY = "base"
 LINK = re.compile(r"target_link_libraries\(\s*(\S+)(.*?)\)", re.S)
 
 
@@ -68,6 +74,26 @@ def check_includes(root, layers):
     return problems
 
 
+def check_namespaces(root, layers):
+    problems = []
+    for folder in layers:
+        top = folder.split("/")[0]
+        own = f"tlsedge::{top}"
+        for source in sorted((root / folder).glob("*")):
+            if source.suffix not in (".h", ".cc"):
+                continue
+            rel = source.relative_to(root).as_posix()
+            for number, line in enumerate(source.read_text().splitlines(), 1):
+                match = NAMESPACE.match(line)
+                if not match or top == VOCABULARY:
+                    continue
+                name = match.group(1)
+                if name != own and not name.startswith(own + "::"):
+                    problems.append(f"{rel}:{number}: namespace {name}: files of {folder} "
+                                    f"open {own}")
+    return problems
+
+
 def check_links(root, layers):
     problems = []
     library_folder = {library: folder for folder, (library, _) in layers.items()}
@@ -112,7 +138,8 @@ def main(argv):
     root = pathlib.Path(args.root)
     layers = read_layers(pathlib.Path(args.layers) if args.layers else
                          pathlib.Path(__file__).with_name("layers.txt"))
-    problems = check_includes(root, layers) + check_links(root, layers)
+    problems = (check_includes(root, layers) + check_links(root, layers) +
+                check_namespaces(root, layers))
     for problem in problems:
         print(problem)
     if problems:

@@ -26,11 +26,11 @@ CMAKE = {
 }
 
 SOURCES = {
-    "low/a.h": "#pragma once\n#include <string>\n",
+    "low/a.h": "#pragma once\n#include <string>\nnamespace tlsedge::low {\n}\n",
     "mid/a.h": '#pragma once\n#include "low/a.h"\n',
     "top/a.cc": '#include "top/a.h"\n#include "mid/a.h"\n#include "top/sub/a.h"\n',
     "top/a.h": "#pragma once\n",
-    "top/sub/a.h": '#pragma once\n#include "low/a.h"\n',
+    "top/sub/a.h": '#pragma once\n#include "low/a.h"\nnamespace tlsedge::top::sub {\n}\n',
 }
 
 
@@ -66,6 +66,11 @@ class CheckLayersTest(unittest.TestCase):
         code, out = self.check(self.tree({"top/sub/a.h": '#include "mid/a.h"\n'}))
         self.assertEqual(code, 1)
         self.assertIn("top/sub/a.h:1: includes mid/a.h: top/sub may not use mid", out)
+
+    def test_a_namespace_of_another_folder_fails(self):
+        code, out = self.check(self.tree({"mid/a.h": "#pragma once\nnamespace tlsedge::low {\n}\n"}))
+        self.assertEqual(code, 1)
+        self.assertIn("mid/a.h:2: namespace tlsedge::low: files of mid open tlsedge::mid", out)
 
     def test_a_link_beyond_the_matrix_fails(self):
         code, out = self.check(self.tree({

@@ -1,4 +1,4 @@
-// tlsedge_http_fetch: drives net::HttpClient from the command line, for the
+// tlsedge_http_fetch: drives http::HttpClient from the command line, for the
 // integration tests (test_http_client.py). All URLs are fetched at once on
 // one loop; one JSON line per URL is printed, in argument order:
 //   {"url":..., "status":N, "body":..., "headers":{...}} or {"url":..., "error":...}
@@ -19,8 +19,8 @@
 using namespace tlsedge;
 
 int main(int argc, char** argv) {
-  net::HttpClientOptions options;
-  net::HttpRequest base;
+  http::HttpClientOptions options;
+  http::HttpRequest base;
   std::vector<std::string> urls;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -57,16 +57,16 @@ int main(int argc, char** argv) {
   }
   uv_loop_t loop;
   uv_loop_init(&loop);
-  auto client = net::HttpClient::create(&loop, options);
+  auto client = http::HttpClient::create(&loop, options);
   if (!client) {
     std::fprintf(stderr, "%s\n", client.error().message.c_str());
     return 2;
   }
   std::vector<nlohmann::json> out(urls.size());
   for (size_t i = 0; i < urls.size(); ++i) {
-    net::HttpRequest request = base;
+    http::HttpRequest request = base;
     request.url = urls[i];
-    (*client)->send(std::move(request), [&out, i, url = urls[i]](Result<net::HttpResponse> r) {
+    (*client)->send(std::move(request), [&out, i, url = urls[i]](Result<http::HttpResponse> r) {
       nlohmann::json line = {{"url", url}};
       if (!r) {
         line["error"] = r.error().message;

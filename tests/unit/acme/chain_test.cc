@@ -20,7 +20,7 @@ TEST(PreferredChain, TopIssuerIsTheLastCertificatesIssuer) {
 }
 
 TEST(PreferredChain, AlternateLinks) {
-  net::HttpResponse r;
+  http::HttpResponse r;
   r.headers = {
       {"Content-Type", "application/pem-certificate-chain"},
       {"Link", "<https://ca.example/cert/1/1>;rel=\"alternate\""},
@@ -32,7 +32,7 @@ TEST(PreferredChain, AlternateLinks) {
       alternateChainUrls(r, "https://ca.example:14000/cert/1"),
       (std::vector<std::string>{"https://ca.example/cert/1/1", "https://ca.example:14000/cert/1/2",
                                 "https://ca.example/cert/1/3"}));
-  EXPECT_TRUE(alternateChainUrls(net::HttpResponse{}, "https://ca.example/").empty());
+  EXPECT_TRUE(alternateChainUrls(http::HttpResponse{}, "https://ca.example/").empty());
 }
 
 // Two chains for one leaf: under "Root CA" (the default) and under "Other Root".

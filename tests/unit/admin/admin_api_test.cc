@@ -13,7 +13,7 @@
 #include "certstore/selector.h"
 #include "certstore/self_signed.h"
 
-namespace tlsedge::proxy {
+namespace tlsedge::admin {
 namespace {
 
 class AdminApiTest : public ::testing::Test {
@@ -308,4 +308,4 @@ TEST_F(AdminApiTest, AcmeEndpoints) {
 }
 
 }  // namespace
-}  // namespace tlsedge::proxy
+}  // namespace tlsedge::admin

@@ -17,7 +17,7 @@
 
 #include "net/unix_socket.h"
 
-namespace tlsedge::proxy {
+namespace tlsedge::admin {
 namespace {
 
 std::string pattern(size_t n) {
@@ -94,4 +94,4 @@ TEST(AdminServer, ALargeBodyIsWrittenWholeInSlices) {
 }
 
 }  // namespace
-}  // namespace tlsedge::proxy
+}  // namespace tlsedge::admin

@@ -13,7 +13,7 @@
 
 // ListenerSet binds real sockets, on loopback only, port 0 unless a test
 // needs a specific port it has just seen bound.
-namespace tlsedge::proxy {
+namespace tlsedge::daemon {
 namespace {
 
 conf::SocketAddress address(std::string host, uint16_t port, bool ipv6 = false) {
@@ -243,13 +243,13 @@ TEST(ListenerSetTest, HandsOverOneSocketPerWorkerOfBoundListeners) {
 TEST(ListenSocketTest, ClosesItsFdUnlessReleased) {
   const size_t fds = openFds();
   {
-    ListenSocket s(1, ::dup(0), true);
-    ListenSocket moved(std::move(s));
+    proxy::ListenSocket s(1, ::dup(0), true);
+    proxy::ListenSocket moved(std::move(s));
     EXPECT_EQ(s.fd(), -1);
     EXPECT_EQ(openFds(), fds + 1);
   }
   EXPECT_EQ(openFds(), fds);
-  ListenSocket kept(2, ::dup(0), false);
+  proxy::ListenSocket kept(2, ::dup(0), false);
   int fd = kept.release();
   EXPECT_EQ(kept.fd(), -1);
   EXPECT_EQ(openFds(), fds + 1);
@@ -257,4 +257,4 @@ TEST(ListenSocketTest, ClosesItsFdUnlessReleased) {
 }
 
 }  // namespace
-}  // namespace tlsedge::proxy
+}  // namespace tlsedge::daemon

@@ -8,7 +8,7 @@
 #include <set>
 #include <string>
 
-namespace tlsedge::proxy {
+namespace tlsedge::daemon {
 namespace {
 
 constexpr time_t kNow = 1'800'000'000;
@@ -19,18 +19,18 @@ bool hasLine(const std::string& text, const std::string& line) {
 }
 
 TEST(WorkerStatsFold, AddsEveryCounter) {
-  WorkerStats a, b;
+  proxy::WorkerStats a, b;
   a.acceptedTls = 3;
   b.acceptedTls = 4;
-  a.handshakes[WorkerStats::kTls13][1] = 2;
-  b.handshakes[WorkerStats::kTls13][1] = 5;
-  a.sniLookups[WorkerStats::kWildcard] = 1;
-  b.sniLookups[WorkerStats::kWildcard] = 1;
-  WorkerStats::countResponse(a.siteCounts("shop"), 204);
-  WorkerStats::countResponse(b.siteCounts("shop"), 503);
-  WorkerStats::countResponse(b.siteCounts("blog"), 200);
-  WorkerStats::countResponse(b.siteCounts("blog"), 99);   // not a status: not counted
-  WorkerStats::countResponse(b.siteCounts("blog"), 600);  // neither
+  a.handshakes[proxy::WorkerStats::kTls13][1] = 2;
+  b.handshakes[proxy::WorkerStats::kTls13][1] = 5;
+  a.sniLookups[proxy::WorkerStats::kWildcard] = 1;
+  b.sniLookups[proxy::WorkerStats::kWildcard] = 1;
+  proxy::WorkerStats::countResponse(a.siteCounts("shop"), 204);
+  proxy::WorkerStats::countResponse(b.siteCounts("shop"), 503);
+  proxy::WorkerStats::countResponse(b.siteCounts("blog"), 200);
+  proxy::WorkerStats::countResponse(b.siteCounts("blog"), 99);   // not a status: not counted
+  proxy::WorkerStats::countResponse(b.siteCounts("blog"), 600);  // neither
   a.requestLatency.observe(100);
   b.requestLatency.observe(3'000);
   b.handshakeLatency.observe(20'000'000);
@@ -38,12 +38,12 @@ TEST(WorkerStatsFold, AddsEveryCounter) {
   b.upstreamErrors = 2;
   a.add(b);
   EXPECT_EQ(a.acceptedTls, 7u);
-  EXPECT_EQ(a.handshakes[WorkerStats::kTls13][1], 7u);
-  EXPECT_EQ(a.sniLookups[WorkerStats::kWildcard], 2u);
+  EXPECT_EQ(a.handshakes[proxy::WorkerStats::kTls13][1], 7u);
+  EXPECT_EQ(a.sniLookups[proxy::WorkerStats::kWildcard], 2u);
   EXPECT_EQ(a.sites["shop"][1], 1u);
   EXPECT_EQ(a.sites["shop"][4], 1u);
   EXPECT_EQ(a.sites["blog"][1], 1u);
-  const WorkerStats::StatusCounts total = a.responses();
+  const proxy::WorkerStats::StatusCounts total = a.responses();
   EXPECT_EQ(total[1], 2u);
   EXPECT_EQ(total[4], 1u);
   EXPECT_EQ(total[0] + total[2] + total[3], 0u);
@@ -55,10 +55,10 @@ TEST(WorkerStatsFold, AddsEveryCounter) {
 }
 
 TEST(LatencyHistogram, BoundsAreInclusiveAndOrdered) {
-  for (size_t i = 1; i < LatencyHistogram::kBoundsUs.size(); ++i) {
-    EXPECT_LT(LatencyHistogram::kBoundsUs[i - 1], LatencyHistogram::kBoundsUs[i]);
+  for (size_t i = 1; i < proxy::LatencyHistogram::kBoundsUs.size(); ++i) {
+    EXPECT_LT(proxy::LatencyHistogram::kBoundsUs[i - 1], proxy::LatencyHistogram::kBoundsUs[i]);
   }
-  LatencyHistogram h;
+  proxy::LatencyHistogram h;
   h.observe(0);
   h.observe(250);  // le="0.00025" (Prometheus buckets are <=)
   h.observe(251);
@@ -66,7 +66,7 @@ TEST(LatencyHistogram, BoundsAreInclusiveAndOrdered) {
   h.observe(10'000'001);
   EXPECT_EQ(h.counts[0], 2u);
   EXPECT_EQ(h.counts[1], 1u);
-  EXPECT_EQ(h.counts[LatencyHistogram::kBoundsUs.size() - 1], 1u);
+  EXPECT_EQ(h.counts[proxy::LatencyHistogram::kBoundsUs.size() - 1], 1u);
   EXPECT_EQ(h.counts.back(), 1u);
   EXPECT_EQ(h.total(), 5u);
 }
@@ -122,11 +122,11 @@ TEST(RenderMetrics, NamesTypesAndFoldedValues) {
   MetricsInput in;
   in.traffic.acceptedTls = 12;
   in.traffic.acceptedPlain = 3;
-  in.traffic.handshakes[WorkerStats::kTls12][0] = 4;
+  in.traffic.handshakes[proxy::WorkerStats::kTls12][0] = 4;
   in.traffic.handshakeFailures = 2;
-  in.traffic.sniLookups[WorkerStats::kSiteFallback] = 6;
-  WorkerStats::countResponse(in.traffic.siteCounts("shop"), 200);
-  WorkerStats::countResponse(in.traffic.siteCounts(WorkerStats::kNoSite), 301);
+  in.traffic.sniLookups[proxy::WorkerStats::kSiteFallback] = 6;
+  proxy::WorkerStats::countResponse(in.traffic.siteCounts("shop"), 200);
+  proxy::WorkerStats::countResponse(in.traffic.siteCounts(proxy::WorkerStats::kNoSite), 301);
   in.traffic.requestLatency.observe(700);
   in.traffic.requestLatency.observe(2'000'000);
   in.acme.ordersSucceeded = 3;
@@ -206,4 +206,4 @@ TEST(RenderMetrics, ProcessMetricsFromProcSelf) {
 }
 
 }  // namespace
-}  // namespace tlsedge::proxy
+}  // namespace tlsedge::daemon

@@ -10,7 +10,7 @@
 #include <optional>
 #include <string>
 
-namespace tlsedge::proxy {
+namespace tlsedge::daemon {
 namespace {
 
 struct Outcome {
@@ -70,4 +70,4 @@ TEST(Upgrade, ReadyAfterTheTimeoutIsIgnored) {
 }
 
 }  // namespace
-}  // namespace tlsedge::proxy
+}  // namespace tlsedge::daemon

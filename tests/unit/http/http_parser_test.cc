@@ -6,7 +6,7 @@
 #include <string_view>
 #include <vector>
 
-namespace tlsedge::net {
+namespace tlsedge::http {
 namespace {
 
 // Strictness: llhttp's lenient flags are never set. Some checks (chunk data
@@ -844,4 +844,4 @@ TEST(HttpParserTest, HandlerExceptionBecomesParseError) {
 }
 
 }  // namespace
-}  // namespace tlsedge::net
+}  // namespace tlsedge::http

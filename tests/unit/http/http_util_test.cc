@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-namespace tlsedge::proxy {
+namespace tlsedge::http {
 namespace {
 
 TEST(HttpUtilTest, ChunkIsHexSizeCrlfDataCrlf) {
@@ -12,7 +12,7 @@ TEST(HttpUtilTest, ChunkIsHexSizeCrlfDataCrlf) {
 }
 
 TEST(HttpUtilTest, ConnectionTokensAreTrimmed) {
-  net::MessageHead head;
+  http::MessageHead head;
   head.headers = {{"Connection", " Keep-Alive , X-Foo,,\t"}, {"connection", "Upgrade"}};
   EXPECT_EQ(connectionTokens(head),
             (std::vector<std::string_view>{"Keep-Alive", "X-Foo", "Upgrade"}));
@@ -46,4 +46,4 @@ TEST(HttpUtilTest, ReasonPhrases) {
 }
 
 }  // namespace
-}  // namespace tlsedge::proxy
+}  // namespace tlsedge::http

@@ -5,12 +5,12 @@
 #include <initializer_list>
 #include <string>
 
-namespace tlsedge::proxy {
+namespace tlsedge::http {
 namespace {
 
-net::MessageHead head(std::string method, std::string target,
-                      std::initializer_list<net::Header> headers) {
-  net::MessageHead h;
+http::MessageHead head(std::string method, std::string target,
+                       std::initializer_list<http::Header> headers) {
+  http::MessageHead h;
   h.method = std::move(method);
   h.target = std::move(target);
   h.headers = headers;
@@ -24,7 +24,7 @@ struct Resolved {
   std::string target;
 };
 
-Resolved resolve(const net::MessageHead& h) {
+Resolved resolve(const http::MessageHead& h) {
   RequestTarget t;
   const std::string_view refused = resolveRequestTarget(h, t);
   return {std::string(refused), std::string(t.authority), std::string(t.target)};
@@ -56,7 +56,7 @@ TEST(RequestTargetTest, AsteriskIsForOptionsOnly) {
 
 TEST(RequestTargetTest, RefusedHeads) {
   const struct {
-    net::MessageHead head;
+    http::MessageHead head;
     const char* reason;
   } cases[] = {
       {head("GET", "/", {{"Host", "a"}, {"host", "b"}}), "more than one Host field"},
@@ -99,4 +99,4 @@ TEST(RequestTargetTest, AuthorityHost) {
 }
 
 }  // namespace
-}  // namespace tlsedge::proxy
+}  // namespace tlsedge::http

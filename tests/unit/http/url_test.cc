@@ -2,7 +2,7 @@
 
 #include "http/http_client.h"
 
-namespace tlsedge::net {
+namespace tlsedge::http {
 namespace {
 
 TEST(Url, SchemesPortsAndTargets) {
@@ -42,4 +42,4 @@ TEST(Url, Refusals) {
 }
 
 }  // namespace
-}  // namespace tlsedge::net
+}  // namespace tlsedge::http

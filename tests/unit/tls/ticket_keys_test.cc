@@ -11,7 +11,7 @@
 #include <chrono>
 #include <vector>
 
-namespace tlsedge::proxy {
+namespace tlsedge::tls {
 namespace {
 
 using Name = std::array<uint8_t, TicketKey::kNameSize>;
@@ -128,4 +128,4 @@ TEST_F(TicketCallback, EncryptsWithCurrentAndRenewsPrevious) {
 }
 
 }  // namespace
-}  // namespace tlsedge::proxy
+}  // namespace tlsedge::tls

@@ -133,7 +133,7 @@ Client::Client(uv_loop_t* loop, ChallengeStore& challenges, ClientOptions option
     : loop_(loop),
       challenges_(challenges),
       options_(std::move(options)),
-      store_(certstore::CertificateStore::forStateDir(options_.stateDir)) {}
+      store_(options_.storage) {}
 
 Result<std::unique_ptr<Client>> Client::create(uv_loop_t* loop, ChallengeStore& challenges,
                                                ClientOptions options) {
@@ -350,10 +350,13 @@ void Client::loadDirectory() {
 }
 
 void Client::ensureAccount() {
-  const std::string dir = options_.stateDir + "/acme/" + caId(options_.directoryUrl);
-  const std::string keyPath = dir + "/account.key";
+  certstore::Storage& storage = *options_.storage;
+  const std::string dir = "acme/" + caId(options_.directoryUrl);
+  const std::string keyPath = storage.describe(dir + "/account.key");
   if (!accountKey_) {
-    if (auto pem = certstore::readFile(keyPath); pem.ok()) {
+    auto pem = storage.load(dir + "/account.key");
+    if (!pem.ok() && pem.error().kind != ErrorKind::kNotFound) return fail(pem.error().message);
+    if (pem.ok()) {
       auto key = AccountKey::fromPem(*pem, keyPath);
       if (!key) return fail(key.error().message);
       accountKey_ = std::move(*key);
@@ -362,7 +365,9 @@ void Client::ensureAccount() {
       if (!key) return fail(key.error().message);
       auto pemOut = key->toPem();
       if (!pemOut) return fail(pemOut.error().message);
-      if (Status w = certstore::writeFileAtomic(keyPath, *pemOut, 0600); !w.ok()) {
+      if (Status w =
+              storage.store(dir + "/account.key", *pemOut, certstore::Storage::Secrecy::kSecret);
+          !w.ok()) {
         return fail(w.error().message);
       }
       accountKey_ = std::move(*key);
@@ -390,8 +395,9 @@ void Client::ensureAccount() {
          kid_ = *location;
          Json account = {{"url", kid_}, {"directory", options_.directoryUrl}};
          if (!options_.email.empty()) account["contact"] = "mailto:" + options_.email;
-         if (Status w = certstore::writeFileAtomic(dir + "/account.json",
-                                                   certstore::jsonText(account, 2) + "\n", 0600);
+         if (Status w = options_.storage->store(dir + "/account.json",
+                                                certstore::jsonText(account, 2) + "\n",
+                                                certstore::Storage::Secrecy::kSecret);
              !w.ok()) {
            log::warning("acme: " + w.error().message);  // the account works without it
          }

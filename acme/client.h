@@ -45,6 +45,7 @@
 #include "acme/issuer.h"
 #include "acme/jose.h"
 #include "base/result.h"
+#include "certstore/storage.h"
 #include "certstore/store.h"
 #include "conf/config.h"
 #include "http/http_client.h"
@@ -53,8 +54,10 @@ namespace tlsedge::acme {
 
 struct ClientOptions {
   std::string directoryUrl;
-  std::string email;     // contact; empty: none
-  std::string stateDir;  // the account lives in <stateDir>/acme/<ca-id>/
+  std::string email;  // contact; empty: none
+  // Where the account (acme/<ca-id>/account.key, account.json) and the
+  // certificates (certs/) are kept.
+  certstore::StoragePtr storage;
   // Trust anchors for the CA's HTTPS, PEM text with a name for messages.
   std::vector<std::pair<std::string, std::string>> roots;
   std::chrono::milliseconds requestTimeout{30000};

@@ -9,10 +9,10 @@
 namespace tlsedge::acme {
 
 Result<Issuers> makeIssuer(uv_loop_t* loop, ChallengeStore& challenges, const conf::Acme& acme,
-                           const std::string& stateDir) {
+                           certstore::StoragePtr storage) {
   Issuers out;
   if (acme.internal) {
-    auto local = LocalIssuer::create(loop, stateDir);
+    auto local = LocalIssuer::create(loop, std::move(storage));
     if (!local) return local.error();
     out.issuer = std::move(*local);
     return out;
@@ -20,7 +20,7 @@ Result<Issuers> makeIssuer(uv_loop_t* loop, ChallengeStore& challenges, const co
   ClientOptions options;
   options.directoryUrl = acme.directory;
   options.email = acme.email;
-  options.stateDir = stateDir;
+  options.storage = std::move(storage);
   options.challenge = acme.challenge;
   options.dnsHook = acme.dnsHook;
   options.eab = acme.eab;

@@ -23,6 +23,7 @@
 #include "acme/challenge_store.h"
 #include "base/result.h"
 #include "certstore/key_material.h"
+#include "certstore/storage.h"
 #include "conf/config.h"
 
 namespace tlsedge::acme {
@@ -75,11 +76,11 @@ struct Issuers {
   std::unique_ptr<RenewalInfoClient> renewalInfo;  // null: no ARI (the local CA)
 };
 
-// The issuer `acme` selects, for the state directory `stateDir`: the local
+// The issuer `acme` selects, keeping its state in `storage`: the local
 // CA (created on first use) when `acme.internal`, else the RFC 8555 client
 // for `acme.directory` with its ARI client (trusting the system roots plus
 // `acme.trustedRoots`). Errors name the file or setting at fault.
 Result<Issuers> makeIssuer(uv_loop_t* loop, ChallengeStore& challenges, const conf::Acme& acme,
-                           const std::string& stateDir);
+                           certstore::StoragePtr storage);
 
 }  // namespace tlsedge::acme

@@ -6,14 +6,12 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
-#include <sys/stat.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
 
-#include "certstore/files.h"
 #include "certstore/self_signed.h"
 #include "certstore/x509_text.h"
 #include "net/tls.h"
@@ -30,11 +28,6 @@ std::string pemOf(X509* cert) {
   return std::string(reinterpret_cast<const char*>(data), len);
 }
 
-bool exists(const std::string& path) {
-  struct stat st {};
-  return ::stat(path.c_str(), &st) == 0;
-}
-
 Error failure(const std::string& what) {
   std::string errors = net::takeSslErrors().text;
   return makeError("local CA: " + what + (errors.empty() ? std::string() : " (" + errors + ")"));
@@ -42,16 +35,16 @@ Error failure(const std::string& what) {
 
 }  // namespace
 
-std::string localCaDirectory(const std::string& stateDir) { return stateDir + "/acme/local-ca"; }
-
-Result<LocalCa> LocalCa::open(const std::string& directory, bool* created) {
+Result<LocalCa> LocalCa::open(certstore::Storage& storage, bool* created) {
+  using Secrecy = certstore::Storage::Secrecy;
+  const std::string certKey = std::string(kLocalCaKey) + "/ca.pem";
+  const std::string keyKey = std::string(kLocalCaKey) + "/ca.key";
+  const std::string directory = storage.describe(kLocalCaKey);
+  const std::string keyPath = storage.describe(keyKey);
   LocalCa ca;
-  ca.certPath_ = directory + "/ca.pem";
-  const std::string keyPath = directory + "/ca.key";
+  ca.certPath_ = storage.describe(certKey);
   if (created != nullptr) *created = false;
-  if (!exists(ca.certPath_)) {
-    // ca.key first: a crash between the two leaves a key nobody trusts yet,
-    // replaced on the next start.
+  if (!storage.exists(certKey)) {
     uint8_t tag[4];
     RAND_bytes(tag, sizeof tag);
     char name[64];
@@ -61,26 +54,27 @@ Result<LocalCa> LocalCa::open(const std::string& directory, bool* created) {
     if (!made) return failure(made.error().message);
     auto keyPem = certstore::privateKeyPem(made->key.get());
     if (!keyPem) return failure(keyPem.error().message);
-    Status written = certstore::writeFileAtomic(keyPath, *keyPem, 0600);
-    OPENSSL_cleanse(keyPem->data(), keyPem->size());
-    if (!written.ok()) return failure(written.error().message);
     const std::string certPem = pemOf(made->certificate.get());
     if (certPem.empty()) return failure("cannot encode the CA certificate");
-    if (Status w = certstore::writeFileAtomic(ca.certPath_, certPem, 0644); !w.ok()) {
-      return failure(w.error().message);
-    }
+    // Key and certificate together: never one without the other. A group
+    // left without ca.pem (a crash before this was atomic) is replaced.
+    std::vector<certstore::Storage::Item> items = {{"ca.key", std::move(*keyPem), Secrecy::kSecret},
+                                                   {"ca.pem", certPem, Secrecy::kPublic}};
+    auto written = storage.storeGroup(kLocalCaKey, items, /*replace=*/true);
+    OPENSSL_cleanse(items[0].value.data(), items[0].value.size());
+    if (!written.ok()) return failure(written.error().message);
     ca.cert_ = std::move(made->certificate);
     ca.key_ = std::move(made->key);
     if (created != nullptr) *created = true;
     return ca;
   }
-  auto certText = certstore::readFile(ca.certPath_);
+  auto certText = storage.load(certKey);
   if (!certText) return failure(certText.error().message);
-  if (!exists(keyPath)) {
+  auto keyText = storage.load(keyKey);
+  if (!keyText && keyText.error().kind == ErrorKind::kNotFound) {
     return makeError("local CA: " + ca.certPath_ + " is there but not its key " + keyPath +
                      "; remove " + directory + " to make a new local CA");
   }
-  auto keyText = certstore::readFile(keyPath);
   if (!keyText) return failure(keyText.error().message);
   bssl::UniquePtr<BIO> certBio(BIO_new_mem_buf(certText->data(), certText->size()));
   bssl::UniquePtr<BIO> keyBio(BIO_new_mem_buf(keyText->data(), keyText->size()));

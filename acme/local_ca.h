@@ -16,11 +16,13 @@
 
 #include "base/result.h"
 #include "certstore/key_material.h"
+#include "certstore/storage.h"
 
 namespace tlsedge::acme {
 
 // <stateDir>/acme/local-ca
-std::string localCaDirectory(const std::string& stateDir);
+// The storage group of the local CA: acme/local-ca (<state>/acme/local-ca).
+inline constexpr const char* kLocalCaKey = "acme/local-ca";
 
 class LocalCa {
  public:
@@ -31,12 +33,13 @@ class LocalCa {
     std::string keyPem;    // PKCS#8; the caller wipes it after use
   };
 
-  // Reads ca.pem and ca.key from `directory`, or, when ca.pem is missing,
-  // makes a new root (CN "tlsedge local CA <random>", kRootDays) and writes
-  // ca.key (0600) then ca.pem. Refuses a ca.pem without its ca.key, a key
-  // that does not match, and an expired root (naming the file; removing the
-  // directory makes a new CA). `created` says which happened.
-  static Result<LocalCa> open(const std::string& directory, bool* created = nullptr);
+  // Reads ca.pem and ca.key of the group kLocalCaKey in `storage`, or, when
+  // ca.pem is missing, makes a new root (CN "tlsedge local CA <random>",
+  // kRootDays) and writes both as one group (ca.key secret). Refuses a
+  // ca.pem without its ca.key, a key that does not match, and an expired
+  // root (naming the file; removing the directory makes a new CA).
+  // `created` says which happened.
+  static Result<LocalCa> open(certstore::Storage& storage, bool* created = nullptr);
 
   // A server certificate for `names` with a fresh key of `keyType`, valid
   // from now-1h for `lifetimeSeconds` (names in the SAN only).

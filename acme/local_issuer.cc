@@ -10,24 +10,24 @@
 namespace tlsedge::acme {
 
 Result<std::unique_ptr<LocalIssuer>> LocalIssuer::create(uv_loop_t* loop,
-                                                         const std::string& stateDir,
+                                                         certstore::StoragePtr storage,
                                                          int64_t lifetimeSeconds) {
   bool created = false;
-  auto ca = LocalCa::open(localCaDirectory(stateDir), &created);
+  auto ca = LocalCa::open(*storage, &created);
   if (!ca) return ca.error();
   const std::string path = ca->certificatePath();
   log::notice(std::string("acme: ") + (created ? "created the" : "using the") +
               " local CA (directory: internal); its certificate is " + path +
               "; trust it for testing, e.g. curl --cacert " + path);
   return std::unique_ptr<LocalIssuer>(
-      new LocalIssuer(loop, std::move(*ca), stateDir, lifetimeSeconds));
+      new LocalIssuer(loop, std::move(*ca), std::move(storage), lifetimeSeconds));
 }
 
-LocalIssuer::LocalIssuer(uv_loop_t* loop, LocalCa ca, const std::string& stateDir,
+LocalIssuer::LocalIssuer(uv_loop_t* loop, LocalCa ca, certstore::StoragePtr storage,
                          int64_t lifetimeSeconds)
     : loop_(loop),
       ca_(std::move(ca)),
-      store_(certstore::CertificateStore::forStateDir(stateDir)),
+      store_(std::move(storage)),
       lifetimeSeconds_(lifetimeSeconds),
       timer_(new uv_timer_t) {
   uv_timer_init(loop_, timer_);

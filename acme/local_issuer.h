@@ -31,9 +31,10 @@ class LocalIssuer final : public Issuer {
  public:
   static constexpr int64_t kLifetimeSeconds = 7 * 86400;
 
-  // Opens (or creates) the local CA in localCaDirectory(stateDir) and logs
-  // where its certificate is, for developers to trust.
-  static Result<std::unique_ptr<LocalIssuer>> create(uv_loop_t* loop, const std::string& stateDir,
+  // Opens (or creates) the local CA in `storage` (LocalCa::open), logs where
+  // its certificate is, for developers to trust, and stores what it issues
+  // there.
+  static Result<std::unique_ptr<LocalIssuer>> create(uv_loop_t* loop, certstore::StoragePtr storage,
                                                      int64_t lifetimeSeconds = kLifetimeSeconds);
   ~LocalIssuer() override;
   LocalIssuer(const LocalIssuer&) = delete;
@@ -46,7 +47,7 @@ class LocalIssuer final : public Issuer {
   const std::string& caCertificatePath() const { return ca_.certificatePath(); }
 
  private:
-  LocalIssuer(uv_loop_t* loop, LocalCa ca, const std::string& stateDir, int64_t lifetimeSeconds);
+  LocalIssuer(uv_loop_t* loop, LocalCa ca, certstore::StoragePtr storage, int64_t lifetimeSeconds);
   void issueNext();
   Status issue(const OrderRequest& request);
 

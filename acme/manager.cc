@@ -15,6 +15,7 @@
 #include "acme/site_state.h"
 #include "base/log.h"
 #include "base/time.h"
+#include "certstore/file_storage.h"
 #include "certstore/files.h"
 #include "certstore/store.h"
 #include "net/loop.h"
@@ -63,6 +64,9 @@ void Manager::close() {
 
 void Manager::configure(const conf::Config& config) {
   if (closed_) return;
+  if (stateDir_ != config.stateDir || storage_ == nullptr) {
+    storage_ = certstore::FileStorage::open(config.stateDir);
+  }
   stateDir_ = config.stateDir;
   renewBeforeSeconds_ =
       config.acme
@@ -117,7 +121,7 @@ void Manager::configure(const conf::Config& config) {
       state.ariCheckAt = 0;
       state.ariSupported = false;
     }
-    auto made = makeIssuer(loop_, challenges_, *config.acme, stateDir_);
+    auto made = makeIssuer(loop_, challenges_, *config.acme, storage_);
     if (!made) {
       log::error(made.error().message + "; no certificates are ordered");
       return;
@@ -155,7 +159,7 @@ void Manager::refresh(const std::string& site, SiteState& state) {
   s.scheduleKnown = true;
   if (s.inFlight) return;
   const time_t now = ::time(nullptr);
-  auto store = certstore::CertificateStore::forStateDir(stateDir_);
+  auto store = certstore::CertificateStore(storage_);
   auto info = s.stored ? store.inspect(s.certificate) : Result<certstore::CertInfo>(Error{});
   std::string dueNow;
   if (!info) {
@@ -183,7 +187,7 @@ void Manager::refresh(const std::string& site, SiteState& state) {
     s.nextRenewal = now;
     s.nextReason = dueNow;
   } else {
-    auto chain = certstore::readFile(store.chainPath(s.certificate));
+    auto chain = store.chainPem(s.certificate);
     auto certId = chain ? ariCertId(*chain) : Result<std::string>(chain.error());
     const std::string id = certId ? *certId : std::string();
     if (id != state.certId) {  // a new certificate: its own ARI window
@@ -276,8 +280,8 @@ Status Manager::revokeNow(const std::string& site, std::optional<int> reason) {
     return makeError("site `" + site + "` has no stored certificate to revoke",
                      ErrorKind::kUnavailable);
   }
-  auto store = certstore::CertificateStore::forStateDir(stateDir_);
-  auto chain = certstore::readFile(store.chainPath(s.certificate));
+  auto store = certstore::CertificateStore(storage_);
+  auto chain = store.chainPem(s.certificate);
   auto der = chain ? firstCertificateDer(*chain) : Result<std::string>(chain.error());
   if (!der) return makeError("site `" + site + "`: " + der.error().message);
   OrderRequest request;
@@ -354,7 +358,7 @@ void Manager::orderDone(const std::string& site, std::vector<std::string> hosts,
 
 void Manager::restore(const std::string& site, SiteState& state) {
   state.fresh = false;
-  auto loaded = loadSavedSite(stateDir_, site);
+  auto loaded = loadSavedSite(*storage_, site);
   if (!loaded) {
     log::warning("acme: site `" + site + "`: saved state ignored: " + loaded.error().message);
     return;
@@ -397,7 +401,7 @@ void Manager::persist(const std::string& site, const SiteState& state) {
   saved.retryDelaySeconds = state.status.retryDelaySeconds;
   saved.backoffUntil = state.backoffUntil;
   saved.revokedSerial = state.revokedSerial;
-  if (Status written = saveSite(stateDir_, site, saved); !written.ok()) {
+  if (Status written = saveSite(*storage_, site, saved); !written.ok()) {
     log::warning("acme: site `" + site + "`: state not saved: " + written.error().message);
   }
 }

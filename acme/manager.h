@@ -126,7 +126,8 @@ class Manager {
   Issued issued_;
   uv_timer_t* timer_;
   std::string stateDir_;
-  std::string clientKey_;  // directory, email and roots the client was made for
+  certstore::StoragePtr storage_;  // the state directory's (fleet mode: etcd's)
+  std::string clientKey_;          // directory, email and roots the client was made for
   int64_t renewBeforeSeconds_ = 0;
   certstore::NewKeyType keyType_ = certstore::NewKeyType::kEcdsaP256;  // acme.key_type
   std::unique_ptr<Issuer> client_;  // the CA client or the local CA (acme/issuer.h)

@@ -1,25 +1,18 @@
 #include "acme/site_state.h"
 
-#include <sys/stat.h>
-
-#include <cerrno>
 #include <nlohmann/json.hpp>
 
-#include "certstore/files.h"
 #include "certstore/json.h"
 
 namespace tlsedge::acme {
 
-std::string savedSitePath(const std::string& stateDir, const std::string& site) {
-  return stateDir + "/acme/sites/" + site + ".json";
-}
+std::string savedSiteKey(const std::string& site) { return "acme/sites/" + site + ".json"; }
 
-Result<std::optional<SavedSite>> loadSavedSite(const std::string& stateDir,
+Result<std::optional<SavedSite>> loadSavedSite(const certstore::Storage& storage,
                                                const std::string& site) {
-  const std::string path = savedSitePath(stateDir, site);
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0 && errno == ENOENT) return std::optional<SavedSite>();
-  auto text = certstore::readFile(path);
+  const std::string path = storage.describe(savedSiteKey(site));
+  auto text = storage.load(savedSiteKey(site));
+  if (!text && text.error().kind == ErrorKind::kNotFound) return std::optional<SavedSite>();
   if (!text) return text.error();
   auto j = nlohmann::json::parse(*text, nullptr, false);
   if (!j.is_object()) return makeError(path + ": not a JSON object");
@@ -41,7 +34,7 @@ Result<std::optional<SavedSite>> loadSavedSite(const std::string& stateDir,
   }
 }
 
-Status saveSite(const std::string& stateDir, const std::string& site, const SavedSite& s) {
+Status saveSite(certstore::Storage& storage, const std::string& site, const SavedSite& s) {
   nlohmann::json j = {{"directory", s.directory},
                       {"settings", s.settings},
                       {"hosts", s.hosts},
@@ -52,8 +45,8 @@ Status saveSite(const std::string& stateDir, const std::string& site, const Save
                       {"retry_delay_seconds", s.retryDelaySeconds},
                       {"backoff_until", s.backoffUntil},
                       {"revoked_serial", s.revokedSerial}};
-  return certstore::writeFileAtomic(savedSitePath(stateDir, site), certstore::jsonText(j, 2) + "\n",
-                                    0600);
+  return storage.store(savedSiteKey(site), certstore::jsonText(j, 2) + "\n",
+                       certstore::Storage::Secrecy::kSecret);
 }
 
 }  // namespace tlsedge::acme

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "certstore/storage.h"
 
 namespace tlsedge::acme {
 
@@ -39,11 +40,13 @@ struct SavedSite {
   bool operator==(const SavedSite&) const = default;
 };
 
-std::string savedSitePath(const std::string& stateDir, const std::string& site);
+// The storage key of `site`'s state: acme/sites/SITE.json (mode 0600 in
+// the state directory).
+std::string savedSiteKey(const std::string& site);
 
-// nullopt when there is no file; an Error when it does not parse (named).
-Result<std::optional<SavedSite>> loadSavedSite(const std::string& stateDir,
+// nullopt when there is none; an Error when it does not parse (named).
+Result<std::optional<SavedSite>> loadSavedSite(const certstore::Storage& storage,
                                                const std::string& site);
-Status saveSite(const std::string& stateDir, const std::string& site, const SavedSite& saved);
+Status saveSite(certstore::Storage& storage, const std::string& site, const SavedSite& saved);
 
 }  // namespace tlsedge::acme

@@ -218,24 +218,32 @@ Result<CredentialsPtr> parseCredentials(const std::string& name, const std::stri
   return CredentialsPtr(std::move(out));
 }
 
-Result<CredentialsPtr> loadCredentials(const std::string& name, const std::string& certPath,
-                                       const std::string& keyPath, CRYPTO_BUFFER_POOL* pool,
-                                       time_t now, Verify verify) {
-  auto chain = readFile(certPath);
-  auto key = readFile(keyPath);
+Result<CredentialsPtr> parseLoadedCredentials(const std::string& name,
+                                              const Result<std::string>& chain,
+                                              const Result<std::string>& key,
+                                              CRYPTO_BUFFER_POOL* pool, time_t now,
+                                              const std::string& chainSource,
+                                              const std::string& keySource, Verify verify) {
   std::string message;
   if (!chain.ok()) appendLine(&message, chain.error().message);
   if (!key.ok()) appendLine(&message, key.error().message);
   if (chain.ok() && chain->size() > kMaxPemBytes) {
-    appendLine(&message, certPath + ": " + std::to_string(chain->size()) +
+    appendLine(&message, chainSource + ": " + std::to_string(chain->size()) +
                              " bytes is far too large for a certificate chain (wrong file?)");
   }
   if (key.ok() && key->size() > kMaxPemBytes) {
-    appendLine(&message, keyPath + ": " + std::to_string(key->size()) +
+    appendLine(&message, keySource + ": " + std::to_string(key->size()) +
                              " bytes is far too large for a private key (wrong file?)");
   }
   if (!message.empty()) return makeError(message);
-  return parseCredentials(name, *chain, *key, pool, now, certPath, keyPath, verify);
+  return parseCredentials(name, *chain, *key, pool, now, chainSource, keySource, verify);
+}
+
+Result<CredentialsPtr> loadCredentials(const std::string& name, const std::string& certPath,
+                                       const std::string& keyPath, CRYPTO_BUFFER_POOL* pool,
+                                       time_t now, Verify verify) {
+  return parseLoadedCredentials(name, readFile(certPath), readFile(keyPath), pool, now, certPath,
+                                keyPath, verify);
 }
 
 bool installCredentials(SSL* ssl, const Credentials& credentials) {

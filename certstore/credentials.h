@@ -69,7 +69,17 @@ Result<CredentialsPtr> parseCredentials(const std::string& name, const std::stri
                                         const std::string& keySource = "key",
                                         Verify verify = Verify::kFull);
 
-// Reads both files then calls parseCredentials (sources in messages are the paths).
+// parseCredentials of what was read from `chainSource` and `keySource`: both
+// read errors, or a text far too large for what it should be, are reported
+// together before any parsing.
+Result<CredentialsPtr> parseLoadedCredentials(const std::string& name,
+                                              const Result<std::string>& chain,
+                                              const Result<std::string>& key,
+                                              CRYPTO_BUFFER_POOL* pool, time_t now,
+                                              const std::string& chainSource,
+                                              const std::string& keySource, Verify verify);
+
+// Reads both files then parseLoadedCredentials (sources in messages are the paths).
 Result<CredentialsPtr> loadCredentials(const std::string& name, const std::string& certPath,
                                        const std::string& keyPath, CRYPTO_BUFFER_POOL* pool,
                                        time_t now, Verify verify = Verify::kFull);

@@ -1,23 +1,14 @@
 #include "certstore/store.h"
 
-#include <dirent.h>
-#include <fcntl.h>
 #include <openssl/base64.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
-#include <signal.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
-#include <cerrno>
 #include <cstdio>
-#include <cstring>
-#include <filesystem>
 
 #include "base/time.h"
 #include "certstore/files.h"
@@ -29,16 +20,6 @@
 
 namespace tlsedge::certstore {
 namespace {
-
-bool isDirectory(const std::string& path) {
-  struct stat st {};
-  return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-bool isFile(const std::string& path) {
-  struct stat st {};
-  return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
-}
 
 Status checkStoreName(const std::string& name) {
   if (Status valid = conf::checkName(name); !valid.ok()) {
@@ -76,16 +57,6 @@ Result<std::string> keyToPem(EVP_PKEY* key) {
   size_t len = 0;
   BIO_mem_contents(bio.get(), &data, &len);
   return std::string(reinterpret_cast<const char*>(data), len);
-}
-
-std::string uniqueSuffix() {
-  static std::atomic<unsigned> counter{0};
-  return std::to_string(getpid()) + "-" + std::to_string(counter.fetch_add(1));
-}
-
-void removeTree(const std::string& path) {
-  std::error_code ec;
-  std::filesystem::remove_all(path, ec);
 }
 
 std::string commonName(const X509_NAME* name) {
@@ -149,40 +120,40 @@ Result<CertMeta> metaFromJson(const std::string& json, const std::string& source
 }
 
 Result<std::vector<std::string>> CertificateStore::names() const {
+  auto listed = storage_->list(kCerts);
+  if (!listed.ok()) return listed.error();
   std::vector<std::string> out;
-  DIR* dir = opendir(dir_.c_str());
-  if (dir == nullptr) {
-    if (errno == ENOENT) return out;
-    return makeError("cannot list " + dir_ + ": " + std::strerror(errno));
+  for (std::string& name : *listed) {
+    if (storage_->exists(key(name, kChain))) out.push_back(std::move(name));
   }
-  while (const dirent* entry = readdir(dir)) {
-    std::string name = entry->d_name;
-    if (name.empty() || name[0] == '.') continue;  // ".", "..", temporaries
-    if (isFile(chainPath(name))) out.push_back(std::move(name));
-  }
-  closedir(dir);
-  std::sort(out.begin(), out.end());
   return out;
 }
 
 bool CertificateStore::contains(const std::string& name) const {
-  return checkStoreName(name).ok() && isFile(chainPath(name));
+  return checkStoreName(name).ok() && storage_->exists(key(name, kChain));
+}
+
+Result<std::string> CertificateStore::chainPem(const std::string& name) const {
+  if (Status valid = checkStoreName(name); !valid.ok()) return valid.error();
+  return storage_->load(key(name, kChain));
 }
 
 Result<CredentialsPtr> CertificateStore::load(const std::string& name, CRYPTO_BUFFER_POOL* pool,
                                               time_t now, Verify verify) const {
   if (Status valid = checkStoreName(name); !valid.ok()) return valid.error();
-  return loadCredentials(name, chainPath(name), keyPath(name), pool, now, verify);
+  return parseLoadedCredentials(name, storage_->load(key(name, kChain)),
+                                storage_->load(key(name, kKey)), pool, now, chainPath(name),
+                                keyPath(name), verify);
 }
 
 Result<CertInfo> CertificateStore::inspect(const std::string& name) const {
   if (Status valid = checkStoreName(name); !valid.ok()) return valid.error();
-  if (!isDirectory(dir_ + "/" + name)) {
-    return makeError("no certificate named `" + name + "` in " + dir_, ErrorKind::kNotFound);
+  if (!storage_->exists(key(name))) {
+    return makeError("no certificate named `" + name + "` in " + directory(), ErrorKind::kNotFound);
   }
-  auto chainPem = readFile(chainPath(name));
-  if (!chainPem.ok()) return chainPem.error();
-  auto blocks = parsePem(*chainPem, chainPath(name), "");
+  auto chain = storage_->load(key(name, kChain));
+  if (!chain.ok()) return chain.error();
+  auto blocks = parsePem(*chain, chainPath(name), "");
   if (!blocks.ok()) return blocks.error();
   CertInfo info;
   info.name = name;
@@ -210,7 +181,7 @@ Result<CertInfo> CertificateStore::inspect(const std::string& name) const {
 
   // Only the type and size; the key text never leaves this function.
   info.keyType = "unreadable";
-  if (auto keyPem = readFile(keyPath(name)); keyPem.ok()) {
+  if (auto keyPem = storage_->load(key(name, kKey)); keyPem.ok()) {
     if (auto keyBlocks = parsePem(*keyPem, keyPath(name), ""); keyBlocks.ok()) {
       if (auto key = parsePrivateKey(*keyBlocks, keyPath(name)); key.ok()) {
         switch (key->type) {
@@ -227,38 +198,13 @@ Result<CertInfo> CertificateStore::inspect(const std::string& name) const {
       }
     }
   }
-  if (auto metaJson = readFile(dir_ + "/" + name + "/meta.json"); metaJson.ok()) {
-    if (auto meta = metaFromJson(*metaJson, dir_ + "/" + name + "/meta.json"); meta.ok()) {
+  if (auto metaJson = storage_->load(key(name, kMeta)); metaJson.ok()) {
+    if (auto meta = metaFromJson(*metaJson, storage_->describe(key(name, kMeta))); meta.ok()) {
       info.meta = *meta;
     }
   }
   ERR_clear_error();
   return info;
-}
-
-size_t CertificateStore::removeStaleTemporaries() const {
-  std::vector<std::string> stale;
-  DIR* dir = opendir(dir_.c_str());
-  if (dir == nullptr) return 0;
-  while (const dirent* entry = readdir(dir)) {
-    const std::string name = entry->d_name;
-    if (name.rfind(".tmp-", 0) != 0 && name.rfind(".rm-", 0) != 0) continue;
-    // The suffix is "-PID-N"; the certificate name in between may hold '-'.
-    const size_t last = name.rfind('-');
-    const size_t before =
-        last == std::string::npos || last == 0 ? std::string::npos : name.rfind('-', last - 1);
-    if (before == std::string::npos) continue;
-    const std::string pidText = name.substr(before + 1, last - before - 1);
-    if (pidText.empty() || pidText.size() > 9 ||
-        pidText.find_first_not_of("0123456789") != std::string::npos) {
-      continue;
-    }
-    const pid_t pid = static_cast<pid_t>(std::stol(pidText));
-    if (pid > 0 && kill(pid, 0) != 0 && errno == ESRCH) stale.push_back(dir_ + "/" + name);
-  }
-  closedir(dir);
-  for (const std::string& path : stale) removeTree(path);
-  return stale.size();
 }
 
 Result<AddResult> CertificateStore::add(const std::string& name, const std::string& chainPem,
@@ -267,11 +213,9 @@ Result<AddResult> CertificateStore::add(const std::string& name, const std::stri
                                         const std::string& keySource,
                                         const std::string& site) const {
   if (Status valid = checkStoreName(name); !valid.ok()) return valid.error();
-  removeStaleTemporaries();
-  const std::string target = dir_ + "/" + name;
-  const bool exists = isDirectory(target);
+  const bool exists = storage_->exists(key(name));
   if (exists && !replace) {
-    return makeError("a certificate named `" + name + "` already exists in " + dir_ +
+    return makeError("a certificate named `" + name + "` already exists in " + directory() +
                          " (use --replace to replace it)",
                      ErrorKind::kConflict);
   }
@@ -297,59 +241,40 @@ Result<AddResult> CertificateStore::add(const std::string& name, const std::stri
   meta.updated = now;
   meta.site = site;
   if (exists) {
-    if (auto old = readFile(target + "/meta.json"); old.ok()) {
-      if (auto oldMeta = metaFromJson(*old, target + "/meta.json"); oldMeta.ok()) {
+    if (auto old = storage_->load(key(name, kMeta)); old.ok()) {
+      if (auto oldMeta = metaFromJson(*old, storage_->describe(key(name, kMeta))); oldMeta.ok()) {
         meta.created = oldMeta->created;
       }
     }
   }
 
-  // Everything goes into a temporary directory next to the target, so that
-  // one rename publishes all three files together.
-  const std::string temp = dir_ + "/.tmp-" + name + "-" + uniqueSuffix();
-  auto fail = [&](const Error& error) -> Result<AddResult> {
-    removeTree(temp);
-    return error;
-  };
-  if (Status w = writeFileAtomic(temp + "/privkey.pem", *keyOut, 0600); !w.ok())
-    return fail(w.error());
-  if (Status w = writeFileAtomic(temp + "/fullchain.pem", chainOut, 0644); !w.ok())
-    return fail(w.error());
-  if (Status w = writeFileAtomic(temp + "/meta.json", metaToJson(meta), 0644); !w.ok())
-    return fail(w.error());
-
-  if (exists) {
-    // Swap both directories in one step: the old entry serves until then.
-    if (renameat2(AT_FDCWD, temp.c_str(), AT_FDCWD, target.c_str(), RENAME_EXCHANGE) != 0) {
-      return fail(makeError("cannot replace " + target + ": " + std::strerror(errno)));
+  using Item = Storage::Item;
+  const std::vector<Item> items = {{kKey, std::move(*keyOut), Storage::Secrecy::kSecret},
+                                   {kChain, std::move(chainOut), Storage::Secrecy::kPublic},
+                                   {kMeta, metaToJson(meta), Storage::Secrecy::kPublic}};
+  auto written = storage_->storeGroup(key(name), items, replace);
+  if (!written.ok()) {
+    if (written.error().kind == ErrorKind::kConflict) {  // added meanwhile by another writer
+      return makeError("a certificate named `" + name + "` already exists in " + directory() +
+                           " (use --replace to replace it)",
+                       ErrorKind::kConflict);
     }
-  } else if (rename(temp.c_str(), target.c_str()) != 0) {
-    return fail(makeError("cannot create " + target + ": " + std::strerror(errno)));
+    return written.error();
   }
-  if (Status synced = syncDirectory(dir_); !synced.ok()) return fail(synced.error());
-  removeTree(temp);  // after an exchange: the old entry
 
   AddResult result;
   result.notes = credentials.notes;
   result.credentials = std::move(*parsed);
-  result.replaced = exists;
+  result.replaced = *written;
   return result;
 }
 
 Status CertificateStore::remove(const std::string& name) const {
   if (Status valid = checkStoreName(name); !valid.ok()) return valid.error();
-  const std::string target = dir_ + "/" + name;
-  if (!isDirectory(target)) {
-    return makeError("no certificate named `" + name + "` in " + dir_, ErrorKind::kNotFound);
+  if (!storage_->exists(key(name))) {
+    return makeError("no certificate named `" + name + "` in " + directory(), ErrorKind::kNotFound);
   }
-  removeStaleTemporaries();
-  const std::string doomed = dir_ + "/.rm-" + name + "-" + uniqueSuffix();
-  if (rename(target.c_str(), doomed.c_str()) != 0) {
-    return makeError("cannot remove " + target + ": " + std::strerror(errno));
-  }
-  Status synced = syncDirectory(dir_);
-  removeTree(doomed);
-  return synced;
+  return storage_->remove(key(name));
 }
 
 }  // namespace tlsedge::certstore

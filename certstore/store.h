@@ -1,20 +1,18 @@
-// CertificateStore: the certificates kept in the state directory.
+// CertificateStore: the certificates kept in Storage (certstore/storage.h),
+// one group per entry. In the state directory:
 //
 //   <state>/certs/<name>/fullchain.pem   leaf first, then intermediates
 //   <state>/certs/<name>/privkey.pem     PKCS#8, mode 0600, never printed
 //   <state>/certs/<name>/meta.json       {"source":..., "created":..., "updated":..., "site":...}
 //
 // add() validates with parseCredentials (so every message is the one the
-// daemon gives at load time), writes the three files into a temporary
-// directory inside certs/, fsyncs them, then renames the directory into
-// place (with replace: exchanges it with the old one) and fsyncs certs/. A
-// crash at any point leaves the old entry or the new one whole; names that
-// start with '.' are temporaries, never listed, and deleted by the next add
-// or remove once the process that made them is gone.
+// daemon gives at load time), then writes the three as one group
+// (Storage::storeGroup): a crash at any point leaves the old entry or the
+// new one whole.
 //
-// Thread: blocking disk I/O: control loop, thread pool or CLI, never a
-// worker. Not synchronised: one writer at a time (the daemon's control loop,
-// or the CLI when no daemon runs).
+// Thread: blocking I/O: control loop, thread pool or CLI, never a worker.
+// Not synchronised: one writer at a time (the daemon's control loop, or the
+// CLI when no daemon runs).
 #pragma once
 
 #include <ctime>
@@ -23,6 +21,8 @@
 
 #include "base/result.h"
 #include "certstore/credentials.h"
+#include "certstore/file_storage.h"
+#include "certstore/storage.h"
 
 namespace tlsedge::certstore {
 
@@ -70,20 +70,24 @@ struct AddResult {
 
 class CertificateStore {
  public:
-  // `certsDir` is <state>/certs; it need not exist yet.
-  explicit CertificateStore(std::string certsDir) : dir_(std::move(certsDir)) {}
+  explicit CertificateStore(StoragePtr storage) : storage_(std::move(storage)) {}
+  // The state directory's store; <state>/certs need not exist yet.
   static CertificateStore forStateDir(const std::string& stateDir) {
-    return CertificateStore(stateDir + "/certs");
+    return CertificateStore(FileStorage::open(stateDir));
   }
 
-  const std::string& directory() const { return dir_; }
+  // As messages name them (for the state directory: paths).
+  std::string directory() const { return storage_->describe(kCerts); }
   std::string chainPath(const std::string& name) const {
-    return dir_ + "/" + name + "/fullchain.pem";
+    return storage_->describe(key(name, kChain));
   }
-  std::string keyPath(const std::string& name) const { return dir_ + "/" + name + "/privkey.pem"; }
+  std::string keyPath(const std::string& name) const { return storage_->describe(key(name, kKey)); }
+  // An entry's chain as stored (PEM).
+  Result<std::string> chainPem(const std::string& name) const;
+  Storage& storage() const { return *storage_; }
 
-  // Names of the stored entries (directories with a fullchain.pem), sorted.
-  // A missing certs/ directory is an empty store.
+  // Names of the stored entries (groups with a fullchain.pem), sorted.
+  // A missing certs/ group is an empty store.
   Result<std::vector<std::string>> names() const;
   bool contains(const std::string& name) const;
 
@@ -114,16 +118,19 @@ class CertificateStore {
                         const std::string& chainSource = "chain",
                         const std::string& keySource = "key", const std::string& site = {}) const;
 
-  // Removes an entry: renamed away first (atomic), then deleted.
+  // Removes an entry, atomically.
   Status remove(const std::string& name) const;
 
-  // Deletes the temporaries (".tmp-NAME-PID-N", ".rm-NAME-PID-N") a crashed
-  // add or remove left behind: those whose process is gone. add() and
-  // remove() call it first. Returns how many it removed.
-  size_t removeStaleTemporaries() const;
-
  private:
-  std::string dir_;
+  static constexpr const char* kCerts = "certs";
+  static constexpr const char* kChain = "fullchain.pem";
+  static constexpr const char* kKey = "privkey.pem";
+  static constexpr const char* kMeta = "meta.json";
+  static std::string key(const std::string& name, const char* item = nullptr) {
+    return std::string(kCerts) + "/" + name + (item ? std::string("/") + item : "");
+  }
+
+  StoragePtr storage_;
 };
 
 }  // namespace tlsedge::certstore

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "acme/local_ca.h"
+#include "certstore/file_storage.h"
 #include "certstore/files.h"
 #include "certstore/store.h"
 
@@ -77,16 +78,23 @@ int verify(X509* leaf, X509* root, const std::string& host) {
   return X509_STORE_CTX_get_error(ctx.get());
 }
 
+// The local CA of the state directory `stateDir`, and opening it there.
+std::string caDir(const std::string& stateDir) { return stateDir + "/acme/local-ca"; }
+Result<LocalCa> openCa(const std::string& dir, bool* created = nullptr) {
+  certstore::FileStorage storage(dir.substr(0, dir.size() - std::string("/acme/local-ca").size()));
+  return LocalCa::open(storage, created);
+}
+
 int ecCurve(EVP_PKEY* key) {
   return EC_GROUP_get_curve_name(EC_KEY_get0_group(EVP_PKEY_get0_EC_KEY(key)));
 }
 
 TEST(LocalCa, CreatedOnceWithA0600KeyAndReused) {
   TempState state;
-  const std::string dir = localCaDirectory(state.path());
+  const std::string dir = caDir(state.path());
   EXPECT_EQ(dir, state.path() + "/acme/local-ca");
   bool created = false;
-  auto first = LocalCa::open(dir, &created);
+  auto first = openCa(dir, &created);
   ASSERT_TRUE(first.ok()) << first.error().message;
   EXPECT_TRUE(created);
   EXPECT_EQ(first->certificatePath(), dir + "/ca.pem");
@@ -112,7 +120,7 @@ TEST(LocalCa, CreatedOnceWithA0600KeyAndReused) {
 
   // A restart: the same CA (files untouched), so trust set up once holds.
   created = true;
-  auto again = LocalCa::open(dir, &created);
+  auto again = openCa(dir, &created);
   ASSERT_TRUE(again.ok()) << again.error().message;
   EXPECT_FALSE(created);
   EXPECT_EQ(X509_cmp(again->certificate(), root.get()), 0);
@@ -122,7 +130,7 @@ TEST(LocalCa, CreatedOnceWithA0600KeyAndReused) {
 
 TEST(LocalCa, IssuesCertificatesChainingToTheRoot) {
   TempState state;
-  auto ca = LocalCa::open(localCaDirectory(state.path()));
+  auto ca = openCa(caDir(state.path()));
   ASSERT_TRUE(ca.ok()) << ca.error().message;
   const std::string longName = std::string(70, 'a') + ".example";  // over the 64-char CN limit
   auto issued = ca->issue({"shop.test", "www.shop.test", "127.0.0.1", longName},
@@ -152,7 +160,7 @@ TEST(LocalCa, IssuesCertificatesChainingToTheRoot) {
 
   // Another CA does not vouch for it.
   TempState other;
-  auto stranger = LocalCa::open(localCaDirectory(other.path()));
+  auto stranger = openCa(caDir(other.path()));
   ASSERT_TRUE(stranger.ok());
   EXPECT_NE(verify(leaf.get(), stranger->certificate(), "shop.test"), X509_V_OK);
 
@@ -172,11 +180,11 @@ TEST(LocalCa, IssuesCertificatesChainingToTheRoot) {
 
 TEST(LocalCa, RefusesACertificateWithoutItsKey) {
   TempState state;
-  const std::string dir = localCaDirectory(state.path());
-  ASSERT_TRUE(LocalCa::open(dir).ok());
+  const std::string dir = caDir(state.path());
+  ASSERT_TRUE(openCa(dir).ok());
   const std::string pem = *certstore::readFile(dir + "/ca.pem");
   ASSERT_EQ(::unlink((dir + "/ca.key").c_str()), 0);
-  auto missing = LocalCa::open(dir);
+  auto missing = openCa(dir);
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.error().message.find("is there but not its key " + dir + "/ca.key"),
             std::string::npos)
@@ -185,12 +193,11 @@ TEST(LocalCa, RefusesACertificateWithoutItsKey) {
 
   // Another CA's key beside it: refused, not used.
   TempState other;
-  ASSERT_TRUE(LocalCa::open(localCaDirectory(other.path())).ok());
-  ASSERT_TRUE(
-      certstore::writeFileAtomic(
-          dir + "/ca.key", *certstore::readFile(localCaDirectory(other.path()) + "/ca.key"), 0600)
-          .ok());
-  auto mismatch = LocalCa::open(dir);
+  ASSERT_TRUE(openCa(caDir(other.path())).ok());
+  ASSERT_TRUE(certstore::writeFileAtomic(
+                  dir + "/ca.key", *certstore::readFile(caDir(other.path()) + "/ca.key"), 0600)
+                  .ok());
+  auto mismatch = openCa(dir);
   ASSERT_FALSE(mismatch.ok());
   EXPECT_NE(mismatch.error().message.find("is not the key of"), std::string::npos)
       << mismatch.error().message;
@@ -201,10 +208,10 @@ TEST(LocalCa, RefusesACertificateWithoutItsKey) {
 TEST(LocalCa, AKeyLeftWithoutItsCertificateIsReplaced) {
   // A crash between the two writes leaves ca.key alone: nobody trusts it yet.
   TempState state;
-  const std::string dir = localCaDirectory(state.path());
+  const std::string dir = caDir(state.path());
   ASSERT_TRUE(certstore::writeFileAtomic(dir + "/ca.key", "stale", 0600).ok());
   bool created = false;
-  auto ca = LocalCa::open(dir, &created);
+  auto ca = openCa(dir, &created);
   ASSERT_TRUE(ca.ok()) << ca.error().message;
   EXPECT_TRUE(created);
   EXPECT_NE(*certstore::readFile(dir + "/ca.key"), "stale");
@@ -216,7 +223,7 @@ TEST(LocalIssuer, OrdersEndInTheStoreOnTheLoop) {
   uv_loop_t loop;
   uv_loop_init(&loop);
   {
-    auto issuer = LocalIssuer::create(&loop, state.path(), 3600);
+    auto issuer = LocalIssuer::create(&loop, certstore::FileStorage::open(state.path()), 3600);
     ASSERT_TRUE(issuer.ok()) << issuer.error().message;
     std::vector<Status> results;
     OrderRequest request;

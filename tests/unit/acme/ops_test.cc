@@ -13,6 +13,7 @@
 
 #include "acme/revocation.h"
 #include "acme/site_state.h"
+#include "certstore/file_storage.h"
 #include "certstore/self_signed.h"
 
 namespace tlsedge::acme {
@@ -24,13 +25,15 @@ class SavedSiteTest : public ::testing::Test {
     char dir[] = "/tmp/tlsedge-acme-state-XXXXXX";
     ASSERT_NE(mkdtemp(dir), nullptr);
     dir_ = dir;
+    storage_ = certstore::FileStorage(dir_);
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
   std::string dir_;
+  certstore::FileStorage storage_{""};
 };
 
 TEST_F(SavedSiteTest, RoundTripIs0600) {
-  auto none = loadSavedSite(dir_, "shop");
+  auto none = loadSavedSite(storage_, "shop");
   ASSERT_TRUE(none.ok()) << none.error().message;
   EXPECT_FALSE(none->has_value());
   SavedSite s;
@@ -43,11 +46,11 @@ TEST_F(SavedSiteTest, RoundTripIs0600) {
   s.retryDelaySeconds = 240;
   s.backoffUntil = 1767225840;
   s.revokedSerial = "0a1b";
-  ASSERT_TRUE(saveSite(dir_, "shop", s).ok());
+  ASSERT_TRUE(saveSite(storage_, "shop", s).ok());
   struct stat st {};
-  ASSERT_EQ(::stat(savedSitePath(dir_, "shop").c_str(), &st), 0);
+  ASSERT_EQ(::stat(storage_.describe(savedSiteKey("shop")).c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
-  auto loaded = loadSavedSite(dir_, "shop");
+  auto loaded = loadSavedSite(storage_, "shop");
   ASSERT_TRUE(loaded.ok()) << loaded.error().message;
   ASSERT_TRUE(loaded->has_value());
   EXPECT_EQ(**loaded, s);
@@ -55,12 +58,12 @@ TEST_F(SavedSiteTest, RoundTripIs0600) {
 
 TEST_F(SavedSiteTest, BrokenFileIsAnErrorNamingIt) {
   std::filesystem::create_directories(dir_ + "/acme/sites");
-  std::ofstream(savedSitePath(dir_, "shop")) << "{not json";
-  auto loaded = loadSavedSite(dir_, "shop");
+  std::ofstream(storage_.describe(savedSiteKey("shop"))) << "{not json";
+  auto loaded = loadSavedSite(storage_, "shop");
   ASSERT_FALSE(loaded.ok());
   EXPECT_NE(loaded.error().message.find("shop.json: not a JSON object"), std::string::npos);
-  std::ofstream(savedSitePath(dir_, "shop")) << R"({"failures": "many"})";
-  loaded = loadSavedSite(dir_, "shop");
+  std::ofstream(storage_.describe(savedSiteKey("shop"))) << R"({"failures": "many"})";
+  loaded = loadSavedSite(storage_, "shop");
   ASSERT_FALSE(loaded.ok());
   EXPECT_NE(loaded.error().message.find("shop.json: "), std::string::npos);
 }

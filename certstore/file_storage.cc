@@ -1,0 +1,182 @@
+#include "certstore/file_storage.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "certstore/files.h"
+
+namespace tlsedge::certstore {
+namespace {
+
+bool isDirectory(const std::string& path) {
+  struct stat st {};
+  return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+std::string uniqueSuffix() {
+  static std::atomic<unsigned> counter{0};
+  return std::to_string(getpid()) + "-" + std::to_string(counter.fetch_add(1));
+}
+
+void removeTree(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::remove_all(path, ec);
+}
+
+// "certs/shop" -> {"certs", "shop"}; a key without '/' has the root as parent.
+std::pair<std::string_view, std::string_view> splitKey(std::string_view key) {
+  const size_t slash = key.rfind('/');
+  if (slash == std::string_view::npos) return {std::string_view(), key};
+  return {key.substr(0, slash), key.substr(slash + 1)};
+}
+
+// The PID in a temporary's name ".tmp-NAME-PID-N" / ".rm-NAME-PID-N" (the
+// name in between may hold '-'), or 0.
+pid_t temporaryOwner(const std::string& name) {
+  if (name.rfind(".tmp-", 0) != 0 && name.rfind(".rm-", 0) != 0) return 0;
+  const size_t last = name.rfind('-');
+  const size_t before =
+      last == std::string::npos || last == 0 ? std::string::npos : name.rfind('-', last - 1);
+  if (before == std::string::npos) return 0;
+  const std::string pid = name.substr(before + 1, last - before - 1);
+  if (pid.empty() || pid.size() > 9 || pid.find_first_not_of("0123456789") != std::string::npos) {
+    return 0;
+  }
+  return static_cast<pid_t>(std::stol(pid));
+}
+
+}  // namespace
+
+Status checkStorageKey(std::string_view key) {
+  if (key.empty()) return makeError("storage key: empty", ErrorKind::kInvalid);
+  size_t start = 0;
+  for (;;) {
+    const size_t slash = key.find('/', start);
+    const std::string_view name = key.substr(start, slash - start);
+    if (name.empty() || name[0] == '.') {
+      return makeError("storage key `" + std::string(key) + "`: the name `" + std::string(name) +
+                           "` is empty or starts with '.'",
+                       ErrorKind::kInvalid);
+    }
+    if (slash == std::string_view::npos) return Ok{};
+    start = slash + 1;
+  }
+}
+
+Result<std::string> FileStorage::load(std::string_view key) const {
+  if (Status valid = checkStorageKey(key); !valid.ok()) return valid.error();
+  auto text = readFile(path(key));
+  if (!text.ok() && !exists(key)) return makeError(text.error().message, ErrorKind::kNotFound);
+  return text;
+}
+
+Status FileStorage::store(std::string_view key, std::string_view value, Secrecy secrecy) {
+  if (Status valid = checkStorageKey(key); !valid.ok()) return valid;
+  return writeFileAtomic(path(key), std::string(value), secrecy == Secrecy::kSecret ? 0600 : 0644);
+}
+
+Result<bool> FileStorage::storeGroup(std::string_view key, const std::vector<Item>& items,
+                                     bool replace) {
+  if (Status valid = checkStorageKey(key); !valid.ok()) return valid.error();
+  const auto [parentKey, name] = splitKey(key);
+  const std::string parent = parentKey.empty() ? root_ : path(parentKey);
+  removeStaleTemporaries(parentKey);
+  const std::string target = path(key);
+  const bool existed = isDirectory(target);
+  if (existed && !replace) return makeError(target + " exists", ErrorKind::kConflict);
+  // Complete beside the target first, so that one rename publishes it all.
+  const std::string temp = parent + "/.tmp-" + std::string(name) + "-" + uniqueSuffix();
+  auto fail = [&](const Error& error) -> Result<bool> {
+    removeTree(temp);
+    return error;
+  };
+  for (const Item& item : items) {
+    if (item.name.empty() || item.name[0] == '.' || item.name.find('/') != std::string::npos) {
+      return fail(makeError("storage group " + target + ": bad item name `" + item.name + "`",
+                            ErrorKind::kInvalid));
+    }
+    const unsigned mode = item.secrecy == Secrecy::kSecret ? 0600 : 0644;
+    if (Status w = writeFileAtomic(temp + "/" + item.name, item.value, mode); !w.ok()) {
+      return fail(w.error());
+    }
+  }
+  if (existed) {
+    // Both directories swap in one step: the old group serves until then.
+    if (renameat2(AT_FDCWD, temp.c_str(), AT_FDCWD, target.c_str(), RENAME_EXCHANGE) != 0) {
+      return fail(makeError("cannot replace " + target + ": " + std::strerror(errno)));
+    }
+  } else if (rename(temp.c_str(), target.c_str()) != 0) {
+    const int err = errno;
+    return fail(
+        makeError("cannot create " + target + ": " + std::strerror(err),
+                  err == EEXIST || err == ENOTEMPTY ? ErrorKind::kConflict : ErrorKind::kFailed));
+  }
+  if (Status synced = syncDirectory(parent); !synced.ok()) return fail(synced.error());
+  removeTree(temp);  // after an exchange: the old group
+  return existed;
+}
+
+Status FileStorage::remove(std::string_view key) {
+  if (Status valid = checkStorageKey(key); !valid.ok()) return valid;
+  const auto [parentKey, name] = splitKey(key);
+  const std::string parent = parentKey.empty() ? root_ : path(parentKey);
+  const std::string target = path(key);
+  if (!exists(key)) return makeError(target + " does not exist", ErrorKind::kNotFound);
+  removeStaleTemporaries(parentKey);
+  const std::string doomed = parent + "/.rm-" + std::string(name) + "-" + uniqueSuffix();
+  if (rename(target.c_str(), doomed.c_str()) != 0) {
+    return makeError("cannot remove " + target + ": " + std::strerror(errno));
+  }
+  Status synced = syncDirectory(parent);
+  removeTree(doomed);
+  return synced;
+}
+
+bool FileStorage::exists(std::string_view key) const {
+  struct stat st {};
+  return checkStorageKey(key).ok() && stat(path(key).c_str(), &st) == 0;
+}
+
+Result<std::vector<std::string>> FileStorage::list(std::string_view key) const {
+  std::vector<std::string> out;
+  const std::string dirPath = key.empty() ? root_ : path(key);
+  DIR* dir = opendir(dirPath.c_str());
+  if (dir == nullptr) {
+    if (errno == ENOENT) return out;
+    return makeError("cannot list " + dirPath + ": " + std::strerror(errno));
+  }
+  while (const dirent* entry = readdir(dir)) {
+    std::string name = entry->d_name;
+    if (!name.empty() && name[0] != '.')
+      out.push_back(std::move(name));  // not ".", "..", temporaries
+  }
+  closedir(dir);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+size_t FileStorage::removeStaleTemporaries(std::string_view key) const {
+  const std::string dirPath = key.empty() ? root_ : path(key);
+  std::vector<std::string> stale;
+  DIR* dir = opendir(dirPath.c_str());
+  if (dir == nullptr) return 0;
+  while (const dirent* entry = readdir(dir)) {
+    const pid_t pid = temporaryOwner(entry->d_name);
+    if (pid > 0 && kill(pid, 0) != 0 && errno == ESRCH)
+      stale.push_back(dirPath + "/" + entry->d_name);
+  }
+  closedir(dir);
+  for (const std::string& doomed : stale) removeTree(doomed);
+  return stale.size();
+}
+
+}  // namespace tlsedge::certstore

@@ -1,0 +1,45 @@
+// FileStorage: Storage on a directory (the state directory, default
+// ./tlsedge-state). A key is the path under it. A value is a file written
+// by writeFileAtomic (0600 for kSecret, 0644 otherwise). A group is a
+// directory: storeGroup writes it complete as a temporary directory beside
+// the target (".tmp-NAME-PID-N"), then renames it into place, or exchanges
+// it with the old one (renameat2 RENAME_EXCHANGE), and fsyncs the parent;
+// remove renames the group away (".rm-NAME-PID-N") before deleting it.
+// Names starting with '.' are temporaries: never listed, and deleted by the
+// next group write or removal in that directory once the process that made
+// them is gone.
+//
+// Thread: any (see storage.h); one writer per key at a time.
+#pragma once
+
+#include "certstore/storage.h"
+
+namespace tlsedge::certstore {
+
+class FileStorage final : public Storage {
+ public:
+  explicit FileStorage(std::string root) : root_(std::move(root)) {}
+  static StoragePtr open(std::string root) {
+    return std::make_shared<FileStorage>(std::move(root));
+  }
+
+  Result<std::string> load(std::string_view key) const override;
+  Status store(std::string_view key, std::string_view value, Secrecy secrecy) override;
+  Result<bool> storeGroup(std::string_view key, const std::vector<Item>& items,
+                          bool replace) override;
+  Status remove(std::string_view key) override;
+  bool exists(std::string_view key) const override;
+  Result<std::vector<std::string>> list(std::string_view key) const override;
+  std::string describe(std::string_view key) const override { return path(key); }
+
+  // Deletes the temporaries in directory `key` ("certs") whose process is
+  // gone (storeGroup and remove do it first there). Returns how many.
+  size_t removeStaleTemporaries(std::string_view key) const;
+  const std::string& root() const { return root_; }
+
+ private:
+  std::string path(std::string_view key) const { return root_ + "/" + std::string(key); }
+  std::string root_;
+};
+
+}  // namespace tlsedge::certstore

@@ -15,8 +15,8 @@
 #include "acme/site_state.h"
 #include "base/log.h"
 #include "base/time.h"
-#include "certstore/file_storage.h"
 #include "certstore/files.h"
+#include "certstore/storage.h"
 #include "certstore/store.h"
 #include "net/loop.h"
 
@@ -64,9 +64,8 @@ void Manager::close() {
 
 void Manager::configure(const conf::Config& config) {
   if (closed_) return;
-  if (stateDir_ != config.stateDir || storage_ == nullptr) {
-    storage_ = certstore::FileStorage::open(config.stateDir);
-  }
+  if (stateDir_ != config.stateDir || storage_ == nullptr)
+    storage_ = certstore::openStorage(config);
   stateDir_ = config.stateDir;
   renewBeforeSeconds_ =
       config.acme
@@ -150,7 +149,7 @@ void Manager::configure(const conf::Config& config) {
 // Reads the site's store entry and sets its due time.
 void Manager::refresh(const std::string& site, SiteState& state) {
   SiteStatus& s = state.status;
-  const SiteStatus stored = storeStatus(stateDir_, site);
+  const SiteStatus stored = storeStatus(storage_, site);
   s.site = site;
   s.certificate = stored.certificate;
   s.stored = stored.stored;

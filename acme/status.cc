@@ -27,11 +27,11 @@ std::string relative(time_t t, time_t now) {
 
 }  // namespace
 
-SiteStatus storeStatus(const std::string& stateDir, const std::string& site) {
+SiteStatus storeStatus(const certstore::StoragePtr& storage, const std::string& site) {
   SiteStatus s;
   s.site = site;
   s.certificate = certificateNameFor(site);
-  auto store = certstore::CertificateStore::forStateDir(stateDir);
+  const certstore::CertificateStore store(storage);
   if (store.contains(s.certificate)) {
     if (auto info = store.inspect(s.certificate)) {
       s.stored = true;
@@ -43,9 +43,10 @@ SiteStatus storeStatus(const std::string& stateDir, const std::string& site) {
 }
 
 std::vector<SiteStatus> storeStatuses(const conf::Config& config) {
+  const certstore::StoragePtr storage = certstore::openStorage(config);
   std::vector<SiteStatus> out;
   for (const conf::Site& site : config.sites) {
-    if (site.acme) out.push_back(storeStatus(config.stateDir, site.name));
+    if (site.acme) out.push_back(storeStatus(storage, site.name));
   }
   return out;
 }

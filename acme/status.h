@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "certstore/storage.h"
 #include "conf/config.h"
 
 namespace tlsedge::acme {
@@ -32,7 +33,7 @@ struct SiteStatus {
 };
 
 // The store's side of a site's status (certificate, serial, not-after).
-SiteStatus storeStatus(const std::string& stateDir, const std::string& site);
+SiteStatus storeStatus(const certstore::StoragePtr& storage, const std::string& site);
 // storeStatus for every ACME site of `config`, in its order.
 std::vector<SiteStatus> storeStatuses(const conf::Config& config);
 

@@ -255,8 +255,7 @@ void CertificateWatcher::applyStore() {
   std::set<std::string> names;
   names.swap(storeMarked_);
   if (bindings_ == nullptr || storeConfig_ == nullptr) return;
-  const certstore::CertificateStore store =
-      certstore::CertificateStore::forStateDir(storeConfig_->stateDir);
+  const certstore::CertificateStore store = certstore::CertificateStore::forConfig(*storeConfig_);
   if (storeRescan_) {  // rare: O(store)
     storeRescan_ = false;
     for (std::string& name : bindings_->storeNames(*current_())) names.insert(std::move(name));

@@ -72,6 +72,8 @@ Status checkStorageKey(std::string_view key) {
   }
 }
 
+StoragePtr openStorage(const conf::Config& config) { return FileStorage::open(config.stateDir); }
+
 Result<std::string> FileStorage::load(std::string_view key) const {
   if (Status valid = checkStorageKey(key); !valid.ok()) return valid.error();
   auto text = readFile(path(key));

@@ -108,7 +108,7 @@ Result<AddOutcome> addCertificatePem(const conf::Config& config, const std::stri
                          config.sourceName + "; choose another name",
                      ErrorKind::kConflict);
   }
-  const CertificateStore store = CertificateStore::forStateDir(config.stateDir);
+  const CertificateStore store = CertificateStore::forConfig(config);
   auto added =
       store.add(name, chainPem, keyPem, replace, CertSource::kUpload, now, chainSource, keySource);
   if (!added.ok()) return added.error();
@@ -171,7 +171,7 @@ const std::vector<std::string>& CertificateUsers::sites(const std::string& name)
 
 Result<std::vector<CertListEntry>> listCertificates(const conf::Config& config,
                                                     const CertificateUsers& users, time_t now) {
-  const CertificateStore store = CertificateStore::forStateDir(config.stateDir);
+  const CertificateStore store = CertificateStore::forConfig(config);
   auto names = store.names();
   if (!names.ok()) return names.error();
   std::vector<CertListEntry> out;
@@ -196,7 +196,7 @@ Result<std::vector<CertListEntry>> listCertificates(const conf::Config& config, 
 
 Result<CertListEntry> showCertificate(const conf::Config& config, const CertificateUsers& users,
                                       const std::string& name, time_t now) {
-  auto info = CertificateStore::forStateDir(config.stateDir).inspect(name);
+  auto info = CertificateStore::forConfig(config).inspect(name);
   if (!info.ok()) return info.error();
   return entryFor(std::move(*info), users, config, now);
 }
@@ -208,7 +208,7 @@ Result<CertListEntry> showCertificate(const conf::Config& config, const std::str
 
 Status removeCertificate(const conf::Config& config, const CertificateUsers& users,
                          const std::string& name) {
-  const CertificateStore store = CertificateStore::forStateDir(config.stateDir);
+  const CertificateStore store = CertificateStore::forConfig(config);
   if (!store.contains(name)) {
     return makeError("no certificate named `" + name + "` in " + store.directory(),
                      ErrorKind::kNotFound);
@@ -229,7 +229,7 @@ Status removeCertificate(const conf::Config& config, const CertificateUsers& use
 }
 
 Status removeCertificate(const conf::Config& config, const std::string& name, time_t now) {
-  const CertificateStore store = CertificateStore::forStateDir(config.stateDir);
+  const CertificateStore store = CertificateStore::forConfig(config);
   if (!store.contains(name)) {  // before the whole store is read for its users
     return makeError("no certificate named `" + name + "` in " + store.directory(),
                      ErrorKind::kNotFound);

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "conf/config.h"
 
 namespace tlsedge::certstore {
 
@@ -62,5 +63,9 @@ using StoragePtr = std::shared_ptr<Storage>;
 
 // Checks a key's names (see above); the error says which name and why.
 Status checkStorageKey(std::string_view key);
+
+// The storage `config` names: the one place a backend is chosen. Today the
+// state directory (config.stateDir, certstore/file_storage.h).
+StoragePtr openStorage(const conf::Config& config);
 
 }  // namespace tlsedge::certstore

@@ -71,7 +71,11 @@ struct AddResult {
 class CertificateStore {
  public:
   explicit CertificateStore(StoragePtr storage) : storage_(std::move(storage)) {}
-  // The state directory's store; <state>/certs need not exist yet.
+  // The store of the storage `config` names (openStorage).
+  static CertificateStore forConfig(const conf::Config& config) {
+    return CertificateStore(openStorage(config));
+  }
+  // The store of the state directory `stateDir` (tests, benchmarks).
   static CertificateStore forStateDir(const std::string& stateDir) {
     return CertificateStore(FileStorage::open(stateDir));
   }

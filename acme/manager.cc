@@ -62,10 +62,9 @@ void Manager::close() {
   net::closeAndDelete(reinterpret_cast<uv_handle_t*>(timer_), timer_);
 }
 
-void Manager::configure(const conf::Config& config) {
+void Manager::configure(const conf::Config& config, certstore::StoragePtr storage) {
   if (closed_) return;
-  if (stateDir_ != config.stateDir || storage_ == nullptr)
-    storage_ = certstore::openStorage(config);
+  storage_ = std::move(storage);
   stateDir_ = config.stateDir;
   renewBeforeSeconds_ =
       config.acme
@@ -92,8 +91,8 @@ void Manager::configure(const conf::Config& config) {
     uv_timer_stop(timer_);
     return;
   }
-  std::string key = config.acme->directory + "\n" + config.acme->email + "\n" + stateDir_ + "\n" +
-                    config.acme->dnsHook + "\n" +
+  std::string key = config.acme->directory + "\n" + config.acme->email + "\n" +
+                    storage_->describe("acme") + "\n" + config.acme->dnsHook + "\n" +
                     std::to_string(static_cast<int>(config.acme->challenge));
   for (const auto& root : config.acme->trustedRoots) key += "\n" + root;
   PreflightOptions preflight;

@@ -71,8 +71,9 @@ class Manager {
   // Start and reload, before the store watcher is (re)started: creates
   // <state>/certs if an ACME site needs it; a changed `acme:` section
   // replaces the client (orders in progress are dropped and placed again);
-  // sites are (re)checked and (re)scheduled.
-  void configure(const conf::Config& config);
+  // sites are (re)checked and (re)scheduled. `storage` is where the ACME
+  // state and the certificates are kept (the daemon opened it from `config`).
+  void configure(const conf::Config& config, certstore::StoragePtr storage);
   // Stops everything; the loop can end afterwards.
   void close();
 

@@ -42,8 +42,8 @@ SiteStatus storeStatus(const certstore::StoragePtr& storage, const std::string& 
   return s;
 }
 
-std::vector<SiteStatus> storeStatuses(const conf::Config& config) {
-  const certstore::StoragePtr storage = certstore::openStorage(config);
+std::vector<SiteStatus> storeStatuses(const conf::Config& config,
+                                      const certstore::StoragePtr& storage) {
   std::vector<SiteStatus> out;
   for (const conf::Site& site : config.sites) {
     if (site.acme) out.push_back(storeStatus(storage, site.name));

@@ -35,7 +35,8 @@ struct SiteStatus {
 // The store's side of a site's status (certificate, serial, not-after).
 SiteStatus storeStatus(const certstore::StoragePtr& storage, const std::string& site);
 // storeStatus for every ACME site of `config`, in its order.
-std::vector<SiteStatus> storeStatuses(const conf::Config& config);
+std::vector<SiteStatus> storeStatuses(const conf::Config& config,
+                                      const certstore::StoragePtr& storage);
 
 // JSON: {"sites": [{...}]}, times as RFC 3339 (null when unknown).
 std::string statusJson(const std::vector<SiteStatus>& sites);

@@ -190,25 +190,26 @@ void AdminApi::handle(const AdminRequest& request, Reply reply) {
     const bool text = request.text;
     const time_t now = hooks_.now();
     auto served = hooks_.selector();
+    const certstore::CertificateStore store = this->store(*config);
     if (whole) {
       return hooks_.offload(
-          [config, served, text, now] { return list(*config, *served, text, now); },
+          [store, config, served, text, now] { return list(store, *config, *served, text, now); },
           std::move(reply));
     }
     if (request.method == "GET") {
-      return hooks_.offload([config, served, name = *name, text,
-                             now] { return show(*config, *served, name, text, now); },
+      return hooks_.offload([store, config, served, name = *name, text,
+                             now] { return show(store, *config, *served, name, text, now); },
                             std::move(reply));
     }
-    return hooks_.offload(
-        [config, served, name = *name, text] { return remove(*config, *served, name, text); },
-        [this, name = *name, reply = std::move(reply)](AdminResponse r) {
-          if (r.status == 200) {
-            log::info("admin: certificate " + name + " removed");
-            hooks_.storeChanged(name, nullptr);
-          }
-          reply(std::move(r));
-        });
+    return hooks_.offload([store, config, served, name = *name,
+                           text] { return remove(store, *config, *served, name, text); },
+                          [this, name = *name, reply = std::move(reply)](AdminResponse r) {
+                            if (r.status == 200) {
+                              log::info("admin: certificate " + name + " removed");
+                              hooks_.storeChanged(name, nullptr);
+                            }
+                            reply(std::move(r));
+                          });
   }
   reply(answer(*config, request));
 }
@@ -242,18 +243,24 @@ AdminResponse AdminApi::answer(const conf::Config& config, const AdminRequest& r
                              "/v1/acme, /v1/acme/SITE/renew|revoke)");
 }
 
-AdminResponse AdminApi::list(const conf::Config& config, const certstore::Selector& served,
-                             bool text, time_t now) {
-  const auto users = certstore::CertificateUsers::fromSnapshot(config, served);
-  auto entries = certstore::listCertificates(config, users, now);
-  if (!entries.ok()) return adminError(500, entries.error().message);
-  return ok(200, text, listText(*entries, config.stateDir + "/certs"), certstore::toJson(*entries));
+certstore::CertificateStore AdminApi::store(const conf::Config& config) const {
+  return hooks_.storage ? certstore::CertificateStore(hooks_.storage())
+                        : certstore::CertificateStore::local(config);
 }
 
-AdminResponse AdminApi::show(const conf::Config& config, const certstore::Selector& served,
-                             const std::string& name, bool text, time_t now) {
+AdminResponse AdminApi::list(const certstore::CertificateStore& store, const conf::Config& config,
+                             const certstore::Selector& served, bool text, time_t now) {
   const auto users = certstore::CertificateUsers::fromSnapshot(config, served);
-  auto shown = certstore::showCertificate(config, users, name, now);
+  auto entries = certstore::listCertificates(store, config, users, now);
+  if (!entries.ok()) return adminError(500, entries.error().message);
+  return ok(200, text, listText(*entries, store.directory()), certstore::toJson(*entries));
+}
+
+AdminResponse AdminApi::show(const certstore::CertificateStore& store, const conf::Config& config,
+                             const certstore::Selector& served, const std::string& name, bool text,
+                             time_t now) {
+  const auto users = certstore::CertificateUsers::fromSnapshot(config, served);
+  auto shown = certstore::showCertificate(store, config, users, name, now);
   if (!shown.ok()) {
     return adminError(shown.error());
   }
@@ -264,9 +271,9 @@ AdminResponse AdminApi::put(const conf::Config& config, const std::string& name,
                             const std::string& body, bool text) {
   auto upload = parseCertificateUpload(body);
   if (!upload.ok()) return adminError(400, upload.error().message);
-  auto added =
-      certstore::addCertificatePem(config, name, upload->chain, upload->key, upload->replace,
-                                   hooks_.now(), upload->chainSource, upload->keySource);
+  auto added = certstore::addCertificatePem(store(config), config, name, upload->chain, upload->key,
+                                            upload->replace, hooks_.now(), upload->chainSource,
+                                            upload->keySource);
   if (!added.ok()) {
     log::warning("admin: certificate " + name + " refused: " + added.error().message);
     return adminError(added.error());
@@ -277,10 +284,11 @@ AdminResponse AdminApi::put(const conf::Config& config, const std::string& name,
   return ok(added->replaced ? 200 : 201, text, addText(*added), certstore::toJson(*added));
 }
 
-AdminResponse AdminApi::remove(const conf::Config& config, const certstore::Selector& served,
-                               const std::string& name, bool text) {
+AdminResponse AdminApi::remove(const certstore::CertificateStore& store, const conf::Config& config,
+                               const certstore::Selector& served, const std::string& name,
+                               bool text) {
   const auto users = certstore::CertificateUsers::fromSnapshot(config, served);
-  if (Status removed = certstore::removeCertificate(config, users, name); !removed.ok()) {
+  if (Status removed = certstore::removeCertificate(store, config, users, name); !removed.ok()) {
     return adminError(removed.error());
   }
   return ok(200, text, removedText(name), removedJson(name));

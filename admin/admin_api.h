@@ -50,6 +50,7 @@
 
 #include "acme/status.h"
 #include "certstore/selector.h"
+#include "certstore/store.h"
 #include "conf/config.h"
 
 namespace tlsedge::admin {
@@ -90,6 +91,10 @@ class AdminApi {
     std::function<void(Work work, Reply done)> offload = [](Work work, Reply done) {
       done(work());
     };
+    // The storage certificates are added to, listed from and removed from:
+    // the one the daemon opened (certstore::openStorage). Empty: the state
+    // directory of the running configuration (tests).
+    std::function<certstore::StoragePtr()> storage;
   };
 
   explicit AdminApi(Hooks hooks) : hooks_(std::move(hooks)) {}
@@ -101,12 +106,17 @@ class AdminApi {
 
  private:
   AdminResponse answer(const conf::Config& config, const AdminRequest& request);
-  static AdminResponse list(const conf::Config& config, const certstore::Selector& served,
-                            bool text, time_t now);
-  static AdminResponse show(const conf::Config& config, const certstore::Selector& served,
-                            const std::string& name, bool text, time_t now);
-  static AdminResponse remove(const conf::Config& config, const certstore::Selector& served,
-                              const std::string& name, bool text);
+  // The store of hooks.storage, on the control loop (the result may be
+  // handed to offloaded work).
+  certstore::CertificateStore store(const conf::Config& config) const;
+  static AdminResponse list(const certstore::CertificateStore& store, const conf::Config& config,
+                            const certstore::Selector& served, bool text, time_t now);
+  static AdminResponse show(const certstore::CertificateStore& store, const conf::Config& config,
+                            const certstore::Selector& served, const std::string& name, bool text,
+                            time_t now);
+  static AdminResponse remove(const certstore::CertificateStore& store, const conf::Config& config,
+                              const certstore::Selector& served, const std::string& name,
+                              bool text);
   AdminResponse put(const conf::Config& config, const std::string& name, const std::string& body,
                     bool text);
   AdminResponse which(const conf::Config& config, const std::string& query, bool text);

@@ -87,7 +87,7 @@ const char* howName(HostBinding::How how) {
 ResolvedCertificates resolveCertificates(const conf::Config& config, time_t now,
                                          CRYPTO_BUFFER_POOL* pool) {
   ResolvedCertificates out;
-  const CertificateStore store = CertificateStore::forConfig(config);
+  const CertificateStore store = CertificateStore::local(config);
 
   // Names whose load failure leaves something unserved: the default,
   // fallbacks, and the bindings of sites without a fallback. A site with a
@@ -260,7 +260,7 @@ ResolvedCertificates resolveCertificates(const conf::Config& config, time_t now,
 bool configListsStoreEntry(const conf::Config& config, const std::string& name) {
   const conf::CertificateFiles* files = config.findCertificate(name);
   return files != nullptr &&
-         samePath(files->certPath, CertificateStore::forConfig(config).chainPath(name));
+         samePath(files->certPath, CertificateStore::local(config).chainPath(name));
 }
 
 }  // namespace tlsedge::certstore

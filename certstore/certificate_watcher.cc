@@ -255,7 +255,7 @@ void CertificateWatcher::applyStore() {
   std::set<std::string> names;
   names.swap(storeMarked_);
   if (bindings_ == nullptr || storeConfig_ == nullptr) return;
-  const certstore::CertificateStore store = certstore::CertificateStore::forConfig(*storeConfig_);
+  const certstore::CertificateStore store = certstore::CertificateStore::local(*storeConfig_);
   if (storeRescan_) {  // rare: O(store)
     storeRescan_ = false;
     for (std::string& name : bindings_->storeNames(*current_())) names.insert(std::move(name));

@@ -87,28 +87,27 @@ std::string toJson(const WhichOutcome& outcome) {
                        {"site", outcome.site}});
 }
 
-Result<AddOutcome> addCertificate(const conf::Config& config, const std::string& name,
-                                  const std::string& chainPath, const std::string& keyPath,
-                                  bool replace, time_t now) {
+Result<AddOutcome> addCertificate(const CertificateStore& store, const conf::Config& config,
+                                  const std::string& name, const std::string& chainPath,
+                                  const std::string& keyPath, bool replace, time_t now) {
   auto chain = readFile(chainPath);
   auto key = readFile(keyPath);
   std::vector<std::string> problems;
   if (!chain.ok()) problems.push_back(chain.error().message);
   if (!key.ok()) problems.push_back(key.error().message);
   if (!problems.empty()) return makeError(joinLines(problems));
-  return addCertificatePem(config, name, *chain, *key, replace, now, chainPath, keyPath);
+  return addCertificatePem(store, config, name, *chain, *key, replace, now, chainPath, keyPath);
 }
 
-Result<AddOutcome> addCertificatePem(const conf::Config& config, const std::string& name,
-                                     const std::string& chainPem, const std::string& keyPem,
-                                     bool replace, time_t now, const std::string& chainSource,
-                                     const std::string& keySource) {
+Result<AddOutcome> addCertificatePem(const CertificateStore& store, const conf::Config& config,
+                                     const std::string& name, const std::string& chainPem,
+                                     const std::string& keyPem, bool replace, time_t now,
+                                     const std::string& chainSource, const std::string& keySource) {
   if (config.findCertificate(name) != nullptr && !configListsStoreEntry(config, name)) {
     return makeError("certificate `" + name + "` is already defined in `certificates:` of " +
                          config.sourceName + "; choose another name",
                      ErrorKind::kConflict);
   }
-  const CertificateStore store = CertificateStore::forConfig(config);
   auto added =
       store.add(name, chainPem, keyPem, replace, CertSource::kUpload, now, chainSource, keySource);
   if (!added.ok()) return added.error();
@@ -169,9 +168,9 @@ const std::vector<std::string>& CertificateUsers::sites(const std::string& name)
   return it == byName_.end() ? kNone : it->second;
 }
 
-Result<std::vector<CertListEntry>> listCertificates(const conf::Config& config,
+Result<std::vector<CertListEntry>> listCertificates(const CertificateStore& store,
+                                                    const conf::Config& config,
                                                     const CertificateUsers& users, time_t now) {
-  const CertificateStore store = CertificateStore::forConfig(config);
   auto names = store.names();
   if (!names.ok()) return names.error();
   std::vector<CertListEntry> out;
@@ -190,25 +189,26 @@ Result<std::vector<CertListEntry>> listCertificates(const conf::Config& config,
   return out;
 }
 
-Result<std::vector<CertListEntry>> listCertificates(const conf::Config& config, time_t now) {
-  return listCertificates(config, CertificateUsers::fromFiles(config, now), now);
+Result<std::vector<CertListEntry>> listCertificates(const CertificateStore& store,
+                                                    const conf::Config& config, time_t now) {
+  return listCertificates(store, config, CertificateUsers::fromFiles(config, now), now);
 }
 
-Result<CertListEntry> showCertificate(const conf::Config& config, const CertificateUsers& users,
-                                      const std::string& name, time_t now) {
-  auto info = CertificateStore::forConfig(config).inspect(name);
+Result<CertListEntry> showCertificate(const CertificateStore& store, const conf::Config& config,
+                                      const CertificateUsers& users, const std::string& name,
+                                      time_t now) {
+  auto info = store.inspect(name);
   if (!info.ok()) return info.error();
   return entryFor(std::move(*info), users, config, now);
 }
 
-Result<CertListEntry> showCertificate(const conf::Config& config, const std::string& name,
-                                      time_t now) {
-  return showCertificate(config, CertificateUsers::fromFiles(config, now), name, now);
+Result<CertListEntry> showCertificate(const CertificateStore& store, const conf::Config& config,
+                                      const std::string& name, time_t now) {
+  return showCertificate(store, config, CertificateUsers::fromFiles(config, now), name, now);
 }
 
-Status removeCertificate(const conf::Config& config, const CertificateUsers& users,
-                         const std::string& name) {
-  const CertificateStore store = CertificateStore::forConfig(config);
+Status removeCertificate(const CertificateStore& store, const conf::Config& config,
+                         const CertificateUsers& users, const std::string& name) {
   if (!store.contains(name)) {
     return makeError("no certificate named `" + name + "` in " + store.directory(),
                      ErrorKind::kNotFound);
@@ -228,13 +228,13 @@ Status removeCertificate(const conf::Config& config, const CertificateUsers& use
   return store.remove(name);
 }
 
-Status removeCertificate(const conf::Config& config, const std::string& name, time_t now) {
-  const CertificateStore store = CertificateStore::forConfig(config);
+Status removeCertificate(const CertificateStore& store, const conf::Config& config,
+                         const std::string& name, time_t now) {
   if (!store.contains(name)) {  // before the whole store is read for its users
     return makeError("no certificate named `" + name + "` in " + store.directory(),
                      ErrorKind::kNotFound);
   }
-  return removeCertificate(config, CertificateUsers::fromFiles(config, now), name);
+  return removeCertificate(store, config, CertificateUsers::fromFiles(config, now), name);
 }
 
 Result<WhichOutcome> whichCertificate(const conf::Config& config, const std::string& host,

@@ -86,28 +86,32 @@ std::string toJson(const AddOutcome& outcome);
 std::string toJson(const WhichOutcome& outcome);
 
 // Reads the two files, then addCertificatePem.
-Result<AddOutcome> addCertificate(const conf::Config& config, const std::string& name,
-                                  const std::string& chainPath, const std::string& keyPath,
-                                  bool replace, time_t now);
+Result<AddOutcome> addCertificate(const CertificateStore& store, const conf::Config& config,
+                                  const std::string& name, const std::string& chainPath,
+                                  const std::string& keyPath, bool replace, time_t now);
 // Validates and writes PEM text (an upload); `chainSource` / `keySource`
 // name the inputs in messages (e.g. the files the CLI read them from).
-Result<AddOutcome> addCertificatePem(const conf::Config& config, const std::string& name,
-                                     const std::string& chainPem, const std::string& keyPem,
-                                     bool replace, time_t now, const std::string& chainSource,
-                                     const std::string& keySource);
+Result<AddOutcome> addCertificatePem(const CertificateStore& store, const conf::Config& config,
+                                     const std::string& name, const std::string& chainPem,
+                                     const std::string& keyPem, bool replace, time_t now,
+                                     const std::string& chainSource, const std::string& keySource);
 // list, show and rm with the users they report and refuse by: the overloads
 // without `users` take CertificateUsers::fromFiles.
-Result<std::vector<CertListEntry>> listCertificates(const conf::Config& config,
+Result<std::vector<CertListEntry>> listCertificates(const CertificateStore& store,
+                                                    const conf::Config& config,
                                                     const CertificateUsers& users, time_t now);
-Result<std::vector<CertListEntry>> listCertificates(const conf::Config& config, time_t now);
-Result<CertListEntry> showCertificate(const conf::Config& config, const CertificateUsers& users,
-                                      const std::string& name, time_t now);
-Result<CertListEntry> showCertificate(const conf::Config& config, const std::string& name,
+Result<std::vector<CertListEntry>> listCertificates(const CertificateStore& store,
+                                                    const conf::Config& config, time_t now);
+Result<CertListEntry> showCertificate(const CertificateStore& store, const conf::Config& config,
+                                      const CertificateUsers& users, const std::string& name,
                                       time_t now);
+Result<CertListEntry> showCertificate(const CertificateStore& store, const conf::Config& config,
+                                      const std::string& name, time_t now);
 // Refused while a site or tls.default_certificate uses the certificate.
-Status removeCertificate(const conf::Config& config, const CertificateUsers& users,
-                         const std::string& name);
-Status removeCertificate(const conf::Config& config, const std::string& name, time_t now);
+Status removeCertificate(const CertificateStore& store, const conf::Config& config,
+                         const CertificateUsers& users, const std::string& name);
+Status removeCertificate(const CertificateStore& store, const conf::Config& config,
+                         const std::string& name, time_t now);
 // What a handshake for `host` would get now (same lookup as the daemon):
 // builds the snapshot from the files, then whichFromSelector.
 Result<WhichOutcome> whichCertificate(const conf::Config& config, const std::string& host,

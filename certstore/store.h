@@ -71,9 +71,12 @@ struct AddResult {
 class CertificateStore {
  public:
   explicit CertificateStore(StoragePtr storage) : storage_(std::move(storage)) {}
-  // The store of the storage `config` names (openStorage).
-  static CertificateStore forConfig(const conf::Config& config) {
-    return CertificateStore(openStorage(config));
+  // The node's own store: config.stateDir, what this node serves from. It
+  // is the whole store of a single node, and in fleet mode (issue 17) the
+  // local replica of the fleet's. Writes that must reach the fleet go to the
+  // store of the storage the daemon or CLI opened (openStorage), injected.
+  static CertificateStore local(const conf::Config& config) {
+    return CertificateStore(FileStorage::open(config.stateDir));
   }
   // The store of the state directory `stateDir` (tests, benchmarks).
   static CertificateStore forStateDir(const std::string& stateDir) {

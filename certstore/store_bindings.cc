@@ -116,7 +116,7 @@ Result<StoreBindings::Applied> StoreBindings::apply(const std::shared_ptr<const 
                                                     const std::string& name, CredentialsPtr loaded,
                                                     time_t now) {
   const conf::Config& config = *config_;
-  const std::string storeDir = CertificateStore::forConfig(config).directory();
+  const std::string storeDir = CertificateStore::local(config).directory();
   if (!isStoreName(config, name)) {
     if (loaded == nullptr) return Applied{current, {}};  // the config's own serves on
     return makeError("certificate `" + name + "` is defined twice: in `certificates:` of " +

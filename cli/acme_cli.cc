@@ -83,7 +83,7 @@ int runAcme(const AcmeArgs& a) {
   if (action != "status") return fail(action + " needs the running daemon: " + why);
   std::cerr << "tlsedge acme: " << why << "; reading the state directory " << config->stateDir
             << "\n";
-  const auto sites = acme::storeStatuses(*config);
+  const auto sites = acme::storeStatuses(*config, certstore::openStorage(*config));
   if (json) {
     std::cout << acme::statusJson(sites) << "\n";
   } else {

@@ -56,15 +56,15 @@ int print(bool json, const std::string& jsonText, const std::string& text) {
 // On the state directory, in this process.
 int runOffline(const CertArgs& a, const conf::Config& config) {
   const time_t now = ::time(nullptr);
+  const certstore::CertificateStore store(certstore::openStorage(config));
   if (a.action == "list") {
-    auto entries = certstore::listCertificates(config, now);
+    auto entries = certstore::listCertificates(store, config, now);
     if (!entries.ok()) return fail(entries.error().message);
-    return print(a.json, certstore::toJson(*entries),
-                 admin::listText(*entries, config.stateDir + "/certs"));
+    return print(a.json, certstore::toJson(*entries), admin::listText(*entries, store.directory()));
   }
   const std::string& arg = a.arg;
   if (a.action == "show") {
-    auto shown = certstore::showCertificate(config, arg, now);
+    auto shown = certstore::showCertificate(store, config, arg, now);
     if (!shown.ok()) return fail(shown.error().message);
     return print(a.json, certstore::toJson(*shown), admin::showText(*shown));
   }
@@ -74,12 +74,12 @@ int runOffline(const CertArgs& a, const conf::Config& config) {
     return print(a.json, certstore::toJson(*chosen), admin::whichText(*chosen));
   }
   if (a.action == "rm") {
-    if (Status removed = certstore::removeCertificate(config, arg, now); !removed.ok()) {
+    if (Status removed = certstore::removeCertificate(store, config, arg, now); !removed.ok()) {
       return fail(removed.error().message);
     }
     return print(a.json, admin::removedJson(arg), admin::removedText(arg));
   }
-  auto added = certstore::addCertificate(config, arg, a.certPath, a.keyPath, a.replace, now);
+  auto added = certstore::addCertificate(store, config, arg, a.certPath, a.keyPath, a.replace, now);
   if (!added.ok()) return fail(added.error().message);
   return print(a.json, certstore::toJson(*added), admin::addText(*added));
 }

@@ -114,11 +114,12 @@ class ControlLoop {
     workers_->offerInherited(std::move(inherited_));
     if (Status opened = workers_->prepare(*generation_); !opened) return opened;
     if (Status opened = accessLog_.start(config); !opened) return opened;
+    storage_.start(config);
     tickets_ = std::make_unique<TicketKeys>(&loop_, *workers_, config.tls);
     certificates_ = std::make_unique<CertificateFeed>(&loop_, *workers_, generation_->selector);
     // ACME hook: orders certificates for `tls: { acme: true }` sites; they
     // reach traffic through the store watcher, told of each issuance.
-    acme_ = std::make_unique<AcmeOrders>(&loop_, [this](const std::string& name) {
+    acme_ = std::make_unique<AcmeOrders>(&loop_, storage_, [this](const std::string& name) {
       certificates_->watcher().storeEntryChanged(name);
     });
     acme_->start(config);  // before the store watcher
@@ -128,7 +129,7 @@ class ControlLoop {
     std::optional<std::pair<std::string, uint16_t>> metrics;
     if (metricsServer_ != nullptr) metrics.emplace(metricsServer_->path(), metricsServer_->port());
     fixed_ = std::make_unique<FixedAtStart>(admin_ != nullptr ? admin_->path() : "", metrics);
-    subsystems_ = {workers_.get(),      &accessLog_,    acme_.get(),
+    subsystems_ = {workers_.get(),      &accessLog_,    &storage_,   acme_.get(),
                    certificates_.get(), tickets_.get(), fixed_.get()};
     return Ok{};
   }
@@ -148,7 +149,8 @@ class ControlLoop {
         },
         [this](admin::AdminApi::Work work, admin::AdminApi::Reply done) {
           net::offload<admin::AdminResponse>(&loop_, std::move(work), std::move(done));
-        }});
+        },
+        [this] { return storage_.current(); }});
     if (auto started = admin_->start(&loop_, adminApi_.get()); !started) {
       log::error(started.error().message);  // the daemon serves on without it
     } else {
@@ -286,6 +288,7 @@ class ControlLoop {
   // The subsystems (daemon/subsystems.h); the access log outlives the
   // workers, which write to it.
   AccessLogFile accessLog_;
+  StorageChoice storage_;
   std::unique_ptr<WorkerSet> workers_;
   std::unique_ptr<TicketKeys> tickets_;
   std::unique_ptr<CertificateFeed> certificates_;

@@ -16,10 +16,19 @@ void AccessLogFile::commit(const proxy::GenerationPtr&) {
   pending_.reset();
 }
 
+void StorageChoice::start(const conf::Config& config) {
+  current_ = certstore::openStorage(config);
+  stateDir_ = config.stateDir;
+}
+
+void StorageChoice::commit(const proxy::GenerationPtr& next) {
+  if (next->config->stateDir != stateDir_) start(*next->config);
+}
+
 void AcmeOrders::configure(const conf::Config& config) {
   auto loaded = challenges_.loadDirectory(config.stateDir + "/acme/challenges");
   if (!loaded) log::warning(loaded.error().message);
-  manager_.configure(config);
+  manager_.configure(config, storage_.current());
 }
 
 CertificateFeed::CertificateFeed(uv_loop_t* loop, WorkerSet& workers,

@@ -3,6 +3,7 @@
 //
 //   WorkerSet      listeners + generation to every worker   (can refuse)
 //   AccessLogFile  the access log's file, reopened           (can refuse)
+//   StorageChoice  where certificates and ACME state persist
 //   AcmeOrders     challenges on disk, ACME sites rescheduled
 //   CertificateFeed  the generation's certificates published, the files
 //                  and the store watched
@@ -42,12 +43,27 @@ class AccessLogFile final : public Subsystem {
   std::optional<proxy::AccessLogWriter::Destination> pending_;
 };
 
+// The storage the daemon writes certificates and ACME state to
+// (certstore::openStorage), handed to ACME and the admin API: opened at
+// start, and again by a reload that changes state_dir.
+class StorageChoice final : public Subsystem {
+ public:
+  void start(const conf::Config& config);
+  void commit(const proxy::GenerationPtr& next) override;
+  const certstore::StoragePtr& current() const { return current_; }
+
+ private:
+  certstore::StoragePtr current_;
+  std::string stateDir_;
+};
+
 // The ACME manager and the HTTP-01/TLS-ALPN-01 answers the workers read.
 class AcmeOrders final : public Subsystem {
  public:
-  // `issued` is told the store entry of each certificate ACME wrote.
-  AcmeOrders(uv_loop_t* loop, acme::Manager::Issued issued)
-      : manager_(loop, challenges_, std::move(issued)) {}
+  // `issued` is told the store entry of each certificate ACME wrote;
+  // `storage` (committed before this) says where ACME keeps its state.
+  AcmeOrders(uv_loop_t* loop, const StorageChoice& storage, acme::Manager::Issued issued)
+      : storage_(storage), manager_(loop, challenges_, std::move(issued)) {}
   void start(const conf::Config& config) { configure(config); }
   void commit(const proxy::GenerationPtr& next) override { configure(*next->config); }
   const acme::ChallengeStore& challenges() const { return challenges_; }
@@ -55,6 +71,7 @@ class AcmeOrders final : public Subsystem {
 
  private:
   void configure(const conf::Config& config);
+  const StorageChoice& storage_;
   acme::ChallengeStore challenges_;  // before manager_, which keeps a reference
   acme::Manager manager_;
 };

@@ -221,17 +221,17 @@ TEST_F(BindingTest, RemoveIsRefusedWhileInUse) {
   config_.tls.defaultCertificate = "cdn";
   site("shop", {"shop.example.com"}, "shop");
   site("blog", {"blog.example.com"}, "");
-  Status r = removeCertificate(config_, "shop", now_);
+  Status r = removeCertificate(CertificateStore::local(config_), config_, "shop", now_);
   ASSERT_FALSE(r.ok());
   EXPECT_THAT(r.error().message,
               HasSubstr("certificate `shop` is in use by site `shop` in t.yaml"));
-  r = removeCertificate(config_, "auto", now_);
+  r = removeCertificate(CertificateStore::local(config_), config_, "auto", now_);
   ASSERT_FALSE(r.ok());
   EXPECT_THAT(r.error().message, HasSubstr("in use by site `blog`"));
-  r = removeCertificate(config_, "cdn", now_);
+  r = removeCertificate(CertificateStore::local(config_), config_, "cdn", now_);
   ASSERT_FALSE(r.ok());
   EXPECT_THAT(r.error().message, HasSubstr("in use by tls.default_certificate"));
-  EXPECT_TRUE(removeCertificate(config_, "spare", now_).ok());
+  EXPECT_TRUE(removeCertificate(CertificateStore::local(config_), config_, "spare", now_).ok());
   EXPECT_FALSE(store_.contains("spare"));
 }
 
@@ -312,7 +312,7 @@ TEST_F(BindingTest, ASiteFallbackServesWhenTheSiteCertificateIsUnavailable) {
   r = resolveCertificates(config_, now_, nullptr);
   EXPECT_THAT(errors(r), HasSubstr("site `shop`: tls.fallback_certificate: no certificate named "
                                    "`nope`"));
-  EXPECT_FALSE(removeCertificate(config_, "spare", now_).ok());
+  EXPECT_FALSE(removeCertificate(CertificateStore::local(config_), config_, "spare", now_).ok());
 }
 
 TEST_F(BindingTest, ListMarksExpiringAndNamesSites) {
@@ -325,7 +325,7 @@ TEST_F(BindingTest, ListMarksExpiringAndNamesSites) {
                   .ok());
   storeAdd("later", {"later.example"});
   site("s", {"soon.example"}, "soon");
-  auto listed = listCertificates(config_, now_);
+  auto listed = listCertificates(CertificateStore::local(config_), config_, now_);
   ASSERT_TRUE(listed.ok()) << listed.error().message;
   ASSERT_EQ(listed->size(), 2u);
   EXPECT_EQ((*listed)[0].info.name, "later");
@@ -341,7 +341,7 @@ TEST_F(BindingTest, ListMarksExpiringAndNamesSites) {
                           HasSubstr("\"expiring\":true"), HasSubstr("\"sites\":[\"s\"]"),
                           HasSubstr("\"dns_names\":[\"soon.example\"]")));
   // Expired later: still listed, marked.
-  auto later = listCertificates(config_, now_ + 10 * kDay);
+  auto later = listCertificates(CertificateStore::local(config_), config_, now_ + 10 * kDay);
   ASSERT_TRUE(later.ok());
   EXPECT_TRUE((*later)[1].expired);
 }

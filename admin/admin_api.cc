@@ -173,17 +173,19 @@ AdminResponse AdminApi::handle(const AdminRequest& request) {
 }
 
 void AdminApi::handle(const AdminRequest& request, Reply reply) {
-  // The reads of the store (list, show) and rm run off the control loop,
-  // with the config and the snapshot being served as they are now (both
-  // immutable); everything else answers here.
+  // Every certificate operation (list, show, add or replace, rm) runs off
+  // the control loop: it reads or writes the storage, which may be remote
+  // (fleet mode). The config and the snapshot being served are taken here
+  // as they are now (both immutable); the hot swap is told on the loop.
   conf::ConfigPtr config = hooks_.config();
   const std::string_view target = request.target;
   const std::string_view path = target.substr(0, target.find('?'));
   const bool whole = path == kCertificates || path == std::string(kCertificates) + "/";
   const bool one =
       !whole && path.substr(0, kCertificates.size() + 1) == std::string(kCertificates) + "/";
-  if ((whole && request.method == "GET") ||
-      (one && (request.method == "GET" || request.method == "DELETE"))) {
+  const std::string& method = request.method;
+  if ((whole && method == "GET") ||
+      (one && (method == "GET" || method == "DELETE" || method == "PUT"))) {
     auto name = percentDecode(path.substr(std::min(path.size(), kCertificates.size() + 1)));
     if (!name.ok()) return reply(adminError(400, name.error().message));
     if (name->find('/') != std::string::npos) return reply(adminError(404, "no such path"));
@@ -196,20 +198,29 @@ void AdminApi::handle(const AdminRequest& request, Reply reply) {
           [store, config, served, text, now] { return list(store, *config, *served, text, now); },
           std::move(reply));
     }
-    if (request.method == "GET") {
+    if (method == "GET") {
       return hooks_.offload([store, config, served, name = *name, text,
                              now] { return show(store, *config, *served, name, text, now); },
                             std::move(reply));
     }
-    return hooks_.offload([store, config, served, name = *name,
-                           text] { return remove(store, *config, *served, name, text); },
-                          [this, name = *name, reply = std::move(reply)](AdminResponse r) {
-                            if (r.status == 200) {
-                              log::info("admin: certificate " + name + " removed");
-                              hooks_.storeChanged(name, nullptr);
-                            }
-                            reply(std::move(r));
-                          });
+    // What an add validated, handed from the pool to the hot swap.
+    auto validated = std::make_shared<certstore::CredentialsPtr>();
+    Work work = [store, config, served, name = *name, text] {
+      return remove(store, *config, *served, name, text);
+    };
+    if (method == "PUT") {
+      work = [store, config, name = *name, body = request.body, text, now, validated] {
+        return put(store, *config, name, body, text, now, *validated);
+      };
+    }
+    return hooks_.offload(std::move(work), [this, name = *name, validated,
+                                            reply = std::move(reply)](AdminResponse r) {
+      if (r.status < 300) {
+        if (*validated == nullptr) log::info("admin: certificate " + name + " removed");
+        hooks_.storeChanged(name, *validated);
+      }
+      reply(std::move(r));
+    });
   }
   reply(answer(*config, request));
 }
@@ -228,8 +239,7 @@ AdminResponse AdminApi::answer(const conf::Config& config, const AdminRequest& r
     auto name = percentDecode(path.substr(kCertificates.size() + 1));
     if (!name.ok()) return adminError(400, name.error().message);
     if (name->find('/') != std::string::npos) return adminError(404, "no such path");
-    if (method == "PUT") return put(config, *name, request.body, request.text);
-    return notAllowed("GET, PUT, DELETE");  // GET and DELETE are offloaded by handle()
+    return notAllowed("GET, PUT, DELETE");  // those are offloaded by handle()
   }
   if (path == kWhich) {
     if (method != "GET") return notAllowed("GET");
@@ -267,20 +277,21 @@ AdminResponse AdminApi::show(const certstore::CertificateStore& store, const con
   return ok(200, text, showText(*shown), certstore::toJson(*shown));
 }
 
-AdminResponse AdminApi::put(const conf::Config& config, const std::string& name,
-                            const std::string& body, bool text) {
+AdminResponse AdminApi::put(const certstore::CertificateStore& store, const conf::Config& config,
+                            const std::string& name, const std::string& body, bool text, time_t now,
+                            certstore::CredentialsPtr& validated) {
   auto upload = parseCertificateUpload(body);
   if (!upload.ok()) return adminError(400, upload.error().message);
-  auto added = certstore::addCertificatePem(store(config), config, name, upload->chain, upload->key,
-                                            upload->replace, hooks_.now(), upload->chainSource,
-                                            upload->keySource);
+  auto added =
+      certstore::addCertificatePem(store, config, name, upload->chain, upload->key, upload->replace,
+                                   now, upload->chainSource, upload->keySource);
   if (!added.ok()) {
     log::warning("admin: certificate " + name + " refused: " + added.error().message);
     return adminError(added.error());
   }
   log::info("admin: certificate " + name + (added->replaced ? " replaced" : " added") +
             " (serial " + added->serialHex + ")");
-  hooks_.storeChanged(name, added->credentials);
+  validated = added->credentials;
   return ok(added->replaced ? 200 : 201, text, addText(*added), certstore::toJson(*added));
 }
 

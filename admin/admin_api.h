@@ -30,9 +30,9 @@
 // (null for rm) to the hot swap, which serves it at once. The private key is never in a response or
 // a log line.
 //
-// An upload (one certificate, small) is validated and written here, on the
-// control loop. list, show and rm read the store (list: every entry) and
-// run through `offload` (the daemon: libuv's thread pool), with the config
+// Every certificate operation (list, show, an upload, rm) reads or writes
+// the storage (list: every entry; in fleet mode etcd) and runs through
+// `offload` (the daemon: libuv's thread pool), with the config
 // and the snapshot being served taken on the control loop as they are then
 // (both immutable); the sites using a certificate come from that snapshot
 // (certstore::CertificateUsers::fromSnapshot), never from a rebuild of the
@@ -117,8 +117,10 @@ class AdminApi {
   static AdminResponse remove(const certstore::CertificateStore& store, const conf::Config& config,
                               const certstore::Selector& served, const std::string& name,
                               bool text);
-  AdminResponse put(const conf::Config& config, const std::string& name, const std::string& body,
-                    bool text);
+  // Validates and writes an upload; what was validated goes to `validated`.
+  static AdminResponse put(const certstore::CertificateStore& store, const conf::Config& config,
+                           const std::string& name, const std::string& body, bool text, time_t now,
+                           certstore::CredentialsPtr& validated);
   AdminResponse which(const conf::Config& config, const std::string& query, bool text);
   AdminResponse acme(std::string_view path, const AdminRequest& request);
 

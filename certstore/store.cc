@@ -254,7 +254,7 @@ Result<AddResult> CertificateStore::add(const std::string& name, const std::stri
                                    {kMeta, metaToJson(meta), Storage::Secrecy::kPublic}};
   auto written = storage_->storeGroup(key(name), items, replace);
   if (!written.ok()) {
-    if (written.error().kind == ErrorKind::kConflict) {  // added meanwhile by another writer
+    if (!replace && written.error().kind == ErrorKind::kConflict) {  // added meanwhile
       return makeError("a certificate named `" + name + "` already exists in " + directory() +
                            " (use --replace to replace it)",
                        ErrorKind::kConflict);

@@ -212,6 +212,25 @@ struct Tls {
   int ticketKeysKept = 2;
 };
 
+// `storage: { etcd: ... }`: fleet mode (issue 17, being built): the
+// fleet's certificates kept in etcd, reached through its v3 JSON gateway.
+// Read at start only: a reload that changes it logs that it needs a restart.
+struct EtcdStorage {
+  // "http://host:port" or "https://host:port" (IPv6 in brackets), as
+  // written, no path; https ones only (and at least one) with `tls`.
+  std::vector<std::string> endpoints;
+  std::string prefix = "/tlsedge";  // starts with '/', no empty name, no trailing '/'
+  // `tls`: the CA that signs the endpoints' certificates (required for
+  // https), and a client certificate and key (both or neither). Absolute.
+  std::string caFile, certFile, keyFile;
+  // `key_file`: the fleet key ring that seals private keys in etcd
+  // (fleet/fleet_key.h reads and checks it). Absolute.
+  std::string fleetKeyFile;
+  Duration timeout{2000};  // per request to an endpoint; more than 0
+
+  bool operator==(const EtcdStorage&) const = default;
+};
+
 struct Config {
   std::string sourceName;  // file path, or "<embedded default>"
   int workers = 0;         // resolved: >= 1 ("auto" = number of CPUs)
@@ -234,6 +253,8 @@ struct Config {
   std::vector<Site> sites;
   std::vector<Upstream> upstreams;
   std::optional<Acme> acme;  // absent: no site may use tls.acme
+  // `storage: { etcd: ... }`; absent: the state directory holds the store.
+  std::optional<EtcdStorage> etcd;
 
   const Upstream* findUpstream(const std::string& name) const;
   const CertificateFiles* findCertificate(const std::string& name) const;

@@ -45,6 +45,9 @@ bool parseAcmeOptions(ParseContext& ctx, const MapReader& map, Acme& acme);
 void parseLimits(ParseContext& ctx, const Field& field, Limits& limits);
 void parseAccessLog(ParseContext& ctx, const Field& field, std::optional<AccessLog>& out);
 
+// The top-level `storage` section: `etcd` (parse_storage.cc).
+void parseStorage(ParseContext& ctx, const Field& field, Config& config);
+
 // An upstream's options besides `servers` (parse_upstream.cc).
 void parseUpstreamOptions(ParseContext& ctx, const MapReader& map, Upstream& upstream);
 

@@ -253,9 +253,10 @@ std::string definedNames(const std::set<std::string, std::less<>>& names) {
 }
 
 void parseConfig(ParseContext& ctx, const Field& root, Config& config) {
-  MapReader top(ctx.diag, root,
-                {"workers", "listen", "state_dir", "shutdown_timeout", "tls", "limits",
-                 "access_log", "certificates", "sites", "upstreams", "admin", "metrics", "acme"});
+  MapReader top(
+      ctx.diag, root,
+      {"workers", "listen", "state_dir", "shutdown_timeout", "tls", "limits", "access_log",
+       "certificates", "sites", "upstreams", "admin", "metrics", "acme", "storage"});
   if (!top.isMap()) return;
 
   config.workers = autoWorkers();
@@ -285,6 +286,7 @@ void parseConfig(ParseContext& ctx, const Field& root, Config& config) {
   if (auto f = top.get("upstreams")) parseUpstreams(ctx, *f, config);
   if (auto f = top.get("tls")) parseTls(ctx, *f, config);
   if (auto f = top.get("acme")) parseAcme(ctx, *f, config);
+  if (auto f = top.get("storage")) parseStorage(ctx, *f, config);
   if (auto f = top.require("sites")) parseSites(ctx, *f, config.sites);
 }
 

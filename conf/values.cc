@@ -40,6 +40,42 @@ Result<uint16_t> parsePort(std::string_view text, int minPort) {
   return static_cast<uint16_t>(value);
 }
 
+// "HOST:PORT" or "[IPv6]:PORT" split at its port (a bracketed host is
+// checked to be a numeric IPv6 address); `expected` completes the message
+// for a missing port.
+struct HostPort {
+  std::string_view host;  // without the brackets
+  std::string_view port;
+  bool bracketed = false;
+};
+
+Result<HostPort> splitHostPort(std::string_view text, const std::string& expected) {
+  HostPort out;
+  if (!text.empty() && text.front() == '[') {
+    const size_t close = text.find(']');
+    if (close == std::string_view::npos) return makeError("missing `]` after the IPv6 address");
+    out.host = text.substr(1, close - 1);
+    if (close + 1 >= text.size() || text[close + 1] != ':') {
+      return makeError("missing `:PORT` after `]`");
+    }
+    out.port = text.substr(close + 2);
+    in6_addr addr{};
+    if (inet_pton(AF_INET6, std::string(out.host).c_str(), &addr) != 1) {
+      return makeError(quote(out.host) + " is not a numeric IPv6 address");
+    }
+    out.bracketed = true;
+    return out;
+  }
+  const size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos) return makeError("missing `:PORT`; expected " + expected);
+  out.host = text.substr(0, colon);
+  out.port = text.substr(colon + 1);
+  if (out.host.find(':') != std::string_view::npos) {
+    return makeError("an IPv6 address needs brackets, e.g. [::1]:443");
+  }
+  return out;
+}
+
 Status checkLabel(std::string_view label) {
   if (label.empty()) return makeError("empty label (two dots in a row, or a leading dot)");
   for (char c : label) {
@@ -73,42 +109,49 @@ Result<SocketAddress> parseSocketAddress(std::string_view text, int minPort) {
   out.text = std::string(text);
   const std::string example = minPort == 0 ? "0.0.0.0:443 or [::]:443" : "127.0.0.1:8080";
   if (text.empty()) return makeError("empty address; expected IP:PORT, e.g. " + example);
-  std::string_view host;
-  std::string_view port;
-  if (text.front() == '[') {
-    const size_t close = text.find(']');
-    if (close == std::string_view::npos) return makeError("missing `]` after the IPv6 address");
-    host = text.substr(1, close - 1);
-    if (close + 1 >= text.size() || text[close + 1] != ':') {
-      return makeError("missing `:PORT` after `]`");
-    }
-    port = text.substr(close + 2);
-    in6_addr addr{};
-    if (inet_pton(AF_INET6, std::string(host).c_str(), &addr) != 1) {
-      return makeError(quote(host) + " is not a numeric IPv6 address");
-    }
+  auto split = splitHostPort(text, "IP:PORT, e.g. " + example);
+  if (!split) return split.error();
+  if (split->bracketed) {
     out.ipv6 = true;
   } else {
-    const size_t colon = text.rfind(':');
-    if (colon == std::string_view::npos) {
-      return makeError("missing `:PORT`; expected IP:PORT, e.g. " + example);
-    }
-    host = text.substr(0, colon);
-    port = text.substr(colon + 1);
-    if (host.find(':') != std::string_view::npos) {
-      return makeError("an IPv6 address needs brackets, e.g. [::1]:443");
-    }
     in_addr addr{};
-    if (inet_pton(AF_INET, std::string(host).c_str(), &addr) != 1) {
-      return makeError(quote(host) +
+    if (inet_pton(AF_INET, std::string(split->host).c_str(), &addr) != 1) {
+      return makeError(quote(split->host) +
                        " is not a numeric IPv4 address (names are not resolved); e.g. " + example);
     }
   }
-  auto portValue = parsePort(port, minPort);
+  auto portValue = parsePort(split->port, minPort);
   if (!portValue) return portValue.error();
-  out.host = std::string(host);
+  out.host = std::string(split->host);
   out.port = *portValue;
   return out;
+}
+
+Result<bool> parseEndpointUrl(std::string_view text) {
+  const std::string expected = "expected http://HOST:PORT or https://HOST:PORT";
+  std::string_view rest = text;
+  bool https = false;
+  if (rest.starts_with("https://")) {
+    https = true;
+    rest.remove_prefix(8);
+  } else if (rest.starts_with("http://")) {
+    rest.remove_prefix(7);
+  } else {
+    return makeError(expected + ", got " + quote(text));
+  }
+  if (rest.find_first_of("/?#@") != std::string_view::npos) {
+    return makeError("no path, query or user info here; " + expected + ", got " + quote(text));
+  }
+  auto split = splitHostPort(rest, "HOST:PORT, e.g. etcd1.example:2379");
+  if (!split) return split.error();
+  if (!split->bracketed) {
+    auto name = normalizeHostName(split->host);
+    if (!name) return makeError("host " + quote(split->host) + ": " + name.error().message);
+    if (name->starts_with("*.")) return makeError("host " + quote(split->host) + ": a wildcard");
+  }
+  auto port = parsePort(split->port, 1);
+  if (!port) return port.error();
+  return https;
 }
 
 std::string canonicalAddress(const SocketAddress& address) {

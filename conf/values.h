@@ -1,5 +1,5 @@
 // Parsers for the scalar formats of the configuration: socket addresses,
-// host names, durations, object names and paths.
+// endpoint URLs, host names, durations, object names and paths.
 //
 // Internal to conf/. Pure functions, no YAML: each returns the value or an
 // Error whose message says what is wrong with the text (the caller adds the
@@ -17,6 +17,12 @@ namespace tlsedge::conf {
 // "a.b.c.d:PORT" or "[v6]:PORT", numeric only (nothing is resolved), with
 // minPort <= PORT <= 65535.
 Result<SocketAddress> parseSocketAddress(std::string_view text, int minPort);
+
+// A service's URL, "http://HOST:PORT" or "https://HOST:PORT" (etcd's
+// endpoints): HOST a DNS name or numeric IPv4 address, or a numeric IPv6
+// one in brackets; PORT 1..65535; nothing after it (no path, query or user
+// info). Returns whether it is https.
+Result<bool> parseEndpointUrl(std::string_view text);
 
 // A canonical spelling of the address ("[::]:443" and "[0::0]:443" agree),
 // for detecting duplicates.

@@ -128,7 +128,8 @@ class ControlLoop {
     tickets_->start();
     std::optional<std::pair<std::string, uint16_t>> metrics;
     if (metricsServer_ != nullptr) metrics.emplace(metricsServer_->path(), metricsServer_->port());
-    fixed_ = std::make_unique<FixedAtStart>(admin_ != nullptr ? admin_->path() : "", metrics);
+    fixed_ = std::make_unique<FixedAtStart>(admin_ != nullptr ? admin_->path() : "", metrics,
+                                            config.etcd);
     subsystems_ = {workers_.get(),      &accessLog_,    &storage_,   acme_.get(),
                    certificates_.get(), tickets_.get(), fixed_.get()};
     return Ok{};

@@ -106,6 +106,12 @@ void FixedAtStart::commit(const proxy::GenerationPtr& next) {
     log::warning("reload: metrics.listen changes at the next restart (running " +
                  (metrics_ ? metrics_->first : std::string("none")) + ")");
   }
+  if (config.etcd != etcd_) {
+    log::warning("reload: storage changes at the next restart (running " +
+                 (etcd_ ? "etcd " + etcd_->endpoints.front() + " " + etcd_->prefix
+                        : std::string("the state directory")) +
+                 ")");
+  }
 }
 
 }  // namespace tlsedge::daemon

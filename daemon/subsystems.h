@@ -21,6 +21,7 @@
 
 #include "acme/manager.h"
 #include "certstore/certificate_watcher.h"
+#include "conf/config.h"
 #include "daemon/subsystem.h"
 #include "daemon/worker_set.h"
 #include "proxy/access_log.h"
@@ -121,18 +122,24 @@ class TicketKeys final : public Subsystem {
 };
 
 // Settings a reload cannot change: the admin socket and the metrics
-// address are bound once. A change is logged, never refused.
+// address are bound once, the storage backend (`storage:`) is chosen once.
+// A change is logged, never refused.
 class FixedAtStart final : public Subsystem {
  public:
   // `adminSocket`: the running path, "" without one; `metrics`: the bound
-  // "host:port" and port, nullopt without an endpoint.
-  FixedAtStart(std::string adminSocket, std::optional<std::pair<std::string, uint16_t>> metrics)
-      : adminSocket_(std::move(adminSocket)), metrics_(std::move(metrics)) {}
+  // "host:port" and port, nullopt without an endpoint; `etcd`: the start
+  // config's `storage.etcd`, nullopt for the state directory.
+  FixedAtStart(std::string adminSocket, std::optional<std::pair<std::string, uint16_t>> metrics,
+               std::optional<conf::EtcdStorage> etcd)
+      : adminSocket_(std::move(adminSocket)),
+        metrics_(std::move(metrics)),
+        etcd_(std::move(etcd)) {}
   void commit(const proxy::GenerationPtr& next) override;
 
  private:
   std::string adminSocket_;
   std::optional<std::pair<std::string, uint16_t>> metrics_;
+  std::optional<conf::EtcdStorage> etcd_;
 };
 
 }  // namespace tlsedge::daemon

@@ -248,6 +248,20 @@ class ReloadTest(unittest.TestCase):
                         lines)
         self.assertEqual(self.get(d.https_port, "/static"), (200, b"v2\n"))
 
+    def test_storage_change_waits_for_restart(self):
+        # storage: is read at start only (fleet mode, issue 17): a reload
+        # that adds or changes it says so and applies everything else.
+        d = self.start()
+        cfg = self.config(body="v2\n")
+        cfg["storage"] = {"etcd": {"endpoints": ["http://127.0.0.1:2379"],
+                                   "key_file": os.path.join(self.workdir, "fleet.key")}}
+        lines = d.reload(cfg)
+        self.assertTrue([l for l in lines if "storage changes at the next restart (running "
+                         "the state directory)" in l], lines)
+        self.assertEqual(self.get(d.https_port, "/static"), (200, b"v2\n"))
+        lines = d.reload(self.config(body="v3\n"))
+        self.assertFalse([l for l in lines if "storage changes" in l], lines)
+
     # -- routes, upstreams, sites --
 
     def test_routes_upstreams_and_sites_apply_to_new_connections(self):

@@ -1,0 +1,165 @@
+// The top-level `storage` section: where the store lives. `etcd` is fleet
+// mode's (issue 17); without `storage:`, the state directory.
+#include <map>
+
+#include "conf/parse.h"
+#include "conf/values.h"
+
+namespace tlsedge::conf {
+namespace {
+
+// `prefix`: "/tlsedge", "/fleets/eu": a '/' before each name, no name
+// empty, no trailing '/'.
+bool checkPrefix(ParseContext& ctx, const Field& field, const std::string& prefix) {
+  std::string what;
+  if (!prefix.starts_with('/')) {
+    what = "must start with `/`";
+  } else if (prefix.ends_with('/')) {
+    what = "must not end with `/`";
+  } else if (prefix.find("//") != std::string::npos) {
+    what = "must not have an empty name (`//`)";
+  }
+  if (what.empty()) return true;
+  ctx.diag.report(field.pos, field.path, what + ", e.g. /tlsedge; got `" + prefix + "`");
+  return false;
+}
+
+struct Endpoint {
+  std::string url;
+  bool https = false;
+  Field field;
+};
+
+// The valid endpoints of the list (the others are reported); nullopt when
+// none is valid or the list is empty.
+std::optional<std::vector<Endpoint>> readEndpoints(ParseContext& ctx, const Field& field) {
+  auto items = readList(ctx.diag, field);
+  if (!items) return std::nullopt;
+  if (items->empty()) {
+    ctx.diag.report(field.pos, field.path,
+                    "at least one endpoint is required (http://HOST:PORT or https://HOST:PORT)");
+    return std::nullopt;
+  }
+  std::vector<Endpoint> out;
+  std::map<std::string, std::string> seen;  // URL -> key path of its first listing
+  bool ok = true;
+  for (const Field& item : *items) {
+    auto url = readNonEmptyString(ctx.diag, item);
+    if (!url) {
+      ok = false;
+      continue;
+    }
+    auto https = parseEndpointUrl(*url);
+    if (!https) {
+      ctx.diag.report(item.pos, item.path, https.error().message);
+      ok = false;
+      continue;
+    }
+    if (auto [it, fresh] = seen.emplace(*url, item.path); !fresh) {
+      ctx.diag.report(item.pos, item.path,
+                      "endpoint " + *url + " is already listed at " + it->second);
+      ok = false;
+      continue;
+    }
+    out.push_back(Endpoint{*url, *https, item});
+  }
+  if (!ok) return std::nullopt;
+  return out;
+}
+
+// `tls: { ca, cert, key }`: false when it is invalid (reported).
+bool parseEtcdTls(ParseContext& ctx, const Field& field, EtcdStorage& etcd) {
+  MapReader tls(ctx.diag, field, {"ca", "cert", "key"});
+  if (!tls.isMap()) return false;
+  bool ok = true;
+  auto path = [&](std::optional<Field> f, std::string& out) {
+    if (!f) return;
+    if (auto p = readNonEmptyString(ctx.diag, *f)) {
+      out = resolvePath(ctx.baseDir, *p);
+    } else {
+      ok = false;
+    }
+  };
+  auto ca = tls.require("ca");
+  if (!ca) ok = false;
+  path(ca, etcd.caFile);
+  auto cert = tls.get("cert");
+  auto key = tls.get("key");
+  if (cert.has_value() != key.has_value()) {
+    ctx.diag.report(field.pos, field.path,
+                    "needs both `cert` and `key` (a client certificate), or neither");
+    ok = false;
+  }
+  path(cert, etcd.certFile);
+  path(key, etcd.keyFile);
+  return ok;
+}
+
+void parseEtcd(ParseContext& ctx, const Field& field, Config& config) {
+  MapReader map(ctx.diag, field, {"endpoints", "prefix", "tls", "key_file", "timeout"});
+  if (!map.isMap()) return;
+  EtcdStorage etcd;
+  bool ok = true;
+
+  std::optional<std::vector<Endpoint>> endpoints;
+  if (auto f = map.require("endpoints")) endpoints = readEndpoints(ctx, *f);
+  if (!endpoints) ok = false;
+
+  auto tls = map.get("tls");
+  if (tls && !parseEtcdTls(ctx, *tls, etcd)) ok = false;
+  if (endpoints) {
+    // With `tls`, every endpoint is https; https needs the CA `tls` names.
+    bool httpsReported = false;
+    for (const Endpoint& endpoint : *endpoints) {
+      if (tls && !endpoint.https) {
+        ctx.diag.report(endpoint.field.pos, endpoint.field.path,
+                        "must be https://HOST:PORT: `tls` is set (all endpoints or none)");
+        ok = false;
+      } else if (!tls && endpoint.https && !httpsReported) {
+        ctx.diag.report(endpoint.field.pos, endpoint.field.path,
+                        "https needs `tls: { ca: FILE }`, the CA that signs etcd's certificates");
+        httpsReported = true;
+        ok = false;
+      }
+      etcd.endpoints.push_back(endpoint.url);
+    }
+  }
+
+  if (auto f = map.get("prefix")) {
+    auto prefix = readNonEmptyString(ctx.diag, *f);
+    if (prefix && checkPrefix(ctx, *f, *prefix)) {
+      etcd.prefix = *prefix;
+    } else {
+      ok = false;
+    }
+  }
+  if (auto f = map.require("key_file")) {
+    if (auto path = readNonEmptyString(ctx.diag, *f)) {
+      etcd.fleetKeyFile = resolvePath(ctx.baseDir, *path);
+    } else {
+      ok = false;
+    }
+  } else {
+    ok = false;
+  }
+  if (auto f = map.get("timeout")) {
+    auto d = readDuration(ctx.diag, *f);
+    if (d && d->count() > 0) {
+      etcd.timeout = *d;
+    } else {
+      if (d) ctx.diag.report(f->pos, f->path, "must be more than 0");
+      ok = false;
+    }
+  }
+  if (ok) config.etcd = std::move(etcd);
+}
+
+}  // namespace
+
+void parseStorage(ParseContext& ctx, const Field& field, Config& config) {
+  MapReader storage(ctx.diag, field, {"etcd"});
+  if (!storage.isMap()) return;
+  if (auto f = storage.require("etcd")) parseEtcd(ctx, *f, config);
+}
+
+}  // namespace tlsedge::conf

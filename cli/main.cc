@@ -1,6 +1,7 @@
 // tlsedge: one binary, subcommands, one command line (CLI11): this file
-// builds it (run, check, default-config, version, help; cert_cli.h and
-// acme_cli.h add theirs), parses argv, then runs the command it names.
+// builds it (run, check, default-config, version, help; cert_cli.h,
+// acme_cli.h and fleet_command.h add theirs), parses argv, then runs the
+// command it names.
 // Exit status: what the command returns (0 success, 1 failure); 2 on a
 // usage error, said on stderr.
 #include <CLI/CLI.hpp>
@@ -13,6 +14,7 @@
 #include "base/version.h"
 #include "cli/acme_cli.h"
 #include "cli/cert_cli.h"
+#include "cli/fleet_command.h"
 #include "daemon/control_loop.h"
 
 namespace {
@@ -45,7 +47,7 @@ void applyLogOptions(const LogOptions& log) {
   if (log.format == "json") tlsedge::log::setFormat(tlsedge::log::Format::kJson);
 }
 
-// `tlsedge [cert|acme] help`, beside -h and --help: `parent`'s help.
+// `tlsedge [cert|acme|fleet-key] help`, beside -h and --help: `parent`'s help.
 void addHelpCommand(CLI::App* parent, const std::string& path, std::function<int()>* command) {
   parent->add_subcommand("help", "print this help")->callback([parent, path, command] {
     *command = [parent, path] {
@@ -109,6 +111,7 @@ int main(int argc, char** argv) {
 
   addHelpCommand(tlsedge::cli::addCertCommand(app, &command), "tlsedge cert", &command);
   addHelpCommand(tlsedge::cli::addAcmeCommand(app, &command), "tlsedge acme", &command);
+  addHelpCommand(tlsedge::cli::addFleetCommand(app, &command), "tlsedge fleet-key", &command);
 
   app.add_subcommand("default-config", "print the embedded default configuration")
       ->callback(setCommand([] {

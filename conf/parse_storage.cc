@@ -30,17 +30,16 @@ struct Endpoint {
   Field field;
 };
 
-// The valid endpoints of the list (the others are reported); nullopt when
-// none is valid or the list is empty.
-std::optional<std::vector<Endpoint>> readEndpoints(ParseContext& ctx, const Field& field) {
+// The valid endpoints of the list into `out` (the others are reported);
+// false when one is invalid or the list is empty.
+bool readEndpoints(ParseContext& ctx, const Field& field, std::vector<Endpoint>& out) {
   auto items = readList(ctx.diag, field);
-  if (!items) return std::nullopt;
+  if (!items) return false;
   if (items->empty()) {
     ctx.diag.report(field.pos, field.path,
                     "at least one endpoint is required (http://HOST:PORT or https://HOST:PORT)");
-    return std::nullopt;
+    return false;
   }
-  std::vector<Endpoint> out;
   std::map<std::string, std::string> seen;  // URL -> key path of its first listing
   bool ok = true;
   for (const Field& item : *items) {
@@ -63,8 +62,7 @@ std::optional<std::vector<Endpoint>> readEndpoints(ParseContext& ctx, const Fiel
     }
     out.push_back(Endpoint{*url, *https, item});
   }
-  if (!ok) return std::nullopt;
-  return out;
+  return ok;
 }
 
 // `tls: { ca, cert, key }`: false when it is invalid (reported).
@@ -101,28 +99,26 @@ void parseEtcd(ParseContext& ctx, const Field& field, Config& config) {
   EtcdStorage etcd;
   bool ok = true;
 
-  std::optional<std::vector<Endpoint>> endpoints;
-  if (auto f = map.require("endpoints")) endpoints = readEndpoints(ctx, *f);
-  if (!endpoints) ok = false;
+  std::vector<Endpoint> endpoints;
+  auto endpointsField = map.require("endpoints");
+  if (!endpointsField || !readEndpoints(ctx, *endpointsField, endpoints)) ok = false;
 
   auto tls = map.get("tls");
   if (tls && !parseEtcdTls(ctx, *tls, etcd)) ok = false;
-  if (endpoints) {
-    // With `tls`, every endpoint is https; https needs the CA `tls` names.
-    bool httpsReported = false;
-    for (const Endpoint& endpoint : *endpoints) {
-      if (tls && !endpoint.https) {
-        ctx.diag.report(endpoint.field.pos, endpoint.field.path,
-                        "must be https://HOST:PORT: `tls` is set (all endpoints or none)");
-        ok = false;
-      } else if (!tls && endpoint.https && !httpsReported) {
-        ctx.diag.report(endpoint.field.pos, endpoint.field.path,
-                        "https needs `tls: { ca: FILE }`, the CA that signs etcd's certificates");
-        httpsReported = true;
-        ok = false;
-      }
-      etcd.endpoints.push_back(endpoint.url);
+  // With `tls`, every endpoint is https; https needs the CA `tls` names.
+  bool httpsReported = false;
+  for (const Endpoint& endpoint : endpoints) {
+    if (tls && !endpoint.https) {
+      ctx.diag.report(endpoint.field.pos, endpoint.field.path,
+                      "must be https://HOST:PORT: `tls` is set (all endpoints or none)");
+      ok = false;
+    } else if (!tls && endpoint.https && !httpsReported) {
+      ctx.diag.report(endpoint.field.pos, endpoint.field.path,
+                      "https needs `tls: { ca: FILE }`, the CA that signs etcd's certificates");
+      httpsReported = true;
+      ok = false;
     }
+    etcd.endpoints.push_back(endpoint.url);
   }
 
   if (auto f = map.get("prefix")) {

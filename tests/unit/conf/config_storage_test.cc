@@ -169,6 +169,24 @@ TEST(ConfigStorage, TlsMakesEveryEndpointHttps) {
   EXPECT_EQ(lines[1].rfind("t.yaml:6:9: storage.etcd.endpoints[2]: must be https://", 0), 0u);
 }
 
+TEST(ConfigStorage, EveryProblemAtOnce) {
+  const auto lines =
+      problemsOf(withEtcd("    endpoints:\n"
+                          "      - http://a.example\n"
+                          "      - http://b.example:2379\n"
+                          "    tls: { cert: c.pem }\n"
+                          "    prefix: fleet\n"
+                          "    timeout: 0\n"));
+  ASSERT_EQ(lines.size(), 7u) << ::testing::PrintToString(lines);
+  EXPECT_EQ(lines[0], "t.yaml:3:5: storage.etcd.key_file: required key is missing");
+  EXPECT_EQ(lines[1].rfind("t.yaml:4:9: storage.etcd.endpoints[0]: missing `:PORT`", 0), 0u);
+  EXPECT_EQ(lines[2].rfind("t.yaml:5:9: storage.etcd.endpoints[1]: must be https://", 0), 0u);
+  EXPECT_EQ(lines[3].rfind("t.yaml:6:10: storage.etcd.tls.ca: required key is missing", 0), 0u);
+  EXPECT_EQ(lines[4].rfind("t.yaml:6:10: storage.etcd.tls: needs both `cert` and `key`", 0), 0u);
+  EXPECT_EQ(lines[5].rfind("t.yaml:7:13: storage.etcd.prefix: must start with `/`", 0), 0u);
+  EXPECT_EQ(lines[6], "t.yaml:8:14: storage.etcd.timeout: must be more than 0");
+}
+
 TEST(ConfigStorage, HttpsNeedsTheCa) {
   // Said once, at the first https endpoint.
   const auto lines =

@@ -13,6 +13,7 @@ packages=(
   curl openssl wrk python3 pebble prometheus  # prometheus: promtool
   python3-cryptography  # test_acme_renew (ARI certId), test_acme_ca (alternate chains)
   systemd  # systemd-analyze verify, systemd-socket-activate (tests/integration/test_systemd.py)
+  etcd-server etcd-client  # fleet mode's store (tests/integration/etcd.py starts its own members)
 )
 # `scripts/setup.sh --bench`: also the servers bench/loadcmp.py compares
 # against and the ACME client bench/acme_first_cert.py times tlsedge beside
@@ -30,6 +31,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}" >&2
   $sudo apt-get update -qq >&2
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+  # Under systemd, installing etcd-server also enables and starts a system
+  # etcd on localhost:2379/2380 with no authentication. The tests never use
+  # it (they start their own members on free ports), so when this run is
+  # what installed it, stop and disable it. An etcd-server installed before
+  # is left alone.
+  if [[ " ${missing[*]} " == *" etcd-server "* ]] && [ -d /run/systemd/system ]; then
+    echo "setup: stopping and disabling the system etcd service (not used by the tests)" >&2
+    $sudo systemctl disable --now etcd.service >&2 || true
+  fi
 fi
 
 exec "$(dirname "$0")/boringssl.sh"

@@ -86,10 +86,12 @@ class Certs:
         run(cmd, check=True)
         os.chmod(path, 0o600)
 
-    def leaf(self, name, names, key_type="ec", days=3):
+    def leaf(self, name, names, key_type="ec", days=3, eku="serverAuth"):
         """Issues a leaf for `names`: DNS names (wildcards allowed) or IP
         address literals (IP subjectAltNames). The subject CN is the first
-        name when it fits (<= 64 characters), else absent."""
+        name when it fits (<= 64 characters), else absent. `eku`: its
+        extendedKeyUsage ("clientAuth" for a client certificate,
+        "serverAuth,clientAuth" for one used both ways, as etcd's is)."""
         d = os.path.join(self.dir, name)
         os.makedirs(d, exist_ok=True)
         key = os.path.join(d, "privkey.pem")
@@ -104,7 +106,7 @@ class Certs:
             f.write("[v3_leaf]\n"
                     "basicConstraints = critical,CA:FALSE\n"
                     f"keyUsage = critical,{ku}\n"
-                    "extendedKeyUsage = serverAuth\n"
+                    f"extendedKeyUsage = {eku}\n"
                     "subjectKeyIdentifier = hash\n"
                     "authorityKeyIdentifier = keyid\n"
                     "subjectAltName = " + ",".join(_san(n) for n in names) + "\n")

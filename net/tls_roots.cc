@@ -8,9 +8,10 @@
 
 namespace tlsedge::net {
 
-Status addCertificates(X509_STORE* store, const std::string& pem, const std::string& source) {
+Result<std::vector<bssl::UniquePtr<X509>>> parseCertificates(const std::string& pem,
+                                                             const std::string& source) {
   bssl::UniquePtr<BIO> bio(BIO_new_mem_buf(pem.data(), pem.size()));
-  int count = 0;
+  std::vector<bssl::UniquePtr<X509>> certs;
   for (;;) {
     ERR_clear_error();
     bssl::UniquePtr<X509> cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
@@ -20,18 +21,27 @@ Status addCertificates(X509_STORE* store, const std::string& pem, const std::str
         ERR_clear_error();  // the end of the input
         break;
       }
-      return makeError(source + ": certificate " + std::to_string(count + 1) +
+      return makeError(source + ": certificate " + std::to_string(certs.size() + 1) +
                        " cannot be parsed: " + drainSslErrors());
     }
-    if (!X509_STORE_add_cert(store, cert.get())) {
-      return makeError(source + ": certificate " + std::to_string(count + 1) +
-                       " cannot be added: " + drainSslErrors());
-    }
-    ++count;
+    certs.push_back(std::move(cert));
   }
-  if (count == 0) {
+  if (certs.empty()) {
     return makeError(source +
                      ": no certificate found (expected PEM '-----BEGIN CERTIFICATE-----')");
+  }
+  return certs;
+}
+
+Status addCertificates(X509_STORE* store, const std::string& pem, const std::string& source) {
+  auto certs = parseCertificates(pem, source);
+  if (!certs) return certs.error();
+  for (size_t i = 0; i < certs->size(); ++i) {
+    ERR_clear_error();
+    if (!X509_STORE_add_cert(store, (*certs)[i].get())) {
+      return makeError(source + ": certificate " + std::to_string(i + 1) +
+                       " cannot be added: " + drainSslErrors());
+    }
   }
   return Ok{};
 }

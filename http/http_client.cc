@@ -1,6 +1,8 @@
 #include "http/http_client.h"
 
 #include <netdb.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
 
 #include <strings.h>
 #include <cstring>
@@ -24,6 +26,35 @@ bool isIpLiteral(const std::string& host) {
   in6_addr a6{};
   in_addr a4{};
   return inet_pton(AF_INET, host.c_str(), &a4) == 1 || inet_pton(AF_INET6, host.c_str(), &a6) == 1;
+}
+
+// The chain and key of `cert` into `ctx`, presented when a server asks.
+Status useClientCertificate(SSL_CTX* ctx, const ClientCertificate& cert) {
+  const std::string chainWhat = "client certificate " + cert.chainSource;
+  const std::string keyWhat = "client certificate key " + cert.keySource;
+  auto chain = net::parseCertificates(cert.chainPem, chainWhat);
+  if (!chain) return chain.error();
+  bssl::UniquePtr<BIO> bio(BIO_new_mem_buf(cert.keyPem.data(), cert.keyPem.size()));
+  ERR_clear_error();
+  bssl::UniquePtr<EVP_PKEY> key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
+  if (!key) {
+    return makeError(keyWhat + ": no private key could be parsed (expected an unencrypted PEM " +
+                     "key): " + net::drainSslErrors());
+  }
+  X509* leaf = chain->front().get();
+  ERR_clear_error();
+  if (X509_check_private_key(leaf, key.get()) != 1) {
+    net::takeSslErrors();  // the message says it all
+    return makeError(chainWhat + ": the public key of its first certificate does not match " +
+                     "the private key in " + cert.keySource);
+  }
+  ERR_clear_error();
+  bool ok = SSL_CTX_use_certificate(ctx, leaf) == 1 && SSL_CTX_use_PrivateKey(ctx, key.get()) == 1;
+  for (size_t i = 1; ok && i < chain->size(); ++i) {
+    ok = SSL_CTX_add1_chain_cert(ctx, (*chain)[i].get()) == 1;
+  }
+  if (!ok) return makeError(chainWhat + ": cannot be used: " + net::drainSslErrors());
+  return Ok{};
 }
 
 }  // namespace
@@ -101,38 +132,31 @@ const std::string* HttpResponse::find(std::string_view name) const {
 // handle it used is closed.
 class HttpClient::Exchange : public net::Stream::Handler, public HttpParser::Handler {
  public:
-  Exchange(HttpClient* client, HttpRequest request, Callback done)
-      : client_(client), request_(std::move(request)), done_(std::move(done)) {
+  Exchange(HttpClient* client, uint64_t id, HttpRequest request, Callback done)
+      : client_(client),
+        id_(id),
+        request_(std::move(request)),
+        done_(std::move(done)),
+        timeout_(request_.timeout.value_or(client->options_.timeout)) {
     what_ = request_.method + " " + request_.url;
   }
 
   void start() {
+    starting_ = true;  // failures wait for the loop: `done` never runs inside send()
     uv_timer_init(client_->loop_, &timer_);
     timer_.data = this;
     timerOpen_ = true;
+    uv_timer_start(&timer_, &Exchange::onTimer, static_cast<uint64_t>(timeout_.count()), 0);
     auto url = Url::parse(request_.url);
     if (!url) {
-      early_ = url.error().message;  // reported from the loop, not from send()
-      uv_timer_start(&timer_, &Exchange::onTimer, 0, 0);
-      return;
+      fail(url.error().message);
+    } else {
+      url_ = std::move(*url);
+      peer_ = (url_.host.find(':') != std::string::npos ? "[" + url_.host + "]" : url_.host) + ":" +
+              std::to_string(url_.port);
+      resolve();
     }
-    url_ = std::move(*url);
-    peer_ = (url_.host.find(':') != std::string::npos ? "[" + url_.host + "]" : url_.host) + ":" +
-            std::to_string(url_.port);
-    uv_timer_start(&timer_, &Exchange::onTimer,
-                   static_cast<uint64_t>(client_->options_.timeout.count()), 0);
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    resolve_.data = this;
-    int rc = uv_getaddrinfo(client_->loop_, &resolve_, &Exchange::onResolved, url_.host.c_str(),
-                            nullptr, &hints);
-    if (rc != 0) {
-      early_ = "resolve " + url_.host + ": " + uv_strerror(rc);
-      uv_timer_start(&timer_, &Exchange::onTimer, 0, 0);
-      return;
-    }
-    resolving_ = true;
+    starting_ = false;
   }
 
   // The client is going away: no callback, just tear down.
@@ -144,14 +168,38 @@ class HttpClient::Exchange : public net::Stream::Handler, public HttpParser::Han
   }
 
  private:
+  // Fails the exchange: at once, or from the loop while send() is running.
+  void fail(std::string message) {
+    if (!starting_) {
+      finish(makeError(std::move(message)));
+      return;
+    }
+    early_ = std::move(message);
+    uv_timer_start(&timer_, &Exchange::onTimer, 0, 0);
+  }
+
   static void onTimer(uv_timer_t* t) noexcept {
     auto* self = static_cast<Exchange*>(t->data);
     if (!self->early_.empty()) {
       self->finish(makeError(self->early_));
     } else {
       self->finish(makeError(self->what_ + ": timed out after " +
-                             std::to_string(self->client_->options_.timeout.count()) + " ms"));
+                             std::to_string(self->timeout_.count()) + " ms"));
     }
+  }
+
+  void resolve() {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    resolve_.data = this;
+    int rc = uv_getaddrinfo(client_->loop_, &resolve_, &Exchange::onResolved, url_.host.c_str(),
+                            nullptr, &hints);
+    if (rc != 0) {
+      fail("resolve " + url_.host + ": " + uv_strerror(rc));
+      return;
+    }
+    resolving_ = true;
   }
 
   static void onResolved(uv_getaddrinfo_t* req, int status, addrinfo* res) noexcept {
@@ -162,9 +210,14 @@ class HttpClient::Exchange : public net::Stream::Handler, public HttpParser::Han
       self->maybeDelete();
       return;
     }
+    self->useAddresses(status, res);
+  }
+
+  // Takes `res` (freed here) and connects to its first address.
+  void useAddresses(int status, addrinfo* res) {
     if (status != 0) {
       uv_freeaddrinfo(res);
-      self->finish(makeError("resolve " + self->url_.host + ": " + uv_strerror(status)));
+      fail("resolve " + url_.host + ": " + uv_strerror(status));
       return;
     }
     for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
@@ -172,18 +225,18 @@ class HttpClient::Exchange : public net::Stream::Handler, public HttpParser::Han
       sockaddr_storage ss{};
       std::memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
       if (ai->ai_family == AF_INET) {
-        reinterpret_cast<sockaddr_in*>(&ss)->sin_port = htons(self->url_.port);
+        reinterpret_cast<sockaddr_in*>(&ss)->sin_port = htons(url_.port);
       } else {
-        reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port = htons(self->url_.port);
+        reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port = htons(url_.port);
       }
-      self->addresses_.push_back(ss);
+      addresses_.push_back(ss);
     }
     uv_freeaddrinfo(res);
-    if (self->addresses_.empty()) {
-      self->finish(makeError("resolve " + self->url_.host + ": no IPv4 or IPv6 address"));
+    if (addresses_.empty()) {
+      fail("resolve " + url_.host + ": no IPv4 or IPv6 address");
       return;
     }
-    self->connectNext();
+    connectNext();
   }
 
   void connectNext() {
@@ -193,7 +246,7 @@ class HttpClient::Exchange : public net::Stream::Handler, public HttpParser::Han
       if (url_.https) {
         ssl = newSsl();
         if (ssl == nullptr) {
-          finish(makeError("TLS with " + peer_ + ": " + net::drainSslErrors()));
+          fail("TLS with " + peer_ + ": " + net::drainSslErrors());
           return;
         }
       }
@@ -203,7 +256,7 @@ class HttpClient::Exchange : public net::Stream::Handler, public HttpParser::Han
       if (stream_ != nullptr) return;
       error_ = "connect to " + peer_ + ": " + uv_strerror(error);
     }
-    finish(makeError(error_.empty() ? "connect to " + peer_ + ": no address" : error_));
+    fail(error_.empty() ? "connect to " + peer_ + ": no address" : error_);
   }
 
   SSL* newSsl() {
@@ -250,7 +303,9 @@ class HttpClient::Exchange : public net::Stream::Handler, public HttpParser::Han
     if (finished_) return;
     parser_.feed(data, size);
     if (finished_) return;
-    if (!error_.empty()) {
+    if (stopped_) {  // the sink said stop: the head, without a body
+      finish(std::move(response_));
+    } else if (!error_.empty()) {
       finish(makeError(error_));
     } else if (parser_.failed()) {
       finish(makeError(what_ + ": bad response from " + peer_ + ": " + parser_.errorReason()));
@@ -295,9 +350,20 @@ class HttpClient::Exchange : public net::Stream::Handler, public HttpParser::Han
     if (head.status >= 100 && head.status < 200) return;  // interim: the final one follows
     response_.status = head.status;
     response_.headers = std::move(head.headers);
+    if (request_.onBody && head.status >= 200 && head.status < 300) {
+      streaming_ = true;
+      uv_timer_stop(&timer_);  // an open-ended stream: the deadline was for the head
+    }
   }
 
   void onBody(std::string_view data) override {
+    if (streaming_) {
+      if (stopped_ || finished_) return;
+      // The sink may cancel this exchange (then finished_): nothing more is parsed.
+      if (!request_.onBody(data) && !finished_) stopped_ = true;
+      if (stopped_ || finished_) parser_.pause();
+      return;
+    }
     if (response_.body.size() + data.size() > client_->options_.maxResponseBytes) {
       error_ = what_ + ": the response from " + peer_ + " is larger than " +
                std::to_string(client_->options_.maxResponseBytes) + " bytes";
@@ -318,7 +384,7 @@ class HttpClient::Exchange : public net::Stream::Handler, public HttpParser::Han
     if (finished_) return;
     finished_ = true;
     Callback done = std::move(done_);
-    client_->exchanges_.erase(this);
+    client_->exchanges_.erase(id_);
     client_ = nullptr;
     tearDown();  // closes are asynchronous: `this` lives until they complete
     if (done) done(std::move(result));
@@ -342,10 +408,13 @@ class HttpClient::Exchange : public net::Stream::Handler, public HttpParser::Han
   }
 
   HttpClient* client_;  // null once finished
+  uint64_t id_;
   HttpRequest request_;
   Callback done_;
-  std::string what_;  // "GET https://..."
-  std::string early_;
+  std::chrono::milliseconds timeout_;
+  std::string what_;   // "GET https://..."
+  std::string early_;  // a failure found inside send(), reported from the loop
+  bool starting_ = false;
   Url url_;
   std::string peer_;  // host:port
   uv_timer_t timer_;
@@ -361,6 +430,8 @@ class HttpClient::Exchange : public net::Stream::Handler, public HttpParser::Han
   HttpParser parser_{HttpParser::Kind::kResponse, *this};
   HttpResponse response_;
   bool complete_ = false;
+  bool streaming_ = false;  // a 2xx response with a sink: the body goes to onBody
+  bool stopped_ = false;    // the sink returned false
   bool finished_ = false;
 };
 
@@ -377,23 +448,38 @@ Result<std::unique_ptr<HttpClient>> HttpClient::create(uv_loop_t* loop, HttpClie
     auto added = net::addCertificates(store, pem, source);
     if (!added) return added.error();
   }
+  if (client->options_.clientCertificate) {
+    auto used = useClientCertificate(ctx.get(), *client->options_.clientCertificate);
+    if (!used) return used.error();
+  }
   client->ctx_ = std::move(ctx);
-  client->options_.roots.clear();  // in the store now
+  client->options_.roots.clear();              // in the store now
+  client->options_.clientCertificate.reset();  // in the context now
   return client;
 }
 
 HttpClient::~HttpClient() { cancelAll(); }
 
-void HttpClient::send(HttpRequest request, Callback done) {
-  auto* exchange = new Exchange(this, std::move(request), std::move(done));
-  exchanges_.insert(exchange);
+uint64_t HttpClient::send(HttpRequest request, Callback done) {
+  uint64_t id = ++lastId_;
+  auto* exchange = new Exchange(this, id, std::move(request), std::move(done));
+  exchanges_.emplace(id, exchange);
   exchange->start();
+  return id;
+}
+
+void HttpClient::cancel(uint64_t id) {
+  auto it = exchanges_.find(id);
+  if (it == exchanges_.end()) return;
+  Exchange* exchange = it->second;
+  exchanges_.erase(it);
+  exchange->abort();
 }
 
 void HttpClient::cancelAll() {
   auto pending = std::move(exchanges_);
   exchanges_.clear();
-  for (Exchange* e : pending) e->abort();
+  for (auto& [id, e] : pending) e->abort();
 }
 
 }  // namespace tlsedge::http

@@ -1,10 +1,18 @@
-// tlsedge_http_fetch: drives http::HttpClient from the command line, for the
-// integration tests (test_http_client.py). All URLs are fetched at once on
-// one loop; one JSON line per URL is printed, in argument order:
+// tlsedge_http_fetch: drives http::HttpClient from the command line, for
+// the integration tests (test_http_client.py). All URLs are fetched at
+// once; one JSON line per URL is printed at the end, in argument order:
 //   {"url":..., "status":N, "body":..., "headers":{...}} or {"url":..., "error":...}
+//   or {"url":..., "cancelled":true} (--cancel-after-ms: no callback came)
+// With --stream, each body piece is printed (and flushed) as it arrives,
+// before those lines: {"url":..., "piece":...}.
 //
-//   tlsedge_http_fetch [--root FILE]... [--timeout-ms N] [--max-bytes N]
+//   tlsedge_http_fetch [--root FILE]... [--client-cert FILE --client-key FILE]
+//                      [--timeout-ms N] [--request-timeout-ms N] [--max-bytes N]
+//                      [--stream] [--stop-after PIECES] [--cancel-after-ms N]
 //                      [-X METHOD] [-d BODY] [-H NAME:VALUE]... URL...
+//
+// --cancel-after-ms: cancel(id) of the first URL's request after N ms (and
+// of an unknown id, which must be ignored).
 #include <uv.h>
 
 #include <cstdio>
@@ -18,10 +26,55 @@
 
 using namespace tlsedge;
 
+namespace {
+
+std::string readOrExit(const std::string& path) {
+  auto text = certstore::readFile(path);
+  if (!text) {
+    std::fprintf(stderr, "%s\n", text.error().message.c_str());
+    std::exit(2);
+  }
+  return std::move(*text);
+}
+
+std::string dump(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+nlohmann::json resultLine(const std::string& url, const Result<http::HttpResponse>& r) {
+  nlohmann::json line = {{"url", url}};
+  if (!r) {
+    line["error"] = r.error().message;
+  } else {
+    line["status"] = r->status;
+    line["body"] = r->body;
+    nlohmann::json headers = nlohmann::json::object();
+    for (const auto& h : r->headers) headers[h.name] = h.value;
+    line["headers"] = headers;
+  }
+  return line;
+}
+
+// --stream: prints each piece at once; false after `stopAfter` pieces (0: never).
+std::function<bool(std::string_view)> pieceSink(const std::string& url, size_t stopAfter) {
+  auto count = std::make_shared<size_t>(0);
+  return [url, stopAfter, count](std::string_view piece) {
+    std::printf("%s\n", dump({{"url", url}, {"piece", std::string(piece)}}).c_str());
+    std::fflush(stdout);
+    return stopAfter == 0 || ++*count < stopAfter;
+  };
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   http::HttpClientOptions options;
   http::HttpRequest base;
   std::vector<std::string> urls;
+  std::string clientCert, clientKey;
+  bool stream = false;
+  size_t stopAfter = 0;
+  long cancelAfterMs = -1;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto value = [&]() -> std::string {
@@ -33,16 +86,23 @@ int main(int argc, char** argv) {
     };
     if (arg == "--root") {
       std::string path = value();
-      auto text = certstore::readFile(path);
-      if (!text) {
-        std::fprintf(stderr, "%s\n", text.error().message.c_str());
-        return 2;
-      }
-      options.roots.emplace_back(path, std::move(*text));
+      options.roots.emplace_back(path, readOrExit(path));
+    } else if (arg == "--client-cert") {
+      clientCert = value();
+    } else if (arg == "--client-key") {
+      clientKey = value();
     } else if (arg == "--timeout-ms") {
       options.timeout = std::chrono::milliseconds(std::stol(value()));
+    } else if (arg == "--request-timeout-ms") {
+      base.timeout = std::chrono::milliseconds(std::stol(value()));
     } else if (arg == "--max-bytes") {
       options.maxResponseBytes = std::stoul(value());
+    } else if (arg == "--stream") {
+      stream = true;
+    } else if (arg == "--stop-after") {
+      stopAfter = std::stoul(value());
+    } else if (arg == "--cancel-after-ms") {
+      cancelAfterMs = std::stol(value());
     } else if (arg == "-X") {
       base.method = value();
     } else if (arg == "-d") {
@@ -55,38 +115,58 @@ int main(int argc, char** argv) {
       urls.push_back(arg);
     }
   }
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  auto client = http::HttpClient::create(&loop, options);
-  if (!client) {
-    std::fprintf(stderr, "%s\n", client.error().message.c_str());
-    return 2;
+  if (!clientCert.empty() || !clientKey.empty()) {
+    options.clientCertificate = http::ClientCertificate{
+        readOrExit(clientCert), readOrExit(clientKey), clientCert, clientKey};
+  }
+  std::vector<http::HttpRequest> requests;
+  for (const auto& url : urls) {
+    http::HttpRequest request = base;
+    request.url = url;
+    if (stream) request.onBody = pieceSink(url, stopAfter);
+    requests.push_back(std::move(request));
   }
   std::vector<nlohmann::json> out(urls.size());
-  for (size_t i = 0; i < urls.size(); ++i) {
-    http::HttpRequest request = base;
-    request.url = urls[i];
-    (*client)->send(std::move(request), [&out, i, url = urls[i]](Result<http::HttpResponse> r) {
-      nlohmann::json line = {{"url", url}};
-      if (!r) {
-        line["error"] = r.error().message;
-      } else {
-        line["status"] = r->status;
-        line["body"] = r->body;
-        nlohmann::json headers = nlohmann::json::object();
-        for (const auto& h : r->headers) headers[h.name] = h.value;
-        line["headers"] = headers;
-      }
-      out[i] = std::move(line);
-    });
+
+  {
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    auto client = http::HttpClient::create(&loop, options);
+    if (!client) {
+      std::fprintf(stderr, "%s\n", client.error().message.c_str());
+      return 2;
+    }
+    std::vector<uint64_t> ids;
+    for (size_t i = 0; i < requests.size(); ++i) {
+      ids.push_back((*client)->send(
+          std::move(requests[i]),
+          [&out, i, url = urls[i]](Result<http::HttpResponse> r) { out[i] = resultLine(url, r); }));
+    }
+    uv_timer_t cancelTimer;
+    struct Cancel {
+      http::HttpClient* client;
+      uint64_t id;
+    } cancel{client->get(), ids.empty() ? 0 : ids[0]};
+    if (cancelAfterMs >= 0) {
+      uv_timer_init(&loop, &cancelTimer);
+      cancelTimer.data = &cancel;
+      uv_timer_start(
+          &cancelTimer,
+          [](uv_timer_t* t) noexcept {
+            auto* c = static_cast<Cancel*>(t->data);
+            c->client->cancel(c->id);
+            c->client->cancel(0);             // never an id
+            c->client->cancel(c->id + 1000);  // not one yet
+            uv_close(reinterpret_cast<uv_handle_t*>(t), nullptr);
+          },
+          static_cast<uint64_t>(cancelAfterMs), 0);
+      out[0] = {{"url", urls[0]}, {"cancelled", true}};  // unless its callback ran first
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    client->reset();
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
   }
-  uv_run(&loop, UV_RUN_DEFAULT);
-  client->reset();
-  uv_run(&loop, UV_RUN_DEFAULT);
-  uv_loop_close(&loop);
-  for (const auto& line : out) {
-    std::printf("%s\n",
-                line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
-  }
+  for (const auto& line : out) std::printf("%s\n", dump(line).c_str());
   return 0;
 }

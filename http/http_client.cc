@@ -193,6 +193,12 @@ class HttpClient::Exchange : public net::Stream::Handler, public HttpParser::Han
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     resolve_.data = this;
+    if (client_->resolveInline_) {  // a blocking getaddrinfo: see resolveInline_
+      int rc =
+          uv_getaddrinfo(client_->loop_, &resolve_, nullptr, url_.host.c_str(), nullptr, &hints);
+      useAddresses(rc, resolve_.addrinfo);
+      return;
+    }
     int rc = uv_getaddrinfo(client_->loop_, &resolve_, &Exchange::onResolved, url_.host.c_str(),
                             nullptr, &hints);
     if (rc != 0) {

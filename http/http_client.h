@@ -13,7 +13,9 @@
 // request's own); the body is bounded, unless the request streams it to
 // its own sink (HttpRequest::onBody: then the deadline ends with the head).
 //
-// Thread: the loop given to create(); nothing here is thread-safe.
+// Thread: the loop given to create(); nothing here is thread-safe
+// (BlockingHttpClient, http/blocking_http_client.h, is the facade for
+// threads without a loop).
 // Lifetime: the client must outlive the callbacks it may still call:
 // cancel(id), cancelAll() (or the destructor) drop pending callbacks unrun.
 #pragma once
@@ -138,6 +140,7 @@ class HttpClient {
 
  private:
   class Exchange;
+  friend class BlockingHttpClient;  // sets resolveInline_
   HttpClient(uv_loop_t* loop, HttpClientOptions options)
       : loop_(loop), options_(std::move(options)) {}
 
@@ -146,6 +149,11 @@ class HttpClient {
   bssl::UniquePtr<SSL_CTX> ctx_;
   std::map<uint64_t, Exchange*> exchanges_;  // by id
   uint64_t lastId_ = 0;
+  // Names are resolved by a blocking getaddrinfo on the thread that calls
+  // send(), not on libuv's thread pool: BlockingHttpClient, whose callers
+  // may be that pool's threads themselves (all of them busy in fetch()
+  // would leave none to resolve a name, and wait forever).
+  bool resolveInline_ = false;
 };
 
 }  // namespace tlsedge::http

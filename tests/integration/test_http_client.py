@@ -1,7 +1,8 @@
 """http::HttpClient (the ACME and etcd clients' HTTP) against real origins:
 Python's http.server over TLS with a test CA (client certificates
 required by one), scripted raw origins for streamed bodies, through
-tests/tools/http_fetch.cc."""
+tests/tools/http_fetch.cc (HttpClient, or BlockingHttpClient with
+--blocking)."""
 
 import http.server
 import json
@@ -209,6 +210,22 @@ class HttpClientTest(unittest.TestCase):
                     "--request-timeout-ms", "5000", self.url("localhost", "/slow?delay_ms=600"))
         self.assertEqual(out[0]["status"], 200)  # past the client's 200 ms
 
+    def test_blocking_fetch_from_two_threads(self):
+        out = fetch("--root", self.certs.ca_cert, "--blocking", "threads",
+                    self.url("localhost", "/one?delay_ms=200"), self.url("127.0.0.1", "/two"))
+        self.assertEqual([json.loads(line["body"])["path"] for line in out],
+                         ["/one?delay_ms=200", "/two"])
+
+    def test_blocking_fetch_on_every_thread_of_libuvs_pool(self):
+        # Both pool threads are in fetch() (one waits for the other's turn):
+        # a name resolved on the pool would wait for a thread forever.
+        env = dict(os.environ, UV_THREADPOOL_SIZE="2")
+        out = fetch("--root", self.certs.ca_cert, "--blocking", "pool",
+                    self.url("localhost", "/p1"), self.url("localhost", "/p2"), env=env,
+                    timeout=20)
+        self.assertEqual([json.loads(line["body"])["path"] for line in out], ["/p1", "/p2"])
+
+
 class ClientCertificateTest(unittest.TestCase):
     """mTLS: a Python ssl server that requires a client certificate of the test CA."""
 
@@ -362,6 +379,13 @@ class StreamingTest(unittest.TestCase):
         self.assertEqual(out[-2], {"url": self.url("/forever"), "cancelled": True})
         self.assertEqual((out[-1]["status"], out[-1]["body"]), (200, ""))
         self.assertTrue(self.origin.wait_result("closed"))
+
+    def test_streams_through_the_blocking_client(self):
+        out = fetch("--blocking", "threads", "--stream", self.url("/watch?pause_ms=100"),
+                    self.url("/hello"))
+        pieces = sorted(line["piece"] for line in out if "piece" in line)
+        self.assertEqual(pieces, sorted(['{"n":1}\n', '{"n":2}\n', "hello"]))
+        self.assertEqual([line["status"] for line in out[-2:]], [200, 200])
 
 
 if __name__ == "__main__":

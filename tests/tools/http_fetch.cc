@@ -1,6 +1,7 @@
-// tlsedge_http_fetch: drives http::HttpClient from the command line, for
-// the integration tests (test_http_client.py). All URLs are fetched at
-// once; one JSON line per URL is printed at the end, in argument order:
+// tlsedge_http_fetch: drives http::HttpClient (or http::BlockingHttpClient)
+// from the command line, for the integration tests (test_http_client.py).
+// All URLs are fetched at once; one JSON line per URL is printed at the
+// end, in argument order:
 //   {"url":..., "status":N, "body":..., "headers":{...}} or {"url":..., "error":...}
 //   or {"url":..., "cancelled":true} (--cancel-after-ms: no callback came)
 // With --stream, each body piece is printed (and flushed) as it arrives,
@@ -9,19 +10,25 @@
 //   tlsedge_http_fetch [--root FILE]... [--client-cert FILE --client-key FILE]
 //                      [--timeout-ms N] [--request-timeout-ms N] [--max-bytes N]
 //                      [--stream] [--stop-after PIECES] [--cancel-after-ms N]
+//                      [--blocking threads|pool]
 //                      [-X METHOD] [-d BODY] [-H NAME:VALUE]... URL...
 //
 // --cancel-after-ms: cancel(id) of the first URL's request after N ms (and
-// of an unknown id, which must be ignored).
+// of an unknown id, which must be ignored). --blocking: one
+// BlockingHttpClient, each URL fetched on a std::thread of its own
+// ("threads") or as a job on libuv's thread pool ("pool").
 #include <uv.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "certstore/files.h"
+#include "http/blocking_http_client.h"
 #include "http/http_client.h"
 
 using namespace tlsedge;
@@ -65,13 +72,21 @@ std::function<bool(std::string_view)> pieceSink(const std::string& url, size_t s
   };
 }
 
+// --blocking pool: one fetch() as a job on libuv's thread pool.
+struct PoolJob {
+  uv_work_t work;
+  http::BlockingHttpClient* client;
+  http::HttpRequest request;
+  nlohmann::json* out;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
   http::HttpClientOptions options;
   http::HttpRequest base;
   std::vector<std::string> urls;
-  std::string clientCert, clientKey;
+  std::string clientCert, clientKey, blocking;
   bool stream = false;
   size_t stopAfter = 0;
   long cancelAfterMs = -1;
@@ -103,6 +118,8 @@ int main(int argc, char** argv) {
       stopAfter = std::stoul(value());
     } else if (arg == "--cancel-after-ms") {
       cancelAfterMs = std::stol(value());
+    } else if (arg == "--blocking") {
+      blocking = value();
     } else if (arg == "-X") {
       base.method = value();
     } else if (arg == "-d") {
@@ -128,7 +145,41 @@ int main(int argc, char** argv) {
   }
   std::vector<nlohmann::json> out(urls.size());
 
-  {
+  if (!blocking.empty()) {
+    auto client = http::BlockingHttpClient::create(options);
+    if (!client) {
+      std::fprintf(stderr, "%s\n", client.error().message.c_str());
+      return 2;
+    }
+    if (blocking == "threads") {
+      std::vector<std::thread> threads;
+      for (size_t i = 0; i < requests.size(); ++i) {
+        threads.emplace_back(
+            [&, i] { out[i] = resultLine(urls[i], (*client)->fetch(std::move(requests[i]))); });
+      }
+      for (auto& t : threads) t.join();
+    } else {
+      uv_loop_t loop;
+      uv_loop_init(&loop);
+      std::vector<PoolJob> jobs(requests.size());
+      for (size_t i = 0; i < requests.size(); ++i) {
+        jobs[i].work.data = &jobs[i];
+        jobs[i].client = client->get();
+        jobs[i].request = std::move(requests[i]);
+        jobs[i].out = &out[i];
+        uv_queue_work(
+            &loop, &jobs[i].work,
+            [](uv_work_t* w) noexcept {
+              auto* job = static_cast<PoolJob*>(w->data);
+              std::string url = job->request.url;
+              *job->out = resultLine(url, job->client->fetch(std::move(job->request)));
+            },
+            nullptr);
+      }
+      uv_run(&loop, UV_RUN_DEFAULT);
+      uv_loop_close(&loop);
+    }
+  } else {
     uv_loop_t loop;
     uv_loop_init(&loop);
     auto client = http::HttpClient::create(&loop, options);

@@ -185,6 +185,7 @@ int main(int argc, char** argv) {
     auto client = http::HttpClient::create(&loop, options);
     if (!client) {
       std::fprintf(stderr, "%s\n", client.error().message.c_str());
+      uv_loop_close(&loop);
       return 2;
     }
     std::vector<uint64_t> ids;

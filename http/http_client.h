@@ -73,7 +73,9 @@ struct HttpRequest {
   // truncated chunking), or cancel(). A response that is not 2xx is kept
   // whole as without a sink (`done` gets its body; the sink is not called).
   // Called on the client's loop, never after `done`; it may call cancel()
-  // or cancelAll() (then neither it nor `done` is called again).
+  // or cancelAll() (then neither it nor `done` is called again). Kept, with
+  // what it captures, until the exchange's handles are closed (shortly
+  // after `done` or the cancel).
   std::function<bool(std::string_view)> onBody;
 };
 
@@ -111,15 +113,15 @@ class HttpClient {
 
   // Builds the TLS context. Errors name the source: a root bundle that
   // does not parse, a client certificate chain or key that does not parse,
-  // or a key that is not the leaf's ("client certificate FILE: its public
-  // key does not match the private key KEYFILE").
+  // or a key that is not the leaf's ("client certificate FILE: the public
+  // key of its first certificate does not match the private key in KEY").
   static Result<std::unique_ptr<HttpClient>> create(uv_loop_t* loop, HttpClientOptions options);
   ~HttpClient();
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
 
-  // Starts a request; `done` is called once on this loop, never from inside
-  // send(), unless the request is cancelled first. Errors name the step and
+  // Starts a request; `done` is called once on this loop (never from inside
+  // send()), unless the request is cancelled first. Errors name the step and
   // the peer, e.g. "connect to host:443: connection refused", "TLS with
   // host:443: certificate verify failed: ...", "GET https://...: timed out
   // after 30000 ms", "GET https://...: connection to host:443 failed: ...".

@@ -15,6 +15,7 @@
 #include "acme/site_state.h"
 #include "base/log.h"
 #include "base/time.h"
+#include "certstore/file_storage.h"
 #include "certstore/files.h"
 #include "certstore/storage.h"
 #include "certstore/store.h"
@@ -28,17 +29,6 @@ constexpr int64_t kAriErrorCheckSeconds = 3600;
 
 bool sameName(const std::string& a, const std::string& b) {
   return a.size() == b.size() && strcasecmp(a.c_str(), b.c_str()) == 0;
-}
-
-// The store directory must exist before the store watcher (proxy/) starts
-// watching it, or the first issued certificate would go unnoticed until a
-// SIGHUP.
-void ensureStoreDirectory(const std::string& stateDir) {
-  for (const std::string& dir : {stateDir, stateDir + "/certs"}) {
-    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-      log::warning("acme: cannot create " + dir + ": " + std::strerror(errno));
-    }
-  }
 }
 
 }  // namespace
@@ -64,6 +54,9 @@ void Manager::close() {
 
 void Manager::configure(const conf::Config& config, certstore::StoragePtr storage) {
   if (closed_) return;
+  // Sanctioned exception (docs/principles.md): the manager reads and writes
+  // `storage` on the control loop; in fleet mode those are etcd round trips,
+  // bounded by storage.etcd.timeout, until ACME once per fleet offloads them.
   storage_ = std::move(storage);
   stateDir_ = config.stateDir;
   renewBeforeSeconds_ =
@@ -82,7 +75,12 @@ void Manager::configure(const conf::Config& config, certstore::StoragePtr storag
     next.emplace(site.name, std::move(state));
   }
   sites_ = std::move(next);
-  if (!sites_.empty()) ensureStoreDirectory(stateDir_);
+  // The store directory must exist before the store watcher starts watching
+  // it, or the first issued certificate would go unnoticed until a SIGHUP.
+  if (!sites_.empty()) {
+    Status made = certstore::FileStorage(stateDir_).makeDirectory("certs");
+    if (!made) log::warning("acme: " + made.error().message);
+  }
   if (!config.acme || sites_.empty()) {
     preflight_.reset();
     client_.reset();

@@ -72,8 +72,6 @@ Status checkStorageKey(std::string_view key) {
   }
 }
 
-StoragePtr openStorage(const conf::Config& config) { return FileStorage::open(config.stateDir); }
-
 Result<std::string> FileStorage::load(std::string_view key) const {
   if (Status valid = checkStorageKey(key); !valid.ok()) return valid.error();
   auto text = readFile(path(key));
@@ -125,6 +123,21 @@ Result<bool> FileStorage::storeGroup(std::string_view key, const std::vector<Ite
   if (Status synced = syncDirectory(parent); !synced.ok()) return fail(synced.error());
   removeTree(temp);  // after an exchange: the old group
   return existed;
+}
+
+Status FileStorage::makeDirectory(std::string_view key) const {
+  if (Status valid = checkStorageKey(key); !valid.ok()) return valid;
+  std::vector<std::string> dirs = {root_};  // each before the ones inside it
+  for (size_t slash = key.find('/');; slash = key.find('/', slash + 1)) {
+    dirs.push_back(path(key.substr(0, slash)));
+    if (slash == std::string_view::npos) break;
+  }
+  for (const std::string& dir : dirs) {
+    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+      return makeError("cannot create " + dir + ": " + std::strerror(errno));
+    }
+  }
+  return Ok{};
 }
 
 Status FileStorage::remove(std::string_view key) {

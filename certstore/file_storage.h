@@ -32,6 +32,9 @@ class FileStorage final : public Storage {
   Result<std::vector<std::string>> list(std::string_view key) const override;
   std::string describe(std::string_view key) const override { return path(key); }
 
+  // Creates directory `key` ("certs"), and the root and the directories
+  // above it, mode 0700; one that exists already is left as it is.
+  Status makeDirectory(std::string_view key) const;
   // Deletes the temporaries in directory `key` ("certs") whose process is
   // gone (storeGroup and remove do it first there). Returns how many.
   size_t removeStaleTemporaries(std::string_view key) const;

@@ -10,7 +10,8 @@
 //
 // The shape follows certmagic's Storage (load, store, delete, exists,
 // list), with the group write a certificate entry needs. Backends: the state
-// directory (certstore/file_storage.h); fleet mode adds etcd (issue 17).
+// directory (certstore/file_storage.h) and the fleet's etcd
+// (fleet/etcd_storage.h); fleet/open_storage.h chooses.
 //
 // Thread: blocking I/O: control loop, thread pool or CLI, never a worker.
 // A backend is safe to call from several threads at once.
@@ -22,7 +23,6 @@
 #include <vector>
 
 #include "base/result.h"
-#include "conf/config.h"
 
 namespace tlsedge::certstore {
 
@@ -63,9 +63,5 @@ using StoragePtr = std::shared_ptr<Storage>;
 
 // Checks a key's names (see above); the error says which name and why.
 Status checkStorageKey(std::string_view key);
-
-// The storage `config` names: the one place a backend is chosen. Today the
-// state directory (config.stateDir, certstore/file_storage.h).
-StoragePtr openStorage(const conf::Config& config);
 
 }  // namespace tlsedge::certstore

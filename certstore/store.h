@@ -23,6 +23,7 @@
 #include "certstore/credentials.h"
 #include "certstore/file_storage.h"
 #include "certstore/storage.h"
+#include "conf/config.h"
 
 namespace tlsedge::certstore {
 

@@ -13,6 +13,7 @@
 #include "admin/admin_client.h"
 #include "certstore/json.h"
 #include "cli/cli_common.h"
+#include "fleet/open_storage.h"
 #include "net/unix_socket.h"
 
 namespace tlsedge::cli {
@@ -83,7 +84,9 @@ int runAcme(const AcmeArgs& a) {
   if (action != "status") return fail(action + " needs the running daemon: " + why);
   std::cerr << "tlsedge acme: " << why << "; reading the state directory " << config->stateDir
             << "\n";
-  const auto sites = acme::storeStatuses(*config, certstore::openStorage(*config));
+  auto opened = fleet::openStorage(*config);
+  if (!opened) return fail(opened.error().message);
+  const auto sites = acme::storeStatuses(*config, opened->storage);
   if (json) {
     std::cout << acme::statusJson(sites) << "\n";
   } else {

@@ -13,6 +13,7 @@
 #include "certstore/manage.h"
 #include "cli/cli_common.h"
 #include "conf/config.h"
+#include "fleet/open_storage.h"
 #include "net/unix_socket.h"
 
 namespace tlsedge::cli {
@@ -56,7 +57,9 @@ int print(bool json, const std::string& jsonText, const std::string& text) {
 // On the state directory, in this process.
 int runOffline(const CertArgs& a, const conf::Config& config) {
   const time_t now = ::time(nullptr);
-  const certstore::CertificateStore store(certstore::openStorage(config));
+  auto opened = fleet::openStorage(config);
+  if (!opened) return fail(opened.error().message);
+  const certstore::CertificateStore store(opened->storage);
   if (a.action == "list") {
     auto entries = certstore::listCertificates(store, config, now);
     if (!entries.ok()) return fail(entries.error().message);

@@ -114,9 +114,16 @@ class ControlLoop {
     workers_->offerInherited(std::move(inherited_));
     if (Status opened = workers_->prepare(*generation_); !opened) return opened;
     if (Status opened = accessLog_.start(config); !opened) return opened;
-    storage_.start(config);
     tickets_ = std::make_unique<TicketKeys>(&loop_, *workers_, config.tls);
     certificates_ = std::make_unique<CertificateFeed>(&loop_, *workers_, generation_->selector);
+    // In fleet mode the replica writes the fleet's entries into the state
+    // directory; the store watcher applies each one it names.
+    if (Status opened = storage_.start(
+            &loop_, config,
+            [this](const std::string& name) { certificates_->watcher().storeEntryChanged(name); });
+        !opened) {
+      return opened;
+    }
     // ACME hook: orders certificates for `tls: { acme: true }` sites; they
     // reach traffic through the store watcher, told of each issuance.
     acme_ = std::make_unique<AcmeOrders>(&loop_, storage_, [this](const std::string& name) {
@@ -237,6 +244,7 @@ class ControlLoop {
     certificates_->watcher().close();
     if (admin_ != nullptr) admin_->close(!handover);
     acme_->manager().close();  // ACME hook
+    storage_.close();
   }
 
   // Every worker has drained: the last handles of the control loop close.
@@ -278,6 +286,7 @@ class ControlLoop {
     in.lastReloadSucceeded = reloadsFailed_ == failedBeforeLastSuccess_;
     in.storeGeneration = certificates_->generation();
     in.acme = acmeMetrics(acme_->manager());
+    if (storage_.replica() != nullptr) in.fleet = storage_.replica()->stats();
     in.served = certificates_->current();  // its states are counted off the loop, at the render
     in.renewalFailing = in.acme.renewalFailing();
   }

@@ -177,6 +177,27 @@ void addControl(Families& f, const MetricsInput& in) {
         "1 if the last SIGHUP reload was applied (or none was tried), 0 if it was refused.",
         in.lastReloadSucceeded ? 1 : 0);
 
+  if (in.fleet) {
+    const fleet::ReplicaStats& r = *in.fleet;
+    f.set("tlsedge_fleet_storage_connected",
+          "1 while the node's store is in sync with the fleet's etcd and watching it, 0 while "
+          "etcd cannot be reached (the node serves what its state directory holds).",
+          r.connected ? 1 : 0);
+    f.set("tlsedge_fleet_storage_revision", "The etcd revision the node's store reflects.",
+          toDouble(r.revision));
+    f.count("tlsedge_fleet_storage_full_reads_total",
+            "Full reads of the fleet's store: at start, after etcd was unreachable, and when "
+            "the watch fell behind compaction (those also in ..._resyncs_total).",
+            r.fullSyncs);
+    f.count("tlsedge_fleet_storage_resyncs_total",
+            "Full reads because the watch's revision had been compacted away.", r.resyncs);
+    f.count("tlsedge_fleet_storage_entries_written_total",
+            "Certificate entries the replica wrote to or removed from the state directory.",
+            r.written);
+    f.count("tlsedge_fleet_storage_failures_total",
+            "Failed reads and watches of etcd, and entries that could not be copied.", r.failures);
+  }
+
   f.set("tlsedge_certificate_store_generation",
         "Certificate snapshots published to the workers since start (1: the one loaded at "
         "start); each hot swap and each reload publishes one.",

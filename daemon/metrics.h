@@ -21,6 +21,7 @@
 #include "acme/status.h"
 #include "certstore/certificate_watcher.h"
 #include "certstore/selector.h"
+#include "fleet/replica.h"
 #include "proxy/worker_stats.h"
 
 namespace tlsedge::daemon {
@@ -89,6 +90,7 @@ struct MetricsInput {
   std::set<std::string> renewalFailing;
   uint64_t storeGeneration = 0;  // certificate snapshots published since start
   AcmeMetrics acme;
+  std::optional<fleet::ReplicaStats> fleet;  // fleet mode only
   ProcessStats process;
   std::string version;  // build info
 };

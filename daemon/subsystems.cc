@@ -1,6 +1,8 @@
 #include "daemon/subsystems.h"
 
 #include "base/log.h"
+#include "certstore/file_storage.h"
+#include "fleet/open_storage.h"
 
 namespace tlsedge::daemon {
 
@@ -16,13 +18,36 @@ void AccessLogFile::commit(const proxy::GenerationPtr&) {
   pending_.reset();
 }
 
-void StorageChoice::start(const conf::Config& config) {
-  current_ = certstore::openStorage(config);
+Status StorageChoice::start(uv_loop_t* loop, const conf::Config& config, Changed changed) {
+  auto opened = fleet::openStorage(config);
+  if (!opened) return opened.error();
+  current_ = std::move(opened->storage);
   stateDir_ = config.stateDir;
+  if (opened->fleet == nullptr) return Ok{};
+  // The replica's copy, watched from the start.
+  auto local = std::make_shared<certstore::FileStorage>(config.stateDir);
+  if (Status made = local->makeDirectory("certs"); !made) return made;
+  auto watch = fleet::EtcdWatch::create(loop, *config.etcd);
+  if (!watch) return watch.error();
+  replica_ = std::make_unique<fleet::Replica>(loop, opened->fleet, std::move(local),
+                                              std::move(*watch), std::move(changed));
+  replica_->start();
+  log::info("fleet: certificates from " + opened->fleet->describe("certs") + " (" +
+            std::to_string(config.etcd->endpoints.size()) + " etcd endpoints), served from " +
+            config.stateDir + "/certs");
+  return Ok{};
 }
 
 void StorageChoice::commit(const proxy::GenerationPtr& next) {
-  if (next->config->stateDir != stateDir_) start(*next->config);
+  const conf::Config& config = *next->config;
+  if (replica_ == nullptr && config.stateDir != stateDir_ && !config.etcd) {
+    current_ = certstore::FileStorage::open(config.stateDir);
+    stateDir_ = config.stateDir;
+  }
+}
+
+void StorageChoice::close() {
+  if (replica_ != nullptr) replica_->close();
 }
 
 void AcmeOrders::configure(const conf::Config& config) {

@@ -24,6 +24,7 @@
 #include "conf/config.h"
 #include "daemon/subsystem.h"
 #include "daemon/worker_set.h"
+#include "fleet/replica.h"
 #include "proxy/access_log.h"
 #include "tls/ticket_keys.h"
 
@@ -45,17 +46,26 @@ class AccessLogFile final : public Subsystem {
 };
 
 // The storage the daemon writes certificates and ACME state to
-// (certstore::openStorage), handed to ACME and the admin API: opened at
-// start, and again by a reload that changes state_dir.
+// (fleet::openStorage), handed to ACME and the admin API: opened at start,
+// and again by a reload that changes state_dir (`storage:` itself changes
+// at a restart: FixedAtStart). In fleet mode it also keeps the node's
+// store a replica of the fleet's (fleet/replica.h), which tells `changed`
+// of each entry it writes.
 class StorageChoice final : public Subsystem {
  public:
-  void start(const conf::Config& config);
+  using Changed = fleet::Replica::Changed;
+  // Errors: the fleet key or etcd's TLS files (the daemon does not start).
+  Status start(uv_loop_t* loop, const conf::Config& config, Changed changed);
   void commit(const proxy::GenerationPtr& next) override;
+  void close();
   const certstore::StoragePtr& current() const { return current_; }
+  // Null on a single node.
+  const fleet::Replica* replica() const { return replica_.get(); }
 
  private:
   certstore::StoragePtr current_;
   std::string stateDir_;
+  std::unique_ptr<fleet::Replica> replica_;
 };
 
 // The ACME manager and the HTTP-01/TLS-ALPN-01 answers the workers read.

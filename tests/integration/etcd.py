@@ -229,15 +229,18 @@ class EtcdCluster:
             raise AssertionError(f"etcd {m.name} did not exit within {timeout}s of signal "
                                  f"{sig} (SIGKILLed)\n{m.log_tail()}")
 
-    def start(self, i, timeout=READY_TIMEOUT):
-        """Restarts member i (killed or stopped) on its data directory, with
-        the same flags, and waits (bounded) until its /health is true.
-        Returns the seconds waited."""
-        m = self.members[i]
-        if m.running():
-            raise AssertionError(f"etcd {m.name} is still running (pid {m.pid})")
-        self._spawn(m)
-        return self.wait_healthy([i], timeout=timeout)
+    def start(self, *indexes, timeout=READY_TIMEOUT):
+        """Restarts the members `indexes` (killed or stopped) on their data
+        directories, with the same flags, all at once (a member alone has no
+        quorum when the others are down too), and waits (bounded) until
+        their /health is true. Returns the seconds waited."""
+        for i in indexes:
+            m = self.members[i]
+            if m.running():
+                raise AssertionError(f"etcd {m.name} is still running (pid {m.pid})")
+        for i in indexes:
+            self._spawn(self.members[i])
+        return self.wait_healthy(list(indexes), timeout=timeout)
 
     def _active_peers(self, m):
         """How many peers member m's raft transport counts as active

@@ -47,6 +47,21 @@ TEST_F(FileStorageTest, WhatIsNotThereIsNotFound) {
   EXPECT_TRUE(storage_.list("certs")->empty());
 }
 
+TEST_F(FileStorageTest, MakeDirectoryCreatesTheRootAndEachLevelPrivate) {
+  FileStorage fresh(dir_.file("state"));
+  ASSERT_TRUE(fresh.makeDirectory("acme/sites").ok());
+  EXPECT_EQ(modeOf(dir_.file("state")), 0700u);
+  EXPECT_EQ(modeOf(dir_.file("state/acme")), 0700u);
+  EXPECT_EQ(modeOf(dir_.file("state/acme/sites")), 0700u);
+  EXPECT_TRUE(fresh.makeDirectory("acme/sites").ok());  // again: fine
+  EXPECT_FALSE(fresh.makeDirectory("../out").ok());
+  ASSERT_TRUE(fresh.store("file", "x", Secrecy::kPublic).ok());
+  auto blocked = fresh.makeDirectory("file/below");
+  ASSERT_FALSE(blocked.ok());
+  EXPECT_NE(blocked.error().message.find(dir_.file("state/file/below")), std::string::npos)
+      << blocked.error().message;
+}
+
 TEST_F(FileStorageTest, KeysThatCouldEscapeOrHitATemporaryAreRefused) {
   for (const char* key : {"", "/etc", "certs/../x", "certs/.tmp-x", "certs//x", "certs/"}) {
     auto stored = storage_.store(key, "x", Secrecy::kPublic);

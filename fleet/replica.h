@@ -1,0 +1,100 @@
+// Replica: keeps this node's store (<state_dir>/certs) a copy of the
+// fleet's (PREFIX/certs/ in etcd), so that the node serves from its own
+// disk and the handshake path never waits on etcd.
+//
+// At start a full read (paginated, at one revision) brings the local store
+// to that revision: entries that differ are written, entries etcd does not
+// hold are removed. Then one watch from the next revision: the entries each
+// revision touches are read again at that revision and written. Every
+// entry written or removed is handed to `changed` (the certificate watcher
+// applies it to the served snapshot in O(changed)). Private keys are
+// opened with the fleet key and written 0600, as every entry of the state
+// directory.
+//
+// When etcd cannot be reached the node keeps serving what its store holds
+// (a restart serves from it too) and the replica tries again, backing off
+// to 10 s; a watch whose start revision was compacted reads everything
+// again. Both are logged and counted.
+//
+// Thread: the control loop; etcd reads and disk writes run on libuv's
+// thread pool, one batch at a time, in revision order.
+// Lifetime: close() before the loop ends; pool work still running when it
+// is destroyed finishes without calling back.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "certstore/storage.h"
+#include "fleet/etcd_storage.h"
+#include "fleet/etcd_watch.h"
+
+namespace tlsedge::fleet {
+
+struct ReplicaStats {
+  uint64_t fullSyncs = 0;  // full reads completed (the first, then resyncs)
+  uint64_t resyncs = 0;    // full reads because the watch fell behind compaction
+  uint64_t written = 0;    // entries written or removed locally
+  uint64_t failures = 0;   // reads, watches or entries that failed
+  bool connected = false;  // in sync and watching
+  int64_t revision = 0;    // the fleet revision the local store reflects
+};
+
+class Replica {
+ public:
+  using Changed = std::function<void(const std::string& name)>;
+
+  Replica(uv_loop_t* loop, std::shared_ptr<const EtcdStorage> fleet, certstore::StoragePtr local,
+          std::unique_ptr<EtcdWatch> watch, Changed changed);
+  ~Replica();
+  Replica(const Replica&) = delete;
+  Replica& operator=(const Replica&) = delete;
+
+  void start();
+  void close();
+  const ReplicaStats& stats() const { return stats_; }
+
+  // The outcome of a pool batch: the revision reached and what was written.
+  struct Outcome {
+    Status status = Ok{};
+    int64_t revision = 0;
+    std::set<std::string> changed;  // entry names written or removed
+    uint64_t failedEntries = 0;
+  };
+
+ private:
+  void fullSync();
+  void watchFrom(int64_t revision);
+  void applyNext();
+  void retryLater(std::function<void()> what);
+  void finished(Outcome outcome);
+  static void onTimer(uv_timer_t* timer) noexcept;
+
+  uv_loop_t* loop_;
+  std::shared_ptr<const EtcdStorage> fleet_;
+  certstore::StoragePtr local_;
+  std::unique_ptr<EtcdWatch> watch_;
+  Changed changed_;
+  uv_timer_t* timer_ = nullptr;
+  std::function<void()> retry_;
+  std::chrono::milliseconds backoff_{0};
+  std::deque<std::pair<int64_t, std::set<std::string>>> queue_;  // revision, entries touched
+  bool busy_ = false;                                            // a batch is on the pool
+  bool closed_ = false;
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // pool callbacks check it
+  ReplicaStats stats_;
+};
+
+// The pool's part, blocking (exposed for tests): the whole fleet store
+// into `local`; one entry as of `revision` (0: the newest) into `local`.
+Replica::Outcome syncAll(const EtcdStorage& fleet, certstore::Storage& local);
+Replica::Outcome syncEntries(const EtcdStorage& fleet, certstore::Storage& local,
+                             const std::set<std::string>& names, int64_t revision);
+
+}  // namespace tlsedge::fleet

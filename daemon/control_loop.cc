@@ -132,7 +132,7 @@ class ControlLoop {
     acme_->start(config);  // before the store watcher
     workers_->start(generation_, tickets_->ring(), &acme_->challenges(), accessLog_.writer());
     certificates_->start(generation_->config);
-    tickets_->start();
+    tickets_->start(storage_.fleet());
     std::optional<std::pair<std::string, uint16_t>> metrics;
     if (metricsServer_ != nullptr) metrics.emplace(metricsServer_->path(), metricsServer_->port());
     fixed_ = std::make_unique<FixedAtStart>(admin_ != nullptr ? admin_->path() : "", metrics,

@@ -2,7 +2,9 @@
 
 #include "base/log.h"
 #include "certstore/file_storage.h"
+#include "daemon/fleet_tickets.h"
 #include "fleet/open_storage.h"
+#include "net/offload.h"
 
 namespace tlsedge::daemon {
 
@@ -23,6 +25,7 @@ Status StorageChoice::start(uv_loop_t* loop, const conf::Config& config, Changed
   if (!opened) return opened.error();
   current_ = std::move(opened->storage);
   stateDir_ = config.stateDir;
+  fleet_ = opened->fleet;
   if (opened->fleet == nullptr) return Ok{};
   // The replica's copy, watched from the start.
   auto local = std::make_shared<certstore::FileStorage>(config.stateDir);
@@ -83,7 +86,8 @@ void CertificateFeed::watch(const conf::ConfigPtr& config) {
 }
 
 TicketKeys::TicketKeys(uv_loop_t* loop, WorkerSet& workers, const conf::Tls& tls)
-    : workers_(workers),
+    : loop_(loop),
+      workers_(workers),
       tls_(tls),
       ring_(tls::TicketKeyRing::generate(
           tls::ticketLifetime(tls.ticketKeyRotation, tls.ticketKeysKept))) {
@@ -97,26 +101,76 @@ void TicketKeys::commit(const proxy::GenerationPtr& next) {
   if (rescheduled) schedule();
 }
 
-void TicketKeys::close() { uv_close(reinterpret_cast<uv_handle_t*>(&timer_), nullptr); }
+void TicketKeys::start(std::shared_ptr<fleet::EtcdStorage> fleet) {
+  fleet_ = std::move(fleet);
+  schedule();
+  if (fleet_ != nullptr) syncFleet();
+}
+
+void TicketKeys::close() {
+  alive_.reset();
+  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), nullptr);
+}
 
 void TicketKeys::schedule() {
   scheduled_ = tls_.ticketKeyRotation;
-  const auto ms = static_cast<uint64_t>(scheduled_.count());
+  const auto ms = static_cast<uint64_t>(fleet_ != nullptr ? fleetRefreshPeriod(scheduled_).count()
+                                                          : scheduled_.count());
   uv_timer_start(
-      &timer_, [](uv_timer_t* t) noexcept { static_cast<TicketKeys*>(t->data)->rotate(); }, ms, ms);
+      &timer_,
+      [](uv_timer_t* t) noexcept {
+        auto* self = static_cast<TicketKeys*>(t->data);
+        return self->fleet_ != nullptr ? self->syncFleet() : self->rotate();
+      },
+      ms, ms);
 }
 
 // A new current key; the previous current one and up to
-// tls.ticket_keys_kept - 1 older ones still decrypt. Logged (never the key
-// bytes) once every worker uses the new ring.
+// tls.ticket_keys_kept - 1 older ones still decrypt.
 void TicketKeys::rotate() {
-  ring_ = ring_->rotated(static_cast<size_t>(tls_.ticketKeysKept),
-                         tls::ticketLifetime(tls_.ticketKeyRotation, tls_.ticketKeysKept));
+  use(ring_->rotated(static_cast<size_t>(tls_.ticketKeysKept),
+                     tls::ticketLifetime(tls_.ticketKeyRotation, tls_.ticketKeysKept)),
+      "rotated");
+}
+
+// Logged (never the key bytes) once every worker uses the new ring.
+void TicketKeys::use(tls::TicketKeyRingPtr ring, const std::string& why) {
+  ring_ = std::move(ring);
   const uint64_t seq = ++rotations_;
-  workers_.rotateTicketKeys(ring_, [this, seq] {
-    log::debug("ticket keys rotated (" + std::to_string(seq) + "): 1 current, " +
-               std::to_string(ring_->size() - 1) + " previous");
+  workers_.rotateTicketKeys(ring_, [this, seq, why] {
+    log::debug("ticket keys " + why + " (" + std::to_string(seq) +
+               "): " + std::to_string(ring_->size()) + " keys");
   });
+}
+
+void TicketKeys::syncFleet() {
+  if (syncing_) return;
+  syncing_ = true;
+  std::shared_ptr<fleet::EtcdStorage> fleet = fleet_;
+  const conf::Tls tls = tls_;
+  std::weak_ptr<int> alive = alive_;
+  net::offload<Result<tls::TicketKeyRingPtr>>(
+      loop_, [fleet, tls] { return syncFleetTicketRing(*fleet, tls, ::time(nullptr)); },
+      [this, alive](Result<tls::TicketKeyRingPtr> synced) {
+        if (alive.expired()) return;
+        syncing_ = false;
+        if (!synced) {  // logged once a failing streak
+          if (fleetState_ != FleetState::kFailing) {
+            log::warning("fleet: ticket keys: " + synced.error().message +
+                         "; this node keeps the ring it has");
+          }
+          fleetState_ = FleetState::kFailing;
+          return;
+        }
+        if (fleetState_ != FleetState::kOk) {
+          log::info("fleet: ticket keys from " + fleet_->describe(kFleetTicketRing));
+        }
+        fleetState_ = FleetState::kOk;
+        if ((*synced)->current().name != ring_->current().name ||
+            (*synced)->size() != ring_->size()) {
+          use(std::move(*synced), "from the fleet");
+        }
+      });
 }
 
 void FixedAtStart::commit(const proxy::GenerationPtr& next) {

@@ -24,6 +24,7 @@
 #include "conf/config.h"
 #include "daemon/subsystem.h"
 #include "daemon/worker_set.h"
+#include "fleet/etcd_storage.h"
 #include "fleet/replica.h"
 #include "proxy/access_log.h"
 #include "tls/ticket_keys.h"
@@ -61,10 +62,12 @@ class StorageChoice final : public Subsystem {
   const certstore::StoragePtr& current() const { return current_; }
   // Null on a single node.
   const fleet::Replica* replica() const { return replica_.get(); }
+  const std::shared_ptr<fleet::EtcdStorage>& fleet() const { return fleet_; }
 
  private:
   certstore::StoragePtr current_;
   std::string stateDir_;
+  std::shared_ptr<fleet::EtcdStorage> fleet_;
   std::unique_ptr<fleet::Replica> replica_;
 };
 
@@ -112,10 +115,16 @@ class CertificateFeed final : public Subsystem {
 // reload keeps the keys (it would invalidate every session); a new period
 // restarts the schedule, a new number of kept keys applies at the next
 // rotation.
+// The session ticket keys every worker holds. On a single node this node
+// rotates them every tls.ticket_key_rotation. In fleet mode the ring is the
+// fleet's (fleet_tickets.h): read from etcd every refresh period, and
+// rotated there once per period by whichever node gets there first; held
+// in memory only.
 class TicketKeys final : public Subsystem {
  public:
   TicketKeys(uv_loop_t* loop, WorkerSet& workers, const conf::Tls& tls);
-  void start() { schedule(); }
+  // `fleet`: the fleet's storage, null on a single node.
+  void start(std::shared_ptr<fleet::EtcdStorage> fleet);
   void commit(const proxy::GenerationPtr& next) override;
   void close();
   const tls::TicketKeyRingPtr& ring() const { return ring_; }
@@ -123,12 +132,19 @@ class TicketKeys final : public Subsystem {
  private:
   void schedule();
   void rotate();
+  void syncFleet();
+  void use(tls::TicketKeyRingPtr ring, const std::string& why);
+  uv_loop_t* loop_;
   WorkerSet& workers_;
   conf::Tls tls_;
   conf::Duration scheduled_{};
   tls::TicketKeyRingPtr ring_;  // current + previous, the same for every worker
   uv_timer_t timer_;
   uint64_t rotations_ = 0;
+  std::shared_ptr<fleet::EtcdStorage> fleet_;
+  bool syncing_ = false;  // a read of the fleet's ring is on the pool
+  enum class FleetState { kUnknown, kOk, kFailing } fleetState_ = FleetState::kUnknown;
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // pool callbacks check it
 };
 
 // Settings a reload cannot change: the admin socket and the metrics

@@ -221,8 +221,9 @@ Result<std::unique_ptr<EtcdClient>> EtcdClient::create(const conf::EtcdStorage& 
 Result<Json> EtcdClient::call(std::string_view path, const Json& body) const {
   std::string unreachable;
   const std::string text = body.dump();
+  const size_t first = preferred_.load(std::memory_order_relaxed);
   for (size_t i = 0; i < endpoints_.size(); ++i) {
-    const size_t at = (preferred_ + i) % endpoints_.size();
+    const size_t at = (first + i) % endpoints_.size();
     http::HttpRequest request;
     request.method = "POST";
     request.url = endpoints_[at] + std::string(path);
@@ -235,7 +236,7 @@ Result<Json> EtcdClient::call(std::string_view path, const Json& body) const {
       if (parsed.is_discarded() || !parsed.is_object()) {
         return makeError("etcd " + endpoints_[at] + std::string(path) + ": answer is not JSON");
       }
-      preferred_ = at;
+      preferred_.store(at, std::memory_order_relaxed);
       return parsed;
     }
     if (answer) {

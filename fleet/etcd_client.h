@@ -18,6 +18,7 @@
 // Thread: any; calls are serialized (one private loop).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -132,7 +133,9 @@ class EtcdClient {
   std::unique_ptr<http::BlockingHttpClient> http_;
   std::vector<std::string> endpoints_;
   std::chrono::milliseconds timeout_;
-  mutable size_t preferred_ = 0;  // the endpoint that answered last
+  // The endpoint that answered last. Atomic: pool threads share one client,
+  // and a stale value only costs a retry on another endpoint.
+  mutable std::atomic<size_t> preferred_ = 0;
 };
 
 // The HTTP client options for `config`'s endpoints: its TLS files read

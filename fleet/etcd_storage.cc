@@ -42,6 +42,31 @@ Result<std::string> EtcdStorage::load(std::string_view key) const {
   return reveal(at, std::move(read->kvs.front().value));
 }
 
+Result<EtcdStorage::Versioned> EtcdStorage::loadVersioned(std::string_view key) const {
+  if (Status valid = certstore::checkStorageKey(key); !valid) return valid.error();
+  const std::string at = etcdKey(key);
+  auto read = client_->range(at, "", {});
+  if (!read) return read.error();
+  if (read->kvs.empty()) return Versioned{};
+  auto value = reveal(at, std::move(read->kvs.front().value));
+  if (!value) return value.error();
+  return Versioned{std::move(*value), read->kvs.front().modRevision};
+}
+
+Result<bool> EtcdStorage::storeIf(std::string_view key, std::string_view value, Secrecy secrecy,
+                                  int64_t revision) {
+  if (Status valid = certstore::checkStorageKey(key); !valid) return valid.error();
+  const std::string at = etcdKey(key);
+  auto encoded = encode(at, value, secrecy);
+  if (!encoded) return encoded.error();
+  Txn txn;
+  txn.compare.push_back({at, "", Compare::Target::kMod, Compare::Relation::kEqual, revision, ""});
+  txn.success.push_back({Operation::Kind::kPut, at, std::move(*encoded), "", 0});
+  auto committed = client_->txn(txn);
+  if (!committed) return committed.error();
+  return committed->succeeded;
+}
+
 Status EtcdStorage::store(std::string_view key, std::string_view value, Secrecy secrecy) {
   if (Status valid = certstore::checkStorageKey(key); !valid) return valid;
   const std::string at = etcdKey(key);

@@ -48,6 +48,18 @@ class EtcdStorage final : public certstore::Storage {
   Result<std::vector<std::string>> list(std::string_view key) const override;
   std::string describe(std::string_view key) const override;
 
+  // Compare-and-swap on one value (the fleet's ticket key ring): the value
+  // at `key` (opened if sealed) and its revision, 0 and "" when absent;
+  // storeIf writes only if `key` is still at `revision` (0: still absent),
+  // returning false when another writer came first.
+  struct Versioned {
+    std::string value;
+    int64_t revision = 0;
+  };
+  Result<Versioned> loadVersioned(std::string_view key) const;
+  Result<bool> storeIf(std::string_view key, std::string_view value, Secrecy secrecy,
+                       int64_t revision);
+
   // The etcd key of storage key `key`.
   std::string etcdKey(std::string_view key) const { return prefix_ + "/" + std::string(key); }
   // A value read from etcd at `etcdKey`, opened if it is sealed.

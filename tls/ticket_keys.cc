@@ -66,6 +66,71 @@ TicketKeyRingPtr TicketKeyRing::rotated(size_t kept, uint32_t lifetimeSeconds) c
   return ring;
 }
 
+TicketKeyRingPtr TicketKeyRing::generateFleet(uint32_t lifetimeSeconds) {
+  std::shared_ptr<TicketKeyRing> ring(new TicketKeyRing);
+  ring->lifetime_ = lifetimeSeconds;
+  ring->keys_.resize(2);
+  for (TicketKey& key : ring->keys_) fill(key);
+  ring->current_ = 1;
+  return ring;
+}
+
+TicketKeyRingPtr TicketKeyRing::advanced(size_t kept, uint32_t lifetimeSeconds) const {
+  std::shared_ptr<TicketKeyRing> ring(new TicketKeyRing);
+  ring->lifetime_ = lifetimeSeconds;
+  fill(ring->keys_.emplace_back());                     // the next pending key
+  if (current_ == 0) fill(ring->keys_.emplace_back());  // no pending one to promote
+  // The old pending (now current), then the old current and previous ones.
+  for (size_t i = 0; i < keys_.size() && ring->keys_.size() < 2 + kept; ++i) {
+    ring->keys_.push_back(keys_[i]);
+  }
+  ring->current_ = 1;
+  return ring;
+}
+
+namespace {
+constexpr std::string_view kRingMagic = "tlsedge-ticket-ring\x01";
+constexpr size_t kKeyBytes =
+    sizeof(TicketKey::name) + sizeof(TicketKey::hmacKey) + sizeof(TicketKey::aesKey);
+}  // namespace
+
+std::string TicketKeyRing::serialize() const {
+  std::string out(kRingMagic);
+  out.push_back(static_cast<char>(current_));
+  out.push_back(static_cast<char>(keys_.size()));
+  for (const TicketKey& key : keys_) {
+    out.append(reinterpret_cast<const char*>(key.name.data()), key.name.size());
+    out.append(reinterpret_cast<const char*>(key.hmacKey.data()), key.hmacKey.size());
+    out.append(reinterpret_cast<const char*>(key.aesKey.data()), key.aesKey.size());
+  }
+  return out;
+}
+
+Result<TicketKeyRingPtr> TicketKeyRing::parse(std::string_view bytes, uint32_t lifetimeSeconds) {
+  if (bytes.substr(0, kRingMagic.size()) != kRingMagic || bytes.size() < kRingMagic.size() + 2) {
+    return makeError("ticket key ring: not a ring", ErrorKind::kInvalid);
+  }
+  const size_t current = static_cast<uint8_t>(bytes[kRingMagic.size()]);
+  const size_t count = static_cast<uint8_t>(bytes[kRingMagic.size() + 1]);
+  bytes.remove_prefix(kRingMagic.size() + 2);
+  if (count == 0 || current >= count || current > 1 || bytes.size() != count * kKeyBytes) {
+    return makeError("ticket key ring: malformed (" + std::to_string(count) + " keys)",
+                     ErrorKind::kInvalid);
+  }
+  std::shared_ptr<TicketKeyRing> ring(new TicketKeyRing);
+  ring->lifetime_ = lifetimeSeconds;
+  ring->current_ = current;
+  ring->keys_.resize(count);
+  for (TicketKey& key : ring->keys_) {
+    std::memcpy(key.name.data(), bytes.data(), key.name.size());
+    std::memcpy(key.hmacKey.data(), bytes.data() + key.name.size(), key.hmacKey.size());
+    std::memcpy(key.aesKey.data(), bytes.data() + key.name.size() + key.hmacKey.size(),
+                key.aesKey.size());
+    bytes.remove_prefix(kKeyBytes);
+  }
+  return TicketKeyRingPtr(std::move(ring));
+}
+
 TicketKeyRing::~TicketKeyRing() {
   for (TicketKey& key : keys_) cleanse(key);
 }
@@ -73,7 +138,7 @@ TicketKeyRing::~TicketKeyRing() {
 const TicketKey* TicketKeyRing::find(const uint8_t* name, bool* isCurrent) const {
   for (size_t i = 0; i < keys_.size(); ++i) {
     if (CRYPTO_memcmp(keys_[i].name.data(), name, TicketKey::kNameSize) == 0) {
-      *isCurrent = i == 0;
+      *isCurrent = i == current_;
       return &keys_[i];
     }
   }

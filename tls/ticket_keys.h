@@ -26,7 +26,11 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <string_view>
 #include <vector>
+
+#include "base/result.h"
 
 namespace tlsedge::tls {
 
@@ -48,21 +52,35 @@ class TicketKeyRing {
   // of them (the oldest are dropped).
   TicketKeyRingPtr rotated(size_t kept, uint32_t lifetimeSeconds) const;
 
+  // Fleet mode (every node holds the ring etcd holds): a ring also has a
+  // pending key, which decrypts but does not yet encrypt, so that a node
+  // that has not yet read the fleet's next rotation still accepts the
+  // tickets of one that has. generateFleet: a pending and a current key;
+  // advanced: the pending key becomes current, a fresh one pending, and
+  // at most `kept` previous keys stay.
+  static TicketKeyRingPtr generateFleet(uint32_t lifetimeSeconds);
+  TicketKeyRingPtr advanced(size_t kept, uint32_t lifetimeSeconds) const;
+  // Every key and which is current, as bytes (for etcd, sealed there with
+  // the fleet key; never logged), and back. parse errors: a malformed ring.
+  std::string serialize() const;
+  static Result<TicketKeyRingPtr> parse(std::string_view bytes, uint32_t lifetimeSeconds);
+
   ~TicketKeyRing();
   TicketKeyRing(const TicketKeyRing&) = delete;
   TicketKeyRing& operator=(const TicketKeyRing&) = delete;
 
-  const TicketKey& current() const { return keys_.front(); }
+  const TicketKey& current() const { return keys_[current_]; }
   // The key named `name` (kNameSize bytes), or nullptr; *isCurrent tells
   // whether it is the current one.
   const TicketKey* find(const uint8_t* name, bool* isCurrent) const;
-  // Current + previous.
+  // Every key: pending (fleet mode), current and previous.
   size_t size() const { return keys_.size(); }
   uint32_t lifetimeSeconds() const { return lifetime_; }
 
  private:
   TicketKeyRing() = default;
-  std::vector<TicketKey> keys_;  // [0] is the current key, then newest to oldest
+  std::vector<TicketKey> keys_;  // newest to oldest: [pending,] current, previous...
+  size_t current_ = 0;           // 1 when there is a pending key
   uint32_t lifetime_ = 0;
 };
 

@@ -17,15 +17,20 @@ polled (bounded) until it shows the expected serial:
   meanwhile serves from its state directory; etcd back, a change reaches
   every node again; the metric says so;
 - a node whose watch resumes behind etcd's compaction reads the whole
-  store again (logged, counted) and serves the newest certificate."""
+  store again (logged, counted) and serves the newest certificate;
+- session tickets: over several fleet-wide rotations a TLS 1.3 ticket from
+  either node resumes on the other; the ring is created once, sealed in
+  etcd, and on no node's disk."""
 
 import os
 import signal
+import socket
+import ssl
 import subprocess
 import time
 import unittest
 
-from clients import s_client, s_client_leaf
+from clients import client_context, s_client, s_client_leaf
 from common import make_tempdir, run, sanitizer, tlsedge_bin
 from config import base_config, respond_route, site
 from daemon import start_daemon
@@ -64,12 +69,14 @@ class FleetTest(unittest.TestCase):
         with os.fdopen(fd, "w") as f:
             f.write(res.stdout)
         self.nodes = {}
+        self.ticket_key_rotation = None
 
     def config(self, name):
         cfg = base_config(
             os.path.join(self.tmp, f"state-{name}"),
             certificates={"default": self.default},
             default_certificate="default",
+            ticket_key_rotation=self.ticket_key_rotation,
             sites=[site("shop", ["shop.test"], [respond_route("/", 200, "shop\n")])])
         cfg["storage"] = {"etcd": {
             "endpoints": self.etcd.endpoints,
@@ -165,6 +172,49 @@ class FleetTest(unittest.TestCase):
             self.wait_file(n, "spare", False)
         self.assertEqual(self.etcd.range_prefix(f"{PREFIX}/certs/spare/".encode()), [])
         self.assertEqual(self.serial("b", "shop.test"), self.shop2.serial)
+
+    def fetch(self, node, ctx, session=None):
+        """One TLS 1.3 request to `node` (offering `session`); returns whether it
+        resumed, and the session its ticket makes (read with the response)."""
+        with socket.create_connection(("127.0.0.1", self.nodes[node].https_port), timeout=10) as raw:
+            with ctx.wrap_socket(raw, server_hostname="default.test", session=session) as s:
+                s.sendall(b"GET / HTTP/1.1\r\nHost: default.test\r\nConnection: close\r\n\r\n")
+                while s.recv(4096):
+                    pass
+                return s.session_reused, s.session
+
+    def test_a_tls13_ticket_from_one_node_resumes_on_another(self):
+        # Keys rotate every 3 s (the fleet's ring is read every 1 s): over
+        # several rotations a ticket from either node resumes on the other.
+        self.ticket_key_rotation = "3s"
+        for n in "ab":
+            self.start_node(n)
+        ctx = client_context(self.certs.ca_cert, check_hostname=False,
+                             tls_version=ssl.TLSVersion.TLSv1_3)
+        # At start each node holds a ring of its own until it has read the fleet's.
+        self.wait_for("b", "a ticket from A resumed on B",
+                      lambda: self.fetch("b", ctx, self.fetch("a", ctx)[1])[0], True,
+                      VISIBLE_WITHIN_S)
+        deadline = time.monotonic() + 10
+        resumed = 0
+        while time.monotonic() < deadline:
+            for issuer, resumer in (("a", "b"), ("b", "a")):
+                _, session = self.fetch(issuer, ctx)
+                reused, _ = self.fetch(resumer, ctx, session)
+                self.assertTrue(reused, f"a ticket from {issuer} did not resume on {resumer}")
+                resumed += 1
+            time.sleep(0.2)
+        rotated = sum(d.count_lines(r"fleet: ticket keys rotated") for d in self.nodes.values())
+        self.assertGreaterEqual(rotated, 2)
+        self.assertEqual(sum(d.count_lines(r"fleet: ticket keys created")
+                             for d in self.nodes.values()), 1)
+        # Never on disk: no state directory holds the ring.
+        for n in "ab":
+            for root, _, files in os.walk(os.path.join(self.tmp, f"state-{n}")):
+                self.assertNotIn("ring", files, root)
+        stored = self.etcd.get(f"{PREFIX}/tickets/ring".encode())
+        self.assertTrue(stored.startswith(SEALED), stored[:40])
+        print(f"tickets: {resumed} cross-node resumptions, {rotated} fleet rotations")
 
     def test_concurrent_replaces_converge_on_what_etcd_holds(self):
         for n in "abc":

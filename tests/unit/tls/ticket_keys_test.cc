@@ -52,6 +52,39 @@ TEST(TicketKeyRing, RotationKeepsNPrevious) {
   EXPECT_FALSE(has(*ring, names[0]));
 }
 
+TEST(TicketKeyRing, AFleetRingHasAPendingKeyThatDecryptsAndBecomesCurrent) {
+  auto ring = TicketKeyRing::generateFleet(kLifetime);
+  ASSERT_EQ(ring->size(), 2u);
+  const Name current = ring->current().name;
+  auto next = ring->advanced(2, kLifetime);
+  // The pending key of `ring` is `next`'s current one: a node still on
+  // `ring` accepts (and renews) the tickets of a node already on `next`.
+  bool isCurrent = true;
+  EXPECT_TRUE(has(*ring, next->current().name, &isCurrent));
+  EXPECT_FALSE(isCurrent);
+  EXPECT_TRUE(has(*next, current, &isCurrent));
+  EXPECT_FALSE(isCurrent);
+  EXPECT_EQ(next->size(), 3u);  // pending, current, the previous current
+  auto later = next->advanced(2, kLifetime)->advanced(2, kLifetime)->advanced(2, kLifetime);
+  EXPECT_EQ(later->size(), 4u);  // pending, current, 2 kept
+  EXPECT_FALSE(has(*later, current));
+}
+
+TEST(TicketKeyRing, ARingRoundTripsAsBytesAndMalformedOnesAreRefused) {
+  auto ring = TicketKeyRing::generateFleet(kLifetime)->advanced(1, kLifetime);
+  auto back = TicketKeyRing::parse(ring->serialize(), 60);
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ((*back)->size(), ring->size());
+  EXPECT_EQ((*back)->current().name, ring->current().name);
+  EXPECT_EQ((*back)->current().aesKey, ring->current().aesKey);
+  EXPECT_EQ((*back)->current().hmacKey, ring->current().hmacKey);
+  EXPECT_EQ((*back)->lifetimeSeconds(), 60u);
+  const std::string bytes = ring->serialize();
+  EXPECT_FALSE(TicketKeyRing::parse(bytes.substr(0, bytes.size() - 1), 60).ok());
+  EXPECT_FALSE(TicketKeyRing::parse("x" + bytes.substr(1), 60).ok());
+  EXPECT_FALSE(TicketKeyRing::parse("", 60).ok());
+}
+
 TEST(TicketKeyRing, RotationDoesNotChangeTheOldRing) {
   auto first = TicketKeyRing::generate(kLifetime);
   auto second = first->rotated(1, kLifetime);

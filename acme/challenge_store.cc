@@ -7,19 +7,10 @@
 #include <sstream>
 #include <utility>
 
+#include "acme/tls_alpn.h"
 #include "base/ascii.h"
 
 namespace tlsedge::acme {
-
-void ChallengeStore::put(const std::string& token, const std::string& keyAuthorization) {
-  live_[token] = keyAuthorization;
-  publish();
-}
-
-void ChallengeStore::remove(const std::string& token) {
-  live_.erase(token);
-  publish();
-}
 
 namespace {
 
@@ -27,21 +18,82 @@ std::string lowerCase(std::string_view s) { return ascii::lowered(s); }
 
 }  // namespace
 
-void ChallengeStore::putTlsAlpn(const std::string& host, certstore::CredentialsPtr certificate) {
-  alpn_[lowerCase(host)] = std::move(certificate);
+void ChallengeStore::share(ChallengeSharing::Kind kind, const std::string& id,
+                           const std::string& keyAuthorization, Done shared) {
+  if (!shared) shared = [](Status) {};
+  if (sharing_ == nullptr) return shared(Ok{});
+  sharing_->share(kind, id, keyAuthorization, std::move(shared));
+}
+
+void ChallengeStore::put(const std::string& token, const std::string& keyAuthorization,
+                         Done shared) {
+  live_[token] = keyAuthorization;
   publish();
+  share(ChallengeSharing::Kind::kHttp01, token, keyAuthorization, std::move(shared));
+}
+
+void ChallengeStore::remove(const std::string& token) {
+  live_.erase(token);
+  publish();
+  if (sharing_ != nullptr) sharing_->unshare(ChallengeSharing::Kind::kHttp01, token);
+}
+
+Status ChallengeStore::putTlsAlpn(const std::string& host, const std::string& keyAuthorization,
+                                  Done shared) {
+  auto certificate = makeTlsAlpnCertificate(host, keyAuthorization);
+  if (!certificate) return certificate.error();
+  alpn_[lowerCase(host)] = std::move(*certificate);
+  publish();
+  share(ChallengeSharing::Kind::kTlsAlpn01, lowerCase(host), keyAuthorization, std::move(shared));
+  return Ok{};
 }
 
 void ChallengeStore::removeTlsAlpn(const std::string& host) {
   alpn_.erase(lowerCase(host));
+  publish();
+  if (sharing_ != nullptr) sharing_->unshare(ChallengeSharing::Kind::kTlsAlpn01, lowerCase(host));
+}
+
+void ChallengeStore::putShared(ChallengeSharing::Kind kind, const std::string& id,
+                               const std::string& keyAuthorization) {
+  if (kind == ChallengeSharing::Kind::kHttp01) {
+    if (!validToken(id)) return;
+    sharedTokens_[id] = keyAuthorization;
+  } else {
+    SharedAlpn& entry = sharedAlpn_[lowerCase(id)];
+    if (entry.certificate != nullptr && entry.keyAuthorization == keyAuthorization) return;
+    auto certificate = makeTlsAlpnCertificate(lowerCase(id), keyAuthorization);
+    if (!certificate) {
+      sharedAlpn_.erase(lowerCase(id));
+      return;
+    }
+    entry = {keyAuthorization, std::move(*certificate)};
+  }
+  publish();
+}
+
+void ChallengeStore::removeShared(ChallengeSharing::Kind kind, const std::string& id) {
+  if (kind == ChallengeSharing::Kind::kHttp01) {
+    sharedTokens_.erase(id);
+  } else {
+    sharedAlpn_.erase(lowerCase(id));
+  }
+  publish();
+}
+
+void ChallengeStore::clearShared() {
+  sharedTokens_.clear();
+  sharedAlpn_.clear();
   publish();
 }
 
 void ChallengeStore::publish() {
   auto next = std::make_shared<Snapshot>();
   next->tokens = files_;
+  for (const auto& [token, value] : sharedTokens_) next->tokens[token] = value;
   for (const auto& [token, value] : live_) next->tokens[token] = value;
-  next->alpn = alpn_;
+  for (const auto& [host, entry] : sharedAlpn_) next->alpn[host] = entry.certificate;
+  for (const auto& [host, certificate] : alpn_) next->alpn[host] = certificate;
   std::shared_ptr<const Snapshot> old;
   {
     std::lock_guard lock(mutex_);

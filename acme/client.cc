@@ -14,7 +14,6 @@
 #include "acme/eab.h"
 #include "acme/problem.h"
 #include "acme/schedule.h"
-#include "acme/tls_alpn.h"
 #include "base/log.h"
 #include "certstore/files.h"
 #include "certstore/json.h"
@@ -356,23 +355,28 @@ void Client::ensureAccount() {
   if (!accountKey_) {
     auto pem = storage.load(dir + "/account.key");
     if (!pem.ok() && pem.error().kind != ErrorKind::kNotFound) return fail(pem.error().message);
-    if (pem.ok()) {
-      auto key = AccountKey::fromPem(*pem, keyPath);
-      if (!key) return fail(key.error().message);
-      accountKey_ = std::move(*key);
-    } else {
+    if (!pem.ok()) {
+      // One account per CA for the whole fleet: created only where none is,
+      // so two nodes starting at once end up with the one that won.
       auto key = AccountKey::generate();
       if (!key) return fail(key.error().message);
       auto pemOut = key->toPem();
       if (!pemOut) return fail(pemOut.error().message);
-      if (Status w =
-              storage.store(dir + "/account.key", *pemOut, certstore::Storage::Secrecy::kSecret);
-          !w.ok()) {
-        return fail(w.error().message);
+      Status made =
+          storage.create(dir + "/account.key", *pemOut, certstore::Storage::Secrecy::kSecret);
+      if (made.ok()) {
+        log::info("acme: new account key in " + keyPath);
+        pem = std::move(*pemOut);
+      } else if (made.error().kind == ErrorKind::kConflict) {
+        pem = storage.load(dir + "/account.key");  // another node's came first
+        if (!pem) return fail(pem.error().message);
+      } else {
+        return fail(made.error().message);
       }
-      accountKey_ = std::move(*key);
-      log::info("acme: new account key in " + keyPath);
     }
+    auto key = AccountKey::fromPem(*pem, keyPath);
+    if (!key) return fail(key.error().message);
+    accountKey_ = std::move(*key);
   }
   Json payload = {{"termsOfServiceAgreed", true}};
   if (!options_.email.empty()) payload["contact"] = Json::array({"mailto:" + options_.email});
@@ -419,6 +423,8 @@ void Client::newOrder() {
          if (location == nullptr || !adoptOrder(r.body, *location)) {
            return fail("newOrder: HTTP " + std::to_string(r.status) + ": not an order object");
          }
+         log::info("acme: order " + current_->url + " placed for site `" + current_->request.site +
+                   "`");
          if (current_->request.placed) current_->request.placed(current_->url);
          current_->step = Step::kAuthorization;
          current_->next = 0;
@@ -574,17 +580,25 @@ void Client::startChallenge(const std::string& type, const std::string& host, bo
                             const std::string& token, const std::string& url) {
   Order& o = *current_;
   const std::string keyAuth = keyAuthorization(token, *accountKey_);
+  // The CA is told to validate only once every node of a fleet can answer
+  // (at once on a single node).
+  const uint64_t seq = o.seq;
+  std::weak_ptr<bool> life = life_;
+  auto answerWhenShared = [this, life, seq, host, url](Status shared) {
+    if (life.expired() || current_ == nullptr || current_->seq != seq) return;
+    if (!shared.ok()) return fail("the challenge for " + host + ": " + shared.error().message);
+    answerChallenge(url);
+  };
   if (type == "http-01") {
-    challenges_.put(token, keyAuth);
     o.tokens.push_back(token);
-    return answerChallenge(url);
+    challenges_.put(token, keyAuth, answerWhenShared);
+    return;
   }
   if (type == "tls-alpn-01") {
-    auto certificate = makeTlsAlpnCertificate(host, keyAuth);
-    if (!certificate) return fail(certificate.error().message);
-    challenges_.putTlsAlpn(host, std::move(*certificate));
     o.alpnHosts.push_back(host);
-    return answerChallenge(url);
+    Status made = challenges_.putTlsAlpn(host, keyAuth, answerWhenShared);
+    if (!made.ok()) return fail(made.error().message);
+    return;
   }
   if (options_.dnsHook.empty()) {
     return fail((wildcard ? "*." : "") + host + " needs dns-01 and no acme.dns_hook is set");
@@ -593,8 +607,6 @@ void Client::startChallenge(const std::string& type, const std::string& host, bo
   std::string value = dnsRecordValue(keyAuth);
   // Recorded before it runs: a `set` that half-worked is cleared too.
   o.dnsRecords.emplace_back(name, value);
-  const uint64_t seq = o.seq;
-  std::weak_ptr<bool> life = life_;
   runCommand(loop_, {options_.dnsHook, "set", name, value}, options_.hookTimeout,
              [this, life, seq, name, url](Status s) {
                if (life.expired() || current_ == nullptr || current_->seq != seq) return;
@@ -680,15 +692,17 @@ void Client::download() {
 
 void Client::store(const std::string& chainPem) {
   const OrderRequest& req = current_->request;
+  const certstore::CertificateStore store =
+      req.storage ? certstore::CertificateStore(req.storage) : store_;
   auto added =
-      store_.add(req.certificateName, chainPem, current_->csr->keyPem, /*replace=*/true,
-                 certstore::CertSource::kAcme, ::time(nullptr),
-                 "certificate from " + current_->certificateUrl, "the order's new key", req.site);
+      store.add(req.certificateName, chainPem, current_->csr->keyPem, /*replace=*/true,
+                certstore::CertSource::kAcme, ::time(nullptr),
+                "certificate from " + current_->certificateUrl, "the order's new key", req.site);
   if (!added) return fail("storing it: " + added.error().message);
   std::string hosts;
   for (const auto& h : req.hosts) hosts += (hosts.empty() ? "" : ", ") + h;
   log::notice("acme: certificate `" + req.certificateName + "` for site `" + req.site + "` (" +
-              hosts + ") issued and stored in " + store_.directory());
+              hosts + ") issued and stored in " + store.directory());
   succeed();
 }
 

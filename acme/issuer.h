@@ -49,6 +49,12 @@ struct OrderRequest {
   std::string revokeDer;
   std::optional<int> revokeReason;
   std::function<void()> revoked;  // called once the CA revoked it
+  // Where the certificate is written: in a fleet, the order lock's storage
+  // (acme/order_locks.h), which refuses the write once the lock is lost;
+  // null: the issuer's own.
+  certstore::StoragePtr storage;
+  // Asked for (renewNow): ordered even when the certificate is not due.
+  bool forced = false;
 };
 
 // What the CA said about the last failed request of an order: for the

@@ -66,15 +66,17 @@ Status LocalIssuer::issue(const OrderRequest& request) {
       "acme: certificate `" + request.certificateName + "` for site `" + request.site + "`";
   auto issued = ca_.issue(request.hosts, request.keyType, lifetimeSeconds_);
   if (!issued) return makeError(what + ": " + issued.error().message);
-  auto added = store_.add(request.certificateName, issued->chainPem, issued->keyPem,
-                          /*replace=*/true, certstore::CertSource::kAcme, ::time(nullptr),
-                          "certificate from the local CA " + ca_.certificatePath(),
-                          "the order's new key", request.site);
+  const certstore::CertificateStore store =
+      request.storage ? certstore::CertificateStore(request.storage) : store_;
+  auto added = store.add(request.certificateName, issued->chainPem, issued->keyPem,
+                         /*replace=*/true, certstore::CertSource::kAcme, ::time(nullptr),
+                         "certificate from the local CA " + ca_.certificatePath(),
+                         "the order's new key", request.site);
   OPENSSL_cleanse(issued->keyPem.data(), issued->keyPem.size());
   if (!added) return makeError(what + ": storing it: " + added.error().message);
   std::string hosts;
   for (const auto& h : request.hosts) hosts += (hosts.empty() ? "" : ", ") + h;
-  log::notice(what + " (" + hosts + ") issued by the local CA and stored in " + store_.directory());
+  log::notice(what + " (" + hosts + ") issued by the local CA and stored in " + store.directory());
   return Ok{};
 }
 

@@ -74,6 +74,9 @@ void Manager::configure(const conf::Config& config, certstore::StoragePtr storag
     state.hosts = site.hosts;
     next.emplace(site.name, std::move(state));
   }
+  for (auto& [name, state] : sites_) {
+    if (next.count(name) == 0) releaseLock(name, state);  // no longer an ACME site here
+  }
   sites_ = std::move(next);
   // The store directory must exist before the store watcher starts watching
   // it, or the first issued certificate would go unnoticed until a SIGHUP.
@@ -93,6 +96,10 @@ void Manager::configure(const conf::Config& config, certstore::StoragePtr storag
                     storage_->describe("acme") + "\n" + config.acme->dnsHook + "\n" +
                     std::to_string(static_cast<int>(config.acme->challenge));
   for (const auto& root : config.acme->trustedRoots) key += "\n" + root;
+  if (config.acme->eab) key += "\neab " + config.acme->eab->kid + " " + config.acme->eab->hmacKey;
+  // The saved site state is bound to these; what follows is this node's own
+  // (its pre-flight addresses), which must not void the fleet's state.
+  const std::string settings = base64url(sha256(key));
   PreflightOptions preflight;
   preflight.httpPort = config.httpListen.empty() ? 0 : config.httpListen.front().port;
   preflight.resolve.insert(config.acme->preflightResolve.begin(),
@@ -102,7 +109,6 @@ void Manager::configure(const conf::Config& config, certstore::StoragePtr storag
                            config.acme->challenge != conf::AcmeChallenge::kDns01;
   key += "\npreflight " + std::to_string(preflightOn) + " " + std::to_string(preflight.httpPort);
   for (const auto& [host, address] : preflight.resolve) key += " " + host + "=" + address;
-  if (config.acme->eab) key += "\neab " + config.acme->eab->kid + " " + config.acme->eab->hmacKey;
   key += "\nchain " + config.acme->preferredChain;
   if (key != clientKey_ || client_ == nullptr) {
     preflight_.reset();  // with the client: their callbacks end the sites' runs
@@ -110,6 +116,7 @@ void Manager::configure(const conf::Config& config, certstore::StoragePtr storag
     ari_.reset();
     clientKey_.clear();
     for (auto& [name, state] : sites_) {
+      releaseLock(name, state);
       state.status.inFlight = false;  // the old client's orders are gone
       state.backoffUntil = 0;         // a new CA or account: try at once
       state.status.failures = 0;
@@ -134,7 +141,7 @@ void Manager::configure(const conf::Config& config, certstore::StoragePtr storag
     ari_ = std::move(made->renewalInfo);
     clientKey_ = key;
     directory_ = config.acme->directory;
-    settings_ = base64url(sha256(key));
+    settings_ = settings;
   }
   for (auto& [name, state] : sites_) {
     if (state.fresh) restore(name, state);
@@ -208,6 +215,72 @@ void Manager::startOrder(const std::string& site, SiteState& state, OrderRequest
   if (client_ == nullptr || state.status.inFlight) return;
   state.status.inFlight = true;
   state.status.nextRenewal = 0;
+  if (locks_ == nullptr || state.lockStorage != nullptr) {
+    return beginOrder(site, state, std::move(request));
+  }
+  state.status.nextReason = "taking the fleet's order lock";
+  locks_->acquire(site, [this, site, request = std::move(request)](auto lock) mutable {
+    lockTaken(site, std::move(request), std::move(lock));
+  });
+}
+
+// Fleet mode: the lock is ours (order, unless a peer renewed meanwhile),
+// another node's, or could not be taken (etcd unreachable: try again).
+void Manager::lockTaken(const std::string& site, OrderRequest request,
+                        Result<OrderLocks::Lock> lock) {
+  auto it = sites_.find(site);
+  if (it == sites_.end() || client_ == nullptr) {
+    if (lock && lock->ours) locks_->release(site);
+    if (it != sites_.end()) it->second.status.inFlight = false;
+    return;
+  }
+  SiteState& state = it->second;
+  SiteStatus& s = state.status;
+  s.inFlight = false;
+  const time_t now = ::time(nullptr);
+  if (!lock || !lock->ours) {
+    if (lock && lock->holder != s.lockHolder) {
+      log::info("acme: site `" + site + "`: node `" + lock->holder +
+                "` holds the fleet's order lock and orders it; checking again every " +
+                std::to_string(kLockRecheckSeconds) + " s");
+    }
+    s.lockHolder = lock ? lock->holder : std::string();
+    s.nextRenewal = now + kLockRecheckSeconds;
+    s.nextReason = lock ? "node `" + lock->holder + "` is ordering it"
+                        : "the order waits for etcd: " + lock.error().message;
+    if (!lock) log::warning("acme: site `" + site + "`: " + s.nextReason);
+    return armTimer();
+  }
+  s.lockHolder = locks_->node();
+  state.lockStorage = std::move(lock->storage);
+  log::info("acme: site `" + site + "`: this node (`" + s.lockHolder +
+            "`) holds the fleet's order lock");
+  // The fencing check: what the fleet holds now, not what this node read
+  // before the lock was its (a peer may have renewed, failed or revoked).
+  const bool forced = !request.revokeDer.empty() || request.forced;
+  state.orderUrl.clear();
+  restore(site, state);
+  refresh(site, state);
+  if (!forced && s.nextRenewal > now) {
+    log::info("acme: site `" + site + "`: not due after all (" + s.nextReason +
+              "): another node of the fleet saw to it");
+    releaseLock(site, state);
+    return armTimer();
+  }
+  s.inFlight = true;
+  s.nextRenewal = 0;
+  beginOrder(site, state, std::move(request));
+}
+
+void Manager::releaseLock(const std::string& site, SiteState& state) {
+  if (state.lockStorage == nullptr) return;
+  state.lockStorage.reset();
+  state.status.lockHolder.clear();
+  locks_->release(site);
+}
+
+void Manager::beginOrder(const std::string& site, SiteState& state, OrderRequest request) {
+  request.storage = state.lockStorage;
   request.site = site;
   request.certificateName = certificateNameFor(site);
   request.hosts = state.hosts;
@@ -302,7 +375,9 @@ Status Manager::renewNow(const std::string& site) {
   auto state = orderable(site);
   if (!state) return state.error();
   log::info("acme: renewal of site `" + site + "` requested");
-  startOrder(site, **state);
+  OrderRequest request;
+  request.forced = true;
+  startOrder(site, **state, std::move(request));
   armTimer();
   return Ok{};
 }
@@ -330,6 +405,7 @@ void Manager::orderDone(const std::string& site, std::vector<std::string> hosts,
     if (hosts != state.hosts) log::info("acme: site `" + site + "`: hosts changed meanwhile");
     refresh(site, state);
     persist(site, state);
+    releaseLock(site, state);
     armTimer();
     return;
   }
@@ -349,6 +425,7 @@ void Manager::orderDone(const std::string& site, std::vector<std::string> hosts,
              "; the current certificate serves on)");
   refresh(site, state);
   persist(site, state);
+  releaseLock(site, state);
   armTimer();
 }
 
@@ -397,7 +474,9 @@ void Manager::persist(const std::string& site, const SiteState& state) {
   saved.retryDelaySeconds = state.status.retryDelaySeconds;
   saved.backoffUntil = state.backoffUntil;
   saved.revokedSerial = state.revokedSerial;
-  if (Status written = saveSite(*storage_, site, saved); !written.ok()) {
+  // Under the site's lock in a fleet: not written once another node took over.
+  certstore::Storage& into = state.lockStorage ? *state.lockStorage : *storage_;
+  if (Status written = saveSite(into, site, saved); !written.ok()) {
     log::warning("acme: site `" + site + "`: state not saved: " + written.error().message);
   }
 }

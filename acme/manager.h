@@ -35,6 +35,12 @@
 // in <state>/acme/sites/<site>.json (acme/site_state.h): a restart resumes
 // the order and keeps the backoff.
 //
+// In a fleet (acme/order_locks.h) an order starts by taking the site's
+// lock: a site another node is ordering is checked again after
+// kLockRecheckSeconds, and one whose certificate a peer renewed meanwhile is
+// not ordered; the saved state (backoff included) is the fleet's, read
+// again once the lock is taken.
+//
 // Thread: the control loop only.
 #pragma once
 
@@ -51,6 +57,7 @@
 #include "acme/ari.h"
 #include "acme/challenge_store.h"
 #include "acme/issuer.h"
+#include "acme/order_locks.h"
 #include "acme/preflight.h"
 #include "acme/status.h"
 #include "conf/config.h"
@@ -62,6 +69,9 @@ std::string certificateNameFor(const std::string& site);
 
 class Manager {
  public:
+  // A site whose lock another node holds (or that etcd kept from taking)
+  // is tried again after this long.
+  static constexpr int64_t kLockRecheckSeconds = 5;
   using Issued = std::function<void(const std::string& certificateName)>;
   Manager(uv_loop_t* loop, ChallengeStore& challenges, Issued issued);
   ~Manager();
@@ -74,6 +84,9 @@ class Manager {
   // sites are (re)checked and (re)scheduled. `storage` is where the ACME
   // state and the certificates are kept (the daemon opened it from `config`).
   void configure(const conf::Config& config, certstore::StoragePtr storage);
+  // Fleet mode, before the first configure(): whose turn it is to order
+  // (outlives the manager's use of it). Null: a single node orders itself.
+  void setOrderLocks(OrderLocks* locks) { locks_ = locks; }
   // Stops everything; the loop can end afterwards.
   void close();
 
@@ -97,19 +110,23 @@ class Manager {
  private:
   struct SiteState {
     std::vector<std::string> hosts;
-    SiteStatus status;          // certificate, schedule, failures
-    time_t backoffUntil = 0;    // no automatic order before; 0: none
-    std::string certId;         // ARI id of the stored certificate; empty: none
-    bool ariSupported = false;  // the last renewalInfo answer was one
-    bool ariPending = false;    // a renewalInfo request is running
-    time_t ariCheckAt = 0;      // next renewalInfo request; 0: none
-    std::string orderUrl;       // the order in progress at the CA (persisted)
-    std::string revokedSerial;  // the stored certificate's, once revoked
-    bool fresh = true;          // not configured before: read its saved state
+    SiteStatus status;                  // certificate, schedule, failures
+    time_t backoffUntil = 0;            // no automatic order before; 0: none
+    std::string certId;                 // ARI id of the stored certificate; empty: none
+    bool ariSupported = false;          // the last renewalInfo answer was one
+    bool ariPending = false;            // a renewalInfo request is running
+    time_t ariCheckAt = 0;              // next renewalInfo request; 0: none
+    std::string orderUrl;               // the order in progress at the CA (persisted)
+    std::string revokedSerial;          // the stored certificate's, once revoked
+    bool fresh = true;                  // not configured before: read its saved state
+    certstore::StoragePtr lockStorage;  // fleet: the site's lock is ours (writes fenced)
   };
 
   void refresh(const std::string& site, SiteState& state);
   void startOrder(const std::string& site, SiteState& state, OrderRequest request = {});
+  void lockTaken(const std::string& site, OrderRequest request, Result<OrderLocks::Lock> lock);
+  void beginOrder(const std::string& site, SiteState& state, OrderRequest request);
+  void releaseLock(const std::string& site, SiteState& state);
   void placeOrder(OrderRequest request);
   void orderDone(const std::string& site, std::vector<std::string> hosts, Status status,
                  OrderFailure failure);
@@ -128,6 +145,7 @@ class Manager {
   uv_timer_t* timer_;
   std::string stateDir_;
   certstore::StoragePtr storage_;  // the state directory's (fleet mode: etcd's)
+  OrderLocks* locks_ = nullptr;    // fleet mode
   std::string clientKey_;          // directory, email and roots the client was made for
   int64_t renewBeforeSeconds_ = 0;
   certstore::NewKeyType keyType_ = certstore::NewKeyType::kEcdsaP256;  // acme.key_type
@@ -135,7 +153,7 @@ class Manager {
   std::unique_ptr<RenewalInfoClient> ari_;
   std::unique_ptr<Preflight> preflight_;  // null: no pre-flight (off, dns-01)
   std::string directory_;                 // the CA the client was made for
-  std::string settings_;                  // digest of clientKey_ (saved site state)
+  std::string settings_;  // digest of the fleet-wide part of clientKey_ (saved site state)
   std::map<std::string, SiteState> sites_;
   std::mt19937_64 random_{std::random_device{}()};
   OrderCounts orderCounts_;

@@ -105,15 +105,28 @@ void Preflight::check(std::vector<std::string> hosts, Done done) {
   c->done = std::move(done);
   c->token = randomToken();
   c->answer = randomToken();
-  if (options_.httpPort != 0) challenges_.put(c->token, c->answer);
   c->timer = new uv_timer_t;
   uv_timer_init(loop_, c->timer);
   c->timer->data = c.get();
   c->owner = this;
   c->id = ++seq_;
   const uint64_t id = c->id;
+  Check& placed = *c;
   checks_.emplace(id, std::move(c));
-  next(id);
+  if (options_.httpPort == 0) return next(id);
+  // In a fleet the host may reach any node: probe once every node answers.
+  challenges_.put(
+      placed.token, placed.answer, [this, id, life = std::weak_ptr<bool>(life_)](Status shared) {
+        if (life.expired()) return;
+        auto it = checks_.find(id);
+        if (it == checks_.end()) return;  // cancelled meanwhile
+        if (!shared.ok()) {
+          return finishLater(*it->second, makeError("the probe's answer was not shared with the "
+                                                    "fleet: " +
+                                                    shared.error().message));
+        }
+        next(id);
+      });
 }
 
 // Ends the check from the loop: check() never calls `done` itself.

@@ -7,7 +7,8 @@
 //  - the failure count, the last error and the time before which no
 //    automatic order is placed, so that a restart does not hammer the CA.
 // It is bound to the CA directory, the `acme:` settings (a digest: account
-// email, EAB, roots, challenge, pre-flight...) and the site's host list it
+// email, EAB, roots, challenge, DNS hook; not the pre-flight's, which are
+// each node's own in a fleet) and the site's host list it
 // was written for: state written under others is ignored (and replaced), as
 // a settings change while running resets the backoff: an operator who fixed
 // the account's settings gets an attempt at once.

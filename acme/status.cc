@@ -72,6 +72,7 @@ std::string statusJson(const std::vector<SiteStatus>& sites) {
       j["last_error"] = s.lastError.empty() ? nlohmann::json() : nlohmann::json(s.lastError);
       j["last_error_at"] = timeJson(s.lastErrorAt);
       j["retry_delay_seconds"] = s.retryDelaySeconds;
+      j["order_lock"] = s.lockHolder.empty() ? nlohmann::json() : nlohmann::json(s.lockHolder);
     }
     list.push_back(std::move(j));
   }
@@ -101,6 +102,7 @@ std::string statusText(const std::vector<SiteStatus>& sites, time_t now) {
     } else {
       out += "  next renewal: none planned (" + s.nextReason + ")\n";
     }
+    if (!s.lockHolder.empty()) out += "  order lock:   node " + s.lockHolder + "\n";
     if (s.ariWindowStart != 0) {
       out += "  ARI window:   " + utc::format(s.ariWindowStart) + " .. " +
              utc::format(s.ariWindowEnd) + "\n";

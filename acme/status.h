@@ -30,6 +30,9 @@ struct SiteStatus {
   std::string lastError;                        // the CA's problem, as logged
   time_t lastErrorAt = 0;
   int64_t retryDelaySeconds = 0;  // after the last failure
+  // Fleet mode: the node holding the site's order lock, as last seen ("":
+  // none seen; this node's name while it orders).
+  std::string lockHolder;
 };
 
 // The store's side of a site's status (certificate, serial, not-after).

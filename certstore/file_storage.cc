@@ -84,6 +84,12 @@ Status FileStorage::store(std::string_view key, std::string_view value, Secrecy 
   return writeFileAtomic(path(key), std::string(value), secrecy == Secrecy::kSecret ? 0600 : 0644);
 }
 
+Status FileStorage::create(std::string_view key, std::string_view value, Secrecy secrecy) {
+  if (Status valid = checkStorageKey(key); !valid.ok()) return valid;
+  return writeFileAtomic(path(key), std::string(value), secrecy == Secrecy::kSecret ? 0600 : 0644,
+                         /*create=*/true);
+}
+
 Result<bool> FileStorage::storeGroup(std::string_view key, const std::vector<Item>& items,
                                      bool replace) {
   if (Status valid = checkStorageKey(key); !valid.ok()) return valid.error();

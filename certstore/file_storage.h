@@ -25,6 +25,7 @@ class FileStorage final : public Storage {
 
   Result<std::string> load(std::string_view key) const override;
   Status store(std::string_view key, std::string_view value, Secrecy secrecy) override;
+  Status create(std::string_view key, std::string_view value, Secrecy secrecy) override;
   Result<bool> storeGroup(std::string_view key, const std::vector<Item>& items,
                           bool replace) override;
   Status remove(std::string_view key) override;

@@ -75,7 +75,8 @@ Status syncDirectory(const std::string& dir) {
   return Ok{};
 }
 
-Status writeFileAtomic(const std::string& path, const std::string& data, unsigned mode) {
+Status writeFileAtomic(const std::string& path, const std::string& data, unsigned mode,
+                       bool create) {
   if (path.empty() || path.back() == '/')
     return makeError("cannot write '" + path + "': not a file path");
   const std::string dir = parentOf(path);
@@ -104,8 +105,14 @@ Status writeFileAtomic(const std::string& path, const std::string& data, unsigne
   int rc = close(fd);
   fd = -1;
   if (rc != 0) return fail(sysError("cannot close", path, errno));
-  if (rename(temp.c_str(), path.c_str()) != 0)
+  if (create) {
+    const int linked = link(temp.c_str(), path.c_str()) == 0 ? 0 : errno;
+    unlink(temp.c_str());
+    if (linked == EEXIST) return makeError(path + " exists", ErrorKind::kConflict);
+    if (linked != 0) return sysError("cannot link into", path, linked);
+  } else if (rename(temp.c_str(), path.c_str()) != 0) {
     return fail(sysError("cannot rename into", path, errno));
+  }
   return syncDirectory(dir);
 }
 

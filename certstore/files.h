@@ -13,8 +13,11 @@ namespace tlsedge::certstore {
 // directory, fsync, rename over `path`, fsync the directory. A crash at any
 // point leaves the old file or the new one, never a torn one. `mode` applies
 // from creation (0600 for private keys: never briefly world-readable).
-// Creates missing parent directories (mode 0700).
-Status writeFileAtomic(const std::string& path, const std::string& data, unsigned mode);
+// Creates missing parent directories (mode 0700). `create` true: link(2)
+// instead of rename, so an existing `path` is kept and the write fails with
+// ErrorKind::kConflict (two writers creating one file: one wins).
+Status writeFileAtomic(const std::string& path, const std::string& data, unsigned mode,
+                       bool create = false);
 
 // fsyncs a directory: a rename in it is durable only once its entry is on disk.
 Status syncDirectory(const std::string& dir);

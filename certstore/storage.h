@@ -43,6 +43,10 @@ class Storage {
   virtual Result<std::string> load(std::string_view key) const = 0;
   // Writes `value` at `key` (creating the groups above it).
   virtual Status store(std::string_view key, std::string_view value, Secrecy secrecy) = 0;
+  // As store, but only where `key` holds nothing yet: ErrorKind::kConflict
+  // when it does (two nodes creating the fleet's ACME account key: one wins,
+  // the other reads the winner's).
+  virtual Status create(std::string_view key, std::string_view value, Secrecy secrecy) = 0;
   // Replaces the group `key` by exactly `items`; `replace` false: refuses
   // (ErrorKind::kConflict) when the group exists. Returns whether one was
   // replaced.

@@ -227,6 +227,12 @@ struct EtcdStorage {
   // (fleet/fleet_key.h reads and checks it). Absolute.
   std::string fleetKeyFile;
   Duration timeout{2000};  // per request to an endpoint; more than 0
+  // `node`: this node's name in the fleet (who holds a site's ACME lock);
+  // default the host name. `lease`: the TTL of the node's etcd lease, which
+  // holds its ACME locks and shared challenge answers: they vanish this
+  // long after the node dies. At least 2 s (etcd's minimum).
+  std::string node;
+  Duration lease{std::chrono::seconds(15)};
 
   bool operator==(const EtcdStorage&) const = default;
 };

@@ -1,5 +1,7 @@
 // The top-level `storage` section: where the store lives. `etcd` is fleet
 // mode's (issue 17); without `storage:`, the state directory.
+#include <unistd.h>
+
 #include <map>
 
 #include "conf/parse.h"
@@ -93,8 +95,16 @@ bool parseEtcdTls(ParseContext& ctx, const Field& field, EtcdStorage& etcd) {
   return ok;
 }
 
+// The default node name: the host name, "node" when it has none.
+std::string hostName() {
+  char name[256] = {};
+  if (gethostname(name, sizeof name - 1) != 0 || name[0] == 0) return "node";
+  return name;
+}
+
 void parseEtcd(ParseContext& ctx, const Field& field, Config& config) {
-  MapReader map(ctx.diag, field, {"endpoints", "prefix", "tls", "key_file", "timeout"});
+  MapReader map(ctx.diag, field,
+                {"endpoints", "prefix", "tls", "key_file", "timeout", "node", "lease"});
   if (!map.isMap()) return;
   EtcdStorage etcd;
   bool ok = true;
@@ -144,6 +154,26 @@ void parseEtcd(ParseContext& ctx, const Field& field, Config& config) {
       etcd.timeout = *d;
     } else {
       if (d) ctx.diag.report(f->pos, f->path, "must be more than 0");
+      ok = false;
+    }
+  }
+  if (auto f = map.get("node")) {
+    auto node = readNonEmptyString(ctx.diag, *f);
+    if (node && node->size() <= 255 && node->find_first_of(" \t\r\n/") == std::string::npos) {
+      etcd.node = *node;
+    } else {
+      if (node) ctx.diag.report(f->pos, f->path, "must be one word of up to 255 bytes, no '/'");
+      ok = false;
+    }
+  } else {
+    etcd.node = hostName();
+  }
+  if (auto f = map.get("lease")) {
+    auto d = readDuration(ctx.diag, *f);
+    if (d && *d >= std::chrono::seconds(2)) {
+      etcd.lease = *d;
+    } else {
+      if (d) ctx.diag.report(f->pos, f->path, "must be at least 2s (etcd's shortest lease)");
       ok = false;
     }
   }

@@ -129,7 +129,8 @@ class ControlLoop {
     acme_ = std::make_unique<AcmeOrders>(&loop_, storage_, [this](const std::string& name) {
       certificates_->watcher().storeEntryChanged(name);
     });
-    acme_->start(config);  // before the store watcher
+    if (Status started = acme_->start(config); !started)
+      return started;  // before the store watcher
     workers_->start(generation_, tickets_->ring(), &acme_->challenges(), accessLog_.writer());
     certificates_->start(generation_->config);
     tickets_->start(storage_.fleet());
@@ -243,7 +244,7 @@ class ControlLoop {
     tickets_->close();
     certificates_->watcher().close();
     if (admin_ != nullptr) admin_->close(!handover);
-    acme_->manager().close();  // ACME hook
+    acme_->close();  // ACME hook
     storage_.close();
   }
 

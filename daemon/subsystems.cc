@@ -53,6 +53,24 @@ void StorageChoice::close() {
   if (replica_ != nullptr) replica_->close();
 }
 
+Status AcmeOrders::start(const conf::Config& config) {
+  if (storage_.fleet() != nullptr && config.etcd) {
+    auto made = FleetAcme::create(loop_, storage_.fleet(), *config.etcd, challenges_);
+    if (!made) return made.error();
+    fleet_ = std::move(*made);
+    challenges_.setSharing(fleet_.get());
+    manager_.setOrderLocks(fleet_.get());
+    fleet_->start();
+  }
+  configure(config);
+  return Ok{};
+}
+
+void AcmeOrders::close() {
+  manager_.close();
+  if (fleet_ != nullptr) fleet_->close();
+}
+
 void AcmeOrders::configure(const conf::Config& config) {
   auto loaded = challenges_.loadDirectory(config.stateDir + "/acme/challenges");
   if (!loaded) log::warning(loaded.error().message);

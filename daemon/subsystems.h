@@ -22,6 +22,7 @@
 #include "acme/manager.h"
 #include "certstore/certificate_watcher.h"
 #include "conf/config.h"
+#include "daemon/fleet_acme.h"
 #include "daemon/subsystem.h"
 #include "daemon/worker_set.h"
 #include "fleet/etcd_storage.h"
@@ -76,17 +77,25 @@ class AcmeOrders final : public Subsystem {
  public:
   // `issued` is told the store entry of each certificate ACME wrote;
   // `storage` (committed before this) says where ACME keeps its state.
+  // In fleet mode the orders are the fleet's (daemon/fleet_acme.h): one
+  // node orders each site, and every node answers every challenge.
   AcmeOrders(uv_loop_t* loop, const StorageChoice& storage, acme::Manager::Issued issued)
-      : storage_(storage), manager_(loop, challenges_, std::move(issued)) {}
-  void start(const conf::Config& config) { configure(config); }
+      : loop_(loop), storage_(storage), manager_(loop, challenges_, std::move(issued)) {}
+  // Errors: etcd's TLS files (fleet mode).
+  Status start(const conf::Config& config);
   void commit(const proxy::GenerationPtr& next) override { configure(*next->config); }
+  void close();
   const acme::ChallengeStore& challenges() const { return challenges_; }
   acme::Manager& manager() { return manager_; }
+  // Null on a single node.
+  const FleetAcme* fleet() const { return fleet_.get(); }
 
  private:
   void configure(const conf::Config& config);
+  uv_loop_t* loop_;
   const StorageChoice& storage_;
-  acme::ChallengeStore challenges_;  // before manager_, which keeps a reference
+  acme::ChallengeStore challenges_;   // before manager_, which keeps a reference
+  std::unique_ptr<FleetAcme> fleet_;  // before manager_, which uses it
   acme::Manager manager_;
 };
 

@@ -33,6 +33,30 @@ Result<std::string> EtcdStorage::encode(std::string_view etcdKey, std::string_vi
   return key_->seal(value, etcdKey);
 }
 
+std::shared_ptr<EtcdStorage> EtcdStorage::fenced(Compare fence, std::string what) const {
+  auto copy = std::make_shared<EtcdStorage>(client_, key_, prefix_);
+  copy->fence_ = std::move(fence);
+  copy->fenceWhat_ = std::move(what);
+  return copy;
+}
+
+Result<EtcdClient::TxnResult> EtcdStorage::commit(Txn txn) const {
+  if (fence_) txn.compare.push_back(*fence_);
+  auto committed = client_->txn(txn);
+  if (!committed || committed->succeeded || !fence_) return committed;
+  Txn check;
+  check.compare.push_back(*fence_);
+  auto holds = client_->txn(check);
+  if (!holds) return holds.error();
+  if (!holds->succeeded) {
+    return makeError(fenceWhat_ +
+                         " was lost (taken over by another node, or its lease expired); "
+                         "nothing was written",
+                     ErrorKind::kConflict);
+  }
+  return committed;
+}
+
 Result<std::string> EtcdStorage::load(std::string_view key) const {
   if (Status valid = certstore::checkStorageKey(key); !valid) return valid.error();
   const std::string at = etcdKey(key);
@@ -62,7 +86,7 @@ Result<bool> EtcdStorage::storeIf(std::string_view key, std::string_view value, 
   Txn txn;
   txn.compare.push_back({at, "", Compare::Target::kMod, Compare::Relation::kEqual, revision, ""});
   txn.success.push_back({Operation::Kind::kPut, at, std::move(*encoded), "", 0});
-  auto committed = client_->txn(txn);
+  auto committed = commit(std::move(txn));
   if (!committed) return committed.error();
   return committed->succeeded;
 }
@@ -72,8 +96,24 @@ Status EtcdStorage::store(std::string_view key, std::string_view value, Secrecy 
   const std::string at = etcdKey(key);
   auto encoded = encode(at, value, secrecy);
   if (!encoded) return encoded.error();
-  auto put = client_->put(at, *encoded);
-  if (!put) return put.error();
+  Txn txn;
+  txn.success.push_back({Operation::Kind::kPut, at, std::move(*encoded), "", 0});
+  auto committed = commit(std::move(txn));
+  if (!committed) return committed.error();
+  return Ok{};
+}
+
+Status EtcdStorage::create(std::string_view key, std::string_view value, Secrecy secrecy) {
+  if (Status valid = certstore::checkStorageKey(key); !valid) return valid;
+  const std::string at = etcdKey(key);
+  auto encoded = encode(at, value, secrecy);
+  if (!encoded) return encoded.error();
+  Txn txn;
+  txn.compare.push_back({at, "", Compare::Target::kCreate, Compare::Relation::kEqual, 0, ""});
+  txn.success.push_back({Operation::Kind::kPut, at, std::move(*encoded), "", 0});
+  auto committed = commit(std::move(txn));
+  if (!committed) return committed.error();
+  if (!committed->succeeded) return makeError(describe(key) + " exists", ErrorKind::kConflict);
   return Ok{};
 }
 
@@ -113,7 +153,7 @@ Result<bool> EtcdStorage::storeGroup(std::string_view key, const std::vector<Ite
   // created, none replaced): the compare-and-swap two writers race on.
   txn.compare.push_back(
       {group, end, Compare::Target::kMod, Compare::Relation::kLess, current->revision + 1, ""});
-  auto committed = client_->txn(txn);
+  auto committed = commit(std::move(txn));
   if (!committed) return committed.error();
   if (!committed->succeeded) {
     return makeError(
@@ -126,6 +166,15 @@ Result<bool> EtcdStorage::storeGroup(std::string_view key, const std::vector<Ite
 Status EtcdStorage::remove(std::string_view key) {
   if (Status valid = certstore::checkStorageKey(key); !valid) return valid;
   const std::string at = etcdKey(key);
+  if (fence_) {  // the value or the group, in one fenced txn
+    if (!exists(key)) return makeError(describe(key) + " does not exist", ErrorKind::kNotFound);
+    Txn txn;
+    txn.success.push_back({Operation::Kind::kDelete, at, "", "", 0});
+    txn.success.push_back({Operation::Kind::kDelete, at + "/", "", prefixEnd(at + "/"), 0});
+    auto committed = commit(std::move(txn));
+    if (!committed) return committed.error();
+    return Ok{};
+  }
   auto deleted = client_->remove(at, "");
   if (deleted && *deleted == 0) deleted = client_->remove(at + "/", prefixEnd(at + "/"));
   if (!deleted) return deleted.error();

@@ -21,6 +21,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -41,6 +42,7 @@ class EtcdStorage final : public certstore::Storage {
 
   Result<std::string> load(std::string_view key) const override;
   Status store(std::string_view key, std::string_view value, Secrecy secrecy) override;
+  Status create(std::string_view key, std::string_view value, Secrecy secrecy) override;
   Result<bool> storeGroup(std::string_view key, const std::vector<Item>& items,
                           bool replace) override;
   Status remove(std::string_view key) override;
@@ -60,6 +62,13 @@ class EtcdStorage final : public certstore::Storage {
   Result<bool> storeIf(std::string_view key, std::string_view value, Secrecy secrecy,
                        int64_t revision);
 
+  // This storage with a fence (fleet/session.h's order locks): each of its
+  // writes commits only while `fence` holds (the lock key still has the
+  // create revision it had when taken), else writes nothing and fails
+  // with ErrorKind::kConflict naming `what` ("the ACME order lock of site
+  // `shop`"): a node that lost its lock never overwrites the winner's work.
+  std::shared_ptr<EtcdStorage> fenced(Compare fence, std::string what) const;
+
   // The etcd key of storage key `key`.
   std::string etcdKey(std::string_view key) const { return prefix_ + "/" + std::string(key); }
   // A value read from etcd at `etcdKey`, opened if it is sealed.
@@ -70,10 +79,16 @@ class EtcdStorage final : public certstore::Storage {
  private:
   Result<std::string> encode(std::string_view etcdKey, std::string_view value,
                              Secrecy secrecy) const;
+  // Commits `txn` with the fence's compare added. A fenced txn that failed
+  // because the fence no longer holds is an error; one that failed on its
+  // own compares is `succeeded` false.
+  Result<EtcdClient::TxnResult> commit(Txn txn) const;
 
   std::shared_ptr<const EtcdClient> client_;
   std::shared_ptr<const FleetKey> key_;
   std::string prefix_;  // "/tlsedge": no trailing '/'
+  std::optional<Compare> fence_;
+  std::string fenceWhat_;
 };
 
 }  // namespace tlsedge::fleet

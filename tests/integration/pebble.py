@@ -105,6 +105,15 @@ class Pebble:
         _wait_port(challtestsrv_port, self.dns, "pebble-challtestsrv management")
         self.directory = f"https://127.0.0.1:{self.port}/dir"
 
+    def add_a(self, host, addresses):
+        """Makes pebble-challtestsrv answer `host`'s A queries with `addresses`
+        (instead of 127.0.0.1): Pebble then validates there."""
+        body = json.dumps({"host": host.rstrip(".") + ".", "addresses": list(addresses)})
+        req = urllib.request.Request(self.challtestsrv_url + "/add-a", data=body.encode(),
+                                     method="POST")
+        with urllib.request.urlopen(req, timeout=10) as r:
+            r.read()
+
     def _get(self, path):
         ctx = ssl.create_default_context(cafile=self.ca_cert)
         url = f"https://127.0.0.1:{self.management_port}{path}"

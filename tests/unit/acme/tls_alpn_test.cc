@@ -68,14 +68,13 @@ TEST(TlsAlpnCertificate, CarriesTheKeyAuthorizationDigest) {
 TEST(TlsAlpnCertificate, PublishedByHostCaseInsensitively) {
   ChallengeStore store;
   EXPECT_EQ(store.findTlsAlpn("shop.test"), nullptr);
-  auto made = makeTlsAlpnCertificate("shop.test", "token.thumb");
-  ASSERT_TRUE(made.ok());
-  store.putTlsAlpn("Shop.Test", *made);
-  EXPECT_EQ(store.findTlsAlpn("SHOP.test"), *made);
+  ASSERT_TRUE(store.putTlsAlpn("Shop.Test", "token.thumb").ok());
+  auto made = store.findTlsAlpn("SHOP.test");
+  ASSERT_NE(made, nullptr);
   EXPECT_EQ(store.findTlsAlpn("www.shop.test"), nullptr);
   EXPECT_EQ(store.findTlsAlpn(""), nullptr);
   store.put("tok", "tok.thumb");  // HTTP-01 entries live beside them
-  EXPECT_EQ(store.findTlsAlpn("shop.test"), *made);
+  EXPECT_EQ(store.findTlsAlpn("shop.test"), made);
   store.removeTlsAlpn("shop.test");
   EXPECT_EQ(store.findTlsAlpn("shop.test"), nullptr);
   EXPECT_EQ(store.find("tok"), "tok.thumb");

@@ -153,12 +153,11 @@ class FleetAcmeTest(unittest.TestCase):
         self.wait_until("node a serves it", lambda: self.served_serial("a") is not None)
         # The answers went with the order: none left in etcd.
         self.wait_until("the shared answers removed",
-                        lambda: self.etcd.range_prefix(f"{PREFIX}/challenges/".encode()) == [],
-                        timeout=10)
+                        lambda: self.etcd.range_prefix(f"{PREFIX}/challenges/".encode()) == [])
         # b and c hold the certificate in their state directories too.
         for n in "bc":
             path = os.path.join(self.tmp, f"state-{n}", "certs", "acme-shop", "fullchain.pem")
-            self.wait_until(f"node {n}'s copy", lambda: os.path.exists(path), timeout=10)
+            self.wait_until(f"node {n}'s copy", lambda: os.path.exists(path))
 
     def test_http01_answered_by_a_node_that_did_not_order(self):
         self.validated_elsewhere("http-01")

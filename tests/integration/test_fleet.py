@@ -147,8 +147,11 @@ class FleetTest(unittest.TestCase):
         self.assertNotIn(b"PRIVATE KEY", key)
         self.assertIn(b"-----BEGIN CERTIFICATE-----",
                       stored[f"{PREFIX}/certs/shop/fullchain.pem".encode()])
-        # Each node's own copy holds the key in the clear, 0600.
+        # Each node's own copy holds the key in the clear, 0600. (The node
+        # that took the upload serves it at once; its copy comes through its
+        # replica like everyone's, so it is waited for too.)
         for n in "abc":
+            self.wait_file(n, "shop", True)
             path = os.path.join(self.tmp, f"state-{n}", "certs", "shop", "privkey.pem")
             with open(path, "rb") as f:
                 self.assertIn(b"PRIVATE KEY", f.read())

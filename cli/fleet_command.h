@@ -2,7 +2,7 @@
 // file (fleet/fleet_key.h: "ID BASE64", 32 random bytes) on stdout. The
 // default id is "k" and today's UTC date (k20261206). Nothing is written to
 // disk: the operator puts the line first in `storage.etcd.key_file` (mode
-// 0600) on every node.
+// 0600) on every node. `tlsedge fleet import`: fleet/import.h.
 //
 // Thread: the main thread of a CLI process.
 #pragma once
@@ -20,5 +20,10 @@ namespace tlsedge::cli {
 // an id fleet::checkKeyId refuses is a usage error. Returns the `fleet-key`
 // subcommand.
 CLI::App* addFleetCommand(CLI::App& app, std::function<int()>* command);
+
+// Adds `fleet import -c FILE [--from DIR] [--replace]` (fleet/import.h):
+// copies a state directory's store into the configuration's etcd. Returns
+// the `fleet` subcommand.
+CLI::App* addFleetImportCommand(CLI::App& app, std::function<int()>* command);
 
 }  // namespace tlsedge::cli

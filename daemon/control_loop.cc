@@ -287,7 +287,12 @@ class ControlLoop {
     in.lastReloadSucceeded = reloadsFailed_ == failedBeforeLastSuccess_;
     in.storeGeneration = certificates_->generation();
     in.acme = acmeMetrics(acme_->manager());
-    if (storage_.replica() != nullptr) in.fleet = storage_.replica()->stats();
+    if (storage_.replica() != nullptr) {
+      in.fleet = storage_.replica()->stats();
+      in.etcdRequests = storage_.fleet()->client().requests();
+      in.etcdWatchStreams = storage_.replica()->watchStreams();
+      if (acme_->fleet() != nullptr) in.etcdWatchStreams += acme_->fleet()->watchStreams();
+    }
     in.served = certificates_->current();  // its states are counted off the loop, at the render
     in.renewalFailing = in.acme.renewalFailing();
   }

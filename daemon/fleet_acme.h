@@ -44,6 +44,7 @@ class FleetAcme final : public acme::OrderLocks, public acme::ChallengeSharing {
   void start();
   void close();
   const fleet::Session& session() const { return session_; }
+  uint64_t watchStreams() const { return watch_->streams(); }
 
   const std::string& node() const override { return session_.node(); }
   void acquire(const std::string& site, Taken done) override;

@@ -196,6 +196,11 @@ void addControl(Families& f, const MetricsInput& in) {
             r.written);
     f.count("tlsedge_fleet_storage_failures_total",
             "Failed reads and watches of etcd, and entries that could not be copied.", r.failures);
+    auto& requests = f.counter("tlsedge_fleet_etcd_requests_total",
+                               "Requests this node made to etcd, by kind: unary calls (range, "
+                               "txn, lease; each endpoint tried counts) and watch streams opened.");
+    requests.Add({{"kind", "unary"}}).Increment(toDouble(in.etcdRequests));
+    requests.Add({{"kind", "watch"}}).Increment(toDouble(in.etcdWatchStreams));
   }
 
   f.set("tlsedge_certificate_store_generation",

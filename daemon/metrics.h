@@ -91,6 +91,8 @@ struct MetricsInput {
   uint64_t storeGeneration = 0;  // certificate snapshots published since start
   AcmeMetrics acme;
   std::optional<fleet::ReplicaStats> fleet;  // fleet mode only
+  uint64_t etcdRequests = 0;                 // unary etcd calls (fleet mode)
+  uint64_t etcdWatchStreams = 0;             // etcd watch streams opened (fleet mode)
   ProcessStats process;
   std::string version;  // build info
 };

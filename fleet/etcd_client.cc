@@ -229,6 +229,7 @@ Result<Json> EtcdClient::call(std::string_view path, const Json& body) const {
     request.url = endpoints_[at] + std::string(path);
     request.body = text;
     request.headers.push_back({"Content-Type", "application/json"});
+    requests_.fetch_add(1, std::memory_order_relaxed);
     auto answer = http_->fetch(std::move(request));
     Error failed = answer ? Error{} : answer.error();
     if (answer && answer->status == 200) {

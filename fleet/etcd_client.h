@@ -120,6 +120,8 @@ class EtcdClient {
   Status revokeLease(int64_t lease) const;
 
   const std::vector<std::string>& endpoints() const { return endpoints_; }
+  // HTTP requests made so far (each endpoint tried counts), for metrics.
+  uint64_t requests() const { return requests_.load(std::memory_order_relaxed); }
 
  private:
   EtcdClient(std::unique_ptr<http::BlockingHttpClient> http, std::vector<std::string> endpoints,
@@ -136,6 +138,7 @@ class EtcdClient {
   // The endpoint that answered last. Atomic: pool threads share one client,
   // and a stale value only costs a retry on another endpoint.
   mutable std::atomic<size_t> preferred_ = 0;
+  mutable std::atomic<uint64_t> requests_ = 0;
 };
 
 // The HTTP client options for `config`'s endpoints: its TLS files read

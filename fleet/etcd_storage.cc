@@ -117,6 +117,26 @@ Status EtcdStorage::create(std::string_view key, std::string_view value, Secrecy
   return Ok{};
 }
 
+Result<bool> EtcdStorage::createAll(const std::vector<Value>& values) {
+  if (values.size() > kMaxTxnValues) {
+    return makeError("etcd: " + std::to_string(values.size()) + " values in one txn (at most " +
+                         std::to_string(kMaxTxnValues) + ")",
+                     ErrorKind::kInvalid);
+  }
+  Txn txn;
+  for (const Value& v : values) {
+    if (Status valid = certstore::checkStorageKey(v.key); !valid) return valid.error();
+    const std::string at = etcdKey(v.key);
+    auto encoded = encode(at, v.value, v.secrecy);
+    if (!encoded) return encoded.error();
+    txn.compare.push_back({at, "", Compare::Target::kCreate, Compare::Relation::kEqual, 0, ""});
+    txn.success.push_back({Operation::Kind::kPut, at, std::move(*encoded), "", 0});
+  }
+  auto committed = commit(std::move(txn));
+  if (!committed) return committed.error();
+  return committed->succeeded;
+}
+
 Result<bool> EtcdStorage::storeGroup(std::string_view key, const std::vector<Item>& items,
                                      bool replace) {
   if (Status valid = certstore::checkStorageKey(key); !valid) return valid.error();

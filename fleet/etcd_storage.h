@@ -62,6 +62,18 @@ class EtcdStorage final : public certstore::Storage {
   Result<bool> storeIf(std::string_view key, std::string_view value, Secrecy secrecy,
                        int64_t revision);
 
+  // Writes every value in one txn, each only where its key holds nothing
+  // yet: false, and nothing written, when any does (the fleet import's
+  // batches). At most kMaxTxnValues values, which etcd's default
+  // --max-txn-ops (128) allows with their compares.
+  struct Value {
+    std::string key;
+    std::string value;
+    Secrecy secrecy = Secrecy::kPublic;
+  };
+  static constexpr size_t kMaxTxnValues = 120;
+  Result<bool> createAll(const std::vector<Value>& values);
+
   // This storage with a fence (fleet/session.h's order locks): each of its
   // writes commits only while `fence` holds (the lock key still has the
   // create revision it had when taken), else writes nothing and fails

@@ -51,6 +51,7 @@ void EtcdWatch::start(const std::string& prefix, int64_t fromRevision, OnEvents 
     }
     return true;
   };
+  ++streams_;
   request_ = http_->send(std::move(request), [this](Result<http::HttpResponse> response) {
     request_ = 0;
     if (!endWhy_.message.empty() || compactRevision_ != 0) return ended(endWhy_);

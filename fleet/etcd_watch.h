@@ -51,6 +51,8 @@ class EtcdWatch {
   void start(const std::string& prefix, int64_t fromRevision, OnEvents onEvents, OnEnd onEnd);
   void stop();
   bool running() const { return request_ != 0; }
+  // Streams opened so far (each start and each endpoint tried), for metrics.
+  uint64_t streams() const { return streams_; }
 
  private:
   EtcdWatch(std::unique_ptr<http::HttpClient> http, std::vector<std::string> endpoints)
@@ -68,6 +70,7 @@ class EtcdWatch {
   OnEnd onEnd_;
   Error endWhy_;
   int64_t compactRevision_ = 0;
+  uint64_t streams_ = 0;
 };
 
 }  // namespace tlsedge::fleet

@@ -59,6 +59,7 @@ class Replica {
   void start();
   void close();
   const ReplicaStats& stats() const { return stats_; }
+  uint64_t watchStreams() const { return watch_->streams(); }
 
   // The outcome of a pool batch: the revision reached and what was written.
   struct Outcome {

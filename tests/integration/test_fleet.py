@@ -32,7 +32,7 @@ import unittest
 
 from clients import client_context, s_client, s_client_leaf
 from common import make_tempdir, run, sanitizer, tlsedge_bin
-from config import base_config, respond_route, site
+from config import base_config, respond_route, site, to_yaml
 from daemon import start_daemon
 from etcd import EtcdCluster
 from pki import Certs
@@ -127,6 +127,9 @@ class FleetTest(unittest.TestCase):
 
     def metric(self, node, name):
         return value(scrape(self.nodes[node].metrics_address), name)
+
+    def metric_labelled(self, node, name, **labels):
+        return value(scrape(self.nodes[node].metrics_address), name, **labels)
 
     def wait_metric(self, node, name, want, timeout=VISIBLE_WITHIN_S * 4):
         self.wait_for(node, name, lambda: self.metric(node, name), want, timeout)
@@ -244,6 +247,72 @@ class FleetTest(unittest.TestCase):
             self.wait_serial(n, "shop.test", winner.serial)
         print(f"concurrent replaces: {refused} of 10 refused as concurrent")
 
+    def write_config(self, name, cfg):
+        path = os.path.join(self.tmp, f"{name}.yaml")
+        with open(path, "w") as f:
+            f.write(to_yaml(cfg))
+        return path
+
+    def test_a_single_nodes_state_directory_moves_into_the_fleet(self):
+        solo_dir = os.path.join(self.tmp, "state-solo")
+        solo = self.write_config("solo", base_config(
+            solo_dir, sites=[site("shop", ["shop.test"], [respond_route("/", 200, "shop\n")])]))
+        fleet = self.write_config("fleet-a", self.config("a"))
+        spare2 = self.certs.leaf("spare2", ["spare.test"])
+        for name, leaf, cfg in (("shop", self.shop1, solo), ("spare", spare2, solo),
+                                ("spare", self.spare, fleet)):  # the fleet has its own spare
+            res = run([tlsedge_bin(), "cert", "add", name, "--cert", leaf.cert, "--key", leaf.key,
+                       "--offline", "-c", cfg], timeout=60)
+            self.assertEqual(res.returncode, 0, res.stderr)
+        os.makedirs(os.path.join(solo_dir, "acme", "sites"))
+        os.makedirs(os.path.join(solo_dir, "acme", "challenges"))
+        for rel, mode in (("acme/sites/shop.json", 0o600), ("acme/challenges/tok", 0o644)):
+            fd = os.open(os.path.join(solo_dir, rel), os.O_WRONLY | os.O_CREAT, mode)
+            with os.fdopen(fd, "w") as f:
+                f.write('{"site": "shop"}\n')
+
+        res = run([tlsedge_bin(), "fleet", "import", "-c", fleet, "--from", solo_dir], timeout=60)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertIn("imported 1 certificate entries and 1 ACME values", res.stdout)
+        self.assertIn("1 already in etcd, left as they are", res.stdout)
+        self.assertIn("certs/spare", res.stdout)
+        key = self.etcd.get(f"{PREFIX}/certs/shop/privkey.pem")
+        self.assertTrue(key.startswith(SEALED), key[:40])
+        state = self.etcd.get(f"{PREFIX}/acme/sites/shop.json")
+        self.assertTrue(state.startswith(SEALED), state[:40])  # 0600 on disk: sealed
+        self.assertEqual(self.etcd.range_prefix(f"{PREFIX}/acme/challenges/".encode()), [])
+        self.assertIn(leaf_pem(self.spare), self.etcd.get(f"{PREFIX}/certs/spare/fullchain.pem"))
+
+        # A node of the fleet, started on an empty state directory, serves it.
+        self.start_node("a")
+        self.wait_serial("a", "shop.test", self.shop1.serial)
+        self.wait_file("a", "spare", True)
+
+        # Again: everything is there, nothing is written; --replace writes over.
+        res = run([tlsedge_bin(), "fleet", "import", "-c", fleet, "--from", solo_dir], timeout=60)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertIn("imported 0 certificate entries and 0 ACME values", res.stdout)
+        self.assertIn("3 already in etcd", res.stdout)
+        res = run([tlsedge_bin(), "fleet", "import", "-c", fleet, "--from", solo_dir, "--replace"],
+                  timeout=60)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertIn("3 written over (--replace)", res.stdout)
+        self.assertIn(leaf_pem(spare2), self.etcd.get(f"{PREFIX}/certs/spare/fullchain.pem"))
+        spare_copy = os.path.join(self.tmp, "state-a", "certs", "spare", "fullchain.pem")
+
+        def copied():
+            try:
+                with open(spare_copy, "rb") as f:
+                    return leaf_pem(spare2) in f.read()
+            except FileNotFoundError:  # the old directory, swapped out as it was opened
+                return False
+        self.wait_for("a", "spare2 in its copy of spare", copied, True, VISIBLE_WITHIN_S)
+
+        # Without storage: in the configuration there is nothing to import into.
+        res = run([tlsedge_bin(), "fleet", "import", "-c", solo], timeout=60)
+        self.assertEqual(res.returncode, 1)
+        self.assertIn("no `storage: { etcd: ... }`", res.stderr)
+
     def test_etcd_down_the_nodes_serve_on_and_catch_up(self):
         for n in "ab":
             self.start_node(n)
@@ -251,6 +320,11 @@ class FleetTest(unittest.TestCase):
         for n in "ab":
             self.wait_serial(n, "shop.test", self.shop1.serial)
         self.wait_metric("a", "tlsedge_fleet_storage_connected", 1)
+        samples = scrape(self.nodes["a"].metrics_address)
+        requests = "tlsedge_fleet_etcd_requests_total"
+        self.assertGreater(value(samples, requests, kind="unary"), 0)
+        watches = value(samples, requests, kind="watch")
+        self.assertGreaterEqual(watches, 2)  # the replica's and the ACME answers'
 
         for i in range(3):
             self.etcd.kill(i)
@@ -266,6 +340,7 @@ class FleetTest(unittest.TestCase):
         self.etcd.start(0, 1, 2)
         self.wait_metric("a", "tlsedge_fleet_storage_connected", 1)
         self.wait_metric("b", "tlsedge_fleet_storage_connected", 1)
+        self.assertGreater(self.metric_labelled("a", requests, kind="watch"), watches)
         self.add("b", "shop", self.shop3, "--replace")
         for n in "ab":
             self.wait_serial(n, "shop.test", self.shop3.serial)

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <set>
 
 #include "certstore/files.h"
 
@@ -92,43 +93,100 @@ Status FileStorage::create(std::string_view key, std::string_view value, Secrecy
 
 Result<bool> FileStorage::storeGroup(std::string_view key, const std::vector<Item>& items,
                                      bool replace) {
-  if (Status valid = checkStorageKey(key); !valid.ok()) return valid.error();
-  const auto [parentKey, name] = splitKey(key);
-  const std::string parent = parentKey.empty() ? root_ : path(parentKey);
-  removeStaleTemporaries(parentKey);
-  const std::string target = path(key);
-  const bool existed = isDirectory(target);
-  if (existed && !replace) return makeError(target + " exists", ErrorKind::kConflict);
-  // Complete beside the target first, so that one rename publishes it all.
-  const std::string temp = parent + "/.tmp-" + std::string(name) + "-" + uniqueSuffix();
-  auto fail = [&](const Error& error) -> Result<bool> {
-    removeTree(temp);
-    return error;
+  const GroupWrite group{std::string(key), items};
+  Written written = writeGroups({&group, 1}, replace, /*batch=*/false);
+  if (!written.status.ok()) return written.status.error();
+  return static_cast<bool>(written.replaced.front());
+}
+
+FileStorage::Written FileStorage::storeGroups(std::span<const GroupWrite> groups) {
+  // A few groups: an fsync each file is cheaper than syncfs, which also
+  // flushes whatever else (access logs) the filesystem holds dirty.
+  constexpr size_t kSyncfsFrom = 16;
+  return writeGroups(groups, /*replace=*/true, /*batch=*/groups.size() >= kSyncfsFrom);
+}
+
+// Each group is written complete as a temporary directory beside its
+// target, then renamed into place (or exchanged with the old group, which
+// serves until then), then the parent directory is fsynced. The files and
+// the temporary directory must be durable before the rename: one at a time
+// (fsync each), or for a batch all at once (one syncfs) before any rename.
+FileStorage::Written FileStorage::writeGroups(std::span<const GroupWrite> groups, bool replace,
+                                              bool batch) {
+  Written out;
+  std::vector<std::string> temps;  // [i]: group i's temporary; after an exchange, the old group
+  std::set<std::string> parents;
+  auto finish = [&](Status status) {
+    for (const std::string& parent : parents) {  // renames durable before old groups go
+      if (Status synced = syncDirectory(parent); !synced.ok() && status.ok()) status = synced;
+    }
+    for (const std::string& temp : temps) removeTree(temp);
+    out.status = std::move(status);
+    if (!out.status.ok()) out.replaced.resize(out.groups);
+    return std::move(out);
   };
+  for (const GroupWrite& group : groups) {
+    if (Status valid = checkStorageKey(group.key); !valid.ok()) return finish(valid);
+    const auto [parentKey, name] = splitKey(group.key);
+    const std::string parent = parentKey.empty() ? root_ : path(parentKey);
+    if (parents.insert(parent).second) {
+      Status made = parentKey.empty() ? makeRoot() : makeDirectory(parentKey);
+      if (!made.ok()) return finish(made);
+      removeStaleTemporaries(parentKey);
+    }
+    const std::string target = path(group.key);
+    if (!replace && isDirectory(target)) {
+      return finish(makeError(target + " exists", ErrorKind::kConflict));
+    }
+    temps.push_back(parent + "/.tmp-" + std::string(name) + "-" + uniqueSuffix());
+    if (Status w = writeGroupDirectory(temps.back(), target, group.items, !batch); !w.ok()) {
+      return finish(w);
+    }
+  }
+  if (batch && !groups.empty()) {
+    if (Status synced = syncFilesystem(root_); !synced.ok()) return finish(synced);
+  }
+  for (size_t i = 0; i < groups.size(); ++i) {
+    const std::string target = path(groups[i].key);
+    const bool existed = isDirectory(target);
+    if (existed) {
+      // Both directories swap in one step: the old group serves until then.
+      if (renameat2(AT_FDCWD, temps[i].c_str(), AT_FDCWD, target.c_str(), RENAME_EXCHANGE) != 0) {
+        return finish(makeError("cannot replace " + target + ": " + std::strerror(errno)));
+      }
+    } else if (rename(temps[i].c_str(), target.c_str()) != 0) {
+      const int err = errno;
+      return finish(
+          makeError("cannot create " + target + ": " + std::strerror(err),
+                    err == EEXIST || err == ENOTEMPTY ? ErrorKind::kConflict : ErrorKind::kFailed));
+    }
+    out.replaced.push_back(existed);
+    ++out.groups;
+  }
+  return finish(Ok{});
+}
+
+Status FileStorage::writeGroupDirectory(const std::string& temp, const std::string& target,
+                                        const std::vector<Item>& items, bool sync) const {
+  if (::mkdir(temp.c_str(), 0700) != 0) {
+    return makeError("cannot create " + temp + ": " + std::strerror(errno));
+  }
   for (const Item& item : items) {
     if (item.name.empty() || item.name[0] == '.' || item.name.find('/') != std::string::npos) {
-      return fail(makeError("storage group " + target + ": bad item name `" + item.name + "`",
-                            ErrorKind::kInvalid));
+      return makeError("storage group " + target + ": bad item name `" + item.name + "`",
+                       ErrorKind::kInvalid);
     }
     const unsigned mode = item.secrecy == Secrecy::kSecret ? 0600 : 0644;
-    if (Status w = writeFileAtomic(temp + "/" + item.name, item.value, mode); !w.ok()) {
-      return fail(w.error());
-    }
+    if (Status w = writeNewFile(temp + "/" + item.name, item.value, mode, sync); !w.ok()) return w;
   }
-  if (existed) {
-    // Both directories swap in one step: the old group serves until then.
-    if (renameat2(AT_FDCWD, temp.c_str(), AT_FDCWD, target.c_str(), RENAME_EXCHANGE) != 0) {
-      return fail(makeError("cannot replace " + target + ": " + std::strerror(errno)));
-    }
-  } else if (rename(temp.c_str(), target.c_str()) != 0) {
-    const int err = errno;
-    return fail(
-        makeError("cannot create " + target + ": " + std::strerror(err),
-                  err == EEXIST || err == ENOTEMPTY ? ErrorKind::kConflict : ErrorKind::kFailed));
+  return sync ? syncDirectory(temp) : Status(Ok{});
+}
+
+Status FileStorage::makeRoot() const {
+  if (::mkdir(root_.c_str(), 0700) != 0 && errno != EEXIST) {
+    return makeError("cannot create " + root_ + ": " + std::strerror(errno));
   }
-  if (Status synced = syncDirectory(parent); !synced.ok()) return fail(synced.error());
-  removeTree(temp);  // after an exchange: the old group
-  return existed;
+  return Ok{};
 }
 
 Status FileStorage::makeDirectory(std::string_view key) const {

@@ -65,6 +65,41 @@ Status writeAll(int fd, const std::string& data, const std::string& path) {
 
 }  // namespace
 
+Status writeNewFile(const std::string& path, const std::string& data, unsigned mode, bool sync) {
+  // The final mode from creation on: a key is never briefly world-readable.
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, static_cast<mode_t>(mode));
+  if (fd < 0) {
+    const int err = errno;
+    return makeError("cannot create " + path + ": " + std::strerror(err),
+                     err == EEXIST ? ErrorKind::kConflict : ErrorKind::kFailed);
+  }
+  auto fail = [&](Error error) -> Status {
+    if (fd >= 0) close(fd);
+    unlink(path.c_str());
+    return error;
+  };
+  // The umask may have removed bits the caller asked for (0644 under umask 077).
+  if (fchmod(fd, static_cast<mode_t>(mode)) != 0) {
+    return fail(sysError("cannot chmod", path, errno));
+  }
+  if (Status written = writeAll(fd, data, path); !written.ok()) return fail(written.error());
+  if (sync && fsync(fd) != 0) return fail(sysError("cannot fsync", path, errno));
+  const int rc = close(fd);
+  fd = -1;
+  if (rc != 0) return fail(sysError("cannot close", path, errno));
+  return Ok{};
+}
+
+Status syncFilesystem(const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return sysError("cannot open", path, errno);
+  const int rc = syncfs(fd);
+  const int err = errno;
+  close(fd);
+  if (rc != 0) return sysError("cannot syncfs", path, err);
+  return Ok{};
+}
+
 Status syncDirectory(const std::string& dir) {
   int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return sysError("cannot open directory", dir, errno);
@@ -83,28 +118,17 @@ Status writeFileAtomic(const std::string& path, const std::string& data, unsigne
   if (Status made = makeParents(dir); !made.ok()) return made;
 
   std::string temp;
-  int fd = -1;
-  for (int attempt = 0; attempt < 100 && fd < 0; ++attempt) {
-    temp = tempNameFor(path);
-    // The final mode from creation on: a key is never briefly world-readable.
-    fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, static_cast<mode_t>(mode));
-    if (fd < 0 && errno != EEXIST) return sysError("cannot create", temp, errno);
+  Status written = makeError("", ErrorKind::kConflict);
+  for (int attempt = 0; attempt < 100 && !written.ok(); ++attempt) {
+    temp = tempNameFor(path);  // O_EXCL catches a leftover of a crashed run: next name
+    written = writeNewFile(temp, data, mode, /*sync=*/true);
+    if (!written.ok() && written.error().kind != ErrorKind::kConflict) return written;
   }
-  if (fd < 0) return sysError("cannot create", temp, EEXIST);
-
+  if (!written.ok()) return sysError("cannot create", temp, EEXIST);
   auto fail = [&](Error error) -> Status {
-    if (fd >= 0) close(fd);
     unlink(temp.c_str());
     return error;
   };
-  // The umask may have removed bits the caller asked for (0644 under umask 077).
-  if (fchmod(fd, static_cast<mode_t>(mode)) != 0)
-    return fail(sysError("cannot chmod", temp, errno));
-  if (Status written = writeAll(fd, data, path); !written.ok()) return fail(written.error());
-  if (fsync(fd) != 0) return fail(sysError("cannot fsync", path, errno));
-  int rc = close(fd);
-  fd = -1;
-  if (rc != 0) return fail(sysError("cannot close", path, errno));
   if (create) {
     const int linked = link(temp.c_str(), path.c_str()) == 0 ? 0 : errno;
     unlink(temp.c_str());

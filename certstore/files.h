@@ -19,6 +19,17 @@ namespace tlsedge::certstore {
 Status writeFileAtomic(const std::string& path, const std::string& data, unsigned mode,
                        bool create = false);
 
+// Creates `path`, which must not exist (ErrorKind::kConflict when it
+// does), holding `data`, with `mode` from creation; `sync`: fsynced before
+// it is closed. On an error nothing is left at `path`. Not atomic by
+// itself: for the files of a directory that a rename then publishes whole
+// (FileStorage's groups), and for writeFileAtomic's temporary.
+Status writeNewFile(const std::string& path, const std::string& data, unsigned mode, bool sync);
+
+// syncfs(2) on the filesystem that holds `path`: everything written there so
+// far is durable (one call where a batch would fsync file after file).
+Status syncFilesystem(const std::string& path);
+
 // fsyncs a directory: a rename in it is durable only once its entry is on disk.
 Status syncDirectory(const std::string& dir);
 

@@ -1,6 +1,7 @@
 #include "fleet/replica.h"
 
 #include <algorithm>
+#include <span>
 #include <vector>
 
 #include "base/log.h"
@@ -50,54 +51,84 @@ void addItem(const EtcdStorage& fleet, Entry& entry, std::string_view file, KeyV
        sealed ? certstore::Storage::Secrecy::kSecret : certstore::Storage::Secrecy::kPublic});
 }
 
-// Makes the local entry hold exactly entry.items (none: removed). Returns
-// whether anything was written.
-Result<bool> writeEntry(certstore::Storage& local, const Entry& entry) {
-  const std::string key = std::string(kCerts) + "/" + entry.name;
-  if (entry.items.empty()) {
-    if (!local.exists(key)) return false;
-    if (Status removed = local.remove(key); !removed) return removed.error();
-    return true;
-  }
+// Whether the local entry already holds exactly entry.items.
+bool holds(const certstore::FileStorage& local, const std::string& key, const Entry& entry) {
   auto names = local.list(key);
-  bool same = names.ok() && names->size() == entry.items.size();
-  for (size_t i = 0; same && i < entry.items.size(); ++i) {
-    auto value = local.load(key + "/" + entry.items[i].name);
-    same = value.ok() && *value == entry.items[i].value;
+  if (!names.ok() || names->size() != entry.items.size()) return false;
+  for (const Item& item : entry.items) {
+    auto value = local.load(key + "/" + item.name);
+    if (!value.ok() || *value != item.value) return false;
   }
-  if (same) return false;
-  auto stored = local.storeGroup(key, entry.items, true);
-  if (!stored) return stored.error();
   return true;
 }
 
-void record(Replica::Outcome& out, certstore::Storage& local, const Entry& entry) {
-  if (entry.broken) {
-    ++out.failedEntries;
-    return;
+// Makes local entries hold exactly what etcd holds: removals at once, the
+// entries to write gathered and written kPage at a time
+// (FileStorage::storeGroups: one syncfs and one directory fsync a batch).
+class Writer {
+ public:
+  Writer(certstore::FileStorage& local, Replica::Outcome& out) : local_(local), out_(out) {}
+
+  void add(Entry entry) {
+    if (entry.broken) {
+      ++out_.failedEntries;
+      return;
+    }
+    const std::string key = std::string(kCerts) + "/" + entry.name;
+    if (entry.items.empty()) {  // not in etcd: removed here
+      if (!local_.exists(key)) return;
+      if (Status removed = local_.remove(key); !removed) return failed(entry.name, removed.error());
+      out_.changed.insert(entry.name);
+      return;
+    }
+    if (holds(local_, key, entry)) return;
+    names_.push_back(std::move(entry.name));
+    pending_.push_back({key, std::move(entry.items)});
+    if (pending_.size() >= static_cast<size_t>(kPage)) flush();
   }
-  auto written = writeEntry(local, entry);
-  if (!written) {
-    log::warning("fleet: entry `" + entry.name + "` not copied: " + written.error().message);
-    ++out.failedEntries;
-  } else if (*written) {
-    out.changed.insert(entry.name);
+
+  // Writes what was gathered; a group that fails is reported and skipped.
+  void flush() {
+    std::span<const certstore::FileStorage::GroupWrite> rest(pending_);
+    size_t at = 0;
+    while (!rest.empty()) {
+      auto written = local_.storeGroups(rest);
+      for (size_t i = 0; i < written.groups; ++i) out_.changed.insert(names_[at + i]);
+      if (written.status.ok()) break;
+      failed(names_[at + written.groups], written.status.error());
+      at += written.groups + 1;
+      rest = rest.subspan(written.groups + 1);
+    }
+    pending_.clear();
+    names_.clear();
   }
-}
+
+ private:
+  void failed(const std::string& name, const Error& why) {
+    log::warning("fleet: entry `" + name + "` not copied: " + why.message);
+    ++out_.failedEntries;
+  }
+
+  certstore::FileStorage& local_;
+  Replica::Outcome& out_;
+  std::vector<certstore::FileStorage::GroupWrite> pending_;
+  std::vector<std::string> names_;
+};
 
 std::string certsPrefix(const EtcdStorage& fleet) { return fleet.etcdKey(kCerts) + "/"; }
 
 }  // namespace
 
-Replica::Outcome syncAll(const EtcdStorage& fleet, certstore::Storage& local) {
+Replica::Outcome syncAll(const EtcdStorage& fleet, certstore::FileStorage& local) {
   Replica::Outcome out;
   const std::string under = certsPrefix(fleet);
   std::set<std::string> seen;
+  Writer writer(local, out);
   Entry current;
-  auto flush = [&] {
+  auto next = [&] {
     if (current.name.empty()) return;
     seen.insert(current.name);
-    record(out, local, current);
+    writer.add(std::move(current));
     current = Entry{};
   };
   auto scanned =
@@ -106,7 +137,7 @@ Replica::Outcome syncAll(const EtcdStorage& fleet, certstore::Storage& local) {
           std::string_view name, file;
           if (!splitKey(kv.key, under, name, file)) continue;
           if (name != current.name) {  // keys come sorted: an entry's are adjacent
-            flush();
+            next();
             current.name = std::string(name);
           }
           addItem(fleet, current, file, kv);
@@ -114,27 +145,30 @@ Replica::Outcome syncAll(const EtcdStorage& fleet, certstore::Storage& local) {
         return Ok{};
       });
   if (!scanned) {
+    writer.flush();                // whole entries, each as of the scan's revision
     out.status = scanned.error();  // nothing removed: the read was not whole
     return out;
   }
-  flush();
+  next();
   out.revision = *scanned;
   auto held = local.list(kCerts);
-  if (!held) {
-    if (held.error().kind != ErrorKind::kNotFound) out.status = held.error();
-    return out;
+  if (held) {
+    for (const std::string& name : *held) {
+      if (seen.count(name) == 0) writer.add(Entry{name, {}, false});
+    }
+  } else if (held.error().kind != ErrorKind::kNotFound) {
+    out.status = held.error();
   }
-  for (const std::string& name : *held) {
-    if (seen.count(name) == 0) record(out, local, Entry{name, {}, false});
-  }
+  writer.flush();
   return out;
 }
 
-Replica::Outcome syncEntries(const EtcdStorage& fleet, certstore::Storage& local,
+Replica::Outcome syncEntries(const EtcdStorage& fleet, certstore::FileStorage& local,
                              const std::set<std::string>& names, int64_t revision) {
   Replica::Outcome out;
   out.revision = revision;
   const std::string under = certsPrefix(fleet);
+  Writer writer(local, out);
   for (const std::string& name : names) {
     const std::string group = under + name + "/";
     EtcdClient::RangeOptions at;
@@ -144,6 +178,7 @@ Replica::Outcome syncEntries(const EtcdStorage& fleet, certstore::Storage& local
       read = fleet.client().range(group, prefixEnd(group), {});
     }
     if (!read) {
+      writer.flush();
       out.status = read.error();
       return out;
     }
@@ -152,13 +187,15 @@ Replica::Outcome syncEntries(const EtcdStorage& fleet, certstore::Storage& local
       std::string_view entryName, file;
       if (splitKey(kv.key, under, entryName, file)) addItem(fleet, entry, file, kv);
     }
-    record(out, local, entry);
+    writer.add(std::move(entry));
   }
+  writer.flush();
   return out;
 }
 
 Replica::Replica(uv_loop_t* loop, std::shared_ptr<const EtcdStorage> fleet,
-                 certstore::StoragePtr local, std::unique_ptr<EtcdWatch> watch, Changed changed)
+                 std::shared_ptr<certstore::FileStorage> local, std::unique_ptr<EtcdWatch> watch,
+                 Changed changed)
     : loop_(loop),
       fleet_(std::move(fleet)),
       local_(std::move(local)),
@@ -187,7 +224,7 @@ void Replica::fullSync() {
   queue_.clear();  // a full read covers whatever they named
   watch_->stop();
   std::shared_ptr<const EtcdStorage> fleet = fleet_;
-  certstore::StoragePtr local = local_;
+  std::shared_ptr<certstore::FileStorage> local = local_;
   std::weak_ptr<int> alive = alive_;
   net::offload<Outcome>(
       loop_, [fleet, local] { return syncAll(*fleet, *local); },
@@ -248,7 +285,7 @@ void Replica::applyNext() {
   }
   busy_ = true;
   std::shared_ptr<const EtcdStorage> fleet = fleet_;
-  certstore::StoragePtr local = local_;
+  std::shared_ptr<certstore::FileStorage> local = local_;
   std::weak_ptr<int> alive = alive_;
   net::offload<Outcome>(
       loop_,

@@ -3,8 +3,9 @@
 // disk and the handshake path never waits on etcd.
 //
 // At start a full read (paginated, at one revision) brings the local store
-// to that revision: entries that differ are written, entries etcd does not
-// hold are removed. Then one watch from the next revision: the entries each
+// to that revision: entries that differ are written (1000 at a time, made
+// durable together: FileStorage::storeGroups), entries etcd does not hold
+// are removed. Then one watch from the next revision: the entries each
 // revision touches are read again at that revision and written. Every
 // entry written or removed is handed to `changed` (the certificate watcher
 // applies it to the served snapshot in O(changed)). Private keys are
@@ -31,7 +32,7 @@
 #include <set>
 #include <string>
 
-#include "certstore/storage.h"
+#include "certstore/file_storage.h"
 #include "fleet/etcd_storage.h"
 #include "fleet/etcd_watch.h"
 
@@ -50,8 +51,9 @@ class Replica {
  public:
   using Changed = std::function<void(const std::string& name)>;
 
-  Replica(uv_loop_t* loop, std::shared_ptr<const EtcdStorage> fleet, certstore::StoragePtr local,
-          std::unique_ptr<EtcdWatch> watch, Changed changed);
+  Replica(uv_loop_t* loop, std::shared_ptr<const EtcdStorage> fleet,
+          std::shared_ptr<certstore::FileStorage> local, std::unique_ptr<EtcdWatch> watch,
+          Changed changed);
   ~Replica();
   Replica(const Replica&) = delete;
   Replica& operator=(const Replica&) = delete;
@@ -79,7 +81,7 @@ class Replica {
 
   uv_loop_t* loop_;
   std::shared_ptr<const EtcdStorage> fleet_;
-  certstore::StoragePtr local_;
+  std::shared_ptr<certstore::FileStorage> local_;
   std::unique_ptr<EtcdWatch> watch_;
   Changed changed_;
   uv_timer_t* timer_ = nullptr;
@@ -94,8 +96,8 @@ class Replica {
 
 // The pool's part, blocking (exposed for tests): the whole fleet store
 // into `local`; one entry as of `revision` (0: the newest) into `local`.
-Replica::Outcome syncAll(const EtcdStorage& fleet, certstore::Storage& local);
-Replica::Outcome syncEntries(const EtcdStorage& fleet, certstore::Storage& local,
+Replica::Outcome syncAll(const EtcdStorage& fleet, certstore::FileStorage& local);
+Replica::Outcome syncEntries(const EtcdStorage& fleet, certstore::FileStorage& local,
                              const std::set<std::string>& names, int64_t revision);
 
 }  // namespace tlsedge::fleet

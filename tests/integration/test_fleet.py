@@ -16,6 +16,9 @@ polled (bounded) until it shows the expected serial:
   with "fleet storage unreachable" and writes nothing, a node restarted
   meanwhile serves from its state directory; etcd back, a change reaches
   every node again; the metric says so;
+- etcd's leader killed while uploads go through two nodes: every upload
+  that succeeded is in etcd and on every node; one that failed said why and
+  left its entry whole or absent, and lands when made again;
 - a node whose watch resumes behind etcd's compaction reads the whole
   store again (logged, counted) and serves the newest certificate;
 - session tickets: over several fleet-wide rotations a TLS 1.3 ticket from
@@ -27,6 +30,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import threading
 import time
 import unittest
 
@@ -312,6 +316,49 @@ class FleetTest(unittest.TestCase):
         res = run([tlsedge_bin(), "fleet", "import", "-c", solo], timeout=60)
         self.assertEqual(res.returncode, 1)
         self.assertIn("no `storage: { etcd: ... }`", res.stderr)
+
+    def test_the_etcd_leader_killed_during_uploads(self):
+        for n in "abc":
+            self.start_node(n)
+        leaves = [self.certs.leaf(f"up{i}", [f"up{i}.test"]) for i in range(12)]
+        results = {}
+
+        def upload(i, replace=False):
+            leaf = leaves[i]
+            return run([tlsedge_bin(), "cert", "add", f"up{i}", "--cert", leaf.cert, "--key",
+                        leaf.key, *(["--replace"] if replace else []),
+                        "-c", self.nodes["ab"[i % 2]].config_path], timeout=60)
+
+        def uploads():
+            for i in range(len(leaves)):
+                results[i] = upload(i)
+        thread = threading.Thread(target=uploads)
+        thread.start()
+        deadline = time.monotonic() + 60
+        while len(results) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self.etcd.kill(self.etcd.leader())  # with uploads still to come, some in flight
+        thread.join(120)
+        self.assertFalse(thread.is_alive())
+        # An upload that succeeded is never lost; one that failed said why
+        # and left its entry whole or absent (a write that timed out on one
+        # member may still have committed: then it is there, whole).
+        for i, res in sorted(results.items()):
+            name = f"up{i}".encode()
+            files = sorted(k.rsplit(b"/", 1)[1] for k, _ in
+                           self.etcd.range_prefix(f"{PREFIX}/certs/".encode() + name + b"/"))
+            if res.returncode == 0:
+                self.assertEqual(files, [b"fullchain.pem", b"meta.json", b"privkey.pem"], i)
+            else:
+                self.assertEqual(res.returncode, 1, res.stderr)
+                self.assertTrue(res.stderr.startswith("tlsedge cert: "), res.stderr)
+                self.assertIn(files, ([], [b"fullchain.pem", b"meta.json", b"privkey.pem"]), i)
+                self.assertEqual(upload(i, replace=True).returncode, 0)  # again: it lands
+        print(f"leader killed: {sum(r.returncode != 0 for r in results.values())} of "
+              f"{len(results)} uploads failed and were made again")
+        for n in "abc":
+            for i in range(len(leaves)):
+                self.wait_file(n, f"up{i}", True)
 
     def test_etcd_down_the_nodes_serve_on_and_catch_up(self):
         for n in "ab":

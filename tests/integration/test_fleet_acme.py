@@ -13,7 +13,11 @@ Pebble's DNS, so a site's host resolves to whichever node the test says.
 - a node killed (SIGKILL) while it holds a site's lock, in the middle of
   an order (its DNS-01 hook blocks): once its lease expires another node
   takes the lock, resumes the order the dead one placed, and stores the
-  certificate; one account serves the fleet.
+  certificate; one account serves the fleet;
+- etcd's leader killed (SIGKILL) while an order runs (the ordering node
+  waits on its DNS-01 hook): the two members left elect a new leader, the
+  order completes with the lock and its fenced writes intact, one order at
+  Pebble, both nodes serve the certificate.
 """
 
 import json
@@ -209,6 +213,31 @@ urllib.request.urlopen(req, timeout=5).read()
         self.assertGreater(b.count_lines(r"acme: resuming order \S+ \(pending\)"), 0, b.log())
         self.assertEqual(len(re.findall(PEBBLE_ORDER, self.pebble.log())), 1)
         self.wait_until("node b serves it", lambda: self.served_serial("b") is not None)
+
+    def test_the_etcd_leader_killed_during_an_order(self):
+        hook, block = self.blocking_dns_hook()
+        a = self.start_node("a", challenge="dns-01", dns_hook=hook)
+        self.wait_until("node a placed the order", lambda: a.count_lines(
+            r"acme: order \S+ placed for site `shop`") > 0, timeout=20)
+        b = self.start_node("b", challenge="dns-01", dns_hook=hook)
+        self.wait_until("node b sees a's lock", lambda: b.count_lines(
+            r"node `a` holds the fleet's order lock") > 0, timeout=20)
+        # The leader goes while a waits on its hook; the other two members
+        # elect a new one and hold the lease, the lock and the order's state.
+        leader = self.etcd.leader()
+        self.etcd.kill(leader)
+        self.etcd.leader()  # a new one, agreed (bounded)
+        os.remove(block)
+        self.wait_until("node a stored the certificate", lambda: a.count_lines(STORED) > 0)
+        self.wait_until("both nodes serve it",
+                        lambda: self.served_serial("a") is not None and
+                        self.served_serial("a") == self.served_serial("b"))
+        time.sleep(6)  # past one lock re-check of b's (5 s): it finds nothing due
+        self.assertEqual(self.orderers(), ["a"])
+        self.assertEqual(len(re.findall(PEBBLE_ORDER, self.pebble.log())), 1,
+                         self.pebble.log()[-3000:])
+        for d in (a, b):
+            self.assertEqual(d.count_lines(r"was lost"), 0, d.log())
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 // listing, removal), and the file modes of secrets.
 #include "certstore/file_storage.h"
 
+#include <dirent.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 

@@ -74,6 +74,8 @@ class CertificateWatcher {
   void close();
 
   const CertificateSwapStats& stats() const { return stats_; }
+  // Store entries named and not yet applied (the debounce runs).
+  bool storePending() const { return !storeMarked_.empty() || storeRescan_; }
 
  private:
   struct Directory;

@@ -171,6 +171,8 @@ class ControlLoop {
     if (metricsServer_ == nullptr) return Ok{};
     metrics_ = std::make_unique<MetricsEndpoint>(&loop_, poster_.get(), workers_->workers(),
                                                  [this](MetricsInput& in) { fillMetrics(in); });
+    metrics_->setNotReady(
+        [this] { return storage_.notReady(certificates_->watcher().storePending()); });
     auto started = metricsServer_->start(
         &loop_, [this](const admin::AdminRequest& request, admin::AdminServer::Reply reply) {
           metrics_->handle(request, std::move(reply));

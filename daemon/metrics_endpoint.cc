@@ -59,7 +59,10 @@ void MetricsEndpoint::handle(const admin::AdminRequest& request, admin::AdminSer
   if (path == "/healthz") {
     reply(plain(200, "ok\n"));
   } else if (path == "/readyz") {
-    reply(ready_ ? plain(200, "ready\n") : plain(503, "not ready\n"));
+    const std::string why = ready_ && notReady_ ? notReady_() : std::string();
+    reply(!ready_       ? plain(503, "not ready\n")
+          : why.empty() ? plain(200, "ready\n")
+                        : plain(503, "not ready: " + why + "\n"));
   } else {
     scrape(std::move(reply));
   }

@@ -12,7 +12,9 @@
 //
 //   /healthz  200 "ok": the control loop answers.
 //   /readyz   200 "ready" once configuration, certificates and listeners
-//             are ready (ready(true)); 503 before and while draining.
+//             are ready (ready(true)); 503 before and while draining, and
+//             while `notReady` names a reason ("not ready: REASON"; fleet
+//             mode: a node with nothing to serve yet).
 // Other paths 404; other methods than GET 405.
 //
 // Thread: control loop. Lifetime: close() before the loop ends; the workers
@@ -49,6 +51,8 @@ class MetricsEndpoint {
 
   void handle(const admin::AdminRequest& request, admin::AdminServer::Reply reply);
   void setReady(bool ready) { ready_ = ready; }
+  // Asked at each /readyz once ready: a reason not to be, or "".
+  void setNotReady(std::function<std::string()> why) { notReady_ = std::move(why); }
   // Scrapes in progress are dropped (their clients are closed with the server).
   void close();
 
@@ -64,6 +68,7 @@ class MetricsEndpoint {
   std::map<uint64_t, std::unique_ptr<Scrape>> scrapes_;
   uint64_t nextId_ = 0;
   bool ready_ = false;
+  std::function<std::string()> notReady_;
   bool closed_ = false;
 };
 

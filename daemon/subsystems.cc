@@ -30,6 +30,8 @@ Status StorageChoice::start(uv_loop_t* loop, const conf::Config& config, Changed
   // The replica's copy, watched from the start.
   auto local = std::make_shared<certstore::FileStorage>(config.stateDir);
   if (Status made = local->makeDirectory("certs"); !made) return made;
+  auto held = local->list("certs");
+  served_ = held && !held->empty();
   auto watch = fleet::EtcdWatch::create(loop, *config.etcd);
   if (!watch) return watch.error();
   replica_ = std::make_unique<fleet::Replica>(loop, opened->fleet, std::move(local),
@@ -39,6 +41,18 @@ Status StorageChoice::start(uv_loop_t* loop, const conf::Config& config, Changed
             std::to_string(config.etcd->endpoints.size()) + " etcd endpoints), served from " +
             config.stateDir + "/certs");
   return Ok{};
+}
+
+std::string StorageChoice::notReady(bool applying) {
+  if (replica_ == nullptr || served_) return "";
+  if (replica_->stats().fullSyncs == 0) {
+    return "the state directory held no certificate and the first read of " +
+           fleet_->describe("certs") + " has not completed";
+  }
+  if (applying)
+    return "the certificates read from " + fleet_->describe("certs") + " are being applied";
+  served_ = true;
+  return "";
 }
 
 void StorageChoice::commit(const proxy::GenerationPtr& next) {

@@ -64,8 +64,15 @@ class StorageChoice final : public Subsystem {
   // Null on a single node.
   const fleet::Replica* replica() const { return replica_.get(); }
   const std::shared_ptr<fleet::EtcdStorage>& fleet() const { return fleet_; }
+  // Why the node should get no traffic yet, or "": in fleet mode, a state
+  // directory that held no entry at start, until the first full read of
+  // etcd is written and applied (`applying`: the store watcher has entries
+  // to apply); a new node would serve only the default certificate. Once
+  // "", always. A node with a copy serves it, etcd reachable or not.
+  std::string notReady(bool applying);
 
  private:
+  bool served_ = false;  // the state directory held entries at start, or the first read applied
   certstore::StoragePtr current_;
   std::string stateDir_;
   std::shared_ptr<fleet::EtcdStorage> fleet_;

@@ -15,7 +15,8 @@ polled (bounded) until it shows the expected serial:
 - etcd down: the nodes serve what they had, an upload through one fails
   with "fleet storage unreachable" and writes nothing, a node restarted
   meanwhile serves from its state directory; etcd back, a change reaches
-  every node again; the metric says so;
+  every node again; the metric says so; a new node started meanwhile
+  (empty state directory) answers /readyz 503 until its first read;
 - etcd's leader killed while uploads go through two nodes: every upload
   that succeeded is in etcd and on every node; one that failed said why and
   left its entry whole or absent, and lands when made again;
@@ -33,6 +34,8 @@ import subprocess
 import threading
 import time
 import unittest
+import urllib.error
+import urllib.request
 
 from clients import client_context, s_client, s_client_leaf
 from common import make_tempdir, run, sanitizer, tlsedge_bin
@@ -131,6 +134,14 @@ class FleetTest(unittest.TestCase):
 
     def metric(self, node, name):
         return value(scrape(self.nodes[node].metrics_address), name)
+
+    def readyz(self, node):
+        host, port = self.nodes[node].metrics_address
+        try:
+            with urllib.request.urlopen(f"http://{host}:{port}/readyz", timeout=10) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
 
     def metric_labelled(self, node, name, **labels):
         return value(scrape(self.nodes[node].metrics_address), name, **labels)
@@ -383,10 +394,21 @@ class FleetTest(unittest.TestCase):
         self.nodes["b"].stop()
         self.start_node("b")
         self.assertEqual(self.serial("b", "shop.test"), self.shop1.serial)
+        self.assertEqual(self.readyz("b"), (200, "ready\n"))
+        # A new node has nothing to serve: not ready (a balancer keeps it
+        # out) until its first read of etcd.
+        self.start_node("c")
+        status, text = self.readyz("c")
+        self.assertEqual(status, 503)
+        self.assertIn("the state directory held no certificate and the first read of "
+                      f"etcd:{PREFIX}/certs has not completed", text)
 
         self.etcd.start(0, 1, 2)
         self.wait_metric("a", "tlsedge_fleet_storage_connected", 1)
         self.wait_metric("b", "tlsedge_fleet_storage_connected", 1)
+        self.wait_for("c", "/readyz", lambda: self.readyz("c"), (200, "ready\n"),
+                      VISIBLE_WITHIN_S * 4)
+        self.assertEqual(self.serial("c", "shop.test"), self.shop1.serial)
         self.assertGreater(self.metric_labelled("a", requests, kind="watch"), watches)
         self.add("b", "shop", self.shop3, "--replace")
         for n in "ab":

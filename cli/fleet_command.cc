@@ -11,6 +11,7 @@
 #include "fleet/etcd_storage.h"
 #include "fleet/fleet_key.h"
 #include "fleet/import.h"
+#include "fleet/reseal.h"
 
 namespace tlsedge::cli {
 namespace {
@@ -27,71 +28,105 @@ struct ImportArgs {
   bool replace = false;
 };
 
-int runImport(const ImportArgs& a) {
-  auto fail = [](const std::string& message) {
-    std::cerr << "tlsedge fleet import: " << message << "\n";
-    return 1;
-  };
-  auto config = loadCliConfig(a.config);
-  if (!config) return fail(config.error().message);
+int fail(const std::string& action, const std::string& message) {
+  std::cerr << "tlsedge fleet " << action << ": " << message << "\n";
+  return 1;
+}
+
+// The configuration at `path` and the fleet's storage it names.
+Result<std::pair<conf::ConfigPtr, std::shared_ptr<fleet::EtcdStorage>>> openFleet(
+    const std::string& path) {
+  auto config = loadCliConfig(path);
+  if (!config) return config.error();
   if (!(*config)->etcd) {
-    return fail("the configuration has no `storage: { etcd: ... }`: no fleet to import into");
+    return makeError(path + ": the configuration has no `storage: { etcd: ... }`: no fleet");
   }
   auto fleet = fleet::EtcdStorage::open(*(*config)->etcd);
-  if (!fleet) return fail(fleet.error().message);
-  const std::string from = a.from.empty() ? (*config)->stateDir : a.from;
+  if (!fleet) return fleet.error();
+  return std::make_pair(*config, *fleet);
+}
+
+// "N WHAT: KEY KEY ...", when there are any.
+void printKeys(const std::vector<std::string>& keys, const std::string& what) {
+  if (keys.empty()) return;
+  std::cout << keys.size() << " " << what << ":";
+  for (const std::string& key : keys) std::cout << " " << key;
+  std::cout << "\n";
+}
+
+int runReseal(const std::string& configPath) {
+  auto opened = openFleet(configPath);
+  if (!opened) return fail("reseal", opened.error().message);
+  const auto& fleet = opened->second;
+  auto report = fleet::resealFleet(*fleet);
+  if (!report) {
+    return fail("reseal", report.error().message + " (what was sealed again before stays)");
+  }
+  std::cout << "sealed " << report->resealed << " values again under fleet key '"
+            << fleet->fleetKey().sealingId() << "' (" << report->current << " already were) in "
+            << fleet->describe("") << "\n";
+  printKeys(report->moved, "changed meanwhile, left as their writer sealed them (run it again)");
+  return 0;
+}
+
+int runImport(const ImportArgs& a) {
+  auto opened = openFleet(a.config);
+  if (!opened) return fail("import", opened.error().message);
+  const auto& [config, fleet] = *opened;
+  const std::string from = a.from.empty() ? config->stateDir : a.from;
   size_t said = 0;
-  auto report = fleet::importStateDirectory(from, **fleet, a.replace, [&said](size_t done) {
+  auto report = fleet::importStateDirectory(from, *fleet, a.replace, [&said](size_t done) {
     if (done >= said + 10000) {
       said = done;
       std::cerr << "tlsedge fleet import: " << done << " written\n";
     }
   });
-  if (!report) return fail(report.error().message + " (what was written before stays)");
+  if (!report) return fail("import", report.error().message + " (what was written before stays)");
   std::cout << "imported " << report->entries << " certificate entries and " << report->values
-            << " ACME values from " << from << " into " << (*fleet)->describe("") << "\n";
-  if (!report->replaced.empty()) {
-    std::cout << report->replaced.size() << " written over (--replace):";
-    for (const std::string& key : report->replaced) std::cout << " " << key;
-    std::cout << "\n";
-  }
-  if (!report->kept.empty()) {
-    std::cout << report->kept.size() << " already in etcd, left as they are (--replace writes "
-              << "over them):";
-    for (const std::string& key : report->kept) std::cout << " " << key;
-    std::cout << "\n";
-  }
+            << " ACME values from " << from << " into " << fleet->describe("") << "\n";
+  printKeys(report->replaced, "written over (--replace)");
+  printKeys(report->kept, "already in etcd, left as they are (--replace writes over them)");
   return 0;
 }
 
 }  // namespace
 
-CLI::App* addFleetImportCommand(CLI::App& app, std::function<int()>* command) {
-  CLI::App* fleet = app.add_subcommand("fleet", "fleet mode: moving a node's store into etcd");
+CLI::App* addFleetStoreCommand(CLI::App& app, std::function<int()>* command) {
+  CLI::App* fleet = app.add_subcommand(
+      "fleet", "fleet mode: a node's store moved into etcd, the\nfleet key rotated");
   fleet->require_subcommand(0, 1);
   auto args = std::make_shared<ImportArgs>();
-  CLI::App* import = fleet->add_subcommand(
+  CLI::App* importer = fleet->add_subcommand(
       "import",
       "copy a state directory's certificates and ACME\nstate into the fleet's etcd (-c FILE's "
       "storage)");
-  import->add_option("-c,--config", args->config, "the configuration with `storage: { etcd: ... }`")
+  importer
+      ->add_option("-c,--config", args->config, "the configuration with `storage: { etcd: ... }`")
       ->type_name("FILE")
       ->required();
-  import
+  importer
       ->add_option("--from", args->from,
                    "the state directory to copy (default: the\nconfiguration's state_dir)")
       ->type_name("DIR");
-  import->add_flag("--replace", args->replace, "write over what etcd holds already");
-  import->footer(
+  importer->add_flag("--replace", args->replace, "write over what etcd holds already");
+  importer->footer(
       "Entries etcd holds already are left as they are and listed. Run it\n"
       "before the node starts with `storage:` (a node makes its state\n"
       "directory match etcd's store).");
-  import->callback([args, command] {
-    *command = [args] { return runImport(*args);
-};
-}  // namespace tlsedge::cli
-);
-return fleet;
+  importer->callback([args, command] { *command = [args] { return runImport(*args); }; });
+  auto resealConfig = std::make_shared<std::string>();
+  CLI::App* reseal = fleet->add_subcommand(
+      "reseal", "seal every sealed value in etcd again under\nthe key file's first key");
+  reseal
+      ->add_option("-c,--config", *resealConfig, "the configuration with `storage: { etcd: ... }`")
+      ->type_name("FILE")
+      ->required();
+  reseal->footer(
+      "The fleet key's rotation: put the new key first in the key file on every\n"
+      "node, restart them, run this once, then drop the old line.");
+  reseal->callback(
+      [resealConfig, command] { *command = [resealConfig] { return runReseal(*resealConfig); }; });
+  return fleet;
 }
 
 CLI::App* addFleetCommand(CLI::App& app, std::function<int()>* command) {

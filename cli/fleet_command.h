@@ -2,7 +2,7 @@
 // file (fleet/fleet_key.h: "ID BASE64", 32 random bytes) on stdout. The
 // default id is "k" and today's UTC date (k20261206). Nothing is written to
 // disk: the operator puts the line first in `storage.etcd.key_file` (mode
-// 0600) on every node. `tlsedge fleet import`: fleet/import.h.
+// 0600) on every node. `tlsedge fleet import` and `reseal`: fleet/import.h, fleet/reseal.h.
 //
 // Thread: the main thread of a CLI process.
 #pragma once
@@ -22,8 +22,9 @@ namespace tlsedge::cli {
 CLI::App* addFleetCommand(CLI::App& app, std::function<int()>* command);
 
 // Adds `fleet import -c FILE [--from DIR] [--replace]` (fleet/import.h):
-// copies a state directory's store into the configuration's etcd. Returns
-// the `fleet` subcommand.
-CLI::App* addFleetImportCommand(CLI::App& app, std::function<int()>* command);
+// copies a state directory's store into the configuration's etcd; and
+// `fleet reseal -c FILE` (fleet/reseal.h): seals every sealed value again
+// under the key file's first key. Returns the `fleet` subcommand.
+CLI::App* addFleetStoreCommand(CLI::App& app, std::function<int()>* command);
 
 }  // namespace tlsedge::cli

@@ -112,7 +112,7 @@ int main(int argc, char** argv) {
   addHelpCommand(tlsedge::cli::addCertCommand(app, &command), "tlsedge cert", &command);
   addHelpCommand(tlsedge::cli::addAcmeCommand(app, &command), "tlsedge acme", &command);
   addHelpCommand(tlsedge::cli::addFleetCommand(app, &command), "tlsedge fleet-key", &command);
-  addHelpCommand(tlsedge::cli::addFleetImportCommand(app, &command), "tlsedge fleet", &command);
+  addHelpCommand(tlsedge::cli::addFleetStoreCommand(app, &command), "tlsedge fleet", &command);
 
   app.add_subcommand("default-config", "print the embedded default configuration")
       ->callback(setCommand([] {

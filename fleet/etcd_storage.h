@@ -86,6 +86,7 @@ class EtcdStorage final : public certstore::Storage {
   // A value read from etcd at `etcdKey`, opened if it is sealed.
   Result<std::string> reveal(std::string_view etcdKey, std::string value) const;
   const EtcdClient& client() const { return *client_; }
+  const FleetKey& fleetKey() const { return *key_; }
   const std::string& prefix() const { return prefix_; }
 
  private:

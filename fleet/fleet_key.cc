@@ -177,6 +177,13 @@ std::vector<std::string> FleetKey::ids() const {
 
 bool FleetKey::isSealed(std::string_view value) { return value.starts_with(kMagic); }
 
+std::string_view FleetKey::sealedWith(std::string_view value) {
+  if (!isSealed(value) || value.size() < kMagic.size() + 1) return {};
+  const size_t idLen = static_cast<uint8_t>(value[kMagic.size()]);
+  if (value.size() < kMagic.size() + 1 + idLen) return {};
+  return value.substr(kMagic.size() + 1, idLen);
+}
+
 Result<std::string> FleetKey::seal(std::string_view plaintext, std::string_view aad) const {
   const Key& key = keys_.front();
   std::string out(kMagic);

@@ -75,6 +75,9 @@ class FleetKey {
   Result<std::string> open(std::string_view sealed, std::string_view aad) const;
   // Whether `value` starts with the sealed format's magic.
   static bool isSealed(std::string_view value);
+  // The id of the key that sealed `value` ("" when it is not sealed or
+  // too short to say).
+  static std::string_view sealedWith(std::string_view value);
 
   // The id of the key that seals (the file's first).
   const std::string& sealingId() const { return keys_.front().id; }

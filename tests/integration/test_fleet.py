@@ -17,6 +17,9 @@ polled (bounded) until it shows the expected serial:
   meanwhile serves from its state directory; etcd back, a change reaches
   every node again; the metric says so; a new node started meanwhile
   (empty state directory) answers /readyz 503 until its first read;
+- the fleet key rotated: the new key first, `tlsedge fleet reseal` seals
+  every sealed value again under it (a second run finds none to do), and
+  with the old key dropped a new node opens and serves everything;
 - etcd's leader killed while uploads go through two nodes: every upload
   that succeeded is in etcd and on every node; one that failed said why and
   left its entry whole or absent, and lands when made again;
@@ -327,6 +330,48 @@ class FleetTest(unittest.TestCase):
         res = run([tlsedge_bin(), "fleet", "import", "-c", solo], timeout=60)
         self.assertEqual(res.returncode, 1)
         self.assertIn("no `storage: { etcd: ... }`", res.stderr)
+
+    def test_the_fleet_key_rotated_with_reseal(self):
+        def sealed_with(value):
+            self.assertTrue(value.startswith(SEALED), value[:40])
+            n = value[len(SEALED)]
+            return value[len(SEALED) + 1:len(SEALED) + 1 + n].decode()
+
+        def key_ids():
+            return {k: sealed_with(v) for k, v in self.etcd.range_prefix(f"{PREFIX}/".encode())
+                    if v.startswith(SEALED)}
+
+        def write_keys(*lines):
+            with open(self.key_file, "w") as f:
+                f.write("".join(lines))
+
+        with open(self.key_file) as f:
+            old = f.read()
+        self.start_node("a")
+        self.add("a", "shop", self.shop1)
+        self.wait_serial("a", "shop.test", self.shop1.serial)
+        self.assertEqual(set(key_ids().values()), {"it1"})
+        # The new key first on every node (here one), restarted; then reseal.
+        new = run([tlsedge_bin(), "fleet-key", "new", "--id", "it2"]).stdout
+        write_keys(new, old)
+        self.nodes["a"].stop()
+        self.start_node("a")
+        res = run([tlsedge_bin(), "fleet", "reseal", "-c", self.nodes["a"].config_path])
+        self.assertEqual(res.returncode, 0, res.stderr)
+        held = key_ids()
+        self.assertIn(f"{PREFIX}/certs/shop/privkey.pem".encode(), held)
+        self.assertIn(f"sealed {len(held)} values again under fleet key 'it2' (0 already were)",
+                      res.stdout)
+        self.assertEqual(set(held.values()), {"it2"})
+        res = run([tlsedge_bin(), "fleet", "reseal", "-c", self.nodes["a"].config_path])
+        self.assertIn(f"sealed 0 values again under fleet key 'it2' ({len(held)} already were)",
+                      res.stdout)
+        # The old key dropped: a new node opens everything with the new one.
+        write_keys(new)
+        self.start_node("b")
+        self.wait_serial("b", "shop.test", self.shop1.serial)
+        self.add("b", "shop", self.shop2, "--replace")
+        self.wait_serial("a", "shop.test", self.shop2.serial)
 
     def test_the_etcd_leader_killed_during_uploads(self):
         for n in "abc":

@@ -100,6 +100,10 @@ TEST(FleetKey, RotationOpensOldValuesAndSealsUnderTheNewKey) {
   auto sealedNew = after.seal("key bytes", "k");
   ASSERT_TRUE(sealedNew.ok());
   EXPECT_EQ(sealedNew->substr(15, 4), std::string("\x03new", 4));
+  EXPECT_EQ(FleetKey::sealedWith(*sealedNew), "new");  // what `fleet reseal` looks at
+  EXPECT_EQ(FleetKey::sealedWith(*sealedOld), "old");
+  EXPECT_EQ(FleetKey::sealedWith("plain PEM"), "");
+  EXPECT_EQ(FleetKey::sealedWith(sealedNew->substr(0, 17)), "");  // the id cut short
   // Once the old key is dropped, old values no longer open; new ones do.
   const FleetKey done = ring(std::string("new ") + kKeyB + "\n");
   EXPECT_TRUE(done.open(*sealedNew, "k").ok());

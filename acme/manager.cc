@@ -261,7 +261,9 @@ void Manager::lockTaken(const std::string& site, OrderRequest request,
   state.orderUrl.clear();
   restore(site, state);
   refresh(site, state);
-  if (!forced && s.nextRenewal > now) {
+  // After the re-read (refresh's "due now" is its own clock, maybe a
+  // second past `now`: comparing with `now` called a due site not due).
+  if (!forced && s.nextRenewal > ::time(nullptr)) {
     log::info("acme: site `" + site + "`: not due after all (" + s.nextReason +
               "): another node of the fleet saw to it");
     releaseLock(site, state);

@@ -60,6 +60,12 @@ void FleetAcme::close() {
 }
 
 void FleetAcme::acquire(const std::string& site, Taken done) {
+  // A release of this site's lock still running would delete the lock this
+  // acquire finds on our lease (same node, same lease): after it, then.
+  if (auto releasing = releasing_.find(site); releasing != releasing_.end()) {
+    releasing->second.push_back(std::move(done));
+    return;
+  }
   if (session_.lease() == 0) {  // none yet (etcd unreachable): the order waits
     waiting_.emplace_back(site, std::move(done));
     return;
@@ -91,14 +97,19 @@ void FleetAcme::release(const std::string& site) {
   if (it == held_.end()) return;
   const int64_t revision = it->second;
   held_.erase(it);
+  releasing_[site];
   net::offload<Status>(
       loop_,
       [fleet = fleet_, key = fleet::lockKey(fleet_->prefix(), "acme/" + site), revision] {
         return fleet::unlock(fleet->client(), key, revision);
       },
-      [site](Status released) {
+      [this, alive = std::weak_ptr<int>(alive_), site](Status released) {
         // Not fatal: the lock goes with the lease at the latest.
         if (!released) log::warning("acme: site `" + site + "`: " + released.error().message);
+        if (alive.expired()) return;
+        auto waiting = std::move(releasing_[site]);
+        releasing_.erase(site);
+        for (Taken& done : waiting) acquire(site, std::move(done));
       });
 }
 

@@ -71,6 +71,8 @@ class FleetAcme final : public acme::OrderLocks, public acme::ChallengeSharing {
   std::unique_ptr<fleet::EtcdWatch> watch_;
   uv_timer_t* timer_;
   std::map<std::string, int64_t> held_;  // site -> its lock's create revision
+  // Sites whose lock is being released, and the acquires waiting for it.
+  std::map<std::string, std::vector<Taken>> releasing_;
   // Asked for before the first lease: taken once it is granted.
   std::vector<std::pair<std::string, Taken>> waiting_;
   bool closed_ = false;

@@ -11,6 +11,7 @@
 #include "certstore/credentials.h"
 #include "certstore/store.h"
 #include "net/loop.h"
+#include "net/offload.h"
 
 namespace tlsedge::certstore {
 
@@ -128,14 +129,17 @@ void CertificateWatcher::watchStore(conf::ConfigPtr config) {
       certstore::StoreBindings::build(config, *current_()));
   storeConfig_ = std::move(config);
   startStoreWatch();
-  if (store_ == nullptr) {
+  if (store_ == nullptr && !storeConfig_->etcd) {
     log::info("certificate store " + storeConfig_->stateDir +
               "/certs does not exist: not watched (once created, SIGHUP starts watching it)");
   }
 }
 
 void CertificateWatcher::startStoreWatch() {
-  if (store_ != nullptr || storeConfig_ == nullptr) return;
+  // Fleet mode: only the replica writes <state>/certs, and it names every
+  // entry it writes (storeEntryChanged(name, true)); the kernel's events
+  // would apply its batches once more, a thousand at a time.
+  if (store_ != nullptr || storeConfig_ == nullptr || storeConfig_->etcd) return;
   std::string path = storeConfig_->stateDir + "/certs";
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return;
@@ -166,13 +170,13 @@ void CertificateWatcher::onStoreEvent(uv_fs_event_t* handle, const char* filenam
   self->storeEntryChanged(filename);
 }
 
-void CertificateWatcher::storeEntryChanged(const std::string& name) {
+void CertificateWatcher::storeEntryChanged(const std::string& name, bool written) {
   // Temporaries (".tmp-NAME-...", ".rm-NAME-...") are half-written or on
   // their way out: only the rename that publishes an entry counts.
   if (timer_ == nullptr || name.empty() || name[0] == '.') return;
   startStoreWatch();  // the admin API may just have created certs/
   storeMarked_.insert(name);
-  uv_timer_start(timer_, &CertificateWatcher::onTimer, kDebounce.count(), 0);
+  uv_timer_start(timer_, &CertificateWatcher::onTimer, written ? 0 : kDebounce.count(), 0);
 }
 
 void CertificateWatcher::onEvent(uv_fs_event_t* handle, const char* filename, int,
@@ -252,9 +256,11 @@ void CertificateWatcher::swap(const conf::CertificateFiles& files) {
 }
 
 void CertificateWatcher::applyStore() {
+  if (rebuilding_) return;  // storeMarked_ waits for the rebuilt snapshot
   std::set<std::string> names;
   names.swap(storeMarked_);
   if (bindings_ == nullptr || storeConfig_ == nullptr) return;
+  if (names.size() >= kRebuildFrom) return rebuild(names.size());
   const certstore::CertificateStore store = certstore::CertificateStore::local(*storeConfig_);
   if (storeRescan_) {  // rare: O(store)
     storeRescan_ = false;
@@ -270,6 +276,50 @@ void CertificateWatcher::applyStore() {
     applyEntry(snapshot, store.directory(), name, std::move(loaded), now);
   }
   if (snapshot != before) publish_(std::move(snapshot));
+}
+
+void CertificateWatcher::rebuild(size_t changed) {
+  rebuilding_ = true;
+  struct Built {
+    Result<std::shared_ptr<const Selector>> snapshot = Error{};
+    StoreBindings bindings;
+  };
+  conf::ConfigPtr config = storeConfig_;
+  net::offload<std::shared_ptr<Built>>(
+      loop_,
+      [config] {
+        auto built = std::make_shared<Built>();
+        built->snapshot = Selector::build(*config, ::time(nullptr));
+        if (built->snapshot) built->bindings = StoreBindings::build(config, **built->snapshot);
+        return built;
+      },
+      [this, alive = std::weak_ptr<int>(alive_), config, changed](std::shared_ptr<Built> built) {
+        if (alive.expired()) return;
+        rebuilding_ = false;
+        if (timer_ == nullptr) return;  // closed
+        if (config != storeConfig_) {
+          // A reload meanwhile built its own snapshot from the files.
+        } else if (!built->snapshot) {
+          ++stats_.storeRefused;
+          storeRescan_ = true;  // one at a time instead: each refusal said
+          log::error("certificate store: " + std::to_string(changed) +
+                     " entries changed, rebuilding the snapshot failed: " +
+                     built->snapshot.error().message + "; applying them one by one");
+        } else {
+          bindings_ = std::make_unique<StoreBindings>(std::move(built->bindings));
+          stats_.storeApplied += changed;
+          log::info("certificate store: " + std::to_string(changed) +
+                    " entries changed at once: snapshot rebuilt (" +
+                    std::to_string((*built->snapshot)->certificateCount()) + " certificates)");
+          publish_(std::move(*built->snapshot));
+          // It read the `certificates:` files too: one that changed while
+          // it ran is looked at again (a few, each compared first).
+          for (const auto& [name, files] : certificates_) marked_.insert(name);
+        }
+        if (!storeMarked_.empty() || storeRescan_ || !marked_.empty()) {  // what came meanwhile
+          uv_timer_start(timer_, &CertificateWatcher::onTimer, 0, 0);
+        }
+      });
 }
 
 void CertificateWatcher::applyValidated(const std::string& name,

@@ -1,12 +1,17 @@
 // CertificateWatcher: hot swap of one certificate or store entry, without a
 // config reload. It watches (uv_fs_event) the directories of the config's
-// `certificates:` files and the state directory's store (<state>/certs);
+// `certificates:` files and the state directory's store (<state>/certs; in
+// fleet mode the replica names each entry it writes instead);
 // kDebounce after the last event each marked certificate or entry is
 // reloaded on its own, applied to the served snapshot in O(changed)
 // (Selector::withCertificate, certstore::StoreBindings) and handed to
 // `publish`; invalid material or a change a reload would refuse is logged,
 // counted, and the previous certificate keeps serving. The admin API's
-// uploads arrive as validated credentials (applyValidated).
+// uploads arrive as validated credentials (applyValidated). kRebuildFrom
+// store entries or more at once (a fleet node's first copy of the store, a
+// resync) are not applied one by one: the snapshot is built again from the
+// configuration and the files, as a reload builds it, on libuv's thread
+// pool; store changes named meanwhile are applied after it.
 //
 // The whole behaviour (settling writers, temporaries, what is refused, what
 // needs SIGHUP) is described in one place: docs/architecture.md, "Hot swap".
@@ -45,6 +50,8 @@ struct CertificateSwapStats {
 class CertificateWatcher {
  public:
   static constexpr std::chrono::milliseconds kDebounce{100};
+  // Store changes applied at once from this many: a rebuild (rebuild()).
+  static constexpr size_t kRebuildFrom = 1000;
   static constexpr std::chrono::milliseconds kSettle{1000};
 
   using Current = std::function<std::shared_ptr<const certstore::Selector>()>;
@@ -64,8 +71,10 @@ class CertificateWatcher {
   void watchStore(conf::ConfigPtr config);
   // Store entry `name` changed (added, replaced, removed; e.g. by the admin
   // API): applied kDebounce later, exactly as a watch event naming it, without
-  // waiting for the kernel's. Names starting with '.' are ignored.
-  void storeEntryChanged(const std::string& name);
+  // waiting for the kernel's. `written`: this process wrote it whole (the
+  // fleet replica): applied at the loop's next turn, with every entry named
+  // before then. Names starting with '.' are ignored.
+  void storeEntryChanged(const std::string& name, bool written = false);
   // Store entry `name` was just written (or removed: null) by this process
   // with `credentials` as validated (the admin API's upload): applied now,
   // from them, without reading the files back or waiting for the watch. The
@@ -75,7 +84,7 @@ class CertificateWatcher {
 
   const CertificateSwapStats& stats() const { return stats_; }
   // Store entries named and not yet applied (the debounce runs).
-  bool storePending() const { return !storeMarked_.empty() || storeRescan_; }
+  bool storePending() const { return !storeMarked_.empty() || storeRescan_ || rebuilding_; }
 
  private:
   struct Directory;
@@ -90,6 +99,10 @@ class CertificateWatcher {
   void closeStore();
   void startStoreWatch();
   void applyStore();
+  // `changed` store entries at once (a fleet node's first copy, a resync):
+  // the snapshot and its bindings built again from the configuration and
+  // the files, as a reload does, on libuv's thread pool.
+  void rebuild(size_t changed);
   // One entry's new state (null: removed; an error: refused) applied to
   // `snapshot`, counted and logged; the caller publishes.
   void applyEntry(std::shared_ptr<const certstore::Selector>& snapshot,
@@ -108,6 +121,8 @@ class CertificateWatcher {
   std::unique_ptr<certstore::StoreBindings> bindings_;
   std::set<std::string> storeMarked_;  // store entries to apply at the next timer
   bool storeRescan_ = false;           // the kernel named no entry: look at all
+  bool rebuilding_ = false;            // a rebuild runs on the pool: store changes wait
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // pool work outliving us checks it
   CertificateSwapStats stats_;
 };
 

@@ -117,10 +117,12 @@ class ControlLoop {
     tickets_ = std::make_unique<TicketKeys>(&loop_, *workers_, config.tls);
     certificates_ = std::make_unique<CertificateFeed>(&loop_, *workers_, generation_->selector);
     // In fleet mode the replica writes the fleet's entries into the state
-    // directory; the store watcher applies each one it names.
-    if (Status opened = storage_.start(
-            &loop_, config,
-            [this](const std::string& name) { certificates_->watcher().storeEntryChanged(name); });
+    // directory, each whole; the store watcher applies them at once.
+    if (Status opened = storage_.start(&loop_, config,
+                                       [this](const std::string& name) {
+                                         certificates_->watcher().storeEntryChanged(
+                                             name, /*written=*/true);
+                                       });
         !opened) {
       return opened;
     }

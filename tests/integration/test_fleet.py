@@ -17,6 +17,9 @@ polled (bounded) until it shows the expected serial:
   meanwhile serves from its state directory; etcd back, a change reaches
   every node again; the metric says so; a new node started meanwhile
   (empty state directory) answers /readyz 503 until its first read;
+- a new node on an empty state directory, 1200 entries in etcd (imported):
+  written in batches, applied in one rebuild of the snapshot (not one by
+  one), ready only after it; a later change is applied alone;
 - the fleet key rotated: the new key first, `tlsedge fleet reseal` seals
   every sealed value again under it (a second run finds none to do), and
   with the old key dropped a new node opens and serves everything;
@@ -30,6 +33,7 @@ polled (bounded) until it shows the expected serial:
   etcd, and on no node's disk."""
 
 import os
+import shutil
 import signal
 import socket
 import ssl
@@ -330,6 +334,38 @@ class FleetTest(unittest.TestCase):
         res = run([tlsedge_bin(), "fleet", "import", "-c", solo], timeout=60)
         self.assertEqual(res.returncode, 1)
         self.assertIn("no `storage: { etcd: ... }`", res.stderr)
+
+    def test_a_new_node_takes_a_big_store_in_one_rebuild(self):
+        # 1200 entries (one leaf under 1200 names, copied on disk), imported;
+        # a new node writes them in batches and applies them in one rebuild,
+        # not one by one, and is ready only then.
+        solo_dir = os.path.join(self.tmp, "state-solo")
+        solo = self.write_config("solo", base_config(
+            solo_dir, sites=[site("shop", ["shop.test"], [respond_route("/", 200, "shop\n")])]))
+        res = run([tlsedge_bin(), "cert", "add", "shop", "--cert", self.shop1.cert, "--key",
+                   self.shop1.key, "--offline", "-c", solo], timeout=60)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        certs = os.path.join(solo_dir, "certs")
+        for i in range(1199):
+            shutil.copytree(os.path.join(certs, "shop"), os.path.join(certs, f"copy{i}"))
+        fleet = self.write_config("fleet-a", self.config("a"))
+        res = run([tlsedge_bin(), "fleet", "import", "-c", fleet, "--from", solo_dir], timeout=120)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertIn("imported 1200 certificate entries", res.stdout)
+
+        a = self.start_node("a")
+        self.wait_for("a", "/readyz", lambda: self.readyz("a"), (200, "ready\n"),
+                      VISIBLE_WITHIN_S * 4)
+        self.assertEqual(self.serial("a", "shop.test"), self.shop1.serial)
+        self.assertEqual(a.count_lines(r"in sync .* \(1200 entries written\)"), 1, a.log())
+        self.assertEqual(a.count_lines(r"certificate store: 1200 entries changed at once: "
+                                       r"snapshot rebuilt \(1201 certificates\)"), 1, a.log())
+        self.assertEqual(a.count_lines(r"certificate store entry \S+ added"), 0)
+        self.assertEqual(len(os.listdir(os.path.join(self.tmp, "state-a", "certs"))), 1200)
+        # Small changes after it are applied one by one again.
+        self.add("a", "copy0", self.spare, "--replace")
+        self.wait_for("a", "the replace applied", lambda: a.count_lines(
+            r"certificate store entry copy0 replaced"), 1, VISIBLE_WITHIN_S)
 
     def test_the_fleet_key_rotated_with_reseal(self):
         def sealed_with(value):

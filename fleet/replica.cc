@@ -1,7 +1,6 @@
 #include "fleet/replica.h"
 
 #include <algorithm>
-#include <span>
 #include <vector>
 
 #include "base/log.h"
@@ -87,17 +86,20 @@ class Writer {
     if (pending_.size() >= static_cast<size_t>(kPage)) flush();
   }
 
-  // Writes what was gathered; a group that fails is reported and skipped.
+  // Writes what was gathered. After an error, what is left goes one entry at
+  // a time, so that only the entry that fails is reported and skipped.
   void flush() {
-    std::span<const certstore::FileStorage::GroupWrite> rest(pending_);
-    size_t at = 0;
-    while (!rest.empty()) {
-      auto written = local_.storeGroups(rest);
-      for (size_t i = 0; i < written.groups; ++i) out_.changed.insert(names_[at + i]);
-      if (written.status.ok()) break;
-      failed(names_[at + written.groups], written.status.error());
-      at += written.groups + 1;
-      rest = rest.subspan(written.groups + 1);
+    auto written = local_.storeGroups(pending_);
+    for (size_t i = 0; i < written.groups; ++i) out_.changed.insert(names_[i]);
+    if (!written.status.ok()) {
+      for (size_t i = written.groups; i < pending_.size(); ++i) {
+        auto one = local_.storeGroups({&pending_[i], 1});
+        if (one.status.ok()) {
+          out_.changed.insert(names_[i]);
+        } else {
+          failed(names_[i], one.status.error());
+        }
+      }
     }
     pending_.clear();
     names_.clear();

@@ -4,7 +4,7 @@ every node, etcd requests per start.
 
 Run by hand (not in CI), after a release build:
 
-    bench/fleet_bench.py [--counts 1000,100000] [--rounds 100] [--bin build/release/cli/tlsedge]
+    bench/fleet_bench.py [--counts 1000,100000] [--rounds 100] [--renewal] [--bin build/release/cli/tlsedge]
 
 For each count N: a real 3-member etcd cluster (TLS, client certificates;
 tests/integration/etcd.py) in a temporary directory, filled with the N
@@ -26,6 +26,14 @@ store's certificate for it) and `shop` (shop.test). Then:
    node A's admin socket, and from the moment it is sent makes handshakes
    to every node in turn until all three serve it: the round's time is
    when the last one did. p50, p99 and max over the rounds.
+
+With --renewal, before the counts: etcd requests per ACME renewal. Real
+Pebble (tests/integration/pebble.py, HTTP-01 on 127.0.0.2), one fleet node
+with an `acme: true` site; once its first certificate is stored, the node's
+`tlsedge_fleet_etcd_requests_total` is read, `tlsedge acme renew` orders
+again, and the counter is read once the second one is stored; the
+background rate (lease refreshes, ticket ring reads) over as long an idle
+stretch before is subtracted.
 
 Prints one table per N; docs/benchmarks.md ("Fleet mode") has a run."""
 
@@ -50,6 +58,8 @@ from daemon import Daemon  # noqa: E402
 from etcd import EtcdCluster  # noqa: E402
 from scrape import scrape, value  # noqa: E402
 from upload_to_handshake import put  # noqa: E402
+from common import closed_port  # noqa: E402
+from pebble import Pebble  # noqa: E402
 import pki  # noqa: E402
 
 PREFIX = "/tlsedge-bench"
@@ -214,6 +224,88 @@ class Bench:
                 d.cleanup()
 
 
+class Cleanups:
+    """What the test harness's fixtures register with a test case: run at the end."""
+
+    def __init__(self):
+        self.calls = []
+
+    def addCleanup(self, fn, *args):
+        self.calls.append((fn, args))
+
+    def run(self):
+        for fn, args in reversed(self.calls):
+            fn(*args)
+
+
+def renewal_requests(args):
+    """etcd requests of one forced ACME renewal on a fleet node (see above)."""
+    top = tempfile.mkdtemp(prefix="fleet-bench-renewal-")
+    cleanups = Cleanups()
+    try:
+        etcd = EtcdCluster(top, members=3, tls=True)
+        cleanups.addCleanup(etcd.stop)
+        key_file = os.path.join(top, "fleet.key")
+        line = subprocess.run([args.bin, "fleet-key", "new"], check=True, capture_output=True,
+                              text=True).stdout
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(line)
+        http_port = closed_port()
+        pebble = Pebble(cleanups, top, http_port,
+                        env={"PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0",
+                             "PEBBLE_AUTHZREUSE": "0"})
+        pebble.add_a("shop.test", ["127.0.0.2"])
+        fallback = pki.Certs(os.path.join(top, "pki")).leaf("fallback", ["fallback.test"])
+        cfg = base_config(os.path.join(top, "state"), http=(f"127.0.0.2:{http_port}",),
+                          https=("127.0.0.2:0",), certificates={"fallback": fallback},
+                          default_certificate="fallback",
+                          sites=[site("shop", ["shop.test"], [respond_route("/", 200, "x\n")],
+                                      tls={"acme": True})])
+        cfg["acme"] = {"directory": pebble.directory, "email": "ops@shop.test",
+                       "trusted_roots": [pebble.ca_cert],
+                       "preflight_resolve": {"shop.test": "127.0.0.2"}}
+        cfg["storage"] = {"etcd": {
+            "endpoints": etcd.endpoints, "prefix": PREFIX,
+            "tls": {"ca": etcd.ca_cert, "cert": etcd.client_cert, "key": etcd.client_key},
+            "key_file": key_file, "node": "a"}}
+        d = Daemon(top, cfg, name="node-a")
+        cleanups.addCleanup(d.cleanup)
+        d.start()
+        stored = r"acme: certificate `acme-shop` for site `shop` \(shop.test\) issued and stored"
+
+        def wait_stored(n):
+            deadline = time.monotonic() + 60
+            while d.count_lines(stored) < n:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"no certificate stored\n{d.log()[-3000:]}")
+                time.sleep(0.05)
+
+        def unary():
+            return value(scrape(d.metrics_address), "tlsedge_fleet_etcd_requests_total",
+                         kind="unary")
+        wait_stored(1)
+        time.sleep(2)
+        t0, idle0 = time.monotonic(), unary()
+        res = subprocess.run([args.bin, "acme", "renew", "shop", "-c", d.config_path],
+                             capture_output=True, text=True)
+        if res.returncode != 0:
+            raise RuntimeError(res.stderr)
+        wait_stored(2)
+        time.sleep(1)  # the lock's release and the answers' removal
+        renewal, seconds = unary() - idle0, time.monotonic() - t0
+        t1, idle1 = time.monotonic(), unary()
+        time.sleep(seconds)
+        background = (unary() - idle1) * seconds / (time.monotonic() - t1)
+        print(f"ACME renewal (HTTP-01, one host) on a fleet node: {renewal:.0f} etcd requests "
+              f"in {seconds:.1f} s, of which about {background:.0f} background "
+              f"(lease refreshes, ticket ring): ~{renewal - background:.0f} for the renewal",
+              flush=True)
+    finally:
+        cleanups.run()
+        shutil.rmtree(top, ignore_errors=True)
+
+
 def quantile(values, q):
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -224,10 +316,14 @@ def main():
     parser.add_argument("--counts", default="1000,100000")
     parser.add_argument("--rounds", type=int, default=100)
     parser.add_argument("--bin", help="the tlsedge binary (default: build/release/cli/tlsedge)")
+    parser.add_argument("--renewal", action="store_true",
+                        help="also count etcd requests per ACME renewal (real Pebble)")
     args = parser.parse_args()
     args.build = os.path.abspath(os.path.join(ROOT, "build", "release"))
     args.bin = os.path.abspath(args.bin or os.path.join(args.build, "cli", "tlsedge"))
     os.environ["TLSEDGE_BIN"] = args.bin
+    if args.renewal:
+        renewal_requests(args)
     for count in (int(c) for c in args.counts.split(",")):
         top = tempfile.mkdtemp(prefix=f"fleet-bench-{count}-")
         bench = None

@@ -1,6 +1,11 @@
 #include "fleet/replica.h"
 
 #include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <thread>
 #include <vector>
 
 #include "base/log.h"
@@ -119,6 +124,44 @@ class Writer {
 
 std::string certsPrefix(const EtcdStorage& fleet) { return fleet.etcdKey(kCerts) + "/"; }
 
+// A full read's pages, handed from the thread that reads them to the one
+// that opens and writes them, so that etcd's answer and the disk writes
+// overlap (a new node's start was their sum). At most kAhead pages wait:
+// memory stays a few pages.
+class PageQueue {
+ public:
+  static constexpr size_t kAhead = 2;
+
+  void push(std::vector<KeyValue> page) {
+    std::unique_lock lock(mutex_);
+    room_.wait(lock, [&] { return pages_.size() < kAhead; });
+    pages_.push_back(std::move(page));
+    ready_.notify_one();
+  }
+  void finish() {
+    std::lock_guard lock(mutex_);
+    finished_ = true;
+    ready_.notify_one();
+  }
+  // The next page; none once the reader finished and every page was taken.
+  std::optional<std::vector<KeyValue>> pop() {
+    std::unique_lock lock(mutex_);
+    ready_.wait(lock, [&] { return !pages_.empty() || finished_; });
+    if (pages_.empty()) return std::nullopt;
+    std::vector<KeyValue> page = std::move(pages_.front());
+    pages_.pop_front();
+    room_.notify_one();
+    return page;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable ready_;
+  std::condition_variable room_;
+  std::deque<std::vector<KeyValue>> pages_;
+  bool finished_ = false;
+};
+
 }  // namespace
 
 Replica::Outcome syncAll(const EtcdStorage& fleet, certstore::FileStorage& local) {
@@ -133,19 +176,27 @@ Replica::Outcome syncAll(const EtcdStorage& fleet, certstore::FileStorage& local
     writer.add(std::move(current));
     current = Entry{};
   };
-  auto scanned =
-      fleet.client().scan(under, false, kPage, [&](std::vector<KeyValue>& page) -> Status {
-        for (KeyValue& kv : page) {
-          std::string_view name, file;
-          if (!splitKey(kv.key, under, name, file)) continue;
-          if (name != current.name) {  // keys come sorted: an entry's are adjacent
-            next();
-            current.name = std::string(name);
-          }
-          addItem(fleet, current, file, kv);
-        }
-        return Ok{};
-      });
+  PageQueue pages;
+  Result<int64_t> scanned = Error{};
+  std::thread reader([&] {
+    scanned = fleet.client().scan(under, false, kPage, [&](std::vector<KeyValue>& page) -> Status {
+      pages.push(std::move(page));
+      return Ok{};
+    });
+    pages.finish();
+  });
+  while (std::optional<std::vector<KeyValue>> page = pages.pop()) {
+    for (KeyValue& kv : *page) {
+      std::string_view name, file;
+      if (!splitKey(kv.key, under, name, file)) continue;
+      if (name != current.name) {  // keys come sorted: an entry's are adjacent
+        next();
+        current.name = std::string(name);
+      }
+      addItem(fleet, current, file, kv);
+    }
+  }
+  reader.join();
   if (!scanned) {
     writer.flush();                // whole entries, each as of the scan's revision
     out.status = scanned.error();  // nothing removed: the read was not whole

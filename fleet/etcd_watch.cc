@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "net/loop.h"
+
 namespace tlsedge::fleet {
 
 using Json = nlohmann::json;
@@ -16,7 +18,19 @@ Result<std::unique_ptr<EtcdWatch>> EtcdWatch::create(uv_loop_t* loop,
   if (!options) return options.error();
   auto http = http::HttpClient::create(loop, std::move(*options));
   if (!http) return http.error();
-  return std::unique_ptr<EtcdWatch>(new EtcdWatch(std::move(*http), config.endpoints));
+  return std::unique_ptr<EtcdWatch>(new EtcdWatch(loop, std::move(*http), config.endpoints));
+}
+
+EtcdWatch::EtcdWatch(uv_loop_t* loop, std::unique_ptr<http::HttpClient> http,
+                     std::vector<std::string> endpoints)
+    : http_(std::move(http)), endpoints_(std::move(endpoints)), probeTimer_(new uv_timer_t) {
+  uv_timer_init(loop, probeTimer_);
+  probeTimer_->data = this;
+}
+
+EtcdWatch::~EtcdWatch() {
+  stop();
+  net::closeAndDelete(reinterpret_cast<uv_handle_t*>(probeTimer_), probeTimer_);
 }
 
 void EtcdWatch::start(const std::string& prefix, int64_t fromRevision, OnEvents onEvents,
@@ -27,6 +41,7 @@ void EtcdWatch::start(const std::string& prefix, int64_t fromRevision, OnEvents 
   pending_.clear();
   endWhy_ = Error{};
   compactRevision_ = 0;
+  prefix_ = prefix;
   Json create{{"key", gateway::base64(prefix)},
               {"range_end", gateway::base64(prefixEnd(prefix))},
               {"start_revision", std::to_string(fromRevision)}};
@@ -52,6 +67,8 @@ void EtcdWatch::start(const std::string& prefix, int64_t fromRevision, OnEvents 
     return true;
   };
   ++streams_;
+  const auto every = static_cast<uint64_t>(kProbeEvery.count());
+  uv_timer_start(probeTimer_, &EtcdWatch::onProbeTimer, every, every);
   request_ = http_->send(std::move(request), [this](Result<http::HttpResponse> response) {
     request_ = 0;
     if (!endWhy_.message.empty() || compactRevision_ != 0) return ended(endWhy_);
@@ -108,7 +125,38 @@ bool EtcdWatch::line(std::string_view text) {
   return true;
 }
 
+void EtcdWatch::onProbeTimer(uv_timer_t* timer) noexcept {
+  static_cast<EtcdWatch*>(timer->data)->probe();
+}
+
+void EtcdWatch::probe() {
+  if (request_ == 0 || probe_ != 0) return;
+  const std::string& endpoint = endpoints_[next_];
+  http::HttpRequest request;
+  request.method = "POST";
+  request.url = endpoint + "/v3/kv/range";
+  request.body = Json{
+      {"key", gateway::base64(prefix_)},
+      {"range_end", gateway::base64(prefixEnd(prefix_))},
+      {"count_only",
+       true}}.dump();
+  request.headers.push_back({"Content-Type", "application/json"});
+  probe_ = http_->send(std::move(request), [this, endpoint](Result<http::HttpResponse> answer) {
+    probe_ = 0;
+    if (answer && answer->status == 200) return;
+    const Error why = answer ? gateway::answerError(answer->status, answer->body) : answer.error();
+    http_->cancel(request_);
+    request_ = 0;
+    ended(makeError(
+        "etcd member " + endpoint + " under the watch did not answer a read (" + why.message + ")",
+        ErrorKind::kUnavailable));
+  });
+}
+
 void EtcdWatch::ended(Error why) {
+  uv_timer_stop(probeTimer_);
+  if (probe_ != 0) http_->cancel(probe_);
+  probe_ = 0;
   if (compactRevision_ == 0) next_ = (next_ + 1) % endpoints_.size();  // try another member
   OnEnd onEnd = std::move(onEnd_);
   onEvents_ = nullptr;
@@ -116,6 +164,9 @@ void EtcdWatch::ended(Error why) {
 }
 
 void EtcdWatch::stop() {
+  uv_timer_stop(probeTimer_);
+  if (probe_ != 0) http_->cancel(probe_);
+  probe_ = 0;
   if (request_ != 0) http_->cancel(request_);
   request_ = 0;
   onEvents_ = nullptr;

@@ -10,12 +10,20 @@
 // from there. Each start uses the next endpoint after one whose stream
 // failed.
 //
+// A stream can also go quiet without ending: its member frozen, or cut off
+// behind a connection that stays open. So every kProbeEvery the watch asks
+// the same member for a linearizable count of the prefix (which needs the
+// member to be live and to reach the leader); a failed or late answer
+// (the configured timeout) ends the stream like any failure, and the next
+// start goes to another member.
+//
 // Thread: the loop given to create(). Lifetime: stop() (or the destructor)
 // drops the stream; no callback runs after it.
 #pragma once
 
 #include <uv.h>
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -42,9 +50,11 @@ class EtcdWatch {
   // revision the revision compacted to (0 otherwise).
   using OnEnd = std::function<void(Error why, int64_t compactRevision)>;
 
+  static constexpr std::chrono::milliseconds kProbeEvery{10000};
+
   static Result<std::unique_ptr<EtcdWatch>> create(uv_loop_t* loop,
                                                    const conf::EtcdStorage& config);
-  ~EtcdWatch() { stop(); }
+  ~EtcdWatch();
 
   // Watches every key starting with `prefix` from `fromRevision` on.
   // Replaces a stream already running (its callbacks no longer run).
@@ -55,17 +65,22 @@ class EtcdWatch {
   uint64_t streams() const { return streams_; }
 
  private:
-  EtcdWatch(std::unique_ptr<http::HttpClient> http, std::vector<std::string> endpoints)
-      : http_(std::move(http)), endpoints_(std::move(endpoints)) {}
+  EtcdWatch(uv_loop_t* loop, std::unique_ptr<http::HttpClient> http,
+            std::vector<std::string> endpoints);
   // One line of the stream; false ends it (`end_` then says why).
   bool line(std::string_view text);
   void ended(Error why);
+  static void onProbeTimer(uv_timer_t* timer) noexcept;
+  void probe();
 
   std::unique_ptr<http::HttpClient> http_;
   std::vector<std::string> endpoints_;
   size_t next_ = 0;
   uint64_t request_ = 0;  // the stream's HttpClient request id; 0: none
-  std::string pending_;   // the part of a line received so far
+  uint64_t probe_ = 0;    // the liveness read's request id; 0: none
+  uv_timer_t* probeTimer_;
+  std::string prefix_;
+  std::string pending_;  // the part of a line received so far
   OnEvents onEvents_;
   OnEnd onEnd_;
   Error endWhy_;

@@ -127,7 +127,9 @@ std::string certsPrefix(const EtcdStorage& fleet) { return fleet.etcdKey(kCerts)
 // A full read's pages, handed from the thread that reads them to the one
 // that opens and writes them, so that etcd's answer and the disk writes
 // overlap (a new node's start was their sum). At most kAhead pages wait:
-// memory stays a few pages.
+// memory stays a few pages. Its mutex is a sanctioned exception to rule 2
+// (docs/principles.md): both threads are one pool job's, which joins the
+// reader; no loop's state is touched.
 class PageQueue {
  public:
   static constexpr size_t kAhead = 2;

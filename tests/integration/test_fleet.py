@@ -33,6 +33,7 @@ polled (bounded) until it shows the expected serial:
   etcd, and on no node's disk."""
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -53,6 +54,7 @@ from pki import Certs
 from scrape import scrape, value
 
 VISIBLE_WITHIN_S = 10.0 if sanitizer() else 5.0  # bounds; the benchmark measures
+PROBE_EVERY_S = 10.0  # fleet/etcd_watch.h, kProbeEvery
 PREFIX = "/tlsedge-it"
 SEALED = b"tlsedge-sealed\x01"
 
@@ -494,6 +496,31 @@ class FleetTest(unittest.TestCase):
         self.add("b", "shop", self.shop3, "--replace")
         for n in "ab":
             self.wait_serial(n, "shop.test", self.shop3.serial)
+
+    def test_a_frozen_member_under_a_watch_is_left_for_another(self):
+        # Every node lists a follower first: its watches and reads start
+        # there. Frozen (SIGSTOP), it keeps the watch's connection open and
+        # silent; the liveness read finds it out.
+        leader = self.etcd.leader()
+        frozen = next(i for i in range(3) if i != leader)
+        first = self.etcd.endpoints[frozen]
+        endpoints = [first] + [e for e in self.etcd.endpoints if e != first]
+        for n in "ab":
+            cfg = self.config(n)
+            cfg["storage"]["etcd"]["endpoints"] = endpoints
+            self.nodes[n] = start_daemon(self, self.tmp, cfg, name=f"node-{n}")
+        self.add("a", "shop", self.shop1)
+        for n in "ab":
+            self.wait_serial(n, "shop.test", self.shop1.serial)
+        self.etcd.kill(frozen, signal.SIGSTOP)
+        try:
+            self.add("a", "shop", self.shop2, "--replace")  # gives up on the frozen member
+            self.wait_serial("b", "shop.test", self.shop2.serial,
+                             timeout=PROBE_EVERY_S + VISIBLE_WITHIN_S * 4)
+        finally:
+            self.etcd.kill(frozen, signal.SIGCONT)
+        self.assertGreaterEqual(self.nodes["b"].count_lines(
+            re.escape(f"etcd member {first} under the watch did not answer a read")), 1)
 
     def test_a_watch_behind_compaction_reads_everything_again(self):
         a = self.start_node("a")

@@ -171,7 +171,8 @@ class Bench:
         row = {"case": name, "seconds": seconds, "hwm": vm_hwm(d.proc.pid)}
         if fleet:
             deadline = time.monotonic() + 60
-            while not any("the store is in sync" in ln for ln in d.lines()):
+            while not any("the store is in sync" in ln or "resumes from revision" in ln
+                          for ln in d.lines()):
                 if time.monotonic() > deadline:
                     raise RuntimeError(d.log()[-3000:])
                 time.sleep(POLL_S)
@@ -180,7 +181,7 @@ class Bench:
             row["watch"] = value(samples, "tlsedge_fleet_etcd_requests_total", kind="watch")
             row["written"] = next((m.group(1) for ln in d.lines()
                                    if (m := re.search(r"in sync .*\((\d+) entries written", ln))),
-                                  "?")
+                                  "0")
         d.cleanup()
         return row
 

@@ -186,8 +186,9 @@ void addControl(Families& f, const MetricsInput& in) {
     f.set("tlsedge_fleet_storage_revision", "The etcd revision the node's store reflects.",
           toDouble(r.revision));
     f.count("tlsedge_fleet_storage_full_reads_total",
-            "Full reads of the fleet's store: at start, after etcd was unreachable, and when "
-            "the watch fell behind compaction (those also in ..._resyncs_total).",
+            "Full reads of the fleet's store: at start unless the state directory's copy "
+            "resumes from the revision it recorded, and when the watch fell behind compaction "
+            "(those also in ..._resyncs_total).",
             r.fullSyncs);
     f.count("tlsedge_fleet_storage_resyncs_total",
             "Full reads because the watch's revision had been compacted away.", r.resyncs);

@@ -45,7 +45,7 @@ Status StorageChoice::start(uv_loop_t* loop, const conf::Config& config, Changed
 
 std::string StorageChoice::notReady(bool applying) {
   if (replica_ == nullptr || served_) return "";
-  if (replica_->stats().fullSyncs == 0) {
+  if (!replica_->stats().caughtUp) {
     return "the state directory held no certificate and the first read of " +
            fleet_->describe("certs") + " has not completed";
   }

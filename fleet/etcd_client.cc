@@ -264,6 +264,9 @@ Result<EtcdClient::Range> EtcdClient::range(std::string_view key, std::string_vi
   auto revision = headerRevision(*answer);
   if (!revision) return revision.error();
   out.revision = *revision;
+  if (auto header = answer->find("header"); header != answer->end() && header->is_object()) {
+    out.cluster = header->value("cluster_id", "");
+  }
   auto count = gateway::integer(*answer, "count");
   if (!count) return count.error();
   out.count = *count;

@@ -84,6 +84,7 @@ class EtcdClient {
     bool more = false;     // the range holds more than `limit` keys
     int64_t revision = 0;  // the store's revision when read
     int64_t count = 0;     // keys in the whole range
+    std::string cluster;   // the cluster's id (header.cluster_id)
   };
   struct RangeOptions {
     int64_t revision = 0;  // 0: the newest

@@ -8,6 +8,8 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "base/log.h"
 #include "net/loop.h"
 #include "net/offload.h"
@@ -20,6 +22,7 @@ constexpr int64_t kPage = 1000;  // keys per range (docs/etcd.md, section 5)
 constexpr std::chrono::milliseconds kFirstBackoff{500};
 constexpr std::chrono::milliseconds kMaxBackoff{10000};
 constexpr std::string_view kCerts = "certs";
+constexpr std::string_view kRecord = "fleet-copy.json";  // see replica.h
 
 using Item = certstore::Storage::Item;
 
@@ -124,6 +127,47 @@ class Writer {
 
 std::string certsPrefix(const EtcdStorage& fleet) { return fleet.etcdKey(kCerts) + "/"; }
 
+// Records that the copy reflects `revision` of `cluster`'s keys under
+// `under`. A copy with an entry that did not open has none: the next start
+// reads everything again.
+void record(certstore::FileStorage& local, const std::string& under, const std::string& cluster,
+            const Replica::Outcome& out) {
+  if (out.failedEntries != 0) {
+    if (Status removed = local.remove(kRecord);
+        !removed && removed.error().kind != ErrorKind::kNotFound) {
+      log::warning("fleet: " + local.describe(kRecord) +
+                   " not removed: " + removed.error().message);
+    }
+    return;
+  }
+  if (cluster.empty() || out.revision == 0) return;
+  const nlohmann::json text{
+      {"etcd_prefix", under}, {"cluster_id", cluster}, {"revision", out.revision}};
+  if (Status written =
+          local.store(kRecord, text.dump() + "\n", certstore::Storage::Secrecy::kPublic);
+      !written) {
+    log::warning("fleet: " + local.describe(kRecord) + " not written: " + written.error().message +
+                 "; the next start reads the whole store");
+  }
+}
+
+// The revision the copy recorded for `cluster`'s keys under `under`; 0: none.
+int64_t recorded(const certstore::FileStorage& local, const std::string& under,
+                 const std::string& cluster) {
+  auto text = local.load(kRecord);
+  if (!text) return 0;
+  const nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
+  if (!j.is_object()) return 0;
+  auto prefix = j.find("etcd_prefix");
+  auto id = j.find("cluster_id");
+  auto revision = j.find("revision");
+  if (prefix == j.end() || id == j.end() || revision == j.end() || *prefix != under ||
+      *id != cluster || !revision->is_number_integer()) {
+    return 0;
+  }
+  return revision->get<int64_t>();
+}
+
 // A full read's pages, handed from the thread that reads them to the one
 // that opens and writes them, so that etcd's answer and the disk writes
 // overlap (a new node's start was their sum). At most kAhead pages wait:
@@ -166,8 +210,35 @@ class PageQueue {
 
 }  // namespace
 
-Replica::Outcome syncAll(const EtcdStorage& fleet, certstore::FileStorage& local) {
+Replica::Outcome resumeOrSyncAll(const EtcdStorage& fleet, certstore::FileStorage& local,
+                                 bool mayResume) {
+  const std::string under = certsPrefix(fleet);
+  EtcdClient::RangeOptions countOnly;
+  countOnly.countOnly = true;
+  auto head = fleet.client().range(under, prefixEnd(under), countOnly);
+  if (!head) {
+    Replica::Outcome out;
+    out.status = head.error();
+    return out;
+  }
+  if (mayResume) {
+    const int64_t at = recorded(local, under, head->cluster);
+    auto held = local.list(kCerts);
+    if (at != 0 && at <= head->revision && held && !held->empty()) {
+      Replica::Outcome out;
+      out.revision = at;
+      out.cluster = head->cluster;
+      out.resumed = true;
+      return out;
+    }
+  }
+  return syncAll(fleet, local, head->cluster);
+}
+
+Replica::Outcome syncAll(const EtcdStorage& fleet, certstore::FileStorage& local,
+                         const std::string& cluster) {
   Replica::Outcome out;
+  out.cluster = cluster;
   const std::string under = certsPrefix(fleet);
   std::set<std::string> seen;
   Writer writer(local, out);
@@ -215,13 +286,16 @@ Replica::Outcome syncAll(const EtcdStorage& fleet, certstore::FileStorage& local
     out.status = held.error();
   }
   writer.flush();
+  if (out.status.ok()) record(local, under, cluster, out);
   return out;
 }
 
 Replica::Outcome syncEntries(const EtcdStorage& fleet, certstore::FileStorage& local,
-                             const std::set<std::string>& names, int64_t revision) {
+                             const std::set<std::string>& names, int64_t revision,
+                             const std::string& cluster) {
   Replica::Outcome out;
   out.revision = revision;
+  out.cluster = cluster;
   const std::string under = certsPrefix(fleet);
   Writer writer(local, out);
   for (const std::string& name : names) {
@@ -245,6 +319,7 @@ Replica::Outcome syncEntries(const EtcdStorage& fleet, certstore::FileStorage& l
     writer.add(std::move(entry));
   }
   writer.flush();
+  record(local, under, cluster, out);
   return out;
 }
 
@@ -263,7 +338,7 @@ Replica::Replica(uv_loop_t* loop, std::shared_ptr<const EtcdStorage> fleet,
 
 Replica::~Replica() { close(); }
 
-void Replica::start() { fullSync(); }
+void Replica::start() { catchUp(true); }
 
 void Replica::close() {
   if (closed_) return;
@@ -273,7 +348,7 @@ void Replica::close() {
   net::closeAndDelete(reinterpret_cast<uv_handle_t*>(timer_), timer_);
 }
 
-void Replica::fullSync() {
+void Replica::catchUp(bool mayResume) {
   busy_ = true;
   stats_.connected = false;
   queue_.clear();  // a full read covers whatever they named
@@ -282,18 +357,27 @@ void Replica::fullSync() {
   std::shared_ptr<certstore::FileStorage> local = local_;
   std::weak_ptr<int> alive = alive_;
   net::offload<Outcome>(
-      loop_, [fleet, local] { return syncAll(*fleet, *local); },
+      loop_, [fleet, local, mayResume] { return resumeOrSyncAll(*fleet, *local, mayResume); },
       [this, alive](Outcome outcome) {
         if (alive.expired()) return;
         busy_ = false;
         const bool ok = outcome.status.ok();
+        const bool resumed = outcome.resumed;
         const size_t written = outcome.changed.size();
+        if (ok) cluster_ = outcome.cluster;
         finished(std::move(outcome));
         if (!ok) return;
-        ++stats_.fullSyncs;
-        log::info("fleet: the store is in sync with " + fleet_->describe(kCerts) + " at revision " +
-                  std::to_string(stats_.revision) + " (" + std::to_string(written) +
-                  " entries written)");
+        stats_.caughtUp = true;
+        if (resumed) {
+          log::info("fleet: the copy in " + local_->describe(kCerts) + " resumes from revision " +
+                    std::to_string(stats_.revision) + " (recorded in " + local_->describe(kRecord) +
+                    "): the watch brings what changed since");
+        } else {
+          ++stats_.fullSyncs;
+          log::info("fleet: the store is in sync with " + fleet_->describe(kCerts) +
+                    " at revision " + std::to_string(stats_.revision) + " (" +
+                    std::to_string(written) + " entries written)");
+        }
         watchFrom(stats_.revision + 1);
       });
 }
@@ -321,7 +405,7 @@ void Replica::watchFrom(int64_t revision) {
           ++stats_.resyncs;
           log::warning("fleet: the watch fell behind etcd's compaction (" + why.message +
                        "): reading the whole store again");
-          return busy_ ? retryLater([this] { fullSync(); }) : fullSync();
+          return busy_ ? retryLater([this] { catchUp(false); }) : catchUp(false);
         }
         log::warning("fleet: the watch ended: " + why.message + "; serving what " +
                      local_->describe(kCerts) + " holds");
@@ -344,15 +428,15 @@ void Replica::applyNext() {
   std::weak_ptr<int> alive = alive_;
   net::offload<Outcome>(
       loop_,
-      [fleet, local, names = std::move(names), revision] {
-        return syncEntries(*fleet, *local, names, revision);
+      [fleet, local, names = std::move(names), revision, cluster = cluster_] {
+        return syncEntries(*fleet, *local, names, revision, cluster);
       },
       [this, alive](Outcome outcome) {
         if (alive.expired()) return;
         busy_ = false;
         const bool ok = outcome.status.ok();
         finished(std::move(outcome));
-        if (!ok) return;  // finished() scheduled a full read
+        if (!ok) return;  // finished() scheduled a catch-up
         applyNext();
       });
 }
@@ -369,7 +453,7 @@ void Replica::finished(Outcome outcome) {
   log::warning("fleet: reading " + fleet_->describe(kCerts) +
                " failed: " + outcome.status.error().message + "; serving what " +
                local_->describe(kCerts) + " holds");
-  retryLater([this] { fullSync(); });
+  retryLater([this] { catchUp(true); });
 }
 
 void Replica::retryLater(std::function<void()> what) {

@@ -2,15 +2,18 @@
 // fleet's (PREFIX/certs/ in etcd), so that the node serves from its own
 // disk and the handshake path never waits on etcd.
 //
-// At start a full read (paginated, at one revision) brings the local store
-// to that revision: entries that differ are written (1000 at a time, made
-// durable together: FileStorage::storeGroups), entries etcd does not hold
-// are removed. Then one watch from the next revision: the entries each
-// revision touches are read again at that revision and written. Every
-// entry written or removed is handed to `changed` (the certificate watcher
-// applies it to the served snapshot in O(changed)). Private keys are
-// opened with the fleet key and written 0600, as every entry of the state
-// directory.
+// Each batch written records the revision the copy then reflects, with
+// etcd's cluster id and the prefix (<state_dir>/fleet-copy.json). A start
+// whose copy recorded one for this cluster and prefix, not past etcd's
+// revision and not emptied since, resumes from it: the watch replays what
+// changed meanwhile (a restart reads no store at all). Otherwise, or when
+// etcd has compacted that revision away, a full read (paginated, at one
+// revision) brings the local store to that revision: entries that differ are written (1000 at a
+// time, made durable together: FileStorage::storeGroups), entries etcd does not hold are removed.
+// Then one watch from the next revision: the entries each revision touches are read again at that
+// revision and written. Every entry written or removed is handed to `changed` (the certificate
+// watcher applies it to the served snapshot in O(changed)). Private keys are opened with the fleet
+// key and written 0600, as every entry of the state directory.
 //
 // When etcd cannot be reached the node keeps serving what its store holds
 // (a restart serves from it too) and the replica tries again, backing off
@@ -40,6 +43,7 @@ namespace tlsedge::fleet {
 
 struct ReplicaStats {
   uint64_t fullSyncs = 0;  // full reads completed (the first, then resyncs)
+  bool caughtUp = false;   // a full read or a resume completed once
   uint64_t resyncs = 0;    // full reads because the watch fell behind compaction
   uint64_t written = 0;    // entries written or removed locally
   uint64_t failures = 0;   // reads, watches or entries that failed
@@ -67,12 +71,14 @@ class Replica {
   struct Outcome {
     Status status = Ok{};
     int64_t revision = 0;
+    std::string cluster;            // etcd's cluster id, for the record
+    bool resumed = false;           // from the copy's recorded revision: nothing read
     std::set<std::string> changed;  // entry names written or removed
     uint64_t failedEntries = 0;
   };
 
  private:
-  void fullSync();
+  void catchUp(bool mayResume);
   void watchFrom(int64_t revision);
   void applyNext();
   void retryLater(std::function<void()> what);
@@ -92,12 +98,19 @@ class Replica {
   bool closed_ = false;
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // pool callbacks check it
   ReplicaStats stats_;
+  std::string cluster_;  // etcd's cluster id, from the first read
 };
 
-// The pool's part, blocking (exposed for tests): the whole fleet store
-// into `local`; one entry as of `revision` (0: the newest) into `local`.
-Replica::Outcome syncAll(const EtcdStorage& fleet, certstore::FileStorage& local);
+// The pool's part, blocking (exposed for tests): the revision to watch on
+// from, resumed from the copy's record (`mayResume`) or after a full read;
+// the whole fleet store into `local`; the entries `names` as of `revision`
+// (0: the newest) into `local`. Each records the revision reached.
+Replica::Outcome resumeOrSyncAll(const EtcdStorage& fleet, certstore::FileStorage& local,
+                                 bool mayResume);
+Replica::Outcome syncAll(const EtcdStorage& fleet, certstore::FileStorage& local,
+                         const std::string& cluster);
 Replica::Outcome syncEntries(const EtcdStorage& fleet, certstore::FileStorage& local,
-                             const std::set<std::string>& names, int64_t revision);
+                             const std::set<std::string>& names, int64_t revision,
+                             const std::string& cluster);
 
 }  // namespace tlsedge::fleet

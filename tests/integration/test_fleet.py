@@ -32,6 +32,7 @@ polled (bounded) until it shows the expected serial:
   either node resumes on the other; the ring is created once, sealed in
   etcd, and on no node's disk."""
 
+import json
 import os
 import re
 import shutil
@@ -496,6 +497,45 @@ class FleetTest(unittest.TestCase):
         self.add("b", "shop", self.shop3, "--replace")
         for n in "ab":
             self.wait_serial(n, "shop.test", self.shop3.serial)
+
+    def test_a_restarted_node_reads_only_what_changed_meanwhile(self):
+        for n in "ab":
+            self.start_node(n)
+        self.add("a", "shop", self.shop1)
+        self.add("a", "spare", self.spare)
+        for n in "ab":
+            self.wait_serial(n, "shop.test", self.shop1.serial)
+        self.wait_file("b", "spare", True)
+        self.assertEqual(self.nodes["b"].count_lines(r"the store is in sync"), 1)
+        record = os.path.join(self.tmp, "state-b", "fleet-copy.json")
+
+        def recorded():
+            with open(record) as f:
+                return json.load(f)["revision"]
+        self.wait_for("b", "the recorded revision", recorded,
+                      self.metric("b", "tlsedge_fleet_storage_revision"), VISIBLE_WITHIN_S)
+        self.nodes["b"].stop()
+        self.add("a", "shop", self.shop2, "--replace")
+        self.cert("a", "rm", "spare")
+        b = self.start_node("b")
+        self.wait_serial("b", "shop.test", self.shop2.serial)
+        self.wait_file("b", "spare", False)
+        self.assertEqual(b.count_lines(r"resumes from revision"), 1, b.log())
+        self.assertEqual(b.count_lines(r"the store is in sync"), 0, b.log())
+        self.assertEqual(self.metric("b", "tlsedge_fleet_storage_full_reads_total"), 0)
+
+        # A record of another cluster is not trusted: a full read.
+        b.stop()
+        with open(record) as f:
+            other = json.load(f)
+        other["cluster_id"] = "1"
+        with open(record, "w") as f:
+            json.dump(other, f)
+        b = self.start_node("b")
+        self.wait_for("b", "full reads", lambda: self.metric("b", "tlsedge_fleet_storage_full_reads_total"),
+                      1, VISIBLE_WITHIN_S)
+        self.assertEqual(b.count_lines(r"resumes from revision"), 0, b.log())
+        self.assertEqual(self.serial("b", "shop.test"), self.shop2.serial)
 
     def test_a_frozen_member_under_a_watch_is_left_for_another(self):
         # Every node lists a follower first: its watches and reads start

@@ -44,7 +44,9 @@ Result<LocalCa> LocalCa::open(certstore::Storage& storage, bool* created) {
   LocalCa ca;
   ca.certPath_ = storage.describe(certKey);
   if (created != nullptr) *created = false;
-  if (!storage.exists(certKey)) {
+  auto there = storage.exists(certKey);
+  if (!there) return failure(there.error().message);  // never a new CA for one not read
+  if (!*there) {
     uint8_t tag[4];
     RAND_bytes(tag, sizeof tag);
     char name[64];

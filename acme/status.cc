@@ -32,7 +32,7 @@ SiteStatus storeStatus(const certstore::StoragePtr& storage, const std::string& 
   s.site = site;
   s.certificate = certificateNameFor(site);
   const certstore::CertificateStore store(storage);
-  if (store.contains(s.certificate)) {
+  if (auto there = store.contains(s.certificate); there && *there) {
     if (auto info = store.inspect(s.certificate)) {
       s.stored = true;
       s.serialHex = info->serialHex;

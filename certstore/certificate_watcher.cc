@@ -272,7 +272,11 @@ void CertificateWatcher::applyStore() {
   const std::shared_ptr<const certstore::Selector> before = snapshot;
   for (const std::string& name : names) {
     Result<certstore::CredentialsPtr> loaded = certstore::CredentialsPtr();  // absent: removed
-    if (store.contains(name)) loaded = store.load(name, certstore::sharedBufferPool(), now);
+    if (auto there = store.contains(name); !there) {
+      loaded = there.error();  // refused: what serves keeps serving
+    } else if (*there) {
+      loaded = store.load(name, certstore::sharedBufferPool(), now);
+    }
     applyEntry(snapshot, store.directory(), name, std::move(loaded), now);
   }
   if (snapshot != before) publish_(std::move(snapshot));

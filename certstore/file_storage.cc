@@ -76,7 +76,9 @@ Status checkStorageKey(std::string_view key) {
 Result<std::string> FileStorage::load(std::string_view key) const {
   if (Status valid = checkStorageKey(key); !valid.ok()) return valid.error();
   auto text = readFile(path(key));
-  if (!text.ok() && !exists(key)) return makeError(text.error().message, ErrorKind::kNotFound);
+  if (text.ok()) return text;
+  auto there = exists(key);
+  if (there && !*there) return makeError(text.error().message, ErrorKind::kNotFound);
   return text;
 }
 
@@ -209,7 +211,9 @@ Status FileStorage::remove(std::string_view key) {
   const auto [parentKey, name] = splitKey(key);
   const std::string parent = parentKey.empty() ? root_ : path(parentKey);
   const std::string target = path(key);
-  if (!exists(key)) return makeError(target + " does not exist", ErrorKind::kNotFound);
+  auto there = exists(key);
+  if (!there) return there.error();
+  if (!*there) return makeError(target + " does not exist", ErrorKind::kNotFound);
   removeStaleTemporaries(parentKey);
   const std::string doomed = parent + "/.rm-" + std::string(name) + "-" + uniqueSuffix();
   if (rename(target.c_str(), doomed.c_str()) != 0) {
@@ -220,9 +224,13 @@ Status FileStorage::remove(std::string_view key) {
   return synced;
 }
 
-bool FileStorage::exists(std::string_view key) const {
+Result<bool> FileStorage::exists(std::string_view key) const {
+  if (Status valid = checkStorageKey(key); !valid) return valid.error();
   struct stat st {};
-  return checkStorageKey(key).ok() && stat(path(key).c_str(), &st) == 0;
+  const std::string at = path(key);
+  if (stat(at.c_str(), &st) == 0) return true;
+  if (errno == ENOENT || errno == ENOTDIR) return false;
+  return makeError("cannot look at " + at + ": " + std::strerror(errno));
 }
 
 Result<std::vector<std::string>> FileStorage::list(std::string_view key) const {

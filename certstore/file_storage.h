@@ -51,7 +51,7 @@ class FileStorage final : public Storage {
   };
   Written storeGroups(std::span<const GroupWrite> groups);
   Status remove(std::string_view key) override;
-  bool exists(std::string_view key) const override;
+  Result<bool> exists(std::string_view key) const override;
   Result<std::vector<std::string>> list(std::string_view key) const override;
   std::string describe(std::string_view key) const override { return path(key); }
 

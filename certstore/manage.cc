@@ -209,7 +209,9 @@ Result<CertListEntry> showCertificate(const CertificateStore& store, const conf:
 
 Status removeCertificate(const CertificateStore& store, const conf::Config& config,
                          const CertificateUsers& users, const std::string& name) {
-  if (!store.contains(name)) {
+  auto there = store.contains(name);
+  if (!there) return there.error();
+  if (!*there) {
     return makeError("no certificate named `" + name + "` in " + store.directory(),
                      ErrorKind::kNotFound);
   }
@@ -230,7 +232,9 @@ Status removeCertificate(const CertificateStore& store, const conf::Config& conf
 
 Status removeCertificate(const CertificateStore& store, const conf::Config& config,
                          const std::string& name, time_t now) {
-  if (!store.contains(name)) {  // before the whole store is read for its users
+  auto there = store.contains(name);  // before the whole store is read for its users
+  if (!there) return there.error();
+  if (!*there) {
     return makeError("no certificate named `" + name + "` in " + store.directory(),
                      ErrorKind::kNotFound);
   }

@@ -54,8 +54,10 @@ class Storage {
                                   bool replace) = 0;
   // Removes the value or group at `key`; ErrorKind::kNotFound when none.
   virtual Status remove(std::string_view key) = 0;
-  // Whether `key` holds a value or is a group.
-  virtual bool exists(std::string_view key) const = 0;
+  // Whether `key` holds a value or is a group; an error when the backend
+  // cannot tell (never taken for "no": a caller would create or report
+  // absent what only could not be read).
+  virtual Result<bool> exists(std::string_view key) const = 0;
   // The names directly under `key` (values and groups), sorted; none when
   // `key` does not exist.
   virtual Result<std::vector<std::string>> list(std::string_view key) const = 0;

@@ -124,13 +124,16 @@ Result<std::vector<std::string>> CertificateStore::names() const {
   if (!listed.ok()) return listed.error();
   std::vector<std::string> out;
   for (std::string& name : *listed) {
-    if (storage_->exists(key(name, kChain))) out.push_back(std::move(name));
+    auto there = storage_->exists(key(name, kChain));
+    if (!there) return there.error();
+    if (*there) out.push_back(std::move(name));
   }
   return out;
 }
 
-bool CertificateStore::contains(const std::string& name) const {
-  return checkStoreName(name).ok() && storage_->exists(key(name, kChain));
+Result<bool> CertificateStore::contains(const std::string& name) const {
+  if (!checkStoreName(name).ok()) return false;
+  return storage_->exists(key(name, kChain));
 }
 
 Result<std::string> CertificateStore::chainPem(const std::string& name) const {
@@ -148,7 +151,9 @@ Result<CredentialsPtr> CertificateStore::load(const std::string& name, CRYPTO_BU
 
 Result<CertInfo> CertificateStore::inspect(const std::string& name) const {
   if (Status valid = checkStoreName(name); !valid.ok()) return valid.error();
-  if (!storage_->exists(key(name))) {
+  auto there = storage_->exists(key(name));
+  if (!there) return there.error();
+  if (!*there) {
     return makeError("no certificate named `" + name + "` in " + directory(), ErrorKind::kNotFound);
   }
   auto chain = storage_->load(key(name, kChain));
@@ -213,7 +218,9 @@ Result<AddResult> CertificateStore::add(const std::string& name, const std::stri
                                         const std::string& keySource,
                                         const std::string& site) const {
   if (Status valid = checkStoreName(name); !valid.ok()) return valid.error();
-  const bool exists = storage_->exists(key(name));
+  auto there = storage_->exists(key(name));
+  if (!there) return there.error();
+  const bool exists = *there;
   if (exists && !replace) {
     return makeError("a certificate named `" + name + "` already exists in " + directory() +
                          " (use --replace to replace it)",
@@ -271,7 +278,9 @@ Result<AddResult> CertificateStore::add(const std::string& name, const std::stri
 
 Status CertificateStore::remove(const std::string& name) const {
   if (Status valid = checkStoreName(name); !valid.ok()) return valid.error();
-  if (!storage_->exists(key(name))) {
+  auto there = storage_->exists(key(name));
+  if (!there) return there.error();
+  if (!*there) {
     return makeError("no certificate named `" + name + "` in " + directory(), ErrorKind::kNotFound);
   }
   return storage_->remove(key(name));

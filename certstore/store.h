@@ -97,7 +97,7 @@ class CertificateStore {
   // Names of the stored entries (groups with a fullchain.pem), sorted.
   // A missing certs/ group is an empty store.
   Result<std::vector<std::string>> names() const;
-  bool contains(const std::string& name) const;
+  Result<bool> contains(const std::string& name) const;
 
   // Loads and validates one entry (loadCredentials: same checks, same
   // messages). loadAll passes Verify::kStored: at start, the chain

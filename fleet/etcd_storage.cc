@@ -187,7 +187,9 @@ Status EtcdStorage::remove(std::string_view key) {
   if (Status valid = certstore::checkStorageKey(key); !valid) return valid;
   const std::string at = etcdKey(key);
   if (fence_) {  // the value or the group, in one fenced txn
-    if (!exists(key)) return makeError(describe(key) + " does not exist", ErrorKind::kNotFound);
+    auto there = exists(key);
+    if (!there) return there.error();
+    if (!*there) return makeError(describe(key) + " does not exist", ErrorKind::kNotFound);
     Txn txn;
     txn.success.push_back({Operation::Kind::kDelete, at, "", "", 0});
     txn.success.push_back({Operation::Kind::kDelete, at + "/", "", prefixEnd(at + "/"), 0});
@@ -202,15 +204,17 @@ Status EtcdStorage::remove(std::string_view key) {
   return Ok{};
 }
 
-bool EtcdStorage::exists(std::string_view key) const {
-  if (!certstore::checkStorageKey(key)) return false;
+Result<bool> EtcdStorage::exists(std::string_view key) const {
+  if (Status valid = certstore::checkStorageKey(key); !valid) return valid.error();
   const std::string at = etcdKey(key);
   EtcdClient::RangeOptions count;
   count.countOnly = true;
   auto value = client_->range(at, "", count);
-  if (value && value->count > 0) return true;
+  if (!value) return value.error();
+  if (value->count > 0) return true;
   auto group = client_->range(at + "/", prefixEnd(at + "/"), count);
-  return group && group->count > 0;
+  if (!group) return group.error();
+  return group->count > 0;
 }
 
 Result<std::vector<std::string>> EtcdStorage::list(std::string_view key) const {

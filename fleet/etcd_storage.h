@@ -46,7 +46,7 @@ class EtcdStorage final : public certstore::Storage {
   Result<bool> storeGroup(std::string_view key, const std::vector<Item>& items,
                           bool replace) override;
   Status remove(std::string_view key) override;
-  bool exists(std::string_view key) const override;
+  Result<bool> exists(std::string_view key) const override;
   Result<std::vector<std::string>> list(std::string_view key) const override;
   std::string describe(std::string_view key) const override;
 

@@ -218,6 +218,19 @@ TEST(LocalCa, AKeyLeftWithoutItsCertificateIsReplaced) {
   EXPECT_EQ(modeOf(dir + "/ca.key"), 0600u);
 }
 
+TEST(LocalCa, OneThatCannotBeLookedAtIsNeverReplaced) {
+  // ca.pem a symlink to itself: stat fails with ELOOP, neither there nor
+  // absent. A new CA here would void every certificate the old one issued.
+  TempState state;
+  const std::string dir = caDir(state.path());
+  ASSERT_TRUE(certstore::writeFileAtomic(dir + "/ca.key", "kept", 0600).ok());
+  ASSERT_EQ(symlink("ca.pem", (dir + "/ca.pem").c_str()), 0);
+  auto ca = openCa(dir);
+  ASSERT_FALSE(ca.ok());
+  EXPECT_NE(ca.error().message.find(dir + "/ca.pem"), std::string::npos) << ca.error().message;
+  EXPECT_EQ(*certstore::readFile(dir + "/ca.key"), "kept");
+}
+
 TEST(LocalIssuer, OrdersEndInTheStoreOnTheLoop) {
   TempState state;
   uv_loop_t loop;

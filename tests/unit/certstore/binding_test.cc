@@ -232,7 +232,7 @@ TEST_F(BindingTest, RemoveIsRefusedWhileInUse) {
   ASSERT_FALSE(r.ok());
   EXPECT_THAT(r.error().message, HasSubstr("in use by tls.default_certificate"));
   EXPECT_TRUE(removeCertificate(CertificateStore::local(config_), config_, "spare", now_).ok());
-  EXPECT_FALSE(store_.contains("spare"));
+  EXPECT_FALSE(store_.contains("spare").value());
 }
 
 TEST_F(BindingTest, WhichSaysHowTheCertificateWasChosen) {

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "certstore/files.h"
 #include "test_pki.h"
@@ -42,10 +43,21 @@ TEST_F(FileStorageTest, WhatIsNotThereIsNotFound) {
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.error().kind, ErrorKind::kNotFound);
   EXPECT_NE(missing.error().message.find(dir_.file("certs/none/fullchain.pem")), std::string::npos);
-  EXPECT_FALSE(storage_.exists("certs/none"));
+  EXPECT_FALSE(storage_.exists("certs/none").value());
   EXPECT_EQ(storage_.remove("certs/none").error().kind, ErrorKind::kNotFound);
   EXPECT_TRUE(storage_.list("certs").ok());
   EXPECT_TRUE(storage_.list("certs")->empty());
+}
+
+TEST_F(FileStorageTest, WhatCannotBeLookedAtIsAnErrorNotAbsent) {
+  ASSERT_TRUE(storage_.makeDirectory("certs").ok());
+  ASSERT_EQ(symlink("loop", dir_.file("certs/loop").c_str()), 0);  // ELOOP
+  auto there = storage_.exists("certs/loop");
+  ASSERT_FALSE(there.ok());
+  EXPECT_NE(there.error().message.find(dir_.file("certs/loop")), std::string::npos);
+  EXPECT_NE(storage_.load("certs/loop").error().kind, ErrorKind::kNotFound);
+  EXPECT_NE(storage_.remove("certs/loop").error().kind, ErrorKind::kNotFound);
+  EXPECT_FALSE(storage_.exists("../out").ok());  // not a key
 }
 
 TEST_F(FileStorageTest, MakeDirectoryCreatesTheRootAndEachLevelPrivate) {
@@ -90,7 +102,7 @@ TEST_F(FileStorageTest, AGroupIsCreatedReplacedAndRemovedWhole) {
   ASSERT_TRUE(replaced.ok());
   EXPECT_TRUE(*replaced);
   EXPECT_EQ(*storage_.load("certs/shop/fullchain.pem"), "C2");
-  EXPECT_FALSE(storage_.exists("certs/shop/privkey.pem"));
+  EXPECT_FALSE(storage_.exists("certs/shop/privkey.pem").value());
 
   ASSERT_TRUE(storage_.storeGroup("certs/blog", v1, false).ok());
   EXPECT_EQ(*storage_.list("certs"), (std::vector<std::string>{"blog", "shop"}));
@@ -112,7 +124,7 @@ TEST_F(FileStorageTest, AnItemNameWithASlashIsRefusedAndNothingIsLeft) {
   auto bad = storage_.storeGroup("certs/x", {{"a/b", "v", Secrecy::kPublic}}, false);
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.error().kind, ErrorKind::kInvalid);
-  EXPECT_FALSE(storage_.exists("certs/x"));
+  EXPECT_FALSE(storage_.exists("certs/x").value());
   auto names = storage_.list("certs");
   ASSERT_TRUE(names.ok());
   EXPECT_TRUE(names->empty());

@@ -65,7 +65,7 @@ class StoreBindingsTest : public ::testing::Test {
   // What the watcher does for an event naming `name`: load, apply.
   Result<StoreBindings::Applied> change(const std::string& name) {
     CredentialsPtr loaded;
-    if (store_.contains(name)) {
+    if (store_.contains(name).value()) {
       auto read = store_.load(name, nullptr, now_);
       if (!read.ok()) return read.error();
       loaded = *read;

@@ -83,7 +83,9 @@ class Writer {
     }
     const std::string key = std::string(kCerts) + "/" + entry.name;
     if (entry.items.empty()) {  // not in etcd: removed here
-      if (!local_.exists(key)) return;
+      auto there = local_.exists(key);
+      if (!there) return failed(entry.name, there.error());
+      if (!*there) return;
       if (Status removed = local_.remove(key); !removed) return failed(entry.name, removed.error());
       out_.changed.insert(entry.name);
       return;
@@ -128,11 +130,11 @@ class Writer {
 std::string certsPrefix(const EtcdStorage& fleet) { return fleet.etcdKey(kCerts) + "/"; }
 
 // Records that the copy reflects `revision` of `cluster`'s keys under
-// `under`. A copy with an entry that did not open has none: the next start
-// reads everything again.
+// `under`; `incomplete` (an entry that did not open since the last full
+// read): no record, so that the next start reads everything again.
 void record(certstore::FileStorage& local, const std::string& under, const std::string& cluster,
-            const Replica::Outcome& out) {
-  if (out.failedEntries != 0) {
+            int64_t revision, bool incomplete) {
+  if (incomplete) {
     if (Status removed = local.remove(kRecord);
         !removed && removed.error().kind != ErrorKind::kNotFound) {
       log::warning("fleet: " + local.describe(kRecord) +
@@ -140,9 +142,8 @@ void record(certstore::FileStorage& local, const std::string& under, const std::
     }
     return;
   }
-  if (cluster.empty() || out.revision == 0) return;
   const nlohmann::json text{
-      {"etcd_prefix", under}, {"cluster_id", cluster}, {"revision", out.revision}};
+      {"etcd_prefix", under}, {"cluster_id", cluster}, {"revision", revision}};
   if (Status written =
           local.store(kRecord, text.dump() + "\n", certstore::Storage::Secrecy::kPublic);
       !written) {
@@ -239,6 +240,7 @@ Replica::Outcome syncAll(const EtcdStorage& fleet, certstore::FileStorage& local
                          const std::string& cluster) {
   Replica::Outcome out;
   out.cluster = cluster;
+  out.full = true;
   const std::string under = certsPrefix(fleet);
   std::set<std::string> seen;
   Writer writer(local, out);
@@ -286,7 +288,6 @@ Replica::Outcome syncAll(const EtcdStorage& fleet, certstore::FileStorage& local
     out.status = held.error();
   }
   writer.flush();
-  if (out.status.ok()) record(local, under, cluster, out);
   return out;
 }
 
@@ -319,7 +320,6 @@ Replica::Outcome syncEntries(const EtcdStorage& fleet, certstore::FileStorage& l
     writer.add(std::move(entry));
   }
   writer.flush();
-  record(local, under, cluster, out);
   return out;
 }
 
@@ -447,6 +447,12 @@ void Replica::finished(Outcome outcome) {
   stats_.failures += outcome.failedEntries;
   if (outcome.status.ok()) {
     stats_.revision = std::max(stats_.revision, outcome.revision);
+    if (outcome.failedEntries != 0) {
+      incomplete_ = true;
+    } else if (outcome.full) {
+      incomplete_ = false;
+    }
+    if (!outcome.resumed) recordCopy();
     return;
   }
   ++stats_.failures;
@@ -454,6 +460,22 @@ void Replica::finished(Outcome outcome) {
                " failed: " + outcome.status.error().message + "; serving what " +
                local_->describe(kCerts) + " holds");
   retryLater([this] { catchUp(true); });
+}
+
+// After the entries are applied (so that the write takes nothing from an
+// upload's way to handshakes), on the pool. Records may land out of order
+// or be lost: an older one only replays more at the next start.
+void Replica::recordCopy() {
+  if (cluster_.empty() || stats_.revision == 0) return;
+  std::shared_ptr<certstore::FileStorage> local = local_;
+  net::offload<int>(
+      loop_,
+      [local, under = certsPrefix(*fleet_), cluster = cluster_, revision = stats_.revision,
+       incomplete = incomplete_] {
+        record(*local, under, cluster, revision, incomplete);
+        return 0;
+      },
+      [](int) {});
 }
 
 void Replica::retryLater(std::function<void()> what) {

@@ -2,18 +2,20 @@
 // fleet's (PREFIX/certs/ in etcd), so that the node serves from its own
 // disk and the handshake path never waits on etcd.
 //
-// Each batch written records the revision the copy then reflects, with
-// etcd's cluster id and the prefix (<state_dir>/fleet-copy.json). A start
-// whose copy recorded one for this cluster and prefix, not past etcd's
-// revision and not emptied since, resumes from it: the watch replays what
-// changed meanwhile (a restart reads no store at all). Otherwise, or when
-// etcd has compacted that revision away, a full read (paginated, at one
-// revision) brings the local store to that revision: entries that differ are written (1000 at a
-// time, made durable together: FileStorage::storeGroups), entries etcd does not hold are removed.
-// Then one watch from the next revision: the entries each revision touches are read again at that
-// revision and written. Every entry written or removed is handed to `changed` (the certificate
-// watcher applies it to the served snapshot in O(changed)). Private keys are opened with the fleet
-// key and written 0600, as every entry of the state directory.
+// A start whose copy recorded a revision (<state_dir>/fleet-copy.json,
+// with etcd's cluster id and the prefix) for this cluster and prefix, not
+// past etcd's revision and not emptied since, resumes from it: the watch
+// replays what changed meanwhile (a restart reads no store at all).
+// Otherwise, or when etcd has compacted that revision away, a full read
+// (paginated, at one revision) brings the local store to that revision:
+// entries that differ are written (1000 at a time, made durable together:
+// FileStorage::storeGroups), entries etcd does not hold are removed. Then
+// one watch from the next revision: the entries each revision touches are
+// read again at that revision and written. Every entry written or removed
+// is handed to `changed` (the certificate watcher applies it to the served
+// snapshot in O(changed)); the revision reached is recorded after. Private
+// keys are opened with the fleet key and written 0600, as every entry of
+// the state directory.
 //
 // When etcd cannot be reached the node keeps serving what its store holds
 // (a restart serves from it too) and the replica tries again, backing off
@@ -73,6 +75,7 @@ class Replica {
     int64_t revision = 0;
     std::string cluster;            // etcd's cluster id, for the record
     bool resumed = false;           // from the copy's recorded revision: nothing read
+    bool full = false;              // a full read
     std::set<std::string> changed;  // entry names written or removed
     uint64_t failedEntries = 0;
   };
@@ -83,6 +86,7 @@ class Replica {
   void applyNext();
   void retryLater(std::function<void()> what);
   void finished(Outcome outcome);
+  void recordCopy();
   static void onTimer(uv_timer_t* timer) noexcept;
 
   uv_loop_t* loop_;
@@ -98,13 +102,14 @@ class Replica {
   bool closed_ = false;
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // pool callbacks check it
   ReplicaStats stats_;
-  std::string cluster_;  // etcd's cluster id, from the first read
+  std::string cluster_;      // etcd's cluster id, from the first read
+  bool incomplete_ = false;  // an entry did not open since the last full read: no record
 };
 
 // The pool's part, blocking (exposed for tests): the revision to watch on
 // from, resumed from the copy's record (`mayResume`) or after a full read;
 // the whole fleet store into `local`; the entries `names` as of `revision`
-// (0: the newest) into `local`. Each records the revision reached.
+// (0: the newest) into `local`.
 Replica::Outcome resumeOrSyncAll(const EtcdStorage& fleet, certstore::FileStorage& local,
                                  bool mayResume);
 Replica::Outcome syncAll(const EtcdStorage& fleet, certstore::FileStorage& local,

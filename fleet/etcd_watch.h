@@ -12,7 +12,7 @@
 //
 // A stream can also go quiet without ending: its member frozen, or cut off
 // behind a connection that stays open. So every kProbeEvery the watch asks
-// the same member for a linearizable count of the prefix (which needs the
+// the same member for a linearizable read of one key (which needs the
 // member to be live and to reach the leader); a failed or late answer
 // (the configured timeout) ends the stream like any failure, and the next
 // start goes to another member.

@@ -53,7 +53,7 @@ void FleetAcme::close() {
   if (closed_) return;
   closed_ = true;
   alive_.reset();
-  watch_->stop();
+  watch_->close();
   net::closeAndDelete(reinterpret_cast<uv_handle_t*>(timer_), timer_);
   session_.close();  // its lease goes, and the locks and answers on it
   challenges_.setSharing(nullptr);

@@ -28,14 +28,17 @@ EtcdWatch::EtcdWatch(uv_loop_t* loop, std::unique_ptr<http::HttpClient> http,
   probeTimer_->data = this;
 }
 
-EtcdWatch::~EtcdWatch() {
+void EtcdWatch::close() {
   stop();
+  if (probeTimer_ == nullptr) return;
   net::closeAndDelete(reinterpret_cast<uv_handle_t*>(probeTimer_), probeTimer_);
+  probeTimer_ = nullptr;
 }
 
 void EtcdWatch::start(const std::string& prefix, int64_t fromRevision, OnEvents onEvents,
                       OnEnd onEnd) {
   stop();
+  if (probeTimer_ == nullptr) return;  // closed
   onEvents_ = std::move(onEvents);
   onEnd_ = std::move(onEnd);
   pending_.clear();
@@ -152,7 +155,7 @@ void EtcdWatch::probe() {
 }
 
 void EtcdWatch::ended(Error why) {
-  uv_timer_stop(probeTimer_);
+  if (probeTimer_ != nullptr) uv_timer_stop(probeTimer_);
   if (probe_ != 0) http_->cancel(probe_);
   probe_ = 0;
   if (compactRevision_ == 0) next_ = (next_ + 1) % endpoints_.size();  // try another member
@@ -162,7 +165,7 @@ void EtcdWatch::ended(Error why) {
 }
 
 void EtcdWatch::stop() {
-  uv_timer_stop(probeTimer_);
+  if (probeTimer_ != nullptr) uv_timer_stop(probeTimer_);
   if (probe_ != 0) http_->cancel(probe_);
   probe_ = 0;
   if (request_ != 0) http_->cancel(request_);

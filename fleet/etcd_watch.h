@@ -17,8 +17,10 @@
 // (the configured timeout) ends the stream like any failure, and the next
 // start goes to another member.
 //
-// Thread: the loop given to create(). Lifetime: stop() (or the destructor)
-// drops the stream; no callback runs after it.
+// Thread: the loop given to create(). Lifetime: stop() drops the stream;
+// no callback runs after it. close() also releases the probe's timer and
+// must come while the loop still runs (the owner's close); the destructor
+// closes what is left.
 #pragma once
 
 #include <uv.h>
@@ -54,12 +56,14 @@ class EtcdWatch {
 
   static Result<std::unique_ptr<EtcdWatch>> create(uv_loop_t* loop,
                                                    const conf::EtcdStorage& config);
-  ~EtcdWatch();
+  ~EtcdWatch() { close(); }
 
   // Watches every key starting with `prefix` from `fromRevision` on.
   // Replaces a stream already running (its callbacks no longer run).
   void start(const std::string& prefix, int64_t fromRevision, OnEvents onEvents, OnEnd onEnd);
   void stop();
+  // stop(), and the timer closed: start() no longer works.
+  void close();
   bool running() const { return request_ != 0; }
   // Streams opened so far (each start and each endpoint tried), for metrics.
   uint64_t streams() const { return streams_; }

@@ -343,7 +343,7 @@ void Replica::start() { catchUp(true); }
 void Replica::close() {
   if (closed_) return;
   closed_ = true;
-  watch_->stop();
+  watch_->close();
   alive_.reset();
   net::closeAndDelete(reinterpret_cast<uv_handle_t*>(timer_), timer_);
 }

@@ -126,10 +126,18 @@ Result<LockState> tryLock(const EtcdClient& client, const std::string& key, cons
   Txn txn;
   txn.compare.push_back({key, "", Compare::Target::kCreate, Compare::Relation::kEqual, 0, ""});
   txn.success.push_back({Operation::Kind::kPut, key, node, "", lease});
-  auto committed = client.txn(txn);
-  if (!committed) return committed.error();
-  // Taken or not, the key says who holds it and since which revision.
-  return readLock(client, key, lease);
+  // Taken or not, the key says who holds it and since which revision. Gone
+  // by the time it is read: the holder released it between the two
+  // requests, so the lock is free: try again (a few times, then report
+  // nobody, as etcd said).
+  Result<LockState> state = LockState{};
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    auto committed = client.txn(txn);
+    if (!committed) return committed.error();
+    state = readLock(client, key, lease);
+    if (!state || !state->holder.empty()) break;
+  }
+  return state;
 }
 
 Status unlock(const EtcdClient& client, const std::string& key, int64_t createRevision) {

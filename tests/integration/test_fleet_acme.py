@@ -141,8 +141,8 @@ class FleetAcmeTest(unittest.TestCase):
                    self.nodes[other].config_path])
         self.assertEqual(res.returncode, 0, res.stderr)
         [status] = json.loads(res.stdout)["sites"]
-        self.assertTrue(status["stored"])
-        self.assertIsNone(status["order_lock"])
+        self.assertTrue(status["stored"], (status, self.nodes[other].log()))
+        self.assertIsNone(status["order_lock"], status)
 
     def validated_elsewhere(self, challenge):
         # Node a orders; shop.test resolves to node b, which has the site

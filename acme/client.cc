@@ -1,6 +1,7 @@
 #include "acme/client.h"
 
 #include <arpa/inet.h>
+#include <openssl/mem.h>
 
 #include <algorithm>
 #include <cctype>
@@ -132,7 +133,8 @@ Client::Client(uv_loop_t* loop, ChallengeStore& challenges, ClientOptions option
     : loop_(loop),
       challenges_(challenges),
       options_(std::move(options)),
-      store_(options_.storage) {}
+      store_(options_.storage),
+      lane_(loop) {}
 
 Result<std::unique_ptr<Client>> Client::create(uv_loop_t* loop, ChallengeStore& challenges,
                                                ClientOptions options) {
@@ -348,36 +350,51 @@ void Client::loadDirectory() {
               }));
 }
 
+namespace {
+
+// The account key's PEM in `storage`, made and stored when there is none
+// (`created`). One account per CA for the whole fleet: created only where
+// none is, so two nodes starting at once end up with the one that won.
+// Blocking: on the lane.
+Result<std::pair<std::string, bool>> loadOrCreateAccountKey(certstore::Storage& storage,
+                                                            const std::string& key) {
+  auto pem = storage.load(key);
+  if (pem) return std::pair{std::move(*pem), false};
+  if (pem.error().kind != ErrorKind::kNotFound) return pem.error();
+  auto made = AccountKey::generate();
+  if (!made) return made.error();
+  auto pemOut = made->toPem();
+  if (!pemOut) return pemOut.error();
+  Status stored = storage.create(key, *pemOut, certstore::Storage::Secrecy::kSecret);
+  if (stored.ok()) return std::pair{std::move(*pemOut), true};
+  if (stored.error().kind != ErrorKind::kConflict) return stored.error();
+  pem = storage.load(key);  // another node's came first
+  if (!pem) return pem.error();
+  return std::pair{std::move(*pem), false};
+}
+
+}  // namespace
+
 void Client::ensureAccount() {
-  certstore::Storage& storage = *options_.storage;
-  const std::string dir = "acme/" + caId(options_.directoryUrl);
-  const std::string keyPath = storage.describe(dir + "/account.key");
-  if (!accountKey_) {
-    auto pem = storage.load(dir + "/account.key");
-    if (!pem.ok() && pem.error().kind != ErrorKind::kNotFound) return fail(pem.error().message);
-    if (!pem.ok()) {
-      // One account per CA for the whole fleet: created only where none is,
-      // so two nodes starting at once end up with the one that won.
-      auto key = AccountKey::generate();
-      if (!key) return fail(key.error().message);
-      auto pemOut = key->toPem();
-      if (!pemOut) return fail(pemOut.error().message);
-      Status made =
-          storage.create(dir + "/account.key", *pemOut, certstore::Storage::Secrecy::kSecret);
-      if (made.ok()) {
-        log::info("acme: new account key in " + keyPath);
-        pem = std::move(*pemOut);
-      } else if (made.error().kind == ErrorKind::kConflict) {
-        pem = storage.load(dir + "/account.key");  // another node's came first
+  if (accountKey_) return registerAccount();
+  const std::string key = accountDirectory() + "/account.key";
+  lane_.run<Result<std::pair<std::string, bool>>>(
+      [storage = options_.storage, key] { return loadOrCreateAccountKey(*storage, key); },
+      [this, seq = current_->seq, key](Result<std::pair<std::string, bool>> pem) {
+        if (current_ == nullptr || current_->seq != seq) return;  // cancelled meanwhile
         if (!pem) return fail(pem.error().message);
-      } else {
-        return fail(made.error().message);
-      }
-    }
-    auto key = AccountKey::fromPem(*pem, keyPath);
-    if (!key) return fail(key.error().message);
-    accountKey_ = std::move(*key);
-  }
+        const std::string keyPath = options_.storage->describe(key);
+        if (pem->second) log::info("acme: new account key in " + keyPath);
+        auto made = AccountKey::fromPem(pem->first, keyPath);
+        if (!made) return fail(made.error().message);
+        accountKey_ = std::move(*made);
+        registerAccount();
+      });
+}
+
+std::string Client::accountDirectory() const { return "acme/" + caId(options_.directoryUrl); }
+
+void Client::registerAccount() {
   Json payload = {{"termsOfServiceAgreed", true}};
   if (!options_.email.empty()) payload["contact"] = Json::array({"mailto:" + options_.email});
   if (options_.eab) {
@@ -391,7 +408,7 @@ void Client::ensureAccount() {
         "it gave for your account");
   }
   post(newAccountUrl_, certstore::jsonText(payload), /*useJwk=*/true,
-       guarded([this, dir](http::HttpResponse& r) {
+       guarded([this](http::HttpResponse& r) {
          const std::string* location = r.find("Location");
          if (location == nullptr || location->empty()) {
            return fail("newAccount: HTTP " + std::to_string(r.status) + " without Location");
@@ -399,12 +416,14 @@ void Client::ensureAccount() {
          kid_ = *location;
          Json account = {{"url", kid_}, {"directory", options_.directoryUrl}};
          if (!options_.email.empty()) account["contact"] = "mailto:" + options_.email;
-         if (Status w = options_.storage->store(dir + "/account.json",
-                                                certstore::jsonText(account, 2) + "\n",
-                                                certstore::Storage::Secrecy::kSecret);
-             !w.ok()) {
-           log::warning("acme: " + w.error().message);  // the account works without it
-         }
+         lane_.run<Status>(
+             [storage = options_.storage, key = accountDirectory() + "/account.json",
+              text = certstore::jsonText(account, 2) + "\n"] {
+               return storage->store(key, text, certstore::Storage::Secrecy::kSecret);
+             },
+             [](Status w) {
+               if (!w.ok()) log::warning("acme: " + w.error().message);  // works without it
+             });
          log::info("acme: account " + kid_);
          current_->step = afterAccount();
          advance();
@@ -694,16 +713,25 @@ void Client::store(const std::string& chainPem) {
   const OrderRequest& req = current_->request;
   const certstore::CertificateStore store =
       req.storage ? certstore::CertificateStore(req.storage) : store_;
-  auto added =
-      store.add(req.certificateName, chainPem, current_->csr->keyPem, /*replace=*/true,
-                certstore::CertSource::kAcme, ::time(nullptr),
-                "certificate from " + current_->certificateUrl, "the order's new key", req.site);
-  if (!added) return fail("storing it: " + added.error().message);
-  std::string hosts;
-  for (const auto& h : req.hosts) hosts += (hosts.empty() ? "" : ", ") + h;
-  log::notice("acme: certificate `" + req.certificateName + "` for site `" + req.site + "` (" +
-              hosts + ") issued and stored in " + store.directory());
-  succeed();
+  lane_.run<Status>(
+      [store, name = req.certificateName, chainPem, keyPem = current_->csr->keyPem,
+       from = "certificate from " + current_->certificateUrl, site = req.site]() mutable {
+        auto added =
+            store.add(name, chainPem, keyPem, /*replace=*/true, certstore::CertSource::kAcme,
+                      ::time(nullptr), from, "the order's new key", site);
+        OPENSSL_cleanse(keyPem.data(), keyPem.size());
+        return added ? Status(Ok{}) : Status(added.error());
+      },
+      [this, seq = current_->seq, directory = store.directory()](Status added) {
+        if (current_ == nullptr || current_->seq != seq) return;  // cancelled meanwhile
+        if (!added.ok()) return fail("storing it: " + added.error().message);
+        const OrderRequest& ordered = current_->request;
+        std::string hosts;
+        for (const auto& h : ordered.hosts) hosts += (hosts.empty() ? "" : ", ") + h;
+        log::notice("acme: certificate `" + ordered.certificateName + "` for site `" +
+                    ordered.site + "` (" + hosts + ") issued and stored in " + directory);
+        succeed();
+      });
 }
 
 }  // namespace tlsedge::acme

@@ -1,8 +1,9 @@
 // acme::Client: the RFC 8555 client, as explicit state machines on the
 // control loop: the acme::Issuer (acme/issuer.h) for a CA's directory URL.
-// Every HTTP exchange goes through http::HttpClient; nothing here blocks the
-// loop except small disk writes (the account key, the store's atomic
-// write), which the control loop is for.
+// Every HTTP exchange goes through http::HttpClient; every read and write of
+// the storage (the account key and account.json, the issued certificate)
+// runs on the client's lane (net/offload_lane.h: libuv's thread pool, in
+// order): nothing here blocks the loop.
 //
 // One order runs at a time; order() queues the others. An order walks:
 // directory -> account (newAccount, once per process; with External
@@ -49,6 +50,7 @@
 #include "certstore/store.h"
 #include "conf/config.h"
 #include "http/http_client.h"
+#include "net/offload_lane.h"
 
 namespace tlsedge::acme {
 
@@ -114,7 +116,9 @@ class Client final : public Issuer {
 
   // The steps (each sends one request; its answer picks the next step).
   void loadDirectory();
-  void ensureAccount();
+  void ensureAccount();                  // the account key: loaded or made, on the lane
+  void registerAccount();                // newAccount
+  std::string accountDirectory() const;  // acme/CA-ID in the storage
   void newOrder();
   void resumeOrder();
   void revoke();
@@ -162,6 +166,8 @@ class Client final : public Issuer {
   std::deque<std::unique_ptr<Order>> queue_;
   uint64_t orderSeq_ = 0;
   OrderFailure lastFailure_;
+  // After everything its callbacks use: destroyed first, dropping them.
+  net::OffloadLane lane_;
 };
 
 }  // namespace tlsedge::acme

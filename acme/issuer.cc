@@ -12,9 +12,7 @@ Result<Issuers> makeIssuer(uv_loop_t* loop, ChallengeStore& challenges, const co
                            certstore::StoragePtr storage) {
   Issuers out;
   if (acme.internal) {
-    auto local = LocalIssuer::create(loop, std::move(storage));
-    if (!local) return local.error();
-    out.issuer = std::move(*local);
+    out.issuer = LocalIssuer::create(loop, std::move(storage));
     return out;
   }
   ClientOptions options;

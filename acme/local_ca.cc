@@ -35,6 +35,10 @@ Error failure(const std::string& what) {
 
 }  // namespace
 
+std::string LocalCa::certificatePathIn(const certstore::Storage& storage) {
+  return storage.describe(std::string(kLocalCaKey) + "/ca.pem");
+}
+
 Result<LocalCa> LocalCa::open(certstore::Storage& storage, bool* created) {
   using Secrecy = certstore::Storage::Secrecy;
   const std::string certKey = std::string(kLocalCaKey) + "/ca.pem";
@@ -42,7 +46,7 @@ Result<LocalCa> LocalCa::open(certstore::Storage& storage, bool* created) {
   const std::string directory = storage.describe(kLocalCaKey);
   const std::string keyPath = storage.describe(keyKey);
   LocalCa ca;
-  ca.certPath_ = storage.describe(certKey);
+  ca.certPath_ = certificatePathIn(storage);
   if (created != nullptr) *created = false;
   auto there = storage.exists(certKey);
   if (!there) return failure(there.error().message);  // never a new CA for one not read

@@ -4,8 +4,8 @@
 // server certificates it signs. For development and the demo: a developer
 // trusts ca.pem (`curl --cacert`), nobody else does.
 //
-// Thread: LocalCa::open on the control loop (small blocking file I/O);
-// issue any (pure).
+// Thread: any; LocalCa::open blocks on the storage (the local issuer calls
+// it on libuv's thread pool); issue is pure.
 #pragma once
 
 #include <openssl/base.h>
@@ -47,6 +47,8 @@ class LocalCa {
                        int64_t lifetimeSeconds) const;
 
   const std::string& certificatePath() const { return certPath_; }
+  // Where open() finds (or puts) ca.pem in `storage`, for the log.
+  static std::string certificatePathIn(const certstore::Storage& storage);
   X509* certificate() const { return cert_.get(); }
 
  private:

@@ -6,24 +6,28 @@
 // traffic through the store watcher's hot swap, `tlsedge acme status|renew`
 // work unchanged.
 //
-// Orders queue and are issued one per loop turn (a zero timer), so `done`
-// never runs inside order().
+// The CA is opened (or made) and every order issued and stored on the
+// issuer's lane (net/offload_lane.h: libuv's thread pool, one at a time, in
+// order), so `done` never runs inside order() and the loop never waits on
+// the storage (etcd in a fleet) or on signing. The CA is opened by the
+// first job, queued at creation (its notice says where ca.pem is); a CA that
+// cannot be opened fails each order with the reason, and the next order
+// tries again.
 //
-// Thread: the control loop only (issuing signs and writes the store entry:
-// a few milliseconds of CPU and small atomic writes).
+// Thread: the control loop; the CA and the storage on the lane's jobs.
 #pragma once
 
 #include <uv.h>
 
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <string>
 #include <utility>
 
 #include "acme/issuer.h"
 #include "acme/local_ca.h"
-#include "certstore/store.h"
+#include "certstore/storage.h"
+#include "net/offload_lane.h"
 
 namespace tlsedge::acme {
 
@@ -31,11 +35,11 @@ class LocalIssuer final : public Issuer {
  public:
   static constexpr int64_t kLifetimeSeconds = 7 * 86400;
 
-  // Opens (or creates) the local CA in `storage` (LocalCa::open), logs where
-  // its certificate is, for developers to trust, and stores what it issues
-  // there.
-  static Result<std::unique_ptr<LocalIssuer>> create(uv_loop_t* loop, certstore::StoragePtr storage,
-                                                     int64_t lifetimeSeconds = kLifetimeSeconds);
+  // Opens (or creates) the local CA in `storage` (LocalCa::open) on the
+  // lane, logs where its certificate is, for developers to trust, and
+  // stores what it issues there.
+  static std::unique_ptr<LocalIssuer> create(uv_loop_t* loop, certstore::StoragePtr storage,
+                                             int64_t lifetimeSeconds = kLifetimeSeconds);
   ~LocalIssuer() override;
   LocalIssuer(const LocalIssuer&) = delete;
   LocalIssuer& operator=(const LocalIssuer&) = delete;
@@ -44,20 +48,17 @@ class LocalIssuer final : public Issuer {
   // Local failures carry no Retry-After: the manager's plain backoff.
   const OrderFailure& lastFailure() const override { return failure_; }
 
-  const std::string& caCertificatePath() const { return ca_.certificatePath(); }
+  const std::string& caCertificatePath() const { return caPath_; }
 
  private:
-  LocalIssuer(uv_loop_t* loop, LocalCa ca, certstore::StoragePtr storage, int64_t lifetimeSeconds);
-  void issueNext();
-  Status issue(const OrderRequest& request);
+  struct Authority;  // the CA and where it lives, touched by the lane's jobs only
+  LocalIssuer(uv_loop_t* loop, certstore::StoragePtr storage, int64_t lifetimeSeconds);
 
-  uv_loop_t* loop_;
-  LocalCa ca_;
-  certstore::CertificateStore store_;
+  std::shared_ptr<Authority> authority_;
+  std::string caPath_;
   int64_t lifetimeSeconds_;
-  uv_timer_t* timer_;
-  std::deque<std::pair<OrderRequest, Done>> queue_;
   OrderFailure failure_;
+  net::OffloadLane lane_;  // last: destroyed first, dropping the callbacks
 };
 
 }  // namespace tlsedge::acme

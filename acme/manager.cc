@@ -36,7 +36,11 @@ bool sameName(const std::string& a, const std::string& b) {
 std::string certificateNameFor(const std::string& site) { return conf::acmeCertificateName(site); }
 
 Manager::Manager(uv_loop_t* loop, ChallengeStore& challenges, Issued issued)
-    : loop_(loop), challenges_(challenges), issued_(std::move(issued)), timer_(new uv_timer_t) {
+    : loop_(loop),
+      challenges_(challenges),
+      issued_(std::move(issued)),
+      timer_(new uv_timer_t),
+      lane_(loop) {
   uv_timer_init(loop_, timer_);
   timer_->data = this;
 }
@@ -46,6 +50,7 @@ Manager::~Manager() { close(); }
 void Manager::close() {
   if (closed_) return;
   closed_ = true;
+  lane_.close();  // a read or write running finishes on the pool, unanswered
   preflight_.reset();
   client_.reset();
   ari_.reset();
@@ -54,9 +59,6 @@ void Manager::close() {
 
 void Manager::configure(const conf::Config& config, certstore::StoragePtr storage) {
   if (closed_) return;
-  // Sanctioned exception (docs/principles.md): the manager reads and writes
-  // `storage` on the control loop; in fleet mode those are etcd round trips,
-  // bounded by storage.etcd.timeout, until ACME once per fleet offloads them.
   storage_ = std::move(storage);
   stateDir_ = config.stateDir;
   renewBeforeSeconds_ =
@@ -68,6 +70,9 @@ void Manager::configure(const conf::Config& config, certstore::StoragePtr storag
   for (const conf::Site& site : config.sites) {
     if (!site.acme) continue;
     SiteState state;
+    state.status.site = site.name;
+    state.status.certificate = certificateNameFor(site.name);
+    state.status.nextReason = "reading its certificate and saved state";
     if (auto it = sites_.find(site.name); it != sites_.end() && it->second.hosts == site.hosts) {
       state = it->second;  // keeps in-flight, backoff, ARI and saved state
     }
@@ -118,6 +123,7 @@ void Manager::configure(const conf::Config& config, certstore::StoragePtr storag
     for (auto& [name, state] : sites_) {
       releaseLock(name, state);
       state.status.inFlight = false;  // the old client's orders are gone
+      state.run = 0;                  // and what the lane or the lock answers for them
       state.backoffUntil = 0;         // a new CA or account: try at once
       state.status.failures = 0;
       state.ariPending = false;
@@ -143,17 +149,46 @@ void Manager::configure(const conf::Config& config, certstore::StoragePtr storag
     directory_ = config.acme->directory;
     settings_ = settings;
   }
-  for (auto& [name, state] : sites_) {
-    if (state.fresh) restore(name, state);
-    refresh(name, state);
-  }
-  armTimer();
+  std::vector<std::pair<std::string, bool>> wanted;
+  for (const auto& [name, state] : sites_) wanted.emplace_back(name, state.fresh);
+  read(std::move(wanted), [this](Reads reads) {
+    for (const SiteRead& r : reads) {
+      auto it = sites_.find(r.site);
+      if (it == sites_.end()) continue;  // removed by a reload meanwhile
+      // Restored once: a later read of the same site (a reload meanwhile)
+      // must not undo what the first one started.
+      if (r.saved && it->second.fresh) restore(r.site, it->second, *r.saved);
+      refresh(r.site, it->second, r.stored);
+    }
+    armTimer();
+  });
 }
 
-// Reads the site's store entry and sets its due time.
-void Manager::refresh(const std::string& site, SiteState& state) {
+void Manager::read(std::vector<std::pair<std::string, bool>> sites,
+                   std::function<void(Reads)> then) {
+  lane_.run<Reads>(
+      [storage = storage_, sites = std::move(sites)] {
+        Reads out;
+        out.reserve(sites.size());
+        for (const auto& [site, withSaved] : sites) {
+          SiteRead r{site, readStoredCertificate(storage, site), std::nullopt};
+          if (withSaved) r.saved = loadSavedSite(*storage, site);
+          out.push_back(std::move(r));
+        }
+        return out;
+      },
+      std::move(then));
+}
+
+Manager::SiteState* Manager::current(const std::string& site, uint64_t run) {
+  auto it = sites_.find(site);
+  if (it == sites_.end() || client_ == nullptr || it->second.run != run) return nullptr;
+  return &it->second;
+}
+
+void Manager::refresh(const std::string& site, SiteState& state, const StoredCertificate& read) {
   SiteStatus& s = state.status;
-  const SiteStatus stored = storeStatus(storage_, site);
+  const SiteStatus& stored = read.status;
   s.site = site;
   s.certificate = stored.certificate;
   s.stored = stored.stored;
@@ -162,8 +197,7 @@ void Manager::refresh(const std::string& site, SiteState& state) {
   s.scheduleKnown = true;
   if (s.inFlight) return;
   const time_t now = ::time(nullptr);
-  auto store = certstore::CertificateStore(storage_);
-  auto info = s.stored ? store.inspect(s.certificate) : Result<certstore::CertInfo>(Error{});
+  const Result<certstore::CertInfo>& info = read.info;
   std::string dueNow;
   if (!info) {
     dueNow = "no certificate yet";
@@ -190,9 +224,7 @@ void Manager::refresh(const std::string& site, SiteState& state) {
     s.nextRenewal = now;
     s.nextReason = dueNow;
   } else {
-    auto chain = store.chainPem(s.certificate);
-    auto certId = chain ? ariCertId(*chain) : Result<std::string>(chain.error());
-    const std::string id = certId ? *certId : std::string();
+    const std::string& id = read.certId;
     if (id != state.certId) {  // a new certificate: its own ARI window
       state.certId = id;
       state.ariSupported = false;
@@ -215,39 +247,43 @@ void Manager::startOrder(const std::string& site, SiteState& state, OrderRequest
   if (client_ == nullptr || state.status.inFlight) return;
   state.status.inFlight = true;
   state.status.nextRenewal = 0;
+  state.run = ++runs_;
   if (locks_ == nullptr || state.lockStorage != nullptr) {
     return beginOrder(site, state, std::move(request));
   }
   state.status.nextReason = "taking the fleet's order lock";
-  locks_->acquire(site, [this, site, request = std::move(request)](auto lock) mutable {
-    lockTaken(site, std::move(request), std::move(lock));
-  });
+  locks_->acquire(site,
+                  [this, site, run = state.run, request = std::move(request)](auto lock) mutable {
+                    lockTaken(site, run, std::move(request), std::move(lock));
+                  });
 }
 
 // Fleet mode: the lock is ours (order, unless a peer renewed meanwhile),
 // another node's, or could not be taken (etcd unreachable: try again).
-void Manager::lockTaken(const std::string& site, OrderRequest request,
+void Manager::lockTaken(const std::string& site, uint64_t run, OrderRequest request,
                         Result<OrderLocks::Lock> lock) {
-  auto it = sites_.find(site);
-  if (it == sites_.end() || client_ == nullptr) {
+  SiteState* current = this->current(site, run);
+  if (current == nullptr) {  // the site or the client is gone, or a reload ended the run
     if (lock && lock->ours) locks_->release(site);
-    if (it != sites_.end()) it->second.status.inFlight = false;
     return;
   }
-  SiteState& state = it->second;
+  SiteState& state = *current;
   SiteStatus& s = state.status;
   s.inFlight = false;
   const time_t now = ::time(nullptr);
   if (!lock || !lock->ours) {
-    if (lock && lock->holder != s.lockHolder) {
+    // No holder: the lock kept changing hands while this node tried.
+    const bool held = lock && !lock->holder.empty();
+    if (held && lock->holder != s.lockHolder) {
       log::info("acme: site `" + site + "`: node `" + lock->holder +
                 "` holds the fleet's order lock and orders it; checking again every " +
                 std::to_string(kLockRecheckSeconds) + " s");
     }
     s.lockHolder = lock ? lock->holder : std::string();
     s.nextRenewal = now + kLockRecheckSeconds;
-    s.nextReason = lock ? "node `" + lock->holder + "` is ordering it"
-                        : "the order waits for etcd: " + lock.error().message;
+    s.nextReason = held   ? "node `" + lock->holder + "` is ordering it"
+                   : lock ? std::string("the fleet's order lock kept changing hands")
+                          : "the order waits for etcd: " + lock.error().message;
     if (!lock) log::warning("acme: site `" + site + "`: " + s.nextReason);
     return armTimer();
   }
@@ -258,11 +294,27 @@ void Manager::lockTaken(const std::string& site, OrderRequest request,
   // The fencing check: what the fleet holds now, not what this node read
   // before the lock was its (a peer may have renewed, failed or revoked).
   const bool forced = !request.revokeDer.empty() || request.forced;
+  s.inFlight = true;  // until the re-read is in
+  s.nextReason = "reading the fleet's state of the site under its lock";
+  read({{site, true}},
+       [this, site, run, forced, request = std::move(request)](Reads reads) mutable {
+         checkUnderLock(site, run, forced, std::move(request), reads.front());
+       });
+}
+
+void Manager::checkUnderLock(const std::string& site, uint64_t run, bool forced,
+                             OrderRequest request, const SiteRead& read) {
+  SiteState* current = this->current(site, run);
+  if (current == nullptr) return;  // a reload released the lock meanwhile
+  SiteState& state = *current;
+  SiteStatus& s = state.status;
+  s.inFlight = false;
   state.orderUrl.clear();
-  restore(site, state);
-  refresh(site, state);
+  restore(site, state, *read.saved);
+  refresh(site, state, read.stored);
   // After the re-read (refresh's "due now" is its own clock, maybe a
-  // second past `now`: comparing with `now` called a due site not due).
+  // second past the lock's answer: comparing with that called a due site
+  // not due).
   if (!forced && s.nextRenewal > ::time(nullptr)) {
     log::info("acme: site `" + site + "`: not due after all (" + s.nextReason +
               "): another node of the fleet saw to it");
@@ -340,6 +392,10 @@ Result<Manager::SiteState*> Manager::orderable(const std::string& site) {
   if (it->second.status.inFlight) {
     return makeError("site `" + site + "`: an order is already running", ErrorKind::kConflict);
   }
+  if (it->second.fresh) {
+    return makeError("site `" + site + "`: its certificate and saved state are still being read",
+                     ErrorKind::kUnavailable);
+  }
   return &it->second;
 }
 
@@ -351,10 +407,38 @@ Status Manager::revokeNow(const std::string& site, std::optional<int> reason) {
     return makeError("site `" + site + "` has no stored certificate to revoke",
                      ErrorKind::kUnavailable);
   }
-  auto store = certstore::CertificateStore(storage_);
-  auto chain = store.chainPem(s.certificate);
-  auto der = chain ? firstCertificateDer(*chain) : Result<std::string>(chain.error());
-  if (!der) return makeError("site `" + site + "`: " + der.error().message);
+  log::info("acme: revocation of certificate `" + s.certificate + "` (serial " + s.serialHex +
+            ") of site `" + site + "` requested" +
+            (reason ? ", reason " + std::to_string(*reason) : std::string()) +
+            "; a new certificate is ordered right after");
+  // The certificate to revoke is read first (on the lane); the site is in
+  // flight meanwhile, so that nothing else starts.
+  SiteState& st = **state;
+  st.status.inFlight = true;
+  st.run = ++runs_;
+  lane_.run<Result<std::string>>(
+      [storage = storage_, name = s.certificate] {
+        auto chain = certstore::CertificateStore(storage).chainPem(name);
+        return chain ? firstCertificateDer(*chain) : Result<std::string>(chain.error());
+      },
+      [this, site, run = st.run, reason](Result<std::string> der) {
+        revokeRead(site, run, reason, std::move(der));
+      });
+  return Ok{};
+}
+
+void Manager::revokeRead(const std::string& site, uint64_t run, std::optional<int> reason,
+                         Result<std::string> der) {
+  SiteState* state = current(site, run);
+  if (state == nullptr) return;  // a reload ended the run
+  SiteStatus& s = state->status;
+  s.inFlight = false;
+  if (!der) {
+    s.lastError = "acme: site `" + site + "`: not revoked: " + der.error().message;
+    s.lastErrorAt = ::time(nullptr);
+    log::error(s.lastError);  // the schedule stays as it was
+    return armTimer();
+  }
   OrderRequest request;
   request.revokeDer = std::move(*der);
   request.revokeReason = reason;
@@ -364,13 +448,8 @@ Status Manager::revokeNow(const std::string& site, std::optional<int> reason) {
     it->second.revokedSerial = serial;
     persist(site, it->second);
   };
-  log::info("acme: revocation of certificate `" + s.certificate + "` (serial " + s.serialHex +
-            ") of site `" + site + "` requested" +
-            (reason ? ", reason " + std::to_string(*reason) : std::string()) +
-            "; a new certificate is ordered right after");
-  startOrder(site, **state, std::move(request));
+  startOrder(site, *state, std::move(request));
   armTimer();
-  return Ok{};
 }
 
 Status Manager::renewNow(const std::string& site) {
@@ -395,9 +474,16 @@ void Manager::orderDone(const std::string& site, std::vector<std::string> hosts,
   if (it == sites_.end()) return;  // no longer an ACME site
   SiteState& state = it->second;
   SiteStatus& s = state.status;
-  s.inFlight = false;
   state.orderUrl.clear();  // ended: a later attempt places a new order
   const time_t now = ::time(nullptr);
+  // In flight until the state is saved (under the lock, in a fleet) and the
+  // certificate re-read; the lock is given up only then.
+  auto wrapUp = [this, &site, &state] {
+    persist(site, state);
+    read({{site, false}}, [this, site, run = state.run](Reads reads) {
+      orderWrappedUp(site, run, reads.front().stored);
+    });
+  };
   if (status.ok()) {
     s.failures = 0;
     s.retryDelaySeconds = 0;
@@ -405,11 +491,7 @@ void Manager::orderDone(const std::string& site, std::vector<std::string> hosts,
     state.revokedSerial.clear();
     if (issued_) issued_(certificateNameFor(site));
     if (hosts != state.hosts) log::info("acme: site `" + site + "`: hosts changed meanwhile");
-    refresh(site, state);
-    persist(site, state);
-    releaseLock(site, state);
-    armTimer();
-    return;
+    return wrapUp();
   }
   ++s.failures;
   const int64_t delay =
@@ -425,15 +507,22 @@ void Manager::orderDone(const std::string& site, std::vector<std::string> hosts,
                   : std::string()) +
              (failure.rateLimited ? ", rate limited" : "") +
              "; the current certificate serves on)");
-  refresh(site, state);
-  persist(site, state);
-  releaseLock(site, state);
+  wrapUp();
+}
+
+void Manager::orderWrappedUp(const std::string& site, uint64_t run,
+                             const StoredCertificate& stored) {
+  SiteState* state = current(site, run);
+  if (state == nullptr) return;  // a reload ended the run (and released the lock)
+  state->status.inFlight = false;
+  refresh(site, *state, stored);
+  releaseLock(site, *state);
   armTimer();
 }
 
-void Manager::restore(const std::string& site, SiteState& state) {
+void Manager::restore(const std::string& site, SiteState& state,
+                      const Result<std::optional<SavedSite>>& loaded) {
   state.fresh = false;
-  auto loaded = loadSavedSite(*storage_, site);
   if (!loaded) {
     log::warning("acme: site `" + site + "`: saved state ignored: " + loaded.error().message);
     return;
@@ -477,10 +566,15 @@ void Manager::persist(const std::string& site, const SiteState& state) {
   saved.backoffUntil = state.backoffUntil;
   saved.revokedSerial = state.revokedSerial;
   // Under the site's lock in a fleet: not written once another node took over.
-  certstore::Storage& into = state.lockStorage ? *state.lockStorage : *storage_;
-  if (Status written = saveSite(into, site, saved); !written.ok()) {
-    log::warning("acme: site `" + site + "`: state not saved: " + written.error().message);
-  }
+  lane_.run<Status>(
+      [into = state.lockStorage ? state.lockStorage : storage_, site, saved] {
+        return saveSite(*into, site, saved);
+      },
+      [site](Status written) {
+        if (!written.ok()) {
+          log::warning("acme: site `" + site + "`: state not saved: " + written.error().message);
+        }
+      });
 }
 
 void Manager::checkRenewalInfo(const std::string& site, SiteState& state) {

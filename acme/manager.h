@@ -41,6 +41,14 @@
 // not ordered; the saved state (backoff included) is the fleet's, read
 // again once the lock is taken.
 //
+// The manager's reads and writes of the store and of the saved site state
+// run on its lane (net/offload_lane.h: libuv's thread pool, one at a time,
+// in order), never on the control loop: in fleet mode each is an etcd round
+// trip. A site whose first read has not come back has no schedule yet and
+// refuses renew and revoke ("still being read"); an ended order keeps its
+// site in flight until its state is saved and its certificate re-read, and
+// only then gives up the fleet's lock.
+//
 // Thread: the control loop only.
 #pragma once
 
@@ -59,8 +67,10 @@
 #include "acme/issuer.h"
 #include "acme/order_locks.h"
 #include "acme/preflight.h"
+#include "acme/site_state.h"
 #include "acme/status.h"
 #include "conf/config.h"
+#include "net/offload_lane.h"
 
 namespace tlsedge::acme {
 
@@ -118,21 +128,42 @@ class Manager {
     time_t ariCheckAt = 0;              // next renewalInfo request; 0: none
     std::string orderUrl;               // the order in progress at the CA (persisted)
     std::string revokedSerial;          // the stored certificate's, once revoked
-    bool fresh = true;                  // not configured before: read its saved state
+    bool fresh = true;                  // its saved state not read yet
     certstore::StoragePtr lockStorage;  // fleet: the site's lock is ours (writes fenced)
+    uint64_t run = 0;                   // the order run the lane's and the lock's answers are for
   };
+  // A site's store entry and (when asked) saved state, read on the lane.
+  struct SiteRead {
+    std::string site;
+    StoredCertificate stored;
+    std::optional<Result<std::optional<SavedSite>>> saved;
+  };
+  using Reads = std::vector<SiteRead>;
 
-  void refresh(const std::string& site, SiteState& state);
+  // Reads each site (with its saved state when the flag says so) on the
+  // lane; `then` runs on the loop with what was read.
+  void read(std::vector<std::pair<std::string, bool>> sites, std::function<void(Reads)> then);
+  // The site while `run` is its current order run (and a client runs).
+  SiteState* current(const std::string& site, uint64_t run);
+  // Sets the site's status from its store entry, and its due time.
+  void refresh(const std::string& site, SiteState& state, const StoredCertificate& stored);
   void startOrder(const std::string& site, SiteState& state, OrderRequest request = {});
-  void lockTaken(const std::string& site, OrderRequest request, Result<OrderLocks::Lock> lock);
+  void lockTaken(const std::string& site, uint64_t run, OrderRequest request,
+                 Result<OrderLocks::Lock> lock);
+  void checkUnderLock(const std::string& site, uint64_t run, bool forced, OrderRequest request,
+                      const SiteRead& read);
   void beginOrder(const std::string& site, SiteState& state, OrderRequest request);
   void releaseLock(const std::string& site, SiteState& state);
   void placeOrder(OrderRequest request);
   void orderDone(const std::string& site, std::vector<std::string> hosts, Status status,
                  OrderFailure failure);
   Result<SiteState*> orderable(const std::string& site);
-  void restore(const std::string& site, SiteState& state);  // from <state>/acme/sites/
-  void persist(const std::string& site, const SiteState& state);
+  void orderWrappedUp(const std::string& site, uint64_t run, const StoredCertificate& stored);
+  void revokeRead(const std::string& site, uint64_t run, std::optional<int> reason,
+                  Result<std::string> der);
+  void restore(const std::string& site, SiteState& state,
+               const Result<std::optional<SavedSite>>& loaded);   // from <state>/acme/sites/
+  void persist(const std::string& site, const SiteState& state);  // on the lane
   void checkRenewalInfo(const std::string& site, SiteState& state);
   void renewalInfoDone(const std::string& site, const std::string& certId,
                        Result<RenewalInfoClient::Answer> answer);
@@ -157,6 +188,8 @@ class Manager {
   std::map<std::string, SiteState> sites_;
   std::mt19937_64 random_{std::random_device{}()};
   OrderCounts orderCounts_;
+  uint64_t runs_ = 0;      // order runs started (SiteState::run)
+  net::OffloadLane lane_;  // the store's and the saved state's reads and writes
   bool closed_ = false;
 };
 

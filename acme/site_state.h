@@ -13,7 +13,7 @@
 // a settings change while running resets the backoff: an operator who fixed
 // the account's settings gets an attempt at once.
 //
-// Thread: the control loop (small disk I/O).
+// Thread: any (blocking storage calls: the manager makes them on its lane).
 #pragma once
 
 #include <ctime>

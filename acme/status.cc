@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "acme/ari.h"
 #include "acme/manager.h"
 #include "acme/schedule.h"
 #include "base/time.h"
@@ -27,19 +28,26 @@ std::string relative(time_t t, time_t now) {
 
 }  // namespace
 
-SiteStatus storeStatus(const certstore::StoragePtr& storage, const std::string& site) {
-  SiteStatus s;
+StoredCertificate readStoredCertificate(const certstore::StoragePtr& storage,
+                                        const std::string& site) {
+  StoredCertificate out;
+  SiteStatus& s = out.status;
   s.site = site;
   s.certificate = certificateNameFor(site);
   const certstore::CertificateStore store(storage);
-  if (auto there = store.contains(s.certificate); there && *there) {
-    if (auto info = store.inspect(s.certificate)) {
-      s.stored = true;
-      s.serialHex = info->serialHex;
-      s.notAfter = info->notAfter;
-    }
-  }
-  return s;
+  if (auto there = store.contains(s.certificate); !there || !*there) return out;
+  out.info = store.inspect(s.certificate);
+  if (!out.info) return out;
+  s.stored = true;
+  s.serialHex = out.info->serialHex;
+  s.notAfter = out.info->notAfter;
+  auto chain = store.chainPem(s.certificate);
+  if (auto id = chain ? ariCertId(*chain) : Result<std::string>(chain.error())) out.certId = *id;
+  return out;
+}
+
+SiteStatus storeStatus(const certstore::StoragePtr& storage, const std::string& site) {
+  return readStoredCertificate(storage, site).status;
 }
 
 std::vector<SiteStatus> storeStatuses(const conf::Config& config,

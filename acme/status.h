@@ -10,7 +10,9 @@
 #include <string>
 #include <vector>
 
+#include "base/result.h"
 #include "certstore/storage.h"
+#include "certstore/store.h"
 #include "conf/config.h"
 
 namespace tlsedge::acme {
@@ -35,7 +37,18 @@ struct SiteStatus {
   std::string lockHolder;
 };
 
-// The store's side of a site's status (certificate, serial, not-after).
+// What the store holds of a site's certificate: the status's store side
+// (certificate, stored, serial, not-after), the entry itself (for the
+// schedule: names, lifetime) and its ARI certId. Blocking reads: the manager
+// makes them on its lane (libuv's thread pool).
+struct StoredCertificate {
+  SiteStatus status;
+  Result<certstore::CertInfo> info = Error{};  // the entry, or why not
+  std::string certId;                          // ARI certId; empty: none or unreadable
+};
+StoredCertificate readStoredCertificate(const certstore::StoragePtr& storage,
+                                        const std::string& site);
+// Its status part alone.
 SiteStatus storeStatus(const certstore::StoragePtr& storage, const std::string& site);
 // storeStatus for every ACME site of `config`, in its order.
 std::vector<SiteStatus> storeStatuses(const conf::Config& config,

@@ -237,17 +237,16 @@ TEST(LocalIssuer, OrdersEndInTheStoreOnTheLoop) {
   uv_loop_init(&loop);
   {
     auto issuer = LocalIssuer::create(&loop, certstore::FileStorage::open(state.path()), 3600);
-    ASSERT_TRUE(issuer.ok()) << issuer.error().message;
     std::vector<Status> results;
     OrderRequest request;
     request.site = "shop";
     request.certificateName = "acme-shop";
     request.hosts = {"shop.test", "www.shop.test"};
-    (*issuer)->order(request, [&](Status s) { results.push_back(std::move(s)); });
+    issuer->order(request, [&](Status s) { results.push_back(std::move(s)); });
     request.site = "bad";
     request.certificateName = "acme-bad";
     request.hosts = {};
-    (*issuer)->order(request, [&](Status s) { results.push_back(std::move(s)); });
+    issuer->order(request, [&](Status s) { results.push_back(std::move(s)); });
     EXPECT_TRUE(results.empty());  // never inside order()
     uv_run(&loop, UV_RUN_DEFAULT);
     ASSERT_EQ(results.size(), 2u);
@@ -256,7 +255,7 @@ TEST(LocalIssuer, OrdersEndInTheStoreOnTheLoop) {
     EXPECT_NE(results[1].error().message.find("certificate `acme-bad` for site `bad`"),
               std::string::npos)
         << results[1].error().message;
-    EXPECT_FALSE((*issuer)->lastFailure().retryAfterSeconds.has_value());
+    EXPECT_FALSE(issuer->lastFailure().retryAfterSeconds.has_value());
 
     auto store = certstore::CertificateStore::forStateDir(state.path());
     auto info = store.inspect("acme-shop");
@@ -269,15 +268,52 @@ TEST(LocalIssuer, OrdersEndInTheStoreOnTheLoop) {
     EXPECT_EQ(modeOf(store.keyPath("acme-shop")), 0600u);
     EXPECT_FALSE(store.inspect("acme-bad").ok());
     auto leaf = readCert(*certstore::readFile(store.chainPath("acme-shop")));
-    auto root = readCert(*certstore::readFile((*issuer)->caCertificatePath()));
+    auto root = readCert(*certstore::readFile(issuer->caCertificatePath()));
     EXPECT_EQ(verify(leaf.get(), root.get(), "www.shop.test"), X509_V_OK);
 
     // Destroyed with an order pending: it never runs.
     bool ran = false;
-    (*issuer)->order(request, [&](Status) { ran = true; });
-    issuer->reset();
+    issuer->order(request, [&](Status) { ran = true; });
+    issuer.reset();
     uv_run(&loop, UV_RUN_DEFAULT);
     EXPECT_FALSE(ran);
+  }
+  EXPECT_EQ(uv_loop_close(&loop), 0);
+}
+
+TEST(LocalIssuer, ACaThatCannotBeOpenedFailsEachOrderUntilItOpens) {
+  TempState state;
+  const std::string dir = caDir(state.path());
+  std::filesystem::create_directories(dir);
+  ASSERT_EQ(symlink("ca.pem", (dir + "/ca.pem").c_str()), 0);  // ELOOP: cannot tell
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  {
+    auto issuer = LocalIssuer::create(&loop, certstore::FileStorage::open(state.path()), 3600);
+    EXPECT_EQ(issuer->caCertificatePath(), dir + "/ca.pem");  // known before it opens
+    OrderRequest request;
+    request.site = "shop";
+    request.certificateName = "acme-shop";
+    request.hosts = {"shop.test"};
+    std::vector<Status> results;
+    issuer->order(request, [&](Status s) { results.push_back(std::move(s)); });
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ASSERT_EQ(results.size(), 1u);
+    ASSERT_FALSE(results[0].ok());
+    const std::string& why = results[0].error().message;
+    EXPECT_NE(why.find("site `shop`: local CA: "), std::string::npos) << why;
+    EXPECT_NE(why.find(dir + "/ca.pem"), std::string::npos) << why;
+    EXPECT_FALSE(std::filesystem::exists(dir + "/ca.key"));  // nothing made over it
+
+    // Repaired: the next order opens (makes) it and is issued.
+    ASSERT_EQ(::unlink((dir + "/ca.pem").c_str()), 0);
+    issuer->order(request, [&](Status s) { results.push_back(std::move(s)); });
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ASSERT_EQ(results.size(), 2u);
+    EXPECT_TRUE(results[1].ok()) << results[1].error().message;
+    auto store = certstore::CertificateStore::forStateDir(state.path());
+    EXPECT_TRUE(store.inspect("acme-shop").ok());
+    EXPECT_EQ(modeOf(dir + "/ca.key"), 0600u);
   }
   EXPECT_EQ(uv_loop_close(&loop), 0);
 }

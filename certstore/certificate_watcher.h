@@ -11,7 +11,9 @@
 // store entries or more at once (a fleet node's first copy of the store, a
 // resync) are not applied one by one: the snapshot is built again from the
 // configuration and the files, as a reload builds it, on libuv's thread
-// pool; store changes named meanwhile are applied after it.
+// pool; store changes named meanwhile, uploads included, are applied from
+// their files after it (the bindings of the snapshot it replaces are freed
+// when it starts).
 //
 // The whole behaviour (settling writers, temporaries, what is refused, what
 // needs SIGHUP) is described in one place: docs/architecture.md, "Hot swap".

@@ -10,6 +10,7 @@
 #include "http/http_util.h"
 #include "http/request_target.h"
 #include "proxy/redirect.h"
+#include "proxy/upstream/origin_request.h"
 #include "proxy/worker.h"
 
 namespace tlsedge::proxy {
@@ -29,14 +30,6 @@ using Phase = ConnectionTimer::Phase;
 bool isIdempotent(std::string_view method) {
   return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "TRACE" ||
          method == "PUT" || method == "DELETE";
-}
-
-// The X-Forwarded-* headers are set by the edge alone: a client's own values
-// are dropped, never trusted or appended to (this is the trust boundary).
-bool isForwardedHeader(std::string_view name) {
-  return ascii::equalsIgnoreCase(name, "x-forwarded-for") ||
-         ascii::equalsIgnoreCase(name, "x-forwarded-proto") ||
-         ascii::equalsIgnoreCase(name, "x-forwarded-host");
 }
 
 // "HTTP/1.1 NNN Reason\r\n" for an origin's response head.
@@ -512,7 +505,8 @@ void ClientConnection::route(http::MessageHead& head, const http::RequestTarget&
 void ClientConnection::proxyTo(const conf::Upstream& upstream, http::MessageHead& head,
                                const http::RequestTarget& target) {
   Exchange::Request request;
-  request.head = forwardedRequestHead(head, target);
+  request.head = originRequestHead({head, target.target, target.authority, stream_->peerIp(), tls_,
+                                    /*keepExpect=*/clientHttp11_, upgradeOffer_});
   if (head.chunked) {
     request.framing = BodyFraming::kChunked;
   } else if (head.contentLength.value_or(0) > 0) {
@@ -525,54 +519,6 @@ void ClientConnection::proxyTo(const conf::Upstream& upstream, http::MessageHead
   exchange_ = std::make_unique<Exchange>(worker_.upstreams(), generation_->upstreamSetup(upstream),
                                          std::move(request), *this);
   exchange_->start();
-}
-
-// Host and the framing are written here, never copied: Host is the
-// authority the request was routed by (RFC 9112 3.2.2), the framing is what
-// follows on this hop. A Connection option naming either changes nothing.
-std::string ClientConnection::forwardedRequestHead(const http::MessageHead& head,
-                                                   const http::RequestTarget& target) const {
-  const auto tokens = connectionTokens(head);
-  std::string out;
-  out.reserve(512);
-  out += head.method;
-  out += ' ';
-  out += target.target;
-  out += " HTTP/1.1\r\nHost: ";
-  out += target.authority;
-  out += "\r\n";
-  for (const auto& h : head.headers) {
-    if (http::isHopByHop(h.name, tokens) || http::isFraming(h.name) || isForwardedHeader(h.name) ||
-        ascii::equalsIgnoreCase(h.name, "host")) {
-      continue;
-    }
-    // An HTTP/1.0 client's expectation is ignored (RFC 9110 10.1.1).
-    if (!clientHttp11_ && ascii::equalsIgnoreCase(h.name, "expect")) continue;
-    out += h.name;
-    out += ": ";
-    out += h.value;
-    out += "\r\n";
-  }
-  if (head.chunked) {
-    out += "Transfer-Encoding: chunked\r\n";
-  } else if (head.contentLength) {
-    out += "Content-Length: ";
-    out += std::to_string(*head.contentLength);
-    out += "\r\n";
-  }
-  if (!upgradeOffer_.empty()) {
-    // Hop-by-hop, yet the upgrade is asked of the origin: passed on as such.
-    out += "Connection: upgrade\r\nUpgrade: ";
-    out += upgradeOffer_;
-    out += "\r\n";
-  }
-  out += "X-Forwarded-For: ";
-  out += stream_->peerIp();
-  out += tls_ ? "\r\nX-Forwarded-Proto: https\r\n" : "\r\nX-Forwarded-Proto: http\r\n";
-  out += "X-Forwarded-Host: ";
-  out += target.authority;
-  out += "\r\n\r\n";
-  return out;
 }
 
 void ClientConnection::onBody(std::string_view data) {

@@ -93,8 +93,6 @@ class ClientConnection final : public net::Stream::Handler,
   void route(http::MessageHead& head, const http::RequestTarget& target);
   void proxyTo(const conf::Upstream& upstream, http::MessageHead& head,
                const http::RequestTarget& target);
-  std::string forwardedRequestHead(const http::MessageHead& head,
-                                   const http::RequestTarget& target) const;
   void respond(int status, std::string_view body,
                std::string_view contentType = "text/plain; charset=utf-8",
                std::string_view extraHeaders = {});

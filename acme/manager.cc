@@ -80,7 +80,11 @@ void Manager::configure(const conf::Config& config, certstore::StoragePtr storag
     next.emplace(site.name, std::move(state));
   }
   for (auto& [name, state] : sites_) {
-    if (next.count(name) == 0) releaseLock(name, state);  // no longer an ACME site here
+    // No longer an ACME site here, or its hosts changed: its state starts
+    // anew, and the run for the old hosts (whose answers are dropped) must
+    // not keep the fleet's lock.
+    auto kept = next.find(name);
+    if (kept == next.end() || kept->second.hosts != state.hosts) releaseLock(name, state);
   }
   sites_ = std::move(next);
   // The store directory must exist before the store watcher starts watching
@@ -344,39 +348,43 @@ void Manager::beginOrder(const std::string& site, SiteState& state, OrderRequest
     request.replaces = state.certId;
     log::info("acme: site `" + site + "`: the new order replaces " + state.certId + " (ARI)");
   }
-  request.placed = [this, site](const std::string& url) {
-    auto it = sites_.find(site);
-    if (it == sites_.end()) return;
-    it->second.orderUrl = url;
-    persist(site, it->second);
+  const uint64_t run = state.run;
+  request.placed = [this, site, run](const std::string& url) {
+    SiteState* current = this->current(site, run);
+    if (current == nullptr) return;  // a reload ended the run
+    current->orderUrl = url;
+    persist(site, *current);
   };
+  if (request.revoked) {
+    request.revoked = [this, site, run, revoked = std::move(request.revoked)] {
+      if (current(site, run) != nullptr) revoked();
+    };
+  }
   // The pre-flight guards new orders; a resumed order is placed already and
   // a revocation must not wait on DNS.
   if (preflight_ == nullptr || !request.resumeUrl.empty() || !request.revokeDer.empty()) {
-    return placeOrder(std::move(request));
+    return placeOrder(run, std::move(request));
   }
-  preflight_->check(state.hosts, [this, request = std::move(request)](Status checked) mutable {
+  preflight_->check(state.hosts, [this, run, request = std::move(request)](Status checked) mutable {
     if (checked.ok()) {
       log::info("acme: site `" + request.site +
                 "`: pre-flight passed, every host reaches this edge");
-      return placeOrder(std::move(request));
+      return placeOrder(run, std::move(request));
     }
-    orderDone(request.site, request.hosts,
+    orderDone(request.site, run,
               makeError("acme: site `" + request.site +
                         "`: pre-flight: " + checked.error().message + "; no order placed"),
               OrderFailure{});
   });
 }
 
-void Manager::placeOrder(OrderRequest request) {
+void Manager::placeOrder(uint64_t run, OrderRequest request) {
   if (client_ == nullptr) return;
   std::string site = request.site;
-  std::vector<std::string> hosts = request.hosts;
-  client_->order(std::move(request),
-                 [this, site = std::move(site), hosts = std::move(hosts)](Status status) {
-                   orderDone(site, hosts, std::move(status),
-                             client_ != nullptr ? client_->lastFailure() : OrderFailure{});
-                 });
+  client_->order(std::move(request), [this, run, site = std::move(site)](Status status) {
+    orderDone(site, run, std::move(status),
+              client_ != nullptr ? client_->lastFailure() : OrderFailure{});
+  });
 }
 
 // The site an order may start for now, or why not.
@@ -463,16 +471,19 @@ Status Manager::renewNow(const std::string& site) {
   return Ok{};
 }
 
-void Manager::orderDone(const std::string& site, std::vector<std::string> hosts, Status status,
+void Manager::orderDone(const std::string& site, uint64_t run, Status status,
                         OrderFailure failure) {
   if (status.ok()) {
     ++orderCounts_.succeeded;
+    if (issued_) issued_(certificateNameFor(site));  // stored: to traffic, whatever follows
   } else {
     ++orderCounts_.failed[failure.problemKind];
   }
-  auto it = sites_.find(site);
-  if (it == sites_.end()) return;  // no longer an ACME site
-  SiteState& state = it->second;
+  // A run a reload ended (the site gone, or its hosts changed): the site's
+  // new state has its own schedule.
+  SiteState* current = this->current(site, run);
+  if (current == nullptr) return;
+  SiteState& state = *current;
   SiteStatus& s = state.status;
   state.orderUrl.clear();  // ended: a later attempt places a new order
   const time_t now = ::time(nullptr);
@@ -489,8 +500,6 @@ void Manager::orderDone(const std::string& site, std::vector<std::string> hosts,
     s.retryDelaySeconds = 0;
     state.backoffUntil = 0;
     state.revokedSerial.clear();
-    if (issued_) issued_(certificateNameFor(site));
-    if (hosts != state.hosts) log::info("acme: site `" + site + "`: hosts changed meanwhile");
     return wrapUp();
   }
   ++s.failures;

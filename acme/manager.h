@@ -154,9 +154,8 @@ class Manager {
                       const SiteRead& read);
   void beginOrder(const std::string& site, SiteState& state, OrderRequest request);
   void releaseLock(const std::string& site, SiteState& state);
-  void placeOrder(OrderRequest request);
-  void orderDone(const std::string& site, std::vector<std::string> hosts, Status status,
-                 OrderFailure failure);
+  void placeOrder(uint64_t run, OrderRequest request);
+  void orderDone(const std::string& site, uint64_t run, Status status, OrderFailure failure);
   Result<SiteState*> orderable(const std::string& site);
   void orderWrappedUp(const std::string& site, uint64_t run, const StoredCertificate& stored);
   void revokeRead(const std::string& site, uint64_t run, std::optional<int> reason,

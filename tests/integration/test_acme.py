@@ -19,7 +19,7 @@ import time
 import unittest
 
 from clients import http_request, https_request, peer_serial, s_client, tls_handshake
-from common import closed_port, dead_port, make_tempdir
+from common import closed_port, dead_port, make_tempdir, run, tlsedge_bin
 from config import base_config, respond_route, site
 from daemon import start_daemon
 from pebble import Pebble
@@ -286,6 +286,39 @@ urllib.request.urlopen(req, timeout=5).read()
         self.assertEqual(re.search(account, d2.log()).group(1), first)
         self.assertEqual(d2.count_lines(r"acme: new account key"), 0)
         self.assertEqual(os.listdir(os.path.join(self.state, "certs")), ["acme-shop"])
+
+    def test_hosts_changed_during_an_order(self):
+        # Pebble's default validation delay (up to 5 s) keeps the first order
+        # open while a reload adds a host. That order belongs to the old host
+        # list: its end must not end the new list's run (which re-ordered at
+        # once, a third time, when it did). One order for each list, no more.
+        pebble = Pebble(self, self.tmp, self.http_port, env={"PEBBLE_WFE_NONCEREJECT": "0"})
+        three = HOSTS + ["api.shop.test"]
+        before = self.config(pebble.directory, [pebble.ca_cert])
+        after = self.config(pebble.directory, [pebble.ca_cert], hosts=three)
+        # The same acme: section both times (the pre-flight's resolver knows
+        # all three): the CA client, and its order, carry on.
+        before["acme"] = after["acme"]
+        d = start_daemon(self, self.tmp, before)
+        deadline = time.monotonic() + 10
+        while d.count_lines(r"acme: order \S+ placed for site `shop`") == 0:
+            if time.monotonic() > deadline:
+                self.fail(f"no order placed\n{d.log()}")
+            time.sleep(0.01)
+        d.reload(after)
+        self.wait_issued(d, pattern=r"acme: certificate `acme-shop` for site `shop` "
+                                    r"\(shop.test, www.shop.test, api.shop.test\) issued")
+        root_file = self.write_root(pebble)
+        self.wait_served(d, root_file, "api.shop.test")
+        time.sleep(2)  # a stray order is placed at once: the site is due now
+        self.assertEqual(len(re.findall(r"POST /order-plz", pebble.log())), 2, d.log())
+        res = run([tlsedge_bin(), "acme", "status", "--json",
+                   "--socket", os.path.join(self.state, "admin.sock")], timeout=60)
+        self.assertEqual(res.returncode, 0, res.stdout + res.stderr)
+        [shop] = json.loads(res.stdout)["sites"]
+        self.assertFalse(shop["in_flight"], shop)
+        self.assertTrue(shop["stored"], shop)
+        self.assertIn("lifetime", shop["next_reason"], shop)  # not due: covered
 
     def test_ca_unreachable_at_start(self):
         port = dead_port(self)

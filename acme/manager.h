@@ -26,7 +26,10 @@
 // revokeNow() (POST /v1/acme/SITE/revoke) revokes the stored certificate
 // and orders its replacement in the same run (the revoked one serves until
 // the new one arrives; a site whose certificate was revoked is due at once).
-// configure() (start, reload) re-reads each site's store entry.
+// configure() (start, reload) re-reads each site's store entry; a reload
+// that changes a site's hosts ends the order running for the old ones (its
+// end is dropped; what it stored still reaches traffic) and gives up its
+// fleet lock.
 //
 // Before a new order, unless `acme.preflight: false` or dns-01, the
 // pre-flight (acme/preflight.h) checks that every host points here; a

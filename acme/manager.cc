@@ -288,7 +288,28 @@ void Manager::lockTaken(const std::string& site, uint64_t run, OrderRequest requ
     s.nextReason = held   ? "node `" + lock->holder + "` is ordering it"
                    : lock ? std::string("the fleet's order lock kept changing hands")
                           : "the order waits for etcd: " + lock.error().message;
-    if (!lock) log::warning("acme: site `" + site + "`: " + s.nextReason);
+    if (!lock) {
+      log::warning("acme: site `" + site + "`: " + s.nextReason);
+      return armTimer();
+    }
+    // The holder may have stored the certificate already (another node's
+    // re-check holds the lock briefly too): once the store has one that is
+    // not due, this node waits for nobody.
+    read({{site, false}}, [this, site, run](Reads reads) {
+      SiteState* waiter = this->current(site, run);
+      if (waiter == nullptr || waiter->status.inFlight) return;
+      SiteStatus& st = waiter->status;
+      const time_t recheck = st.nextRenewal;
+      const std::string waiting = st.nextReason;
+      refresh(site, *waiter, reads.front().stored);
+      if (st.nextRenewal > recheck) {
+        st.lockHolder.clear();
+      } else {
+        st.nextRenewal = recheck;
+        st.nextReason = waiting;
+      }
+      armTimer();
+    });
     return armTimer();
   }
   s.lockHolder = locks_->node();

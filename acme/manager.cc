@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <utility>
 
 #include "acme/csr.h"
 #include "acme/jose.h"
@@ -128,7 +129,10 @@ void Manager::configure(const conf::Config& config, certstore::StoragePtr storag
       releaseLock(name, state);
       state.status.inFlight = false;  // the old client's orders are gone
       state.run = 0;                  // and what the lane or the lock answers for them
-      state.backoffUntil = 0;         // a new CA or account: try at once
+      state.asked.reset();
+      state.wrappingUp = false;
+      state.afterWrapUp = nullptr;
+      state.backoffUntil = 0;  // a new CA or account: try at once
       state.status.failures = 0;
       state.ariPending = false;
       state.ariCheckAt = 0;
@@ -288,6 +292,8 @@ void Manager::lockTaken(const std::string& site, uint64_t run, OrderRequest requ
     s.nextReason = held   ? "node `" + lock->holder + "` is ordering it"
                    : lock ? std::string("the fleet's order lock kept changing hands")
                           : "the order waits for etcd: " + lock.error().message;
+    // A renew or revoke waits for the lock, not for nothing to be due.
+    if (request.forced || !request.revokeDer.empty()) state.asked = std::move(request);
     if (!lock) {
       log::warning("acme: site `" + site + "`: " + s.nextReason);
       return armTimer();
@@ -297,7 +303,7 @@ void Manager::lockTaken(const std::string& site, uint64_t run, OrderRequest requ
     // not due, this node waits for nobody.
     read({{site, false}}, [this, site, run](Reads reads) {
       SiteState* waiter = this->current(site, run);
-      if (waiter == nullptr || waiter->status.inFlight) return;
+      if (waiter == nullptr || waiter->status.inFlight || waiter->asked) return;
       SiteStatus& st = waiter->status;
       const time_t recheck = st.nextRenewal;
       const std::string waiting = st.nextReason;
@@ -429,6 +435,9 @@ Result<Manager::SiteState*> Manager::orderable(const std::string& site) {
 }
 
 Status Manager::revokeNow(const std::string& site, std::optional<int> reason) {
+  if (deferredPastWrapUp(site, [this, site, reason] { (void)revokeNow(site, reason); })) {
+    return Ok{};
+  }
   auto state = orderable(site);
   if (!state) return state.error();
   const SiteStatus& s = (*state)->status;
@@ -481,7 +490,16 @@ void Manager::revokeRead(const std::string& site, uint64_t run, std::optional<in
   armTimer();
 }
 
+bool Manager::deferredPastWrapUp(const std::string& site, std::function<void()> call) {
+  auto it = sites_.find(site);
+  if (it == sites_.end() || client_ == nullptr || !it->second.wrappingUp) return false;
+  it->second.afterWrapUp = std::move(call);
+  log::info("acme: site `" + site + "`: its order is being wrapped up; the request follows it");
+  return true;
+}
+
 Status Manager::renewNow(const std::string& site) {
+  if (deferredPastWrapUp(site, [this, site] { (void)renewNow(site); })) return Ok{};
   auto state = orderable(site);
   if (!state) return state.error();
   log::info("acme: renewal of site `" + site + "` requested");
@@ -511,6 +529,7 @@ void Manager::orderDone(const std::string& site, uint64_t run, Status status,
   // In flight until the state is saved (under the lock, in a fleet) and the
   // certificate re-read; the lock is given up only then.
   auto wrapUp = [this, &site, &state] {
+    state.wrappingUp = true;
     persist(site, state);
     read({{site, false}}, [this, site, run = state.run](Reads reads) {
       orderWrappedUp(site, run, reads.front().stored);
@@ -545,9 +564,12 @@ void Manager::orderWrappedUp(const std::string& site, uint64_t run,
   SiteState* state = current(site, run);
   if (state == nullptr) return;  // a reload ended the run (and released the lock)
   state->status.inFlight = false;
+  state->wrappingUp = false;
   refresh(site, *state, stored);
   releaseLock(site, *state);
   armTimer();
+  // A renew or revoke asked meanwhile (its errors are logged).
+  if (auto call = std::exchange(state->afterWrapUp, nullptr)) call();
 }
 
 void Manager::restore(const std::string& site, SiteState& state,
@@ -686,7 +708,9 @@ void Manager::onTimer() {
     if (!state.status.inFlight && state.status.nextRenewal != 0 &&
         state.status.nextRenewal <= now) {
       log::info("acme: site `" + name + "`: ordering now (" + state.status.nextReason + ")");
-      startOrder(name, state);
+      OrderRequest request;
+      if (state.asked) request = std::move(*std::exchange(state.asked, std::nullopt));
+      startOrder(name, state, std::move(request));
     }
     if (!state.ariPending && state.ariCheckAt != 0 && state.ariCheckAt <= now) {
       checkRenewalInfo(name, state);

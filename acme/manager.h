@@ -50,7 +50,9 @@
 // trip. A site whose first read has not come back has no schedule yet and
 // refuses renew and revoke ("still being read"); an ended order keeps its
 // site in flight until its state is saved and its certificate re-read, and
-// only then gives up the fleet's lock.
+// only then gives up the fleet's lock (a renew or revoke asked meanwhile is
+// accepted and follows). A renew or revoke that finds a peer holding the
+// fleet's lock is kept for the next attempt.
 //
 // Thread: the control loop only.
 #pragma once
@@ -134,6 +136,13 @@ class Manager {
     bool fresh = true;                  // its saved state not read yet
     certstore::StoragePtr lockStorage;  // fleet: the site's lock is ours (writes fenced)
     uint64_t run = 0;                   // the order run the lane's and the lock's answers are for
+    // A renew or revoke asked while a peer held the fleet's lock: the next
+    // attempt carries it.
+    std::optional<OrderRequest> asked;
+    // The ended order's state is being saved and its certificate re-read;
+    // a renew or revoke asked meanwhile runs right after.
+    bool wrappingUp = false;
+    std::function<void()> afterWrapUp;
   };
   // A site's store entry and (when asked) saved state, read on the lane.
   struct SiteRead {
@@ -160,6 +169,8 @@ class Manager {
   void placeOrder(uint64_t run, OrderRequest request);
   void orderDone(const std::string& site, uint64_t run, Status status, OrderFailure failure);
   Result<SiteState*> orderable(const std::string& site);
+  // True when `site`'s ended order is being wrapped up: `call` runs after.
+  bool deferredPastWrapUp(const std::string& site, std::function<void()> call);
   void orderWrappedUp(const std::string& site, uint64_t run, const StoredCertificate& stored);
   void revokeRead(const std::string& site, uint64_t run, std::optional<int> reason,
                   Result<std::string> der);

@@ -32,7 +32,7 @@ from clients import tls_handshake
 from common import closed_port, make_tempdir, run, sanitizer, tlsedge_bin
 from config import base_config, respond_route, site
 from daemon import start_daemon
-from etcd import EtcdCluster
+from etcd import EtcdCluster, b64
 from pebble import Pebble
 from pki import Certs
 
@@ -213,6 +213,33 @@ urllib.request.urlopen(req, timeout=5).read()
         self.assertGreater(b.count_lines(r"acme: resuming order \S+ \(pending\)"), 0, b.log())
         self.assertEqual(len(re.findall(PEBBLE_ORDER, self.pebble.log())), 1)
         self.wait_until("node b serves it", lambda: self.served_serial("b") is not None)
+
+    def test_a_renewal_asked_while_a_peer_holds_the_lock_waits_for_it(self):
+        self.pebble.add_a("shop.test", [NODES["a"]])
+        a = self.start_node("a")
+        self.wait_until("node a stored the certificate", lambda: a.count_lines(STORED) == 1)
+
+        def in_flight():
+            res = run([tlsedge_bin(), "acme", "status", "--json", "-c", a.config_path])
+            return json.loads(res.stdout)["sites"][0]["in_flight"]
+        # The order ends once its state is saved and the certificate re-read.
+        self.wait_until("the order wrapped up", lambda: not in_flight(), timeout=10)
+        # Another node's lock, on that node's own lease.
+        lease = self.etcd.post("/v3/lease/grant", {"TTL": 60})["ID"]
+        lock = f"{PREFIX}/locks/acme/shop"
+        self.etcd.put(lock, "ghost", lease=lease)
+        res = run([tlsedge_bin(), "acme", "renew", "shop", "-c", a.config_path])
+        self.assertEqual(res.returncode, 0, res.stdout + res.stderr)
+        self.wait_until("node a sees ghost's lock", lambda: a.count_lines(
+            r"node `ghost` holds the fleet's order lock") > 0, timeout=20)
+        # Re-checked under ghost's lock at least once (5 s), the renewal is
+        # still asked for: the certificate is not due, yet it is ordered
+        # once the lock is free.
+        time.sleep(6)
+        self.assertEqual(a.count_lines(STORED), 1)
+        self.etcd.post("/v3/kv/deleterange", {"key": b64(lock)})
+        self.wait_until("the renewal ordered", lambda: a.count_lines(STORED) == 2, timeout=30)
+        self.assertEqual(len(re.findall(PEBBLE_ORDER, self.pebble.log())), 2)
 
     def test_the_etcd_leader_killed_during_an_order(self):
         hook, block = self.blocking_dns_hook()

@@ -1,6 +1,7 @@
 # Every dependency comes from Debian's archive (scripts/setup.sh installs them).
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(LIBUV REQUIRED IMPORTED_TARGET libuv)
+pkg_check_modules(NGHTTP2 REQUIRED IMPORTED_TARGET libnghttp2)  # Debian libnghttp2-dev (proxy/)
 find_package(yaml-cpp REQUIRED)
 find_package(nlohmann_json 3.10 REQUIRED)  # Debian nlohmann-json3-dev, header-only (acme/)
 find_package(CLI11 2.1 CONFIG REQUIRED)  # Debian libcli11-dev, header-only (cli/)

@@ -187,6 +187,7 @@ struct Limits {
   Duration sendTimeout{std::chrono::seconds(60)};       // longest stall writing to the client
   Duration keepaliveTimeout{std::chrono::seconds(60)};  // idle between requests
   Duration tunnelIdleTimeout{std::chrono::seconds(600)};  // an upgraded connection with no traffic
+  size_t http2MaxStreams = 128;  // concurrent streams per HTTP/2 connection (its SETTINGS)
 };
 
 // One JSON line per request. Reopened on every reload (SIGHUP), which is how
@@ -210,6 +211,8 @@ struct Tls {
   // `ticketKeysKept` previous ones still decrypt (and get renewed).
   Duration ticketKeyRotation{std::chrono::hours(1)};
   int ticketKeysKept = 2;
+  // ALPN offers `h2` before `http/1.1` (proxy/http2_connection.h).
+  bool http2 = true;
 };
 
 // `storage: { etcd: ... }`: fleet mode (issue 17, being built): the

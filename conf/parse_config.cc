@@ -89,7 +89,7 @@ void parseListen(ParseContext& ctx, const Field& field, Config& config) {
 void parseTls(ParseContext& ctx, const Field& field, Config& config) {
   MapReader tls(ctx.diag, field,
                 {"min_version", "default_certificate", "unknown_sni", "ticket_key_rotation",
-                 "ticket_keys_kept"});
+                 "ticket_keys_kept", "http2"});
   if (auto f = tls.get("min_version")) {
     if (auto v = readString(ctx.diag, *f)) {
       if (*v == "1.2") {
@@ -100,6 +100,9 @@ void parseTls(ParseContext& ctx, const Field& field, Config& config) {
         ctx.diag.report(f->pos, f->path, "must be \"1.2\" or \"1.3\", got `" + *v + "`");
       }
     }
+  }
+  if (auto f = tls.get("http2")) {
+    if (auto v = readBool(ctx.diag, *f)) config.tls.http2 = *v;
   }
   if (auto f = tls.get("default_certificate")) {
     // The name may be in `certificates:` or in the state directory's store:

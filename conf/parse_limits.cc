@@ -13,7 +13,7 @@ void parseLimits(ParseContext& ctx, const Field& field, Limits& limits) {
   MapReader map(ctx.diag, field,
                 {"max_connections", "max_handshakes", "handshake_timeout", "header_timeout",
                  "max_header_size", "max_headers", "max_body_size", "body_timeout", "send_timeout",
-                 "keepalive_timeout", "tunnel_idle_timeout"});
+                 "keepalive_timeout", "tunnel_idle_timeout", "http2_max_concurrent_streams"});
   auto count = [&](std::string_view key, size_t& out, int64_t min, int64_t max) {
     if (auto f = map.get(key)) {
       if (auto n = readInt(ctx.diag, *f, min, max)) out = static_cast<size_t>(*n);
@@ -33,6 +33,7 @@ void parseLimits(ParseContext& ctx, const Field& field, Limits& limits) {
   count("max_connections", limits.maxConnections, 1, 10000000);
   count("max_handshakes", limits.maxHandshakes, 1, 10000000);
   count("max_headers", limits.maxHeaders, 1, 10000);
+  count("http2_max_concurrent_streams", limits.http2MaxStreams, 1, 10000);
   if (auto f = map.get("max_header_size")) {
     if (auto n = readSize(ctx.diag, *f, kMaxHeaderSizeLimit, 1024)) {
       limits.maxHeaderSize = static_cast<size_t>(*n);

@@ -56,6 +56,8 @@ class Families {
   prometheus::Registry registry_;
 };
 
+void addHttp2(Families& f, const proxy::WorkerStats& t);
+
 void addTraffic(Families& f, const MetricsInput& in) {
   const proxy::WorkerStats& t = in.traffic;
   auto& accepted = f.counter("tlsedge_connections_accepted_total",
@@ -127,11 +129,46 @@ void addTraffic(Families& f, const MetricsInput& in) {
     invalid.Add({{"reason", kReasons[i]}}).Increment(toDouble(t.upstreamInvalidResponses[i]));
   }
   f.count("tlsedge_redirects_total", "Redirects from http to https sent.", t.redirects);
+  f.count("tlsedge_misdirected_requests_total",
+          "Requests answered 421: the name is not covered by the certificate the connection's "
+          "handshake served (a coalesced HTTP/2 connection).",
+          t.misdirected);
   f.count("tlsedge_acme_challenges_served_total", "ACME http-01 key authorizations served.",
           t.challengesServed);
   f.count("tlsedge_accept_pauses_total",
           "Times accepting paused at limits.max_connections or limits.max_handshakes.",
           t.acceptPauses);
+  addHttp2(f, t);
+}
+
+void addHttp2(Families& f, const proxy::WorkerStats& t) {
+  using W = proxy::WorkerStats;
+  auto& byProtocol = f.counter("tlsedge_http_requests_by_protocol_total",
+                               "HTTP request heads received, by the protocol that carried them.");
+  const char* protocols[W::kProtocols] = {"HTTP/1.0", "HTTP/1.1", "HTTP/2"};
+  for (size_t i = 0; i < W::kProtocols; ++i) {
+    byProtocol.Add({{"protocol", protocols[i]}}).Increment(toDouble(t.requests[i]));
+  }
+  f.count("tlsedge_http2_connections_total", "Client connections that negotiated HTTP/2 (h2).",
+          t.http2Connections);
+  f.count("tlsedge_http2_streams_total", "HTTP/2 streams opened by clients.", t.http2Streams);
+  f.set("tlsedge_http2_streams_open", "HTTP/2 streams open now.",
+        toDouble(t.http2Streams - t.http2StreamsClosed));
+  auto& resets = f.counter("tlsedge_http2_resets_total", "HTTP/2 RST_STREAM frames, by direction.");
+  resets.Add({{"direction", "received"}}).Increment(toDouble(t.http2ResetsReceived));
+  resets.Add({{"direction", "sent"}}).Increment(toDouble(t.http2ResetsSent));
+  auto& goaways = f.counter("tlsedge_http2_goaways_total",
+                            "HTTP/2 GOAWAY frames sent, by cause: drain (reload, upgrade, "
+                            "shutdown), idle (keepalive_timeout), calm (too many stream resets "
+                            "and errors: ENHANCE_YOUR_CALM), protocol (the peer broke HTTP/2).");
+  f.count("tlsedge_http2_floods_total",
+          "HTTP/2 connections closed at once: frames whose answers the client does not read "
+          "(SETTINGS, PING) piled up, or a header block far past the limit (an HPACK bomb).",
+          t.http2Floods);
+  const char* causes[W::kGoaways] = {"drain", "idle", "calm", "protocol"};
+  for (size_t i = 0; i < W::kGoaways; ++i) {
+    goaways.Add({{"cause", causes[i]}}).Increment(toDouble(t.http2Goaways[i]));
+  }
 }
 
 void addAcme(Families& f, const AcmeMetrics& acme) {

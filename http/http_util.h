@@ -40,6 +40,18 @@ void forEachListItem(std::string_view value, Fn fn) {
   }
 }
 
+// Calls fn(protocol, name) for each protocol of every Upgrade field of
+// `head` ("websocket"; "foo/2" has the name "foo"), RFC 9110 7.8.
+template <typename Fn>
+void forEachUpgrade(const http::MessageHead& head, Fn fn) {
+  for (const auto& h : head.headers) {
+    if (!ascii::equalsIgnoreCase(h.name, "upgrade")) continue;
+    forEachListItem(h.value, [&](std::string_view protocol) {
+      fn(protocol, protocol.substr(0, protocol.find('/')));
+    });
+  }
+}
+
 // The comma-separated tokens of every Connection header, trimmed, as they
 // are written (compared case-insensitively); views into `head`.
 std::vector<std::string_view> connectionTokens(const http::MessageHead& head);

@@ -64,7 +64,10 @@ std::string formatAccessRecord(const AccessRecord& r) {
   appendField(out, "host", r.host);
   appendField(out, "method", r.method);
   appendField(out, "path", r.target);
-  appendField(out, "protocol", r.versionMinor == 0 ? "HTTP/1.0" : "HTTP/1.1");
+  appendField(out, "protocol",
+              r.versionMajor == 2   ? "HTTP/2"
+              : r.versionMinor == 0 ? "HTTP/1.0"
+                                    : "HTTP/1.1");
   appendField(out, "status", r.status);
   appendField(out, "bytes_in", static_cast<int64_t>(r.bytesIn));
   appendField(out, "bytes_out", static_cast<int64_t>(r.bytesOut));

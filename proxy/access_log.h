@@ -41,7 +41,8 @@ struct AccessRecord {
   std::string_view host;
   std::string_view method;
   std::string_view target;
-  int versionMinor = 1;           // HTTP/1.x
+  int versionMajor = 1;  // HTTP/1.x or HTTP/2
+  int versionMinor = 1;
   int status = 0;                 // 0: no response was sent (connection failed)
   uint64_t bytesIn = 0;           // request body bytes received
   uint64_t bytesOut = 0;          // response bytes sent (head and body, before TLS)

@@ -46,6 +46,9 @@ void Worker::reconfigure(GenerationPtr generation, ListenerUpdate listeners,
     generation_ = std::move(g);
     applyListeners(*update);
     updateAccepting();  // the limits may have changed
+    // HTTP/2 connections live long: GOAWAY sends their clients to a new
+    // connection under the new rules.
+    for (ClientConnection* c : connections_) c->reloaded();
     if (done) done();
   });
 }

@@ -44,7 +44,8 @@ class Worker {
 
   // Control loop: starts the thread, which runs until the loop has nothing left.
   void start();
-  // Any thread (reload): new connections use `generation` from now on;
+  // Any thread (reload): new connections use `generation` from now on
+  // (HTTP/2 connections are sent GOAWAY so that their clients move on);
   // `listeners` opens and closes listeners (connections accepted on a closed
   // one carry on). Then `applied` runs on the worker thread.
   void reconfigure(GenerationPtr generation, ListenerUpdate listeners,

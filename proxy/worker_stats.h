@@ -25,6 +25,12 @@ struct WorkerStats : tls::TlsStats {
   enum TlsVersionIndex : size_t { kTls12, kTls13, kTlsVersions };
   // Responses by status class 1xx..5xx.
   using StatusCounts = std::array<uint64_t, 5>;
+  // Requests by the protocol that carried them.
+  enum ProtocolIndex : size_t { kHttp10, kHttp11, kHttp2, kProtocols };
+  // GOAWAYs sent on HTTP/2 connections, by cause: the worker drains (reload,
+  // upgrade, shutdown), keepalive_timeout, too many stream resets and
+  // errors (ENHANCE_YOUR_CALM), a protocol error of the peer.
+  enum GoawayIndex : size_t { kGoawayDrain, kGoawayIdle, kGoawayCalm, kGoawayProtocol, kGoaways };
   // The `sites` key of requests that matched no configured site.
   static constexpr const char* kNoSite = "(none)";
 
@@ -52,6 +58,7 @@ struct WorkerStats : tls::TlsStats {
   // too large, malformed, bytes after a complete response.
   std::array<uint64_t, 3> upstreamInvalidResponses{};
   uint64_t redirects = 0;          // http -> https redirects sent
+  uint64_t misdirected = 0;        // 421: the connection's certificate does not cover the host
   uint64_t challengesServed = 0;   // ACME http-01 key authorizations sent
   uint64_t handshakeTimeouts = 0;  // TLS handshakes not done within handshake_timeout
   uint64_t handshakeFailures = 0;  // TLS handshakes that failed (garbage, refused, peer gone)
@@ -64,6 +71,14 @@ struct WorkerStats : tls::TlsStats {
   uint64_t bodiesTooLarge = 0;     // 413 (max_body_size)
   uint64_t headsTooLarge = 0;      // 431 (max_header_size, max_headers)
   uint64_t acceptPauses = 0;       // times accepting paused at max_connections/max_handshakes
+  std::array<uint64_t, kProtocols> requests{};  // request heads received, by protocol
+  uint64_t http2Connections = 0;                // connections that negotiated h2
+  uint64_t http2Streams = 0;                    // streams opened by clients
+  uint64_t http2StreamsClosed = 0;              // of those, closed
+  uint64_t http2ResetsReceived = 0;             // RST_STREAM frames from clients
+  uint64_t http2ResetsSent = 0;                 // RST_STREAM frames sent
+  uint64_t http2Floods = 0;  // connections closed at once: unread ACKs piled up, HPACK bomb
+  std::array<uint64_t, kGoaways> http2Goaways{};
 
   // `site`'s counts (created at zero): kept by the caller while the site
   // stays the same, so a request costs no lookup.
@@ -103,6 +118,7 @@ struct WorkerStats : tls::TlsStats {
       upstreamInvalidResponses[i] += other.upstreamInvalidResponses[i];
     }
     redirects += other.redirects;
+    misdirected += other.misdirected;
     challengesServed += other.challengesServed;
     handshakeTimeouts += other.handshakeTimeouts;
     handshakeFailures += other.handshakeFailures;
@@ -115,6 +131,14 @@ struct WorkerStats : tls::TlsStats {
     bodiesTooLarge += other.bodiesTooLarge;
     headsTooLarge += other.headsTooLarge;
     acceptPauses += other.acceptPauses;
+    for (size_t i = 0; i < kProtocols; ++i) requests[i] += other.requests[i];
+    http2Connections += other.http2Connections;
+    http2Streams += other.http2Streams;
+    http2StreamsClosed += other.http2StreamsClosed;
+    http2ResetsReceived += other.http2ResetsReceived;
+    http2ResetsSent += other.http2ResetsSent;
+    http2Floods += other.http2Floods;
+    for (size_t i = 0; i < kGoaways; ++i) http2Goaways[i] += other.http2Goaways[i];
   }
 
   // "handshake_timeouts=1 handshake_failures=0 ..."

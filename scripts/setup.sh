@@ -8,11 +8,13 @@ packages=(
   build-essential cmake ninja-build pkg-config dpkg-dev
   libuv1-dev libyaml-cpp-dev prometheus-cpp-dev libbenchmark-dev
   libgtest-dev libgmock-dev node-llhttp nlohmann-json3-dev
+  libnghttp2-dev  # HTTP/2 frames (proxy/http2_connection.cc)
   libcli11-dev  # the command line (cli/), header-only
   # real peers for the tests
   curl openssl wrk python3 pebble prometheus  # prometheus: promtool
   python3-cryptography  # test_acme_renew (ARI certId), test_acme_ca (alternate chains)
   systemd  # systemd-analyze verify, systemd-socket-activate (tests/integration/test_systemd.py)
+  nghttp2-client python3-h2  # HTTP/2 clients: h2load, nghttp; hostile peers (test_http2*.py)
   etcd-server etcd-client  # fleet mode's store (tests/integration/etcd.py starts its own members)
 )
 # `scripts/setup.sh --bench`: also the servers bench/loadcmp.py compares

@@ -193,17 +193,35 @@ int serverName(SSL* ssl, int* alert, void*) noexcept {
   return SSL_TLSEXT_ERR_OK;
 }
 
+// RFC 9113 9.2.2: over TLS 1.2, HTTP/2 needs an ephemeral key exchange and
+// an AEAD cipher (a client may refuse others with INADEQUATE_SECURITY).
+bool http2CipherOk(const SSL* ssl) {
+  if (SSL_version(ssl) >= TLS1_3_VERSION) return true;
+  const SSL_CIPHER* cipher = SSL_get_pending_cipher(ssl);
+  return cipher != nullptr && SSL_CIPHER_is_aead(cipher) &&
+         SSL_CIPHER_get_kx_nid(cipher) == NID_kx_ecdhe;
+}
+
 int selectAlpn(SSL* ssl, const uint8_t** out, uint8_t* outLen, const uint8_t* in, unsigned inLen,
                void*) noexcept {
   static constexpr std::string_view kHttp11 = "http/1.1";
+  static constexpr std::string_view kHttp2 = "h2";
   auto* state = static_cast<HandshakeState*>(SSL_get_app_data(ssl));
-  // A challenge handshake negotiates acme-tls/1 (RFC 8737 section 3).
-  const std::string_view protocol =
-      state != nullptr && state->acmeTlsAlpn ? acme::kAcmeTlsAlpn : kHttp11;
-  if (alpnListHas(in, inLen, protocol, out)) {
+  auto choose = [&](std::string_view protocol) {
+    if (!alpnListHas(in, inLen, protocol, out)) return false;
     *outLen = static_cast<uint8_t>(protocol.size());
+    return true;
+  };
+  // A challenge handshake negotiates acme-tls/1 (RFC 8737 section 3).
+  if (state != nullptr && state->acmeTlsAlpn) {
+    if (choose(acme::kAcmeTlsAlpn)) return SSL_TLSEXT_ERR_OK;
+    return SSL_TLSEXT_ERR_NOACK;
+  }
+  // The server's preference: h2, then http/1.1.
+  if (state != nullptr && state->http2 && http2CipherOk(ssl) && choose(kHttp2)) {
     return SSL_TLSEXT_ERR_OK;
   }
+  if (choose(kHttp11)) return SSL_TLSEXT_ERR_OK;
   // No protocol we speak: carry on without ALPN rather than fail (RFC 7301
   // allows either; curl and browsers then fall back to HTTP/1.1).
   return SSL_TLSEXT_ERR_NOACK;

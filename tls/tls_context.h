@@ -33,6 +33,8 @@ struct HandshakeState {
   // The challenge certificate was installed: `acme-tls/1` is negotiated and
   // the connection closes after the handshake.
   bool acmeTlsAlpn = false;
+  // ALPN may select `h2` (tls.http2 of the connection's generation).
+  bool http2 = false;
 };
 
 // min_version comes from the config at creation: a reload that changes it

@@ -164,12 +164,11 @@ class SniTest(unittest.TestCase):
             self.assertEqual(m.group(1), want)
             self.assertIn("ALPN protocol: http/1.1", res.stdout)
 
-    def test_alpn_h2_is_not_selected(self):
-        # Only http/1.1 is spoken: offering h2 first must still give http/1.1
-        # (or no ALPN at all), never h2.
+    def test_alpn_prefers_h2(self):
+        # The server's preference: h2, then http/1.1 (test_http2.py has the rest).
         version, alpn, cipher, cert = tls_handshake(
-            self.port, "a.test", ca=self.certs.ca_cert, alpn=("h2", "http/1.1"))
-        self.assertEqual(alpn, "http/1.1")
+            self.port, "a.test", ca=self.certs.ca_cert, alpn=("http/1.1", "h2"))
+        self.assertEqual(alpn, "h2")
 
 
 class RejectUnknownSniTest(unittest.TestCase):

@@ -29,6 +29,7 @@ TEST(ConfigOptions, LimitsReadBack) {
   send_timeout: 20s
   keepalive_timeout: 75s
   tunnel_idle_timeout: 1h
+  http2_max_concurrent_streams: 64
 access_log: { path: logs/access.log }
 )");
   ASSERT_TRUE(c.ok()) << c.error().message;
@@ -44,6 +45,7 @@ access_log: { path: logs/access.log }
   EXPECT_EQ(l.sendTimeout, seconds(20));
   EXPECT_EQ(l.keepaliveTimeout, seconds(75));
   EXPECT_EQ(l.tunnelIdleTimeout, hours(1));
+  EXPECT_EQ(l.http2MaxStreams, 64u);
   ASSERT_TRUE((*c)->accessLog.has_value());
   EXPECT_EQ((*c)->accessLog->path, "/base/logs/access.log");
 }
@@ -57,7 +59,18 @@ TEST(ConfigOptions, DefaultsWhenOmitted) {
   EXPECT_EQ(l.maxBodySize, 0u);
   EXPECT_EQ(l.headerTimeout, seconds(10));
   EXPECT_EQ(l.keepaliveTimeout, seconds(60));
+  EXPECT_EQ(l.http2MaxStreams, 128u);
+  EXPECT_TRUE((*c)->tls.http2);
   EXPECT_FALSE((*c)->accessLog.has_value());
+}
+
+TEST(ConfigOptions, Http2Setting) {
+  auto c = loadString(std::string("tls: { http2: false }\n") + kSite, "t.yaml", "/base");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_FALSE((*c)->tls.http2);
+  expectProblem(std::string("tls: { http2: sometimes }\n") + kSite, "1:15", "tls.http2:");
+  expectProblem(std::string(kTls) + kSite + "limits: { http2_max_concurrent_streams: 0 }\n", "7:41",
+                "limits.http2_max_concurrent_streams:");
 }
 
 TEST(ConfigOptions, TicketKeysReadBackAndDefaults) {

@@ -297,7 +297,7 @@ def tlsedge_config(path, port, origin_port, state, sites, certificates, default_
         lines[-1] = "certificates: {}"
     lines += [
         "upstreams:",
-        f"  origin: {{ servers: [\"127.0.0.1:{origin_port}\"], keepalive: 64 }}",
+        f"  origin: {{ servers: [\"127.0.0.1:{origin_port}\"], keepalive: 4096 }}",
         "sites:",
     ]
     with open(path, "w") as f:
@@ -319,7 +319,7 @@ def tlsedge_server(work, args, leaf, origin_port, core, tag="tlsedge"):
     return Server(tag, [args.tlsedge, "run", "-c", conf], d, port, core, ready_line=b"<6>ready")
 
 
-def nginx_server(work, leaf, origin_port, core, tag="nginx"):
+def nginx_server(work, leaf, origin_port, core, tag="nginx", h2=False):
     d = os.path.join(work, tag)
     os.makedirs(d, exist_ok=True)
     port = free_port()
@@ -340,9 +340,9 @@ http {{
   ssl_protocols TLSv1.3;
   ssl_ecdh_curve X25519;
   ssl_session_tickets on;
-  upstream origin {{ server 127.0.0.1:{origin_port}; keepalive 64; }}
+  upstream origin {{ server 127.0.0.1:{origin_port}; keepalive 4096; }}
   server {{
-    listen 127.0.0.1:{port} ssl;
+    listen 127.0.0.1:{port} ssl{" http2" if h2 else ""};
     server_name {HOST};
     ssl_certificate {leaf.cert};
     ssl_certificate_key {leaf.key};
@@ -357,7 +357,7 @@ http {{
     return Server(tag, ["nginx", "-c", conf, "-p", d, "-g", "daemon off;"], d, port, core)
 
 
-def haproxy_config(path, port, origin_port, crt):
+def haproxy_config(path, port, origin_port, crt, h2=False):
     with open(path, "w") as f:
         f.write(f"""global
   nbthread 1
@@ -375,7 +375,7 @@ defaults
   timeout http-request 600s
   timeout http-keep-alive 600s
 frontend fe
-  bind 127.0.0.1:{port} ssl crt {crt} curves X25519 ssl-min-ver TLSv1.3
+  bind 127.0.0.1:{port} ssl crt {crt} curves X25519 ssl-min-ver TLSv1.3{" alpn h2,http/1.1" if h2 else ""}
   default_backend be
 backend be
   http-reuse always
@@ -383,7 +383,7 @@ backend be
 """)
 
 
-def haproxy_server(work, leaf, origin_port, core, tag="haproxy"):
+def haproxy_server(work, leaf, origin_port, core, tag="haproxy", h2=False):
     d = os.path.join(work, tag)
     os.makedirs(d, exist_ok=True)
     port = free_port()
@@ -394,7 +394,7 @@ def haproxy_server(work, leaf, origin_port, core, tag="haproxy"):
                 out.write(f.read())
     os.chmod(pem, 0o600)
     conf = os.path.join(d, "haproxy.cfg")
-    haproxy_config(conf, port, origin_port, pem)
+    haproxy_config(conf, port, origin_port, pem, h2)
     return Server(tag, ["haproxy", "-db", "-f", conf], d, port, core)
 
 

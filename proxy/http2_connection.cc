@@ -103,7 +103,7 @@ class Http2Connection::Stream final : public Downstream {
   }
   void cutResponse() override {
     nghttp2_submit_rst_stream(conn.session_, NGHTTP2_FLAG_NONE, id, NGHTTP2_INTERNAL_ERROR);
-    conn.flush();
+    conn.schedule();
   }
   bool sendInterim(const http::MessageHead& head) override {
     ResponseFields fields(head.status, &head);
@@ -121,14 +121,14 @@ class Http2Connection::Stream final : public Downstream {
     paused = false;
     if (unconsumed > 0) nghttp2_session_consume(conn.session_, id, unconsumed);
     unconsumed = 0;
-    conn.flush();
+    conn.schedule();
   }
   bool writeQueueFull() const override {
     const bool full = out.size() - outOffset > kStreamBuffer || conn.stream_->writeQueueFull();
     wasFull = wasFull || full;  // the origin stops being read: resumeOrigins() restarts it
     return full;
   }
-  void settle() override { conn.flush(); }
+  void settle() override { conn.schedule(); }
   void abandon() override {
     if (request.bodyComplete()) return;
     if (ended) {
@@ -202,6 +202,7 @@ Http2Connection::Http2Connection(Worker& worker, const Generation& generation, n
 }
 
 Http2Connection::~Http2Connection() {
+  worker_.cancelDeferred(this);
   streams_.clear();
   if (session_ != nullptr) nghttp2_session_del(session_);
 }
@@ -249,7 +250,7 @@ void Http2Connection::drain() {
   nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE,
                         nghttp2_session_get_last_proc_stream_id(session_), NGHTTP2_NO_ERROR,
                         nullptr, 0);
-  flush();
+  schedule();
 }
 
 void Http2Connection::abort() {
@@ -299,7 +300,7 @@ void Http2Connection::onStreamData(const char* data, size_t size) {
     }
     return;
   }
-  flush();
+  schedule();
 }
 
 void Http2Connection::onStreamEof() {
@@ -312,15 +313,13 @@ void Http2Connection::onStreamError(const std::string& reason) {
   log::debug("client " + peer_ + ": " + reason);
 }
 
-void Http2Connection::onStreamDrained() {
-  flush();
-  resumeOrigins();
-}
+void Http2Connection::onStreamDrained() { flush(); }
 
 void Http2Connection::onStreamWritten() { updateTimer(Phase::kSend); }
 
 void Http2Connection::onStreamClosed() {
   closed_ = true;
+  worker_.cancelDeferred(this);
   // Requests cut by the close are logged with what they got; their
   // exchanges (and origin requests) end with them.
   for (auto& [id, s] : streams_) s->request.end();
@@ -333,6 +332,10 @@ void Http2Connection::onStreamClosed() {
 void Http2Connection::onTimerClosed() { owner_.onHttp2Closed(); }
 
 // ----------------------------------------------------------------- sending
+
+void Http2Connection::schedule() {
+  if (!closed_) worker_.defer(this);
+}
 
 void Http2Connection::flush() {
   if (flushing_ || closed_ || shutDown_) return;

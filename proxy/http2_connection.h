@@ -35,12 +35,15 @@
 #include "proxy/connection_timer.h"
 #include "proxy/generation.h"
 #include "proxy/request.h"
+#include "proxy/worker.h"
 
 namespace tlsedge::proxy {
 
 class Worker;
 
-class Http2Connection final : public net::Stream::Handler, public ConnectionTimer::Owner {
+class Http2Connection final : public net::Stream::Handler,
+                              public ConnectionTimer::Owner,
+                              public Deferred {
  public:
   class Owner {
    public:
@@ -110,6 +113,10 @@ class Http2Connection final : public net::Stream::Handler, public ConnectionTime
   // Sends what nghttp2 has queued while the socket takes it, then closes if
   // the session is over. Never called from inside a stream's Request.
   void flush();
+  // flush() at the end of this loop iteration: what every event of the
+  // iteration produced (frames read, origin responses) leaves in one write.
+  void schedule();
+  void runDeferred() override { flush(); }
   // Ends the connection with GOAWAY `error` (after what is queued).
   void terminate(uint32_t error);
   void updateTimer(ConnectionTimer::Phase progress = ConnectionTimer::Phase::kNone);

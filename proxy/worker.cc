@@ -1,5 +1,8 @@
 #include "proxy/worker.h"
 
+#include <algorithm>
+#include <utility>
+
 #include "base/log.h"
 #include "proxy/client_connection.h"
 
@@ -20,6 +23,44 @@ Worker::Worker(int id, ListenerUpdate listeners, bssl::UniquePtr<SSL_CTX> ctx,
   poster_ = std::make_unique<net::Poster>(&loop_);
   uv_timer_init(&loop_, &forceTimer_);
   forceTimer_.data = this;
+  uv_check_init(&loop_, &deferredCheck_);
+  deferredCheck_.data = this;
+}
+
+void Worker::defer(Deferred* d) {
+  if (d->queued_) return;
+  d->queued_ = true;
+  if (deferred_.empty()) {
+    uv_check_start(&deferredCheck_, [](uv_check_t* check) noexcept {
+      static_cast<Worker*>(check->data)->runDeferred();
+    });
+  }
+  deferred_.push_back(d);
+}
+
+void Worker::cancelDeferred(Deferred* d) {
+  if (!d->queued_) return;
+  d->queued_ = false;
+  std::erase(deferred_, d);
+  if (deferred_.empty()) uv_check_stop(&deferredCheck_);
+  if (running_ != nullptr)
+    std::replace(running_->begin(), running_->end(), d, static_cast<Deferred*>(nullptr));
+}
+
+void Worker::runDeferred() {
+  // A run may defer again (itself or another): that waits for the next
+  // iteration's check.
+  std::vector<Deferred*> batch;
+  batch.swap(deferred_);
+  uv_check_stop(&deferredCheck_);
+  running_ = &batch;
+  for (Deferred*& d : batch) {
+    if (d == nullptr) continue;  // cancelled by an earlier one of the batch
+    Deferred* run = std::exchange(d, nullptr);
+    run->queued_ = false;
+    run->runDeferred();
+  }
+  running_ = nullptr;
 }
 
 Worker::~Worker() {
@@ -197,6 +238,7 @@ void Worker::maybeFinish() {
   upstreams_.closeIdle();
   accessLog_.close();
   uv_close(reinterpret_cast<uv_handle_t*>(&forceTimer_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&deferredCheck_), nullptr);
   if (drained_) drained_();
   poster_->close();  // with nothing else open, uv_run returns
 }

@@ -34,6 +34,21 @@ struct CertificateSlot {
   size_t users = 0;  // the worker (while current) + handshakes using it
 };
 
+// Work a connection defers to the end of the current loop iteration, after
+// every I/O callback of it (Worker::defer): e.g. an HTTP/2 connection sends
+// what several origin responses produced in one TLS record and one write.
+class Deferred {
+ public:
+  virtual void runDeferred() = 0;
+
+ protected:
+  virtual ~Deferred() = default;
+
+ private:
+  friend class Worker;
+  bool queued_ = false;
+};
+
 class Worker {
  public:
   // Called on the control loop. `listeners` (its sockets, and the https
@@ -99,6 +114,10 @@ class Worker {
     if (--slot->users == 0) delete slot;
   }
   AccessLogBuffer& accessLog() { return accessLog_; }
+  // `d` runs once at the end of this loop iteration (again if deferred again
+  // from its run). cancelDeferred() before `d` goes away.
+  void defer(Deferred* d);
+  void cancelDeferred(Deferred* d);
 
  private:
   struct Listener {
@@ -134,6 +153,10 @@ class Worker {
   WorkerStats stats_;
   AccessLogBuffer accessLog_;
   uv_timer_t forceTimer_;
+  uv_check_t deferredCheck_;                   // active only while deferred_ is not empty
+  std::vector<Deferred*> deferred_;            // defer()'s, in order
+  std::vector<Deferred*>* running_ = nullptr;  // the batch runDeferred() is running
+  void runDeferred();
   bool draining_ = false;
   bool closeIdle_ = true;  // drain()'s
   bool finished_ = false;

@@ -94,6 +94,12 @@ class Http2Connection::Stream final : public Downstream {
   void sendHead(const ResponseHead& head) override { submit(head, !head.bodyless); }
   void sendBody(std::string_view data) override {
     if (!hasBody) return;
+    if (outOffset > 0) {
+      // What nghttp2 has read goes first, so that `out` holds at most
+      // kStreamBuffer and one origin read, however long the body.
+      out.erase(0, outOffset);
+      outOffset = 0;
+    }
     out.append(data);
     resume();
   }
@@ -221,6 +227,9 @@ bool Http2Connection::start() {
   nghttp2_option_new(&option);
   // Request bodies are consumed as the origin takes them (resumeBody).
   nghttp2_option_set_no_auto_window_update(option, 1);
+  // Closed streams are not kept for the priority tree (RFC 9113 deprecates
+  // it): an idle connection holds none.
+  nghttp2_option_set_no_closed_streams(option, 1);
   const int rv = nghttp2_session_server_new2(&session_, callbacks, this, option);
   nghttp2_option_del(option);
   nghttp2_session_callbacks_del(callbacks);

@@ -2,6 +2,7 @@
 tests that need more than curl gives: exact frames, resets, windows, many
 streams, hostile sequences. Every socket operation has a timeout."""
 
+import hashlib
 import socket
 import ssl
 import sys
@@ -23,10 +24,13 @@ from common import CLIENT_TIMEOUT
 
 
 class H2Response:
-    def __init__(self):
+    def __init__(self, keep_body=True):
         self.headers = []  # [(name, value)] as str, the final response's
         self.interim = []  # [[(name, value)]] of each 1xx
-        self.body = b""
+        self.body = b""  # unless keep_body is off: then only its length and sha256
+        self.keep_body = keep_body
+        self.length = 0
+        self.sha256 = hashlib.sha256()
         self.ended = False
         self.reset = None  # the error code of a RST_STREAM, if any
 
@@ -75,31 +79,36 @@ class H2Client:
                 self.closed = True
 
     def request(self, path="/", *, authority, method="GET", headers=(), body=None,
-                end_stream=True):
+                end_stream=True, keep_body=True):
         sid = self.conn.get_next_available_stream_id()
         fields = [(":method", method), (":scheme", "https"), (":authority", authority),
                   (":path", path), *headers]
         self.conn.send_headers(sid, fields, end_stream=end_stream and body is None)
-        self.responses[sid] = H2Response()
+        self.responses[sid] = H2Response(keep_body)
         self.flush()
         if body is not None:
             self.send_body(sid, body, end_stream=end_stream)
         return sid
 
     def send_body(self, sid, body, *, end_stream=True, timeout=CLIENT_TIMEOUT):
-        """Sends `body` as the windows allow (reading WINDOW_UPDATEs meanwhile)."""
-        deadline = time.monotonic() + timeout
-        view = memoryview(body)
-        while view:
-            n = min(len(view), self.conn.local_flow_control_window(sid),
-                    self.conn.max_outbound_frame_size)
-            if n == 0:
-                if time.monotonic() > deadline or not self.receive_once(1.0):
-                    raise TimeoutError(f"stream {sid}: no window to send the body")
-                continue
-            self.conn.send_data(sid, view[:n].tobytes())
-            view = view[n:]
-            self.flush()
+        """Sends `body` (bytes, or an iterable of bytes pieces) as the windows
+        allow, reading WINDOW_UPDATEs meanwhile; each wait for a window is
+        bounded by `timeout`."""
+        pieces = [body] if isinstance(body, (bytes, bytearray)) else body
+        for piece in pieces:
+            view = memoryview(piece)
+            deadline = time.monotonic() + timeout
+            while view:
+                n = min(len(view), self.conn.local_flow_control_window(sid),
+                        self.conn.max_outbound_frame_size)
+                if n == 0:
+                    if time.monotonic() > deadline or not self.receive_once(1.0):
+                        raise TimeoutError(f"stream {sid}: no window to send the body")
+                    continue
+                deadline = time.monotonic() + timeout
+                self.conn.send_data(sid, view[:n].tobytes())
+                view = view[n:]
+                self.flush()
         if end_stream:
             self.conn.end_stream(sid)
             self.flush()
@@ -130,7 +139,11 @@ class H2Client:
         elif isinstance(event, h2.events.TrailersReceived):
             pass
         elif isinstance(event, h2.events.DataReceived):
-            r.body += event.data
+            r.length += len(event.data)
+            if r.keep_body:
+                r.body += event.data
+            else:
+                r.sha256.update(event.data)
             if self.auto_window and event.flow_controlled_length:
                 self.conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
         elif isinstance(event, h2.events.StreamEnded):

@@ -15,7 +15,7 @@ from common import make_tempdir, require_tool, run
 from pki import Certs
 from config import base_config, respond_route, site, upstream_route
 from daemon import start_daemon
-from origin import header_values, pattern_sha256, start_origin
+from origin import header_values, pattern_sha256, start_origin, start_raw_origin
 from clients import curl, tls_handshake
 from h2client import H2Client, H2Response
 from scrape import scrape, value
@@ -32,6 +32,11 @@ class Http2Test(unittest.TestCase):
         cls.leaf_a = cls.certs.leaf("a", ["a.test", "*.wild.test"])
         cls.leaf_b = cls.certs.leaf("b", ["b.test"])
         cls.origin = start_origin(cls, "main")
+
+        def early_hints(conn, reader, head):
+            conn.sendall(b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n"
+                         b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Final: 1\r\n\r\nok")
+        cls.raw = start_raw_origin(cls, "raw", {"/early": early_hints})
         cls.log_path = os.path.join(cls.tmp, "access.log")
         cfg = base_config(
             os.path.join(cls.tmp, "state"), workers=1,
@@ -39,11 +44,12 @@ class Http2Test(unittest.TestCase):
             sites=[
                 site("a", ["a.test", "x.wild.test"], [
                     respond_route("/static", 203, "static body\n", "text/x-static"),
+                    upstream_route("/early", "raw"),
                     upstream_route("/", "main"),
                 ], "a", hsts={"max_age": 600}),
                 site("b", ["b.test"], [respond_route("/", 200, "b\n")], "b"),
             ],
-            upstreams={"main": [cls.origin.address]})
+            upstreams={"main": [cls.origin.address], "raw": [cls.raw.address]})
         cfg["access_log"] = {"path": cls.log_path}
         cls.daemon = start_daemon(cls, cls.tmp, cfg)
         cls.port = cls.daemon.https_port
@@ -110,6 +116,16 @@ class Http2Test(unittest.TestCase):
         # RFC 9113 8.2.3: split cookies reach HTTP/1.1 as one field.
         self.assertEqual(header_values(echo, "Cookie"), ["a=1; b=2"])
         self.assertEqual(r.header("x-origin"), ["main"])
+
+    def test_early_hints_are_relayed(self):
+        r = self.client().get("/early", authority="a.test")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(len(r.interim), 1, r.interim)
+        interim = dict(r.interim[0])
+        self.assertEqual(interim[":status"], "103")
+        self.assertEqual(interim["link"], "</s.css>; rel=preload")
+        self.assertEqual(r.header("x-final"), ["1"])
+        self.assertEqual(r.body, b"ok")
 
     def test_many_streams_on_one_connection(self):
         c = self.client()

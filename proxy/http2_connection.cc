@@ -28,6 +28,8 @@ constexpr int32_t kConnectionWindow = 1 << 20;
 // long, before the close (see flush()).
 constexpr size_t kLingerMaxBytes = 1 << 20;
 constexpr conf::Duration kLingerTime{std::chrono::seconds(5)};
+// drain()'s PING payload: its acknowledgement sends the final GOAWAY.
+constexpr uint8_t kDrainPing[8] = {'t', 'l', 's', 'e', 'd', 'r', 'a', 'i'};
 
 std::string_view view(nghttp2_rcbuf* buf) {
   const nghttp2_vec v = nghttp2_rcbuf_get_buf(buf);
@@ -256,6 +258,14 @@ void Http2Connection::drain() {
   if (closed_ || draining_) return;
   draining_ = true;
   ++worker_.stats().http2Goaways[WorkerStats::kGoawayDrain];
+  nghttp2_submit_shutdown_notice(session_);
+  nghttp2_submit_ping(session_, NGHTTP2_FLAG_NONE, kDrainPing);
+  schedule();
+}
+
+void Http2Connection::finishDrain() {
+  if (finalGoaway_ || closed_) return;
+  finalGoaway_ = true;
   nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE,
                         nghttp2_session_get_last_proc_stream_id(session_), NGHTTP2_NO_ERROR,
                         nullptr, 0);
@@ -557,6 +567,12 @@ int Http2Connection::onFrameRecv(nghttp2_session*, const nghttp2_frame* frame, v
       return 0;
     case NGHTTP2_DATA:
       if (s != nullptr && endStream) s->request.bodyDone();
+      return 0;
+    case NGHTTP2_PING:
+      if ((frame->hd.flags & NGHTTP2_FLAG_ACK) != 0 && c->draining_ &&
+          std::memcmp(frame->ping.opaque_data, kDrainPing, sizeof(kDrainPing)) == 0) {
+        c->finishDrain();
+      }
       return 0;
     case NGHTTP2_RST_STREAM:
       ++c->worker_.stats().http2ResetsReceived;

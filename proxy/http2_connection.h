@@ -68,8 +68,11 @@ class Http2Connection final : public net::Stream::Handler,
   // Sends the server's SETTINGS and starts reading. False if the session
   // could not be made (then the stream is closed).
   bool start();
-  // GOAWAY: streams in flight finish, new ones go to a new connection; the
-  // connection closes once the last one has.
+  // Graceful shutdown (RFC 9113 6.8): a GOAWAY naming no stream warns the
+  // client off new streams, with a PING; its acknowledgement (one round trip,
+  // so every stream the client sent before the warning has arrived) sends
+  // the final GOAWAY with the last stream taken. Streams in flight finish,
+  // new ones go to a new connection; the connection closes after the last.
   void drain();
   // Closes at once.
   void abort();
@@ -119,6 +122,8 @@ class Http2Connection final : public net::Stream::Handler,
   void runDeferred() override { flush(); }
   // Ends the connection with GOAWAY `error` (after what is queued).
   void terminate(uint32_t error);
+  // drain()'s second GOAWAY, once its PING came back.
+  void finishDrain();
   void updateTimer(ConnectionTimer::Phase progress = ConnectionTimer::Phase::kNone);
   ConnectionTimer::Phase currentPhase() const;
 
@@ -132,7 +137,8 @@ class Http2Connection final : public net::Stream::Handler,
   ConnectionTimer timer_;
   uint64_t sendMark_ = 0;
   bool flushing_ = false;
-  bool draining_ = false;  // GOAWAY sent
+  bool draining_ = false;  // the shutdown notice (or a final GOAWAY) sent
+  bool finalGoaway_ = false;
   bool calmed_ = false;    // GOAWAY ENHANCE_YOUR_CALM sent
   bool shutDown_ = false;  // stream_->shutdown() was called
   bool closed_ = false;    // the stream closed

@@ -3,7 +3,9 @@
 50 keep-alive connections busy. The daemon notices through its directory
 watch (no SIGHUP) and swaps that one certificate.
 
-- wrk: zero socket errors, zero unexpected responses;
+- wrk: zero socket errors, zero unexpected responses; h2load over HTTP/2
+  beside it for the first H2LOAD_S seconds of swaps: zero failed, errored or
+  timed-out streams;
 - after every swap a new TLS handshake (Python ssl, not openssl s_client:
   200 process launches would cost more than the swaps) sees the new serial
   within 1 s; one swap in 25 is also checked with `openssl s_client`;
@@ -29,6 +31,7 @@ from config import base_config, respond_route, site
 from scrape import scrape, value
 from daemon import start_daemon
 from pki import Certs
+from h2_load import H2loadResult, assert_clean_h2, h2load_command
 from wrk import WrkResult, assert_clean, start_wrk, wrk_command, write_check_script
 
 SWAPS = 200
@@ -38,6 +41,7 @@ LEAVES = 6
 VISIBLE_WITHIN_S = 3.0 if sanitizer() else 1.0
 WRK_CONNECTIONS = 50
 WRK_MAX_S = 60
+H2LOAD_S = 8
 MIN_REQUESTS = 200 if sanitizer() else 2000
 
 
@@ -127,6 +131,9 @@ class HotSwapTest(unittest.TestCase):
                           host="swap.test")
         wrk, out_path = start_wrk(cmd, self.tmp)
         self.addCleanup(lambda: wrk.poll() is None and wrk.kill())
+        h2load, h2_out = start_wrk(h2load_command(port, "swap.test", connections=8, streams=10,
+                                                  duration_s=H2LOAD_S), self.tmp)
+        self.addCleanup(lambda: h2load.poll() is None and h2load.kill())
 
         held = SniHTTPSConnection("swap.test", port, client_context(self.certs.ca_cert))
         self.addCleanup(held.close)
@@ -137,10 +144,13 @@ class HotSwapTest(unittest.TestCase):
         time.sleep(0.5)  # wrk's connections are up before the first swap
         start = time.monotonic()
         latencies = []
+        swaps_under_h2load = 0
         for i in range(1, swaps + 1):
             leaf = self.leaves[i % LEAVES]
             self._install(leaf)
             latencies.append(self._wait_serial(port, leaf.serial, VISIBLE_WITHIN_S))
+            if h2load.poll() is None:
+                swaps_under_h2load = i
             if i % 25 == 0:
                 serial, _ = s_client_leaf(s_client(port, "swap.test", ca=self.certs.ca_cert))
                 self.assertEqual(serial, leaf.serial)
@@ -162,6 +172,10 @@ class HotSwapTest(unittest.TestCase):
               f"max {latencies[-1] * 1000:.0f} ms (debounce included); "
               f"wrk {result.requests} requests ({result.requests_per_sec:.0f}/s)")
         assert_clean(self, result, MIN_REQUESTS)
+        h2load.wait(timeout=H2LOAD_S + 30)
+        with open(h2_out) as f:
+            assert_clean_h2(self, H2loadResult(f.read()), min_streams=MIN_REQUESTS)
+        self.assertGreaterEqual(swaps_under_h2load, min(swaps, 10), "h2load did not span swaps")
         self.assertEqual(d.count_lines(r"^<3>"), 0, d.log())
 
         # Bad material: refused, logged with the file, the last good serial stays.

@@ -4,6 +4,10 @@ second. A reload must cost no request: zero socket errors (connect, read,
 write, timeout), zero non-2xx/3xx, every body from an origin (wrk Lua check),
 and throughput above a floor.
 
+HTTP/2 load goes alongside (curl --parallel, h2_load.CurlH2Load): every
+reload sends its connections GOAWAY, their streams in flight finish and curl
+opens new connections; every stream a 200 over HTTP/2, none failed.
+
 Each reload changes something harmless: the upstream's server order, a
 static body, and a second https listener that comes and goes (the one wrk
 uses stays). Alongside the keep-alive run a second, smaller wrk sends
@@ -19,11 +23,13 @@ from pki import Certs
 from config import base_config, respond_route, site, upstream_route
 from daemon import start_daemon
 from origin import start_origin
+from h2_load import CurlH2Load
 from wrk import WrkResult, assert_clean, start_wrk, wrk_command, write_check_script
 
 WRK_THREADS = 1
 WRK_CONNECTIONS = 20  # keep-alive
 WRK_CLOSE_CONNECTIONS = 4  # Connection: close, a new connection per request
+H2_PARALLEL = 10  # HTTP/2 streams at a time (curl): each reload sends GOAWAY
 WRK_DURATION_S = 20
 RELOAD_EVERY_S = 1.0
 MIN_RELOADS = 15
@@ -33,6 +39,7 @@ MIN_RELOADS = 15
 # workers leaves. Sanitizer builds are several times slower.
 MIN_REQUESTS = 1000 if sanitizer() else 5000
 MIN_CLOSE_REQUESTS = 200 if sanitizer() else 1000
+MIN_H2_STREAMS = 500 if sanitizer() else 2000
 
 
 class ReloadUnderLoadTest(unittest.TestCase):
@@ -74,6 +81,9 @@ class ReloadUnderLoadTest(unittest.TestCase):
             proc, out_path = start_wrk(cmd, self.tmp)
             self.addCleanup(lambda p=proc: p.poll() is None and p.kill())
             runs[name] = (proc, out_path)
+        h2 = CurlH2Load(self.tmp, d.https_port, "load.test", "/proxied", ca=self.certs.ca_cert,
+                        duration_s=WRK_DURATION_S - 1, parallel=H2_PARALLEL).start()
+        self.addCleanup(h2.stop, 0)
         wrk = runs["keep-alive"][0]
 
         start = time.monotonic()
@@ -94,12 +104,17 @@ class ReloadUnderLoadTest(unittest.TestCase):
                 text = f.read()
             self.assertEqual(proc.returncode, 0, text)
             results[name] = WrkResult(text)
+        h2.stop(timeout=60)
         summary = ", ".join(f"{n}: {w.requests} requests ({w.requests_per_sec:.0f}/s)"
                             for n, w in results.items())
-        summary += f"; {reloads} reloads"
+        summary += (f", h2: {len(h2.lines)} streams on {h2.connections()} connections;"
+                    f" {reloads} reloads")
         print(f"\nreload under load: {summary}")
         assert_clean(self, results["keep-alive"], MIN_REQUESTS)
         assert_clean(self, results["close"], MIN_CLOSE_REQUESTS)
+        h2.assert_clean(self, MIN_H2_STREAMS)
+        # Each reload's GOAWAY moved curl to a new connection.
+        self.assertGreaterEqual(h2.connections(), MIN_RELOADS, summary)
         self.assertGreaterEqual(reloads, MIN_RELOADS, summary)
         self.assertGreaterEqual(d.count_lines(r"^<6>reloaded$"), MIN_RELOADS, d.log())
         # Every other reload opened, the next one closed, the second listener.

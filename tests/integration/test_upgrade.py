@@ -3,7 +3,9 @@ at the same path with its listening sockets and admin socket passed in; once
 the new process is ready the old one drains and exits.
 
 - under wrk (keep-alive connections, 2 threads): zero socket errors, zero
-  unexpected responses across the handover;
+  unexpected responses across the handover; and under HTTP/2 load beside
+  it (curl --parallel: the old process's connections get GOAWAY as it
+  drains, curl goes on on a new connection): every stream a 200;
 - the new PID serves afterwards (the old one has exited), the admin socket
   answers from the new process, and systemd (a NOTIFY_SOCKET stand-in) is
   told MAINPID=<new>;
@@ -28,6 +30,7 @@ from daemon import start_daemon
 from pki import Certs
 from clients import https_request
 from test_systemd import NotifySocket
+from h2_load import CurlH2Load
 from wrk import WrkResult, assert_clean, start_wrk, wrk_command, write_check_script
 
 _READY = re.compile(r"upgrade: PID (\d+) is ready, handing over")
@@ -120,7 +123,10 @@ class UpgradeTest(unittest.TestCase):
                           duration=f"{duration}s", host="a.test")
         wrk, out_path = start_wrk(cmd, self.tmp)
         self.addCleanup(lambda: wrk.poll() is None and wrk.kill())
-        time.sleep(1)  # wrk's connections are up, on the old process
+        h2 = CurlH2Load(self.tmp, port, "a.test", "/", ca=self.certs.ca_cert,
+                        duration_s=duration, per_run=2000).start()
+        self.addCleanup(h2.stop, 0)
+        time.sleep(1)  # the clients' connections are up, on the old process
         self.replace_binary()
         d.send_signal(signal.SIGUSR2)
         new = self.wait_handover(d)
@@ -134,6 +140,9 @@ class UpgradeTest(unittest.TestCase):
         with open(out_path) as f:
             w = WrkResult(f.read())
         assert_clean(self, w, min_requests=100)
+        h2.stop(timeout=60)
+        h2.assert_clean(self, min_transfers=100)
+        self.assertGreaterEqual(h2.connections(), 2)  # the old process's, then the new one's
         if os.environ.get("TLSEDGE_TEST_LOG"):
             print(w.text)
 

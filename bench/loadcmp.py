@@ -273,14 +273,17 @@ http {{
                   d, port, core)
 
 
-def tlsedge_config(path, port, origin_port, state, sites, certificates, default_cert):
+def tlsedge_config(path, port, origin_port, state, sites, certificates, default_cert, *,
+                   workers="1", metrics="", upstream_options=""):
+    """The benchmarks' tlsedge YAML. The upstream pool is the default
+    (`keepalive: auto`) unless `upstream_options` (", keepalive: 32") says."""
     lines = [
-        "workers: 1",
+        f"workers: {workers}",
         "listen:",
         f"  https: [\"127.0.0.1:{port}\"]",
         "  http: []",
         f"state_dir: \"{state}\"",
-        "metrics: { listen: \"\" }",
+        f"metrics: {{ listen: \"{metrics}\" }}",
         "admin: { socket: \"\" }",
         "tls:",
         "  min_version: \"1.3\"",
@@ -297,7 +300,7 @@ def tlsedge_config(path, port, origin_port, state, sites, certificates, default_
         lines[-1] = "certificates: {}"
     lines += [
         "upstreams:",
-        f"  origin: {{ servers: [\"127.0.0.1:{origin_port}\"], keepalive: 4096 }}",
+        f"  origin: {{ servers: [\"127.0.0.1:{origin_port}\"]{upstream_options} }}",
         "sites:",
     ]
     with open(path, "w") as f:
@@ -817,12 +820,14 @@ def table(res, args, floor, many, load):
     return "\n".join(lines) + "\n"
 
 
-def write_section(text, path):
+def write_section(text, path, begin=SECTION_BEGIN, end=SECTION_END):
+    """Replaces what is between the `begin` and `end` markers of `path` (both
+    included; `text` carries them) with `text`, or appends it; atomically."""
     with open(path) as f:
         doc = f.read()
-    if SECTION_BEGIN in doc and SECTION_END in doc:
-        a = doc.index(SECTION_BEGIN)
-        b = doc.index(SECTION_END) + len(SECTION_END) + 1
+    if begin in doc and end in doc:
+        a = doc.index(begin)
+        b = doc.index(end) + len(end) + 1
         doc = doc[:a] + text + doc[b:]
     else:
         doc = doc.rstrip("\n") + "\n\n" + text

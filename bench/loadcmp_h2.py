@@ -203,14 +203,7 @@ def main():
     text = table(res, rounds, args)
     print(text)
     if not args.no_write:
-        with open(args.out) as f:
-            doc = f.read()
-        if MARK_BEGIN in doc:
-            doc = doc[:doc.index(MARK_BEGIN)] + text + doc[doc.index(MARK_END) + len(MARK_END):]
-        else:
-            doc = doc.rstrip("\n") + "\n\n" + text + "\n"
-        with open(args.out, "w") as f:
-            f.write(doc)
+        lc.write_section(text + "\n", args.out, MARK_BEGIN, MARK_END)
         log(f"wrote {args.out}")
     shutil.rmtree(work, ignore_errors=True)
 

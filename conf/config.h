@@ -148,6 +148,11 @@ struct UpstreamTls {
 
 enum class Balance { kRoundRobin, kLeastConnections };
 
+// `keepalive: auto`: a bound, not a size. A pool opens a connection only when
+// no idle one is free, so what it holds is the most requests in flight at
+// once since its oldest connection was last used, at most idle_timeout ago.
+inline constexpr size_t kKeepaliveAuto = 4096;
+
 struct Upstream {
   std::string name;
   std::vector<SocketAddress> servers;
@@ -155,7 +160,10 @@ struct Upstream {
   Duration connectTimeout{std::chrono::seconds(5)};
   Duration readTimeout{std::chrono::seconds(60)};  // longest silence while a response is due
   Duration sendTimeout{std::chrono::seconds(60)};  // longest stall writing the request to it
-  size_t keepalive = 32;                           // idle connections kept per server and worker
+  // Idle connections kept per server and worker; the oldest beyond it is
+  // closed. `auto` (the default) is kKeepaliveAuto: the pool then keeps what
+  // demand opened (see UpstreamPool::putIdle).
+  size_t keepalive = kKeepaliveAuto;
   Duration idleTimeout{std::chrono::seconds(60)};  // an idle pooled connection is closed after
   // Passive health: `maxFails` failed attempts within `failTimeout` take a
   // server out of rotation for `failTimeout` (nginx's max_fails/fail_timeout).

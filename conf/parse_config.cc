@@ -17,19 +17,9 @@ constexpr int kMaxTicketKeysKept = 16;
 int autoWorkers() { return static_cast<int>(std::min<unsigned>(usableCpus(), kMaxWorkers)); }
 
 void parseWorkers(ParseContext& ctx, const Field& field, Config& config) {
-  const std::string text = field.node.isScalar() ? field.node.scalar() : "";
-  if (text == "auto") {
-    config.workers = autoWorkers();
-    return;
+  if (auto n = readIntOrAuto(ctx.diag, field, 1, kMaxWorkers, autoWorkers())) {
+    config.workers = static_cast<int>(*n);
   }
-  // Anything but a number gets the full choice, not just the integer range.
-  if (text.empty() || text.find_first_not_of("+-0123456789") != std::string::npos) {
-    ctx.diag.report(field.pos, field.path,
-                    "expected `auto` or an integer 1.." + std::to_string(kMaxWorkers) + ", got " +
-                        describe(field.node));
-    return;
-  }
-  if (auto n = readInt(ctx.diag, field, 1, kMaxWorkers)) config.workers = static_cast<int>(*n);
 }
 
 struct ParsedAddress {

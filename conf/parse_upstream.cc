@@ -65,7 +65,9 @@ void parseUpstreamOptions(ParseContext& ctx, const MapReader& map, Upstream& ups
   duration("idle_timeout", upstream.idleTimeout);
   duration("fail_timeout", upstream.failTimeout);
   if (auto f = map.get("keepalive")) {
-    if (auto n = readInt(ctx.diag, *f, 0, 100000)) upstream.keepalive = static_cast<size_t>(*n);
+    if (auto n = readIntOrAuto(ctx.diag, *f, 0, 100000, kKeepaliveAuto)) {
+      upstream.keepalive = static_cast<size_t>(*n);
+    }
   }
   if (auto f = map.get("max_response_header_size")) {
     if (auto n = readSize(ctx.diag, *f, kMaxResponseHeaderSize, 1024)) {

@@ -165,6 +165,20 @@ std::optional<int64_t> readInt(Diagnostics& diag, const Field& field, int64_t mi
   return value;
 }
 
+std::optional<int64_t> readIntOrAuto(Diagnostics& diag, const Field& field, int64_t min,
+                                     int64_t max, int64_t autoValue) {
+  const std::string text = field.node.isScalar() ? field.node.scalar() : "";
+  if (text == "auto") return autoValue;
+  // Anything but a number gets the full choice, not just the integer range.
+  if (text.empty() || text.find_first_not_of("+-0123456789") != std::string::npos) {
+    diag.report(field.pos, field.path,
+                "expected `auto` or an integer " + std::to_string(min) + ".." +
+                    std::to_string(max) + ", got " + describe(field.node));
+    return std::nullopt;
+  }
+  return readInt(diag, field, min, max);
+}
+
 std::optional<bool> readBool(Diagnostics& diag, const Field& field) {
   if (field.node.isScalar()) {
     const std::string& text = field.node.scalar();

@@ -70,6 +70,9 @@ std::optional<std::string> readString(Diagnostics& diag, const Field& field);
 std::optional<std::string> readNonEmptyString(Diagnostics& diag, const Field& field);
 // An integer in min..max (the message names the range).
 std::optional<int64_t> readInt(Diagnostics& diag, const Field& field, int64_t min, int64_t max);
+// As readInt, and `auto` reads as `autoValue`.
+std::optional<int64_t> readIntOrAuto(Diagnostics& diag, const Field& field, int64_t min,
+                                     int64_t max, int64_t autoValue);
 // true or false (YAML 1.2 spellings; "yes"/"on" are refused as ambiguous).
 std::optional<bool> readBool(Diagnostics& diag, const Field& field);
 std::optional<Duration> readDuration(Diagnostics& diag, const Field& field);

@@ -119,6 +119,12 @@ void addTraffic(Families& f, const MetricsInput& in) {
           "Origin exchanges that failed (connect, read, send, timeout) before or during the "
           "response.",
           t.upstreamErrors);
+  auto& connections = f.counter(
+      "tlsedge_upstream_connections_total",
+      "Origin connections an exchange used, by how: opened (a connect started) or reused (an "
+      "idle pooled connection taken).");
+  connections.Add({{"how", "opened"}}).Increment(toDouble(t.upstreamConnectionsOpened));
+  connections.Add({{"how", "reused"}}).Increment(toDouble(t.upstreamConnectionsReused));
   auto& invalid = f.counter("tlsedge_upstream_invalid_responses_total",
                             "Origin responses refused (502) or cut (connection closed), by "
                             "reason: a head over max_response_header_size or "

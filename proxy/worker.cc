@@ -17,7 +17,7 @@ Worker::Worker(int id, ListenerUpdate listeners, bssl::UniquePtr<SSL_CTX> ctx,
       generation_(std::move(generation)),
       certificates_(new CertificateSlot{generation_->selector, 1}),
       challenges_(challenges),
-      upstreams_(&loop_),
+      upstreams_(&loop_, stats_),
       accessLog_(&loop_, accessLog) {
   uv_loop_init(&loop_);
   poster_ = std::make_unique<net::Poster>(&loop_);

@@ -15,12 +15,14 @@
 #include <string>
 
 #include "proxy/latency_histogram.h"
+#include "proxy/upstream/pool.h"
 #include "tls/tls_stats.h"
 
 namespace tlsedge::proxy {
 
-// The handshake path's counters (sniLookups) are the TlsStats part.
-struct WorkerStats : tls::TlsStats {
+// The handshake path's counters (sniLookups) are the TlsStats part, the
+// upstream pool's the UpstreamPoolStats part.
+struct WorkerStats : tls::TlsStats, UpstreamPoolStats {
   // Index of handshakes.
   enum TlsVersionIndex : size_t { kTls12, kTls13, kTlsVersions };
   // Responses by status class 1xx..5xx.
@@ -114,6 +116,8 @@ struct WorkerStats : tls::TlsStats {
     handshakeLatency.add(other.handshakeLatency);
     upstreamLatency.add(other.upstreamLatency);
     upstreamErrors += other.upstreamErrors;
+    upstreamConnectionsOpened += other.upstreamConnectionsOpened;
+    upstreamConnectionsReused += other.upstreamConnectionsReused;
     for (size_t i = 0; i < upstreamInvalidResponses.size(); ++i) {
       upstreamInvalidResponses[i] += other.upstreamInvalidResponses[i];
     }

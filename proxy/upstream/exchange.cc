@@ -192,6 +192,7 @@ void Exchange::connectTo(size_t server) {
     attemptFailed(Failure::kConnect, 502, "connect to " + address.text + ": " + error);
     return;
   }
+  ++pool_.stats().upstreamConnectionsOpened;
   attach(connection);
   armTimer(ms(upstream_.connectTimeout));  // covers the TLS handshake too
 }

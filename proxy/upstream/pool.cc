@@ -64,7 +64,10 @@ UpstreamConnection* UpstreamPool::takeIdle(UpstreamState& state, size_t server) 
   IdleList& list = state.servers[server].idle;
   while (UpstreamConnection* c = list.newest) {
     unlink(c);
-    if (!c->stream_->closing()) return c;  // a closing one goes when its close completes
+    if (!c->stream_->closing()) {  // a closing one goes when its close completes
+      ++stats_.upstreamConnectionsReused;
+      return c;
+    }
   }
   return nullptr;
 }

@@ -38,6 +38,12 @@ struct ServerConnections {
   bssl::UniquePtr<SSL_SESSION> session;  // the last one the server gave us, for resumption
 };
 
+// What a worker's pool did, for metrics: WorkerStats embeds it.
+struct UpstreamPoolStats {
+  uint64_t upstreamConnectionsOpened = 0;  // connects started
+  uint64_t upstreamConnectionsReused = 0;  // exchanges that took an idle connection
+};
+
 // One upstream (one stateKey) on one worker.
 struct UpstreamState {
   std::string key;
@@ -51,13 +57,14 @@ struct UpstreamState {
 
 class UpstreamPool {
  public:
-  explicit UpstreamPool(uv_loop_t* loop) : loop_(loop) {}
+  UpstreamPool(uv_loop_t* loop, UpstreamPoolStats& stats) : loop_(loop), stats_(stats) {}
   ~UpstreamPool();  // after the loop ended: touches no handle
   UpstreamPool(const UpstreamPool&) = delete;
   UpstreamPool& operator=(const UpstreamPool&) = delete;
 
   uv_loop_t* loop() const { return loop_; }
   uint64_t now() const { return uv_now(loop_); }
+  UpstreamPoolStats& stats() { return stats_; }
 
   // The state for `setup`, created on first use. Pinned (not dropped) until
   // unpin(); pin() adds a user to a state already held.
@@ -77,7 +84,10 @@ class UpstreamPool {
   UpstreamConnection* takeIdle(UpstreamState& state, size_t server);
   // Keeps a connection that finished an exchange cleanly for reuse, within
   // `keepalive` per server (the oldest is closed to make room) and for
-  // `idle_timeout`; or closes it.
+  // `idle_timeout`; or closes it. With `keepalive: auto` the bound is high
+  // and the pool follows demand: reuse takes the newest, so connections
+  // beyond what the requests in flight need are the oldest, and
+  // idle_timeout closes them.
   void putIdle(UpstreamConnection* connection, const conf::Upstream& upstream);
   // A connection is closing: unlink it if it is idle.
   void forget(UpstreamConnection* connection);
@@ -91,6 +101,7 @@ class UpstreamPool {
   void dropUnused();
 
   uv_loop_t* loop_;
+  UpstreamPoolStats& stats_;
   std::unordered_map<std::string, std::unique_ptr<UpstreamState>> states_;
   uv_timer_t* idleTimer_ = nullptr;  // one for the whole pool, due at the earliest expiry
   bool draining_ = false;

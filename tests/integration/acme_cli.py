@@ -36,6 +36,21 @@ class AcmeCli:
     def status(self):
         return json.loads(self.acme_cli("status", "--json").stdout)["sites"][0]
 
+    def settled_status(self, serial_not=None, timeout=40.0):
+        """The first site's status once its certificate is stored and no
+        order is in flight (and, with `serial_not`, once its serial is
+        another): the "issued" log line comes before the manager has
+        stored the certificate and read it back."""
+        deadline = time.monotonic() + timeout
+        while True:
+            st = self.status()
+            if (st["stored"] and not st["in_flight"] and st["serial"]
+                    and (serial_not is None or int(st["serial"], 16) != serial_not)):
+                return st
+            if time.monotonic() > deadline:
+                self.fail(f"status not settled after {timeout}s: {st}")
+            time.sleep(0.05)
+
     def wait_lines(self, d, pattern, count=1, timeout=40.0):
         deadline = time.monotonic() + timeout
         while d.count_lines(pattern) < count:

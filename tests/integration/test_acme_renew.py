@@ -159,7 +159,7 @@ class AcmeRenewTest(AcmeCli, unittest.TestCase):
         d = start_daemon(self, self.tmp, self.config(pebble.directory, [pebble.ca_cert]))
         self.wait_lines(d, ISSUED)
         root = self.root(pebble)
-        first = self.status()
+        first = self.settled_status()
         self.assertTrue(first["stored"], first)
         self.assertTrue(first["schedule_known"], first)
         self.assertIsNotNone(first["next_renewal"], first)
@@ -172,7 +172,7 @@ class AcmeRenewTest(AcmeCli, unittest.TestCase):
         res = self.acme_cli("renew", "shop")
         self.assertIn("renewal of site `shop` started", res.stdout)
         self.wait_lines(d, ISSUED, count=2)
-        new = int(self.status()["serial"], 16)
+        new = int(self.settled_status(serial_not=old)["serial"], 16)
         self.assertNotEqual(new, old)
         self.wait_serial(d, root, new)
         # The established connection carries on, on its old certificate.
@@ -196,7 +196,7 @@ class AcmeRenewTest(AcmeCli, unittest.TestCase):
         d = start_daemon(self, self.tmp, cfg)
         self.wait_lines(d, ISSUED)
         root = self.root(pebble)
-        serial = int(self.status()["serial"], 16)
+        serial = int(self.settled_status()["serial"], 16)
         # The HTTP listener moves: Pebble's HTTP-01 validation finds nothing.
         d.reload(self.config(pebble.directory, [pebble.ca_cert], http_port=closed_port()))
         failed = r"<3>acme: certificate `acme-shop` for site `shop`: .*retrying in {} s \(failure {} in a row"
@@ -238,11 +238,11 @@ class AcmeRenewTest(AcmeCli, unittest.TestCase):
         d = start_daemon(self, self.tmp, self.config(pebble.directory, [pebble.ca_cert]))
         self.wait_lines(d, ISSUED)
         root = self.root(pebble)
-        first = int(self.status()["serial"], 16)
+        first = int(self.settled_status()["serial"], 16)
         self.wait_lines(d, r"acme: site `shop`: ordering now \(a third of the lifetime left",
                         timeout=20)
         self.wait_lines(d, ISSUED, count=2, timeout=30)
-        second = int(self.status()["serial"], 16)
+        second = int(self.settled_status(serial_not=first)["serial"], 16)
         self.assertNotEqual(second, first)
         self.wait_serial(d, root, second)
         self.assertEqual(d.count_lines(r"acme: renewal of site .* requested"), 0)

@@ -222,11 +222,15 @@ urllib.request.urlopen(req, timeout=5).read()
         def in_flight():
             res = run([tlsedge_bin(), "acme", "status", "--json", "-c", a.config_path])
             return json.loads(res.stdout)["sites"][0]["in_flight"]
-        # The order ends once its state is saved and the certificate re-read.
+        # The order ends once its state is saved and the certificate re-read;
+        # the lock is released after that (a put over a's lock would keep
+        # its create revision, and a's fenced unlock would delete it).
         self.wait_until("the order wrapped up", lambda: not in_flight(), timeout=10)
+        lock = f"{PREFIX}/locks/acme/shop"
+        self.wait_until("node a released the lock", lambda: self.etcd.get(lock) is None,
+                        timeout=10)
         # Another node's lock, on that node's own lease.
         lease = self.etcd.post("/v3/lease/grant", {"TTL": 60})["ID"]
-        lock = f"{PREFIX}/locks/acme/shop"
         self.etcd.put(lock, "ghost", lease=lease)
         res = run([tlsedge_bin(), "acme", "renew", "shop", "-c", a.config_path])
         self.assertEqual(res.returncode, 0, res.stdout + res.stderr)

@@ -72,7 +72,7 @@ class LocalCaTest(AcmeCli, unittest.TestCase):
         with open(self.ca) as f:
             ca_pem = f.read()
 
-        first = self.status()
+        first = self.settled_status()
         self.assertTrue(first["stored"], first)
         self.assertEqual(first["certificate"], "acme-shop")
         serial = int(first["serial"], 16)
@@ -96,7 +96,7 @@ class LocalCaTest(AcmeCli, unittest.TestCase):
         res = self.acme_cli("renew", "shop")
         self.assertIn("renewal of site `shop` started", res.stdout)
         self.wait_lines(d, ISSUED, count=2)
-        renewed = int(self.status()["serial"], 16)
+        renewed = int(self.settled_status(serial_not=serial)["serial"], 16)
         self.assertNotEqual(renewed, serial)
         self.wait_serial(d, renewed)
         self.assertIn("site shop", self.acme_cli("status").stdout)

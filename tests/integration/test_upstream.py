@@ -8,6 +8,7 @@ pool (keepalive: 0, idle_timeout).
 Every daemon here runs one worker, so the per-worker pool, cursor and health
 state are the daemon's and counts are exact."""
 
+import concurrent.futures
 import hashlib
 import os
 import re
@@ -24,6 +25,7 @@ from config import base_config, site, to_yaml, upstream, upstream_route
 from daemon import start_daemon
 from origin import (Blackhole, Origin, ResetAfterRequest, Sink, start_helper, start_origin)
 from clients import SniHTTPSConnection, client_context, https_request
+from scrape import scrape, value
 
 
 class Background:
@@ -471,6 +473,37 @@ class UpstreamPoolTest(UpstreamTestBase):
         self.assertEqual(origin.connections, 5)
         self.assertEqual({r["connection_seq"] for r in origin.requests}, {1})
         origin.wait_until(lambda o: o.closed == 5, "closed 5 connections", timeout=5)
+
+    def concurrent_round(self, n):
+        """n requests at once, each held 400 ms by the origin so all n are in
+        flight together: the pool needs n origin connections."""
+        with concurrent.futures.ThreadPoolExecutor(n) as pool:
+            futures = [pool.submit(self.get, f"/slow?delay_ms=400&i={i}") for i in range(n)]
+            self.assertEqual([f.result().status for f in futures], [200] * n)
+
+    def pool_metric(self, how):
+        return value(scrape(self.daemon.metrics_address), "tlsedge_upstream_connections_total",
+                     how=how)
+
+    def test_default_pool_keeps_what_demand_opened(self):
+        # keepalive: auto. 48 requests at once open 48 connections; all 48
+        # stay, so the next 48 at once open none (a fixed 32 would close 16).
+        origin = start_origin(self, "demand")
+        self.start(upstream([origin.address]))
+        self.concurrent_round(48)
+        self.assertEqual(origin.connections, 48)
+        self.concurrent_round(48)
+        self.assertEqual((origin.connections, origin.closed), (48, 0))
+        self.assertEqual((self.pool_metric("opened"), self.pool_metric("reused")), (48, 48))
+
+    def test_fixed_keepalive_closes_beyond_it(self):
+        origin = start_origin(self, "fixed")
+        self.start(upstream([origin.address], keepalive=32))
+        self.concurrent_round(48)
+        origin.wait_until(lambda o: o.closed == 16, "closed the 16 beyond keepalive", timeout=5)
+        self.concurrent_round(48)
+        self.assertEqual(origin.connections, 64)
+        self.assertEqual((self.pool_metric("opened"), self.pool_metric("reused")), (64, 32))
 
     def test_idle_timeout_closes_pooled_connections(self):
         origin = start_origin(self, "idle")

@@ -108,6 +108,8 @@ TEST(ConfigOptions, TicketKeyProblems) {
 TEST(ConfigOptions, UpstreamOptionsReadBack) {
   auto c = load(R"(upstreams:
   plain: { servers: ["127.0.0.1:80"] }
+  fixed: { servers: ["127.0.0.1:81"], keepalive: 32 }
+  named_auto: { servers: ["127.0.0.1:82"], keepalive: auto }
   secure:
     servers: ["127.0.0.1:443", "127.0.0.2:443"]
     balance: least_connections
@@ -126,7 +128,9 @@ TEST(ConfigOptions, UpstreamOptionsReadBack) {
   EXPECT_EQ(plain.balance, Balance::kRoundRobin);
   EXPECT_EQ(plain.connectTimeout, seconds(5));
   EXPECT_EQ(plain.readTimeout, seconds(60));
-  EXPECT_EQ(plain.keepalive, 32u);
+  EXPECT_EQ(plain.keepalive, kKeepaliveAuto);
+  EXPECT_EQ((*c)->findUpstream("fixed")->keepalive, 32u);
+  EXPECT_EQ((*c)->findUpstream("named_auto")->keepalive, kKeepaliveAuto);
   EXPECT_EQ(plain.maxFails, 1);
   EXPECT_EQ(plain.failTimeout, seconds(10));
   EXPECT_FALSE(plain.tls.has_value());
@@ -280,6 +284,10 @@ TEST(ConfigOptions, BadUpstreamOptionsAreReportedWhereTheyAre) {
   expectProblem(base + "    balance: random\n", "10:14",
                 "upstreams.o.balance: must be `round_robin` or `least_connections`, got `random`");
   expectProblem(base + "    max_fails: -1\n", "10:16", "upstreams.o.max_fails: must be 0..1000");
+  expectProblem(base + "    keepalive: lots\n", "10:16",
+                "upstreams.o.keepalive: expected `auto` or an integer 0..100000, got `lots`");
+  expectProblem(base + "    keepalive: 100001\n", "10:16",
+                "upstreams.o.keepalive: must be 0..100000");
   expectProblem(base + "    connect_timeout: 0ms\n", "10:22",
                 "upstreams.o.connect_timeout: must be more than 0");
   expectProblem(base + "    tls: { server_name: \"*.example.com\" }\n", "10:25",

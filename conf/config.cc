@@ -1,5 +1,7 @@
 #include "conf/config.h"
 
+#include <netinet/in.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -91,6 +93,25 @@ Result<ConfigPtr> loadFile(const std::string& path) {
   if (readError != 0) return makeError(path + ": cannot read: " + std::strerror(readError));
   const std::string dir = std::filesystem::path(path).parent_path().string();
   return loadString(text, path, dir);
+}
+
+bool IpNetwork::contains(const sockaddr* address) const {
+  const uint8_t* ip = nullptr;
+  if (address->sa_family == AF_INET && !ipv6) {
+    ip = reinterpret_cast<const uint8_t*>(&reinterpret_cast<const sockaddr_in*>(address)->sin_addr);
+  } else if (address->sa_family == AF_INET6 && ipv6) {
+    ip = reinterpret_cast<const sockaddr_in6*>(address)->sin6_addr.s6_addr;
+  } else {
+    return false;
+  }
+  const size_t whole = static_cast<size_t>(prefix / 8);
+  for (size_t i = 0; i < whole; ++i) {
+    if (ip[i] != bytes[i]) return false;
+  }
+  const int rest = prefix % 8;
+  if (rest == 0) return true;
+  const auto mask = static_cast<uint8_t>(0xFF << (8 - rest));
+  return (ip[whole] & mask) == bytes[whole];
 }
 
 }  // namespace tlsedge::conf

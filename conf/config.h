@@ -9,6 +9,9 @@
 // default). Host names are lower-case, without a trailing dot.
 #pragma once
 
+#include <sys/socket.h>
+
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -30,6 +33,23 @@ struct SocketAddress {
   uint16_t port = 0;
   bool ipv6 = false;
   std::string text;  // as written in the YAML, for messages
+};
+
+// A listen address; `proxy_protocol`: connections from
+// `proxy_protocol.trusted` sources must open with a PROXY header (v1 or v2),
+// and others must not send one.
+struct ListenAddress : SocketAddress {
+  bool proxyProtocol = false;
+};
+
+// A network of trusted sources: "10.0.0.0/8", "2001:db8::/32", or one
+// address (a /32 or /128). The address is the network's (no host bits).
+struct IpNetwork {
+  bool ipv6 = false;
+  std::array<uint8_t, 16> bytes{};  // the first 4 for IPv4
+  int prefix = 0;
+  std::string text;  // as written
+  bool contains(const sockaddr* address) const;
 };
 
 struct CertificateFiles {
@@ -251,8 +271,11 @@ struct EtcdStorage {
 struct Config {
   std::string sourceName;  // file path, or "<embedded default>"
   int workers = 0;         // resolved: >= 1 ("auto" = number of CPUs)
-  std::vector<SocketAddress> httpsListen;
-  std::vector<SocketAddress> httpListen;
+  std::vector<ListenAddress> httpsListen;
+  std::vector<ListenAddress> httpListen;
+  // `proxy_protocol.trusted`: the load balancers' networks; required when a
+  // listener has proxy_protocol.
+  std::vector<IpNetwork> proxyProtocolTrusted;
   std::string stateDir;
   Duration shutdownTimeout{std::chrono::seconds(30)};
   Tls tls;

@@ -23,39 +23,73 @@ void parseWorkers(ParseContext& ctx, const Field& field, Config& config) {
 }
 
 struct ParsedAddress {
-  SocketAddress address;
+  ListenAddress address;
   Field field;
 };
 
 // The valid addresses of a list (the others are reported); nullopt if the
-// value is not a list at all.
+// value is not a list at all. With `listen`, an item may also be a map
+// `{ address: ..., proxy_protocol: true }`.
 std::optional<std::vector<ParsedAddress>> readAddresses(ParseContext& ctx, const Field& field,
-                                                        int minPort) {
+                                                        int minPort, bool listen = false) {
   auto items = readList(ctx.diag, field);
   if (!items) return std::nullopt;
   std::vector<ParsedAddress> out;
   for (const Field& item : *items) {
-    auto text = readString(ctx.diag, item);
+    Field addressField = item;
+    std::optional<bool> proxyProtocol;
+    if (listen && item.node.isMap()) {
+      MapReader options(ctx.diag, item, {"address", "proxy_protocol"});
+      auto a = options.require("address");
+      if (!a) continue;
+      addressField = *a;
+      if (auto f = options.get("proxy_protocol")) {
+        proxyProtocol = readBool(ctx.diag, *f);
+        if (!proxyProtocol) continue;
+      }
+    }
+    auto text = readString(ctx.diag, addressField);
     if (!text) continue;
     auto address = parseSocketAddress(*text, minPort);
     if (!address) {
-      ctx.diag.report(item.pos, item.path, address.error().message);
+      ctx.diag.report(addressField.pos, addressField.path, address.error().message);
       continue;
     }
-    out.push_back(ParsedAddress{std::move(*address), item});
+    ParsedAddress parsed{{std::move(*address)}, item};
+    parsed.address.proxyProtocol = proxyProtocol.value_or(false);
+    out.push_back(std::move(parsed));
   }
   return out;
+}
+
+// `proxy_protocol: { trusted: [networks] }`.
+void parseProxyProtocol(ParseContext& ctx, const Field& field, Config& config) {
+  MapReader pp(ctx.diag, field, {"trusted"});
+  auto trusted = pp.get("trusted");
+  if (!pp.isMap() || !trusted) return;
+  auto items = readList(ctx.diag, *trusted);
+  if (!items) return;
+  for (const Field& item : *items) {
+    auto text = readString(ctx.diag, item);
+    if (!text) continue;
+    auto network = parseIpNetwork(*text);
+    if (!network) {
+      ctx.diag.report(item.pos, item.path, network.error().message);
+      continue;
+    }
+    config.proxyProtocolTrusted.push_back(std::move(*network));
+  }
 }
 
 void parseListen(ParseContext& ctx, const Field& field, Config& config) {
   MapReader listen(ctx.diag, field, {"https", "http"});
   // canonical address -> key path of its first listing
   std::map<std::string, std::string> seen;
-  auto readSide = [&](std::string_view key, std::vector<SocketAddress>& out) {
+  auto readSide = [&](std::string_view key, std::vector<ListenAddress>& out) {
     auto side = listen.get(key);
     if (!side) return;
     out.clear();
-    auto addresses = readAddresses(ctx, *side, 0);
+    auto addresses = readAddresses(ctx, *side, 0, true);
     if (!addresses) return;
     for (ParsedAddress& parsed : *addresses) {
       // With SO_REUSEPORT a second bind of the same address succeeds, and the
@@ -246,18 +280,32 @@ std::string definedNames(const std::set<std::string, std::less<>>& names) {
 }
 
 void parseConfig(ParseContext& ctx, const Field& root, Config& config) {
-  MapReader top(
-      ctx.diag, root,
-      {"workers", "listen", "state_dir", "shutdown_timeout", "tls", "limits", "access_log",
-       "certificates", "sites", "upstreams", "admin", "metrics", "acme", "storage"});
+  MapReader top(ctx.diag, root,
+                {"workers", "listen", "state_dir", "shutdown_timeout", "tls", "limits",
+                 "access_log", "certificates", "sites", "upstreams", "admin", "metrics", "acme",
+                 "storage", "proxy_protocol"});
   if (!top.isMap()) return;
 
   config.workers = autoWorkers();
   if (auto f = top.get("workers")) parseWorkers(ctx, *f, config);
 
-  config.httpsListen = {*parseSocketAddress("0.0.0.0:443", 0), *parseSocketAddress("[::]:443", 0)};
-  config.httpListen = {*parseSocketAddress("0.0.0.0:80", 0), *parseSocketAddress("[::]:80", 0)};
+  config.httpsListen = {{*parseSocketAddress("0.0.0.0:443", 0)},
+                        {*parseSocketAddress("[::]:443", 0)}};
+  config.httpListen = {{*parseSocketAddress("0.0.0.0:80", 0)}, {*parseSocketAddress("[::]:80", 0)}};
   if (auto f = top.get("listen")) parseListen(ctx, *f, config);
+  if (auto f = top.get("proxy_protocol")) parseProxyProtocol(ctx, *f, config);
+  if (config.proxyProtocolTrusted.empty()) {
+    for (const auto* side : {&config.httpsListen, &config.httpListen}) {
+      for (const ListenAddress& a : *side) {
+        if (!a.proxyProtocol) continue;
+        auto f = top.get("listen");
+        ctx.diag.report(f->pos, f->path,
+                        "listener " + a.text +
+                            " has proxy_protocol, but proxy_protocol.trusted "
+                            "names no network: whose headers would it believe?");
+      }
+    }
+  }
 
   config.stateDir = "/var/lib/tlsedge";
   auto stateDir = top.get("state_dir");

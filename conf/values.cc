@@ -127,6 +127,40 @@ Result<SocketAddress> parseSocketAddress(std::string_view text, int minPort) {
   return out;
 }
 
+Result<IpNetwork> parseIpNetwork(std::string_view text) {
+  IpNetwork out;
+  out.text = std::string(text);
+  const size_t slash = text.find('/');
+  const std::string address(text.substr(0, slash));
+  if (inet_pton(AF_INET, address.c_str(), out.bytes.data()) == 1) {
+    out.prefix = 32;
+  } else if (inet_pton(AF_INET6, address.c_str(), out.bytes.data()) == 1) {
+    out.ipv6 = true;
+    out.prefix = 128;
+  } else {
+    return makeError(quote(address) +
+                     " is not a numeric IPv4 or IPv6 address; expected a network "
+                     "such as 10.0.0.0/8 or 2001:db8::/32, or one address");
+  }
+  if (slash != std::string_view::npos) {
+    const std::string_view bits = text.substr(slash + 1);
+    int prefix = -1;
+    auto [end, ec] = std::from_chars(bits.data(), bits.data() + bits.size(), prefix);
+    if (bits.empty() || ec != std::errc() || end != bits.data() + bits.size() || prefix < 0 ||
+        prefix > out.prefix) {
+      return makeError("prefix " + quote(bits) + " is not 0.." + std::to_string(out.prefix));
+    }
+    out.prefix = prefix;
+  }
+  for (int bit = out.prefix; bit < (out.ipv6 ? 128 : 32); ++bit) {
+    if ((out.bytes[static_cast<size_t>(bit / 8)] >> (7 - bit % 8)) & 1) {
+      return makeError(quote(text) + " has bits set past its /" + std::to_string(out.prefix) +
+                       " prefix: write the network's own address");
+    }
+  }
+  return out;
+}
+
 Result<bool> parseEndpointUrl(std::string_view text) {
   const std::string expected = "expected http://HOST:PORT or https://HOST:PORT";
   std::string_view rest = text;

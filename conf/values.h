@@ -24,6 +24,10 @@ Result<SocketAddress> parseSocketAddress(std::string_view text, int minPort);
 // info). Returns whether it is https.
 Result<bool> parseEndpointUrl(std::string_view text);
 
+// "10.0.0.0/8", "2001:db8::/32", or one address ("192.0.2.7", "::1"):
+// numeric, the prefix within the family's bits, no host bits set.
+Result<IpNetwork> parseIpNetwork(std::string_view text);
+
 // A canonical spelling of the address ("[::]:443" and "[0::0]:443" agree),
 // for detecting duplicates.
 std::string canonicalAddress(const SocketAddress& address);

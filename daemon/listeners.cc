@@ -51,7 +51,7 @@ SocketGroup::~SocketGroup() {
 
 Result<ListenerSet::Plan> ListenerSet::prepare(const conf::Config& config, int workers) {
   struct Entry {
-    const conf::SocketAddress* address;
+    const conf::ListenAddress* address;
     bool tls;
     std::string configured;
     ptrdiff_t match = -1;  // index into open_
@@ -66,7 +66,8 @@ Result<ListenerSet::Plan> ListenerSet::prepare(const conf::Config& config, int w
   std::vector<bool> kept(open_.size(), false);
   auto claim = [&](Entry& e, auto same) {
     for (size_t i = 0; i < open_.size(); ++i) {
-      if (!kept[i] && open_[i].tls == e.tls && same(open_[i])) {
+      if (!kept[i] && open_[i].tls == e.tls && open_[i].proxyProtocol == e.address->proxyProtocol &&
+          same(open_[i])) {
         kept[i] = true;
         e.match = static_cast<ptrdiff_t>(i);
         return;
@@ -91,7 +92,7 @@ Result<ListenerSet::Plan> ListenerSet::prepare(const conf::Config& config, int w
       l = open_[static_cast<size_t>(e.match)];
       l.configured = e.configured;  // what the next reload compares against
     } else {
-      const conf::SocketAddress& a = *e.address;
+      const conf::ListenAddress& a = *e.address;
       // SO_REUSEPORT would let a second socket join one of our own groups
       // (even one of the other scheme): refuse rather than share.
       for (size_t i = 0; i < open_.size(); ++i) {
@@ -103,6 +104,7 @@ Result<ListenerSet::Plan> ListenerSet::prepare(const conf::Config& config, int w
       }
       l.id = nextId_++;
       l.tls = e.tls;
+      l.proxyProtocol = a.proxyProtocol;
       l.configured = e.configured;
       l.sockets = std::make_shared<SocketGroup>();
       uint16_t port = a.port;
@@ -117,7 +119,7 @@ Result<ListenerSet::Plan> ListenerSet::prepare(const conf::Config& config, int w
         for (size_t i = 0; i < n; ++i) {
           auto fd = duplicate(inherited[i % inherited.size()], a.text);
           if (!fd) return fd.error();
-          plan.sockets[i % plan.sockets.size()].emplace_back(l.id, *fd, e.tls);
+          plan.sockets[i % plan.sockets.size()].emplace_back(l.id, *fd, e.tls, a.proxyProtocol);
         }
         log::info(std::string(scheme(e.tls)) + " " + a.text + ": " +
                   std::to_string(inherited.size()) + " inherited socket(s), not bound again");
@@ -125,7 +127,7 @@ Result<ListenerSet::Plan> ListenerSet::prepare(const conf::Config& config, int w
         for (auto& socketsOfWorker : plan.sockets) {
           auto fd = net::openListenSocket(a.host, port, a.ipv6, kBacklog);
           if (!fd) return fd.error();
-          socketsOfWorker.emplace_back(l.id, *fd, e.tls);
+          socketsOfWorker.emplace_back(l.id, *fd, e.tls, a.proxyProtocol);
           auto copy = duplicate(*fd, a.text);
           if (!copy) return copy.error();
           l.sockets->fds.push_back(*copy);

@@ -63,10 +63,11 @@ class ListenerSet {
   struct Listener {
     uint64_t id = 0;
     bool tls = false;
-    std::string configured;  // canonical form of the address as configured
-    std::string bound;       // canonical form with the resolved port
-    std::string display;     // the address as logged: "127.0.0.1:8443"
-    uint16_t port = 0;       // resolved
+    bool proxyProtocol = false;  // part of its identity: a change opens a new one
+    std::string configured;      // canonical form of the address as configured
+    std::string bound;           // canonical form with the resolved port
+    std::string display;         // the address as logged: "127.0.0.1:8443"
+    uint16_t port = 0;           // resolved
     std::shared_ptr<SocketGroup> sockets;
   };
 

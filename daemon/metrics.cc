@@ -119,6 +119,15 @@ void addTraffic(Families& f, const MetricsInput& in) {
           "Origin exchanges that failed (connect, read, send, timeout) before or during the "
           "response.",
           t.upstreamErrors);
+  auto& proxy = f.counter("tlsedge_proxy_protocol_headers_total",
+                          "PROXY protocol headers on listeners with proxy_protocol, by result: "
+                          "accepted, malformed (or missing from a trusted source: the connection "
+                          "is closed), untrusted (sent by a source not in "
+                          "proxy_protocol.trusted: closed).");
+  const char* const kProxyResults[] = {"accepted", "malformed", "untrusted"};
+  for (size_t i = 0; i < t.proxyHeaders.size(); ++i) {
+    proxy.Add({{"result", kProxyResults[i]}}).Increment(toDouble(t.proxyHeaders[i]));
+  }
   auto& connections = f.counter(
       "tlsedge_upstream_connections_total",
       "Origin connections an exchange used, by how: opened (a connect started) or reused (an "

@@ -179,11 +179,54 @@ void Stream::onRead(uv_stream_t* st, ssize_t n, const uv_buf_t* buf) noexcept {
     return;
   }
   s->lastReadAt_ = uv_now(st->loop);
-  if (s->ssl_ == nullptr) {
-    s->handler_->onStreamData(buf->base, static_cast<size_t>(n));
-  } else {
-    s->handleCiphertext(buf->base, static_cast<size_t>(n));
+  if (s->proxyMode_ != ProxyMode::kNone) {
+    if (!s->takeProxyBytes({buf->base, static_cast<size_t>(n)})) return;
+    const std::string rest = std::move(s->proxyBuffer_);
+    s->proxyBuffer_ = std::string();  // its capacity goes too
+    if (!rest.empty()) s->deliver(rest.data(), rest.size());
+    return;
   }
+  s->deliver(buf->base, static_cast<size_t>(n));
+}
+
+void Stream::deliver(const char* data, size_t size) {
+  if (ssl_ == nullptr) {
+    handler_->onStreamData(data, size);
+  } else {
+    handleCiphertext(data, size);
+  }
+}
+
+bool Stream::takeProxyBytes(std::string_view data) {
+  proxyBuffer_.append(data);
+  std::string error;
+  if (proxyMode_ == ProxyMode::kRefused) {
+    switch (matchProxySignature(proxyBuffer_)) {
+      case ProxySignature::kPartial:
+        return false;  // at most 11 bytes held: a signature is 12
+      case ProxySignature::kNo:
+        proxyMode_ = ProxyMode::kNone;
+        return true;
+      case ProxySignature::kYes:
+        error = "a PROXY protocol header from a source it is not trusted from";
+        break;
+    }
+  } else {
+    ProxyParse parse = parseProxyHeader(proxyBuffer_);
+    if (parse.state == ProxyParse::State::kNeedMore) return false;  // bounded by the parser
+    if (parse.state == ProxyParse::State::kDone) {
+      if (parse.header.hasAddresses) peerIp_ = formatIp(parse.header.source);
+      proxyMode_ = ProxyMode::kNone;
+      proxyBuffer_.erase(0, parse.consumed);
+      handler_->onStreamProxyHeader(&parse.header, "");
+      return !closing_;
+    }
+    error = "PROXY protocol: " + parse.error;
+  }
+  proxyMode_ = ProxyMode::kNone;
+  handler_->onStreamProxyHeader(nullptr, error);
+  fail(error);
+  return false;
 }
 
 void Stream::handleCiphertext(const char* data, size_t size) {

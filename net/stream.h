@@ -16,6 +16,8 @@
 #include <string>
 #include <string_view>
 
+#include "net/proxy_header.h"
+
 namespace tlsedge::net {
 
 class Stream {
@@ -47,7 +49,19 @@ class Stream {
     virtual void onStreamWritten() {}
     // Last call; the Stream is deleted when this returns.
     virtual void onStreamClosed() = 0;
+    // expectProxyHeader(): the header was read (`header`; peerIp() is its
+    // source now), or refused (null, `error` says why; the stream fails
+    // with it right after).
+    virtual void onStreamProxyHeader(const ProxyHeader* header, const std::string& error) {
+      (void)header;
+      (void)error;
+    }
   };
+
+  // PROXY protocol on an accepted stream (set before the first read):
+  // kRequired: its first bytes must be a header (v1 or v2); kRefused: its
+  // first bytes must not be one (the peer is not trusted to send it).
+  enum class ProxyMode { kNone, kRequired, kRefused };
 
   static constexpr size_t kHighWatermark = 1 << 20;  // stop feeding above this
   static constexpr size_t kLowWatermark = 256 << 10;
@@ -68,6 +82,7 @@ class Stream {
   }
 
   void setHandler(Handler* handler) { handler_ = handler; }
+  void expectProxyHeader(ProxyMode mode) { proxyMode_ = mode; }
   void startReading();
   void stopReading();
   bool reading() const { return reading_; }
@@ -150,7 +165,12 @@ class Stream {
   void startShutdown();
   void discard(ssize_t n);
   void fail(const std::string& reason);
-  void updatePeer();  // from the socket (connect())
+  // PROXY mode: takes `data` into proxyBuffer_; true once the header is
+  // through (what follows it is left in proxyBuffer_), false while waiting
+  // or after a refusal (then the stream failed).
+  bool takeProxyBytes(std::string_view data);
+  void deliver(const char* data, size_t size);  // plaintext or ciphertext, by mode
+  void updatePeer();                            // from the socket (connect())
   void setPeer(const sockaddr* peer);
 
   uv_tcp_t tcp_;
@@ -159,6 +179,8 @@ class Stream {
   BIO* networkOut_ = nullptr;  // SSL writes ciphertext here; we move it to the socket
   BIO* networkIn_ = nullptr;   // ciphertext from the socket for SSL to read
   std::string peerIp_;
+  ProxyMode proxyMode_ = ProxyMode::kNone;
+  std::string proxyBuffer_;  // bytes read while proxyMode_ is not kNone
   size_t queued_ = 0;
   uint64_t lastReadAt_ = 0;
   uint64_t lastWriteProgressAt_ = 0;

@@ -57,7 +57,7 @@ void appendEndToEndHeaders(std::string& out, const http::MessageHead& head) {
 }  // namespace
 
 ClientConnection* ClientConnection::accept(Worker& worker, int fd, const sockaddr* peer,
-                                           SSL_CTX* tlsContext) {
+                                           SSL_CTX* tlsContext, net::Stream::ProxyMode proxyMode) {
   auto* c = new ClientConnection(worker, tlsContext != nullptr);
   SSL* ssl = nullptr;
   if (tlsContext != nullptr) {
@@ -73,6 +73,8 @@ ClientConnection* ClientConnection::accept(Worker& worker, int fd, const sockadd
     delete c;
     return nullptr;
   }
+  c->proxyMode_ = proxyMode;
+  c->stream_->expectProxyHeader(proxyMode);
   c->timer_.init(worker.loop(), c);
   if (c->tls_) {
     c->handshakePending_ = true;
@@ -218,7 +220,21 @@ void ClientConnection::onStreamEof() {
   updateTimer();
 }
 
+void ClientConnection::onStreamProxyHeader(const net::ProxyHeader* header,
+                                           const std::string& error) {
+  auto& counts = worker_.stats().proxyHeaders;
+  if (header != nullptr) {
+    ++counts[WorkerStats::kProxyAccepted];
+    return;
+  }
+  proxyRefused_ = true;
+  const bool untrusted = proxyMode_ == net::Stream::ProxyMode::kRefused;
+  ++counts[untrusted ? WorkerStats::kProxyUntrusted : WorkerStats::kProxyMalformed];
+  log::debug("client " + stream_->peerIp() + ": refused: " + error);
+}
+
 void ClientConnection::onStreamError(const std::string& reason) {
+  if (proxyRefused_) return;  // counted and logged as such
   if (handshakePending_) {
     ++worker_.stats().handshakeFailures;
     log::debug("client " + stream_->peerIp() + ": TLS handshake failed: " + reason);

@@ -48,10 +48,11 @@ class ClientConnection final : public net::Stream::Handler,
                                public Http2Connection::Owner,
                                public ConnectionTimer::Owner {
  public:
-  // Takes over `fd`, a connection accepted from `peer` (TLS if `tlsContext`);
-  // returns null if that failed (the fd is closed).
-  static ClientConnection* accept(Worker& worker, int fd, const sockaddr* peer,
-                                  SSL_CTX* tlsContext);
+  // Takes over `fd`, a connection accepted from `peer` (TLS if `tlsContext`;
+  // a PROXY header first or refused, by `proxyMode`); returns null if that
+  // failed (the fd is closed).
+  static ClientConnection* accept(Worker& worker, int fd, const sockaddr* peer, SSL_CTX* tlsContext,
+                                  net::Stream::ProxyMode proxyMode);
 
   // Draining: close now if idle, else after the current response (an
   // upgrade's drain: after the next response, see Worker::drain).
@@ -77,6 +78,7 @@ class ClientConnection final : public net::Stream::Handler,
   void onStreamData(const char* data, size_t size) override;
   void onStreamEof() override;
   void onStreamError(const std::string& reason) override;
+  void onStreamProxyHeader(const net::ProxyHeader* header, const std::string& error) override;
   void onStreamDrained() override;
   void onStreamWritten() override;
   void onStreamClosed() override;
@@ -131,6 +133,8 @@ class ClientConnection final : public net::Stream::Handler,
   Worker& worker_;
   GenerationPtr generation_;  // the rules this connection was accepted under
   bool tls_;
+  net::Stream::ProxyMode proxyMode_ = net::Stream::ProxyMode::kNone;
+  bool proxyRefused_ = false;  // the stream fails for its PROXY header, not its handshake
   tls::HandshakeState handshake_;
   CertificateSlot* certificates_ = nullptr;  // until the handshake ends (TLS only)
   net::Stream* stream_ = nullptr;            // null once a tunnel has it

@@ -71,6 +71,13 @@ class ResponseFields {
   }
   const nghttp2_nv* data() const { return fields_.data(); }
   size_t size() const { return fields_.size(); }
+  // The head's size as the access log counts it: "name: value\r\n" per
+  // field, before HPACK compresses it.
+  size_t textBytes() const {
+    size_t n = 0;
+    for (const nghttp2_nv& f : fields_) n += f.namelen + f.valuelen + 4;
+    return n;
+  }
 
  private:
   std::string status_, length_;
@@ -117,6 +124,7 @@ class Http2Connection::Stream final : public Downstream {
     ResponseFields fields(head.status, &head);
     nghttp2_submit_headers(conn.session_, NGHTTP2_FLAG_NONE, id, nullptr, fields.data(),
                            fields.size(), nullptr);
+    request.countBytesOut(fields.textBytes());
     return true;
   }
   void upgraded(http::MessageHead&, net::Stream* origin, std::string_view) override {
@@ -162,6 +170,7 @@ class Http2Connection::Stream final : public Downstream {
     provider.read_callback = &Http2Connection::readBody;
     nghttp2_submit_response(conn.session_, id, fields.data(), fields.size(),
                             body ? &provider : nullptr);
+    request.countBytesOut(fields.textBytes());
   }
   void resume() {
     if (!deferred) return;
@@ -646,6 +655,7 @@ ssize_t Http2Connection::readBody(nghttp2_session*, int32_t, uint8_t* buf, size_
   const size_t n = std::min(available, length);
   std::memcpy(buf, s->out.data() + s->outOffset, n);
   s->outOffset += n;
+  s->request.countBytesOut(n);
   if (s->outOffset == s->out.size()) {
     s->out.clear();
     s->outOffset = 0;

@@ -7,7 +7,10 @@
 namespace tlsedge::proxy {
 
 ListenSocket::ListenSocket(ListenSocket&& other) noexcept
-    : listenerId_(other.listenerId_), fd_(std::exchange(other.fd_, -1)), tls_(other.tls_) {}
+    : listenerId_(other.listenerId_),
+      fd_(std::exchange(other.fd_, -1)),
+      tls_(other.tls_),
+      proxyProtocol_(other.proxyProtocol_) {}
 
 ListenSocket& ListenSocket::operator=(ListenSocket&& other) noexcept {
   if (this != &other) {
@@ -15,6 +18,7 @@ ListenSocket& ListenSocket::operator=(ListenSocket&& other) noexcept {
     listenerId_ = other.listenerId_;
     fd_ = std::exchange(other.fd_, -1);
     tls_ = other.tls_;
+    proxyProtocol_ = other.proxyProtocol_;
   }
   return *this;
 }

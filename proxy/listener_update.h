@@ -14,8 +14,8 @@ namespace tlsedge::proxy {
 // socket that never reaches a worker (it had stopped) is closed, not leaked.
 class ListenSocket {
  public:
-  ListenSocket(uint64_t listenerId, int fd, bool tls)
-      : listenerId_(listenerId), fd_(fd), tls_(tls) {}
+  ListenSocket(uint64_t listenerId, int fd, bool tls, bool proxyProtocol = false)
+      : listenerId_(listenerId), fd_(fd), tls_(tls), proxyProtocol_(proxyProtocol) {}
   ListenSocket(ListenSocket&& other) noexcept;
   ListenSocket& operator=(ListenSocket&& other) noexcept;
   ListenSocket(const ListenSocket&) = delete;
@@ -25,6 +25,7 @@ class ListenSocket {
   uint64_t listenerId() const { return listenerId_; }
   int fd() const { return fd_; }
   bool tls() const { return tls_; }
+  bool proxyProtocol() const { return proxyProtocol_; }
   // The caller owns the fd from now on.
   int release();
 
@@ -32,6 +33,7 @@ class ListenSocket {
   uint64_t listenerId_;
   int fd_;
   bool tls_;
+  bool proxyProtocol_;
 };
 
 // What one worker does with its listeners.

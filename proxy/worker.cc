@@ -135,17 +135,21 @@ void Worker::applyListeners(ListenerUpdate& update) {
 // Starts accepting on the socket, paused if the worker is at a limit.
 void Worker::openListener(ListenSocket& socket) {
   const bool tls = socket.tls();
+  const bool proxyProtocol = socket.proxyProtocol();
   int rc = 0;
   net::Acceptor* acceptor = net::Acceptor::start(
       &loop_, socket.fd(),
-      [this, tls](int accepted, const sockaddr* peer) { onAccepted(accepted, peer, tls); }, &rc);
+      [this, tls, proxyProtocol](int accepted, const sockaddr* peer) {
+        onAccepted(accepted, peer, tls, proxyProtocol);
+      },
+      &rc);
   socket.release();  // the acceptor owns it now (and closed it if it failed)
   if (acceptor == nullptr) {
     log::error("worker " + std::to_string(id_) + ": listen: " + net::uvErrorText(rc));
     return;
   }
   if (acceptPaused_) acceptor->pause();  // joins the others: the worker is at a limit
-  listeners_.push_back(new Listener{acceptor, tls, socket.listenerId()});
+  listeners_.push_back(new Listener{acceptor, tls, proxyProtocol, socket.listenerId()});
 }
 
 // Only the listening socket closes: connections accepted on it are handles
@@ -161,8 +165,15 @@ void Worker::closeListener(uint64_t id) {
   });
 }
 
-void Worker::onAccepted(int fd, const sockaddr* peer, bool tls) {
-  ClientConnection* c = ClientConnection::accept(*this, fd, peer, tls ? ctx_.get() : nullptr);
+void Worker::onAccepted(int fd, const sockaddr* peer, bool tls, bool proxyProtocol) {
+  auto mode = net::Stream::ProxyMode::kNone;
+  if (proxyProtocol) {
+    const auto& trusted = generation_->config->proxyProtocolTrusted;
+    const bool fromBalancer = std::any_of(trusted.begin(), trusted.end(),
+                                          [peer](const auto& n) { return n.contains(peer); });
+    mode = fromBalancer ? net::Stream::ProxyMode::kRequired : net::Stream::ProxyMode::kRefused;
+  }
+  ClientConnection* c = ClientConnection::accept(*this, fd, peer, tls ? ctx_.get() : nullptr, mode);
   if (c == nullptr) return;
   ++(tls ? stats_.acceptedTls : stats_.acceptedPlain);
   c->registryIndex = connections_.size();

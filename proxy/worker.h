@@ -123,9 +123,10 @@ class Worker {
   struct Listener {
     net::Acceptor* acceptor;  // closing it (it deletes itself) ends the Listener
     bool tls;
-    uint64_t id;  // ListenerSet's
+    bool proxyProtocol;  // PROXY headers from proxy_protocol.trusted
+    uint64_t id;         // ListenerSet's
   };
-  void onAccepted(int fd, const sockaddr* peer, bool tls);
+  void onAccepted(int fd, const sockaddr* peer, bool tls, bool proxyProtocol);
   // Pauses accepting at limits.max_connections or max_handshakes, resumes
   // below (the kernel backlog holds new connections meanwhile).
   void updateAccepting();

@@ -81,6 +81,11 @@ struct WorkerStats : tls::TlsStats, UpstreamPoolStats {
   uint64_t http2ResetsSent = 0;                 // RST_STREAM frames sent
   uint64_t http2Floods = 0;  // connections closed at once: unread ACKs piled up, HPACK bomb
   std::array<uint64_t, kGoaways> http2Goaways{};
+  // PROXY protocol headers on listeners with proxy_protocol: read, refused
+  // as malformed or missing (from a trusted source), refused as sent by a
+  // source not in proxy_protocol.trusted.
+  enum ProxyIndex : size_t { kProxyAccepted, kProxyMalformed, kProxyUntrusted, kProxyResults };
+  std::array<uint64_t, kProxyResults> proxyHeaders{};
 
   // `site`'s counts (created at zero): kept by the caller while the site
   // stays the same, so a request costs no lookup.
@@ -143,6 +148,7 @@ struct WorkerStats : tls::TlsStats, UpstreamPoolStats {
     http2ResetsSent += other.http2ResetsSent;
     http2Floods += other.http2Floods;
     for (size_t i = 0; i < kGoaways; ++i) http2Goaways[i] += other.http2Goaways[i];
+    for (size_t i = 0; i < kProxyResults; ++i) proxyHeaders[i] += other.proxyHeaders[i];
   }
 
   // "handshake_timeouts=1 handshake_failures=0 ..."

@@ -16,12 +16,13 @@ packages=(
   systemd  # systemd-analyze verify, systemd-socket-activate (tests/integration/test_systemd.py)
   nghttp2-client python3-h2  # HTTP/2 clients: h2load, nghttp; hostile peers (test_http2*.py)
   etcd-server etcd-client  # fleet mode's store (tests/integration/etcd.py starts its own members)
+  haproxy  # a real L4 balancer sending PROXY headers (tests/integration/test_proxy_protocol.py)
 )
 # `scripts/setup.sh --bench`: also the servers bench/loadcmp.py compares
 # against and the ACME client bench/acme_first_cert.py times tlsedge beside
 # (by hand, never by the tests).
 if [ "${1:-}" = "--bench" ]; then
-  packages+=(nginx haproxy lego)
+  packages+=(nginx lego)
 fi
 missing=()
 for p in "${packages[@]}"; do
@@ -41,6 +42,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   if [[ " ${missing[*]} " == *" etcd-server "* ]] && [ -d /run/systemd/system ]; then
     echo "setup: stopping and disabling the system etcd service (not used by the tests)" >&2
     $sudo systemctl disable --now etcd.service >&2 || true
+  fi
+  if [[ " ${missing[*]} " == *" haproxy "* ]] && [ -d /run/systemd/system ]; then
+    echo "setup: stopping and disabling the system haproxy service (the tests start their own)" >&2
+    $sudo systemctl disable --now haproxy.service >&2 || true
   fi
 fi
 

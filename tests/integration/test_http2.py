@@ -190,7 +190,7 @@ class Http2Test(unittest.TestCase):
     # --- log and metrics ---
 
     def test_access_log_says_http2(self):
-        self.client().get("/static?log=h2", authority="a.test")
+        r = self.client().get("/static?log=h2", authority="a.test")
         records = []
         for _ in range(100):
             with open(self.log_path) as f:
@@ -201,6 +201,9 @@ class Http2Test(unittest.TestCase):
         self.assertEqual(len(records), 1)
         self.assertEqual(records[0]["protocol"], "HTTP/2")
         self.assertEqual(records[0]["status"], 203)
+        # The body, and the head as "name: value\r\n" lines before HPACK.
+        head = sum(len(n) + len(v) + 4 for n, v in r.headers)
+        self.assertEqual(records[0]["bytes_out"], len(r.body) + head, r.headers)
 
     def test_requests_counted_by_protocol(self):
         before = self.metric("tlsedge_http_requests_by_protocol_total", protocol="HTTP/2")

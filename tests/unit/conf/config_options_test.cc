@@ -1,6 +1,8 @@
 // limits, access_log and the per-upstream options: values read back, defaults
 // apply, and every bad value is reported where it is.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 
 #include "conf/config.h"
 #include "problems.h"
@@ -276,6 +278,68 @@ TEST(ConfigOptions, BadLimitsAreReportedWhereTheyAre) {
   expectProblem(base + "access_log: {}\n", "7:13", "access_log.path: required key is missing");
   expectProblem(base + "access_log: { path: \"\" }\n", "7:21",
                 "access_log.path: must not be empty");
+}
+
+sockaddr_storage ip(const char* text) {
+  sockaddr_storage s{};
+  if (inet_pton(AF_INET, text, &reinterpret_cast<sockaddr_in*>(&s)->sin_addr) == 1) {
+    s.ss_family = AF_INET;
+  } else {
+    EXPECT_EQ(inet_pton(AF_INET6, text, &reinterpret_cast<sockaddr_in6*>(&s)->sin6_addr), 1);
+    s.ss_family = AF_INET6;
+  }
+  return s;
+}
+
+TEST(ConfigOptions, ProxyProtocolListenersAndTrustedNetworks) {
+  auto c = load(
+      "listen:\n"
+      "  https: [\"127.0.0.1:8443\", { address: \"127.0.0.1:9443\", proxy_protocol: true }]\n"
+      "  http: [{ address: \"[::1]:8080\" }]\n"
+      "proxy_protocol: { trusted: [10.0.0.0/8, \"2001:db8::/32\", 192.0.2.7, 172.16.0.0/12] }\n");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  const Config& k = **c;
+  ASSERT_EQ(k.httpsListen.size(), 2u);
+  EXPECT_FALSE(k.httpsListen[0].proxyProtocol);
+  EXPECT_TRUE(k.httpsListen[1].proxyProtocol);
+  EXPECT_EQ(k.httpsListen[1].port, 9443);
+  ASSERT_EQ(k.httpListen.size(), 1u);
+  EXPECT_FALSE(k.httpListen[0].proxyProtocol);
+  EXPECT_TRUE(k.httpListen[0].ipv6);
+  ASSERT_EQ(k.proxyProtocolTrusted.size(), 4u);
+  auto in = [&](size_t i, const char* address) {
+    const sockaddr_storage s = ip(address);
+    return k.proxyProtocolTrusted[i].contains(reinterpret_cast<const sockaddr*>(&s));
+  };
+  EXPECT_TRUE(in(0, "10.200.1.2"));
+  EXPECT_FALSE(in(0, "11.0.0.1"));
+  EXPECT_FALSE(in(0, "::ffff:10.0.0.1"));  // another family
+  EXPECT_TRUE(in(1, "2001:db8:ffff::1"));
+  EXPECT_FALSE(in(1, "2001:db9::1"));
+  EXPECT_TRUE(in(2, "192.0.2.7"));
+  EXPECT_FALSE(in(2, "192.0.2.8"));
+  EXPECT_TRUE(in(3, "172.31.255.255"));  // a prefix that is not a whole byte
+  EXPECT_FALSE(in(3, "172.32.0.0"));
+}
+
+TEST(ConfigOptions, BadProxyProtocolSettingsAreReportedWhereTheyAre) {
+  const std::string base = std::string(kTls) + kSite;
+  expectProblem(base + "listen: { https: [{ address: \"127.0.0.1:1\", proxy_protocol: true }] }\n",
+                "7:9",
+                "listen: listener 127.0.0.1:1 has proxy_protocol, but proxy_protocol.trusted "
+                "names no network");
+  expectProblem(base + "listen: { https: [{ proxy_protocol: true }] }\n", "7:19",
+                "listen.https[0].address: required key is missing");
+  expectProblem(base + "listen: { https: [{ address: \"127.0.0.1:1\", proxy_protocol: maybe }] }\n",
+                "7:61", "listen.https[0].proxy_protocol: expected true or false, got `maybe`");
+  expectProblem(base + "proxy_protocol: { trusted: [10.1.0.0/8] }\n", "7:29",
+                "proxy_protocol.trusted[0]: `10.1.0.0/8` has bits set past its /8 prefix");
+  expectProblem(base + "proxy_protocol: { trusted: [10.0.0.0/33] }\n", "7:29",
+                "proxy_protocol.trusted[0]: prefix `33` is not 0..32");
+  expectProblem(base + "proxy_protocol: { trusted: [lb.example] }\n", "7:29",
+                "proxy_protocol.trusted[0]: `lb.example` is not a numeric IPv4 or IPv6 address");
+  expectProblem(base + "proxy_protocol: { networks: [] }\n", "7:19",
+                "proxy_protocol.networks: unknown key");
 }
 
 TEST(ConfigOptions, BadUpstreamOptionsAreReportedWhereTheyAre) {

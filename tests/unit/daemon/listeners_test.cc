@@ -16,8 +16,8 @@
 namespace tlsedge::daemon {
 namespace {
 
-conf::SocketAddress address(std::string host, uint16_t port, bool ipv6 = false) {
-  conf::SocketAddress a;
+conf::ListenAddress address(std::string host, uint16_t port, bool ipv6 = false) {
+  conf::ListenAddress a;
   a.host = std::move(host);
   a.port = port;
   a.ipv6 = ipv6;
@@ -25,7 +25,7 @@ conf::SocketAddress address(std::string host, uint16_t port, bool ipv6 = false) 
   return a;
 }
 
-conf::Config config(std::vector<conf::SocketAddress> https, std::vector<conf::SocketAddress> http) {
+conf::Config config(std::vector<conf::ListenAddress> https, std::vector<conf::ListenAddress> http) {
   conf::Config c;
   c.workers = 2;
   c.httpsListen = std::move(https);
@@ -74,6 +74,32 @@ TEST(ListenerSetTest, OpensOneSocketPerWorkerOnOnePort) {
   ASSERT_EQ(updates.size(), 2u);
   EXPECT_EQ(updates[1].open.size(), 2u);
   EXPECT_EQ(updates[1].httpsPort, set.listeners()[0].port);
+}
+
+TEST(ListenerSetTest, ProxyProtocolIsPartOfAListenersIdentity) {
+  ListenerSet set;
+  apply(set, config({address("127.0.0.1", 0)}, {}));
+  const uint16_t port = set.listeners()[0].port;
+  const uint64_t id = set.listeners()[0].id;
+  // The same address with proxy_protocol: a new listener (its sockets carry
+  // the flag to the workers) replaces the old one on the same port.
+  conf::ListenAddress pp = address("127.0.0.1", port);
+  pp.proxyProtocol = true;
+  auto plan = set.prepare(config({pp}, {}), 2);
+  ASSERT_TRUE(plan.ok()) << plan.error().message;
+  ASSERT_EQ(plan->opened.size(), 1u);
+  ASSERT_EQ(plan->closed.size(), 1u);
+  EXPECT_EQ(plan->closed[0].id, id);
+  EXPECT_TRUE(plan->opened[0].proxyProtocol);
+  EXPECT_EQ(plan->opened[0].port, port);
+  EXPECT_TRUE(plan->sockets[0][0].proxyProtocol());
+  EXPECT_TRUE(plan->sockets[1][0].proxyProtocol());
+  set.commit(std::move(*plan));
+  // Unchanged on the next reload: kept.
+  auto same = set.prepare(config({pp}, {}), 2);
+  ASSERT_TRUE(same.ok());
+  EXPECT_TRUE(same->opened.empty());
+  EXPECT_TRUE(same->closed.empty());
 }
 
 TEST(ListenerSetTest, PortZeroEntriesPairUpInOrderAndKeepTheirPorts) {

@@ -1,0 +1,131 @@
+"""PROXY protocol behind a real L4 balancer (issue 19): HAProxy in `mode tcp`
+in front of tlsedge's listeners with `proxy_protocol: true`, sending v2
+(`send-proxy-v2`) to the https one and v1 (`send-proxy`) to the http one;
+`proxy_protocol.trusted` is 127.0.0.1/32, HAProxy's source.
+
+Clients connect from other loopback addresses (curl --interface, bound
+sockets), so the address a PROXY header carries differs from the socket's:
+
+- through HAProxy, the client's own address is the one the origin gets in
+  X-Forwarded-For, the access log's and the metrics' client;
+- from the trusted source without a header, and with a malformed one: the
+  connection is closed and counted (`malformed`), and others are served;
+- from an untrusted source: served as itself without a header; a header
+  from it is refused and counted (`untrusted`): no spoofing either way."""
+
+import json
+import os
+import socket
+import time
+import unittest
+
+from clients import curl
+from common import make_tempdir
+from config import base_config, site, upstream_route
+from daemon import start_daemon
+from haproxy import start_haproxy
+from origin import header_values, start_origin
+from pki import Certs
+from scrape import scrape, value
+
+CLIENT = "127.0.0.5"  # a client behind the balancer
+STRANGER = "127.0.0.9"  # a client not in proxy_protocol.trusted, reaching tlsedge directly
+
+
+class ProxyProtocolTest(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = make_tempdir(cls)
+        cls.certs = Certs(os.path.join(cls.tmp, "pki"))
+        cls.leaf = cls.certs.leaf("shop", ["shop.test"])
+        cls.origin = start_origin(cls, "pp-origin")
+        cfg = base_config(
+            os.path.join(cls.tmp, "state"), workers=1, certificates={"shop": cls.leaf},
+            https=[{"address": "127.0.0.1:0", "proxy_protocol": True}],
+            http=[{"address": "127.0.0.1:0", "proxy_protocol": True}],
+            sites=[site("shop", ["shop.test"], [upstream_route("/", "o")], "shop",
+                        redirect_https=False)],
+            upstreams={"o": [cls.origin.address]})
+        cfg["proxy_protocol"] = {"trusted": ["127.0.0.1/32"]}
+        cfg["access_log"] = {"path": os.path.join(cls.tmp, "access.log")}
+        cls.access_log = cfg["access_log"]["path"]
+        cls.daemon = start_daemon(cls, cls.tmp, cfg)
+        cls.haproxy = start_haproxy(cls, cls.tmp, [
+            (f"127.0.0.1:{cls.daemon.https_port}", "send-proxy-v2"),
+            (f"127.0.0.1:{cls.daemon.http_port}", "send-proxy"),
+        ])
+
+    def proxy_headers(self, result):
+        return value(scrape(self.daemon.metrics_address), "tlsedge_proxy_protocol_headers_total",
+                     result=result)
+
+    def fetch(self, url_port, path, *, scheme="https", source=CLIENT):
+        """curl from `source` to 127.0.0.1:url_port; (exit code, status, echo)."""
+        extra = ["--cacert", self.certs.ca_cert] if scheme == "https" else []
+        res = curl([*extra, "--interface", source, "--resolve", f"shop.test:{url_port}:127.0.0.1",
+                    "-w", "\n%{http_code}", f"{scheme}://shop.test:{url_port}{path}"])
+        body, _, code = res.stdout.rpartition("\n")
+        echo = json.loads(body) if code == "200" else None
+        return res.returncode, code, echo
+
+    def test_v2_over_tls_the_client_is_the_one_behind_the_balancer(self):
+        before = self.proxy_headers("accepted")
+        rc, code, echo = self.fetch(self.haproxy.ports[0], "/v2")
+        self.assertEqual((rc, code), (0, "200"))
+        self.assertEqual(header_values(echo, "X-Forwarded-For"), [CLIENT])
+        self.assertEqual(self.proxy_headers("accepted"), before + 1)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            with open(self.access_log) as f:
+                lines = [json.loads(line) for line in f if '"/v2"' in line]
+            if lines:
+                break
+            time.sleep(0.05)
+        self.assertEqual(lines[-1]["client"], CLIENT, lines)
+
+    def test_v1_over_plain_http(self):
+        rc, code, echo = self.fetch(self.haproxy.ports[1], "/v1", scheme="http")
+        self.assertEqual((rc, code), (0, "200"))
+        self.assertEqual(header_values(echo, "X-Forwarded-For"), [CLIENT])
+
+    def test_the_trusted_source_without_a_header_is_refused(self):
+        before = self.proxy_headers("malformed")
+        rc, code, _ = self.fetch(self.daemon.https_port, "/direct", source="127.0.0.1")
+        self.assertNotEqual(rc, 0)
+        self.assertEqual(self.proxy_headers("malformed"), before + 1)
+        rc, code, echo = self.fetch(self.haproxy.ports[0], "/after")  # others are served
+        self.assertEqual(code, "200")
+
+    def test_a_malformed_header_closes_the_connection(self):
+        before = self.proxy_headers("malformed")
+        for header in (b"PROXY TCP4 999.0.0.1 127.0.0.1 1 2\r\n",
+                       b"\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x04abcd",
+                       b"PROXY TCP4 " + b"1" * 200):
+            with socket.create_connection(("127.0.0.1", self.daemon.http_port), timeout=10) as s:
+                s.sendall(header + b"GET / HTTP/1.1\r\nHost: shop.test\r\n\r\n")
+                self.assertEqual(s.recv(100), b"", header)  # closed without an answer
+        self.assertEqual(self.proxy_headers("malformed"), before + 3)
+        rc, code, _ = self.fetch(self.haproxy.ports[1], "/after", scheme="http")
+        self.assertEqual(code, "200")
+
+    def test_an_untrusted_source_is_itself_and_may_not_send_a_header(self):
+        rc, code, echo = self.fetch(self.daemon.https_port, "/stranger", source=STRANGER)
+        self.assertEqual((rc, code), (0, "200"))
+        self.assertEqual(header_values(echo, "X-Forwarded-For"), [STRANGER])
+        before = self.proxy_headers("untrusted")
+        requests = len(self.origin.requests)
+        for port in (self.daemon.http_port, self.daemon.https_port):
+            with socket.socket() as s:
+                s.settimeout(10)
+                s.bind((STRANGER, 0))
+                s.connect(("127.0.0.1", port))
+                s.sendall(b"PROXY TCP4 203.0.113.1 127.0.0.1 1 2\r\n"
+                          b"GET /spoofed HTTP/1.1\r\nHost: shop.test\r\n\r\n")
+                self.assertEqual(s.recv(100), b"")
+        self.assertEqual(self.proxy_headers("untrusted"), before + 2)
+        self.assertEqual(len(self.origin.requests), requests)
+
+
+if __name__ == "__main__":
+    unittest.main()

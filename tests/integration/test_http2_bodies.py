@@ -16,7 +16,7 @@ import os
 import subprocess
 import unittest
 
-from common import make_tempdir, require_tool, sanitizer, vm_status
+from common import make_tempdir, quarantine_capped_env, require_tool, vm_status
 from pki import Certs
 from config import base_config, site, upstream_route
 from daemon import start_daemon
@@ -45,9 +45,7 @@ class Http2BodiesTest(unittest.TestCase):
             os.path.join(workdir, "state"), workers=1, certificates={"big": self.leaf},
             sites=[site("big", ["big.test"], [upstream_route("/", "o")], "big")],
             upstreams={"o": [self.origin.address]})
-        asan = [o for o in os.environ.get("ASAN_OPTIONS", "").split(":") if o]
-        env = {"ASAN_OPTIONS": ":".join(asan + ["quarantine_size_mb=16"])}
-        self.daemon = start_daemon(self, workdir, cfg, env=env if sanitizer() == "asan" else None)
+        self.daemon = start_daemon(self, workdir, cfg, env=quarantine_capped_env())
         # Warm up both directions (TLS state, read buffers, a pooled origin
         # connection) so the baseline holds what one connection costs anyway.
         self.upload(1 * MIB, seed=1, length=True)

@@ -36,7 +36,7 @@ import os
 import time
 import unittest
 
-from common import make_tempdir, sanitizer, vm_status
+from common import make_tempdir, quarantine_capped_env, vm_status
 from pki import Certs
 from config import base_config, site, upstream_route
 from daemon import start_daemon
@@ -71,9 +71,7 @@ class LargeBodyTest(unittest.TestCase):
             certificates={"big": self.leaf}, default_certificate="big",
             sites=[site("big", ["big.test"], [upstream_route("/", "o")], "big")],
             upstreams={"o": [self.origin.address]})
-        asan = [o for o in os.environ.get("ASAN_OPTIONS", "").split(":") if o]
-        env = {"ASAN_OPTIONS": ":".join(asan + ["quarantine_size_mb=16"])}
-        self.daemon = start_daemon(self, workdir, cfg, env=env if sanitizer() == "asan" else None)
+        self.daemon = start_daemon(self, workdir, cfg, env=quarantine_capped_env())
         # Warm up both directions so what one connection costs anyway (TLS
         # state, read buffers, a pooled origin connection) is in the baseline.
         self.upload(1 * MIB, seed=1, chunked=False)

@@ -191,6 +191,10 @@ struct Upstream {
   int maxFails = 1;
   Duration failTimeout{std::chrono::seconds(10)};
   std::optional<UpstreamTls> tls;  // absent: plain HTTP
+  // `send_proxy_protocol`: every connection to a server opens with a PROXY
+  // v2 header for the client it serves (with TLS version, cipher, SNI and
+  // ALPN TLVs), and is reused only by that client's connection.
+  bool sendProxyProtocol = false;
   // A response head (status line + fields) over either is refused: 502 to
   // the client, the origin connection closed. It is parsed as it arrives,
   // so an endless head costs no more than this.

@@ -201,7 +201,7 @@ void parseUpstreams(ParseContext& ctx, const Field& field, Config& config) {
     MapReader upstream(ctx.diag, entry.value,
                        {"servers", "balance", "connect_timeout", "read_timeout", "send_timeout",
                         "keepalive", "idle_timeout", "max_fails", "fail_timeout", "tls",
-                        "max_response_header_size", "max_response_headers"});
+                        "max_response_header_size", "max_response_headers", "send_proxy_protocol"});
     auto servers = upstream.require("servers");
     if (!servers) return;
     auto addresses = readAddresses(ctx, *servers, 1);

@@ -64,6 +64,9 @@ void parseUpstreamOptions(ParseContext& ctx, const MapReader& map, Upstream& ups
   duration("send_timeout", upstream.sendTimeout);
   duration("idle_timeout", upstream.idleTimeout);
   duration("fail_timeout", upstream.failTimeout);
+  if (auto f = map.get("send_proxy_protocol")) {
+    if (auto b = readBool(ctx.diag, *f)) upstream.sendProxyProtocol = *b;
+  }
   if (auto f = map.get("keepalive")) {
     if (auto n = readIntOrAuto(ctx.diag, *f, 0, 100000, kKeepaliveAuto)) {
       upstream.keepalive = static_cast<size_t>(*n);

@@ -223,7 +223,55 @@ ProxyParse parseV2(std::string_view data) {
   return out;
 }
 
+void appendTlv(std::string& out, uint8_t type, std::string_view value) {
+  out.push_back(static_cast<char>(type));
+  out.push_back(static_cast<char>(value.size() >> 8));
+  out.push_back(static_cast<char>(value.size() & 0xFF));
+  out.append(value);
+}
+
+constexpr uint8_t kTlvSslVersion = 0x21;
+constexpr uint8_t kTlvSslCipher = 0x23;
+constexpr uint8_t kClientSsl = 0x01;  // PP2_CLIENT_SSL
+
 }  // namespace
+
+std::string buildProxyV2(const ProxyClient& client) {
+  std::string body;
+  const int family = client.source.ss_family;
+  uint8_t familyByte = 0x00;  // UNSPEC: no addresses
+  if (family == client.destination.ss_family && family == AF_INET) {
+    familyByte = 0x11;  // INET, STREAM
+    const auto* s = reinterpret_cast<const sockaddr_in*>(&client.source);
+    const auto* d = reinterpret_cast<const sockaddr_in*>(&client.destination);
+    body.append(reinterpret_cast<const char*>(&s->sin_addr), 4);
+    body.append(reinterpret_cast<const char*>(&d->sin_addr), 4);
+    body.append(reinterpret_cast<const char*>(&s->sin_port), 2);  // both in network order
+    body.append(reinterpret_cast<const char*>(&d->sin_port), 2);
+  } else if (family == client.destination.ss_family && family == AF_INET6) {
+    familyByte = 0x21;  // INET6, STREAM
+    const auto* s = reinterpret_cast<const sockaddr_in6*>(&client.source);
+    const auto* d = reinterpret_cast<const sockaddr_in6*>(&client.destination);
+    body.append(reinterpret_cast<const char*>(&s->sin6_addr), 16);
+    body.append(reinterpret_cast<const char*>(&d->sin6_addr), 16);
+    body.append(reinterpret_cast<const char*>(&s->sin6_port), 2);
+    body.append(reinterpret_cast<const char*>(&d->sin6_port), 2);
+  }
+  if (!client.alpn.empty()) appendTlv(body, kTlvAlpn, client.alpn);
+  if (!client.sni.empty()) appendTlv(body, kTlvAuthority, client.sni.substr(0, kMaxAuthority));
+  if (client.tls) {
+    std::string ssl{static_cast<char>(kClientSsl), 0, 0, 0, 0};  // client, verify = 0
+    if (!client.version.empty()) appendTlv(ssl, kTlvSslVersion, client.version);
+    if (!client.cipher.empty()) appendTlv(ssl, kTlvSslCipher, client.cipher);
+    appendTlv(body, kTlvSsl, ssl);
+  }
+  std::string out(kV2Signature);
+  out.push_back(static_cast<char>(0x21));  // version 2, PROXY
+  out.push_back(static_cast<char>(familyByte));
+  out.push_back(static_cast<char>(body.size() >> 8));
+  out.push_back(static_cast<char>(body.size() & 0xFF));
+  return out + body;
+}
 
 ProxySignature matchProxySignature(std::string_view data) {
   for (std::string_view sig : {kV1Prefix, kV2Signature}) {

@@ -43,6 +43,18 @@ struct ProxyParse {
 // Parses the header at the start of `data` (everything received so far).
 ProxyParse parseProxyHeader(std::string_view data);
 
+// What a v2 header sent to an origin says of the client's connection (as
+// HAProxy's send-proxy-v2-ssl): its addresses (same family, else none are
+// sent), and for TLS the version, cipher, SNI (as PP2_TYPE_AUTHORITY) and
+// ALPN.
+struct ProxyClient {
+  sockaddr_storage source{};
+  sockaddr_storage destination{};
+  bool tls = false;
+  std::string version, cipher, sni, alpn;
+};
+std::string buildProxyV2(const ProxyClient& client);
+
 // Whether `data` starts like a PROXY header (v1 "PROXY " or the v2
 // signature): kNo as soon as a byte differs, kPartial while `data` is a
 // prefix of one.

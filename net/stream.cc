@@ -77,9 +77,10 @@ void Stream::setUpTls(SSL* ssl) {
 }
 
 Stream* Stream::connect(uv_loop_t* loop, const sockaddr* addr, SSL* ssl, Handler* handler,
-                        int* error) {
+                        int* error, std::string preamble) {
   auto* s = new Stream(handler);
   s->client_ = true;
+  s->proxyBuffer_ = std::move(preamble);
   uv_tcp_init(loop, &s->tcp_);
   uv_tcp_nodelay(&s->tcp_, 1);
   s->lastReadAt_ = s->lastWriteProgressAt_ = uv_now(loop);
@@ -126,6 +127,10 @@ void Stream::onConnect(uv_connect_t* req, int status) noexcept {
     return;
   }
   s->updatePeer();
+  if (!s->proxyBuffer_.empty()) {
+    s->sendRaw(s->proxyBuffer_);
+    s->proxyBuffer_ = std::string();
+  }
   if (s->ssl_ == nullptr) {
     s->handler_->onStreamConnected(0);
     return;
@@ -189,6 +194,36 @@ void Stream::onRead(uv_stream_t* st, ssize_t n, const uv_buf_t* buf) noexcept {
   s->deliver(buf->base, static_cast<size_t>(n));
 }
 
+ProxyClient Stream::proxyClient() const {
+  ProxyClient c;
+  if (proxyHeader_ != nullptr && proxyHeader_->hasAddresses) {
+    c.source = proxyHeader_->source;
+    c.destination = proxyHeader_->destination;
+  } else {
+    int len = sizeof(c.source);
+    if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&c.source), &len) != 0) {
+      c.source.ss_family = AF_UNSPEC;
+    }
+    len = sizeof(c.destination);
+    if (uv_tcp_getsockname(&tcp_, reinterpret_cast<sockaddr*>(&c.destination), &len) != 0) {
+      c.destination.ss_family = AF_UNSPEC;
+    }
+  }
+  if (ssl_ != nullptr) {
+    c.tls = true;
+    c.version = SSL_get_version(ssl_);
+    if (const SSL_CIPHER* cipher = SSL_get_current_cipher(ssl_)) {
+      c.cipher = SSL_CIPHER_get_name(cipher);
+    }
+    if (const char* sni = SSL_get_servername(ssl_, TLSEXT_NAMETYPE_host_name)) c.sni = sni;
+    const uint8_t* alpn = nullptr;
+    unsigned alpnLength = 0;
+    SSL_get0_alpn_selected(ssl_, &alpn, &alpnLength);
+    if (alpn != nullptr) c.alpn.assign(reinterpret_cast<const char*>(alpn), alpnLength);
+  }
+  return c;
+}
+
 void Stream::deliver(const char* data, size_t size) {
   if (ssl_ == nullptr) {
     handler_->onStreamData(data, size);
@@ -218,7 +253,8 @@ bool Stream::takeProxyBytes(std::string_view data) {
       if (parse.header.hasAddresses) peerIp_ = formatIp(parse.header.source);
       proxyMode_ = ProxyMode::kNone;
       proxyBuffer_.erase(0, parse.consumed);
-      handler_->onStreamProxyHeader(&parse.header, "");
+      proxyHeader_ = std::make_unique<ProxyHeader>(std::move(parse.header));
+      handler_->onStreamProxyHeader(proxyHeader_.get(), "");
       return !closing_;
     }
     error = "PROXY protocol: " + parse.error;

@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -74,9 +75,9 @@ class Stream {
   // `ssl` (may be null: plain TCP) is adopted and put in client mode; its SNI,
   // verification and session are the caller's to set beforehand. Returns
   // null (and the libuv error in *error) if it cannot even start; `ssl` is
-  // freed then too.
+  // freed then too. `preamble` (a PROXY header) is sent first, before TLS.
   static Stream* connect(uv_loop_t* loop, const sockaddr* addr, SSL* ssl, Handler* handler,
-                         int* error);
+                         int* error, std::string preamble = {});
   static Stream* connect(uv_loop_t* loop, const sockaddr* addr, Handler* handler, int* error) {
     return connect(loop, addr, nullptr, handler, error);
   }
@@ -141,6 +142,10 @@ class Stream {
   bool handshakeDone() const { return handshakeDone_; }
   // Numeric peer address without port ("192.0.2.1", "2001:db8::1"); empty if unknown.
   const std::string& peerIp() const { return peerIp_; }
+  // What a PROXY v2 header to an origin says of this (accepted) connection:
+  // the client's addresses (a PROXY header's, if one came in), TLS version,
+  // cipher, SNI and ALPN.
+  ProxyClient proxyClient() const;
   uv_loop_t* loop() const { return tcp_.loop; }
 
  private:
@@ -180,7 +185,10 @@ class Stream {
   BIO* networkIn_ = nullptr;   // ciphertext from the socket for SSL to read
   std::string peerIp_;
   ProxyMode proxyMode_ = ProxyMode::kNone;
-  std::string proxyBuffer_;  // bytes read while proxyMode_ is not kNone
+  // Accepted streams: bytes read while proxyMode_ is not kNone. Connecting
+  // ones: connect()'s preamble, until it is sent.
+  std::string proxyBuffer_;
+  std::unique_ptr<ProxyHeader> proxyHeader_;  // the one that came in, if any
   size_t queued_ = 0;
   uint64_t lastReadAt_ = 0;
   uint64_t lastWriteProgressAt_ = 0;

@@ -89,6 +89,7 @@ ClientConnection::ClientConnection(Worker& worker, bool tls)
     : worker_(worker),
       generation_(worker.generation()),
       tls_(tls),
+      id_(worker.nextConnectionId()),
       parser_(http::HttpParser::Kind::kRequest, *this),
       request_(worker, *generation_, *this, tls) {
   if (tls_) {

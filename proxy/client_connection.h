@@ -102,6 +102,8 @@ class ClientConnection final : public net::Stream::Handler,
   void abandon() override;
   bool covers(std::string_view) const override { return true; }
   const std::string& peerIp() const override;
+  net::ProxyClient proxyClient() const override { return stream_->proxyClient(); }
+  uint64_t connectionId() const override { return id_; }
   // Tunnel::Owner
   void onTunnelClosed() override;
   // Http2Connection::Owner
@@ -133,6 +135,7 @@ class ClientConnection final : public net::Stream::Handler,
   Worker& worker_;
   GenerationPtr generation_;  // the rules this connection was accepted under
   bool tls_;
+  uint64_t id_;
   net::Stream::ProxyMode proxyMode_ = net::Stream::ProxyMode::kNone;
   bool proxyRefused_ = false;  // the stream fails for its PROXY header, not its handshake
   tls::HandshakeState handshake_;

@@ -155,6 +155,8 @@ class Http2Connection::Stream final : public Downstream {
   }
   bool covers(std::string_view authority) const override { return conn.covers(authority); }
   const std::string& peerIp() const override { return conn.peer_; }
+  net::ProxyClient proxyClient() const override { return conn.stream_->proxyClient(); }
+  uint64_t connectionId() const override { return conn.owner_.connectionId(); }
 
   void submit(const ResponseHead& head, bool body) {
     ResponseFields fields(head.status, head.origin);

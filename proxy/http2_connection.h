@@ -51,6 +51,8 @@ class Http2Connection final : public net::Stream::Handler,
     // The stream closed and the timer is released: last call; the owner
     // may delete this object.
     virtual void onHttp2Closed() = 0;
+    // The client connection's id in the worker (Downstream::connectionId).
+    virtual uint64_t connectionId() const = 0;
   };
 
   // Response bytes a stream holds for a client that does not take them.

@@ -172,6 +172,10 @@ void Request::proxyTo(const conf::Upstream& upstream, http::MessageHead& head,
   request.headMethod = headRequest_;
   request.idempotent = isIdempotent(head.method);
   request.upgrade = !upgradeOffer_.empty();
+  if (upstream.sendProxyProtocol) {
+    request.proxyHeader = net::buildProxyV2(downstream_.proxyClient());
+    request.owner = downstream_.connectionId();
+  }
   if (log_ != nullptr) log_->upstream = upstream.name;
   exchange_ = std::make_unique<Exchange>(worker_.upstreams(), generation_.upstreamSetup(upstream),
                                          std::move(request), *this);

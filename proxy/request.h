@@ -78,6 +78,11 @@ class Downstream {
   // another name; else 421.)
   virtual bool covers(std::string_view authority) const = 0;
   virtual const std::string& peerIp() const = 0;
+  // For a PROXY header to an origin (upstream send_proxy_protocol): what it
+  // says of the client's connection, and that connection's id in the worker
+  // (origin connections carrying it are reused by it alone).
+  virtual net::ProxyClient proxyClient() const = 0;
+  virtual uint64_t connectionId() const = 0;
 };
 
 class Request final : public ExchangeClient {

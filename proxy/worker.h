@@ -104,6 +104,8 @@ class Worker {
   void handshakeStarted() { ++handshakes_; }
   void handshakeFinished();
   WorkerStats& stats() { return stats_; }
+  // A client connection's id, unique in this worker for its lifetime.
+  uint64_t nextConnectionId() { return ++connectionIds_; }
   // A handshake takes the current certificate snapshot (never null) and
   // gives it back exactly once when done with it.
   CertificateSlot* acquireCertificates() {
@@ -152,6 +154,7 @@ class Worker {
   size_t handshakes_ = 0;                       // TLS handshakes in progress
   bool acceptPaused_ = false;
   WorkerStats stats_;
+  uint64_t connectionIds_ = 0;
   AccessLogBuffer accessLog_;
   uv_timer_t forceTimer_;
   uv_check_t deferredCheck_;                   // active only while deferred_ is not empty

@@ -157,7 +157,7 @@ void Exchange::attempt() {
   serverIndex_ = server;
   ++state_->slots[server].active;
   attemptActive_ = true;
-  if (UpstreamConnection* idle = pool_.takeIdle(*state_, server)) {
+  if (UpstreamConnection* idle = pool_.takeIdle(*state_, server, request_.owner)) {
     attach(idle);
     sendPending();
     armTimer(std::min(ms(upstream_.readTimeout), ms(upstream_.sendTimeout)));
@@ -183,7 +183,8 @@ void Exchange::connectTo(size_t server) {
     if (error.empty()) {
       int rc = 0;
       connection->stream_ = net::Stream::connect(pool_.loop(), reinterpret_cast<sockaddr*>(&addr),
-                                                 ssl, connection, &rc);
+                                                 ssl, connection, &rc, request_.proxyHeader);
+      connection->owner_ = request_.owner;
       if (connection->stream_ == nullptr) error = net::uvErrorText(rc);
     }
   }

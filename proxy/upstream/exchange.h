@@ -105,6 +105,7 @@ class UpstreamConnection final : public net::Stream::Handler,
   Exchange* exchange_ = nullptr;  // null while idle in the pool
   bool connected_ = false;        // TCP connected and, with TLS, handshake done
   bool reused_ = false;           // served a request before: may have been closed by the origin
+  uint64_t owner_ = 0;  // the client connection it is private to (PROXY header); 0: shared
   // While idle: the pool's list links and when the idle timeout closes it.
   bool idle_ = false;
   UpstreamConnection* idlePrev_ = nullptr;
@@ -120,6 +121,11 @@ class Exchange {
     bool headMethod = false;
     bool idempotent = false;
     bool upgrade = false;  // carries Upgrade + Connection: upgrade (a 101 may follow)
+    // send_proxy_protocol: the header a new connection opens with, and the
+    // client connection (Downstream::connectionId) the connection is then
+    // private to; 0: shared.
+    std::string proxyHeader;
+    uint64_t owner = 0;
   };
 
   Exchange(UpstreamPool& pool, const UpstreamSetup& upstream, Request request,

@@ -60,14 +60,19 @@ void UpstreamPool::recordFailure(UpstreamState& state, size_t server,
   }
 }
 
-UpstreamConnection* UpstreamPool::takeIdle(UpstreamState& state, size_t server) {
+UpstreamConnection* UpstreamPool::takeIdle(UpstreamState& state, size_t server, uint64_t owner) {
   IdleList& list = state.servers[server].idle;
-  while (UpstreamConnection* c = list.newest) {
-    unlink(c);
-    if (!c->stream_->closing()) {  // a closing one goes when its close completes
-      ++stats_.upstreamConnectionsReused;
-      return c;
+  UpstreamConnection* c = list.newest;
+  while (c != nullptr) {
+    UpstreamConnection* older = c->idlePrev_;
+    if (c->owner_ == owner) {  // private ones (send_proxy_protocol) stay with their client
+      unlink(c);
+      if (!c->stream_->closing()) {  // a closing one goes when its close completes
+        ++stats_.upstreamConnectionsReused;
+        return c;
+      }
     }
+    c = older;
   }
   return nullptr;
 }

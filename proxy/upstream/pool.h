@@ -80,8 +80,9 @@ class UpstreamPool {
   void recordFailure(UpstreamState& state, size_t server, const conf::Upstream& upstream,
                      const std::string& reason);
 
-  // The newest idle connection to `server`, unlinked; null if none.
-  UpstreamConnection* takeIdle(UpstreamState& state, size_t server);
+  // The newest idle connection to `server` private to `owner` (0: shared
+  // ones), unlinked; null if none.
+  UpstreamConnection* takeIdle(UpstreamState& state, size_t server, uint64_t owner = 0);
   // Keeps a connection that finished an exchange cleanly for reuse, within
   // `keepalive` per server (the oldest is closed to make room) and for
   // `idle_timeout`; or closes it. With `keepalive: auto` the bound is high

@@ -125,6 +125,8 @@ Result<UpstreamSetups> buildUpstreamSetups(const conf::Config& config) {
     setup.config = &upstream;
     setup.stateKey = upstream.name + "\n";
     for (const auto& server : upstream.servers) setup.stateKey += server.text + " ";
+    // Connections that opened with a PROXY header are never pooled with others.
+    if (upstream.sendProxyProtocol) setup.stateKey += "\nproxy-protocol";
     if (upstream.tls) {
       if (upstream.tls->verify && upstream.tls->caFile.empty() && !systemRoots) {
         auto loaded =

@@ -1,7 +1,9 @@
-"""HAProxy (Debian's `haproxy`) as a real L4 balancer for the tests: `mode
-tcp` frontends on free 127.0.0.1 ports, each passing its connections to one
-server, with `send-proxy` (v1) or `send-proxy-v2` as the test asks. Run in
-the foreground (-db), stopped by its PID."""
+"""HAProxy (Debian's `haproxy`) for the tests, run in the foreground (-db)
+and stopped by its PID: one frontend on a free 127.0.0.1 port per route,
+each passing its connections to one server. As a real L4 balancer (`mode
+tcp`, `send-proxy` or `send-proxy-v2` to the server), or as an origin's
+front that reads PROXY headers (`mode http`, `accept-proxy`, with
+`http-request` lines that put what the header said into request fields)."""
 
 import os
 import socket
@@ -26,15 +28,21 @@ def _listening(port, proc):
 
 class Haproxy:
     def __init__(self, workdir, routes):
-        """`routes`: [(server "127.0.0.1:PORT", "send-proxy" | "send-proxy-v2" | "")];
-        self.ports[i] is the frontend of routes[i]."""
+        """`routes`: [(server "127.0.0.1:PORT", server options such as
+        "send-proxy-v2", and optionally {"mode": "http", "bind": "accept-proxy",
+        "lines": [frontend lines]})]; self.ports[i] is routes[i]'s frontend."""
         self.ports = [closed_port() for _ in routes]
         self.config = os.path.join(workdir, f"haproxy-{id(self)}.cfg")
-        lines = ["global", "  maxconn 1000", "defaults", "  mode tcp", "  timeout connect 5s",
+        lines = ["global", "  maxconn 1000", "defaults", "  timeout connect 5s",
                  "  timeout client 30s", "  timeout server 30s"]
-        for i, ((server, proxy), port) in enumerate(zip(routes, self.ports)):
-            lines += [f"frontend f{i}", f"  bind 127.0.0.1:{port}", f"  default_backend b{i}",
-                      f"backend b{i}", f"  server s{i} {server} {proxy}".rstrip()]
+        for i, (route, port) in enumerate(zip(routes, self.ports)):
+            server, options, extra = (*route, {})[:3]
+            mode = extra.get("mode", "tcp")
+            lines += [f"frontend f{i}", f"  mode {mode}",
+                      f"  bind 127.0.0.1:{port} {extra.get('bind', '')}".rstrip(),
+                      *(f"  {line}" for line in extra.get("lines", [])),
+                      f"  default_backend b{i}", f"backend b{i}", f"  mode {mode}",
+                      f"  server s{i} {server} {options}".rstrip()]
         with open(self.config, "w") as f:
             f.write("\n".join(lines) + "\n")
         self.log_path = os.path.join(workdir, f"haproxy-{id(self)}.log")

@@ -1,4 +1,6 @@
-"""PROXY protocol behind a real L4 balancer (issue 19): HAProxy in `mode tcp`
+"""PROXY protocol behind a real L4 balancer and towards origins (issue 19).
+
+Listeners (ProxyProtocolTest): HAProxy in `mode tcp`
 in front of tlsedge's listeners with `proxy_protocol: true`, sending v2
 (`send-proxy-v2`) to the https one and v1 (`send-proxy`) to the http one;
 `proxy_protocol.trusted` is 127.0.0.1/32, HAProxy's source.
@@ -11,11 +13,20 @@ sockets), so the address a PROXY header carries differs from the socket's:
 - from the trusted source without a header, and with a malformed one: the
   connection is closed and counted (`malformed`), and others are served;
 - from an untrusted source: served as itself without a header; a header
-  from it is refused and counted (`untrusted`): no spoofing either way."""
+  from it is refused and counted (`untrusted`): no spoofing either way.
+
+Upstreams (SendProxyProtocolTest), `send_proxy_protocol: true`: HAProxy in
+`mode http` with `accept-proxy` in front of the echoing origin puts the
+header's source and authority TLV into request fields; a Python origin that
+parses the v2 header itself reports the SSL TLVs (HAProxy 2.6 cannot). Each
+client connection gets its own origin connections: a second request on it
+reuses one, another client never does."""
 
 import json
 import os
 import socket
+import struct
+import threading
 import time
 import unittest
 
@@ -125,6 +136,132 @@ class ProxyProtocolTest(unittest.TestCase):
                 self.assertEqual(s.recv(100), b"")
         self.assertEqual(self.proxy_headers("untrusted"), before + 2)
         self.assertEqual(len(self.origin.requests), requests)
+
+
+class ProxyV2Origin:
+    """An origin on 127.0.0.1:<port 0> that reads a PROXY v2 header, then one
+    HTTP/1.1 request head, and answers 200 with what the header said as JSON
+    (source, authority, alpn, ssl version and cipher); stopped by the test."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.address = f"127.0.0.1:{self.sock.getsockname()[1]}"
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    @staticmethod
+    def read(conn, n):
+        data = b""
+        while len(data) < n:
+            piece = conn.recv(n - len(data))
+            if not piece:
+                raise EOFError
+            data += piece
+        return data
+
+    @staticmethod
+    def tlvs(data, out):
+        while data:
+            kind, length = data[0], struct.unpack(">H", data[1:3])[0]
+            value, data = data[3:3 + length], data[3 + length:]
+            names = {0x01: "alpn", 0x02: "authority", 0x21: "ssl_version", 0x23: "ssl_cipher"}
+            if kind == 0x20:
+                out["ssl_client"] = value[0]
+                ProxyV2Origin.tlvs(value[5:], out)
+            elif kind in names:
+                out[names[kind]] = value.decode()
+
+    def serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                try:
+                    head = self.read(conn, 16)
+                    body = self.read(conn, struct.unpack(">H", head[14:16])[0])
+                    seen = {"signature": head[:12] == b"\r\n\r\n\x00\r\nQUIT\n",
+                            "command": head[12], "family": head[13]}
+                    if head[13] == 0x11:
+                        seen["source"] = socket.inet_ntoa(body[:4])
+                        seen["source_port"] = struct.unpack(">H", body[8:10])[0]
+                        self.tlvs(body[12:], seen)
+                    request = b""
+                    while b"\r\n\r\n" not in request:
+                        request += self.read(conn, 1)
+                    answer = json.dumps(seen).encode()
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: " +
+                                 str(len(answer)).encode() + b"\r\n\r\n" + answer)
+                except (EOFError, OSError):
+                    pass
+
+    def stop(self):
+        self.sock.close()
+
+
+class SendProxyProtocolTest(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = make_tempdir(cls)
+        cls.certs = Certs(os.path.join(cls.tmp, "pki"))
+        cls.leaf = cls.certs.leaf("shop", ["shop.test"])
+        cls.origin = start_origin(cls, "behind-haproxy")
+        cls.v2origin = ProxyV2Origin()
+        cls.addClassCleanup(cls.v2origin.stop)
+        cls.haproxy = start_haproxy(cls, cls.tmp, [
+            (cls.origin.address, "", {"mode": "http", "bind": "accept-proxy", "lines": [
+                "http-request set-header X-PP-Src %[src]",
+                "http-request set-header X-PP-Authority %[fc_pp_authority]"]}),
+        ])
+        cfg = base_config(
+            os.path.join(cls.tmp, "state"), workers=1, certificates={"shop": cls.leaf},
+            sites=[site("shop", ["shop.test"], [upstream_route("/tlv", "raw"),
+                                                upstream_route("/", "front")], "shop")],
+            upstreams={
+                "front": {"servers": [f"127.0.0.1:{cls.haproxy.ports[0]}"],
+                          "send_proxy_protocol": True},
+                "raw": {"servers": [cls.v2origin.address], "send_proxy_protocol": True}})
+        cls.daemon = start_daemon(cls, cls.tmp, cfg)
+        cls.port = cls.daemon.https_port
+
+    def connections(self, how):
+        return value(scrape(self.daemon.metrics_address), "tlsedge_upstream_connections_total",
+                     how=how)
+
+    def curl(self, source, paths, *extra):
+        res = curl(["--cacert", self.certs.ca_cert, "--interface", source, *extra,
+                    "--resolve", f"shop.test:{self.port}:127.0.0.1",
+                    *(f"https://shop.test:{self.port}{p}" for p in paths)])
+        self.assertEqual(res.returncode, 0, res.stderr)
+        return res.stdout
+
+    def test_the_origin_learns_each_client_and_connections_stay_theirs(self):
+        opened, reused = self.connections("opened"), self.connections("reused")
+        # Two requests on one client connection (curl reuses it), then another client.
+        self.curl(CLIENT, ["/a1", "/a2"], "--http1.1")
+        self.curl("127.0.0.6", ["/b1"], "--http1.1")
+        seen = {r["path"]: r for r in self.origin.requests}
+        for path, source in (("/a1", CLIENT), ("/a2", CLIENT), ("/b1", "127.0.0.6")):
+            self.assertEqual(header_values(seen[path], "X-PP-Src"), [source], path)
+            self.assertEqual(header_values(seen[path], "X-PP-Authority"), ["shop.test"], path)
+        self.assertEqual(self.connections("opened") - opened, 2)
+        self.assertEqual(self.connections("reused") - reused, 1)
+
+    def test_the_ssl_tlvs_say_how_the_client_connected(self):
+        for protocol, alpn in (("--http2", "h2"), ("--http1.1", "http/1.1")):
+            seen = json.loads(self.curl(CLIENT, ["/tlv"], protocol, "--tlsv1.3"))
+            self.assertTrue(seen["signature"], seen)
+            self.assertEqual((seen["command"], seen["family"]), (0x21, 0x11))
+            self.assertEqual(seen["source"], CLIENT)
+            self.assertEqual(seen["authority"], "shop.test")
+            self.assertEqual(seen["alpn"], alpn)
+            self.assertEqual(seen["ssl_client"], 1)
+            self.assertEqual(seen["ssl_version"], "TLSv1.3")
+            self.assertTrue(seen["ssl_cipher"].startswith("TLS_"), seen)
 
 
 if __name__ == "__main__":

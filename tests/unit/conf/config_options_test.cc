@@ -119,6 +119,7 @@ TEST(ConfigOptions, UpstreamOptionsReadBack) {
     read_timeout: 5s
     send_timeout: 6s
     keepalive: 0
+    send_proxy_protocol: true
     idle_timeout: 15s
     max_fails: 3
     fail_timeout: 30s
@@ -143,6 +144,8 @@ TEST(ConfigOptions, UpstreamOptionsReadBack) {
   EXPECT_EQ(secure.readTimeout, seconds(5));
   EXPECT_EQ(secure.sendTimeout, seconds(6));
   EXPECT_EQ(secure.keepalive, 0u);
+  EXPECT_TRUE(secure.sendProxyProtocol);
+  EXPECT_FALSE(plain.sendProxyProtocol);
   EXPECT_EQ(secure.idleTimeout, seconds(15));
   EXPECT_EQ(secure.maxFails, 3);
   EXPECT_EQ(secure.failTimeout, seconds(30));

@@ -192,5 +192,56 @@ TEST(ProxyHeader, V2MalformedHeadersAreRefusedWithTheReason) {
   }
 }
 
+sockaddr_storage address(const char* ip, uint16_t p) {
+  sockaddr_storage s{};
+  if (inet_pton(AF_INET, ip, &reinterpret_cast<sockaddr_in*>(&s)->sin_addr) == 1) {
+    s.ss_family = AF_INET;
+    reinterpret_cast<sockaddr_in*>(&s)->sin_port = htons(p);
+  } else {
+    EXPECT_EQ(inet_pton(AF_INET6, ip, &reinterpret_cast<sockaddr_in6*>(&s)->sin6_addr), 1);
+    s.ss_family = AF_INET6;
+    reinterpret_cast<sockaddr_in6*>(&s)->sin6_port = htons(p);
+  }
+  return s;
+}
+
+TEST(ProxyHeader, BuiltV2ReadsBackWithItsTlvs) {
+  ProxyClient client;
+  client.source = address("192.0.2.7", 40000);
+  client.destination = address("198.51.100.1", 443);
+  client.tls = true;
+  client.version = "TLSv1.3";
+  client.cipher = "TLS_AES_128_GCM_SHA256";
+  client.sni = "shop.example";
+  client.alpn = "h2";
+  const std::string header = buildProxyV2(client);
+  const ProxyParse p = parseProxyHeader(header + "GET /");
+  ASSERT_EQ(p.state, State::kDone) << p.error;
+  EXPECT_EQ(p.consumed, header.size());
+  EXPECT_EQ(formatIp(p.header.source), "192.0.2.7");
+  EXPECT_EQ(port(p.header.source), 40000);
+  EXPECT_EQ(formatIp(p.header.destination), "198.51.100.1");
+  EXPECT_EQ(port(p.header.destination), 443);
+  EXPECT_EQ(p.header.authority, "shop.example");
+  EXPECT_EQ(p.header.alpn, "h2");
+  EXPECT_EQ(p.header.tlvs, 5u);  // ALPN, authority, SSL with version and cipher
+  EXPECT_NE(header.find("TLS_AES_128_GCM_SHA256"), std::string::npos);
+}
+
+TEST(ProxyHeader, BuiltV2OverIpv6AndWithoutAddresses) {
+  ProxyClient client;
+  client.source = address("2001:db8::7", 1);
+  client.destination = address("2001:db8::1", 8443);
+  ProxyParse p = parseProxyHeader(buildProxyV2(client));
+  ASSERT_EQ(p.state, State::kDone) << p.error;
+  EXPECT_EQ(formatIp(p.header.source), "2001:db8::7");
+  EXPECT_EQ(port(p.header.destination), 8443);
+  EXPECT_EQ(p.header.tlvs, 0u);
+  client.destination = address("198.51.100.1", 443);  // families differ: none sent
+  p = parseProxyHeader(buildProxyV2(client));
+  ASSERT_EQ(p.state, State::kDone) << p.error;
+  EXPECT_FALSE(p.header.hasAddresses);
+}
+
 }  // namespace
 }  // namespace tlsedge::net

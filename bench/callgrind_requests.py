@@ -8,6 +8,10 @@ with start-up, the handshake and shutdown cancelled out. Compare two
 binaries (before/after a change) with the same N1, N2.
 
     bench/callgrind_requests.py build/rel/cli/tlsedge [--n1 500 --n2 2500]
+    bench/callgrind_requests.py BINARY --limits '{"per_client": {"requests_per_second": 1000000}}'
+
+`--limits` (JSON) becomes the config's `limits` section: the same binary
+with and without a setting gives that setting's cost per request.
 
 Needs valgrind, openssl and curl. Loopback only; every process is stopped
 by its PID. Takes about a minute per binary (callgrind is ~50x slower).
@@ -43,7 +47,7 @@ def wait_port(port, proc, timeout=120):
     raise SystemExit(f"nothing listens on {port} after {timeout}s")
 
 
-def run_once(binary, tmp, n):
+def run_once(binary, tmp, n, limits):
     port = free_port()
     config = {
         "workers": 1,
@@ -55,6 +59,8 @@ def run_once(binary, tmp, n):
         "sites": [{"name": "a", "hosts": ["a.test"], "tls": {"certificate": "a"},
                    "routes": [{"path": "/", "respond": {"status": 200, "body": "ok\n"}}]}],
     }
+    if limits:
+        config["limits"] = limits
     path = os.path.join(tmp, "tlsedge.yaml")
     with open(path, "w") as f:
         json.dump(config, f)  # JSON is YAML
@@ -89,6 +95,8 @@ def main():
     parser.add_argument("binary")
     parser.add_argument("--n1", type=int, default=500)
     parser.add_argument("--n2", type=int, default=2500)
+    parser.add_argument("--limits", type=json.loads, default=None,
+                        help="the config's `limits` section, as JSON")
     args = parser.parse_args()
     binary = os.path.abspath(args.binary)
     with tempfile.TemporaryDirectory(prefix="tlsedge-cg-") as tmp:
@@ -97,8 +105,8 @@ def main():
                         "-addext", "subjectAltName=DNS:a.test", "-keyout",
                         os.path.join(tmp, "a.key"), "-out", os.path.join(tmp, "a.pem")],
                        check=True, capture_output=True, timeout=60)
-        ir1 = run_once(binary, tmp, args.n1)
-        ir2 = run_once(binary, tmp, args.n2)
+        ir1 = run_once(binary, tmp, args.n1, args.limits)
+        ir2 = run_once(binary, tmp, args.n2, args.limits)
     per = (ir2 - ir1) / (args.n2 - args.n1)
     print(f"{binary}: Ir({args.n1})={ir1} Ir({args.n2})={ir2} -> {per:.0f} instructions/request")
 

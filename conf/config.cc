@@ -99,8 +99,12 @@ bool IpNetwork::contains(const sockaddr* address) const {
   const uint8_t* ip = nullptr;
   if (address->sa_family == AF_INET && !ipv6) {
     ip = reinterpret_cast<const uint8_t*>(&reinterpret_cast<const sockaddr_in*>(address)->sin_addr);
-  } else if (address->sa_family == AF_INET6 && ipv6) {
-    ip = reinterpret_cast<const sockaddr_in6*>(address)->sin6_addr.s6_addr;
+  } else if (address->sa_family == AF_INET6) {
+    // An IPv4 client on a dual-stack socket arrives as ::ffff:a.b.c.d.
+    const auto& a = reinterpret_cast<const sockaddr_in6*>(address)->sin6_addr;
+    const bool mapped = IN6_IS_ADDR_V4MAPPED(&a);
+    if (mapped == ipv6) return false;
+    ip = mapped ? a.s6_addr + 12 : a.s6_addr;
   } else {
     return false;
   }

@@ -48,8 +48,8 @@ struct IpNetwork {
   bool ipv6 = false;
   std::array<uint8_t, 16> bytes{};  // the first 4 for IPv4
   int prefix = 0;
-  std::string text;  // as written
-  bool contains(const sockaddr* address) const;
+  std::string text;                              // as written
+  bool contains(const sockaddr* address) const;  // IPv4-mapped IPv6 is IPv4
 };
 
 struct CertificateFiles {
@@ -205,6 +205,31 @@ struct Upstream {
 // The largest max_response_header_size accepted.
 inline constexpr uint64_t kMaxResponseHeaderSize = 1 << 20;
 
+// What one client address may hold and do, in each worker (`limits.per_client`;
+// as max_connections, every figure is per worker: SO_REUSEPORT spreads one
+// client's connections over the workers). 0 turns a limit off; all are off by
+// default. An IPv4 client is its address; an IPv6 one its /ipv6Prefix
+// network (one subscriber's allocation). Clients in `exempt` are never
+// limited.
+struct ClientLimits {
+  size_t maxConnections = 0;          // open at once; beyond: the connection is reset
+  size_t maxHandshakes = 0;           // TLS handshakes in progress; same
+  uint32_t connectionsPerSecond = 0;  // new connections (token bucket); same
+  uint32_t connectionBurst = 0;       // the bucket's size; 0: connectionsPerSecond
+  uint32_t requestsPerSecond = 0;     // beyond: 429 with Retry-After
+  uint32_t requestBurst = 0;          // 0: requestsPerSecond
+  int ipv6Prefix = 64;
+  std::vector<IpNetwork> exempt;
+  // Clients with no connection open that are remembered (their rates); the
+  // least recently seen is forgotten first. Clients with connections open
+  // are always tracked, so the table holds at most this + max_connections.
+  size_t tableSize = 16384;
+  bool enabled() const {
+    return maxConnections != 0 || maxHandshakes != 0 || connectionsPerSecond != 0 ||
+           requestsPerSecond != 0;
+  }
+};
+
 // What one client connection may send or hold. Timeouts close the connection
 // (after a 408 where a request is under way and nothing was answered yet).
 struct Limits {
@@ -220,6 +245,7 @@ struct Limits {
   Duration keepaliveTimeout{std::chrono::seconds(60)};  // idle between requests
   Duration tunnelIdleTimeout{std::chrono::seconds(600)};  // an upgraded connection with no traffic
   size_t http2MaxStreams = 128;  // concurrent streams per HTTP/2 connection (its SETTINGS)
+  ClientLimits perClient;
 };
 
 // One JSON line per request. Reopened on every reload (SIGHUP), which is how

@@ -41,6 +41,10 @@ void parseAcme(ParseContext& ctx, const Field& field, Config& config);
 // when one is invalid.
 bool parseAcmeOptions(ParseContext& ctx, const MapReader& map, Acme& acme);
 
+// A list of networks ("10.0.0.0/8", "2001:db8::/32", one address) into
+// `out`; each bad entry reported where it is (parse_config.cc).
+void readNetworks(ParseContext& ctx, const Field& field, std::vector<IpNetwork>& out);
+
 // `limits` and `access_log` (parse_limits.cc).
 void parseLimits(ParseContext& ctx, const Field& field, Limits& limits);
 void parseAccessLog(ParseContext& ctx, const Field& field, std::optional<AccessLog>& out);

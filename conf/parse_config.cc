@@ -62,12 +62,10 @@ std::optional<std::vector<ParsedAddress>> readAddresses(ParseContext& ctx, const
   return out;
 }
 
-// `proxy_protocol: { trusted: [networks] }`.
-void parseProxyProtocol(ParseContext& ctx, const Field& field, Config& config) {
-  MapReader pp(ctx.diag, field, {"trusted"});
-  auto trusted = pp.get("trusted");
-  if (!pp.isMap() || !trusted) return;
-  auto items = readList(ctx.diag, *trusted);
+}  // namespace
+
+void readNetworks(ParseContext& ctx, const Field& field, std::vector<IpNetwork>& out) {
+  auto items = readList(ctx.diag, field);
   if (!items) return;
   for (const Field& item : *items) {
     auto text = readString(ctx.diag, item);
@@ -77,8 +75,18 @@ void parseProxyProtocol(ParseContext& ctx, const Field& field, Config& config) {
       ctx.diag.report(item.pos, item.path, network.error().message);
       continue;
     }
-    config.proxyProtocolTrusted.push_back(std::move(*network));
+    out.push_back(std::move(*network));
   }
+}
+
+namespace {
+
+// `proxy_protocol: { trusted: [networks] }`.
+void parseProxyProtocol(ParseContext& ctx, const Field& field, Config& config) {
+  MapReader pp(ctx.diag, field, {"trusted"});
+  auto trusted = pp.get("trusted");
+  if (!pp.isMap() || !trusted) return;
+  readNetworks(ctx, *trusted, config.proxyProtocolTrusted);
 }
 
 void parseListen(ParseContext& ctx, const Field& field, Config& config) {

@@ -1,4 +1,6 @@
 // The `limits` and `access_log` sections.
+#include <type_traits>
+
 #include "conf/parse.h"
 #include "conf/values.h"
 
@@ -7,13 +9,45 @@ namespace {
 // Large enough for any sane head; small enough that a per-connection head
 // buffer can never be an attack on memory.
 constexpr uint64_t kMaxHeaderSizeLimit = 1 << 20;
+
+// `limits.per_client`.
+void parseClientLimits(ParseContext& ctx, const Field& field, ClientLimits& out) {
+  MapReader map(ctx.diag, field,
+                {"max_connections", "max_handshakes", "connections_per_second", "connection_burst",
+                 "requests_per_second", "request_burst", "ipv6_prefix", "exempt", "table_size"});
+  auto number = [&](std::string_view key, auto& value, int64_t min, int64_t max) {
+    if (auto f = map.get(key)) {
+      if (auto n = readInt(ctx.diag, *f, min, max)) {
+        value = static_cast<std::remove_reference_t<decltype(value)>>(*n);
+      }
+    }
+  };
+  constexpr int64_t kMaxRate = 1000000;
+  number("max_connections", out.maxConnections, 0, 10000000);
+  number("max_handshakes", out.maxHandshakes, 0, 10000000);
+  number("connections_per_second", out.connectionsPerSecond, 0, kMaxRate);
+  number("connection_burst", out.connectionBurst, 0, kMaxRate);
+  number("requests_per_second", out.requestsPerSecond, 0, kMaxRate);
+  number("request_burst", out.requestBurst, 0, kMaxRate);
+  number("ipv6_prefix", out.ipv6Prefix, 1, 128);
+  number("table_size", out.tableSize, 1, 10000000);
+  if (auto f = map.get("exempt")) readNetworks(ctx, *f, out.exempt);
+  if (auto f = map.get("connection_burst"); f && out.connectionsPerSecond == 0) {
+    ctx.diag.report(f->pos, f->path, "needs connections_per_second");
+  }
+  if (auto f = map.get("request_burst"); f && out.requestsPerSecond == 0) {
+    ctx.diag.report(f->pos, f->path, "needs requests_per_second");
+  }
+}
+
 }  // namespace
 
 void parseLimits(ParseContext& ctx, const Field& field, Limits& limits) {
-  MapReader map(ctx.diag, field,
-                {"max_connections", "max_handshakes", "handshake_timeout", "header_timeout",
-                 "max_header_size", "max_headers", "max_body_size", "body_timeout", "send_timeout",
-                 "keepalive_timeout", "tunnel_idle_timeout", "http2_max_concurrent_streams"});
+  MapReader map(
+      ctx.diag, field,
+      {"max_connections", "max_handshakes", "handshake_timeout", "header_timeout",
+       "max_header_size", "max_headers", "max_body_size", "body_timeout", "send_timeout",
+       "keepalive_timeout", "tunnel_idle_timeout", "http2_max_concurrent_streams", "per_client"});
   auto count = [&](std::string_view key, size_t& out, int64_t min, int64_t max) {
     if (auto f = map.get(key)) {
       if (auto n = readInt(ctx.diag, *f, min, max)) out = static_cast<size_t>(*n);
@@ -48,6 +82,7 @@ void parseLimits(ParseContext& ctx, const Field& field, Limits& limits) {
   duration("send_timeout", limits.sendTimeout);
   duration("keepalive_timeout", limits.keepaliveTimeout);
   duration("tunnel_idle_timeout", limits.tunnelIdleTimeout);
+  if (auto f = map.get("per_client")) parseClientLimits(ctx, *f, limits.perClient);
 }
 
 void parseAccessLog(ParseContext& ctx, const Field& field, std::optional<AccessLog>& out) {

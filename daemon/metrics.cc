@@ -57,6 +57,7 @@ class Families {
 };
 
 void addHttp2(Families& f, const proxy::WorkerStats& t);
+void addClientLimits(Families& f, const proxy::WorkerStats& t);
 
 void addTraffic(Families& f, const MetricsInput& in) {
   const proxy::WorkerStats& t = in.traffic;
@@ -153,7 +154,25 @@ void addTraffic(Families& f, const MetricsInput& in) {
   f.count("tlsedge_accept_pauses_total",
           "Times accepting paused at limits.max_connections or limits.max_handshakes.",
           t.acceptPauses);
+  addClientLimits(f, t);
   addHttp2(f, t);
+}
+
+void addClientLimits(Families& f, const proxy::WorkerStats& t) {
+  auto& limited = f.counter("tlsedge_client_limited_total",
+                            "What limits.per_client refused, by limit: connections, handshakes "
+                            "and connection_rate (the connection was reset at once), "
+                            "request_rate (the request was answered 429).");
+  for (size_t i = 0; i < proxy::ClientTable::kLimits; ++i) {
+    limited.Add({{"limit", proxy::ClientTable::kLimitNames[i]}})
+        .Increment(toDouble(t.clientLimited[i]));
+  }
+  f.set("tlsedge_clients_tracked",
+        "Clients (addresses, IPv6 networks) the per-client limits hold an entry for, in all "
+        "workers.",
+        toDouble(t.clientsTracked));
+  f.count("tlsedge_client_evictions_total",
+          "Idle clients forgotten for room (limits.per_client.table_size).", t.clientEvictions);
 }
 
 void addHttp2(Families& f, const proxy::WorkerStats& t) {

@@ -295,12 +295,12 @@ ProxyParse parseProxyHeader(std::string_view data) {
   return data.starts_with(kV1Prefix) ? parseV1(data) : parseV2(data);
 }
 
-std::string formatIp(const sockaddr_storage& address) {
+std::string formatIp(const sockaddr* address) {
   char buf[INET6_ADDRSTRLEN] = {};
-  if (address.ss_family == AF_INET) {
-    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&address)->sin_addr, buf, sizeof buf);
-  } else if (address.ss_family == AF_INET6) {
-    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&address)->sin6_addr, buf,
+  if (address->sa_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(address)->sin_addr, buf, sizeof buf);
+  } else if (address->sa_family == AF_INET6) {
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(address)->sin6_addr, buf,
               sizeof buf);
   }
   return buf;

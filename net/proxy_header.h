@@ -61,7 +61,10 @@ std::string buildProxyV2(const ProxyClient& client);
 enum class ProxySignature { kNo, kPartial, kYes };
 ProxySignature matchProxySignature(std::string_view data);
 
-// "203.0.113.7" / "2001:db8::1" for a source or destination.
-std::string formatIp(const sockaddr_storage& address);
+// "203.0.113.7" / "2001:db8::1" (empty for another family).
+std::string formatIp(const sockaddr* address);
+inline std::string formatIp(const sockaddr_storage& address) {
+  return formatIp(reinterpret_cast<const sockaddr*>(&address));
+}
 
 }  // namespace tlsedge::net

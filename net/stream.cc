@@ -108,15 +108,7 @@ void Stream::updatePeer() {
   setPeer(reinterpret_cast<const sockaddr*>(&ss));
 }
 
-void Stream::setPeer(const sockaddr* peer) {
-  char buf[INET6_ADDRSTRLEN] = {};
-  if (peer->sa_family == AF_INET) {
-    uv_ip4_name(reinterpret_cast<const sockaddr_in*>(peer), buf, sizeof(buf));
-  } else if (peer->sa_family == AF_INET6) {
-    uv_ip6_name(reinterpret_cast<const sockaddr_in6*>(peer), buf, sizeof(buf));
-  }
-  peerIp_ = buf;
-}
+void Stream::setPeer(const sockaddr* peer) { peerIp_ = formatIp(peer); }
 
 void Stream::onConnect(uv_connect_t* req, int status) noexcept {
   auto* s = static_cast<Stream*>(req->data);

@@ -57,8 +57,11 @@ void appendEndToEndHeaders(std::string& out, const http::MessageHead& head) {
 }  // namespace
 
 ClientConnection* ClientConnection::accept(Worker& worker, int fd, const sockaddr* peer,
-                                           SSL_CTX* tlsContext, net::Stream::ProxyMode proxyMode) {
+                                           SSL_CTX* tlsContext, net::Stream::ProxyMode proxyMode,
+                                           ClientTable::Entry* client) {
   auto* c = new ClientConnection(worker, tlsContext != nullptr);
+  c->client_ = client;
+  c->clientHandshake_ = client != nullptr && c->tls_;
   SSL* ssl = nullptr;
   if (tlsContext != nullptr) {
     ssl = newServerSsl(tlsContext, &c->handshake_);
@@ -103,7 +106,30 @@ ClientConnection::ClientConnection(Worker& worker, bool tls)
   parser_.setHeadLimits(limits().maxHeaderSize, limits().maxHeaders);
 }
 
-ClientConnection::~ClientConnection() { releaseCertificates(); }
+ClientConnection::~ClientConnection() {
+  releaseCertificates();
+  releaseClient();
+}
+
+void ClientConnection::endHandshake() {
+  if (handshakePending_) {
+    handshakePending_ = false;
+    worker_.handshakeFinished();
+  }
+  if (clientHandshake_) {
+    clientHandshake_ = false;
+    ClientTable::handshakeDone(client_);
+  }
+}
+
+void ClientConnection::releaseClient() {
+  if (clientHandshake_) {
+    clientHandshake_ = false;
+    ClientTable::handshakeDone(client_);
+  }
+  worker_.clientClosed(client_);
+  client_ = nullptr;
+}
 
 // The installed credentials are referenced by the SSL itself: the snapshot
 // is only needed until the handshake ends.
@@ -155,10 +181,7 @@ void ClientConnection::onStreamHandshakeDone() {
     ++worker_.stats().handshakes[version][SSL_session_reused(ssl) ? 1 : 0];
     worker_.stats().handshakeLatency.observe(uv_hrtime() / 1000 - handshakeStartUs_);
   }
-  if (handshakePending_) {
-    handshakePending_ = false;
-    worker_.handshakeFinished();
-  }
+  endHandshake();
   if (handshake_.acmeTlsAlpn) {
     // A TLS-ALPN-01 validation: the handshake was all (RFC 8737 section 3);
     // close_notify, then close. No HTTP is read.
@@ -226,16 +249,27 @@ void ClientConnection::onStreamProxyHeader(const net::ProxyHeader* header,
   auto& counts = worker_.stats().proxyHeaders;
   if (header != nullptr) {
     ++counts[WorkerStats::kProxyAccepted];
+    // The client is known now (a balancer's own connection names none).
+    if (!header->hasAddresses) return;
+    const ClientTable::Admission admission =
+        worker_.admitClient(reinterpret_cast<const sockaddr*>(&header->source), handshakePending_);
+    if (admission.refused) {
+      refused_ = true;
+      stream_->reset();
+      return;
+    }
+    client_ = admission.entry;
+    clientHandshake_ = client_ != nullptr && handshakePending_;
     return;
   }
-  proxyRefused_ = true;
+  refused_ = true;
   const bool untrusted = proxyMode_ == net::Stream::ProxyMode::kRefused;
   ++counts[untrusted ? WorkerStats::kProxyUntrusted : WorkerStats::kProxyMalformed];
   log::debug("client " + stream_->peerIp() + ": refused: " + error);
 }
 
 void ClientConnection::onStreamError(const std::string& reason) {
-  if (proxyRefused_) return;  // counted and logged as such
+  if (refused_) return;  // counted and logged as such
   if (handshakePending_) {
     ++worker_.stats().handshakeFailures;
     log::debug("client " + stream_->peerIp() + ": TLS handshake failed: " + reason);
@@ -251,10 +285,8 @@ void ClientConnection::onStreamWritten() { updateTimer(Phase::kSend); }
 void ClientConnection::onStreamClosed() {
   request_.end();  // a request cut by the close is logged with what it got
   releaseCertificates();
-  if (handshakePending_) {
-    handshakePending_ = false;
-    worker_.handshakeFinished();
-  }
+  endHandshake();
+  releaseClient();
   stream_ = nullptr;
   worker_.connectionClosed(this);
   timer_.close();  // onTimerClosed() deletes this
@@ -450,6 +482,7 @@ std::string ClientConnection::headBytes(const ResponseHead& head) {
     }
   }
   if (!head.hsts.empty()) appendField(out, "Strict-Transport-Security", head.hsts);
+  if (head.retryAfter != 0) appendField(out, "Retry-After", std::to_string(head.retryAfter));
   if (!keepAlive_) out += "Connection: close\r\n";
   out += "\r\n";
   return out;

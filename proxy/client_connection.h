@@ -49,10 +49,11 @@ class ClientConnection final : public net::Stream::Handler,
                                public ConnectionTimer::Owner {
  public:
   // Takes over `fd`, a connection accepted from `peer` (TLS if `tlsContext`;
-  // a PROXY header first or refused, by `proxyMode`); returns null if that
-  // failed (the fd is closed).
+  // a PROXY header first or refused, by `proxyMode`) and `client`, the
+  // per-client entry it was admitted under (may be null); returns null if
+  // that failed (the fd is closed, the entry released).
   static ClientConnection* accept(Worker& worker, int fd, const sockaddr* peer, SSL_CTX* tlsContext,
-                                  net::Stream::ProxyMode proxyMode);
+                                  net::Stream::ProxyMode proxyMode, ClientTable::Entry* client);
 
   // Draining: close now if idle, else after the current response (an
   // upgrade's drain: after the next response, see Worker::drain).
@@ -104,10 +105,15 @@ class ClientConnection final : public net::Stream::Handler,
   const std::string& peerIp() const override;
   net::ProxyClient proxyClient() const override { return stream_->proxyClient(); }
   uint64_t connectionId() const override { return id_; }
+  ClientTable::Entry* client() const override { return client_; }
   // Tunnel::Owner
   void onTunnelClosed() override;
   // Http2Connection::Owner
   void onHttp2Closed() override;
+  // The handshake counted in the worker (and the client's entry) is over.
+  void endHandshake();
+  // The per-client entry goes back to the worker's table (idempotent).
+  void releaseClient();
   // The tunnel or the HTTP/2 connection that had the stream is done.
   void handedOffClosed();
   // ConnectionTimer::Owner
@@ -137,7 +143,9 @@ class ClientConnection final : public net::Stream::Handler,
   bool tls_;
   uint64_t id_;
   net::Stream::ProxyMode proxyMode_ = net::Stream::ProxyMode::kNone;
-  bool proxyRefused_ = false;  // the stream fails for its PROXY header, not its handshake
+  bool refused_ = false;  // the stream fails for a refusal counted as such, not its handshake
+  ClientTable::Entry* client_ = nullptr;  // per-client limits; null: none apply
+  bool clientHandshake_ = false;          // client_ counts our handshake in progress
   tls::HandshakeState handshake_;
   CertificateSlot* certificates_ = nullptr;  // until the handshake ends (TLS only)
   net::Stream* stream_ = nullptr;            // null once a tunnel has it

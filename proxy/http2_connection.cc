@@ -4,6 +4,7 @@
 #include <openssl/x509v3.h>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <chrono>
 #include <cstring>
@@ -65,9 +66,11 @@ class ResponseFields {
   void add(std::string_view name, std::string_view value) {
     if (!value.empty()) fields_.push_back(field(name, value));
   }
-  void contentLength(uint64_t n) {
-    length_ = std::to_string(n);
-    fields_.push_back(field("content-length", length_));
+  // content-length, retry-after: at most kNumbers of them.
+  void addNumber(std::string_view name, uint64_t n) {
+    std::string& text = numbers_.at(numbersUsed_++);
+    text = std::to_string(n);
+    fields_.push_back(field(name, text));
   }
   const nghttp2_nv* data() const { return fields_.data(); }
   size_t size() const { return fields_.size(); }
@@ -80,7 +83,10 @@ class ResponseFields {
   }
 
  private:
-  std::string status_, length_;
+  static constexpr size_t kNumbers = 2;
+  std::string status_;
+  std::array<std::string, kNumbers> numbers_;  // addNumber()'s values
+  size_t numbersUsed_ = 0;
   std::vector<std::string> names_;  // reserved: fields_ point into it
   std::vector<nghttp2_nv> fields_;
 };
@@ -157,15 +163,17 @@ class Http2Connection::Stream final : public Downstream {
   const std::string& peerIp() const override { return conn.peer_; }
   net::ProxyClient proxyClient() const override { return conn.stream_->proxyClient(); }
   uint64_t connectionId() const override { return conn.owner_.connectionId(); }
+  ClientTable::Entry* client() const override { return conn.owner_.client(); }
 
   void submit(const ResponseHead& head, bool body) {
     ResponseFields fields(head.status, head.origin);
     fields.add("content-type", head.contentType);
     fields.add("location", head.location);
     if (head.contentLength && head.status != 204 && head.status != 304) {
-      fields.contentLength(*head.contentLength);
+      fields.addNumber("content-length", *head.contentLength);
     }
     fields.add("strict-transport-security", head.hsts);
+    if (head.retryAfter != 0) fields.addNumber("retry-after", head.retryAfter);
     hasBody = body;
     nghttp2_data_provider provider;
     provider.source.ptr = this;

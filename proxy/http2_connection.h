@@ -53,6 +53,8 @@ class Http2Connection final : public net::Stream::Handler,
     virtual void onHttp2Closed() = 0;
     // The client connection's id in the worker (Downstream::connectionId).
     virtual uint64_t connectionId() const = 0;
+    // Its per-client limits' entry (Downstream::client).
+    virtual ClientTable::Entry* client() const = 0;
   };
 
   // Response bytes a stream holds for a client that does not take them.

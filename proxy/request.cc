@@ -76,6 +76,15 @@ void Request::begin(http::MessageHead& head) {
                     ascii::equalsIgnoreCase(*expect, "100-continue") &&
                     (head.chunked || head.contentLength.value_or(0) > 0);
   bodyBytes_ = 0;
+  if (ClientTable::Entry* client = downstream_.client(); client != nullptr) {
+    if (const uint32_t wait = ClientTable::takeRequest(generation_.config->limits.perClient, client,
+                                                       uv_now(worker_.loop()))) {
+      ++worker_.stats().clientLimited[ClientTable::kRequestRate];
+      respond(429, "Too Many Requests: over this client's request rate\n",
+              "text/plain; charset=utf-8", {}, false, wait);
+      return;
+    }
+  }
   const uint64_t maxBody = generation_.config->limits.maxBodySize;
   if (maxBody != 0 && head.contentLength.value_or(0) > maxBody) {
     // Refused before a byte of the body is read.
@@ -236,7 +245,7 @@ std::string_view Request::siteHsts() {
 }
 
 void Request::respond(int status, std::string_view body, std::string_view contentType,
-                      std::string_view location, bool closing) {
+                      std::string_view location, bool closing, uint32_t retryAfter) {
   logStatus(status);
   ResponseHead head;
   head.status = status;
@@ -246,6 +255,7 @@ void Request::respond(int status, std::string_view body, std::string_view conten
   head.contentLength = body.size();
   head.bodyless = headRequest_;
   head.closing = closing;
+  head.retryAfter = retryAfter;
   responseStarted_ = true;
   downstream_.respond(head, body);
 }

@@ -17,6 +17,7 @@
 
 #include "http/http_parser.h"
 #include "http/request_target.h"
+#include "proxy/client_limits.h"
 #include "proxy/generation.h"
 #include "proxy/upstream/exchange.h"
 #include "proxy/worker_stats.h"
@@ -36,7 +37,8 @@ struct ResponseHead {
   const http::MessageHead* origin = nullptr;
   std::string_view contentType;  // fields tlsedge adds; empty: none
   std::string_view location;
-  std::string_view hsts;  // Strict-Transport-Security
+  std::string_view hsts;    // Strict-Transport-Security
+  uint32_t retryAfter = 0;  // seconds; 0: no Retry-After
   // The body's length, when known; else it ends with the response.
   std::optional<uint64_t> contentLength;
   bool originChunked = false;  // the origin framed it chunked
@@ -83,6 +85,8 @@ class Downstream {
   // (origin connections carrying it are reused by it alone).
   virtual net::ProxyClient proxyClient() const = 0;
   virtual uint64_t connectionId() const = 0;
+  // The per-client limits' entry of the client (null: none apply).
+  virtual ClientTable::Entry* client() const = 0;
 };
 
 class Request final : public ExchangeClient {
@@ -140,7 +144,7 @@ class Request final : public ExchangeClient {
                const http::RequestTarget& target);
   void respond(int status, std::string_view body,
                std::string_view contentType = "text/plain; charset=utf-8",
-               std::string_view location = {}, bool closing = false);
+               std::string_view location = {}, bool closing = false, uint32_t retryAfter = 0);
   // The site's Strict-Transport-Security value, when it sends one (over TLS).
   std::string_view siteHsts();
   // Access log: a request begins (its head is here), its status is known,

@@ -1,9 +1,13 @@
 #include "proxy/worker.h"
 
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <utility>
 
 #include "base/log.h"
+#include "net/proxy_header.h"
 #include "proxy/client_connection.h"
 
 namespace tlsedge::proxy {
@@ -110,7 +114,11 @@ void Worker::publishCertificates(std::shared_ptr<const certstore::Selector> cert
 }
 
 void Worker::snapshotStats(std::function<void(const WorkerStats&, size_t)> done) {
-  poster_->post([this, d = std::move(done)] { d(stats_, connections_.size()); });
+  poster_->post([this, d = std::move(done)] {
+    stats_.clientsTracked = clients_.size();
+    stats_.clientEvictions = clients_.evictions();
+    d(stats_, connections_.size());
+  });
 }
 
 void Worker::drain(uint64_t forceAfterMs, std::function<void()> drained, bool closeIdle) {
@@ -173,12 +181,44 @@ void Worker::onAccepted(int fd, const sockaddr* peer, bool tls, bool proxyProtoc
                                           [peer](const auto& n) { return n.contains(peer); });
     mode = fromBalancer ? net::Stream::ProxyMode::kRequired : net::Stream::ProxyMode::kRefused;
   }
-  ClientConnection* c = ClientConnection::accept(*this, fd, peer, tls ? ctx_.get() : nullptr, mode);
+  // Behind a balancer the client is known once its PROXY header is read.
+  ClientTable::Entry* client = nullptr;
+  if (mode != net::Stream::ProxyMode::kRequired) {
+    const ClientTable::Admission admission = admitClient(peer, tls);
+    if (admission.refused) {
+      // A reset: no TIME_WAIT left here for each refused connection.
+      const linger reset{1, 0};
+      setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+      ::close(fd);
+      return;
+    }
+    client = admission.entry;
+  }
+  ClientConnection* c =
+      ClientConnection::accept(*this, fd, peer, tls ? ctx_.get() : nullptr, mode, client);
   if (c == nullptr) return;
   ++(tls ? stats_.acceptedTls : stats_.acceptedPlain);
   c->registryIndex = connections_.size();
   connections_.push_back(c);
   updateAccepting();
+}
+
+ClientTable::Admission Worker::admitClient(const sockaddr* client, bool handshake) {
+  const ClientTable::Admission admission =
+      clients_.admit(generation_->config->limits.perClient, client, handshake, uv_now(&loop_));
+  if (admission.refused) {
+    ++stats_.clientLimited[admission.limit];
+    if (log::enabled(log::Level::kDebug)) {
+      log::debug("client " + net::formatIp(client) + ": refused: per-client limit " +
+                 ClientTable::kLimitNames[admission.limit]);
+    }
+  }
+  return admission;
+}
+
+void Worker::clientClosed(ClientTable::Entry* entry) {
+  if (entry != nullptr)
+    clients_.closed(generation_->config->limits.perClient, entry, uv_now(&loop_));
 }
 
 void Worker::handshakeFinished() {

@@ -14,6 +14,7 @@
 #include "net/acceptor.h"
 #include "net/loop.h"
 #include "proxy/access_log.h"
+#include "proxy/client_limits.h"
 #include "proxy/generation.h"
 #include "proxy/listener_update.h"
 #include "proxy/upstream/exchange.h"
@@ -104,6 +105,12 @@ class Worker {
   void handshakeStarted() { ++handshakes_; }
   void handshakeFinished();
   WorkerStats& stats() { return stats_; }
+  // Per-client limits (limits.per_client of the current generation): one
+  // more connection from `client` (`handshake`: a TLS handshake to come),
+  // admitted or refused (counted and logged here; the caller closes it).
+  // An admitted entry (null: not limited) goes back through clientClosed().
+  ClientTable::Admission admitClient(const sockaddr* client, bool handshake);
+  void clientClosed(ClientTable::Entry* entry);
   // A client connection's id, unique in this worker for its lifetime.
   uint64_t nextConnectionId() { return ++connectionIds_; }
   // A handshake takes the current certificate snapshot (never null) and
@@ -150,6 +157,7 @@ class Worker {
   CertificateSlot* certificates_;  // current; holds one of its users
   const acme::ChallengeStore* challenges_;
   UpstreamPool upstreams_;
+  ClientTable clients_;
   std::vector<ClientConnection*> connections_;  // unordered; removal swaps with last
   size_t handshakes_ = 0;                       // TLS handshakes in progress
   bool acceptPaused_ = false;

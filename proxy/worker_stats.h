@@ -14,6 +14,7 @@
 #include <map>
 #include <string>
 
+#include "proxy/client_limits.h"
 #include "proxy/latency_histogram.h"
 #include "proxy/upstream/pool.h"
 #include "tls/tls_stats.h"
@@ -86,6 +87,12 @@ struct WorkerStats : tls::TlsStats, UpstreamPoolStats {
   // source not in proxy_protocol.trusted.
   enum ProxyIndex : size_t { kProxyAccepted, kProxyMalformed, kProxyUntrusted, kProxyResults };
   std::array<uint64_t, kProxyResults> proxyHeaders{};
+  // Per-client limits (ClientTable): connections refused and requests
+  // answered 429, by limit; clients tracked (a gauge, set at each
+  // snapshot) and forgotten for room.
+  std::array<uint64_t, ClientTable::kLimits> clientLimited{};
+  uint64_t clientsTracked = 0;
+  uint64_t clientEvictions = 0;
 
   // `site`'s counts (created at zero): kept by the caller while the site
   // stays the same, so a request costs no lookup.
@@ -149,6 +156,9 @@ struct WorkerStats : tls::TlsStats, UpstreamPoolStats {
     http2Floods += other.http2Floods;
     for (size_t i = 0; i < kGoaways; ++i) http2Goaways[i] += other.http2Goaways[i];
     for (size_t i = 0; i < kProxyResults; ++i) proxyHeaders[i] += other.proxyHeaders[i];
+    for (size_t i = 0; i < ClientTable::kLimits; ++i) clientLimited[i] += other.clientLimited[i];
+    clientsTracked += other.clientsTracked;
+    clientEvictions += other.clientEvictions;
   }
 
   // "handshake_timeouts=1 handshake_failures=0 ..."

@@ -65,8 +65,13 @@ class Conn:
     so the test sees the exact bytes and can half-close the TCP connection
     or stop in the middle of a handshake."""
 
-    def __init__(self, port, tls=False, ca=None, handshake=True, timeout=CLIENT_TIMEOUT):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    def __init__(self, port, tls=False, ca=None, handshake=True, timeout=CLIENT_TIMEOUT,
+                 source=None):
+        """`source`: the loopback address to connect from (127.0.0.0/8: each
+        is another client to the daemon)."""
+        self.sock = socket.create_connection(
+            ("127.0.0.1", port), timeout=timeout,
+            source_address=(source, 0) if source else None)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.tls = None
         self._plain = b""  # decrypted, not yet returned

@@ -15,6 +15,11 @@ sockets), so the address a PROXY header carries differs from the socket's:
 - from an untrusted source: served as itself without a header; a header
   from it is refused and counted (`untrusted`): no spoofing either way.
 
+Per-client limits (ClientLimitsBehindTheBalancerTest): with
+`limits.per_client.max_connections: 1`, a client behind HAProxy holding a
+connection is refused a second one, while other clients behind the same
+balancer are served: the header's address is the client.
+
 Upstreams (SendProxyProtocolTest), `send_proxy_protocol: true`: HAProxy in
 `mode http` with `accept-proxy` in front of the echoing origin puts the
 header's source and authority TLV into request fields; a Python origin that
@@ -32,12 +37,13 @@ import unittest
 
 from clients import curl
 from common import make_tempdir
-from config import base_config, site, upstream_route
+from config import base_config, respond_route, site, upstream_route
 from daemon import start_daemon
 from haproxy import start_haproxy
 from origin import header_values, start_origin
 from pki import Certs
 from scrape import scrape, value
+from test_limits import HOST, Conn, get, recv_response
 
 CLIENT = "127.0.0.5"  # a client behind the balancer
 STRANGER = "127.0.0.9"  # a client not in proxy_protocol.trusted, reaching tlsedge directly
@@ -136,6 +142,46 @@ class ProxyProtocolTest(unittest.TestCase):
                 self.assertEqual(s.recv(100), b"")
         self.assertEqual(self.proxy_headers("untrusted"), before + 2)
         self.assertEqual(len(self.origin.requests), requests)
+
+
+class ClientLimitsBehindTheBalancerTest(unittest.TestCase):
+    """limits.per_client counts the client a PROXY header names, not the
+    balancer every connection comes from."""
+
+    def setUp(self):
+        self.tmp = make_tempdir(self)
+        certs = Certs(os.path.join(self.tmp, "pki"))
+        self.ca = certs.ca_cert
+        cfg = base_config(
+            os.path.join(self.tmp, "state"), workers=1,
+            certificates={"l": certs.leaf("l", [HOST])},
+            https=[{"address": "127.0.0.1:0", "proxy_protocol": True}],
+            sites=[site("l", [HOST], [respond_route("/", 200, "ok\n")], "l",
+                        redirect_https=False)])
+        cfg["proxy_protocol"] = {"trusted": ["127.0.0.1/32"]}
+        cfg["limits"] = {"per_client": {"max_connections": 1}}
+        self.daemon = start_daemon(self, self.tmp, cfg)
+        self.haproxy = start_haproxy(self, self.tmp, [
+            (f"127.0.0.1:{self.daemon.https_port}", "send-proxy-v2")])
+
+    def test_each_client_behind_the_balancer_has_its_own_limit(self):
+        port = self.haproxy.ports[0]
+        held = Conn(port, tls=True, ca=self.ca, source=CLIENT)
+        self.addCleanup(held.close)
+        held.send(get("/"))
+        self.assertEqual(recv_response(held)[0], 200)
+        # The same client again: refused (HAProxy passes the close on).
+        again = Conn(port, tls=False, source=CLIENT)
+        self.addCleanup(again.close)
+        self.assertTrue(again.closed_within(10))
+        # Others behind the same balancer are served, one after another.
+        for i in range(3):
+            other = Conn(port, tls=True, ca=self.ca, source=f"127.0.0.{20 + i}")
+            other.send(get("/"))
+            self.assertEqual(recv_response(other)[0], 200)
+            other.close()
+        self.assertEqual(value(scrape(self.daemon.metrics_address),
+                               "tlsedge_client_limited_total", limit="connections"), 1)
 
 
 class ProxyV2Origin:

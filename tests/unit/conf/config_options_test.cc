@@ -316,7 +316,8 @@ TEST(ConfigOptions, ProxyProtocolListenersAndTrustedNetworks) {
   };
   EXPECT_TRUE(in(0, "10.200.1.2"));
   EXPECT_FALSE(in(0, "11.0.0.1"));
-  EXPECT_FALSE(in(0, "::ffff:10.0.0.1"));  // another family
+  EXPECT_TRUE(in(0, "::ffff:10.0.0.1"));  // IPv4 on a dual-stack socket
+  EXPECT_FALSE(in(1, "::ffff:10.0.0.1"));
   EXPECT_TRUE(in(1, "2001:db8:ffff::1"));
   EXPECT_FALSE(in(1, "2001:db9::1"));
   EXPECT_TRUE(in(2, "192.0.2.7"));

@@ -66,7 +66,8 @@ struct AdminResponse {
   int status = 200;
   std::string contentType = "application/json";
   std::string body;
-  std::string allow;  // 405: the methods the path takes
+  std::string allow;   // 405: the methods the path takes
+  int retryAfter = 0;  // seconds; 0: no Retry-After
 };
 
 class AdminApi {

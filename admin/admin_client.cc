@@ -4,7 +4,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <thread>
 
 #include "http/http_parser.h"
 #include "net/unix_socket.h"
@@ -14,18 +16,19 @@ namespace {
 
 class Collector : public http::HttpParser::Handler {
  public:
-  void onHead(http::MessageHead& head) override { reply.status = head.status; }
+  void onHead(http::MessageHead& head) override {
+    reply.status = head.status;
+    if (const std::string* retry = head.find("retry-after")) reply.retryAfter = *retry;
+  }
   void onBody(std::string_view data) override { reply.body.append(data); }
   void onMessageComplete() override { complete = true; }
   AdminReply reply;
   bool complete = false;
 };
 
-}  // namespace
-
-Result<AdminReply> adminRequest(const std::string& socketPath, const std::string& method,
-                                const std::string& target, const std::string& body,
-                                const std::string& accept, int timeoutSeconds) {
+Result<AdminReply> requestOnce(const std::string& socketPath, const std::string& method,
+                               const std::string& target, const std::string& body,
+                               const std::string& accept, int timeoutSeconds) {
   auto failed = [&](const std::string& what) {
     return makeError("admin socket " + socketPath + ": " + what);
   };
@@ -68,6 +71,25 @@ Result<AdminReply> adminRequest(const std::string& socketPath, const std::string
     if (parser.failed()) return failed("bad response: " + parser.errorReason());
   }
   return collector.reply;
+}
+
+}  // namespace
+
+Result<AdminReply> adminRequest(const std::string& socketPath, const std::string& method,
+                                const std::string& target, const std::string& body,
+                                const std::string& accept, int timeoutSeconds) {
+  using Clock = std::chrono::steady_clock;
+  constexpr auto kPause = std::chrono::milliseconds(250);
+  const auto deadline = Clock::now() + std::chrono::seconds(timeoutSeconds);
+  for (;;) {
+    auto reply = requestOnce(socketPath, method, target, body, accept, timeoutSeconds);
+    // The server was busy (all its places taken): it said when to come back.
+    if (!reply.ok() || reply->status != 503 || reply->retryAfter.empty() ||
+        Clock::now() + kPause >= deadline) {
+      return reply;
+    }
+    std::this_thread::sleep_for(kPause);
+  }
 }
 
 }  // namespace tlsedge::admin

@@ -29,6 +29,7 @@ std::string responseHead(const AdminResponse& r, bool keepAlive) {
                     "\r\nContent-Type: " + r.contentType +
                     "\r\nContent-Length: " + std::to_string(r.body.size()) + "\r\n";
   if (!r.allow.empty()) out += "Allow: " + r.allow + "\r\n";
+  if (r.retryAfter != 0) out += "Retry-After: " + std::to_string(r.retryAfter) + "\r\n";
   out += keepAlive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
   return out;
 }
@@ -38,6 +39,8 @@ std::string responseHead(const AdminResponse& r, bool keepAlive) {
 // hold the control loop for its whole copy (~150 ms measured at 100k
 // certificates); in slices, other events run between them.
 constexpr size_t kWriteSlice = 256 * 1024;
+// A lingering client that sends more than this is closed at once.
+constexpr size_t kMaxDiscard = 1 << 20;
 
 }  // namespace
 
@@ -64,12 +67,23 @@ class AdminServer::Client : public http::HttpParser::Handler {
     uv_read_start(stream(), &Client::onAlloc, &Client::onRead);
   }
 
+  // Over kMaxClients: 503 with Retry-After, then close (lingering).
+  void refuseBusy() {
+    AdminResponse answer = adminError(
+        503, "busy: " + std::to_string(kMaxClients) + " clients are connected; try again shortly");
+    answer.retryAfter = 1;
+    finishWith(std::move(answer));
+  }
+
+  bool busy = false;  // counted in the server's busy_, not served_
+
   // Idempotent; the object lives until both close callbacks ran.
   void close() {
     if (closing_) return;
     closing_ = true;
     token_.reset();  // replies still due are dropped
     server_->clients_.erase(this);
+    --(busy ? server_->busy_ : server_->served_);
     uv_close(&handle_.handle, &Client::onClosed);
     uv_close(reinterpret_cast<uv_handle_t*>(&timer_), &Client::onClosed);
   }
@@ -78,7 +92,7 @@ class AdminServer::Client : public http::HttpParser::Handler {
     head_ = std::move(head);
     body_.clear();
     if (head_.contentLength && *head_.contentLength > kMaxBodyBytes) {
-      finishWith(413, "request body over " + std::to_string(kMaxBodyBytes) + " bytes");
+      finishWith(adminError(413, "request body over " + std::to_string(kMaxBodyBytes) + " bytes"));
       return;
     }
     const std::string* expect = head_.find("Expect");
@@ -90,7 +104,7 @@ class AdminServer::Client : public http::HttpParser::Handler {
   void onBody(std::string_view data) override {
     if (done_) return;
     if (body_.size() + data.size() > kMaxBodyBytes) {
-      finishWith(413, "request body over " + std::to_string(kMaxBodyBytes) + " bytes");
+      finishWith(adminError(413, "request body over " + std::to_string(kMaxBodyBytes) + " bytes"));
       return;
     }
     body_.append(data);
@@ -108,6 +122,7 @@ class AdminServer::Client : public http::HttpParser::Handler {
     // One request at a time: the rest is parsed once this one is answered.
     awaiting_ = true;
     parser_.pause();
+    armTimer();  // the request is whole: the idle countdown again
     const bool keepAlive = head_.keepAlive;
     std::weak_ptr<Client*> token = token_;
     server_->handler_(request, [token, keepAlive](AdminResponse response) {
@@ -126,11 +141,11 @@ class AdminServer::Client : public http::HttpParser::Handler {
   };
 
   // Answers with an error and closes once it is written; reads nothing more.
-  void finishWith(int status, const std::string& message) {
+  void finishWith(AdminResponse error) {
     done_ = true;
     parser_.pause();
-    AdminResponse error = adminError(status, message);
-    send(responseHead(error, false), std::move(error.body));
+    std::string head = responseHead(error, false);  // before the body is moved from
+    send(std::move(head), std::move(error.body));
   }
 
   void reply(AdminResponse response, bool keepAlive) {
@@ -152,10 +167,45 @@ class AdminServer::Client : public http::HttpParser::Handler {
     uv_read_start(stream(), &Client::onAlloc, &Client::onRead);
   }
 
+  void startTimer(std::chrono::milliseconds after, uv_timer_cb onTimer) {
+    uv_timer_start(&timer_, onTimer, static_cast<uint64_t>(after.count()), 0);
+  }
+  static void closeOnTimer(uv_timer_t* t) noexcept { static_cast<Client*>(t->data)->close(); }
+  // Between requests (and while one is answered): kIdleTimeout.
   void armTimer() {
-    uv_timer_start(
-        &timer_, [](uv_timer_t* t) noexcept { static_cast<Client*>(t->data)->close(); },
-        static_cast<uint64_t>(kIdleTimeout.count()), 0);
+    requestTimed_ = false;
+    startTimer(kIdleTimeout, &Client::closeOnTimer);
+  }
+  // From a request's first byte: kRequestTimeout for all of it, not
+  // restarted by its reads.
+  void armRequestDeadline() {
+    requestTimed_ = true;
+    startTimer(kRequestTimeout, [](uv_timer_t* t) noexcept {
+      auto* self = static_cast<Client*>(t->data);
+      if (self->done_ || self->closing_) {
+        self->close();
+        return;
+      }
+      self->finishWith(adminError(408, "request not complete within " +
+                                           std::to_string(kRequestTimeout.count() / 1000) +
+                                           " s of its first byte"));
+    });
+  }
+  // Done: the answer is written. Shut down our side, then read and drop what
+  // the client still sends until its EOF (or kLingerTimeout, kMaxDiscard).
+  void linger() {
+    if (lingering_ || closing_) return;
+    if (eof_) {
+      close();
+      return;
+    }
+    lingering_ = true;
+    startTimer(kLingerTimeout, &Client::closeOnTimer);
+    if (uv_shutdown(&shutdown_, stream(), [](uv_shutdown_t*, int) noexcept {}) != 0) {
+      close();
+      return;
+    }
+    uv_read_start(stream(), &Client::onAlloc, &Client::onRead);
   }
 
   void send(std::string head, std::string body) {
@@ -206,10 +256,10 @@ class AdminServer::Client : public http::HttpParser::Handler {
       self->close();
       return;
     }
-    self->armTimer();
+    if (!self->requestTimed_) self->armTimer();
     if (self->pendingWrites_ > 0 || self->awaiting_) return;
     if (self->done_) {
-      self->close();
+      self->linger();
     } else {
       self->resumeParsing();
     }
@@ -223,13 +273,19 @@ class AdminServer::Client : public http::HttpParser::Handler {
   static void onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) noexcept {
     auto* self = static_cast<Client*>(stream->data);
     if (nread == 0) return;
+    if (self->lingering_) {
+      self->discarded_ += nread > 0 ? static_cast<size_t>(nread) : 0;
+      if (nread < 0 || self->discarded_ > kMaxDiscard) self->close();
+      return;
+    }
     if (nread < 0) {  // EOF or error: finish writing what is due, then close
       self->done_ = true;
+      self->eof_ = true;
       uv_read_stop(stream);
       if (self->pendingWrites_ == 0 && !self->awaiting_) self->close();
       return;
     }
-    self->armTimer();
+    if (!self->requestTimed_) self->armTimer();
     self->feed(buf->base, static_cast<size_t>(nread));
   }
 
@@ -239,10 +295,13 @@ class AdminServer::Client : public http::HttpParser::Handler {
     if (parser_.failed() && !done_) {
       const bool tooLarge = parser_.error() == http::HttpParser::Error::kHeadTooLarge ||
                             parser_.error() == http::HttpParser::Error::kTooManyHeaders;
-      finishWith(tooLarge ? 431 : 400,
-                 tooLarge ? "request head too large" : "bad request: " + parser_.errorReason());
+      finishWith(adminError(tooLarge ? 431 : 400, tooLarge
+                                                      ? "request head too large"
+                                                      : "bad request: " + parser_.errorReason()));
     }
     if (closing_) return;
+    // A request begun and not yet whole: its deadline runs from now.
+    if (!done_ && !awaiting_ && !parser_.idle() && !requestTimed_) armRequestDeadline();
     if (!done_ && parser_.paused() && used < size) rest_.append(data + used, size - used);
     // One response in flight at a time: read again once it is written.
     if (pendingWrites_ > 0 || awaiting_ || done_) uv_read_stop(stream());
@@ -262,6 +321,7 @@ class AdminServer::Client : public http::HttpParser::Handler {
   } handle_;
   std::shared_ptr<Client*> token_ = std::make_shared<Client*>(this);  // null once closing
   uv_timer_t timer_;
+  uv_shutdown_t shutdown_;
   http::HttpParser parser_;
   http::MessageHead head_;
   std::string body_;
@@ -269,6 +329,10 @@ class AdminServer::Client : public http::HttpParser::Handler {
   char readBuffer_[16384];
   int pendingWrites_ = 0;
   int closedHandles_ = 0;
+  size_t discarded_ = 0;       // read while lingering
+  bool requestTimed_ = false;  // the timer is a request's deadline
+  bool lingering_ = false;
+  bool eof_ = false;
   bool done_ = false;      // no more requests: close once the writes are done
   bool awaiting_ = false;  // a request is with the handler, not yet answered
   bool closing_ = false;
@@ -412,17 +476,35 @@ void AdminServer::onConnection(uv_stream_t* listener, int status) noexcept {
   auto* self = static_cast<AdminServer*>(listener->data);
   if (status < 0 || self->closed_) return;
   auto* client = new Client(self, listener->loop);
-  if (uv_accept(listener, client->stream()) != 0 || self->clients_.size() >= kMaxClients) {
-    if (self->clients_.size() >= kMaxClients) {
-      log::warning(self->path_ + ": " + std::to_string(kMaxClients) +
-                   " clients already connected; closing a new one");
-    }
-    self->clients_.insert(client);
+  const bool accepted = uv_accept(listener, client->stream()) == 0;
+  client->busy = self->served_ >= kMaxClients;
+  self->clients_.insert(client);
+  ++(client->busy ? self->busy_ : self->served_);
+  if (!accepted) {
     client->close();
     return;
   }
-  self->clients_.insert(client);
-  client->startReading();
+  if (!client->busy) {
+    client->startReading();
+    return;
+  }
+  self->noteRefusal(uv_now(listener->loop));
+  if (self->busy_ > kMaxClients) {
+    client->close();
+  } else {
+    client->refuseBusy();
+  }
+}
+
+void AdminServer::noteRefusal(uint64_t nowMs) {
+  ++refusedUnlogged_;
+  if (refusalLogged_ && nowMs - lastRefusalLogMs_ < uint64_t(kRefusalLogInterval.count())) return;
+  log::warning(path_ + ": " + std::to_string(kMaxClients) + " clients already connected; " +
+               std::to_string(refusedUnlogged_) +
+               " new connection(s) refused since the last such message (503, or closed)");
+  refusedUnlogged_ = 0;
+  lastRefusalLogMs_ = nowMs;
+  refusalLogged_ = true;
 }
 
 void AdminServer::close(bool removeFile) {

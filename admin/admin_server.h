@@ -21,15 +21,23 @@
 // activation, or the old process of an upgrade); an upgrade's old process
 // closes with removeFile false, as its successor serves on the same socket.
 //
-// Clients: up to kMaxClients at once (more are closed at accept). Requests
-// are parsed with http::HttpParser: head at most kMaxHeadBytes (431 beyond),
-// body at most kMaxBodyBytes (413 beyond, then the connection closes);
-// `Expect: 100-continue` is answered. Keep-alive and pipelining are served
-// in order, one at a time: a request is answered (possibly later, see
-// Handler) before the next is parsed. A connection silent for kIdleTimeout is closed. Responses are
+// Clients: up to kMaxClients at once. Beyond, up to kMaxClients more are
+// answered `503` with `Retry-After: 1` at once (and closed), any further
+// ones closed; refusals are logged at most once per kRefusalLogInterval,
+// with their count. Requests are parsed with http::HttpParser: head at most
+// kMaxHeadBytes (431 beyond), body at most kMaxBodyBytes (413 beyond, then
+// the connection closes); `Expect: 100-continue` is answered. A whole
+// request must arrive within kRequestTimeout of its first byte (408 and
+// close; a client trickling bytes cannot hold a place), and a connection
+// silent for kIdleTimeout between requests is closed. Keep-alive and
+// pipelining are served in order, one at a time: a request is answered
+// (possibly later, see Handler) before the next is parsed. Responses are
 // written asynchronously (uv_write); while one is being written the
 // connection does not read, so a client that does not read its responses
-// holds at most one, and the control loop never waits on a client.
+// holds at most one, and the control loop never waits on a client. After
+// a closing answer the connection is shut down for writing and what the
+// client still sends is read and dropped (up to kLingerTimeout), so that it
+// reads the answer rather than a reset.
 //
 // Thread: control loop. Lifetime: close() before the loop ends.
 #pragma once
@@ -55,6 +63,9 @@ class AdminServer {
   static constexpr size_t kMaxHeaders = 64;
   static constexpr size_t kMaxBodyBytes = 1024 * 1024;
   static constexpr std::chrono::milliseconds kIdleTimeout{30000};
+  static constexpr std::chrono::milliseconds kRequestTimeout{10000};
+  static constexpr std::chrono::milliseconds kLingerTimeout{2000};
+  static constexpr std::chrono::milliseconds kRefusalLogInterval{10000};
 
   // Answers one request by calling `reply` exactly once, now or later on
   // the control loop (a reply for a client gone meanwhile is dropped).
@@ -92,6 +103,9 @@ class AdminServer {
       : path_(std::move(path)), fd_(fd), inode_(inode) {}
   uv_stream_t* listenerStream();
   static void onConnection(uv_stream_t* server, int status) noexcept;
+  // One connection refused for being over kMaxClients: logged now, or
+  // counted into the next message (at most one per kRefusalLogInterval).
+  void noteRefusal(uint64_t nowMs);
   void unlinkIfOurs();
 
   std::string path_;
@@ -101,7 +115,12 @@ class AdminServer {
   uint16_t port_ = 0;
   uv_handle_t* listener_ = nullptr;  // a uv_pipe_t or a uv_tcp_t
   Handler handler_;
-  std::set<Client*> clients_;
+  std::set<Client*> clients_;  // all, served and busy
+  size_t served_ = 0;          // clients_ under kMaxClients
+  size_t busy_ = 0;            // clients_ being answered 503
+  uint64_t refusedUnlogged_ = 0;
+  uint64_t lastRefusalLogMs_ = 0;
+  bool refusalLogged_ = false;
   bool closed_ = false;
 };
 

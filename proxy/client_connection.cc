@@ -107,8 +107,13 @@ ClientConnection::ClientConnection(Worker& worker, bool tls)
 }
 
 ClientConnection::~ClientConnection() {
+  // The HTTP/2 streams' exchanges go first, so that what they pooled is
+  // among what closeOwned() finds.
+  http2_.reset();
+  tunnel_.reset();
   releaseCertificates();
   releaseClient();
+  worker_.upstreams().closeOwned(id_);
 }
 
 void ClientConnection::endHandshake() {
@@ -562,6 +567,7 @@ void ClientConnection::onTunnelClosed() { handedOffClosed(); }
 void ClientConnection::onHttp2Closed() { handedOffClosed(); }
 
 void ClientConnection::handedOffClosed() {
+  releaseClient();
   worker_.connectionClosed(this);
   timer_.close();  // onTimerClosed() deletes this
 }

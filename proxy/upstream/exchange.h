@@ -110,6 +110,9 @@ class UpstreamConnection final : public net::Stream::Handler,
   bool idle_ = false;
   UpstreamConnection* idlePrev_ = nullptr;
   UpstreamConnection* idleNext_ = nullptr;
+  // While idle and private: the links of its owner's list (UpstreamPool::closeOwned).
+  UpstreamConnection* ownerPrev_ = nullptr;
+  UpstreamConnection* ownerNext_ = nullptr;
   uint64_t idleDeadline_ = 0;
 };
 

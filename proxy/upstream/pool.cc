@@ -100,6 +100,13 @@ void UpstreamPool::putIdle(UpstreamConnection* c, const conf::Upstream& upstream
   }
   list.newest = c;
   ++list.size;
+  if (c->owner_ != 0) {
+    UpstreamConnection*& head = ownedIdle_[c->owner_];
+    c->ownerPrev_ = nullptr;
+    c->ownerNext_ = head;
+    if (head != nullptr) head->ownerPrev_ = c;
+    head = c;
+  }
   c->stream_->startReading();  // to notice the origin closing it
 
   if (idleTimer_ == nullptr) {
@@ -158,6 +165,25 @@ void UpstreamPool::unlink(UpstreamConnection* c) {
   c->idlePrev_ = c->idleNext_ = nullptr;
   c->idle_ = false;
   --list.size;
+  if (c->owner_ != 0) {
+    if (c->ownerPrev_ != nullptr) {
+      c->ownerPrev_->ownerNext_ = c->ownerNext_;
+    } else if (c->ownerNext_ != nullptr) {
+      ownedIdle_[c->owner_] = c->ownerNext_;
+    } else {
+      ownedIdle_.erase(c->owner_);
+    }
+    if (c->ownerNext_ != nullptr) c->ownerNext_->ownerPrev_ = c->ownerPrev_;
+    c->ownerPrev_ = c->ownerNext_ = nullptr;
+  }
+}
+
+void UpstreamPool::closeOwned(uint64_t owner) {
+  for (auto it = ownedIdle_.find(owner); it != ownedIdle_.end(); it = ownedIdle_.find(owner)) {
+    UpstreamConnection* c = it->second;
+    unlink(c);
+    c->stream_->close();
+  }
 }
 
 void UpstreamPool::forget(UpstreamConnection* connection) { unlink(connection); }

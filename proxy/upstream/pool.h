@@ -94,6 +94,10 @@ class UpstreamPool {
   void forget(UpstreamConnection* connection);
   // Draining: closes every idle connection and pools no more.
   void closeIdle();
+  // The client connection `owner` closed: its idle private connections
+  // (send_proxy_protocol) can serve nobody else, so they close now rather
+  // than at idle_timeout.
+  void closeOwned(uint64_t owner);
 
  private:
   static void onIdleTimer(uv_timer_t* timer) noexcept;
@@ -105,6 +109,8 @@ class UpstreamPool {
   UpstreamPoolStats& stats_;
   std::unordered_map<std::string, std::unique_ptr<UpstreamState>> states_;
   uv_timer_t* idleTimer_ = nullptr;  // one for the whole pool, due at the earliest expiry
+  // Idle private connections by owner: the newest of each owner's list.
+  std::unordered_map<uint64_t, UpstreamConnection*> ownedIdle_;
   bool draining_ = false;
 };
 

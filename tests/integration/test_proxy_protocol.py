@@ -184,6 +184,19 @@ class ClientLimitsBehindTheBalancerTest(unittest.TestCase):
                                "tlsedge_client_limited_total", limit="connections"), 1)
 
 
+def outbound_connections(port):
+    """Established TCP connections on this machine to 127.0.0.1:`port`
+    (their connecting side), from /proc/net/tcp."""
+    count = 0
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            remote, state = fields[2], fields[3]
+            if state == "01" and remote == f"0100007F:{port:04X}":
+                count += 1
+    return count
+
+
 class ProxyV2Origin:
     """An origin on 127.0.0.1:<port 0> that reads a PROXY v2 header, then one
     HTTP/1.1 request head, and answers 200 with what the header said as JSON
@@ -296,6 +309,16 @@ class SendProxyProtocolTest(unittest.TestCase):
             self.assertEqual(header_values(seen[path], "X-PP-Authority"), ["shop.test"], path)
         self.assertEqual(self.connections("opened") - opened, 2)
         self.assertEqual(self.connections("reused") - reused, 1)
+
+    def test_a_clients_origin_connections_close_with_it(self):
+        # Private connections serve nobody else: when the client leaves they
+        # close at once, not at the upstream's idle_timeout (60 s here).
+        self.curl(CLIENT, ["/c1"], "--http1.1")
+        self.curl(CLIENT, ["/c2"], "--http2")
+        deadline = time.monotonic() + 10
+        while outbound_connections(self.haproxy.ports[0]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(outbound_connections(self.haproxy.ports[0]), 0)
 
     def test_the_ssl_tlvs_say_how_the_client_connected(self):
         for protocol, alpn in (("--http2", "h2"), ("--http1.1", "http/1.1")):

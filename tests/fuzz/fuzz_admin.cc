@@ -68,7 +68,11 @@ void checkResponse(const tlsedge::admin::AdminRequest& request,
     if (start == std::string_view::npos) break;
     rest.remove_prefix(start);
     const size_t length = std::min(rest.find_first_not_of(kBase64), rest.size());
-    if (length >= 24) FUZZ_CHECK(r.body.find(rest.substr(0, length)) == std::string::npos);
+    const std::string_view run = rest.substr(0, length);
+    // (A 404 names the target, which may hold anything the client chose.)
+    if (length >= 24 && request.target.find(run) == std::string::npos) {
+      FUZZ_CHECK(r.body.find(run) == std::string::npos);
+    }
     rest.remove_prefix(length);
   }
 }

@@ -237,7 +237,7 @@ void Client::clearChallenges(Order& o) {
   for (const auto& [name, value] : o.dnsRecords) {
     // Runs to its end even if this Client is gone; only its failure is logged.
     runCommand(loop_, {options_.dnsHook, "clear", name, value}, options_.hookTimeout,
-               [name](Status s) {
+               [name = name](Status s) {
                  if (!s.ok())
                    log::warning("acme: dns_hook clear " + name + ": " + s.error().message);
                });

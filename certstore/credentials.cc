@@ -214,6 +214,15 @@ Result<CredentialsPtr> parseCredentials(const std::string& name, const std::stri
   out->keyType = key->type;
   out->key = std::move(key->key);
   for (ChainCert& cert : *certs) out->chain.push_back(std::move(cert.der));
+  // The TLS stack parses the leaf again, more strictly than
+  // X509_parse_from_buffer: what it cannot parse would fail every handshake.
+  ERR_clear_error();
+  static SSL_CTX* const trial = SSL_CTX_new(TLS_method());
+  bssl::UniquePtr<SSL> ssl(trial != nullptr ? SSL_new(trial) : nullptr);
+  if (!ssl || !installCredentials(ssl.get(), *out)) {
+    return makeError(chainSource + ": the leaf certificate cannot be served (" +
+                     net::drainSslErrors() + ")");
+  }
   ERR_clear_error();
   return CredentialsPtr(std::move(out));
 }

@@ -4,6 +4,31 @@
 #include <utility>
 
 namespace tlsedge::conf {
+namespace {
+
+// Control characters of a key or a quoted value as escapes, so that each
+// problem stays one line ("\n", "\r", "\t", else "\xNN").
+void appendEscaped(std::string& out, std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte >= 0x20 && byte != 0x7F) {
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else {
+      out += "\\x";
+      out += kHex[byte >> 4];
+      out += kHex[byte & 0xF];
+    }
+  }
+}
+
+}  // namespace
 
 Diagnostics::Diagnostics(std::string sourceName) : sourceName_(std::move(sourceName)) {}
 
@@ -12,10 +37,10 @@ void Diagnostics::report(Position pos, std::string_view key, std::string_view me
       sourceName_ + ":" + std::to_string(pos.line) + ":" + std::to_string(pos.column);
   line += ": ";
   if (!key.empty()) {
-    line += key;
+    appendEscaped(line, key);
     line += ": ";
   }
-  line += message;
+  appendEscaped(line, message);
   problems_.push_back(Problem{pos, std::move(line)});
 }
 

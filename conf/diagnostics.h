@@ -28,7 +28,8 @@ class Diagnostics {
   bool empty() const { return problems_.empty(); }
   size_t count() const { return problems_.size(); }
 
-  // Every problem, ordered by position (then by report order), one per line,
+  // Every problem, ordered by position (then by report order), one per line
+  // (control characters in keys and messages escaped: "\n", "\x01"),
   // without a trailing newline.
   std::string text() const;
 

@@ -44,6 +44,8 @@ uint32_t crc32c(std::string_view data) {
 }
 
 bool setAddress(sockaddr_storage* out, int family, std::string_view ip, uint16_t port) {
+  // inet_pton would stop at a NUL byte and take what came before it.
+  if (ip.find('\0') != std::string_view::npos) return false;
   std::string text(ip);
   if (family == AF_INET) {
     auto* a = reinterpret_cast<sockaddr_in*>(out);

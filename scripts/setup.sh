@@ -17,6 +17,7 @@ packages=(
   nghttp2-client python3-h2  # HTTP/2 clients: h2load, nghttp; hostile peers (test_http2*.py)
   etcd-server etcd-client  # fleet mode's store (tests/integration/etcd.py starts its own members)
   haproxy  # a real L4 balancer sending PROXY headers (tests/integration/test_proxy_protocol.py)
+  clang-14 libfuzzer-14-dev  # the fuzz build (scripts/build.sh fuzz, tests/fuzz)
 )
 # `scripts/setup.sh --bench`: also the servers bench/loadcmp.py compares
 # against and the ACME client bench/acme_first_cert.py times tlsedge beside

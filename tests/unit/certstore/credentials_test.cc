@@ -417,5 +417,32 @@ TEST(Covers, ExactAndOneLabelWildcard) {
   EXPECT_FALSE(c.covers(""));
 }
 
+// Found by tests/fuzz (fuzz_credentials): a leaf whose subjectAltName holds
+// trailing bytes parses as X.509 here but not in the TLS stack
+// (CANNOT_PARSE_LEAF_CERT): it was accepted, then failed every handshake.
+TEST(Credentials, LeafTheTlsStackCannotParseIsRefused) {
+  const std::string chain =
+      "-----BEGIN CERTIFICATE-----\n"
+      "MIIBzzCCAXWgAwIBAgIBATAKBggqhkjOPQQDAjA6MSIwIAYDVQQKDBl0bHNlZGdl\n"
+      "IGludGVncmF0aW9uIHRlc3RzMRQwEgYDVQQDDAtvd24uZXhhbXBsZTAeFw0yNjEy\n"
+      "MDcxNDUzNTFaFw0yNjEyMTAxNDUzNTFaMDoxIjAgBgNVBAoMGXRsc2VkZ2UgaW50\n"
+      "ZWdyYXRpb24gdGVzdHMxFDASBgNVBAMMC293bi5leGFtcGxlMFkwEwYHKoZIzj0C\n"
+      "AQYIKoZIzj0DAQcDQgAE/r73z+IIsIJY5dT52zEZIfZmFHz1dDdcOG999UyFO3bn\n"
+      "mMFMnS0q+Hswr/caPw3k5tMdwq19kTt5S8EauBHXPaNsMGowDAYDVR0TAQH/BAIw\n"
+      "ADAOBgNVHQ8BAf8EBAMCB5AwEwYDVR0lBAwwCgYIKwYBBQUHAwEwFgYDVR0RBA8w\n"
+      "DYIHb3duLmV4YW0wbGUwHQYDVR0OBBYEFPFjNkwQBY2A2jI+9YwXwowPGZzbMAoG\n"
+      "CCqGSM49BAMCA0gAMEUCIEg64ImSzbgOScHkhfOrHNSPIDyuADz83r67VUeo8D+5\n"
+      "AiEA5Iq+YQ7QHUmz5Oa+0ASMxlPRki+/K9RVKCAHYZZkJgs=\n"
+      "-----END CERTIFICATE-----\n";
+  const std::string key =
+      "-----BEGIN PRIVATE KEY-----\n"
+      "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQggWZA9bgMczgTAi/b\n"
+      "7fUzWfIlVLiKVkTSlvn+JbXpUFShRANCAAT+vvfP4giwgljl1PnbMRkh9mYUfPV0\n"
+      "N1w4b331TIU7dueYwUydLSr4ezCv9xo/DeTm0x3CrX2RO3lLwRq4Edc9\n"
+      "-----END PRIVATE KEY-----\n";
+  const auto r = parse(chain, key, 1796655231);
+  EXPECT_THAT(errorOf(r), HasSubstr("chain: the leaf certificate cannot be served"));
+}
+
 }  // namespace
 }  // namespace tlsedge::certstore

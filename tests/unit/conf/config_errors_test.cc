@@ -29,6 +29,13 @@ TEST(ConfigShape, TabIndentationIsASyntaxError) {
   expectProblem("workers: 2\n\tsites: []\n", "2:1", "YAML syntax error");
 }
 
+// Found by tests/fuzz (fuzz_config): a quoted value holding a line break
+// split its problem over two lines.
+TEST(ConfigShape, ControlCharactersInAProblemAreEscaped) {
+  expectProblem("\\[\n\n[\"", "1:1", "expected a map, got `\\[\\n[\"`");
+  expectProblem("\"a\\r\\tb\\u0001\"\n", "1:1", "expected a map, got `a\\r\\tb\\x01`");
+}
+
 TEST(ConfigShape, SecondDocumentIsRefused) {
   expectProblem(valid("---\nworkers: 2\n"), "8:1", "a second YAML document");
 }

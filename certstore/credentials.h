@@ -53,7 +53,8 @@ using CredentialsPtr = std::shared_ptr<const Credentials>;
 // RSA verification per link: most of a load's CPU time). Everything else
 // is still checked: PEM and X.509 syntax, key type and size, the key's own
 // consistency (BoringSSL recomputes its public point), the key matching the
-// leaf, chain order, dates.
+// leaf, chain order, dates. (kFull also installs the credentials once on a
+// throw-away SSL: the TLS stack parses the leaf more strictly.)
 enum class Verify { kFull, kStored };
 
 // Parses and validates a PEM chain and a PEM private key. Accepts the chain in

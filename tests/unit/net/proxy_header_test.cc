@@ -106,7 +106,7 @@ TEST(ProxyHeader, V1MalformedLinesAreRefusedWithTheReason) {
 // Found by tests/fuzz (fuzz_proxy_header): NUL bytes inside an address
 // field were cut off by inet_pton, so the line was taken as 192.0.2.7.
 TEST(ProxyHeader, V1AddressWithNulBytesIsRefused) {
-  for (const std::string line :
+  for (const std::string& line :
        {std::string("PROXY TCP4 192.0.2.7\0\0 198.51.100.1 40000 443\r\n", 47),
         std::string("PROXY TCP6 2001:db8::7 2001:db8::1\0 1 65535\r\n", 45)}) {
     const ProxyParse p = parseProxyHeader(line);

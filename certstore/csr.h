@@ -1,8 +1,8 @@
 // Certificate signing requests with a fresh key: every name in
 // subjectAltName (critical) and an empty subject, so that names longer than
 // 64 characters (the CN limit) work. Used by the ACME client's finalize
-// (RFC 8555 section 7.4); in certstore so that the store can make requests
-// too.
+// (RFC 8555 section 7.4) and by `tlsedge cert request` (CertificateStore::
+// request) for CAs the operator deals with by hand.
 //
 // Thread: any (pure function; RSA generation takes tens of milliseconds for
 // 2048 bits, one to several seconds for 4096).

@@ -314,10 +314,12 @@ AdminResponse AdminApi::requestCsr(const certstore::CertificateStore& store,
                                    const std::string& body, bool text, time_t now) {
   const auto json = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
   const char* kShape =
-      "request body: {\"hosts\": [HOST, ...], \"key_type\": TYPE} expected (key_type optional)";
+      "request body: {\"hosts\": [HOST, ...], \"key_type\": TYPE, \"subject\": \"/K=V/...\"} "
+      "expected (key_type and subject optional)";
   if (!json.is_object()) return adminError(400, kShape);
   std::vector<std::string> hosts;
   std::string keyType = "ecdsa-p256";
+  std::string subject;
   for (const auto& [field, value] : json.items()) {
     if (field == "hosts" && value.is_array()) {
       for (const auto& host : value) {
@@ -326,11 +328,13 @@ AdminResponse AdminApi::requestCsr(const certstore::CertificateStore& store,
       }
     } else if (field == "key_type" && value.is_string()) {
       keyType = value.get<std::string>();
+    } else if (field == "subject" && value.is_string()) {
+      subject = value.get<std::string>();
     } else {
       return adminError(400, kShape);
     }
   }
-  auto requested = certstore::requestCertificate(store, config, name, hosts, keyType, now);
+  auto requested = certstore::requestCertificate(store, config, name, hosts, keyType, now, subject);
   if (!requested.ok()) {
     log::warning("admin: certificate request " + name + " refused: " + requested.error().message);
     return adminError(requested.error());

@@ -8,7 +8,8 @@
 //          "chain_source"/"key_source": what to call the inputs in messages};
 //          without "key": completes the pending request NAME
 //   POST   /v1/certificates/NAME   a pending request (`cert request`): body
-//          {"hosts": [...], "key_type": TYPE}; 201 with the CSR
+//          {"hosts": [...], "key_type": TYPE, "subject": "/K=V/..."}; 201
+//          with the CSR
 //   DELETE /v1/certificates/NAME   remove (refused while a site uses it), or
 //                                  the pending request NAME
 //   GET    /v1/which?host=H        the certificate a handshake for H gets now,

@@ -1,6 +1,7 @@
 // Certificate signing requests with a fresh key: every name in
-// subjectAltName (critical) and an empty subject, so that names longer than
-// 64 characters (the CN limit) work. Used by the ACME client's finalize
+// subjectAltName and, unless one is given, an empty subject (the
+// subjectAltName then critical), so that names longer than 64 characters
+// (the CN limit) work. Used by the ACME client's finalize
 // (RFC 8555 section 7.4) and by `tlsedge cert request` (CertificateStore::
 // request) for CAs the operator deals with by hand.
 //
@@ -21,6 +22,10 @@ struct Csr {
   std::string keyPem;  // its new private key, PKCS#8 PEM (never logged)
 };
 
-Result<Csr> makeCsr(const std::vector<std::string>& names, NewKeyType keyType);
+// `subject`: "" (empty), or "/KEY=VALUE/..." as `openssl req -subj` takes
+// it (C, ST, L, O, OU, CN, ...; a CA selling OV/EV certificates may want
+// them), refused with a message naming the part that is wrong.
+Result<Csr> makeCsr(const std::vector<std::string>& names, NewKeyType keyType,
+                    const std::string& subject = {});
 
 }  // namespace tlsedge::certstore

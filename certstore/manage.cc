@@ -167,17 +167,19 @@ Result<AddOutcome> completeCertificatePem(const CertificateStore& store, const c
 Result<PendingRequest> requestCertificate(const CertificateStore& store, const conf::Config& config,
                                           const std::string& name,
                                           const std::vector<std::string>& hosts,
-                                          const std::string& keyType, time_t now) {
+                                          const std::string& keyType, time_t now,
+                                          const std::string& subject) {
   auto type = newKeyTypeFromName(keyType);
   if (!type.ok()) return type.error();
   if (Status free = checkNotConfigured(config, name); !free.ok()) return free.error();
-  return store.request(name, hosts, *type, now);
+  return store.request(name, hosts, *type, now, subject);
 }
 
 std::string toJson(const PendingRequest& request) {
   return jsonText(Json{{"name", request.name},
                        {"hosts", request.hosts},
                        {"key_type", request.keyType},
+                       {"subject", request.subject},
                        {"requested", utc::format(request.requested)},
                        {"csr", request.csrPem}});
 }

@@ -111,8 +111,10 @@ Result<AddOutcome> completeCertificatePem(const CertificateStore& store, const c
 Result<PendingRequest> requestCertificate(const CertificateStore& store, const conf::Config& config,
                                           const std::string& name,
                                           const std::vector<std::string>& hosts,
-                                          const std::string& keyType, time_t now);
-std::string toJson(const PendingRequest& request);  // name, hosts, key_type, requested, csr
+                                          const std::string& keyType, time_t now,
+                                          const std::string& subject = {});
+// name, hosts, key_type, subject, requested, csr
+std::string toJson(const PendingRequest& request);
 
 // list, show and rm with the users they report and refuse by: the overloads
 // without `users` take CertificateUsers::fromFiles.

@@ -317,7 +317,8 @@ Status CertificateStore::checkNotPending(const std::string& name) const {
 
 Result<PendingRequest> CertificateStore::request(const std::string& name,
                                                  const std::vector<std::string>& hosts,
-                                                 NewKeyType keyType, time_t now) const {
+                                                 NewKeyType keyType, time_t now,
+                                                 const std::string& subject) const {
   if (Status valid = checkStoreName(name); !valid.ok()) return valid.error();
   if (hosts.empty()) {
     return makeError("certificate request `" + name + "`: no hosts (give --hosts a,b)",
@@ -331,17 +332,22 @@ Result<PendingRequest> CertificateStore::request(const std::string& name,
                      ErrorKind::kConflict);
   }
   if (Status free = checkNotPending(name); !free.ok()) return free.error();
-  auto csr = makeCsr(hosts, keyType);
-  if (!csr.ok()) return makeError("certificate request `" + name + "`: " + csr.error().message);
+  auto csr = makeCsr(hosts, keyType, subject);
+  if (!csr.ok()) {
+    return makeError("certificate request `" + name + "`: " + csr.error().message,
+                     csr.error().kind);
+  }
   PendingRequest out;
   out.name = name;
   out.hosts = hosts;
   out.keyType = newKeyTypeName(keyType);
+  out.subject = subject;
   out.requested = now;
   out.csrPem = derToPem("CERTIFICATE REQUEST", reinterpret_cast<const uint8_t*>(csr->der.data()),
                         csr->der.size());
-  const nlohmann::ordered_json meta = {
+  nlohmann::ordered_json meta = {
       {"hosts", hosts}, {"key_type", out.keyType}, {"requested", utc::format(now)}};
+  if (!subject.empty()) meta["subject"] = subject;
   using Item = Storage::Item;
   const std::vector<Item> items = {{kKey, std::move(csr->keyPem), Storage::Secrecy::kSecret},
                                    {kCsr, out.csrPem, Storage::Secrecy::kPublic},
@@ -395,6 +401,10 @@ Result<PendingRequest> CertificateStore::pending(const std::string& name) const 
     out.hosts.push_back(host.get<std::string>());
   }
   out.keyType = keyType->get<std::string>();
+  if (const auto subject = meta.find("subject"); subject != meta.end()) {
+    if (!subject->is_string()) return bad();
+    out.subject = subject->get<std::string>();
+  }
   const std::optional<time_t> when = utc::parse(requested->get<std::string>());
   if (!when) return bad();
   out.requested = *when;

@@ -10,7 +10,8 @@
 //
 //   <state>/requests/<name>/privkey.pem   PKCS#8, mode 0600, never printed
 //   <state>/requests/<name>/request.pem   the CSR (PEM)
-//   <state>/requests/<name>/meta.json     {"hosts":[...],"key_type":...,"requested":"...Z"}
+//   <state>/requests/<name>/meta.json
+//   {"hosts":[...],"key_type":...,"requested":"...Z"[,"subject":...]}
 //
 // A name is a stored certificate or a pending request, never both (request()
 // and add() refuse a clash); complete() stores the certificate with the
@@ -80,6 +81,7 @@ struct PendingRequest {
   std::string name;
   std::vector<std::string> hosts;
   std::string keyType;  // newKeyTypeName: "ecdsa-p256", ...
+  std::string subject;  // as given ("/O=.../CN=..."), "" for none
   time_t requested = 0;
   std::string csrPem;  // "-----BEGIN CERTIFICATE REQUEST-----"
 };
@@ -158,7 +160,8 @@ class CertificateStore {
   // (e.g. a certificate for another key) leaves the request as it was.
   std::string requestsDirectory() const { return storage_->describe(kRequests); }
   Result<PendingRequest> request(const std::string& name, const std::vector<std::string>& hosts,
-                                 NewKeyType keyType, time_t now) const;
+                                 NewKeyType keyType, time_t now,
+                                 const std::string& subject = {}) const;
   Result<std::vector<std::string>> pendingNames() const;
   Result<bool> pendingContains(const std::string& name) const;
   Result<PendingRequest> pending(const std::string& name) const;

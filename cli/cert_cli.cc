@@ -40,6 +40,7 @@ struct CertArgs {
   std::string keyPath;             // add: "" completes the pending request NAME
   std::vector<std::string> hosts;  // request
   std::string keyType = "ecdsa-p256";
+  std::string subject;  // request: "" or "/O=.../CN=..."
   bool replace = false;
   bool json = false;
   bool offline = false;
@@ -86,7 +87,8 @@ int runOffline(const CertArgs& a, const conf::Config& config) {
     return print(a.json, admin::removedJson(arg), admin::removedText(arg));
   }
   if (a.action == "request") {
-    auto requested = certstore::requestCertificate(store, config, arg, a.hosts, a.keyType, now);
+    auto requested =
+        certstore::requestCertificate(store, config, arg, a.hosts, a.keyType, now, a.subject);
     if (!requested.ok()) return fail(requested.error().message);
     return print(a.json, certstore::toJson(*requested), admin::requestText(*requested));
   }
@@ -108,7 +110,8 @@ int runRemote(const CertArgs& a, const std::string& socket) {
   if (a.action == "which") target = "/v1/which?host=" + percentEncode(arg);
   if (a.action == "request") {
     method = "POST";
-    body = certstore::jsonText(nlohmann::ordered_json{{"hosts", a.hosts}, {"key_type", a.keyType}});
+    body = certstore::jsonText(nlohmann::ordered_json{
+        {"hosts", a.hosts}, {"key_type", a.keyType}, {"subject", a.subject}});
   }
   if (a.action == "add") {
     // The daemon may not be able to read our files: send their contents.
@@ -248,6 +251,12 @@ CLI::App* addCertCommand(CLI::App& app, std::function<int()>* command) {
       ->add_option("--key-type", args->keyType,
                    "ecdsa-p256 (default), ecdsa-p384, rsa2048,\nrsa3072 or rsa4096")
       ->type_name("TYPE");
+  request
+      ->add_option("--subject", args->subject,
+                   "the CSR's subject, as openssl req -subj takes it\n"
+                   "(/C=DE/O=Example GmbH/CN=shop.example); default:\n"
+                   "empty (the hosts are in subjectAltName)")
+      ->type_name("/KEY=VALUE/...");
   action("list", "", "stored certificates and pending requests: names, sites, expiry");
   action("show", "NAME", "one certificate's details (never the key)");
   action("rm", "NAME", "remove a certificate no site uses, or a pending\nrequest");

@@ -255,8 +255,13 @@ class CertCliTest(unittest.TestCase):
         res = cert("add", "ov-2026", "--cert", self.spare.cert, "--key", self.spare.key, ok=False)
         self.assertIn("is pending", res.stderr)
 
-        # rm of a pending request.
-        cert("request", "dropped", "--hosts", "dropped.test", "--key-type", "ecdsa-p384")
+        # rm of a pending request (this one with a subject, as OV/EV CAs want).
+        res = cert("request", "dropped", "--hosts", "dropped.test", "--key-type", "ecdsa-p384",
+                   "--subject", "/C=DE/O=Example GmbH/CN=dropped.test")
+        text = run(["openssl", "req", "-in", csr_file("dropped", res.stdout), "-noout",
+                    "-verify", "-subject"], timeout=30)
+        self.assertEqual(text.returncode, 0, text.stderr)
+        self.assertRegex(text.stdout, r"C\s*=\s*DE, O\s*=\s*Example GmbH, CN\s*=\s*dropped\.test")
         cert("rm", "dropped")
         self.assertFalse(os.path.exists(os.path.join(state, "requests", "dropped")))
 

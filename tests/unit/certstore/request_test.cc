@@ -202,6 +202,28 @@ TEST_F(RequestTest, RefusesANameAlreadyUsed) {
   EXPECT_EQ(pending->csrPem, first->csrPem);  // the first request is intact
 }
 
+TEST_F(RequestTest, PutsTheSubjectGivenInTheCsr) {
+  auto request = requestCertificate(store, config, "ev", {"shop.example"}, "ecdsa-p384", kNow,
+                                    "/C=DE/O=Example GmbH/CN=shop.example");
+  ASSERT_TRUE(request.ok()) << request.error().message;
+  bssl::UniquePtr<X509_REQ> req = parseCsr(request->csrPem);
+  ASSERT_NE(req, nullptr);
+  char text[256];
+  X509_NAME_oneline(X509_REQ_get_subject_name(req.get()), text, sizeof(text));
+  EXPECT_STREQ(text, "/C=DE/O=Example GmbH/CN=shop.example");
+  EXPECT_THAT(csrNames(req.get()), ElementsAre("shop.example"));
+  auto pending = store.pending("ev");
+  ASSERT_TRUE(pending.ok()) << pending.error().message;
+  EXPECT_EQ(pending->subject, "/C=DE/O=Example GmbH/CN=shop.example");
+
+  auto bad = requestCertificate(store, config, "bad", {"shop.example"}, "ecdsa-p256", kNow,
+                                "/O=Example/nonsense");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().kind, ErrorKind::kInvalid);
+  EXPECT_THAT(bad.error().message, HasSubstr("`nonsense` is not KEY=VALUE"));
+  EXPECT_FALSE(std::filesystem::exists(requestsDir() + "/bad"));
+}
+
 TEST_F(RequestTest, RefusesAnUnknownKeyTypeAndNoHosts) {
   auto type = requestCertificate(store, config, "shop", {"shop.example"}, "dsa", kNow);
   ASSERT_FALSE(type.ok());

@@ -214,19 +214,21 @@ void AdminApi::handle(const AdminRequest& request, Reply reply) {
                              now] { return requestCsr(store, *config, name, body, text, now); },
                             std::move(reply));
     }
-    // What an add validated, handed from the pool to the hot swap.
+    // What an add validated, handed from the pool to the hot swap; whether
+    // a DELETE removed only a pending request (nothing served changes).
     auto validated = std::make_shared<certstore::CredentialsPtr>();
-    Work work = [store, config, served, name = *name, text] {
-      return remove(store, *config, *served, name, text);
+    auto requestOnly = std::make_shared<bool>(false);
+    Work work = [store, config, served, name = *name, text, requestOnly] {
+      return remove(store, *config, *served, name, text, *requestOnly);
     };
     if (method == "PUT") {
       work = [store, config, name = *name, body = request.body, text, now, validated] {
         return put(store, *config, name, body, text, now, *validated);
       };
     }
-    return hooks_.offload(std::move(work), [this, name = *name, validated,
+    return hooks_.offload(std::move(work), [this, name = *name, validated, requestOnly,
                                             reply = std::move(reply)](AdminResponse r) {
-      if (r.status < 300) {
+      if (r.status < 300 && !*requestOnly) {
         if (*validated == nullptr) log::info("admin: certificate " + name + " removed");
         hooks_.storeChanged(name, *validated);
       }
@@ -345,7 +347,9 @@ AdminResponse AdminApi::requestCsr(const certstore::CertificateStore& store,
 
 AdminResponse AdminApi::remove(const certstore::CertificateStore& store, const conf::Config& config,
                                const certstore::Selector& served, const std::string& name,
-                               bool text) {
+                               bool text, bool& requestOnly) {
+  auto pending = store.pendingContains(name);  // what removeCertificate then removes alone
+  requestOnly = pending.ok() && *pending;
   const auto users = certstore::CertificateUsers::fromSnapshot(config, served);
   if (Status removed = certstore::removeCertificate(store, config, users, name); !removed.ok()) {
     return adminError(removed.error());

@@ -123,9 +123,10 @@ class AdminApi {
   static AdminResponse requestCsr(const certstore::CertificateStore& store,
                                   const conf::Config& config, const std::string& name,
                                   const std::string& body, bool text, time_t now);
+  // `requestOnly`: set when it removes a pending request (not served).
   static AdminResponse remove(const certstore::CertificateStore& store, const conf::Config& config,
-                              const certstore::Selector& served, const std::string& name,
-                              bool text);
+                              const certstore::Selector& served, const std::string& name, bool text,
+                              bool& requestOnly);
   // Validates and writes an upload; what was validated goes to `validated`.
   static AdminResponse put(const certstore::CertificateStore& store, const conf::Config& config,
                            const std::string& name, const std::string& body, bool text, time_t now,

@@ -89,11 +89,18 @@ AddOutcome addOutcome(const CertificateStore& store, const std::string& name, Ad
   return out;
 }
 
-// `rm NAME` where no certificate NAME is stored: its pending request, if any.
-Status removePendingOrNotFound(const CertificateStore& store, const std::string& name) {
+// `rm NAME` of a pending request: removes it, and only it should a
+// certificate NAME be stored too (what a crash between storing the
+// certificate and removing the request leaves). Returns whether it did.
+Result<bool> removePendingRequest(const CertificateStore& store, const std::string& name) {
   auto pending = store.pendingContains(name);
   if (!pending) return pending.error();
-  if (*pending) return store.removePending(name);
+  if (!*pending) return false;
+  if (Status removed = store.removePending(name); !removed.ok()) return removed.error();
+  return true;
+}
+
+Error noCertificate(const CertificateStore& store, const std::string& name) {
   return makeError("no certificate named `" + name + "` in " + store.directory(),
                    ErrorKind::kNotFound);
 }
@@ -285,9 +292,12 @@ Result<CertListEntry> showCertificate(const CertificateStore& store, const conf:
 
 Status removeCertificate(const CertificateStore& store, const conf::Config& config,
                          const CertificateUsers& users, const std::string& name) {
+  auto request = removePendingRequest(store, name);
+  if (!request) return request.error();
+  if (*request) return Ok{};
   auto there = store.contains(name);
   if (!there) return there.error();
-  if (!*there) return removePendingOrNotFound(store, name);
+  if (!*there) return noCertificate(store, name);
   std::string why;
   for (const std::string& site : users.sites(name)) {
     why += (why.empty() ? "site `" : ", site `") + site + "`";
@@ -305,9 +315,12 @@ Status removeCertificate(const CertificateStore& store, const conf::Config& conf
 
 Status removeCertificate(const CertificateStore& store, const conf::Config& config,
                          const std::string& name, time_t now) {
+  auto request = removePendingRequest(store, name);
+  if (!request) return request.error();
+  if (*request) return Ok{};
   auto there = store.contains(name);  // before the whole store is read for its users
   if (!there) return there.error();
-  if (!*there) return removePendingOrNotFound(store, name);
+  if (!*there) return noCertificate(store, name);
   return removeCertificate(store, config, CertificateUsers::fromFiles(config, now), name);
 }
 

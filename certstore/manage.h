@@ -129,9 +129,9 @@ Result<CertListEntry> showCertificate(const CertificateStore& store, const conf:
 Result<CertListEntry> showCertificate(const CertificateStore& store, const conf::Config& config,
                                       const std::string& name, time_t now);
 // listCertificates lists the pending requests after the certificates.
-// removeCertificate removes a pending request of that name as well (a
-// request has no users). Refused while a site or tls.default_certificate
-// uses the certificate.
+// removeCertificate removes the pending request NAME if there is one (a
+// request has no users), and then nothing else; else the certificate. Refused while a site or
+// tls.default_certificate uses the certificate.
 Status removeCertificate(const CertificateStore& store, const conf::Config& config,
                          const CertificateUsers& users, const std::string& name);
 Status removeCertificate(const CertificateStore& store, const conf::Config& config,

@@ -92,6 +92,7 @@ TEST_F(AdminApiTest, CertificateRequestsArePostedListedAndRemoved) {
   EXPECT_FALSE(std::filesystem::exists(state_ / "requests/x"));
   EXPECT_EQ(call("DELETE", "/v1/certificates/ov").status, 200);
   EXPECT_FALSE(std::filesystem::exists(state_ / "requests/ov"));
+  EXPECT_TRUE(changed_.empty());  // nothing served changed
 }
 
 TEST_F(AdminApiTest, BadUploadsAreRefusedAndWriteNothing) {

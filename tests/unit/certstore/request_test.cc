@@ -172,6 +172,20 @@ TEST_F(RequestTest, RmRemovesThePendingRequest) {
   EXPECT_EQ(again.error().kind, ErrorKind::kNotFound);
 }
 
+TEST_F(RequestTest, RmOfARequestLeftBesideItsCertificateRemovesOnlyTheRequest) {
+  // What a crash between storing the certificate and removing the request leaves.
+  auto request = requestCertificate(store, config, "shop", {"shop.example"}, "ecdsa-p256", kNow);
+  ASSERT_TRUE(request.ok()) << request.error().message;
+  const std::string kept = dir.file("kept");
+  std::filesystem::copy(requestsDir() + "/shop", kept);
+  const std::string chain = signCsr(pki, request->csrPem, {"shop.example"});
+  ASSERT_TRUE(completeCertificatePem(store, config, "shop", chain, kNow, "signed.pem").ok());
+  std::filesystem::rename(kept, requestsDir() + "/shop");
+  ASSERT_TRUE(removeCertificate(store, config, "shop", kNow).ok());
+  EXPECT_FALSE(std::filesystem::exists(requestsDir() + "/shop"));
+  EXPECT_TRUE(store.load("shop", sharedBufferPool(), kNow).ok());
+}
+
 TEST_F(RequestTest, RefusesANameAlreadyUsed) {
   // A stored certificate's name.
   ASSERT_TRUE(store

@@ -114,8 +114,14 @@ Result<CertificateUpload> parseCertificateUpload(std::string_view body) {
     if (!value.is_string()) return makeError("request body: `" + field + "` must be a string");
     *out = value.get<std::string>();
   }
-  if (!json.contains("chain") || !json.contains("key")) {
-    return makeError("request body: `chain` and `key` (PEM text) are required");
+  if (!json.contains("chain")) {
+    return makeError("request body: `chain` (PEM text) is required");
+  }
+  upload.completesRequest = !json.contains("key");
+  if (upload.completesRequest && (upload.replace || json.contains("key_source"))) {
+    return makeError(
+        "request body: without `key` (completing a pending request), no `replace` or "
+        "`key_source`");
   }
   return upload;
 }
@@ -185,7 +191,7 @@ void AdminApi::handle(const AdminRequest& request, Reply reply) {
       !whole && path.substr(0, kCertificates.size() + 1) == std::string(kCertificates) + "/";
   const std::string& method = request.method;
   if ((whole && method == "GET") ||
-      (one && (method == "GET" || method == "DELETE" || method == "PUT"))) {
+      (one && (method == "GET" || method == "DELETE" || method == "PUT" || method == "POST"))) {
     auto name = percentDecode(path.substr(std::min(path.size(), kCertificates.size() + 1)));
     if (!name.ok()) return reply(adminError(400, name.error().message));
     if (name->find('/') != std::string::npos) return reply(adminError(404, "no such path"));
@@ -203,19 +209,26 @@ void AdminApi::handle(const AdminRequest& request, Reply reply) {
                              now] { return show(store, *config, *served, name, text, now); },
                             std::move(reply));
     }
-    // What an add validated, handed from the pool to the hot swap.
+    if (method == "POST") {  // a pending request: nothing is served yet
+      return hooks_.offload([store, config, name = *name, body = request.body, text,
+                             now] { return requestCsr(store, *config, name, body, text, now); },
+                            std::move(reply));
+    }
+    // What an add validated, handed from the pool to the hot swap; whether
+    // a DELETE removed only a pending request (nothing served changes).
     auto validated = std::make_shared<certstore::CredentialsPtr>();
-    Work work = [store, config, served, name = *name, text] {
-      return remove(store, *config, *served, name, text);
+    auto requestOnly = std::make_shared<bool>(false);
+    Work work = [store, config, served, name = *name, text, requestOnly] {
+      return remove(store, *config, *served, name, text, *requestOnly);
     };
     if (method == "PUT") {
       work = [store, config, name = *name, body = request.body, text, now, validated] {
         return put(store, *config, name, body, text, now, *validated);
       };
     }
-    return hooks_.offload(std::move(work), [this, name = *name, validated,
+    return hooks_.offload(std::move(work), [this, name = *name, validated, requestOnly,
                                             reply = std::move(reply)](AdminResponse r) {
-      if (r.status < 300) {
+      if (r.status < 300 && !*requestOnly) {
         if (*validated == nullptr) log::info("admin: certificate " + name + " removed");
         hooks_.storeChanged(name, *validated);
       }
@@ -239,7 +252,7 @@ AdminResponse AdminApi::answer(const conf::Config& config, const AdminRequest& r
     auto name = percentDecode(path.substr(kCertificates.size() + 1));
     if (!name.ok()) return adminError(400, name.error().message);
     if (name->find('/') != std::string::npos) return adminError(404, "no such path");
-    return notAllowed("GET, PUT, DELETE");  // those are offloaded by handle()
+    return notAllowed("GET, PUT, POST, DELETE");  // those are offloaded by handle()
   }
   if (path == kWhich) {
     if (method != "GET") return notAllowed("GET");
@@ -282,9 +295,12 @@ AdminResponse AdminApi::put(const certstore::CertificateStore& store, const conf
                             certstore::CredentialsPtr& validated) {
   auto upload = parseCertificateUpload(body);
   if (!upload.ok()) return adminError(400, upload.error().message);
-  auto added =
-      certstore::addCertificatePem(store, config, name, upload->chain, upload->key, upload->replace,
-                                   now, upload->chainSource, upload->keySource);
+  auto added = upload->completesRequest
+                   ? certstore::completeCertificatePem(store, config, name, upload->chain, now,
+                                                       upload->chainSource)
+                   : certstore::addCertificatePem(store, config, name, upload->chain, upload->key,
+                                                  upload->replace, now, upload->chainSource,
+                                                  upload->keySource);
   if (!added.ok()) {
     log::warning("admin: certificate " + name + " refused: " + added.error().message);
     return adminError(added.error());
@@ -295,9 +311,45 @@ AdminResponse AdminApi::put(const certstore::CertificateStore& store, const conf
   return ok(added->replaced ? 200 : 201, text, addText(*added), certstore::toJson(*added));
 }
 
+AdminResponse AdminApi::requestCsr(const certstore::CertificateStore& store,
+                                   const conf::Config& config, const std::string& name,
+                                   const std::string& body, bool text, time_t now) {
+  const auto json = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  const char* kShape =
+      "request body: {\"hosts\": [HOST, ...], \"key_type\": TYPE, \"subject\": \"/K=V/...\"} "
+      "expected (key_type and subject optional)";
+  if (!json.is_object()) return adminError(400, kShape);
+  std::vector<std::string> hosts;
+  std::string keyType = "ecdsa-p256";
+  std::string subject;
+  for (const auto& [field, value] : json.items()) {
+    if (field == "hosts" && value.is_array()) {
+      for (const auto& host : value) {
+        if (!host.is_string()) return adminError(400, kShape);
+        hosts.push_back(host.get<std::string>());
+      }
+    } else if (field == "key_type" && value.is_string()) {
+      keyType = value.get<std::string>();
+    } else if (field == "subject" && value.is_string()) {
+      subject = value.get<std::string>();
+    } else {
+      return adminError(400, kShape);
+    }
+  }
+  auto requested = certstore::requestCertificate(store, config, name, hosts, keyType, now, subject);
+  if (!requested.ok()) {
+    log::warning("admin: certificate request " + name + " refused: " + requested.error().message);
+    return adminError(requested.error());
+  }
+  log::info("admin: certificate request " + name + " made (" + requested->keyType + " key kept)");
+  return ok(201, text, requestText(*requested), certstore::toJson(*requested));
+}
+
 AdminResponse AdminApi::remove(const certstore::CertificateStore& store, const conf::Config& config,
                                const certstore::Selector& served, const std::string& name,
-                               bool text) {
+                               bool text, bool& requestOnly) {
+  auto pending = store.pendingContains(name);  // what removeCertificate then removes alone
+  requestOnly = pending.ok() && *pending;
   const auto users = certstore::CertificateUsers::fromSnapshot(config, served);
   if (Status removed = certstore::removeCertificate(store, config, users, name); !removed.ok()) {
     return adminError(removed.error());

@@ -5,8 +5,13 @@
 //   GET    /v1/certificates/NAME   show
 //   PUT    /v1/certificates/NAME   add or replace; body: a JSON object
 //          {"chain": PEM, "key": PEM, "replace": bool, optional
-//          "chain_source"/"key_source": what to call the inputs in messages}
-//   DELETE /v1/certificates/NAME   remove (refused while a site uses it)
+//          "chain_source"/"key_source": what to call the inputs in messages};
+//          without "key": completes the pending request NAME
+//   POST   /v1/certificates/NAME   a pending request (`cert request`): body
+//          {"hosts": [...], "key_type": TYPE, "subject": "/K=V/..."}; 201
+//          with the CSR
+//   DELETE /v1/certificates/NAME   remove (refused while a site uses it), or
+//                                  the pending request NAME
 //   GET    /v1/which?host=H        the certificate a handshake for H gets now,
 //                                  from the snapshot being served
 //   GET    /v1/acme                every `tls: { acme: true }` site: certificate,
@@ -115,9 +120,13 @@ class AdminApi {
   static AdminResponse show(const certstore::CertificateStore& store, const conf::Config& config,
                             const certstore::Selector& served, const std::string& name, bool text,
                             time_t now);
+  static AdminResponse requestCsr(const certstore::CertificateStore& store,
+                                  const conf::Config& config, const std::string& name,
+                                  const std::string& body, bool text, time_t now);
+  // `requestOnly`: set when it removes a pending request (not served).
   static AdminResponse remove(const certstore::CertificateStore& store, const conf::Config& config,
-                              const certstore::Selector& served, const std::string& name,
-                              bool text);
+                              const certstore::Selector& served, const std::string& name, bool text,
+                              bool& requestOnly);
   // Validates and writes an upload; what was validated goes to `validated`.
   static AdminResponse put(const certstore::CertificateStore& store, const conf::Config& config,
                            const std::string& name, const std::string& body, bool text, time_t now,
@@ -141,6 +150,8 @@ struct CertificateUpload {
   bool replace = false;
   std::string chainSource = "chain";  // what messages call the inputs
   std::string keySource = "key";
+  // No `key`: the certificate completes the pending request of that name.
+  bool completesRequest = false;
 };
 
 // The upload a body holds (nlohmann/json), or the error a 400 gives, which

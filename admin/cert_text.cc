@@ -47,6 +47,12 @@ std::string listText(const std::vector<certstore::CertListEntry>& entries,
   std::vector<std::vector<std::string>> rows;
   rows.push_back({"NAME", "NAMES", "SITES", "ISSUER", "NOT AFTER", "DAYS LEFT"});
   for (const certstore::CertListEntry& e : entries) {
+    if (e.pending) {  // keyType holds why when the request is unreadable
+      rows.push_back({e.info.name, e.info.dnsNames.empty() ? "-" : names(e.info), "-", "-", "-",
+                      e.requested == 0 ? "PENDING: " + e.info.keyType
+                                       : "PENDING request since " + utc::format(e.requested)});
+      continue;
+    }
     if (e.info.notAfter == 0) {  // unreadable entry: keyType holds why
       rows.push_back({e.info.name, "-", "-", "-", "-", "UNREADABLE: " + e.info.keyType});
       continue;
@@ -69,6 +75,8 @@ std::string listText(const std::vector<certstore::CertListEntry>& entries,
   }
   return out;
 }
+
+std::string requestText(const certstore::PendingRequest& request) { return request.csrPem; }
 
 std::string showText(const certstore::CertListEntry& entry) {
   const certstore::CertInfo& info = entry.info;

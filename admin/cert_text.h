@@ -16,6 +16,8 @@ namespace tlsedge::admin {
 std::string listText(const std::vector<certstore::CertListEntry>& entries,
                      const std::string& certsDir);
 std::string showText(const certstore::CertListEntry& entry);
+// `cert request`: the CSR (PEM), nothing else, so that stdout can go to the CA.
+std::string requestText(const certstore::PendingRequest& request);
 std::string whichText(const certstore::WhichOutcome& outcome);
 std::string addText(const certstore::AddOutcome& outcome);
 std::string removedText(const std::string& name);

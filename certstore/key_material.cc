@@ -12,7 +12,34 @@
 #include <openssl/rsa.h>
 #include <openssl/x509v3.h>
 
+#include <utility>
+
 namespace tlsedge::certstore {
+
+namespace {
+constexpr std::pair<const char*, NewKeyType> kKeyTypeNames[] = {
+    {"ecdsa-p256", NewKeyType::kEcdsaP256},
+    {"ecdsa-p384", NewKeyType::kEcdsaP384},
+    {"rsa2048", NewKeyType::kRsa2048},
+    {"rsa3072", NewKeyType::kRsa3072},
+    {"rsa4096", NewKeyType::kRsa4096}};
+}  // namespace
+
+const char* newKeyTypeName(NewKeyType type) {
+  for (const auto& [name, value] : kKeyTypeNames) {
+    if (value == type) return name;
+  }
+  return "ecdsa-p256";
+}
+
+Result<NewKeyType> newKeyTypeFromName(const std::string& name) {
+  for (const auto& [text, value] : kKeyTypeNames) {
+    if (name == text) return value;
+  }
+  return makeError(
+      "key type `" + name + "`: must be ecdsa-p256, ecdsa-p384, rsa2048, rsa3072 or rsa4096",
+      ErrorKind::kInvalid);
+}
 
 bssl::UniquePtr<EVP_PKEY> generatePrivateKey(NewKeyType type) {
   bssl::UniquePtr<EVP_PKEY> key(EVP_PKEY_new());

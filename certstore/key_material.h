@@ -17,6 +17,12 @@ namespace tlsedge::certstore {
 
 enum class NewKeyType { kEcdsaP256, kEcdsaP384, kRsa2048, kRsa3072, kRsa4096 };
 
+// The names `acme.key_type` and `cert request --key-type` use: "ecdsa-p256",
+// "ecdsa-p384", "rsa2048", "rsa3072", "rsa4096".
+const char* newKeyTypeName(NewKeyType type);
+// The type of such a name; an error (kInvalid) naming the accepted ones.
+Result<NewKeyType> newKeyTypeFromName(const std::string& name);
+
 // A fresh key; null (BoringSSL's error queue says why) on failure.
 bssl::UniquePtr<EVP_PKEY> generatePrivateKey(NewKeyType type);
 

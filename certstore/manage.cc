@@ -38,6 +38,13 @@ CertListEntry entryFor(CertInfo info, const CertificateUsers& users, const conf:
 
 Json toJsonValue(const CertListEntry& entry) {
   const CertInfo& info = entry.info;
+  if (entry.pending) {
+    return Json{{"name", info.name},
+                {"pending", true},
+                {"dns_names", info.dnsNames},
+                {"key", info.keyType},
+                {"requested", utc::format(entry.requested)}};
+  }
   return Json{{"name", info.name},
               {"subject", info.subject},
               {"dns_names", info.dnsNames},
@@ -55,7 +62,47 @@ Json toJsonValue(const CertListEntry& entry) {
               {"key", info.keyType},
               {"source", certSourceName(info.meta.source)},
               {"sites", entry.sites},
-              {"default", entry.isDefault}};
+              {"default", entry.isDefault},
+              {"pending", false}};
+}
+
+// A name `certificates:` defines (other than as a store entry) is not the store's.
+Status checkNotConfigured(const conf::Config& config, const std::string& name) {
+  if (config.findCertificate(name) != nullptr && !configListsStoreEntry(config, name)) {
+    return makeError("certificate `" + name + "` is already defined in `certificates:` of " +
+                         config.sourceName + "; choose another name",
+                     ErrorKind::kConflict);
+  }
+  return Ok{};
+}
+
+AddOutcome addOutcome(const CertificateStore& store, const std::string& name, AddResult added) {
+  AddOutcome out;
+  out.name = name;
+  out.directory = store.directory() + "/" + name;
+  out.dnsNames = added.credentials->dnsNames;
+  out.serialHex = added.credentials->serialHex;
+  out.notAfter = added.credentials->notAfter;
+  out.notes = added.notes;
+  out.replaced = added.replaced;
+  out.credentials = added.credentials;
+  return out;
+}
+
+// `rm NAME` of a pending request: removes it, and only it should a
+// certificate NAME be stored too (what a crash between storing the
+// certificate and removing the request leaves). Returns whether it did.
+Result<bool> removePendingRequest(const CertificateStore& store, const std::string& name) {
+  auto pending = store.pendingContains(name);
+  if (!pending) return pending.error();
+  if (!*pending) return false;
+  if (Status removed = store.removePending(name); !removed.ok()) return removed.error();
+  return true;
+}
+
+Error noCertificate(const CertificateStore& store, const std::string& name) {
+  return makeError("no certificate named `" + name + "` in " + store.directory(),
+                   ErrorKind::kNotFound);
 }
 
 }  // namespace
@@ -90,6 +137,11 @@ std::string toJson(const WhichOutcome& outcome) {
 Result<AddOutcome> addCertificate(const CertificateStore& store, const conf::Config& config,
                                   const std::string& name, const std::string& chainPath,
                                   const std::string& keyPath, bool replace, time_t now) {
+  if (keyPath.empty()) {
+    auto chain = readFile(chainPath);
+    if (!chain.ok()) return chain.error();
+    return completeCertificatePem(store, config, name, *chain, now, chainPath);
+  }
   auto chain = readFile(chainPath);
   auto key = readFile(keyPath);
   std::vector<std::string> problems;
@@ -103,24 +155,40 @@ Result<AddOutcome> addCertificatePem(const CertificateStore& store, const conf::
                                      const std::string& name, const std::string& chainPem,
                                      const std::string& keyPem, bool replace, time_t now,
                                      const std::string& chainSource, const std::string& keySource) {
-  if (config.findCertificate(name) != nullptr && !configListsStoreEntry(config, name)) {
-    return makeError("certificate `" + name + "` is already defined in `certificates:` of " +
-                         config.sourceName + "; choose another name",
-                     ErrorKind::kConflict);
-  }
+  if (Status free = checkNotConfigured(config, name); !free.ok()) return free.error();
   auto added =
       store.add(name, chainPem, keyPem, replace, CertSource::kUpload, now, chainSource, keySource);
   if (!added.ok()) return added.error();
-  AddOutcome out;
-  out.name = name;
-  out.directory = store.directory() + "/" + name;
-  out.dnsNames = added->credentials->dnsNames;
-  out.serialHex = added->credentials->serialHex;
-  out.notAfter = added->credentials->notAfter;
-  out.notes = added->notes;
-  out.replaced = added->replaced;
-  out.credentials = added->credentials;
-  return out;
+  return addOutcome(store, name, std::move(*added));
+}
+
+Result<AddOutcome> completeCertificatePem(const CertificateStore& store, const conf::Config& config,
+                                          const std::string& name, const std::string& chainPem,
+                                          time_t now, const std::string& chainSource) {
+  if (Status free = checkNotConfigured(config, name); !free.ok()) return free.error();
+  auto added = store.complete(name, chainPem, now, chainSource);
+  if (!added.ok()) return added.error();
+  return addOutcome(store, name, std::move(*added));
+}
+
+Result<PendingRequest> requestCertificate(const CertificateStore& store, const conf::Config& config,
+                                          const std::string& name,
+                                          const std::vector<std::string>& hosts,
+                                          const std::string& keyType, time_t now,
+                                          const std::string& subject) {
+  auto type = newKeyTypeFromName(keyType);
+  if (!type.ok()) return type.error();
+  if (Status free = checkNotConfigured(config, name); !free.ok()) return free.error();
+  return store.request(name, hosts, *type, now, subject);
+}
+
+std::string toJson(const PendingRequest& request) {
+  return jsonText(Json{{"name", request.name},
+                       {"hosts", request.hosts},
+                       {"key_type", request.keyType},
+                       {"subject", request.subject},
+                       {"requested", utc::format(request.requested)},
+                       {"csr", request.csrPem}});
 }
 
 void CertificateUsers::add(const std::string& name, const std::string& site) {
@@ -186,6 +254,21 @@ Result<std::vector<CertListEntry>> listCertificates(const CertificateStore& stor
     }
     out.push_back(entryFor(std::move(*info), users, config, now));
   }
+  auto pendingNames = store.pendingNames();
+  if (!pendingNames.ok()) return pendingNames.error();
+  for (const std::string& name : *pendingNames) {
+    CertListEntry entry;
+    entry.pending = true;
+    entry.info.name = name;
+    if (auto request = store.pending(name); request.ok()) {
+      entry.info.dnsNames = request->hosts;
+      entry.info.keyType = request->keyType;
+      entry.requested = request->requested;
+    } else {
+      entry.info.keyType = request.error().message;
+    }
+    out.push_back(std::move(entry));
+  }
   return out;
 }
 
@@ -209,12 +292,12 @@ Result<CertListEntry> showCertificate(const CertificateStore& store, const conf:
 
 Status removeCertificate(const CertificateStore& store, const conf::Config& config,
                          const CertificateUsers& users, const std::string& name) {
+  auto request = removePendingRequest(store, name);
+  if (!request) return request.error();
+  if (*request) return Ok{};
   auto there = store.contains(name);
   if (!there) return there.error();
-  if (!*there) {
-    return makeError("no certificate named `" + name + "` in " + store.directory(),
-                     ErrorKind::kNotFound);
-  }
+  if (!*there) return noCertificate(store, name);
   std::string why;
   for (const std::string& site : users.sites(name)) {
     why += (why.empty() ? "site `" : ", site `") + site + "`";
@@ -232,12 +315,12 @@ Status removeCertificate(const CertificateStore& store, const conf::Config& conf
 
 Status removeCertificate(const CertificateStore& store, const conf::Config& config,
                          const std::string& name, time_t now) {
+  auto request = removePendingRequest(store, name);
+  if (!request) return request.error();
+  if (*request) return Ok{};
   auto there = store.contains(name);  // before the whole store is read for its users
   if (!there) return there.error();
-  if (!*there) {
-    return makeError("no certificate named `" + name + "` in " + store.directory(),
-                     ErrorKind::kNotFound);
-  }
+  if (!*there) return noCertificate(store, name);
   return removeCertificate(store, config, CertificateUsers::fromFiles(config, now), name);
 }
 

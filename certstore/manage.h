@@ -49,6 +49,10 @@ class CertificateUsers {
 inline constexpr int kExpiringDays = 14;
 
 struct CertListEntry {
+  // A pending request (`cert request`) has only info.name, info.dnsNames
+  // (its hosts), info.keyType and `requested`.
+  bool pending = false;
+  time_t requested = 0;
   CertInfo info;
   std::vector<std::string> sites;  // sites whose handshakes use it
   bool isDefault = false;          // tls.default_certificate
@@ -85,7 +89,8 @@ std::string toJson(const std::vector<CertListEntry>& entries);
 std::string toJson(const AddOutcome& outcome);
 std::string toJson(const WhichOutcome& outcome);
 
-// Reads the two files, then addCertificatePem.
+// Reads the two files, then addCertificatePem; `keyPath` empty: reads the
+// chain, then completeCertificatePem.
 Result<AddOutcome> addCertificate(const CertificateStore& store, const conf::Config& config,
                                   const std::string& name, const std::string& chainPath,
                                   const std::string& keyPath, bool replace, time_t now);
@@ -95,6 +100,22 @@ Result<AddOutcome> addCertificatePem(const CertificateStore& store, const conf::
                                      const std::string& name, const std::string& chainPem,
                                      const std::string& keyPem, bool replace, time_t now,
                                      const std::string& chainSource, const std::string& keySource);
+// Completes the pending request `name` (`cert add NAME --cert` without
+// --key): the certificate must be for its key; the request is then gone.
+Result<AddOutcome> completeCertificatePem(const CertificateStore& store, const conf::Config& config,
+                                          const std::string& name, const std::string& chainPem,
+                                          time_t now, const std::string& chainSource);
+// `cert request`: a fresh key kept in the store (never printed) and the
+// CSR for `hosts`. `keyType` as newKeyTypeFromName reads it. A name that
+// `certificates:`, a stored certificate or a pending request uses is refused.
+Result<PendingRequest> requestCertificate(const CertificateStore& store, const conf::Config& config,
+                                          const std::string& name,
+                                          const std::vector<std::string>& hosts,
+                                          const std::string& keyType, time_t now,
+                                          const std::string& subject = {});
+// name, hosts, key_type, subject, requested, csr
+std::string toJson(const PendingRequest& request);
+
 // list, show and rm with the users they report and refuse by: the overloads
 // without `users` take CertificateUsers::fromFiles.
 Result<std::vector<CertListEntry>> listCertificates(const CertificateStore& store,
@@ -107,7 +128,10 @@ Result<CertListEntry> showCertificate(const CertificateStore& store, const conf:
                                       time_t now);
 Result<CertListEntry> showCertificate(const CertificateStore& store, const conf::Config& config,
                                       const std::string& name, time_t now);
-// Refused while a site or tls.default_certificate uses the certificate.
+// listCertificates lists the pending requests after the certificates.
+// removeCertificate removes the pending request NAME if there is one (a
+// request has no users), and then nothing else; else the certificate. Refused while a site or
+// tls.default_certificate uses the certificate.
 Status removeCertificate(const CertificateStore& store, const conf::Config& config,
                          const CertificateUsers& users, const std::string& name);
 Status removeCertificate(const CertificateStore& store, const conf::Config& config,

@@ -11,6 +11,7 @@
 #include <cstdio>
 
 #include "base/time.h"
+#include "certstore/csr.h"
 #include "certstore/files.h"
 #include "certstore/json.h"
 #include "certstore/pem.h"
@@ -119,16 +120,21 @@ Result<CertMeta> metaFromJson(const std::string& json, const std::string& source
   return meta;
 }
 
-Result<std::vector<std::string>> CertificateStore::names() const {
-  auto listed = storage_->list(kCerts);
+Result<std::vector<std::string>> CertificateStore::groupsWith(const char* dir,
+                                                              const char* item) const {
+  auto listed = storage_->list(dir);
   if (!listed.ok()) return listed.error();
   std::vector<std::string> out;
   for (std::string& name : *listed) {
-    auto there = storage_->exists(key(name, kChain));
+    auto there = storage_->exists(std::string(dir) + "/" + name + "/" + item);
     if (!there) return there.error();
     if (*there) out.push_back(std::move(name));
   }
   return out;
+}
+
+Result<std::vector<std::string>> CertificateStore::names() const {
+  return groupsWith(kCerts, kChain);
 }
 
 Result<bool> CertificateStore::contains(const std::string& name) const {
@@ -218,6 +224,17 @@ Result<AddResult> CertificateStore::add(const std::string& name, const std::stri
                                         const std::string& keySource,
                                         const std::string& site) const {
   if (Status valid = checkStoreName(name); !valid.ok()) return valid.error();
+  if (Status free = checkNotPending(name); !free.ok()) return free.error();
+  return addEntry(name, chainPem, keyPem, replace, source, now, chainSource, keySource, site);
+}
+
+Result<AddResult> CertificateStore::addEntry(const std::string& name, const std::string& chainPem,
+                                             const std::string& keyPem, bool replace,
+                                             CertSource source, time_t now,
+                                             const std::string& chainSource,
+                                             const std::string& keySource,
+                                             const std::string& site) const {
+  if (Status valid = checkStoreName(name); !valid.ok()) return valid.error();
   auto there = storage_->exists(key(name));
   if (!there) return there.error();
   const bool exists = *there;
@@ -284,6 +301,150 @@ Status CertificateStore::remove(const std::string& name) const {
     return makeError("no certificate named `" + name + "` in " + directory(), ErrorKind::kNotFound);
   }
   return storage_->remove(key(name));
+}
+
+Status CertificateStore::checkNotPending(const std::string& name) const {
+  auto pending = storage_->exists(requestKey(name));
+  if (!pending) return pending.error();
+  if (*pending) {
+    return makeError("a certificate request named `" + name + "` is pending in " +
+                         requestsDirectory() + " (complete it with `cert add " + name +
+                         " --cert SIGNED.pem`, or remove it with `cert rm " + name + "`)",
+                     ErrorKind::kConflict);
+  }
+  return Ok{};
+}
+
+Result<PendingRequest> CertificateStore::request(const std::string& name,
+                                                 const std::vector<std::string>& hosts,
+                                                 NewKeyType keyType, time_t now,
+                                                 const std::string& subject) const {
+  if (Status valid = checkStoreName(name); !valid.ok()) return valid.error();
+  if (hosts.empty()) {
+    return makeError("certificate request `" + name + "`: no hosts (give --hosts a,b)",
+                     ErrorKind::kInvalid);
+  }
+  auto there = storage_->exists(key(name));
+  if (!there) return there.error();
+  if (*there) {
+    return makeError("a certificate named `" + name + "` already exists in " + directory() +
+                         "; choose another name",
+                     ErrorKind::kConflict);
+  }
+  if (Status free = checkNotPending(name); !free.ok()) return free.error();
+  auto csr = makeCsr(hosts, keyType, subject);
+  if (!csr.ok()) {
+    return makeError("certificate request `" + name + "`: " + csr.error().message,
+                     csr.error().kind);
+  }
+  PendingRequest out;
+  out.name = name;
+  out.hosts = hosts;
+  out.keyType = newKeyTypeName(keyType);
+  out.subject = subject;
+  out.requested = now;
+  out.csrPem = derToPem("CERTIFICATE REQUEST", reinterpret_cast<const uint8_t*>(csr->der.data()),
+                        csr->der.size());
+  nlohmann::ordered_json meta = {
+      {"hosts", hosts}, {"key_type", out.keyType}, {"requested", utc::format(now)}};
+  if (!subject.empty()) meta["subject"] = subject;
+  using Item = Storage::Item;
+  const std::vector<Item> items = {{kKey, std::move(csr->keyPem), Storage::Secrecy::kSecret},
+                                   {kCsr, out.csrPem, Storage::Secrecy::kPublic},
+                                   {kMeta, jsonText(meta) + "\n", Storage::Secrecy::kPublic}};
+  auto written = storage_->storeGroup(requestKey(name), items, /*replace=*/false);
+  if (!written.ok()) {
+    if (written.error().kind == ErrorKind::kConflict) {  // requested meanwhile
+      if (Status free = checkNotPending(name); !free.ok()) return free.error();
+    }
+    return written.error();
+  }
+  return out;
+}
+
+Result<std::vector<std::string>> CertificateStore::pendingNames() const {
+  return groupsWith(kRequests, kKey);
+}
+
+Result<bool> CertificateStore::pendingContains(const std::string& name) const {
+  if (!checkStoreName(name).ok()) return false;
+  return storage_->exists(requestKey(name));
+}
+
+Result<PendingRequest> CertificateStore::pending(const std::string& name) const {
+  if (Status valid = checkStoreName(name); !valid.ok()) return valid.error();
+  auto csr = storage_->load(requestKey(name, kCsr));
+  if (!csr.ok()) {
+    if (csr.error().kind != ErrorKind::kNotFound) return csr.error();
+    return makeError(
+        "no certificate request named `" + name + "` is pending in " + requestsDirectory(),
+        ErrorKind::kNotFound);
+  }
+  PendingRequest out;
+  out.name = name;
+  out.csrPem = std::move(*csr);
+  const std::string metaSource = storage_->describe(requestKey(name, kMeta));
+  auto metaText = storage_->load(requestKey(name, kMeta));
+  if (!metaText.ok()) return metaText.error();
+  const nlohmann::json meta = nlohmann::json::parse(*metaText, nullptr, false);
+  auto bad = [&] { return makeError(metaSource + ": not the meta.json tlsedge writes"); };
+  if (!meta.is_object()) return bad();
+  const auto hosts = meta.find("hosts");
+  const auto keyType = meta.find("key_type");
+  const auto requested = meta.find("requested");
+  if (hosts == meta.end() || !hosts->is_array() || keyType == meta.end() || !keyType->is_string() ||
+      requested == meta.end() || !requested->is_string()) {
+    return bad();
+  }
+  for (const auto& host : *hosts) {
+    if (!host.is_string()) return bad();
+    out.hosts.push_back(host.get<std::string>());
+  }
+  out.keyType = keyType->get<std::string>();
+  if (const auto subject = meta.find("subject"); subject != meta.end()) {
+    if (!subject->is_string()) return bad();
+    out.subject = subject->get<std::string>();
+  }
+  const std::optional<time_t> when = utc::parse(requested->get<std::string>());
+  if (!when) return bad();
+  out.requested = *when;
+  return out;
+}
+
+Result<AddResult> CertificateStore::complete(const std::string& name, const std::string& chainPem,
+                                             time_t now, const std::string& chainSource) const {
+  if (Status valid = checkStoreName(name); !valid.ok()) return valid.error();
+  auto keyPem = storage_->load(requestKey(name, kKey));
+  if (!keyPem.ok()) {
+    if (keyPem.error().kind != ErrorKind::kNotFound) return keyPem.error();
+    return makeError("no certificate request named `" + name + "` is pending in " +
+                         requestsDirectory() + "; give the certificate's key with --key",
+                     ErrorKind::kNotFound);
+  }
+  const std::string keySource = "the key of the pending request `" + name + "` (" +
+                                storage_->describe(requestKey(name, kKey)) + ")";
+  auto added = addEntry(name, chainPem, *keyPem, /*replace=*/false, CertSource::kUpload, now,
+                        chainSource, keySource, /*site=*/{});
+  if (!added.ok()) return added.error();
+  // Stored: the request is done. Should its removal fail, the certificate
+  // still serves; the leftover request is named so it can be removed.
+  if (Status removed = storage_->remove(requestKey(name)); !removed.ok()) {
+    added->notes.push_back("the pending request could not be removed (" + removed.error().message +
+                           "); remove it with `cert rm " + name + "`");
+  }
+  return added;
+}
+
+Status CertificateStore::removePending(const std::string& name) const {
+  if (Status valid = checkStoreName(name); !valid.ok()) return valid.error();
+  auto there = storage_->exists(requestKey(name));
+  if (!there) return there.error();
+  if (!*there) {
+    return makeError(
+        "no certificate request named `" + name + "` is pending in " + requestsDirectory(),
+        ErrorKind::kNotFound);
+  }
+  return storage_->remove(requestKey(name));
 }
 
 }  // namespace tlsedge::certstore

@@ -5,6 +5,18 @@
 //   <state>/certs/<name>/privkey.pem     PKCS#8, mode 0600, never printed
 //   <state>/certs/<name>/meta.json       {"source":..., "created":..., "updated":..., "site":...}
 //
+// Pending certificate requests (`tlsedge cert request`: a CA the operator
+// deals with by hand signs the request, `cert add NAME --cert` completes it):
+//
+//   <state>/requests/<name>/privkey.pem   PKCS#8, mode 0600, never printed
+//   <state>/requests/<name>/request.pem   the CSR (PEM)
+//   <state>/requests/<name>/meta.json
+//   {"hosts":[...],"key_type":...,"requested":"...Z"[,"subject":...]}
+//
+// A name is a stored certificate or a pending request, never both (request()
+// and add() refuse a clash); complete() stores the certificate with the
+// pending key, then removes the request.
+//
 // add() validates with parseCredentials (so every message is the one the
 // daemon gives at load time), then writes the three as one group
 // (Storage::storeGroup): a crash at any point leaves the old entry or the
@@ -22,6 +34,7 @@
 #include "base/result.h"
 #include "certstore/credentials.h"
 #include "certstore/file_storage.h"
+#include "certstore/key_material.h"
 #include "certstore/storage.h"
 #include "conf/config.h"
 
@@ -61,6 +74,16 @@ struct CertInfo {
   size_t chainLength = 0;
   std::string keyType;  // "ECDSA P-256", "RSA 2048", or the reason it is unreadable
   CertMeta meta;
+};
+
+// A pending request (never its key).
+struct PendingRequest {
+  std::string name;
+  std::vector<std::string> hosts;
+  std::string keyType;  // newKeyTypeName: "ecdsa-p256", ...
+  std::string subject;  // as given ("/O=.../CN=..."), "" for none
+  time_t requested = 0;
+  std::string csrPem;  // "-----BEGIN CERTIFICATE REQUEST-----"
 };
 
 struct AddResult {
@@ -129,14 +152,45 @@ class CertificateStore {
   // Removes an entry, atomically.
   Status remove(const std::string& name) const;
 
+  // Pending requests. request(): a fresh key and a CSR naming `hosts` (in
+  // subjectAltName), written as one group; refuses (kConflict) a name a
+  // certificate or a pending request already uses. complete(): add() with
+  // the pending key (`chainSource` names the certificate in messages, the
+  // key is named after the request), then removes the request; a refusal
+  // (e.g. a certificate for another key) leaves the request as it was.
+  std::string requestsDirectory() const { return storage_->describe(kRequests); }
+  Result<PendingRequest> request(const std::string& name, const std::vector<std::string>& hosts,
+                                 NewKeyType keyType, time_t now,
+                                 const std::string& subject = {}) const;
+  Result<std::vector<std::string>> pendingNames() const;
+  Result<bool> pendingContains(const std::string& name) const;
+  Result<PendingRequest> pending(const std::string& name) const;
+  Result<AddResult> complete(const std::string& name, const std::string& chainPem, time_t now,
+                             const std::string& chainSource = "chain") const;
+  Status removePending(const std::string& name) const;
+
  private:
   static constexpr const char* kCerts = "certs";
   static constexpr const char* kChain = "fullchain.pem";
   static constexpr const char* kKey = "privkey.pem";
   static constexpr const char* kMeta = "meta.json";
+  static constexpr const char* kRequests = "requests";
+  static constexpr const char* kCsr = "request.pem";
   static std::string key(const std::string& name, const char* item = nullptr) {
     return std::string(kCerts) + "/" + name + (item ? std::string("/") + item : "");
   }
+  static std::string requestKey(const std::string& name, const char* item = nullptr) {
+    return std::string(kRequests) + "/" + name + (item ? std::string("/") + item : "");
+  }
+  // The groups under `dir` holding `item`, sorted.
+  Result<std::vector<std::string>> groupsWith(const char* dir, const char* item) const;
+  // kConflict when a pending request named `name` exists.
+  Status checkNotPending(const std::string& name) const;
+  // add() without that check (complete() adds under its own request's name).
+  Result<AddResult> addEntry(const std::string& name, const std::string& chainPem,
+                             const std::string& keyPem, bool replace, CertSource source, time_t now,
+                             const std::string& chainSource, const std::string& keySource,
+                             const std::string& site) const;
 
   StoragePtr storage_;
 };

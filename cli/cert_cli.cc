@@ -5,6 +5,7 @@
 #include <iostream>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "admin/admin_client.h"
 #include "admin/cert_text.h"
@@ -36,7 +37,10 @@ struct CertArgs {
   std::string config;
   std::string socket;
   std::string certPath;
-  std::string keyPath;
+  std::string keyPath;             // add: "" completes the pending request NAME
+  std::vector<std::string> hosts;  // request
+  std::string keyType = "ecdsa-p256";
+  std::string subject;  // request: "" or "/O=.../CN=..."
   bool replace = false;
   bool json = false;
   bool offline = false;
@@ -82,6 +86,12 @@ int runOffline(const CertArgs& a, const conf::Config& config) {
     }
     return print(a.json, admin::removedJson(arg), admin::removedText(arg));
   }
+  if (a.action == "request") {
+    auto requested =
+        certstore::requestCertificate(store, config, arg, a.hosts, a.keyType, now, a.subject);
+    if (!requested.ok()) return fail(requested.error().message);
+    return print(a.json, certstore::toJson(*requested), admin::requestText(*requested));
+  }
   auto added = certstore::addCertificate(store, config, arg, a.certPath, a.keyPath, a.replace, now);
   if (!added.ok()) return fail(added.error().message);
   return print(a.json, certstore::toJson(*added), admin::addText(*added));
@@ -93,25 +103,34 @@ int runRemote(const CertArgs& a, const std::string& socket) {
   std::string target = "/v1/certificates";
   std::string body;
   const std::string& arg = a.arg;
-  if (a.action == "show" || a.action == "rm" || a.action == "add") {
+  if (a.action == "show" || a.action == "rm" || a.action == "add" || a.action == "request") {
     target += "/" + percentEncode(arg);
   }
   if (a.action == "rm") method = "DELETE";
   if (a.action == "which") target = "/v1/which?host=" + percentEncode(arg);
+  if (a.action == "request") {
+    method = "POST";
+    body = certstore::jsonText(nlohmann::ordered_json{
+        {"hosts", a.hosts}, {"key_type", a.keyType}, {"subject", a.subject}});
+  }
   if (a.action == "add") {
     // The daemon may not be able to read our files: send their contents.
+    // Without --key: no `key`, the daemon completes the pending request.
     auto chain = certstore::readFile(a.certPath);
-    auto key = certstore::readFile(a.keyPath);
+    auto key =
+        a.keyPath.empty() ? Result<std::string>(std::string()) : certstore::readFile(a.keyPath);
     std::string problems;
     if (!chain.ok()) problems = chain.error().message;
     if (!key.ok()) problems += (problems.empty() ? "" : "\n") + key.error().message;
     if (!problems.empty()) return fail(problems);
     method = "PUT";
-    body = certstore::jsonText(nlohmann::ordered_json{{"chain", *chain},
-                                                      {"key", *key},
-                                                      {"replace", a.replace},
-                                                      {"chain_source", a.certPath},
-                                                      {"key_source", a.keyPath}});
+    nlohmann::ordered_json upload{
+        {"chain", *chain}, {"replace", a.replace}, {"chain_source", a.certPath}};
+    if (!a.keyPath.empty()) {
+      upload["key"] = *key;
+      upload["key_source"] = a.keyPath;
+    }
+    body = certstore::jsonText(upload);
   }
   auto reply =
       admin::adminRequest(socket, method, target, body, a.json ? "application/json" : "text/plain");
@@ -183,9 +202,9 @@ void addOptions(CLI::App* action, CertArgs& a) {
 
 CLI::App* addCertCommand(CLI::App& app, std::function<int()>* command) {
   CLI::App* cert = app.add_subcommand("cert",
-                                      "the stored certificates: add, list, show, rm, which;\n"
-                                      "through the running daemon, else on the state\n"
-                                      "directory of -c FILE");
+                                      "the stored certificates: add, request, list, show,\n"
+                                      "rm, which; through the running daemon, else on\n"
+                                      "the state directory of -c FILE");
   cert->footer(kCertFooter);
   cert->require_subcommand(0, 1);
   auto args = std::make_shared<CertArgs>();
@@ -195,9 +214,9 @@ CLI::App* addCertCommand(CLI::App& app, std::function<int()>* command) {
     CLI::App* sub = cert->add_subcommand(name, help);
     if (!arg.empty()) {
       sub->add_option(arg, args->arg,
-                      arg == "HOST"   ? "a host name, as in a handshake's SNI"
-                      : name == "add" ? "the name to store it under"
-                                      : "a stored certificate's name")
+                      arg == "HOST"                        ? "a host name, as in a handshake's SNI"
+                      : name == "add" || name == "request" ? "the name to store it under"
+                                                           : "a stored certificate's name")
           ->required()
           ->type_name("");
     }
@@ -214,13 +233,33 @@ CLI::App* addCertCommand(CLI::App& app, std::function<int()>* command) {
   add->add_option("--cert", args->certPath, "the certificate chain (PEM)")
       ->required()
       ->type_name("CHAIN.pem");
-  add->add_option("--key", args->keyPath, "its private key (PEM)")
+  CLI::Option* key = add->add_option("--key", args->keyPath,
+                                     "its private key (PEM); without it, the key of the\n"
+                                     "pending request NAME (`cert request`)")
+                         ->type_name("KEY.pem");
+  add->add_flag("--replace", args->replace, "replace a stored certificate of that name")
+      ->needs(key);
+  CLI::App* request = action("request", "NAME",
+                             "make a private key (kept in the state directory,\n"
+                             "never printed) and print a CSR for the hosts;\n"
+                             "`cert add NAME --cert SIGNED.pem` completes it");
+  request->add_option("--hosts", args->hosts, "the names to certify (subjectAltName)")
       ->required()
-      ->type_name("KEY.pem");
-  add->add_flag("--replace", args->replace, "replace a stored certificate of that name");
-  action("list", "", "stored certificates: names, sites, expiry");
+      ->delimiter(',')
+      ->type_name("HOST,...");
+  request
+      ->add_option("--key-type", args->keyType,
+                   "ecdsa-p256 (default), ecdsa-p384, rsa2048,\nrsa3072 or rsa4096")
+      ->type_name("TYPE");
+  request
+      ->add_option("--subject", args->subject,
+                   "the CSR's subject, as openssl req -subj takes it\n"
+                   "(/C=DE/O=Example GmbH/CN=shop.example); default:\n"
+                   "empty (the hosts are in subjectAltName)")
+      ->type_name("/KEY=VALUE/...");
+  action("list", "", "stored certificates and pending requests: names, sites, expiry");
   action("show", "NAME", "one certificate's details (never the key)");
-  action("rm", "NAME", "remove a certificate no site uses");
+  action("rm", "NAME", "remove a certificate no site uses, or a pending\nrequest");
   action("which", "HOST", "the certificate a handshake for HOST gets now");
   return cert;
 }

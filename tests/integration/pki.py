@@ -96,11 +96,22 @@ class Certs:
         os.makedirs(d, exist_ok=True)
         key = os.path.join(d, "privkey.pem")
         csr = os.path.join(d, "leaf.csr")
-        cert = os.path.join(d, "fullchain.pem")
-        ext = os.path.join(d, "ext.cnf")
         self._genkey(key, key_type)
         cn = names[0] if len(names[0]) <= 64 else None
         subj = "/O=tlsedge integration tests" + (f"/CN={cn}" if cn else "")
+        run(["openssl", "req", "-new", "-config", self._cnf, "-key", key, "-subj", subj,
+             "-out", csr], check=True)
+        cert, serial = self.sign_csr(name, csr, names, key_type, days, eku)
+        return Leaf(name, names, cert, key, serial, cn)
+
+    def sign_csr(self, name, csr, names, key_type="ec", days=3, eku="serverAuth"):
+        """Signs the CSR file `csr` as the CA would (what a commercial CA
+        sends back for `tlsedge cert request`): a leaf for `names` in
+        <dir>/<name>/fullchain.pem. Returns (that path, serial)."""
+        d = os.path.join(self.dir, name)
+        os.makedirs(d, exist_ok=True)
+        cert = os.path.join(d, "fullchain.pem")
+        ext = os.path.join(d, "ext.cnf")
         ku = "digitalSignature" + (",keyEncipherment" if key_type == "rsa" else "")
         with open(ext, "w") as f:
             f.write("[v3_leaf]\n"
@@ -110,13 +121,11 @@ class Certs:
                     "subjectKeyIdentifier = hash\n"
                     "authorityKeyIdentifier = keyid\n"
                     "subjectAltName = " + ",".join(_san(n) for n in names) + "\n")
-        run(["openssl", "req", "-new", "-config", self._cnf, "-key", key, "-subj", subj,
-             "-out", csr], check=True)
         serial = self._new_serial()
         run(["openssl", "x509", "-req", "-in", csr, "-CA", self.ca_cert, "-CAkey", self.ca_key,
              "-set_serial", str(serial), "-days", str(days), "-sha256",
              "-extfile", ext, "-extensions", "v3_leaf", "-out", cert], check=True)
-        return Leaf(name, names, cert, key, serial, cn)
+        return cert, serial
 
 
 def self_signed(directory, names, days=3):

@@ -195,10 +195,117 @@ class CertCliTest(unittest.TestCase):
         res = run([tlsedge_bin(), "cert", "list", "--offline", "-c", config_path], timeout=60)
         self.assertEqual((res.returncode, res.stderr), (0, ""))
 
+    def test_request_then_add_the_signed_certificate(self):
+        """`cert request` keeps the key in the store (0600, never printed)
+        and prints the CSR; the CA's certificate completes it with `cert add
+        NAME --cert` (no --key), on the state directory and through the
+        daemon, which then serves it; a certificate for another key is
+        refused naming both, and the request stays."""
+        tmp = make_tempdir(self)
+        state = os.path.join(tmp, "state")
+        config_path = os.path.join(tmp, "tlsedge.yaml")
+        cfg = base_config(state, certificates={"cdn": self.cdn}, default_certificate="cdn",
+                          sites=[site("ov", ["ov.test", "www.ov.test"],
+                                      [respond_route("/", 200, "ov\n")])])
+        with open(config_path, "w") as f:
+            f.write(to_yaml(cfg))
+
+        def cert(*args, ok=True):
+            res = run([tlsedge_bin(), "cert", *args, "-c", config_path], timeout=60)
+            self.assertEqual(res.returncode == 0, ok,
+                             f"cert {' '.join(args)}\nstdout:\n{res.stdout}\nstderr:\n{res.stderr}")
+            return res
+
+        def csr_file(name, pem):
+            path = os.path.join(tmp, name + ".csr")
+            with open(path, "w") as f:
+                f.write(pem)
+            return path
+
+        # On the state directory (no daemon yet): stdout is the CSR alone.
+        res = cert("request", "ov-2026", "--hosts", "ov.test,www.ov.test")
+        self.assertTrue(res.stdout.startswith("-----BEGIN CERTIFICATE REQUEST-----"), res.stdout)
+        self.assertTrue(res.stdout.endswith("-----END CERTIFICATE REQUEST-----\n"))
+        self.assertNotIn("PRIVATE KEY", res.stdout + res.stderr)
+        pending = os.path.join(state, "requests", "ov-2026")
+        key = os.path.join(pending, "privkey.pem")
+        self.assertEqual(stat.S_IMODE(os.stat(key).st_mode), 0o600)
+        with open(key) as f:
+            self.assertNotIn(f.read().splitlines()[1], res.stdout + res.stderr)
+        self.assertFalse(os.path.exists(os.path.join(state, "certs", "ov-2026")))
+        csr = csr_file("ov-2026", res.stdout)
+        text = run(["openssl", "req", "-in", csr, "-noout", "-verify", "-text"], timeout=30)
+        self.assertEqual(text.returncode, 0, text.stderr)
+        self.assertIn("DNS:ov.test, DNS:www.ov.test", text.stdout)
+
+        # list: pending, with its hosts and when requested.
+        rows = {l.split()[0]: l for l in cert("list").stdout.splitlines()[1:] if l.strip()}
+        self.assertRegex(rows["ov-2026"], r"ov\.test,www\.ov\.test\s.*PENDING request since "
+                                          r"\d{4}-\d\d-\d\dT")
+        listed = {e["name"]: e for e in json.loads(cert("list", "--json").stdout)}
+        self.assertTrue(listed["ov-2026"]["pending"])
+        self.assertEqual(listed["ov-2026"]["dns_names"], ["ov.test", "www.ov.test"])
+
+        # Name clashes: a pending request, a stored certificate.
+        res = cert("request", "ov-2026", "--hosts", "x.test", ok=False)
+        self.assertIn("a certificate request named `ov-2026` is pending", res.stderr)
+        cert("add", "stored", "--cert", self.spare.cert, "--key", self.spare.key)
+        res = cert("request", "stored", "--hosts", "x.test", ok=False)
+        self.assertIn("a certificate named `stored` already exists", res.stderr)
+        res = cert("add", "ov-2026", "--cert", self.spare.cert, "--key", self.spare.key, ok=False)
+        self.assertIn("is pending", res.stderr)
+
+        # rm of a pending request (this one with a subject, as OV/EV CAs want).
+        res = cert("request", "dropped", "--hosts", "dropped.test", "--key-type", "ecdsa-p384",
+                   "--subject", "/C=DE/O=Example GmbH/CN=dropped.test")
+        text = run(["openssl", "req", "-in", csr_file("dropped", res.stdout), "-noout",
+                    "-verify", "-subject"], timeout=30)
+        self.assertEqual(text.returncode, 0, text.stderr)
+        self.assertRegex(text.stdout, r"C\s*=\s*DE, O\s*=\s*Example GmbH, CN\s*=\s*dropped\.test")
+        cert("rm", "dropped")
+        self.assertFalse(os.path.exists(os.path.join(state, "requests", "dropped")))
+
+        # The daemon serves the default until the signed certificate comes back.
+        daemon = start_daemon(self, tmp, cfg)
+        port = daemon.https_port
+        self.assertEqual(self.handshake_serial(port, "ov.test"), self.cdn.serial)
+
+        # Through the daemon: a certificate for another key is refused, naming
+        # the file and the pending request; the request is left as it was.
+        res = cert("add", "ov-2026", "--cert", self.blog.cert, ok=False)
+        self.assertIn(self.blog.cert, res.stderr)
+        self.assertIn("pending request `ov-2026`", res.stderr)
+        self.assertIn("does not match", res.stderr)
+        self.assertTrue(os.path.exists(key))
+
+        signed, serial = self.certs.sign_csr("ov-2026", csr, ["ov.test", "www.ov.test"])
+        res = cert("add", "ov-2026", "--cert", signed, "-v")
+        self.assertIn("through the daemon", res.stderr)
+        self.assertIn("added `ov-2026`", res.stdout)
+        self.assertFalse(os.path.exists(pending))
+        self.assertEqual(self.handshake_serial(port, "ov.test"), serial)
+        self.assertEqual(self.handshake_serial(port, "www.ov.test"), serial)
+        listed = {e["name"]: e for e in json.loads(cert("list", "--json").stdout)}
+        self.assertFalse(listed["ov-2026"]["pending"])
+        self.assertEqual(int(listed["ov-2026"]["serial"], 16), serial)
+
+        # request, list and rm through the daemon as well.
+        res = cert("request", "next", "--hosts", "next.test", "--json")
+        self.assertTrue(json.loads(res.stdout)["csr"].startswith(
+            "-----BEGIN CERTIFICATE REQUEST-----"))
+        self.assertEqual(stat.S_IMODE(os.stat(os.path.join(state, "requests", "next",
+                                                           "privkey.pem")).st_mode), 0o600)
+        self.assertIn("PENDING", cert("list").stdout)
+        cert("rm", "next")
+        self.assertFalse(os.path.exists(os.path.join(state, "requests", "next")))
+
     def test_usage_errors(self):
         res = run([tlsedge_bin(), "cert", "add", "x"], timeout=30)
         self.assertEqual(res.returncode, 2)
         self.assertIn("--cert is required", res.stderr)
+        res = run([tlsedge_bin(), "cert", "request", "x"], timeout=30)
+        self.assertEqual(res.returncode, 2)
+        self.assertIn("--hosts is required", res.stderr)
         res = run([tlsedge_bin(), "cert", "frobnicate"], timeout=30)
         self.assertEqual(res.returncode, 2)
         self.assertIn("not expected: frobnicate", res.stderr)

@@ -58,7 +58,7 @@ TEST_F(AdminApiTest, UnknownPathsAndMethods) {
   EXPECT_EQ(r.allow, "GET");
   r = call("PATCH", "/v1/certificates/a");
   EXPECT_EQ(r.status, 405);
-  EXPECT_EQ(r.allow, "GET, PUT, DELETE");
+  EXPECT_EQ(r.allow, "GET, PUT, POST, DELETE");
   EXPECT_EQ(call("GET", "/v1/certificates/a%2Fb").status, 404);
   EXPECT_EQ(call("GET", "/v1/certificates/a%zz").status, 400);
 }
@@ -77,11 +77,31 @@ TEST_F(AdminApiTest, EmptyStoreListsAndUnknownNamesAre404) {
   EXPECT_EQ(call("DELETE", "/v1/certificates/nope").status, 404);
 }
 
+TEST_F(AdminApiTest, CertificateRequestsArePostedListedAndRemoved) {
+  AdminResponse r = call("POST", "/v1/certificates/ov", R"({"hosts": ["a.example"]})");
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_NE(r.body.find("-----BEGIN CERTIFICATE REQUEST-----"), std::string::npos) << r.body;
+  EXPECT_EQ(r.body.find("PRIVATE KEY"), std::string::npos);
+  EXPECT_TRUE(changed_.empty());  // nothing to serve yet
+  EXPECT_TRUE(std::filesystem::exists(state_ / "requests/ov/privkey.pem"));
+  r = call("GET", "/v1/certificates");
+  EXPECT_NE(r.body.find(R"("name":"ov","pending":true)"), std::string::npos) << r.body;
+  EXPECT_EQ(call("POST", "/v1/certificates/ov", R"({"hosts": ["a.example"]})").status, 409);
+  EXPECT_EQ(call("POST", "/v1/certificates/x", R"({"hosts": "a.example"})").status, 400);
+  EXPECT_EQ(call("POST", "/v1/certificates/x", R"({"hosts": [], "key_type": "dsa"})").status, 422);
+  EXPECT_FALSE(std::filesystem::exists(state_ / "requests/x"));
+  EXPECT_EQ(call("DELETE", "/v1/certificates/ov").status, 200);
+  EXPECT_FALSE(std::filesystem::exists(state_ / "requests/ov"));
+  EXPECT_TRUE(changed_.empty());  // nothing served changed
+}
+
 TEST_F(AdminApiTest, BadUploadsAreRefusedAndWriteNothing) {
   EXPECT_EQ(call("PUT", "/v1/certificates/x", "not json").status, 400);
+  // Without `key`: completes the pending request x, and there is none.
   AdminResponse r = call("PUT", "/v1/certificates/x", R"({"chain": "a"})");
-  EXPECT_EQ(r.status, 400);
-  EXPECT_NE(r.body.find("`chain` and `key`"), std::string::npos) << r.body;
+  EXPECT_EQ(r.status, 404);
+  EXPECT_NE(r.body.find("no certificate request named `x` is pending"), std::string::npos)
+      << r.body;
   r = call("PUT", "/v1/certificates/x", R"({"chain": "a", "key": "b", "force": true})");
   EXPECT_EQ(r.status, 400);
   EXPECT_NE(r.body.find("unknown field `force`"), std::string::npos) << r.body;
@@ -208,8 +228,10 @@ TEST(CertificateUpload, RefusesWrongShapesAndTypes) {
       {R"({"chain": "c", "key": "k", "key_source": 7})",
        "request body: `key_source` must be a string"},
       {R"({"chain": "c", "key": "k", "force": true})", "request body: unknown field `force`"},
-      {R"({"chain": "c"})", "request body: `chain` and `key` (PEM text) are required"},
-      {"{}", "request body: `chain` and `key` (PEM text) are required"},
+      {R"({"key": "k"})", "request body: `chain` (PEM text) is required"},
+      {"{}", "request body: `chain` (PEM text) is required"},
+      {R"({"chain": "c", "replace": true})", "request body: without `key`"},
+      {R"({"chain": "c", "key_source": "k"})", "request body: without `key`"},
   };
   for (const Case& c : cases) {
     auto u = parseCertificateUpload(c.body);

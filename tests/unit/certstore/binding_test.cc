@@ -360,7 +360,7 @@ TEST(CertJson, KeepsTheKeyOrderAndNeverThrowsOnBytesThatAreNotUtf8) {
             0u)
       << json;
   EXPECT_THAT(json, HasSubstr("\"days_left\":-3,\"expired\":true,\"expiring\":false,"));
-  EXPECT_TRUE(json.ends_with(",\"sites\":[],\"default\":false}")) << json;
+  EXPECT_TRUE(json.ends_with(",\"sites\":[],\"default\":false,\"pending\":false}")) << json;
 }
 
 }  // namespace

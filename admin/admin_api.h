@@ -64,15 +64,20 @@ struct AdminRequest {
   std::string method;  // "GET", ...
   std::string target;  // "/v1/which?host=a.example"
   std::string body;
-  bool text = false;  // Accept: text/plain
+  bool text = false;          // Accept: text/plain
+  std::string authorization;  // the Authorization header, if any
+  std::string peer;           // the client's address (TCP); "" on the Unix socket
+  // The subject CN of the client certificate, if one was sent and verified.
+  std::string clientCertificate;
 };
 
 struct AdminResponse {
   int status = 200;
   std::string contentType = "application/json";
   std::string body;
-  std::string allow;   // 405: the methods the path takes
-  int retryAfter = 0;  // seconds; 0: no Retry-After
+  std::string allow;         // 405: the methods the path takes
+  int retryAfter = 0;        // seconds; 0: no Retry-After
+  std::string authenticate;  // 401: the WWW-Authenticate challenge
 };
 
 class AdminApi {

@@ -1,5 +1,6 @@
 #include "admin/admin_server.h"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -8,13 +9,16 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 
 #include "base/log.h"
 #include "http/http_parser.h"
 #include "http/http_util.h"
+#include "net/acceptor.h"
 #include "net/listener.h"
 #include "net/loop.h"
+#include "net/stream.h"
 #include "net/unix_socket.h"
 
 namespace tlsedge::admin {
@@ -30,45 +34,80 @@ std::string responseHead(const AdminResponse& r, bool keepAlive) {
                     "\r\nContent-Length: " + std::to_string(r.body.size()) + "\r\n";
   if (!r.allow.empty()) out += "Allow: " + r.allow + "\r\n";
   if (r.retryAfter != 0) out += "Retry-After: " + std::to_string(r.retryAfter) + "\r\n";
+  if (!r.authenticate.empty()) out += "WWW-Authenticate: " + r.authenticate + "\r\n";
   out += keepAlive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
   return out;
 }
 
-// At most this much per uv_write: libuv writes a request until the socket
-// refuses more, so a 50 MB listing to a fast reader in one request would
-// hold the control loop for its whole copy (~150 ms measured at 100k
-// certificates); in slices, other events run between them.
+// At most this much of a response is handed to the stream at once, and at
+// most kSlicesPerTurn slices per loop iteration: a 50 MB listing to a fast
+// reader in one piece would hold the control loop for its whole copy (~150
+// ms measured at 100k certificates); in slices, other events run between.
 constexpr size_t kWriteSlice = 256 * 1024;
+constexpr int kSlicesPerTurn = 4;
 // A lingering client that sends more than this is closed at once.
 constexpr size_t kMaxDiscard = 1 << 20;
 
+// The subject CN of the verified client certificate, or "".
+std::string clientCommonName(SSL* ssl) {
+  if (ssl == nullptr || SSL_get_verify_result(ssl) != X509_V_OK) return {};
+  X509* peer = SSL_get_peer_certificate(ssl);
+  if (peer == nullptr) return {};
+  std::string cn;
+  X509_NAME* subject = X509_get_subject_name(peer);
+  const int at = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
+  if (at >= 0) {
+    const ASN1_STRING* data = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, at));
+    unsigned char* utf8 = nullptr;
+    const int n = ASN1_STRING_to_UTF8(&utf8, data);
+    if (n > 0) cn.assign(reinterpret_cast<const char*>(utf8), static_cast<size_t>(n));
+    OPENSSL_free(utf8);
+  }
+  X509_free(peer);
+  return cn;
+}
+
 }  // namespace
 
-// One admin connection. Deleted once both of its handles are closed.
-class AdminServer::Client : public http::HttpParser::Handler {
+// One admin connection over a net::Stream (Unix socket, TCP, or TLS on
+// TCP). Deleted once its stream and its two timers are closed.
+class AdminServer::Client : public http::HttpParser::Handler, public net::Stream::Handler {
  public:
   Client(AdminServer* server, uv_loop_t* loop)
       : server_(server), parser_(http::HttpParser::Kind::kRequest, *this) {
-    if (server->tcp_) {
-      uv_tcp_init(loop, &handle_.tcp);
-    } else {
-      uv_pipe_init(loop, &handle_.pipe, 0);
+    for (uv_timer_t* t : {&timer_, &more_}) {
+      uv_timer_init(loop, t);
+      t->data = this;
     }
-    handle_.handle.data = this;
-    uv_timer_init(loop, &timer_);
-    timer_.data = this;
     parser_.setHeadLimits(kMaxHeadBytes, kMaxHeaders);
   }
 
-  uv_stream_t* stream() { return &handle_.stream; }
-
-  void startReading() {
-    armTimer();
-    uv_read_start(stream(), &Client::onAlloc, &Client::onRead);
+  // Takes the accepted `fd`; false (the fd closed) if it cannot.
+  bool attach(uv_loop_t* loop, int fd, const sockaddr* peer, SSL* ssl) {
+    tls_ = ssl != nullptr;
+    stream_ = net::Stream::adopt(loop, fd, peer, ssl, this);
+    if (stream_ == nullptr) ++closedHandles_;  // no stream to wait for
+    return stream_ != nullptr;
   }
 
-  // Over kMaxClients: 503 with Retry-After, then close (lingering).
+  void startReading() {
+    // TLS: the handshake and the first request within kRequestTimeout.
+    if (tls_) {
+      armRequestDeadline();
+    } else {
+      armTimer();
+    }
+    stream_->startReading();
+  }
+
+  // Over kMaxClients: 503 with Retry-After, then close (lingering). On TLS
+  // once the handshake is done (nothing can be written before).
   void refuseBusy() {
+    if (tls_ && !stream_->handshakeDone()) {
+      refuseAfterHandshake_ = true;
+      startReading();
+      return;
+    }
     AdminResponse answer = adminError(
         503, "busy: " + std::to_string(kMaxClients) + " clients are connected; try again shortly");
     answer.retryAfter = 1;
@@ -77,17 +116,49 @@ class AdminServer::Client : public http::HttpParser::Handler {
 
   bool busy = false;  // counted in the server's busy_, not served_
 
-  // Idempotent; the object lives until both close callbacks ran.
+  // Idempotent; the object lives until its stream and timers are closed.
   void close() {
     if (closing_) return;
     closing_ = true;
     token_.reset();  // replies still due are dropped
     server_->clients_.erase(this);
     --(busy ? server_->busy_ : server_->served_);
-    uv_close(&handle_.handle, &Client::onClosed);
-    uv_close(reinterpret_cast<uv_handle_t*>(&timer_), &Client::onClosed);
+    if (stream_ != nullptr) stream_->close();
+    uv_close(reinterpret_cast<uv_handle_t*>(&timer_), &Client::onTimerClosed);
+    uv_close(reinterpret_cast<uv_handle_t*>(&more_), &Client::onTimerClosed);
   }
 
+  // net::Stream::Handler
+  void onStreamHandshakeDone() override {
+    if (refuseAfterHandshake_) {
+      refuseAfterHandshake_ = false;
+      refuseBusy();
+      return;
+    }
+    armTimer();  // the request deadline runs from its first byte
+  }
+  void onStreamData(const char* data, size_t size) override {
+    if (!requestTimed_) armTimer();
+    feed(data, size);
+  }
+  void onStreamEof() override {  // finish writing what is due, then close
+    done_ = true;
+    eof_ = true;
+    stream_->stopReading();
+    if (writes_.empty() && stream_->queuedBytes() == 0 && !awaiting_) close();
+  }
+  void onStreamError(const std::string&) override {}
+  void onStreamWritten() override {
+    if (!requestTimed_) armTimer();
+    progress();
+  }
+  void onStreamClosed() override {
+    stream_ = nullptr;
+    close();
+    if (++closedHandles_ == 3) delete this;
+  }
+
+  // http::HttpParser::Handler
   void onHead(http::MessageHead& head) override {
     head_ = std::move(head);
     body_.clear();
@@ -119,6 +190,11 @@ class AdminServer::Client : public http::HttpParser::Handler {
     body_.clear();
     const std::string* accept = head_.find("Accept");
     request.text = accept != nullptr && accept->find("text/plain") != std::string::npos;
+    if (const std::string* authorization = head_.find("Authorization")) {
+      request.authorization = *authorization;
+    }
+    request.peer = stream_->peerIp();
+    request.clientCertificate = clientCommonName(stream_->ssl());
     // One request at a time: the rest is parsed once this one is answered.
     awaiting_ = true;
     parser_.pause();
@@ -131,12 +207,10 @@ class AdminServer::Client : public http::HttpParser::Handler {
   }
 
  private:
-  // One response, written in slices of at most kWriteSlice.
+  // One response, handed to the stream in slices of at most kWriteSlice.
   struct Write {
-    uv_write_t req;
     std::string head;
     std::string body;
-    Client* client;
     size_t sent = 0;  // of head + body
   };
 
@@ -163,8 +237,8 @@ class AdminServer::Client : public http::HttpParser::Handler {
     std::string rest = std::move(rest_);
     rest_.clear();
     if (!rest.empty()) feed(rest.data(), rest.size());
-    if (closing_ || done_ || awaiting_ || pendingWrites_ > 0) return;
-    uv_read_start(stream(), &Client::onAlloc, &Client::onRead);
+    if (closing_ || done_ || awaiting_ || !writes_.empty() || stream_->queuedBytes() > 0) return;
+    stream_->startReading();
   }
 
   void startTimer(std::chrono::milliseconds after, uv_timer_cb onTimer) {
@@ -176,13 +250,13 @@ class AdminServer::Client : public http::HttpParser::Handler {
     requestTimed_ = false;
     startTimer(kIdleTimeout, &Client::closeOnTimer);
   }
-  // From a request's first byte: kRequestTimeout for all of it, not
-  // restarted by its reads.
+  // From a request's first byte (TLS: from the connection): kRequestTimeout
+  // for all of it, not restarted by its reads.
   void armRequestDeadline() {
     requestTimed_ = true;
     startTimer(kRequestTimeout, [](uv_timer_t* t) noexcept {
       auto* self = static_cast<Client*>(t->data);
-      if (self->done_ || self->closing_) {
+      if (self->done_ || self->closing_ || (self->tls_ && !self->stream_->handshakeDone())) {
         self->close();
         return;
       }
@@ -201,93 +275,54 @@ class AdminServer::Client : public http::HttpParser::Handler {
     }
     lingering_ = true;
     startTimer(kLingerTimeout, &Client::closeOnTimer);
-    if (uv_shutdown(&shutdown_, stream(), [](uv_shutdown_t*, int) noexcept {}) != 0) {
-      close();
-      return;
-    }
-    uv_read_start(stream(), &Client::onAlloc, &Client::onRead);
+    stream_->shutdownLingering(kMaxDiscard);
   }
 
   void send(std::string head, std::string body) {
     if (closing_) return;
-    auto* w = new Write{{}, std::move(head), std::move(body), this};
-    ++pendingWrites_;
-    writeSlice(w);
+    writes_.push_back(Write{std::move(head), std::move(body)});
+    stream_->stopReading();  // one response in flight at a time
+    progress();
   }
 
-  // Writes the next slice of `w`; the response counts as one pending write
-  // until its last slice is written.
-  void writeSlice(Write* w) {
-    uv_buf_t bufs[2];
-    unsigned count = 0;
-    size_t budget = kWriteSlice;
-    size_t at = w->sent;
-    for (std::string* part : {&w->head, &w->body}) {
-      if (at >= part->size()) {
-        at -= part->size();
-        continue;
+  // Hands the stream the next slices while it holds less than a slice,
+  // at most kSlicesPerTurn now (then on the next loop iteration); once
+  // everything is written, the next request or the close.
+  void progress() {
+    if (closing_ || stream_ == nullptr) return;
+    for (int slices = 0; !writes_.empty();) {
+      if (stream_->queuedBytes() >= kWriteSlice) return;  // onStreamWritten goes on
+      if (slices++ == kSlicesPerTurn) {
+        uv_timer_start(&more_, &Client::progressOnTimer, 0, 0);
+        return;
       }
-      const size_t n = std::min(part->size() - at, budget);
-      bufs[count++] = uv_buf_init(part->data() + at, static_cast<unsigned>(n));
-      budget -= n;
-      at = 0;
-      if (budget == 0) break;
+      Write& w = writes_.front();
+      size_t budget = kWriteSlice;
+      size_t at = w.sent;
+      for (std::string* part : {&w.head, &w.body}) {
+        if (at >= part->size()) {
+          at -= part->size();
+          continue;
+        }
+        const size_t n = std::min(part->size() - at, budget);
+        stream_->write(std::string_view(*part).substr(at, n));
+        budget -= n;
+        at = 0;
+        if (budget == 0) break;
+      }
+      w.sent += kWriteSlice - budget;
+      if (closing_ || stream_->closing()) return;
+      if (w.sent == w.head.size() + w.body.size()) writes_.pop_front();
     }
-    w->sent += kWriteSlice - budget;
-    if (uv_write(&w->req, stream(), bufs, count, &Client::onWritten) != 0) {
-      --pendingWrites_;
-      delete w;
-      close();
-    }
-  }
-
-  static void onWritten(uv_write_t* req, int status) noexcept {
-    auto* w = reinterpret_cast<Write*>(req);
-    Client* self = w->client;
-    if (status == 0 && !self->closing_ && w->sent < w->head.size() + w->body.size()) {
-      self->armTimer();
-      self->writeSlice(w);
-      return;
-    }
-    delete w;
-    --self->pendingWrites_;
-    if (self->closing_) return;
-    if (status < 0) {
-      self->close();
-      return;
-    }
-    if (!self->requestTimed_) self->armTimer();
-    if (self->pendingWrites_ > 0 || self->awaiting_) return;
-    if (self->done_) {
-      self->linger();
+    if (stream_->queuedBytes() > 0 || awaiting_) return;
+    if (done_) {
+      linger();
     } else {
-      self->resumeParsing();
+      resumeParsing();
     }
   }
 
-  static void onAlloc(uv_handle_t* handle, size_t, uv_buf_t* buf) noexcept {
-    auto* self = static_cast<Client*>(handle->data);
-    *buf = uv_buf_init(self->readBuffer_, sizeof self->readBuffer_);
-  }
-
-  static void onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) noexcept {
-    auto* self = static_cast<Client*>(stream->data);
-    if (nread == 0) return;
-    if (self->lingering_) {
-      self->discarded_ += nread > 0 ? static_cast<size_t>(nread) : 0;
-      if (nread < 0 || self->discarded_ > kMaxDiscard) self->close();
-      return;
-    }
-    if (nread < 0) {  // EOF or error: finish writing what is due, then close
-      self->done_ = true;
-      self->eof_ = true;
-      uv_read_stop(stream);
-      if (self->pendingWrites_ == 0 && !self->awaiting_) self->close();
-      return;
-    }
-    if (!self->requestTimed_) self->armTimer();
-    self->feed(buf->base, static_cast<size_t>(nread));
-  }
+  static void progressOnTimer(uv_timer_t* t) noexcept { static_cast<Client*>(t->data)->progress(); }
 
   void feed(const char* data, size_t size) {
     if (done_) return;
@@ -304,32 +339,29 @@ class AdminServer::Client : public http::HttpParser::Handler {
     if (!done_ && !awaiting_ && !parser_.idle() && !requestTimed_) armRequestDeadline();
     if (!done_ && parser_.paused() && used < size) rest_.append(data + used, size - used);
     // One response in flight at a time: read again once it is written.
-    if (pendingWrites_ > 0 || awaiting_ || done_) uv_read_stop(stream());
+    if (!writes_.empty() || stream_->queuedBytes() > 0 || awaiting_ || done_) {
+      stream_->stopReading();
+    }
   }
 
-  static void onClosed(uv_handle_t* handle) noexcept {
+  static void onTimerClosed(uv_handle_t* handle) noexcept {
     auto* self = static_cast<Client*>(handle->data);
-    if (++self->closedHandles_ == 2) delete self;
+    if (++self->closedHandles_ == 3) delete self;
   }
 
   AdminServer* server_;
-  union {
-    uv_handle_t handle;
-    uv_stream_t stream;
-    uv_pipe_t pipe;
-    uv_tcp_t tcp;
-  } handle_;
+  net::Stream* stream_ = nullptr;                                     // null once closed
   std::shared_ptr<Client*> token_ = std::make_shared<Client*>(this);  // null once closing
   uv_timer_t timer_;
-  uv_shutdown_t shutdown_;
+  uv_timer_t more_;  // the next slices of a response, on the next loop iteration
   http::HttpParser parser_;
   http::MessageHead head_;
   std::string body_;
   std::string rest_;  // read beyond the request being answered
-  char readBuffer_[16384];
-  int pendingWrites_ = 0;
-  int closedHandles_ = 0;
-  size_t discarded_ = 0;       // read while lingering
+  std::deque<Write> writes_;
+  int closedHandles_ = 0;  // of the stream and the two timers
+  bool tls_ = false;
+  bool refuseAfterHandshake_ = false;
   bool requestTimed_ = false;  // the timer is a request's deadline
   bool lingering_ = false;
   bool eof_ = false;
@@ -413,13 +445,11 @@ Result<std::unique_ptr<AdminServer>> AdminServer::adopt(int fd, const std::strin
 
 int AdminServer::listeningFd() const {
   if (closed_) return -1;
-  if (listener_ == nullptr) return fd_;
-  uv_os_fd_t fd = -1;
-  return uv_fileno(listener_, &fd) == 0 ? fd : -1;
+  return fd_;
 }
 
 AdminServer::~AdminServer() {
-  if (listener_ == nullptr && fd_ >= 0) {  // never started: nothing of libuv to close
+  if (acceptor_ == nullptr && fd_ >= 0) {  // never started: nothing of libuv to close
     ::close(fd_);
     unlinkIfOurs();
   }
@@ -441,6 +471,14 @@ Result<std::unique_ptr<AdminServer>> AdminServer::bindTcp(const conf::SocketAddr
   return server;
 }
 
+Result<std::unique_ptr<AdminServer>> AdminServer::bindTls(const conf::SocketAddress& address,
+                                                          const std::string& what,
+                                                          bssl::UniquePtr<SSL_CTX> tls) {
+  auto server = bindTcp(address, what);
+  if (server) (*server)->tls_ = std::move(tls);
+  return server;
+}
+
 Status AdminServer::start(uv_loop_t* loop, AdminApi* api) {
   return start(loop, [api](const AdminRequest& request, const Reply& reply) {
     api->handle(request, reply);
@@ -449,38 +487,39 @@ Status AdminServer::start(uv_loop_t* loop, AdminApi* api) {
 
 Status AdminServer::start(uv_loop_t* loop, Handler handler) {
   handler_ = std::move(handler);
-  int rc = 0;
-  if (tcp_) {
-    auto* tcp = new uv_tcp_t;
-    uv_tcp_init(loop, tcp);
-    listener_ = reinterpret_cast<uv_handle_t*>(tcp);
-    rc = uv_tcp_open(tcp, fd_);
-  } else {
-    auto* pipe = new uv_pipe_t;
-    uv_pipe_init(loop, pipe, 0);
-    listener_ = reinterpret_cast<uv_handle_t*>(pipe);
-    rc = uv_pipe_open(pipe, fd_);
+  loop_ = loop;
+  // Adopted sockets may not listen yet, nor be non-blocking.
+  if (::listen(fd_, 64) != 0 || ::fcntl(fd_, F_SETFL, ::fcntl(fd_, F_GETFL) | O_NONBLOCK) != 0) {
+    return makeError((tcp_ ? "listen " : "admin socket ") + path_ + ": " + std::strerror(errno));
   }
-  listener_->data = this;
-  if (rc == 0) rc = uv_listen(listenerStream(), 64, &onConnection);
-  fd_ = -1;  // the handle owns it now (closed with it)
-  if (rc != 0) {
+  int rc = 0;
+  acceptor_ = net::Acceptor::start(
+      loop, fd_, [this](int fd, const sockaddr* peer) { onAccepted(fd, peer); }, &rc);
+  if (acceptor_ == nullptr) {
+    fd_ = -1;  // closed by Acceptor::start
     return makeError((tcp_ ? "listen " : "admin socket ") + path_ + ": " + net::uvErrorText(rc));
   }
   return Ok{};
 }
 
-uv_stream_t* AdminServer::listenerStream() { return reinterpret_cast<uv_stream_t*>(listener_); }
-
-void AdminServer::onConnection(uv_stream_t* listener, int status) noexcept {
-  auto* self = static_cast<AdminServer*>(listener->data);
-  if (status < 0 || self->closed_) return;
-  auto* client = new Client(self, listener->loop);
-  const bool accepted = uv_accept(listener, client->stream()) == 0;
-  client->busy = self->served_ >= kMaxClients;
-  self->clients_.insert(client);
-  ++(client->busy ? self->busy_ : self->served_);
-  if (!accepted) {
+void AdminServer::onAccepted(int fd, const sockaddr* peer) {
+  if (closed_) {
+    ::close(fd);
+    return;
+  }
+  SSL* ssl = nullptr;
+  if (tls_ != nullptr) {
+    ssl = SSL_new(tls_.get());
+    if (ssl == nullptr) {
+      ::close(fd);
+      return;
+    }
+  }
+  auto* client = new Client(this, loop_);
+  client->busy = served_ >= kMaxClients;
+  clients_.insert(client);
+  ++(client->busy ? busy_ : served_);
+  if (!client->attach(loop_, fd, peer, ssl)) {
     client->close();
     return;
   }
@@ -488,8 +527,8 @@ void AdminServer::onConnection(uv_stream_t* listener, int status) noexcept {
     client->startReading();
     return;
   }
-  self->noteRefusal(uv_now(listener->loop));
-  if (self->busy_ > kMaxClients) {
+  noteRefusal(uv_now(loop_));
+  if (busy_ > kMaxClients) {
     client->close();
   } else {
     client->refuseBusy();
@@ -511,10 +550,10 @@ void AdminServer::close(bool removeFile) {
   if (closed_) return;
   closed_ = true;
   while (!clients_.empty()) (*clients_.begin())->close();  // close() erases it
-  if (listener_ != nullptr && tcp_) {
-    uv_close(listener_, [](uv_handle_t* h) noexcept { delete reinterpret_cast<uv_tcp_t*>(h); });
-  } else if (listener_ != nullptr) {
-    uv_close(listener_, [](uv_handle_t* h) noexcept { delete reinterpret_cast<uv_pipe_t*>(h); });
+  if (acceptor_ != nullptr) {
+    acceptor_->close();  // closes fd_
+    acceptor_ = nullptr;
+    fd_ = -1;
   }
   if (removeFile) unlinkIfOurs();
 }

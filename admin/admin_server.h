@@ -42,6 +42,7 @@
 // Thread: control loop. Lifetime: close() before the loop ends.
 #pragma once
 
+#include <openssl/ssl.h>
 #include <uv.h>
 
 #include <chrono>
@@ -53,6 +54,7 @@
 #include "admin/admin_api.h"
 #include "base/result.h"
 #include "conf/config.h"
+#include "net/acceptor.h"
 
 namespace tlsedge::admin {
 
@@ -78,6 +80,11 @@ class AdminServer {
   // The same on a TCP address; `what` names it in messages ("metrics").
   static Result<std::unique_ptr<AdminServer>> bindTcp(const conf::SocketAddress& address,
                                                       const std::string& what);
+  // The same, serving HTTPS with `tls` (a server context: certificate, key,
+  // and for client certificates the verification mode and trust).
+  static Result<std::unique_ptr<AdminServer>> bindTls(const conf::SocketAddress& address,
+                                                      const std::string& what,
+                                                      bssl::UniquePtr<SSL_CTX> tls);
   // A listening Unix socket bound to `path`, passed in.
   static Result<std::unique_ptr<AdminServer>> adopt(int fd, const std::string& path);
   ~AdminServer();
@@ -101,19 +108,20 @@ class AdminServer {
   class Client;
   AdminServer(std::string path, int fd, ino_t inode)
       : path_(std::move(path)), fd_(fd), inode_(inode) {}
-  uv_stream_t* listenerStream();
-  static void onConnection(uv_stream_t* server, int status) noexcept;
+  void onAccepted(int fd, const sockaddr* peer);
   // One connection refused for being over kMaxClients: logged now, or
   // counted into the next message (at most one per kRefusalLogInterval).
   void noteRefusal(uint64_t nowMs);
   void unlinkIfOurs();
 
   std::string path_;
-  int fd_;       // until start() hands it to the uv_pipe_t
+  int fd_;       // the listening socket (the acceptor's once started)
   ino_t inode_;  // of the socket file we created
   bool tcp_ = false;
   uint16_t port_ = 0;
-  uv_handle_t* listener_ = nullptr;  // a uv_pipe_t or a uv_tcp_t
+  bssl::UniquePtr<SSL_CTX> tls_;  // set: HTTPS (TCP only)
+  uv_loop_t* loop_ = nullptr;
+  net::Acceptor* acceptor_ = nullptr;  // self-owned; closed by close()
   Handler handler_;
   std::set<Client*> clients_;  // all, served and busy
   size_t served_ = 0;          // clients_ under kMaxClients

@@ -14,6 +14,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "conf/scopes.h"
 
 namespace tlsedge::conf {
 
@@ -33,6 +35,7 @@ struct SocketAddress {
   uint16_t port = 0;
   bool ipv6 = false;
   std::string text;  // as written in the YAML, for messages
+  bool operator==(const SocketAddress&) const = default;
 };
 
 // A listen address; `proxy_protocol`: connections from
@@ -298,6 +301,18 @@ struct EtcdStorage {
   bool operator==(const EtcdStorage&) const = default;
 };
 
+// The HTTPS management listener (`admin.listen`, `admin.tls`, `admin.clients`).
+struct Management {
+  SocketAddress listen;
+  std::string certificateFile;  // admin.tls.certificate: PEM chain, leaf first
+  std::string keyFile;          // admin.tls.key
+  // admin.tls.client_ca: client certificates are asked for and verified
+  // against these roots; "" none (tokens only).
+  std::string clientCaFile;
+  std::map<std::string, Scopes> clients;  // admin.clients: certificate CN -> scopes
+  bool operator==(const Management&) const = default;
+};
+
 struct Config {
   std::string sourceName;  // file path, or "<embedded default>"
   int workers = 0;         // resolved: >= 1 ("auto" = number of CPUs)
@@ -319,6 +334,12 @@ struct Config {
   // (`metrics: { listen: "" }`): off. Port 0 binds a free port (logged).
   // Changes take effect at the next restart.
   std::optional<SocketAddress> metricsListen;
+  // `admin.listen` and the rest of the HTTPS management API
+  // (admin/access.h); absent: off. Changes take effect at the next restart.
+  std::optional<Management> management;
+  // `admin.audit_log`: one JSON line per change through the admin API (any
+  // transport); default <stateDir>/audit.log; "" none.
+  std::string auditLog;
   std::vector<CertificateFiles> certificates;
   std::vector<Site> sites;
   std::vector<Upstream> upstreams;

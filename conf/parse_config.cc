@@ -225,10 +225,82 @@ void parseUpstreams(ParseContext& ctx, const Field& field, Config& config) {
   });
 }
 
-// `admin: { socket: PATH }`; "" turns the admin API off. Runs after
-// state_dir, whose value makes the default.
+// admin.tls: { certificate, key, client_ca }.
+void parseManagementTls(ParseContext& ctx, const Field& field, Management& out) {
+  MapReader tls(ctx.diag, field, {"certificate", "key", "client_ca"});
+  if (!tls.isMap()) return;
+  const std::pair<const char*, std::string*> files[] = {{"certificate", &out.certificateFile},
+                                                        {"key", &out.keyFile},
+                                                        {"client_ca", &out.clientCaFile}};
+  for (const auto& [key, path] : files) {
+    auto f = std::string_view(key) == "client_ca" ? tls.get(key) : tls.require(key);
+    if (!f) continue;
+    if (auto text = readNonEmptyString(ctx.diag, *f)) *path = resolvePath(ctx.baseDir, *text);
+  }
+}
+
+// admin.clients: { CN: [scope, ...] }.
+void parseManagementClients(ParseContext& ctx, const Field& field, Management& out) {
+  MapReader clients(ctx.diag, field, {});
+  if (!clients.isMap()) return;
+  for (const MapReader::Entry& entry : clients.entries()) {
+    auto list = readList(ctx.diag, entry.value);
+    if (!list) continue;
+    std::vector<std::string> names;
+    for (const Field& item : *list) {
+      if (auto name = readNonEmptyString(ctx.diag, item)) names.push_back(*name);
+    }
+    auto scopes = parseScopes(names);
+    if (!scopes) {
+      ctx.diag.report(entry.value.pos, entry.value.path, scopes.error().message);
+      continue;
+    }
+    out.clients[entry.key] = *scopes;
+  }
+}
+
+// admin.listen and what it needs: tls (required), clients (client_ca).
+void parseManagement(ParseContext& ctx, const MapReader& admin, Config& config) {
+  auto listen = admin.get("listen");
+  auto tls = admin.get("tls");
+  auto clients = admin.get("clients");
+  if (!listen) {
+    for (const auto& f : {tls, clients}) {
+      if (f) ctx.diag.report(f->pos, f->path, "needs admin.listen (the HTTPS management API)");
+    }
+    return;
+  }
+  auto text = readString(ctx.diag, *listen);
+  if (!text || text->empty()) return;  // "": off
+  auto address = parseSocketAddress(*text, 0);
+  if (!address) {
+    ctx.diag.report(listen->pos, listen->path, address.error().message);
+    return;
+  }
+  Management out;
+  out.listen = std::move(*address);
+  if (!tls) {
+    ctx.diag.report(listen->pos, listen->path,
+                    "the management API is HTTPS only: admin.tls needs certificate and key");
+    return;
+  }
+  parseManagementTls(ctx, *tls, out);
+  if (clients) {
+    parseManagementClients(ctx, *clients, out);
+    if (out.clientCaFile.empty()) {
+      ctx.diag.report(clients->pos, clients->path,
+                      "client certificates need admin.tls.client_ca to verify them");
+    }
+  }
+  config.management = std::move(out);
+}
+
+// `admin: { socket: PATH, audit_log: PATH, listen: ..., tls: ..., clients:
+// ... }`; socket "" turns the admin socket off. Runs after state_dir,
+// whose value makes the defaults.
 void parseAdmin(ParseContext& ctx, const Field* field, const Field* stateDirField, Config& config) {
   config.adminSocket = config.stateDir + "/admin.sock";
+  config.auditLog = config.stateDir + "/audit.log";
   if (field == nullptr) {
     if (config.adminSocket.size() > kMaxUnixSocketPath && stateDirField != nullptr) {
       ctx.diag.report(
@@ -240,9 +312,16 @@ void parseAdmin(ParseContext& ctx, const Field* field, const Field* stateDirFiel
     }
     return;
   }
-  MapReader admin(ctx.diag, *field, {"socket"});
+  MapReader admin(ctx.diag, *field, {"socket", "audit_log", "listen", "tls", "clients"});
+  if (!admin.isMap()) return;
+  if (auto audit = admin.get("audit_log")) {
+    if (auto path = readString(ctx.diag, *audit)) {
+      config.auditLog = path->empty() ? "" : resolvePath(ctx.baseDir, *path);
+    }
+  }
+  parseManagement(ctx, admin, config);
   auto socket = admin.get("socket");
-  if (!admin.isMap() || !socket) return;
+  if (!socket) return;
   auto path = readString(ctx.diag, *socket);
   if (!path) return;
   config.adminSocket = path->empty() ? "" : resolvePath(ctx.baseDir, *path);

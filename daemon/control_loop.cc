@@ -9,8 +9,10 @@
 #include <vector>
 
 #include "acme/manager.h"
+#include "admin/access.h"
 #include "admin/admin_api.h"
 #include "admin/admin_server.h"
+#include "admin/management_tls.h"
 #include "base/log.h"
 #include "daemon/metrics_endpoint.h"
 #include "daemon/service_manager.h"
@@ -95,6 +97,13 @@ class ControlLoop {
       if (!admin) return admin.error();
       admin_ = std::move(*admin);
     }
+    if (config.management) {
+      auto tls = admin::managementTlsContext(*config.management);
+      if (!tls) return tls.error();
+      auto bound = admin::AdminServer::bindTls(config.management->listen, "admin", std::move(*tls));
+      if (!bound) return bound.error();
+      management_ = std::move(*bound);
+    }
     if (config.metricsListen) {
       auto bound = admin::AdminServer::bindTcp(*config.metricsListen, "metrics");
       if (!bound) return bound.error();
@@ -139,14 +148,15 @@ class ControlLoop {
     std::optional<std::pair<std::string, uint16_t>> metrics;
     if (metricsServer_ != nullptr) metrics.emplace(metricsServer_->path(), metricsServer_->port());
     fixed_ = std::make_unique<FixedAtStart>(admin_ != nullptr ? admin_->path() : "", metrics,
-                                            config.etcd);
+                                            config.etcd, config.management);
     subsystems_ = {workers_.get(),      &accessLog_,    &storage_,   acme_.get(),
                    certificates_.get(), tickets_.get(), fixed_.get()};
     return Ok{};
   }
 
   void startAdminApi() {
-    if (admin_ == nullptr) return;
+    if (admin_ == nullptr && management_ == nullptr) return;
+    const conf::Config& config = *generation_->config;
     acme::Manager& acme = acme_->manager();
     adminApi_ = std::make_unique<admin::AdminApi>(admin::AdminApi::Hooks{
         [this] { return generation_->config; }, [this] { return certificates_->current(); },
@@ -162,10 +172,25 @@ class ControlLoop {
           net::offload<admin::AdminResponse>(&loop_, std::move(work), std::move(done));
         },
         [this] { return storage_.current(); }});
-    if (auto started = admin_->start(&loop_, adminApi_.get()); !started) {
-      log::error(started.error().message);  // the daemon serves on without it
-    } else {
-      log::info("admin API on " + admin_->path());
+    audit_ = std::make_unique<admin::AuditLog>(config.auditLog);
+    auto nowMs = [this] { return uv_now(&loop_); };
+    if (admin_ != nullptr) {
+      auto handler = admin::guardedHandler(nullptr, adminApi_.get(), audit_.get(), nowMs);
+      if (auto started = admin_->start(&loop_, std::move(handler)); !started) {
+        log::error(started.error().message);  // the daemon serves on without it
+      } else {
+        log::info("admin API on " + admin_->path());
+      }
+    }
+    if (management_ != nullptr) {
+      access_ = std::make_unique<admin::Access>(admin::tokensPath(config.stateDir),
+                                                config.management->clients);
+      auto handler = admin::guardedHandler(access_.get(), adminApi_.get(), audit_.get(), nowMs);
+      if (auto started = management_->start(&loop_, std::move(handler)); !started) {
+        log::error(started.error().message);
+      } else {
+        log::info("management API listening on " + management_->path());
+      }
     }
   }
 
@@ -248,6 +273,7 @@ class ControlLoop {
     tickets_->close();
     certificates_->watcher().close();
     if (admin_ != nullptr) admin_->close(!handover);
+    if (management_ != nullptr) management_->close();
     acme_->close();  // ACME hook
     storage_.close();
   }
@@ -290,6 +316,7 @@ class ControlLoop {
     in.reloadsFailed = reloadsFailed_;
     in.lastReloadSucceeded = reloadsFailed_ == failedBeforeLastSuccess_;
     in.storeGeneration = certificates_->generation();
+    if (access_ != nullptr) in.adminRefused = access_->counters();
     in.acme = acmeMetrics(acme_->manager());
     if (storage_.replica() != nullptr) {
       in.fleet = storage_.replica()->stats();
@@ -317,6 +344,9 @@ class ControlLoop {
   std::vector<Subsystem*> subsystems_;         // in reload order
   std::unique_ptr<admin::AdminServer> admin_;  // null: admin.socket is ""
   std::unique_ptr<admin::AdminApi> adminApi_;
+  std::unique_ptr<admin::AdminServer> management_;  // null: no admin.listen
+  std::unique_ptr<admin::Access> access_;           // management_'s
+  std::unique_ptr<admin::AuditLog> audit_;
   std::unique_ptr<admin::AdminServer> metricsServer_;  // null: metrics.listen is ""
   std::unique_ptr<MetricsEndpoint> metrics_;
   uint64_t reloadsSucceeded_ = 0;

@@ -244,6 +244,13 @@ void addControl(Families& f, const MetricsInput& in) {
   auto& reloads = f.counter("tlsedge_config_reloads_total", "SIGHUP reloads, by result.");
   reloads.Add({{"result", "success"}}).Increment(toDouble(in.reloadsSucceeded));
   reloads.Add({{"result", "failure"}}).Increment(toDouble(in.reloadsFailed));
+  auto& refused = f.counter("tlsedge_admin_refused_total",
+                            "Requests the HTTPS management API refused, by reason: "
+                            "unauthenticated (401), forbidden (403, out of scope), "
+                            "rate_limited (429, too many failures from the address).");
+  refused.Add({{"reason", "unauthenticated"}}).Increment(toDouble(in.adminRefused.unauthenticated));
+  refused.Add({{"reason", "forbidden"}}).Increment(toDouble(in.adminRefused.forbidden));
+  refused.Add({{"reason", "rate_limited"}}).Increment(toDouble(in.adminRefused.rateLimited));
   f.set("tlsedge_config_last_reload_successful",
         "1 if the last SIGHUP reload was applied (or none was tried), 0 if it was refused.",
         in.lastReloadSucceeded ? 1 : 0);

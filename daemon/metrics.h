@@ -19,6 +19,7 @@
 
 #include "acme/manager.h"
 #include "acme/status.h"
+#include "admin/access.h"
 #include "certstore/certificate_watcher.h"
 #include "certstore/selector.h"
 #include "fleet/replica.h"
@@ -90,6 +91,7 @@ struct MetricsInput {
   std::set<std::string> renewalFailing;
   uint64_t storeGeneration = 0;  // certificate snapshots published since start
   AcmeMetrics acme;
+  admin::Access::Counters adminRefused;      // the management listener's (zero without one)
   std::optional<fleet::ReplicaStats> fleet;  // fleet mode only
   uint64_t etcdRequests = 0;                 // unary etcd calls (fleet mode)
   uint64_t etcdWatchStreams = 0;             // etcd watch streams opened (fleet mode)

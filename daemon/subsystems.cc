@@ -217,6 +217,9 @@ void FixedAtStart::commit(const proxy::GenerationPtr& next) {
     log::warning("reload: metrics.listen changes at the next restart (running " +
                  (metrics_ ? metrics_->first : std::string("none")) + ")");
   }
+  if (config.management != management_) {
+    log::warning("reload: admin.listen, admin.tls and admin.clients change at the next restart");
+  }
   if (config.etcd != etcd_) {
     log::warning("reload: storage changes at the next restart (running " +
                  (etcd_ ? "etcd " + etcd_->endpoints.front() + " " + etcd_->prefix

@@ -172,16 +172,18 @@ class FixedAtStart final : public Subsystem {
   // "host:port" and port, nullopt without an endpoint; `etcd`: the start
   // config's `storage.etcd`, nullopt for the state directory.
   FixedAtStart(std::string adminSocket, std::optional<std::pair<std::string, uint16_t>> metrics,
-               std::optional<conf::EtcdStorage> etcd)
+               std::optional<conf::EtcdStorage> etcd, std::optional<conf::Management> management)
       : adminSocket_(std::move(adminSocket)),
         metrics_(std::move(metrics)),
-        etcd_(std::move(etcd)) {}
+        etcd_(std::move(etcd)),
+        management_(std::move(management)) {}
   void commit(const proxy::GenerationPtr& next) override;
 
  private:
   std::string adminSocket_;
   std::optional<std::pair<std::string, uint16_t>> metrics_;
   std::optional<conf::EtcdStorage> etcd_;
+  std::optional<conf::Management> management_;  // admin.listen, tls, clients
 };
 
 }  // namespace tlsedge::daemon

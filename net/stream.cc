@@ -40,7 +40,7 @@ struct Stream::WriteRequest {
   Stream* stream;
 };
 
-Stream::Stream(Handler* handler) : handler_(handler) { tcp_.data = this; }
+Stream::Stream(Handler* handler) : handler_(handler) {}
 
 Stream::~Stream() {
   if (ssl_ != nullptr) SSL_free(ssl_);  // frees both BIOs
@@ -48,13 +48,22 @@ Stream::~Stream() {
 
 Stream* Stream::adopt(uv_loop_t* loop, int fd, const sockaddr* peer, SSL* ssl, Handler* handler) {
   auto* s = new Stream(handler);
-  uv_tcp_init(loop, &s->tcp_);
-  if (uv_tcp_open(&s->tcp_, fd) != 0) {
-    ::close(fd);
+  s->unix_ = peer != nullptr && peer->sa_family == AF_UNIX;
+  int rc = 0;
+  if (s->unix_) {
+    uv_pipe_init(loop, &s->handle_.pipe, 0);
+    rc = uv_pipe_open(&s->handle_.pipe, fd);
+  } else {
+    uv_tcp_init(loop, &s->handle_.tcp);
+    rc = uv_tcp_open(&s->handle_.tcp, fd);
+  }
+  s->handle_.handle.data = s;
+  if (rc != 0 || (s->unix_ && ssl != nullptr)) {
+    if (rc != 0) ::close(fd);  // else the handle owns it
     if (ssl != nullptr) SSL_free(ssl);
     s->handler_ = nullptr;
     s->closing_ = true;
-    uv_close(reinterpret_cast<uv_handle_t*>(&s->tcp_), &Stream::onClosed);
+    uv_close(s->uvHandle(), &Stream::onClosed);
     return nullptr;
   }
   // TCP_NODELAY comes from the listening socket (see Acceptor::start).
@@ -81,8 +90,9 @@ Stream* Stream::connect(uv_loop_t* loop, const sockaddr* addr, SSL* ssl, Handler
   auto* s = new Stream(handler);
   s->client_ = true;
   s->proxyBuffer_ = std::move(preamble);
-  uv_tcp_init(loop, &s->tcp_);
-  uv_tcp_nodelay(&s->tcp_, 1);
+  uv_tcp_init(loop, &s->handle_.tcp);
+  s->handle_.handle.data = s;
+  uv_tcp_nodelay(&s->handle_.tcp, 1);
   s->lastReadAt_ = s->lastWriteProgressAt_ = uv_now(loop);
   if (ssl != nullptr) {
     s->setUpTls(ssl);  // owned from here: freed with the stream whatever happens
@@ -90,7 +100,7 @@ Stream* Stream::connect(uv_loop_t* loop, const sockaddr* addr, SSL* ssl, Handler
   }
   auto* req = new uv_connect_t;
   req->data = s;
-  int rc = uv_tcp_connect(req, &s->tcp_, addr, &Stream::onConnect);
+  int rc = uv_tcp_connect(req, &s->handle_.tcp, addr, &Stream::onConnect);
   if (rc != 0) {
     delete req;
     *error = rc;
@@ -104,7 +114,7 @@ Stream* Stream::connect(uv_loop_t* loop, const sockaddr* addr, SSL* ssl, Handler
 void Stream::updatePeer() {
   sockaddr_storage ss{};
   int len = sizeof(ss);
-  if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return;
+  if (uv_tcp_getpeername(&handle_.tcp, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return;
   setPeer(reinterpret_cast<const sockaddr*>(&ss));
 }
 
@@ -137,7 +147,7 @@ void Stream::startReading() {
   if (closing_ || reading_ || lingering_) return;
   reading_ = true;
   if (!eofSeen_) {
-    uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), &Stream::onAlloc, &Stream::onRead);
+    uv_read_start(uvStream(), &Stream::onAlloc, &Stream::onRead);
   }
   // Plaintext may already sit decrypted-but-undelivered inside SSL.
   if (ssl_ != nullptr && handshakeDone_) pumpTls();
@@ -146,7 +156,7 @@ void Stream::startReading() {
 void Stream::stopReading() {
   if (!reading_ || lingering_) return;
   reading_ = false;
-  if (!closing_) uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+  if (!closing_) uv_read_stop(uvStream());
 }
 
 void Stream::onAlloc(uv_handle_t*, size_t, uv_buf_t* buf) noexcept {
@@ -191,13 +201,13 @@ ProxyClient Stream::proxyClient() const {
   if (proxyHeader_ != nullptr && proxyHeader_->hasAddresses) {
     c.source = proxyHeader_->source;
     c.destination = proxyHeader_->destination;
-  } else {
+  } else if (!unix_) {
     int len = sizeof(c.source);
-    if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&c.source), &len) != 0) {
+    if (uv_tcp_getpeername(&handle_.tcp, reinterpret_cast<sockaddr*>(&c.source), &len) != 0) {
       c.source.ss_family = AF_UNSPEC;
     }
     len = sizeof(c.destination);
-    if (uv_tcp_getsockname(&tcp_, reinterpret_cast<sockaddr*>(&c.destination), &len) != 0) {
+    if (uv_tcp_getsockname(&handle_.tcp, reinterpret_cast<sockaddr*>(&c.destination), &len) != 0) {
       c.destination.ss_family = AF_UNSPEC;
     }
   }
@@ -390,7 +400,7 @@ void Stream::writeNow(std::string_view data) {
 
 void Stream::sendRaw(std::string_view data) {
   if (closing_) return;
-  uv_stream_t* stream = reinterpret_cast<uv_stream_t*>(&tcp_);
+  uv_stream_t* stream = uvStream();
   if (queued_ == 0) {
     // Nothing queued: hand the bytes to the kernel now. Usually it takes
     // them all, and then there is no write request, no callback, and no
@@ -399,14 +409,14 @@ void Stream::sendRaw(std::string_view data) {
     int n = uv_try_write(stream, &buf, 1);
     if (n > 0) {
       sent_ += static_cast<size_t>(n);
-      lastWriteProgressAt_ = uv_now(tcp_.loop);
+      lastWriteProgressAt_ = uv_now(handle_.handle.loop);
       data.remove_prefix(static_cast<size_t>(n));
       if (data.empty()) return;
     } else if (n != UV_EAGAIN) {
       fail("write: " + uvErrorText(n));
       return;
     }
-    lastWriteProgressAt_ = uv_now(tcp_.loop);  // a stall is timed from here
+    lastWriteProgressAt_ = uv_now(handle_.handle.loop);  // a stall is timed from here
   }
   // The rest waits in libuv's queue (a copy: the caller's buffer does not live on).
   auto* w = new WriteRequest{{}, std::string(data), this};
@@ -430,7 +440,7 @@ void Stream::onWritten(uv_write_t* req, int status) noexcept {
   s->queued_ -= w->data.size();
   delete w;
   if (s->closing_) return;
-  s->lastWriteProgressAt_ = uv_now(s->tcp_.loop);
+  s->lastWriteProgressAt_ = uv_now(s->handle_.handle.loop);
   if (status != 0) {
     s->fail("write: " + uvErrorText(status));
     return;
@@ -448,7 +458,7 @@ size_t Stream::queuedBytes() const { return queued_; }
 uint64_t Stream::bytesSent() const {
   // libuv's write_queue_size counts what it has not yet written to the
   // socket, including the rest of a partly written request.
-  return sent_ - uv_stream_get_write_queue_size(reinterpret_cast<const uv_stream_t*>(&tcp_));
+  return sent_ - uv_stream_get_write_queue_size(&handle_.stream);
 }
 
 void Stream::shutdown() {
@@ -487,7 +497,7 @@ void Stream::startShutdown() {
   // libuv sends the FIN once the queued writes are done.
   auto* req = new uv_shutdown_t;
   req->data = this;
-  if (uv_shutdown(req, reinterpret_cast<uv_stream_t*>(&tcp_), &Stream::onShutdown) != 0) {
+  if (uv_shutdown(req, uvStream(), &Stream::onShutdown) != 0) {
     delete req;
     close();
   }
@@ -514,7 +524,7 @@ void Stream::shutdownLingering(size_t maxDiscard) {
     discardLeft_ = maxDiscard;
     // Reading goes on below TLS, for discarding only.
     if (!reading_) {
-      uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), &Stream::onAlloc, &Stream::onRead);
+      uv_read_start(uvStream(), &Stream::onAlloc, &Stream::onRead);
     }
     reading_ = false;
   }
@@ -525,7 +535,7 @@ void Stream::shutdownLingering(size_t maxDiscard) {
 void Stream::discard(ssize_t n) {
   if (n == UV_EOF) {
     eofSeen_ = true;
-    uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+    uv_read_stop(uvStream());
     if (shutdownDone_) close();  // else onShutdown closes, once our FIN is out
     return;
   }
@@ -548,7 +558,7 @@ void Stream::close() {
   corked_ = false;
   corkBuffer_.clear();
   reading_ = false;
-  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &Stream::onClosed);
+  uv_close(uvHandle(), &Stream::onClosed);
 }
 
 void Stream::reset() {
@@ -559,8 +569,8 @@ void Stream::reset() {
   }
   closing_ = true;
   reading_ = false;
-  if (uv_tcp_close_reset(&tcp_, &Stream::onClosed) != 0) {
-    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &Stream::onClosed);
+  if (unix_ || uv_tcp_close_reset(&handle_.tcp, &Stream::onClosed) != 0) {
+    uv_close(uvHandle(), &Stream::onClosed);
   }
 }
 

@@ -1,5 +1,7 @@
 // Stream: one TCP connection on a worker loop, optionally wrapped in TLS
-// (BoringSSL over memory BIOs, non-blocking), delivering plaintext.
+// (BoringSSL over memory BIOs, non-blocking), delivering plaintext. An
+// accepted Unix socket connection (the admin socket) is a Stream too:
+// plaintext only, no PROXY header, and reset() is a plain close.
 //
 // Thread: the loop that created it; nothing here is thread-safe.
 // Ownership: a Stream owns itself. After close() (or a fatal error, which
@@ -68,8 +70,8 @@ class Stream {
   static constexpr size_t kLowWatermark = 256 << 10;
 
   // Adopts `fd`, an accepted connection (owned from now on) from `peer` (the
-  // address accept() gave). `ssl` (may be null: plain TCP) is adopted too and
-  // put in server mode. Returns null (both released) on failure.
+  // address accept() gave; AF_UNIX: a Unix socket connection, `ssl` null). `ssl` (may be null:
+  // plain TCP) is adopted too and put in server mode. Returns null (both released) on failure.
   static Stream* adopt(uv_loop_t* loop, int fd, const sockaddr* peer, SSL* ssl, Handler* handler);
   // Starts connecting to `addr`; the result arrives via onStreamConnected.
   // `ssl` (may be null: plain TCP) is adopted and put in client mode; its SNI,
@@ -146,7 +148,7 @@ class Stream {
   // the client's addresses (a PROXY header's, if one came in), TLS version,
   // cipher, SNI and ALPN.
   ProxyClient proxyClient() const;
-  uv_loop_t* loop() const { return tcp_.loop; }
+  uv_loop_t* loop() const { return handle_.handle.loop; }
 
  private:
   struct WriteRequest;
@@ -178,7 +180,15 @@ class Stream {
   void updatePeer();                            // from the socket (connect())
   void setPeer(const sockaddr* peer);
 
-  uv_tcp_t tcp_;
+  union {
+    uv_handle_t handle;
+    uv_stream_t stream;
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;  // unix_
+  } handle_;
+  uv_stream_t* uvStream() { return &handle_.stream; }
+  uv_handle_t* uvHandle() { return &handle_.handle; }
+  bool unix_ = false;  // an accepted Unix socket connection
   Handler* handler_;
   SSL* ssl_ = nullptr;
   BIO* networkOut_ = nullptr;  // SSL writes ciphertext here; we move it to the socket

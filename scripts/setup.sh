@@ -16,6 +16,7 @@ packages=(
   systemd  # systemd-analyze verify, systemd-socket-activate (tests/integration/test_systemd.py)
   nghttp2-client python3-h2  # HTTP/2 clients: h2load, nghttp; hostile peers (test_http2*.py)
   etcd-server etcd-client  # fleet mode's store (tests/integration/etcd.py starts its own members)
+  python3-jsonschema  # the OpenAPI description checked against the running API (test_openapi.py)
   haproxy  # a real L4 balancer sending PROXY headers (tests/integration/test_proxy_protocol.py)
   clang-14 libfuzzer-14-dev  # the fuzz build (scripts/build.sh fuzz, tests/fuzz)
 )

@@ -18,6 +18,7 @@ from config import to_yaml
 _LISTENING = re.compile(r"^<6>listening (https|http) (\S+):(\d+)\s*$")
 _CLOSED = re.compile(r"^<6>closed listener (\S+):(\d+) \((https|http)\)\s*$")
 _METRICS = re.compile(r"^<6>metrics listening on (\S+):(\d+)\s*$")
+_MANAGEMENT = re.compile(r"^<6>management API listening on (\S+):(\d+)\s*$")
 _RELOAD_DONE = re.compile(r"^<6>reloaded\s*$")
 _RELOAD_REFUSED = re.compile(r"^<3>reload refused")
 
@@ -47,6 +48,7 @@ class Daemon:
         self._ready = False
         self.listeners = []  # open ones, [(scheme, host, port)] in order of appearance
         self.metrics_address = None  # (host, port) of the metrics endpoint, once logged
+        self.management_address = None  # (host, port) of admin.listen, once logged
 
     def write_config(self, config):
         """(Re)writes the config file atomically: a reload never reads half a file."""
@@ -101,6 +103,9 @@ class Daemon:
                 elif _METRICS.match(line):
                     mm = _METRICS.match(line)
                     self.metrics_address = (self._host(mm.group(1)), int(mm.group(2)))
+                elif _MANAGEMENT.match(line):
+                    mm = _MANAGEMENT.match(line)
+                    self.management_address = (self._host(mm.group(1)), int(mm.group(2)))
                 elif closed:
                     self._remove_listener(closed.group(3), closed.group(1), int(closed.group(2)))
                 elif line.strip() == "<6>ready":

@@ -205,6 +205,7 @@ int HttpParser::onMessageBeginCb(llhttp_t* p) noexcept {
   parser->inValue_ = false;
   parser->trailerBytes_ = 0;
   parser->trailerFields_ = 0;
+  parser->trailers_.clear();
   // clear() rather than a fresh MessageHead: keeps capacity across a
   // keep-alive connection (and gives moved-from members a defined state).
   MessageHead& h = parser->head_;
@@ -244,14 +245,19 @@ int HttpParser::onStatusCb(llhttp_t* p, const char* at, size_t len) noexcept {
   return 0;
 }
 
+// The fields being parsed: the head's, or after a chunked body the trailers
+// (kept for trailers(), counted against the head limits by countTrailer).
+std::vector<Header>& HttpParser::fieldsOf(llhttp_t* p) {
+  return (p->flags & F_TRAILING) != 0 ? trailers_ : head_.headers;
+}
+
 int HttpParser::onHeaderFieldCb(llhttp_t* p, const char* at, size_t len) noexcept {
   HttpParser* parser = owner(p);
-  // Trailer fields (after a chunked body) are dropped: the head has already
-  // been delivered and proxying trailers is not supported. They are counted,
-  // so that they cannot go on forever.
-  if ((p->flags & F_TRAILING) != 0) return parser->countTrailer(p, len);
+  if ((p->flags & F_TRAILING) != 0) {
+    if (int rc = parser->countTrailer(p, len); rc != 0) return rc;
+  }
   try {
-    std::vector<Header>& headers = parser->head_.headers;
+    std::vector<Header>& headers = parser->fieldsOf(p);
     if (parser->inValue_ || headers.empty()) {
       headers.emplace_back();
       parser->inValue_ = false;
@@ -266,10 +272,13 @@ int HttpParser::onHeaderFieldCb(llhttp_t* p, const char* at, size_t len) noexcep
 
 int HttpParser::onHeaderValueCb(llhttp_t* p, const char* at, size_t len) noexcept {
   HttpParser* parser = owner(p);
-  if ((p->flags & F_TRAILING) != 0) return parser->countTrailer(p, len);
-  if (parser->head_.headers.empty()) return 0;  // unreachable: llhttp sends a field first
+  if ((p->flags & F_TRAILING) != 0) {
+    if (int rc = parser->countTrailer(p, len); rc != 0) return rc;
+  }
+  std::vector<Header>& headers = parser->fieldsOf(p);
+  if (headers.empty()) return 0;  // unreachable: llhttp sends a field first
   try {
-    parser->head_.headers.back().value.append(at, len);
+    headers.back().value.append(at, len);
   } catch (...) {
     llhttp_set_error_reason(p, kHandlerThrew);
     return HPE_USER;
@@ -297,8 +306,9 @@ int HttpParser::onHeaderFieldCompleteCb(llhttp_t* p) noexcept {
 // the leading OWS; the trailing OWS is trimmed here, once the value is whole.
 int HttpParser::onHeaderValueCompleteCb(llhttp_t* p) noexcept {
   HttpParser* parser = owner(p);
-  if ((p->flags & F_TRAILING) != 0 || parser->head_.headers.empty()) return 0;
-  std::string& v = parser->head_.headers.back().value;
+  std::vector<Header>& headers = parser->fieldsOf(p);
+  if (headers.empty()) return 0;
+  std::string& v = headers.back().value;
   while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.pop_back();
   return 0;
 }

@@ -11,7 +11,8 @@
 // line that ends it) and its number of fields are counted as they are parsed,
 // so an oversized head fails as soon as it crosses the limit (never buffered
 // whole) and fails with its own error kind (a server answers 431, not 400).
-// Trailer fields of a chunked body count against the same limits.
+// Trailer fields of a chunked body count against the same limits, and are
+// kept (trailers()) for the handler to forward.
 //
 // Thread: owned by one connection on one loop; not thread-safe.
 // Lifetime: the Handler must outlive the parser. Handler callbacks may call
@@ -80,7 +81,7 @@ class HttpParser {
     // A piece of decoded body.
     virtual void onBody(std::string_view data) = 0;
     // The message is complete (after the last body byte, or at once for
-    // bodiless messages).
+    // bodiless messages); a chunked body's trailer fields are in trailers().
     virtual void onMessageComplete() = 0;
   };
 
@@ -122,6 +123,9 @@ class HttpParser {
   bool idle() const { return idle_; }
   // Part of a head has been parsed, not all of it.
   bool inHead() const { return inHead_; }
+  // The trailer fields of the last chunked body, as received (until the
+  // next message begins; the handler may move from them).
+  std::vector<Header>& trailers() { return trailers_; }
 
  private:
   // ... llhttp callbacks and accumulated head state; see http_parser.cc.
@@ -142,6 +146,7 @@ class HttpParser {
 
   bool countHead(size_t bytes);
   int countTrailer(llhttp_t* p, size_t len);
+  std::vector<Header>& fieldsOf(llhttp_t* p);
   bool deliverHead();
   int fail(llhttp_t* p, Error error, const char* reason);
   void recordFailure(Error error, const char* reason, llhttp_errno_t err);
@@ -150,6 +155,7 @@ class HttpParser {
   Handler& handler_;
   llhttp_t parser_;
   MessageHead head_;
+  std::vector<Header> trailers_;
   size_t maxHeadBytes_ = 0;  // 0: none
   size_t maxHeaders_ = 0;    // 0: none
   size_t headBytes_ = 0;     // of the head in progress, consumed so far

@@ -64,6 +64,46 @@ bool isFraming(std::string_view name) {
   return equalsIgnoreCase(name, "content-length") || equalsIgnoreCase(name, "transfer-encoding");
 }
 
+bool relayableTrailer(std::string_view name) {
+  static constexpr std::string_view kRefused[] = {"host",
+                                                  "authorization",
+                                                  "proxy-authorization",
+                                                  "www-authenticate",
+                                                  "proxy-authenticate",
+                                                  "cookie",
+                                                  "set-cookie",
+                                                  "content-encoding",
+                                                  "content-type",
+                                                  "content-range",
+                                                  "cache-control",
+                                                  "expect",
+                                                  "max-forwards",
+                                                  "pragma",
+                                                  "range",
+                                                  "location",
+                                                  "age",
+                                                  "date",
+                                                  "expires",
+                                                  "retry-after",
+                                                  "vary",
+                                                  "content-location",
+                                                  "server"};
+  if (name.empty() || isHopByHop(name, {}) || isFraming(name)) return false;
+  if (name.size() > 3 && equalsIgnoreCase(name.substr(0, 3), "if-")) return false;
+  for (std::string_view refused : kRefused) {
+    if (equalsIgnoreCase(name, refused)) return false;
+  }
+  return true;
+}
+
+std::string lastChunk(const std::vector<Header>& trailers) {
+  std::string out = "0\r\n";
+  for (const Header& h : trailers) {
+    if (relayableTrailer(h.name)) out.append(h.name).append(": ").append(h.value).append("\r\n");
+  }
+  return out.append("\r\n");
+}
+
 std::vector<std::string_view> connectionTokens(const http::MessageHead& head) {
   std::vector<std::string_view> out;
   for (const auto& h : head.headers) {

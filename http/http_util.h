@@ -61,6 +61,16 @@ std::vector<std::string_view> connectionTokens(const http::MessageHead& head);
 std::string chunk(std::string_view data);
 inline constexpr std::string_view kLastChunk = "0\r\n\r\n";
 
+// Whether a trailer field may be relayed to the next hop (RFC 9110 6.5.1):
+// not hop-by-hop nor framing, and none of the fields whose meaning a
+// recipient must not take from a trailer (Host, authentication, cookies,
+// content handling, controls and conditionals, Trailer itself).
+bool relayableTrailer(std::string_view name);
+
+// The last chunk with the relayable `trailers` in it (RFC 9112 7.1.2), as
+// "Name: value" lines; kLastChunk's bytes when none is.
+std::string lastChunk(const std::vector<Header>& trailers);
+
 // A complete response with a fixed body. `extraHeaders` is zero or more
 // "Name: value\r\n" lines. For HEAD the body is left out (Content-Length kept).
 std::string simpleResponse(int status, std::string_view contentType, std::string_view body,

@@ -447,7 +447,7 @@ void ClientConnection::onBody(std::string_view data) { request_.body(data); }
 
 void ClientConnection::onMessageComplete() {
   requestComplete_ = true;
-  request_.bodyDone();
+  request_.bodyDone(parser_.trailers());
   parser_.pause();  // one request at a time; advance() resumes
 }
 
@@ -515,8 +515,12 @@ void ClientConnection::sendBody(std::string_view data) {
   }
 }
 
-void ClientConnection::endResponse() {
-  if (chunkedResponse_) send(http::kLastChunk);
+void ClientConnection::endResponse(const std::vector<http::Header>& trailers) {
+  if (chunkedResponse_ && trailers.empty()) {
+    send(http::kLastChunk);
+  } else if (chunkedResponse_) {
+    send(http::lastChunk(trailers));  // a Content-Length response cannot carry them
+  }
   responseComplete_ = true;
 }
 

@@ -91,7 +91,7 @@ class ClientConnection final : public net::Stream::Handler,
   void respond(const ResponseHead& head, std::string_view body) override;
   void sendHead(const ResponseHead& head) override;
   void sendBody(std::string_view data) override;
-  void endResponse() override;
+  void endResponse(const std::vector<http::Header>& trailers) override;
   void cutResponse() override;
   bool sendInterim(const http::MessageHead& head) override;
   void upgraded(http::MessageHead& head, net::Stream* origin,

@@ -118,9 +118,29 @@ class Http2Connection::Stream final : public Downstream {
     out.append(data);
     resume();
   }
-  void endResponse() override {
+  void endResponse(const std::vector<http::Header>& trailers) override {
     ended = true;
+    for (const http::Header& h : trailers) {
+      if (!http::relayableTrailer(h.name)) continue;
+      trailerNames.push_back(ascii::lowered(h.name));
+      trailerValues.push_back(h.value);
+    }
     resume();
+  }
+  // At the end of the DATA: the origin's trailers as a HEADERS frame that
+  // ends the stream (RFC 9113 8.1), instead of END_STREAM on the DATA.
+  bool submitTrailers() {
+    if (trailerNames.empty()) return false;
+    std::vector<nghttp2_nv> fields;
+    size_t bytes = 0;
+    for (size_t i = 0; i < trailerNames.size(); ++i) {
+      fields.push_back(field(trailerNames[i], trailerValues[i]));
+      bytes += trailerNames[i].size() + trailerValues[i].size() + 4;
+    }
+    // nghttp2 copies the fields.
+    if (nghttp2_submit_trailer(conn.session_, id, fields.data(), fields.size()) != 0) return false;
+    request.countBytesOut(bytes);
+    return true;
   }
   void cutResponse() override {
     nghttp2_submit_rst_stream(conn.session_, NGHTTP2_FLAG_NONE, id, NGHTTP2_INTERNAL_ERROR);
@@ -207,7 +227,10 @@ class Http2Connection::Stream final : public Downstream {
   bool deferred = false;         // nghttp2 waits for resume()
   mutable bool wasFull = false;  // the origin was held back (writeQueueFull)
   bool abandoned = false;
-  bool answered = false;  // END_STREAM went out
+  bool answered = false;                      // END_STREAM went out
+  std::vector<http::Header> requestTrailers;  // the client's, relayed to the origin
+  std::vector<std::string> trailerNames;      // the origin's, lower-case, for submitTrailers()
+  std::vector<std::string> trailerValues;
 };
 
 namespace {
@@ -509,9 +532,9 @@ int Http2Connection::onBeginHeaders(nghttp2_session*, const nghttp2_frame* frame
 int Http2Connection::onHeader(nghttp2_session*, const nghttp2_frame* frame, nghttp2_rcbuf* name,
                               nghttp2_rcbuf* value, uint8_t, void* user) {
   Http2Connection* c = self(user);
-  if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) {
-    return 0;  // trailers: not forwarded (the origin's request is HTTP/1.1 without them)
-  }
+  if (frame->hd.type != NGHTTP2_HEADERS) return 0;
+  const bool trailer = frame->headers.cat == NGHTTP2_HCAT_HEADERS;
+  if (frame->headers.cat != NGHTTP2_HCAT_REQUEST && !trailer) return 0;
   Stream* s = c->find(frame->hd.stream_id);
   if (s == nullptr) return 0;
   const std::string_view n = view(name);
@@ -524,6 +547,14 @@ int Http2Connection::onHeader(nghttp2_session*, const nghttp2_frame* frame, nght
     return NGHTTP2_ERR_CALLBACK_FAILURE;
   }
   if (s->headTooLarge) return 0;
+  if (trailer) {
+    // Trailers (nghttp2 refused pseudo-headers in them) share the head's
+    // budget; past it they are dropped, the request having gone on.
+    if (s->headBytes <= limits.maxHeaderSize && s->requestTrailers.size() < limits.maxHeaders) {
+      s->requestTrailers.push_back({std::string(n), std::string(v)});
+    }
+    return 0;
+  }
   if (s->headBytes > limits.maxHeaderSize || s->requestHead.headers.size() >= limits.maxHeaders) {
     s->headTooLarge = true;
     return 0;
@@ -582,7 +613,7 @@ int Http2Connection::onFrameRecv(nghttp2_session*, const nghttp2_frame* frame, v
           s->request.begin(head);
         }
       }
-      if (endStream) s->request.bodyDone();
+      if (endStream) s->request.bodyDone(s->requestTrailers);
       return 0;
     case NGHTTP2_DATA:
       if (s != nullptr && endStream) s->request.bodyDone();
@@ -672,6 +703,7 @@ ssize_t Http2Connection::readBody(nghttp2_session*, int32_t, uint8_t* buf, size_
   }
   if (s->out.empty() && s->ended) {
     *flags |= NGHTTP2_DATA_FLAG_EOF;
+    if (s->submitTrailers()) *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
   } else if (n == 0) {
     s->deferred = true;
     return NGHTTP2_ERR_DEFERRED;

@@ -209,10 +209,10 @@ void Request::body(std::string_view data) {
   if (exchange_->writeQueueFull()) downstream_.pauseBody();  // onUpstreamDrained resumes
 }
 
-void Request::bodyDone() {
+void Request::bodyDone(const std::vector<http::Header>& trailers) {
   if (bodyComplete_) return;
   bodyComplete_ = true;
-  if (exchange_ != nullptr) exchange_->endBody();
+  if (exchange_ != nullptr) exchange_->endBody(trailers);
 }
 
 void Request::refuse(int status, std::string_view text) {
@@ -332,7 +332,7 @@ void Request::countFault(ResponseFault fault) {
 
 void Request::onUpstreamComplete() {
   countFault(exchange_->fault());
-  downstream_.endResponse();
+  downstream_.endResponse(exchange_->responseTrailers());
   downstream_.settle();
 }
 

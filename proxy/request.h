@@ -55,7 +55,9 @@ class Downstream {
   // A streamed response: the head, then body pieces, then the end.
   virtual void sendHead(const ResponseHead& head) = 0;
   virtual void sendBody(std::string_view data) = 0;
-  virtual void endResponse() = 0;
+  // `trailers`: the origin's trailer fields (relayed where the framing
+  // carries them: a chunked HTTP/1.1 response, or HTTP/2).
+  virtual void endResponse(const std::vector<http::Header>& trailers = {}) = 0;
   // The origin failed after the head went out: the client must see the
   // response cut, never complete.
   virtual void cutResponse() = 0;
@@ -100,7 +102,9 @@ class Request final : public ExchangeClient {
   // starts the exchange; may call back into the Downstream.
   void begin(http::MessageHead& head);
   void body(std::string_view data);
-  void bodyDone();
+  // `trailers`: the request's trailer fields, relayed to the origin when
+  // its request is chunked.
+  void bodyDone(const std::vector<http::Header>& trailers = {});
   // Answers `status` unless part of a response went out, then abandons the
   // rest of the request. For limits, requests in doubt and timeouts; also
   // before begin() (a head that never came whole).

@@ -249,14 +249,15 @@ void Exchange::sendBody(std::string_view data) {
   }
 }
 
-void Exchange::endBody() {
+void Exchange::endBody(const std::vector<http::Header>& trailers) {
   bodyEnded_ = true;
   if (request_.framing != BodyFraming::kChunked || complete_) return;
+  const std::string last = http::lastChunk(trailers);
   if (connection_ != nullptr && connection_->connected_) {
-    connection_->stream_->write(http::kLastChunk);
+    connection_->stream_->write(last);
     bodyWritten_ = true;
   } else {
-    bodyBuffer_ += http::kLastChunk;
+    bodyBuffer_ += last;
   }
 }
 
@@ -323,6 +324,7 @@ void Exchange::messageComplete() {
     return;
   }
   complete_ = true;
+  responseTrailers_ = std::move(connection_->parser_.trailers());
   connection_->parser_.pause();  // the connection is handed on in afterFeed()
 }
 

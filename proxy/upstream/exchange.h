@@ -139,13 +139,18 @@ class Exchange {
 
   void start();
   void sendBody(std::string_view data);
-  void endBody();
+  // The request body ended; a chunked one carries the relayable `trailers`
+  // (http::lastChunk), a Content-Length one cannot (they are dropped).
+  void endBody(const std::vector<http::Header>& trailers = {});
   bool writeQueueFull() const;
   void resumeResponse();
   // The server of the latest attempt ("127.0.0.1:8080"); empty before one.
   std::string_view serverAddress() const;
   // What was wrong with the origin's response, if anything.
   ResponseFault fault() const { return fault_; }
+  // The response's trailer fields, as the origin sent them (chunked only),
+  // once the response is complete.
+  std::vector<http::Header>& responseTrailers() { return responseTrailers_; }
 
  private:
   friend class UpstreamConnection;
@@ -204,6 +209,7 @@ class Exchange {
   bool interim_ = false;            // inside a 1xx response
   bool upstreamKeepAlive_ = false;  // the origin allows reuse after this response
   ResponseFault fault_ = ResponseFault::kNone;
+  std::vector<http::Header> responseTrailers_;
   int deferredStatus_ = 0;  // a failure to report from the timer
   std::string failReason_;
   bool switching_ = false;  // got a 101 with Upgrade: switchHead_

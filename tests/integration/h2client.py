@@ -33,6 +33,7 @@ class H2Response:
         self.sha256 = hashlib.sha256()
         self.ended = False
         self.reset = None  # the error code of a RST_STREAM, if any
+        self.trailers = []  # [(name, value)] of a trailing HEADERS frame
 
     @property
     def status(self):
@@ -137,7 +138,7 @@ class H2Client:
         elif isinstance(event, h2.events.InformationalResponseReceived):
             r.interim.append(list(event.headers))
         elif isinstance(event, h2.events.TrailersReceived):
-            pass
+            r.trailers = list(event.headers)
         elif isinstance(event, h2.events.DataReceived):
             r.length += len(event.data)
             if r.keep_body:

@@ -158,8 +158,28 @@ TEST(HttpParserTest, ChunkedBodyDecoded) {
   EXPECT_FALSE(m.head.contentLength.has_value());
   EXPECT_EQ(m.body, "hello, world");
   EXPECT_TRUE(m.complete);
-  // Trailers are not appended to the head.
+  // Trailers are not appended to the head: they are kept apart, trimmed.
   EXPECT_EQ(m.head.headers.size(), 2u);
+  ASSERT_EQ(p.parser.trailers().size(), 1u);
+  EXPECT_EQ(p.parser.trailers()[0].name, "X-Trailer");
+  EXPECT_EQ(p.parser.trailers()[0].value, "t");
+}
+
+TEST(HttpParserTest, TrailersAreForgottenAtTheNextMessage) {
+  RequestParser p;
+  const std::string two =
+      "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "0\r\nA: 1 \r\nB:2\r\n\r\n"
+      "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+  EXPECT_EQ(p.feed(two), two.size());
+  ASSERT_EQ(p.rec.messages.size(), 2u);
+  EXPECT_TRUE(p.parser.trailers().empty());
+  const std::string one =
+      "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nA: 1 \r\nB:2\r\n\r\n";
+  EXPECT_EQ(p.feed(one), one.size());
+  ASSERT_EQ(p.parser.trailers().size(), 2u);
+  EXPECT_EQ(p.parser.trailers()[0].value, "1");
+  EXPECT_EQ(p.parser.trailers()[1].name, "B");
 }
 
 TEST(HttpParserTest, ChunkedBodySplitAcrossFeeds) {

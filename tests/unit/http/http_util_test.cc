@@ -39,6 +39,19 @@ TEST(HttpUtilTest, SimpleResponseToHeadKeepsLengthDropsBody) {
             "HTTP/1.1 200 OK\r\nServer: tlsedge\r\nContent-Length: 3\r\n\r\n");
 }
 
+TEST(HttpUtilTest, TrailersThatMayBeRelayed) {
+  for (const char* name : {"grpc-status", "X-Checksum", "Server-Timing", "Digest"}) {
+    EXPECT_TRUE(relayableTrailer(name)) << name;
+  }
+  for (const char* name : {"Host", "content-length", "Transfer-Encoding", "Set-Cookie",
+                           "Authorization", "If-Match", "Trailer", "Connection", "TE", ""}) {
+    EXPECT_FALSE(relayableTrailer(name)) << name;
+  }
+  EXPECT_EQ(lastChunk({}), kLastChunk);
+  EXPECT_EQ(lastChunk({{"X-Sum", "1"}, {"Host", "evil"}, {"grpc-status", "0"}}),
+            "0\r\nX-Sum: 1\r\ngrpc-status: 0\r\n\r\n");
+}
+
 TEST(HttpUtilTest, ReasonPhrases) {
   EXPECT_EQ(reasonPhrase(308), "Permanent Redirect");
   EXPECT_EQ(reasonPhrase(502), "Bad Gateway");

@@ -4,13 +4,17 @@ real daemon: a site created through the API is served to a real TLS client
 redirect and HSTS) without a reload; a change is served; a removed site's
 host is no longer served; invalid bodies get the YAML's messages at the
 body's positions; sites of the YAML are read-only and their names and
-hosts are refused; API sites survive a SIGHUP and a restart."""
+hosts are refused; API sites survive a SIGHUP and a restart; an API site
+with `tls: {acme: true}` gets its certificate (from the local CA) and is
+served with it."""
 
 import json
 import os
+import ssl
+import time
 import unittest
 
-from clients import curl, curl_https, http_request, s_client, s_client_leaf
+from clients import curl, curl_https, s_client, s_client_leaf, tls_handshake
 from common import make_tempdir, run, tlsedge_bin
 from config import base_config, respond_route, site, upstream_route
 from daemon import start_daemon
@@ -180,6 +184,30 @@ class SitesTest(unittest.TestCase):
         self.cfg["sites"].append(site("news2", ["news.test"], [respond_route("/", 200, "x\n")]))
         daemon.reload(self.cfg, expect="refused")
         self.assertEqual(self.get(port, "news.test", "/hello")[0], 200)
+
+    def test_acme_site(self):
+        """`tls: {acme: true}` through the API: ordered (here from the local
+        CA) and served for the site's hosts without a reload."""
+        self.cfg["acme"] = {"directory": "internal"}
+        daemon = start_daemon(self, self.dir, self.cfg)
+        status, created = self.api("PUT", "blog", {
+            "hosts": ["blog.test", "www.blog.test"], "tls": {"acme": True},
+            "routes": [{"path": "/", "respond": {"body": "blog\n"}}]})
+        self.assertEqual(status, 201, created)
+        local_ca = os.path.join(self.state, "acme", "local-ca", "ca.pem")
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                # The local CA the only anchor, the host name checked.
+                tls_handshake(daemon.https_port, "www.blog.test", ca=local_ca,
+                              check_hostname=True)
+                break
+            except (ssl.SSLError, ConnectionError, FileNotFoundError):
+                if time.monotonic() > deadline:
+                    self.fail("the API site's ACME certificate is not served\n" + daemon.log())
+                time.sleep(0.1)
+        _, status, body = curl_https(daemon.https_port, "blog.test", ca=local_ca, verbose=False)
+        self.assertEqual((status, body), (200, "blog\n"))
 
 
 if __name__ == "__main__":

@@ -185,6 +185,30 @@ class SitesTest(unittest.TestCase):
         daemon.reload(self.cfg, expect="refused")
         self.assertEqual(self.get(port, "news.test", "/hello")[0], 200)
 
+    def test_store_certificate_bound_by_an_api_site(self):
+        """A store certificate an API site binds is in use, through the daemon
+        and offline (the CLI loads the stored sites as the daemon does)."""
+        daemon = start_daemon(self, self.dir, self.cfg)
+        cfg_path = daemon.config_path
+        cert = lambda *a: run([tlsedge_bin(), "cert", *a, "-c", cfg_path], timeout=60)
+        res = cert("add", "news-store", "--cert", self.news.cert, "--key", self.news.key)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        status, created = self.api("PUT", "news", self.news_site(tls={"certificate": "news-store"}))
+        self.assertEqual(status, 201, created)
+        self.assertEqual(self.served(daemon.https_port, "news.test"),
+                         (self.news.serial, self.news.subject_cn))
+        res = cert("rm", "news-store")
+        self.assertEqual(res.returncode, 1, res.stdout)
+        self.assertIn("certificate `news-store` is in use by site `news`", res.stderr)
+        daemon.stop()
+        res = cert("rm", "news-store", "--offline")
+        self.assertEqual(res.returncode, 1, res.stdout)
+        self.assertIn("certificate `news-store` is in use by site `news`", res.stderr)
+        res = cert("list", "--offline", "--json")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        entry = [c for c in json.loads(res.stdout) if c["name"] == "news-store"][0]
+        self.assertEqual(entry["sites"], ["news"], entry)
+
     def test_acme_site(self):
         """`tls: {acme: true}` through the API: ordered (here from the local
         CA) and served for the site's hosts without a reload."""

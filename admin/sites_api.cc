@@ -163,33 +163,39 @@ void SitesApi::finish(Change& c, AdminResponse r) {
   next();
 }
 
-void SitesApi::change(Change c) {
+void SitesApi::change(Change c) { attempt(std::make_shared<Change>(std::move(c))); }
+
+void SitesApi::attempt(const std::shared_ptr<Change>& c) {
   const conf::ConfigPtr config = hooks_.config();
-  const std::string& name = c.name;
+  const std::string& name = c->name;
   const conf::Site* existing = findSite(*config, name);
   if (existing != nullptr && !existing->api) {
-    return finish(c, adminError(409, "site `" + name + "` is defined in " + config->sourceName +
-                                         ": sites of the configuration file are read-only "
-                                         "through the API (change it there and reload)"));
+    return finish(*c, adminError(409, "site `" + name + "` is defined in " + config->sourceName +
+                                          ": sites of the configuration file are read-only "
+                                          "through the API (change it there and reload)"));
   }
-  const bool remove = c.request.method == "DELETE";
+  const bool remove = c->request.method == "DELETE";
   if (remove && existing == nullptr) {
-    return finish(c, adminError(404, "no site named `" + name + "`"));
+    return finish(*c, adminError(404, "no site named `" + name + "`"));
   }
-  std::optional<conf::Site> site;
-  if (!remove) {
-    auto parsed = conf::parseApiSites(*config, {{name, "request body", c.request.body}});
-    if (!parsed) return finish(c, adminError(parsed.error()));
-    site = std::move(parsed->front());
-  }
-  const conf::Site* changed = site ? &*site : nullptr;
-  auto prepared = hooks_.prepare(nextConfig(*config, name, changed));
-  if (!prepared) return finish(c, adminError(422, prepared.error().message));
-  // The storage write, off the loop; what was there before, for a rollback.
+  // Checked, built and kept off the loop (each O(sites), the build also
+  // O(store)), over the configuration running now; what the key held
+  // before, for an undo.
+  auto site = std::make_shared<std::optional<conf::Site>>();
+  auto prepared = std::make_shared<Prepared>();
   auto before = std::make_shared<std::optional<std::string>>();
   certstore::StoragePtr store = storage(*config);
   const std::string key = conf::apiSiteKey(name);
-  AdminApi::Work work = [store, key, before, remove, body = c.request.body] {
+  AdminApi::Work work = [build = hooks_.prepare(), config, site, prepared, store, key, before,
+                         remove, name, body = c->request.body] {
+    if (!remove) {
+      auto parsed = conf::parseApiSites(*config, {{name, "request body", body}});
+      if (!parsed) return adminError(parsed.error());
+      *site = std::move(parsed->front());
+    }
+    auto built = build(nextConfig(*config, name, *site ? &**site : nullptr));
+    if (!built) return adminError(422, built.error().message);
+    *prepared = std::move(*built);
     if (auto old = store->load(key); old) *before = std::move(*old);
     Status written =
         remove ? store->remove(key) : store->store(key, body, certstore::Storage::Secrecy::kPublic);
@@ -198,40 +204,38 @@ void SitesApi::change(Change c) {
     }
     return AdminResponse{};
   };
-  auto shared = std::make_shared<Change>(std::move(c));
-  hooks_.offload(
-      std::move(work), [this, shared, config, prepared = *prepared, site, store, key, before,
-                        existing = existing != nullptr](AdminResponse r) mutable {
-        Change& written = *shared;
-        if (r.status != 200) return finish(written, std::move(r));
-        Status rebuilt = Ok{};
-        // A reload while the write ran: build again on what runs now.
-        if (conf::ConfigPtr now = hooks_.config(); now != config) {
-          auto again = hooks_.prepare(nextConfig(*now, written.name, site ? &*site : nullptr));
-          if (again) prepared = *again;
-          rebuilt = again ? Status(Ok{}) : Status(again.error());
-        }
-        if (!rebuilt) return rollback(shared, store, key, before, rebuilt.error());
-        hooks_.commit(prepared, [this, shared, site, store, key, before, existing](Status done) {
-          Change& served = *shared;
-          if (!done) return rollback(shared, store, key, before, done.error());
-          if (!site) {
-            log::info("admin: site " + served.name + " removed");
-            return finish(
-                served,
-                answer(200, certstore::jsonText(nlohmann::ordered_json{{"removed", served.name}})));
-          }
-          log::info("admin: site " + served.name + (existing ? " replaced" : " created"));
-          finish(served, answer(existing ? 200 : 201, siteJson(*site, true)));
+  hooks_.offload(std::move(work), [this, c, config, prepared, site, store, key, before,
+                                   existing = existing != nullptr](AdminResponse r) {
+    if (r.status != 200) return finish(*c, std::move(r));
+    if (hooks_.config() != config) {
+      // A reload while it was built: undone, then built again on what runs
+      // now (checked again against it).
+      return restore(store, key, before, [this, c] { attempt(c); });
+    }
+    hooks_.commit(*prepared, [this, c, site, store, key, before, existing](Status served) {
+      if (!served && served.error().kind == ErrorKind::kConflict && ++c->attempts < 3) {
+        return restore(store, key, before, [this, c] { attempt(c); });  // built again
+      }
+      if (!served) {
+        return restore(store, key, before, [this, c, error = served.error()] {
+          finish(*c, error.kind == ErrorKind::kConflict ? adminError(503, error.message)
+                                                        : adminError(422, error.message));
         });
-      });
+      }
+      if (!*site) {
+        log::info("admin: site " + c->name + " removed");
+        return finish(
+            *c, answer(200, certstore::jsonText(nlohmann::ordered_json{{"removed", c->name}})));
+      }
+      log::info("admin: site " + c->name + (existing ? " replaced" : " created"));
+      finish(*c, answer(existing ? 200 : 201, siteJson(**site, true)));
+    });
+  });
 }
 
-void SitesApi::rollback(const std::shared_ptr<Change>& c, const certstore::StoragePtr& store,
-                        const std::string& key,
-                        const std::shared_ptr<std::optional<std::string>>& before,
-                        const Error& why) {
-  // Not served: the storage goes back to what it held, then the answer.
+void SitesApi::restore(const certstore::StoragePtr& store, const std::string& key,
+                       const std::shared_ptr<std::optional<std::string>>& before,
+                       std::function<void()> then) {
   hooks_.offload(
       [store, key, before] {
         if (*before) {
@@ -241,7 +245,7 @@ void SitesApi::rollback(const std::shared_ptr<Change>& c, const certstore::Stora
         }
         return AdminResponse{};
       },
-      [this, c, why](AdminResponse) { finish(*c, adminError(422, why.message)); });
+      [then = std::move(then)](AdminResponse) { then(); });
 }
 
 Result<conf::ConfigPtr> withStoredSites(const conf::ConfigPtr& config) {

@@ -15,16 +15,20 @@
 // DELETE naming a YAML site is refused (409), as is a host another site
 // serves (422, the YAML's duplicate-host message). A change is then built
 // as the daemon would serve it (`prepare`: every load-time check, such as a
-// certificate name that exists; 422 when one fails), written to the
-// storage as <state_dir>/sites/NAME.json (the body as given; on the thread
-// pool), and served to new connections (`commit`), without a reload.
-// Changes run one at a time, in the order asked. A write that is served
-// keeps serving after a restart and a SIGHUP (withStoredSites).
+// certificate name that exists; 422 when one fails) and written to the
+// storage as <state_dir>/sites/NAME.json (the body as given): the check,
+// the build and the write on the thread pool. Then it is served to new
+// connections (`commit`, on the loop), without a reload; a commit that
+// fails undoes the write; one refused with kConflict (a reload or a
+// certificate swap came in between) is built again, at most three times
+// (then 503). Changes run one at a time, in the order asked. A write that
+// is served keeps serving after a restart and a SIGHUP (withStoredSites).
 //
 // With `Accept: text/plain`: the list as one line per site, NAME SOURCE
 // HOSTS; one site as its JSON without `source` (what a PUT takes back).
 //
-// Thread: control loop; the storage writes on a pool thread (`offload`).
+// Thread: control loop; the check, the build and the storage writes on a
+// pool thread (`offload`).
 #pragma once
 
 #include <deque>
@@ -47,11 +51,14 @@ class SitesApi {
 
   struct Hooks {
     std::function<conf::ConfigPtr()> config;  // the running configuration
-    // Builds everything that would serve `next` (its router, certificate
-    // bindings), changing nothing; an error (kInvalid) says what fails.
-    std::function<Result<Prepared>(conf::ConfigPtr next)> prepare;
+    // Called on the control loop: what builds, on a pool thread
+    // (`offload`) over immutable inputs, everything that would serve a
+    // configuration (its router, certificate snapshot) from what runs now,
+    // changing nothing; its error (kInvalid) says what fails.
+    std::function<std::function<Result<Prepared>(conf::ConfigPtr next)>()> prepare;
     // Serves what `prepare` built to new connections; `done` once every
-    // worker does (or with the error that refused it: nothing changed).
+    // worker does (or with the error that refused it: nothing changed;
+    // kConflict: what it was built from changed meanwhile, build again).
     std::function<void(Prepared, std::function<void(Status)> done)> commit;
     std::function<void(AdminApi::Work, AdminApi::Reply)> offload =
         [](AdminApi::Work work, AdminApi::Reply done) { done(work()); };
@@ -71,17 +78,21 @@ class SitesApi {
     AdminRequest request;
     std::string name;
     AdminApi::Reply reply;
+    int attempts = 0;  // commits refused with kConflict
   };
   void next();
   void change(Change change);
+  // Checks, builds, keeps and commits `change` against the configuration
+  // running now; again from the start if a reload came in between.
+  void attempt(const std::shared_ptr<Change>& change);
   // The change's answer is `r`; the next change starts.
   void finish(Change& change, AdminResponse r);
   certstore::StoragePtr storage(const conf::Config& config) const;
-  // A kept change that is not served: `key` gets `before` back (nothing:
-  // removed), then the answer is `why` (422).
-  void rollback(const std::shared_ptr<Change>& c, const certstore::StoragePtr& store,
-                const std::string& key, const std::shared_ptr<std::optional<std::string>>& before,
-                const Error& why);
+  // Undoes a kept change (on the pool): `key` gets `before` back (nothing:
+  // removed), then `then` on the loop.
+  void restore(const certstore::StoragePtr& store, const std::string& key,
+               const std::shared_ptr<std::optional<std::string>>& before,
+               std::function<void()> then);
 
   Hooks hooks_;
   std::deque<Change> queue_;  // PUT and DELETE, one at a time

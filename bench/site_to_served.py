@@ -13,7 +13,10 @@ and from the moment the answer is read makes fresh HTTPS requests (Python's
 ssl, SNI api-R.test) until one gets the site's body; then removes it
 (DELETE). Prints each round (PUT answered, then served, DELETE answered)
 and the medians in ms. The daemon answers a PUT once every worker serves
-the site, so "served" is normally the first request after the answer."""
+the site, so "served" is normally the first request after the answer.
+Meanwhile a thread asks the admin socket for GET /v1/sites/s0 back to back
+(answered on the control loop): its longest answer during a round is how
+long the change held the control loop."""
 
 import argparse
 import json
@@ -24,6 +27,7 @@ import ssl
 import statistics
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -49,6 +53,32 @@ def admin(sock_path, method, target, body=b""):
     status = out.split(b" ", 2)[1]
     if status not in (b"200", b"201"):
         raise RuntimeError(f"{method} {target} refused: {out.decode(errors='replace')}")
+
+
+class LoopProbe(threading.Thread):
+    """GET /v1/sites/s0 on the admin socket, back to back; the longest
+    answer since the last take()."""
+
+    def __init__(self, sock_path):
+        super().__init__(daemon=True)
+        self.sock_path = sock_path
+        self.longest = 0.0
+        self.lock = threading.Lock()
+        self.stopped = threading.Event()
+
+    def run(self):
+        while not self.stopped.is_set():
+            start = time.monotonic()
+            admin(self.sock_path, "GET", "/v1/sites/s0")
+            took = time.monotonic() - start
+            with self.lock:
+                self.longest = max(self.longest, took)
+            time.sleep(0.005)
+
+    def take(self):
+        with self.lock:
+            longest, self.longest = self.longest, 0.0
+        return longest * 1000
 
 
 def fetch(port, ctx, host):
@@ -100,13 +130,16 @@ def main():
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
         sock_path = os.path.join(state, "admin.sock")
-        puts, served, deletes = [], [], []
+        puts, served, deletes, stalls = [], [], [], []
+        probe = LoopProbe(sock_path)
+        probe.start()
         try:
             for r in range(args.rounds):
                 name = f"api-{r}"
                 host = f"{name}.test"
                 body = json.dumps({"hosts": [host], "redirect_https": False, "routes": [
                     {"path": "/", "respond": {"body": f"hello {name}"}}]}).encode()
+                probe.take()
                 sent = time.monotonic()
                 admin(sock_path, "PUT", f"/v1/sites/{name}", body)
                 answered = time.monotonic()
@@ -116,19 +149,24 @@ def main():
                     if time.monotonic() - answered > TIMEOUT:
                         raise RuntimeError(f"not served after {TIMEOUT}s\n{daemon.log()}")
                 done = time.monotonic()
+                stalls.append(probe.take())
                 admin(sock_path, "DELETE", f"/v1/sites/{name}")
                 removed = time.monotonic()
                 puts.append((answered - sent) * 1000)
                 served.append((done - sent) * 1000)
                 deletes.append((removed - done) * 1000)
                 print(f"round {r + 1}: PUT answered {puts[-1]:8.1f} ms, served {served[-1]:8.1f} ms "
-                      f"({requests} request(s)), DELETE answered {deletes[-1]:8.1f} ms", flush=True)
+                      f"({requests} request(s)), DELETE answered {deletes[-1]:8.1f} ms, "
+                      f"control loop held up to {stalls[-1]:6.1f} ms", flush=True)
         finally:
+            probe.stopped.set()
+            probe.join()
             daemon.cleanup()
         print(f"{args.sites} sites: PUT -> served median {statistics.median(served):.1f} ms "
               f"(min {min(served):.1f}, max {max(served):.1f}); PUT answered median "
               f"{statistics.median(puts):.1f} ms; DELETE median {statistics.median(deletes):.1f} ms "
-              f"({len(served)} rounds)")
+              f"; control loop held up to {statistics.median(stalls):.1f} ms (median of the "
+              f"longest per PUT) ({len(served)} rounds)")
     finally:
         shutil.rmtree(top, ignore_errors=True)
 

@@ -32,6 +32,13 @@ void notifyServiceManager(const std::string& state) {
   if (auto sent = service::notify(state); !sent) log::warning(sent.error().message);
 }
 
+// A site change built off the loop (admin/sites_api.h's Prepared): the
+// generation, and the certificate snapshot count it was built at.
+struct PreparedSites {
+  proxy::GenerationPtr generation;
+  uint64_t certificatesPublished = 0;
+};
+
 class ControlLoop {
  public:
   ControlLoop(std::string configPath, proxy::GenerationPtr generation,
@@ -173,10 +180,15 @@ class ControlLoop {
         }});
     sitesApi_ = std::make_unique<admin::SitesApi>(admin::SitesApi::Hooks{
         [this] { return generation_->config; },
-        [this](conf::ConfigPtr next) -> Result<admin::SitesApi::Prepared> {
-          auto built = withConfig(*generation_, std::move(next));
-          if (!built) return Error{built.error().message, ErrorKind::kInvalid};
-          return admin::SitesApi::Prepared(*built);
+        [this] {
+          // Run on a pool thread, over the generation running now (held).
+          return [current = generation_, published = certificates_->generation()](
+                     conf::ConfigPtr next) -> Result<admin::SitesApi::Prepared> {
+            auto built = withConfig(*current, std::move(next));
+            if (!built) return Error{built.error().message, ErrorKind::kInvalid};
+            return admin::SitesApi::Prepared(
+                std::make_shared<const PreparedSites>(PreparedSites{*built, published}));
+          };
         },
         [this](admin::SitesApi::Prepared prepared, std::function<void(Status)> done) {
           applySites(std::move(prepared), std::move(done));
@@ -316,7 +328,14 @@ class ControlLoop {
   // does, without reading the configuration file again.
   // `done` once every worker serves it.
   void applySites(admin::SitesApi::Prepared prepared, std::function<void(Status)> done) {
-    auto next = std::static_pointer_cast<const proxy::Generation>(std::move(prepared));
+    auto sites = std::static_pointer_cast<const PreparedSites>(std::move(prepared));
+    // Its certificate snapshot was read from the store before a hot swap
+    // (an upload, an ACME issuance) that it may not hold: built again.
+    if (sites->certificatesPublished != certificates_->generation()) {
+      return done(
+          Error{"the certificates changed while the site change was built", ErrorKind::kConflict});
+    }
+    proxy::GenerationPtr next = sites->generation;
     switched_.push_back([done] { done(Ok{}); });
     if (Status applied = reconfigure(subsystems_, next); !applied) {
       switched_.pop_back();

@@ -9,6 +9,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 #include "conf/api_sites.h"
 
@@ -32,11 +33,25 @@ class SitesApiTest : public ::testing::Test {
     config_ = *config;
     api_ = std::make_unique<SitesApi>(
         SitesApi::Hooks{[this] { return config_; },
-                        [this](conf::ConfigPtr next) -> Result<SitesApi::Prepared> {
-                          if (!refuse_.empty()) return Error{refuse_, ErrorKind::kInvalid};
-                          return SitesApi::Prepared(next);
+                        [this] {
+                          return [this](conf::ConfigPtr next) -> Result<SitesApi::Prepared> {
+                            ++builds_;
+                            if (!refuse_.empty()) return Error{refuse_, ErrorKind::kInvalid};
+                            if (reloadDuringBuild_) {
+                              reloadDuringBuild_ = false;  // a SIGHUP's new Config, same sites
+                              config_ = std::make_shared<const conf::Config>(*config_);
+                            }
+                            return SitesApi::Prepared(next);
+                          };
                         },
                         [this](SitesApi::Prepared prepared, std::function<void(Status)> done) {
+                          if (conflicts_ > 0) {
+                            --conflicts_;
+                            return done(Error{"changed meanwhile", ErrorKind::kConflict});
+                          }
+                          if (!refuseCommit_.empty()) {
+                            return done(Error{refuseCommit_, ErrorKind::kFailed});
+                          }
                           config_ = std::static_pointer_cast<const conf::Config>(prepared);
                           ++commits_;
                           done(Ok{});
@@ -57,7 +72,11 @@ class SitesApiTest : public ::testing::Test {
   std::filesystem::path state_;
   conf::ConfigPtr config_;
   std::unique_ptr<SitesApi> api_;
-  std::string refuse_;  // prepare's error, if set
+  std::string refuse_;        // prepare's error, if set
+  std::string refuseCommit_;  // commit's error, if set
+  bool reloadDuringBuild_ = false;
+  int conflicts_ = 0;  // commits refused with kConflict before one succeeds
+  int builds_ = 0;
   int commits_ = 0;
 };
 
@@ -144,6 +163,46 @@ TEST_F(SitesApiTest, RefusedChangesKeepNothing) {
   EXPECT_NE(r.body.find("no certificate named `x`"), std::string::npos) << r.body;
   EXPECT_EQ(commits_, 0);
   EXPECT_FALSE(std::filesystem::exists(stored("blog")));
+}
+
+TEST_F(SitesApiTest, ACommitThatFailsUndoesTheWrite) {
+  ASSERT_EQ(call("PUT", "/v1/sites/blog", kBlog).status, 201);
+  refuseCommit_ = "a listener cannot be opened";
+  AdminResponse r =
+      call("PUT", "/v1/sites/blog",
+           R"({"hosts": ["other.example"], "routes": [{"path": "/", "respond": {}}]})");
+  EXPECT_EQ(r.status, 422);
+  EXPECT_NE(r.body.find("a listener cannot be opened"), std::string::npos) << r.body;
+  std::ifstream kept(stored("blog"));
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(kept), {}), kBlog);  // the one served
+  r = call("DELETE", "/v1/sites/blog");
+  EXPECT_EQ(r.status, 422);
+  EXPECT_TRUE(std::filesystem::exists(stored("blog")));
+  refuseCommit_.clear();
+  r = call("PUT", "/v1/sites/new",
+           R"({"hosts": ["new.example"], "routes": [{"path": "/", "respond": {}}]})");
+  EXPECT_EQ(r.status, 201);
+}
+
+TEST_F(SitesApiTest, AReloadWhileBuildingBuildsAgainOnTheNewConfiguration) {
+  reloadDuringBuild_ = true;
+  AdminResponse r = call("PUT", "/v1/sites/blog", kBlog);
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(builds_, 2);
+  EXPECT_EQ(commits_, 1);
+  EXPECT_TRUE(std::filesystem::exists(stored("blog")));
+  EXPECT_EQ(config_->sites.size(), 2u);
+}
+
+TEST_F(SitesApiTest, ACommitInConflictIsBuiltAgainThenRefusedAsBusy) {
+  conflicts_ = 2;
+  ASSERT_EQ(call("PUT", "/v1/sites/blog", kBlog).status, 201);
+  EXPECT_EQ(builds_, 3);
+  conflicts_ = 3;
+  AdminResponse r = call("DELETE", "/v1/sites/blog");
+  EXPECT_EQ(r.status, 503);
+  EXPECT_TRUE(std::filesystem::exists(stored("blog")));  // restored
+  EXPECT_EQ(config_->sites.size(), 2u);
 }
 
 TEST_F(SitesApiTest, StoredSiteThatNoLongerFitsRefusesTheLoad) {

@@ -16,6 +16,7 @@ namespace {
 constexpr std::string_view kCertificates = "/v1/certificates";
 constexpr std::string_view kWhich = "/v1/which";
 constexpr std::string_view kAcme = "/v1/acme";
+constexpr std::string_view kSites = "/v1/sites";  // admin/sites_api.h
 
 AdminResponse ok(int status, bool text, std::string textBody, std::string jsonBody) {
   AdminResponse r;
@@ -186,6 +187,9 @@ void AdminApi::handle(const AdminRequest& request, Reply reply) {
   conf::ConfigPtr config = hooks_.config();
   const std::string_view target = request.target;
   const std::string_view path = target.substr(0, target.find('?'));
+  if (hooks_.sites && (path == kSites || path.starts_with(std::string(kSites) + "/"))) {
+    return hooks_.sites(request, std::move(reply));
+  }
   const bool whole = path == kCertificates || path == std::string(kCertificates) + "/";
   const bool one =
       !whole && path.substr(0, kCertificates.size() + 1) == std::string(kCertificates) + "/";

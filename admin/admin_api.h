@@ -24,6 +24,8 @@
 //                                  empty or {"reason": CODE or NAME}
 //                                  (acme/revocation.h); 202, errors as renew
 //                                  (400 a bad reason)
+//   /v1/sites...                   sites managed at runtime: hooks.sites
+//                                  (admin/sites_api.h)
 //
 // Bodies are JSON (manage.h's toJson), or with `Accept: text/plain` the text
 // `tlsedge cert` prints (admin/cert_text.h), so that the CLI prints the same
@@ -106,6 +108,9 @@ class AdminApi {
     // the one the daemon opened (certstore::openStorage). Empty: the state
     // directory of the running configuration (tests).
     std::function<certstore::StoragePtr()> storage;
+    // Every path under /v1/sites (admin/sites_api.h: SitesApi::handle);
+    // empty: those paths answer 404.
+    std::function<void(const AdminRequest&, Reply)> sites;
   };
 
   explicit AdminApi(Hooks hooks) : hooks_(std::move(hooks)) {}

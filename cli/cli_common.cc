@@ -4,12 +4,18 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "admin/sites_api.h"
+
 namespace tlsedge::cli {
 
 Result<conf::ConfigPtr> loadCliConfig(const std::string& path) {
-  if (!path.empty()) return conf::loadFile(path);
-  return conf::loadString(conf::kDefaultConfigYaml, "<embedded default>",
-                          std::filesystem::current_path().string());
+  auto yaml = !path.empty() ? conf::loadFile(path)
+                            : conf::loadString(conf::kDefaultConfigYaml, "<embedded default>",
+                                               std::filesystem::current_path().string());
+  if (!yaml) return yaml.error();
+  // The sites the admin API keeps in the state directory are sites as the
+  // daemon's are: offline, a certificate one of them binds is in use too.
+  return admin::withStoredSites(*yaml);
 }
 
 std::string percentEncode(const std::string& text) {

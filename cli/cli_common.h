@@ -12,7 +12,9 @@
 
 namespace tlsedge::cli {
 
-// The configuration at `path`; without one, the embedded default's.
+// The configuration at `path`; without one, the embedded default's; with
+// the sites the admin API keeps in its state directory (as the daemon
+// loads it: admin::withStoredSites).
 Result<conf::ConfigPtr> loadCliConfig(const std::string& path);
 
 // For a URL path segment or query value: all but [A-Za-z0-9.*_-] escaped.

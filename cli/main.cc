@@ -16,6 +16,7 @@
 #include "cli/cert_cli.h"
 #include "cli/fleet_command.h"
 #include "cli/token_cli.h"
+#include "cli/site_cli.h"
 #include "daemon/control_loop.h"
 
 namespace {
@@ -113,6 +114,7 @@ int main(int argc, char** argv) {
   addHelpCommand(tlsedge::cli::addCertCommand(app, &command), "tlsedge cert", &command);
   addHelpCommand(tlsedge::cli::addAcmeCommand(app, &command), "tlsedge acme", &command);
   addHelpCommand(tlsedge::cli::addTokenCommand(app, &command), "tlsedge token", &command);
+  addHelpCommand(tlsedge::cli::addSiteCommand(app, &command), "tlsedge site", &command);
   addHelpCommand(tlsedge::cli::addFleetCommand(app, &command), "tlsedge fleet-key", &command);
   addHelpCommand(tlsedge::cli::addFleetStoreCommand(app, &command), "tlsedge fleet", &command);
 

@@ -105,6 +105,9 @@ struct Site {
   // tls: { acme: true }: one certificate for all `hosts`, ordered from the
   // top-level `acme:` CA and kept in the store as acmeCertificateName(name).
   bool acme = false;
+  // Created through the admin API (kept in <state_dir>/sites, conf/api_sites.h),
+  // not read from the YAML; such sites follow the YAML ones in Config::sites.
+  bool api = false;
 };
 
 // The store entry an ACME site's certificate is kept under: `acme-<site>`.

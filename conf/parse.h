@@ -6,6 +6,7 @@
 // whatever order the file lists them in.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -34,6 +35,26 @@ void parseConfig(ParseContext& ctx, const Field& root, Config& config);
 
 // The `sites` list (parse_sites.cc).
 void parseSites(ParseContext& ctx, const Field& sites, std::vector<Site>& out);
+
+// Where a site name or host was first seen, to name both places in a
+// duplicate message.
+struct FirstUse {
+  std::string site;
+  std::string path;
+};
+
+// State shared by the sites of one configuration: names and hosts must be
+// unique across them.
+struct SitesState {
+  std::map<std::string, FirstUse> siteNames;
+  std::map<std::string, FirstUse> hosts;
+};
+
+// One site (an entry of `sites`, or a site given alone: conf/api_sites.h)
+// appended to `out` if valid. `fixedName` non-empty: the site's name,
+// `name` may be left out and must not differ.
+void parseSite(ParseContext& ctx, SitesState& state, const Field& field, std::vector<Site>& out,
+               const std::string& fixedName);
 
 // The top-level `acme` section (parse_acme.cc).
 void parseAcme(ParseContext& ctx, const Field& field, Config& config);

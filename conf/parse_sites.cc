@@ -14,18 +14,6 @@
 namespace tlsedge::conf {
 namespace {
 
-// Where a name was first seen, to name both places in a duplicate message.
-struct FirstUse {
-  std::string site;
-  std::string path;
-};
-
-// State shared by all sites: names and hosts must be unique across them.
-struct SitesState {
-  std::map<std::string, FirstUse> siteNames;
-  std::map<std::string, FirstUse> hosts;
-};
-
 void parseHosts(ParseContext& ctx, SitesState& state, const Field& field,
                 const std::string& siteName, Site& site) {
   auto items = readList(ctx.diag, field);
@@ -292,13 +280,38 @@ void parseUpgrades(ParseContext& ctx, const Field& field, Site& site) {
   }
 }
 
-void parseSite(ParseContext& ctx, SitesState& state, const Field& field, std::vector<Site>& out) {
+}  // namespace
+
+void parseSite(ParseContext& ctx, SitesState& state, const Field& field, std::vector<Site>& out,
+               const std::string& fixedName) {
   MapReader map(
       ctx.diag, field,
       {"name", "hosts", "tls", "redirect_https", "redirect_status", "hsts", "routes", "upgrades"});
   if (!map.isMap()) return;
   Site site;
-  if (auto f = map.require("name")) {
+  auto nameField = fixedName.empty() ? map.require("name") : map.get("name");
+  if (!nameField && !fixedName.empty()) {
+    // The name comes from elsewhere (an admin API path, a file name): no
+    // `name` key needed, and none that differs.
+    if (Status valid = checkName(fixedName); !valid) {
+      ctx.diag.report(field.pos, field.path, "site name: " + valid.error().message);
+    } else if (auto [it, fresh] =
+                   state.siteNames.emplace(fixedName, FirstUse{fixedName, field.path});
+               !fresh) {
+      ctx.diag.report(field.pos, field.path,
+                      "site name `" + fixedName + "` is already used by " + it->second.path);
+    }
+    site.name = fixedName;
+  }
+  if (nameField && !fixedName.empty()) {
+    if (auto name = readString(ctx.diag, *nameField); name && *name != fixedName) {
+      ctx.diag.report(nameField->pos, nameField->path,
+                      "`" + *name + "` differs from the site's name `" + fixedName +
+                          "` (leave `name` out, or give the same)");
+      return;
+    }
+  }
+  if (auto f = nameField) {
     if (auto name = readString(ctx.diag, *f)) {
       auto valid = checkName(*name);
       if (!valid) {
@@ -332,8 +345,6 @@ void parseSite(ParseContext& ctx, SitesState& state, const Field& field, std::ve
   out.push_back(std::move(site));
 }
 
-}  // namespace
-
 void parseSites(ParseContext& ctx, const Field& sites, std::vector<Site>& out) {
   auto items = readList(ctx.diag, sites);
   if (!items) return;
@@ -342,7 +353,7 @@ void parseSites(ParseContext& ctx, const Field& sites, std::vector<Site>& out) {
     return;
   }
   SitesState state;
-  for (const Field& item : *items) parseSite(ctx, state, item, out);
+  for (const Field& item : *items) parseSite(ctx, state, item, out, "");
 }
 
 }  // namespace tlsedge::conf

@@ -4,7 +4,9 @@
 
 #include <cstring>
 #include <ctime>
+#include <deque>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -13,6 +15,7 @@
 #include "admin/admin_api.h"
 #include "admin/admin_server.h"
 #include "admin/management_tls.h"
+#include "admin/sites_api.h"
 #include "base/log.h"
 #include "daemon/metrics_endpoint.h"
 #include "daemon/service_manager.h"
@@ -30,6 +33,13 @@ namespace {
 void notifyServiceManager(const std::string& state) {
   if (auto sent = service::notify(state); !sent) log::warning(sent.error().message);
 }
+
+// A site change built off the loop (admin/sites_api.h's Prepared): the
+// generation, and the certificate snapshot count it was built at.
+struct PreparedSites {
+  proxy::GenerationPtr generation;
+  uint64_t certificatesPublished = 0;
+};
 
 class ControlLoop {
  public:
@@ -116,9 +126,12 @@ class ControlLoop {
   // order a reload prepares and commits them in (daemon/subsystems.h).
   Status startSubsystems() {
     const conf::Config& config = *generation_->config;
-    workers_ = std::make_unique<WorkerSet>(poster_.get(), [] {
-      log::info("reloaded");
-      notifyServiceManager("READY=1\nSTATUS=reloaded");
+    // Each commit's continuation, once every worker switched: the fan-ins
+    // complete in commit order (each worker takes its posts in order).
+    workers_ = std::make_unique<WorkerSet>(poster_.get(), [this] {
+      auto then = std::move(switched_.front());
+      switched_.pop_front();
+      then();
     });
     workers_->offerInherited(std::move(inherited_));
     if (Status opened = workers_->prepare(*generation_); !opened) return opened;
@@ -171,7 +184,29 @@ class ControlLoop {
         [this](admin::AdminApi::Work work, admin::AdminApi::Reply done) {
           net::offload<admin::AdminResponse>(&loop_, std::move(work), std::move(done));
         },
-        [this] { return storage_.current(); }});
+        [this] { return storage_.current(); },
+        [this](const admin::AdminRequest& request, admin::AdminApi::Reply reply) {
+          sitesApi_->handle(request, std::move(reply));
+        }});
+    sitesApi_ = std::make_unique<admin::SitesApi>(admin::SitesApi::Hooks{
+        [this] { return generation_->config; },
+        [this] {
+          // Run on a pool thread, over the generation running now (held).
+          return [current = generation_, published = certificates_->generation()](
+                     conf::ConfigPtr next) -> Result<admin::SitesApi::Prepared> {
+            auto built = withConfig(*current, std::move(next));
+            if (!built) return Error{built.error().message, ErrorKind::kInvalid};
+            return admin::SitesApi::Prepared(
+                std::make_shared<const PreparedSites>(PreparedSites{*built, published}));
+          };
+        },
+        [this](admin::SitesApi::Prepared prepared, std::function<void(Status)> done) {
+          applySites(std::move(prepared), std::move(done));
+        },
+        [this](admin::AdminApi::Work work, admin::AdminApi::Reply done) {
+          net::offload<admin::AdminResponse>(&loop_, std::move(work), std::move(done));
+        },
+        {}});
     audit_ = std::make_unique<admin::AuditLog>(config.auditLog);
     auto nowMs = [this] { return uv_now(&loop_); };
     if (admin_ != nullptr) {
@@ -301,12 +336,38 @@ class ControlLoop {
     };
     auto loaded = loadGeneration(configPath_);
     if (!loaded) return refuse("\n" + loaded.error().message);
+    switched_.push_back([] {
+      log::info("reloaded");
+      notifyServiceManager("READY=1\nSTATUS=reloaded");
+    });
     if (Status applied = reconfigure(subsystems_, *loaded); !applied) {
+      switched_.pop_back();
       return refuse(" " + applied.error().message);
     }
     generation_ = *loaded;
     ++reloadsSucceeded_;
     failedBeforeLastSuccess_ = reloadsFailed_;
+  }
+
+  // A site change of the admin API (admin/sites_api.h): `prepared` (a
+  // generation withConfig built) goes through the subsystems as a reload's
+  // does, without reading the configuration file again.
+  // `done` once every worker serves it.
+  void applySites(admin::SitesApi::Prepared prepared, std::function<void(Status)> done) {
+    auto sites = std::static_pointer_cast<const PreparedSites>(std::move(prepared));
+    // Its certificate snapshot was read from the store before a hot swap
+    // (an upload, an ACME issuance) that it may not hold: built again.
+    if (sites->certificatesPublished != certificates_->generation()) {
+      return done(
+          Error{"the certificates changed while the site change was built", ErrorKind::kConflict});
+    }
+    proxy::GenerationPtr next = sites->generation;
+    switched_.push_back([done] { done(Ok{}); });
+    if (Status applied = reconfigure(subsystems_, next); !applied) {
+      switched_.pop_back();
+      return done(applied);
+    }
+    generation_ = std::move(next);
   }
 
   // The control loop's part of a metrics scrape.
@@ -341,12 +402,14 @@ class ControlLoop {
   std::unique_ptr<CertificateFeed> certificates_;
   std::unique_ptr<AcmeOrders> acme_;  // ACME hook (control loop)
   std::unique_ptr<FixedAtStart> fixed_;
-  std::vector<Subsystem*> subsystems_;         // in reload order
-  std::unique_ptr<admin::AdminServer> admin_;  // null: admin.socket is ""
+  std::vector<Subsystem*> subsystems_;          // in reload order
+  std::deque<std::function<void()>> switched_;  // per commit under way, in order
+  std::unique_ptr<admin::AdminServer> admin_;   // null: admin.socket is ""
   std::unique_ptr<admin::AdminApi> adminApi_;
   std::unique_ptr<admin::AdminServer> management_;  // null: no admin.listen
   std::unique_ptr<admin::Access> access_;           // management_'s
   std::unique_ptr<admin::AuditLog> audit_;
+  std::unique_ptr<admin::SitesApi> sitesApi_;          // /v1/sites, through adminApi_
   std::unique_ptr<admin::AdminServer> metricsServer_;  // null: metrics.listen is ""
   std::unique_ptr<MetricsEndpoint> metrics_;
   uint64_t reloadsSucceeded_ = 0;
@@ -361,11 +424,35 @@ class ControlLoop {
 
 }  // namespace
 
+Result<proxy::GenerationPtr> withConfig(const proxy::Generation& current, conf::ConfigPtr config) {
+  // O(store): every certificate read again, every site host bound again
+  // (binding.h decides per configuration); docs/benchmarks.md has the cost.
+  auto selector = certstore::Selector::build(*config, ::time(nullptr));
+  if (!selector) return selector.error();
+  auto gen = std::make_shared<proxy::Generation>();
+  gen->config = std::move(config);
+  gen->router = std::make_unique<proxy::Router>(*gen->config);
+  gen->selector = *selector;
+  // The upstreams are those of `current` (a site change names existing
+  // ones): their setups (TLS contexts, per-worker state keys) carry over,
+  // pointing into the new Config.
+  gen->upstreams = current.upstreams;
+  for (const conf::Upstream& upstream : gen->config->upstreams) {
+    if (auto it = gen->upstreams.find(upstream.name); it != gen->upstreams.end()) {
+      it->second.config = &upstream;
+    }
+  }
+  return proxy::GenerationPtr(gen);
+}
+
 Result<proxy::GenerationPtr> loadGeneration(const std::string& path) {
-  Result<conf::ConfigPtr> config =
+  Result<conf::ConfigPtr> yaml =
       path.empty() ? conf::loadString(conf::kDefaultConfigYaml, "<embedded default>",
                                       std::filesystem::current_path().string())
                    : conf::loadFile(path);
+  if (!yaml) return yaml.error();
+  // The sites the admin API created, kept in the state directory, follow.
+  auto config = admin::withStoredSites(*yaml);
   if (!config) return config.error();
   auto selector = certstore::Selector::build(**config, ::time(nullptr));
   if (!selector) return selector.error();

@@ -27,6 +27,13 @@ int runServer(const RunOptions& options);
 // empty; its demo site's certificate comes from the local CA, issued by the
 // ACME manager once running) and builds the generation: every file is read
 // and every certificate validated.
+// The sites kept by the admin API in the state directory (admin/sites_api.h)
+// are part of it, after the YAML ones.
 Result<proxy::GenerationPtr> loadGeneration(const std::string& path);
+
+// `config` (`current`'s with other sites: admin/sites_api.h) as a generation:
+// its router, its certificate snapshot (Selector::build, O(store)), and
+// `current`'s upstream setups. Reads the certificates, not the config file.
+Result<proxy::GenerationPtr> withConfig(const proxy::Generation& current, conf::ConfigPtr config);
 
 }  // namespace tlsedge::daemon

@@ -1,0 +1,270 @@
+#include "admin/sites_api.h"
+
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <utility>
+
+#include "base/log.h"
+#include "certstore/file_storage.h"
+#include "certstore/json.h"
+#include "conf/api_sites.h"
+
+namespace tlsedge::admin {
+namespace {
+
+constexpr std::string_view kSites = "/v1/sites";
+
+AdminResponse answer(int status, std::string body, bool text = false) {
+  AdminResponse r;
+  r.status = status;
+  if (text) r.contentType = "text/plain; charset=utf-8";
+  r.body = std::move(body);
+  return r;
+}
+
+AdminResponse notAllowed(const char* allow) {
+  AdminResponse r = adminError(405, std::string("method not allowed; allowed: ") + allow);
+  r.allow = allow;
+  return r;
+}
+
+const conf::Site* findSite(const conf::Config& config, const std::string& name) {
+  for (const conf::Site& site : config.sites) {
+    if (site.name == name) return &site;
+  }
+  return nullptr;
+}
+
+nlohmann::ordered_json toJson(const conf::Site& site, bool withSource) {
+  nlohmann::ordered_json j;
+  j["name"] = site.name;
+  if (withSource) j["source"] = site.api ? "api" : "config";
+  j["hosts"] = site.hosts;
+  nlohmann::ordered_json tls = nlohmann::ordered_json::object();
+  if (site.certificates.size() == 1) tls["certificate"] = site.certificates.front();
+  if (site.certificates.size() > 1) tls["certificate"] = site.certificates;
+  if (!site.fallbackCertificate.empty()) tls["fallback_certificate"] = site.fallbackCertificate;
+  if (site.acme) tls["acme"] = true;
+  if (!tls.empty()) j["tls"] = tls;
+  j["redirect_https"] = site.redirectHttps;
+  j["redirect_status"] = site.redirectStatus;
+  if (site.hsts) {
+    j["hsts"] = {{"max_age", site.hsts->maxAge},
+                 {"include_subdomains", site.hsts->includeSubdomains},
+                 {"preload", site.hsts->preload}};
+  }
+  nlohmann::ordered_json routes = nlohmann::ordered_json::array();
+  for (const conf::Route& route : site.routes) {
+    nlohmann::ordered_json r{{"path", route.pathPrefix}};
+    if (route.respond) {
+      r["respond"] = {{"status", route.respond->status},
+                      {"body", route.respond->body},
+                      {"content_type", route.respond->contentType}};
+    } else {
+      r["upstream"] = route.upstream;
+    }
+    routes.push_back(std::move(r));
+  }
+  j["routes"] = std::move(routes);
+  j["upgrades"] = site.upgrades;
+  return j;
+}
+
+// Every site, as JSON or one line each (NAME SOURCE HOSTS).
+AdminResponse list(const conf::Config& config, bool text) {
+  if (text) {
+    std::string out;
+    for (const conf::Site& site : config.sites) {
+      out += site.name + (site.api ? "  api     " : "  config  ");
+      for (size_t i = 0; i < site.hosts.size(); ++i) out += (i ? "," : "") + site.hosts[i];
+      out += "\n";
+    }
+    return answer(200, std::move(out), true);
+  }
+  nlohmann::ordered_json sites = nlohmann::ordered_json::array();
+  for (const conf::Site& site : config.sites) sites.push_back(toJson(site, true));
+  return answer(200, certstore::jsonText(sites));
+}
+
+// The API sites of `config` with `site` added or replaced (null: `name`
+// removed), as a configuration.
+conf::ConfigPtr nextConfig(const conf::Config& config, const std::string& name,
+                           const conf::Site* site) {
+  std::vector<conf::Site> api;
+  bool placed = false;
+  for (const conf::Site& s : config.sites) {
+    if (!s.api) continue;
+    if (s.name != name) {
+      api.push_back(s);
+    } else if (site != nullptr) {
+      api.push_back(*site);  // replaced in place: the order of sites stays
+      placed = true;
+    }
+  }
+  if (site != nullptr && !placed) api.push_back(*site);
+  return conf::withApiSites(config, std::move(api));
+}
+
+}  // namespace
+
+std::string siteJson(const conf::Site& site, bool withSource, int indent) {
+  return certstore::jsonText(toJson(site, withSource), indent);
+}
+
+bool SitesApi::owns(std::string_view path) {
+  return path == kSites || (path.starts_with(kSites) && path[kSites.size()] == '/');
+}
+
+certstore::StoragePtr SitesApi::storage(const conf::Config& config) const {
+  if (hooks_.storage) return hooks_.storage();
+  return certstore::FileStorage::open(config.stateDir);
+}
+
+void SitesApi::handle(const AdminRequest& request, AdminApi::Reply reply) {
+  const std::string_view target = request.target;
+  const std::string_view path = target.substr(0, target.find('?'));
+  const std::string& method = request.method;
+  if (path == kSites || path == std::string(kSites) + "/") {
+    if (method != "GET") return reply(notAllowed("GET"));
+    // O(sites): off the control loop, over the immutable configuration.
+    return hooks_.offload(
+        [config = hooks_.config(), text = request.text] { return list(*config, text); },
+        std::move(reply));
+  }
+  auto name = percentDecode(path.substr(kSites.size() + 1));
+  if (!name.ok()) return reply(adminError(400, name.error().message));
+  if (name->empty() || name->find('/') != std::string::npos) {
+    return reply(adminError(404, "no such path"));
+  }
+  if (method == "GET") {
+    const conf::ConfigPtr config = hooks_.config();
+    const conf::Site* site = findSite(*config, *name);
+    if (site == nullptr) return reply(adminError(404, "no site named `" + *name + "`"));
+    if (request.text) return reply(answer(200, siteJson(*site, false, 2) + "\n", true));
+    return reply(answer(200, siteJson(*site, true)));
+  }
+  if (method != "PUT" && method != "DELETE") return reply(notAllowed("GET, PUT, DELETE"));
+  queue_.push_back(Change{request, *name, std::move(reply)});
+  if (!busy_) next();
+}
+
+void SitesApi::next() {
+  if (queue_.empty()) return;
+  busy_ = true;
+  Change c = std::move(queue_.front());
+  queue_.pop_front();
+  change(std::move(c));
+}
+
+void SitesApi::finish(Change& c, AdminResponse r) {
+  c.reply(std::move(r));
+  busy_ = false;
+  next();
+}
+
+void SitesApi::change(Change c) { attempt(std::make_shared<Change>(std::move(c))); }
+
+void SitesApi::attempt(const std::shared_ptr<Change>& c) {
+  const conf::ConfigPtr config = hooks_.config();
+  const std::string& name = c->name;
+  const conf::Site* existing = findSite(*config, name);
+  if (existing != nullptr && !existing->api) {
+    return finish(*c, adminError(409, "site `" + name + "` is defined in " + config->sourceName +
+                                          ": sites of the configuration file are read-only "
+                                          "through the API (change it there and reload)"));
+  }
+  const bool remove = c->request.method == "DELETE";
+  if (remove && existing == nullptr) {
+    return finish(*c, adminError(404, "no site named `" + name + "`"));
+  }
+  // Checked, built and kept off the loop (each O(sites), the build also
+  // O(store)), over the configuration running now; what the key held
+  // before, for an undo.
+  auto site = std::make_shared<std::optional<conf::Site>>();
+  auto prepared = std::make_shared<Prepared>();
+  auto before = std::make_shared<std::optional<std::string>>();
+  certstore::StoragePtr store = storage(*config);
+  const std::string key = conf::apiSiteKey(name);
+  AdminApi::Work work = [build = hooks_.prepare(), config, site, prepared, store, key, before,
+                         remove, name, body = c->request.body] {
+    if (!remove) {
+      auto parsed = conf::parseApiSites(*config, {{name, "request body", body}});
+      if (!parsed) return adminError(parsed.error());
+      *site = std::move(parsed->front());
+    }
+    auto built = build(nextConfig(*config, name, *site ? &**site : nullptr));
+    if (!built) return adminError(422, built.error().message);
+    *prepared = std::move(*built);
+    if (auto old = store->load(key); old) *before = std::move(*old);
+    Status written =
+        remove ? store->remove(key) : store->store(key, body, certstore::Storage::Secrecy::kPublic);
+    if (!written && !(remove && written.error().kind == ErrorKind::kNotFound)) {
+      return adminError(500, "cannot keep the site: " + written.error().message);
+    }
+    return AdminResponse{};
+  };
+  hooks_.offload(std::move(work), [this, c, config, prepared, site, store, key, before,
+                                   existing = existing != nullptr](AdminResponse r) {
+    if (r.status != 200) return finish(*c, std::move(r));
+    if (hooks_.config() != config) {
+      // A reload while it was built: undone, then built again on what runs
+      // now (checked again against it).
+      return restore(store, key, before, [this, c] { attempt(c); });
+    }
+    hooks_.commit(*prepared, [this, c, site, store, key, before, existing](Status served) {
+      if (!served && served.error().kind == ErrorKind::kConflict && ++c->attempts < 3) {
+        return restore(store, key, before, [this, c] { attempt(c); });  // built again
+      }
+      if (!served) {
+        return restore(store, key, before, [this, c, error = served.error()] {
+          finish(*c, error.kind == ErrorKind::kConflict ? adminError(503, error.message)
+                                                        : adminError(422, error.message));
+        });
+      }
+      if (!*site) {
+        log::info("admin: site " + c->name + " removed");
+        return finish(
+            *c, answer(200, certstore::jsonText(nlohmann::ordered_json{{"removed", c->name}})));
+      }
+      log::info("admin: site " + c->name + (existing ? " replaced" : " created"));
+      finish(*c, answer(existing ? 200 : 201, siteJson(**site, true)));
+    });
+  });
+}
+
+void SitesApi::restore(const certstore::StoragePtr& store, const std::string& key,
+                       const std::shared_ptr<std::optional<std::string>>& before,
+                       std::function<void()> then) {
+  hooks_.offload(
+      [store, key, before] {
+        if (*before) {
+          (void)store->store(key, **before, certstore::Storage::Secrecy::kPublic);
+        } else {
+          (void)store->remove(key);
+        }
+        return AdminResponse{};
+      },
+      [then = std::move(then)](AdminResponse) { then(); });
+}
+
+Result<conf::ConfigPtr> withStoredSites(const conf::ConfigPtr& config) {
+  auto store = certstore::FileStorage::open(config->stateDir);
+  auto names = store->list(conf::kApiSitesKey);
+  if (!names) return names.error();
+  std::vector<conf::SiteText> texts;
+  for (const std::string& file : *names) {
+    if (!file.ends_with(".json")) continue;
+    const std::string name = file.substr(0, file.size() - 5);
+    const std::string key = conf::apiSiteKey(name);
+    auto text = store->load(key);
+    if (!text) return text.error();
+    texts.push_back({name, store->describe(key), std::move(*text)});
+  }
+  if (texts.empty()) return config;
+  auto sites = conf::parseApiSites(*config, texts);
+  if (!sites) return sites.error();
+  return conf::withApiSites(*config, std::move(*sites));
+}
+
+}  // namespace tlsedge::admin

@@ -1,0 +1,52 @@
+// Sites managed at runtime (the admin API's /v1/sites): one site given
+// alone, as YAML or JSON text (a JSON object is a YAML flow map), checked
+// with the rules and messages of the YAML `sites:` list, and merged after
+// the YAML sites of a Config.
+//
+// Positions in messages are those of the text given ("request body:1:34:
+// hosts[1]: ..." for an admin API body, "<state>/sites/shop.json:1:34: ..."
+// for a stored one), key paths relative to the site ("hosts[1]",
+// "tls.certificate", "routes[0].upstream").
+//
+// Thread: any (pure functions over immutable inputs); the daemon calls them
+// on the control loop.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "conf/config.h"
+
+namespace tlsedge::conf {
+
+// One site's text and where it comes from.
+struct SiteText {
+  std::string name;    // the site's name (from the API path or the file name)
+  std::string source;  // what messages call the text: "request body", a file path
+  std::string text;
+};
+
+// Parses each text as one site named `name` (a `name` key may be left out;
+// one that differs is refused), with the rules of `sites:` against `base`:
+// its upstreams, its `acme:` section and its certificates' names; site
+// names and hosts unique among `base.sites` (but for the API sites whose
+// names `texts` hold: they are being replaced) and the texts. Returns the
+// sites, marked `api`, or every problem, one per line.
+Result<std::vector<Site>> parseApiSites(const Config& base, const std::vector<SiteText>& texts);
+
+// A copy of `base` whose sites are its YAML sites followed by `api` (which
+// parseApiSites accepted against it). O(config): the copy.
+ConfigPtr withApiSites(const Config& base, std::vector<Site> api);
+
+// Where the state directory (certstore::Storage) keeps API site `name`:
+// sites/NAME.json, the text as given.
+inline constexpr const char* kApiSitesKey = "sites";
+inline std::string apiSiteKey(const std::string& name) {
+  return std::string(kApiSitesKey) + "/" + name + ".json";
+}
+
+// The API sites of `config` (copies).
+std::vector<Site> apiSites(const Config& config);
+
+}  // namespace tlsedge::conf

@@ -21,7 +21,7 @@ const require = createRequire(import.meta.url);
 const plan = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
 const report = { ok: false, steps: [], observed: {}, console_errors: [], foreign_requests: [],
                  screenshots: [] };
-const STEP_TIMEOUT = 20000;
+const STEP_TIMEOUT = 30000;  // per step; test_console.py bounds the whole run
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -216,7 +216,7 @@ async function main() {
       }],
       ['ACME sites and a renewal', async () => {
         const row = $(`#acme-table tbody tr[data-site="${plan.acme_site}"]`);
-        const deadline = Date.now() + 30000;
+        const deadline = Date.now() + 25000;
         // The internal CA issues within seconds of the start; Refresh until then.
         for (;;) {
           const notAfter = await row.locator('td').nth(2).textContent({ timeout: 1000 }).catch(() => '');

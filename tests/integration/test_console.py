@@ -31,7 +31,7 @@ from pki import Certs
 HERE = os.path.dirname(os.path.abspath(__file__))
 BROWSER = os.path.join(HERE, "..", "browser")
 CHROMIUM = "/usr/bin/chromium"
-NODE_TIMEOUT = 240  # seconds for the whole browser run (each step: 20 s at most)
+NODE_TIMEOUT = 240  # seconds for the whole browser run (each step: 30 s at most)
 
 
 def node_modules():

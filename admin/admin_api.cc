@@ -5,6 +5,7 @@
 
 #include "acme/revocation.h"
 #include "admin/cert_text.h"
+#include "admin/console.h"
 #include "base/log.h"
 #include "certstore/json.h"
 #include "certstore/manage.h"
@@ -249,6 +250,7 @@ AdminResponse AdminApi::answer(const conf::Config& config, const AdminRequest& r
   const std::string_view query = q == std::string_view::npos ? "" : target.substr(q + 1);
   const std::string& method = request.method;
 
+  if (auto page = consoleAnswer(method, path)) return std::move(*page);
   if (path == kCertificates || path == std::string(kCertificates) + "/") {
     return notAllowed("GET");  // GET is offloaded by handle()
   }
@@ -267,7 +269,7 @@ AdminResponse AdminApi::answer(const conf::Config& config, const AdminRequest& r
   }
   return adminError(404, "no such path: " + std::string(path) +
                              " (endpoints: /v1/certificates[/NAME], /v1/which?host=HOST, "
-                             "/v1/acme, /v1/acme/SITE/renew|revoke)");
+                             "/v1/acme, /v1/acme/SITE/renew|revoke; the web console: /console/)");
 }
 
 certstore::CertificateStore AdminApi::store(const conf::Config& config) const {

@@ -26,6 +26,8 @@
 //                                  (400 a bad reason)
 //   /v1/sites...                   sites managed at runtime: hooks.sites
 //                                  (admin/sites_api.h)
+//   GET    /console, /console/FILE the web console's files; GET / redirects
+//                                  there (admin/console.h)
 //
 // Bodies are JSON (manage.h's toJson), or with `Accept: text/plain` the text
 // `tlsedge cert` prints (admin/cert_text.h), so that the CLI prints the same
@@ -54,6 +56,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "acme/status.h"
 #include "certstore/selector.h"
@@ -80,6 +84,9 @@ struct AdminResponse {
   std::string allow;         // 405: the methods the path takes
   int retryAfter = 0;        // seconds; 0: no Retry-After
   std::string authenticate;  // 401: the WWW-Authenticate challenge
+  // More header lines (name, value), written as they are: the web console's
+  // security headers, a redirect's Location (admin/console.h).
+  std::vector<std::pair<std::string, std::string>> headers;
 };
 
 class AdminApi {

@@ -35,6 +35,7 @@ std::string responseHead(const AdminResponse& r, bool keepAlive) {
   if (!r.allow.empty()) out += "Allow: " + r.allow + "\r\n";
   if (r.retryAfter != 0) out += "Retry-After: " + std::to_string(r.retryAfter) + "\r\n";
   if (!r.authenticate.empty()) out += "WWW-Authenticate: " + r.authenticate + "\r\n";
+  for (const auto& [name, value] : r.headers) out += name + ": " + value + "\r\n";
   out += keepAlive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
   return out;
 }

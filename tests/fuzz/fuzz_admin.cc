@@ -6,7 +6,9 @@
 // input: routing, percent-decoding of names and queries, the JSON upload
 // body, credential validation, which, list, show, rm, acme (no manager: 503).
 // Invariants: every answer is a known status with a JSON error body, 405
-// names the allowed methods, no answer carries a private key.
+// names the allowed methods, no answer carries a private key; the web
+// console's answers (/, /console, /console/...) and only they carry its
+// Content-Security-Policy, and its redirect a Location.
 #include <unistd.h>
 
 #include <algorithm>
@@ -52,12 +54,23 @@ constexpr const char* kBase64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstu
 
 void checkResponse(const tlsedge::admin::AdminRequest& request,
                    const tlsedge::admin::AdminResponse& r) {
-  static constexpr int kKnown[] = {200, 201, 202, 400, 404, 405, 409, 413, 422, 503};
+  static constexpr int kKnown[] = {200, 201, 202, 302, 400, 404, 405, 409, 413, 422, 503};
   bool known = false;
   for (int status : kKnown) known = known || r.status == status;
   FUZZ_CHECK(known);
   if (r.status >= 400) FUZZ_CHECK(r.body.starts_with("{\"error\":"));
   if (r.status == 405) FUZZ_CHECK(!r.allow.empty());
+  const std::string_view path =
+      std::string_view(request.target).substr(0, request.target.find('?'));
+  const bool console = path == "/" || path == "/console" || path.starts_with("/console/");
+  bool policy = false;
+  bool location = false;
+  for (const auto& [name, value] : r.headers) {
+    policy = policy || name == "Content-Security-Policy";
+    location = location || name == "Location";
+  }
+  FUZZ_CHECK(policy == console);
+  FUZZ_CHECK(location == (r.status == 302));
   // No run of base64 from the uploaded key's body lines (24 characters or
   // more, found nowhere else in the request: a 400 may name a field, the
   // target or a BEGIN/END line) comes back.

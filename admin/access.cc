@@ -11,6 +11,7 @@
 
 #include "base/log.h"
 #include "base/time.h"
+#include "certstore/json.h"
 
 namespace tlsedge::admin {
 namespace {
@@ -134,7 +135,8 @@ void AuditLog::record(const std::string& who, const AdminRequest& request, int s
                                {"method", request.method},
                                {"target", request.target},
                                {"status", status}};
-  const std::string text = line.dump() + "\n";
+  // jsonText: a target's bytes that are not UTF-8 become U+FFFD, never an exception.
+  const std::string text = certstore::jsonText(line) + "\n";
   const int fd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
   // One write(2) with O_APPEND: lines never interleave.
   if (fd < 0 || ::write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size())) {

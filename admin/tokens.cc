@@ -13,6 +13,7 @@
 #include "acme/jose.h"
 #include "base/log.h"
 #include "certstore/files.h"
+#include "certstore/json.h"
 
 namespace tlsedge::admin {
 namespace {
@@ -36,7 +37,7 @@ Status writeTokens(const std::string& path, const Tokens& tokens) {
                     {"created", static_cast<int64_t>(token.created)}});
   }
   nlohmann::json file = {{"tokens", list}};
-  return certstore::writeFileAtomic(path, file.dump(2) + "\n", 0600);
+  return certstore::writeFileAtomic(path, certstore::jsonText(file, 2) + "\n", 0600);
 }
 
 }  // namespace

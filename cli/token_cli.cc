@@ -8,6 +8,7 @@
 
 #include "admin/tokens.h"
 #include "base/time.h"
+#include "certstore/json.h"
 #include "cli/cli_common.h"
 
 namespace tlsedge::cli {
@@ -46,10 +47,9 @@ int runToken(const TokenArgs& a) {
       return 1;
     }
     if (a.json) {
-      std::cout << nlohmann::json{{"name", a.name},
-                                  {"scopes", admin::scopeNames(*scopes)},
-                                  {"token", *secret}}
-                << "\n";
+      const nlohmann::json made = {
+          {"name", a.name}, {"scopes", admin::scopeNames(*scopes)}, {"token", *secret}};
+      std::cout << certstore::jsonText(made) << "\n";
     } else {
       std::cout << *secret << "\n";
       std::cerr << "token " << a.name << " (" << joined(admin::scopeNames(*scopes))
@@ -80,7 +80,7 @@ int runToken(const TokenArgs& a) {
                 << utc::format(token.created) << "\n";
     }
   }
-  if (a.json) std::cout << list << "\n";
+  if (a.json) std::cout << certstore::jsonText(list) << "\n";
   return 0;
 }
 

@@ -143,3 +143,26 @@ TEST_F(AccessTest, TheAddressTableIsBounded) {
 
 }  // namespace
 }  // namespace tlsedge::admin
+
+namespace tlsedge::admin {
+namespace {
+
+TEST_F(AccessTest, AuditLinesAreJsonEvenForBytesThatAreNotUtf8) {
+  const std::string path = (dir_ / "audit.log").string();
+  AuditLog audit(path);
+  AdminRequest get = request("GET", "/v1/certificates", "");
+  audit.record("token:a", get, 200, 0);  // a read: not recorded
+  AdminRequest put = request("PUT", "/v1/certificates/\xff\xfe", "tle_secret");
+  put.body = "{\"key\": \"PRIVATE\"}";
+  audit.record("token:a", put, 422, 0);
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  EXPECT_EQ(text.str(),
+            "{\"from\":\"192.0.2.1\",\"method\":\"PUT\",\"status\":422,\"target\":"
+            "\"/v1/certificates/\xEF\xBF\xBD\xEF\xBF\xBD\",\"time\":\"1970-01-01T00:00:00Z\","
+            "\"who\":\"token:a\"}\n");
+}
+
+}  // namespace
+}  // namespace tlsedge::admin

@@ -322,19 +322,142 @@
     setText('acme-message', message, kind);
   }
 
-  // --- SITES VIEW ------------------------------------------------------------
-  // The sites view (each site's hosts and its HTTPS switches: certificate
-  // binding, ACME, redirect to HTTPS, HSTS) plugs in here once the API
-  // serves /v1/sites (being built in parallel; its shape is not known
-  // yet). Give it a function that fills <section id="sites"> from that API
-  // with el(), shows the section, and is called from refreshAll(). Until
-  // then the section stays hidden and nothing calls /v1/sites.
-  const loadSites = null;
+  // --- sites -------------------------------------------------------------
+  // Every site (GET /v1/sites) with its hosts, where it comes from, the
+  // certificate it is bound to and its HTTPS redirect, joined with its ACME
+  // status (GET /v1/acme) by name. API sites can be changed here: each
+  // change PUTs the whole site back (as GET gave it, without `source`) with
+  // one thing changed. Sites of the configuration file are read-only (the
+  // API answers 409): shown with their switches disabled and no buttons.
+
+  function certificateText(tls) {
+    if (tls && tls.certificate) return [].concat(tls.certificate).join(' + ');
+    if (tls && tls.acme) return 'ACME';
+    return 'newest covering';
+  }
+
+  function acmeCell(site, status) {
+    if (!status) return el('td', {}, site.tls && site.tls.acme ? 'no status yet' : '-');
+    const next = status.next_renewal ? 'renews ' + when(status.next_renewal) : null;
+    return el('td', { class: 'site-acme' },
+      el('div', {}, status.not_after ? 'until ' + when(status.not_after) : 'no certificate yet'),
+      next ? el('div', {}, next) : null,
+      status.last_error ? el('div', { class: 'acme-error', 'data-field': 'acme-error' },
+                             status.last_error) : null);
+  }
+
+  function siteRows(site, acme, stored) {
+    const name = site.name;
+    const api = site.source === 'api';
+    const tls = site.tls || {};
+    const redirect = el('input', { type: 'checkbox', 'data-action': 'redirect',
+                                   checked: site.redirect_https, disabled: !api });
+    const cert = el('td', {}, el('span', { 'data-field': 'bound' }, certificateText(site.tls)));
+    const actions = el('td', {});
+    if (api) {
+      redirect.addEventListener('change', () => changeSite(site, (s) => {
+        s.redirect_https = redirect.checked;
+      }));
+      const acmeSwitch = el('input', { type: 'checkbox', 'data-action': 'acme', checked: tls.acme });
+      acmeSwitch.addEventListener('change', () => changeSite(site, (s) => {
+        s.tls = Object.assign({}, s.tls);
+        if (acmeSwitch.checked) {
+          s.tls.acme = true;
+          delete s.tls.certificate;
+        } else {
+          delete s.tls.acme;
+        }
+      }));
+      const choice = el('select', { 'data-field': 'bind' },
+        ...stored.map((c) => el('option', { value: c }, c)));
+      if (tls.certificate && stored.includes(tls.certificate)) choice.value = tls.certificate;
+      const bind = el('button', { type: 'button', class: 'small', 'data-action': 'bind',
+                                  onclick: () => changeSite(site, (s) => {
+                                    s.tls = Object.assign({}, s.tls, { certificate: choice.value });
+                                    delete s.tls.acme;
+                                  }) }, 'Bind');
+      cert.append(el('div', { class: 'controls' }, choice, ' ', bind),
+                  el('label', { class: 'switch' }, acmeSwitch, ' Get a certificate (ACME)'));
+      actions.append(el('button', { type: 'button', class: 'small danger', 'data-action': 'delete',
+                                    onclick: () => deleteSite(name) }, 'Delete'));
+    } else {
+      actions.append(el('span', { class: 'hint' }, 'defined in the configuration file'));
+    }
+    const https = el('td', {}, el('label', { class: 'switch' }, redirect, ' redirect to HTTPS'),
+                     site.hsts ? el('div', { class: 'hint' }, 'HSTS max-age ' + site.hsts.max_age) : null);
+    return el('tbody', { 'data-site': name, class: api ? 'api' : 'config' },
+      el('tr', {},
+        el('td', {}, name, el('span', { class: 'badge ' + site.source, 'data-field': 'source' }, site.source)),
+        el('td', {}, (site.hosts || []).join(', ')),
+        cert, https, acmeCell(site, acme), actions),
+      el('tr', { class: 'site-message' },
+        el('td', { colspan: 6 }, el('p', { class: 'message', 'data-field': 'message' }))));
+  }
+
+  async function loadSites() {
+    const table = $('sites-table');
+    try {
+      const [sites, certificates, acme] = await Promise.all([
+        api('GET', '/v1/sites'),
+        api('GET', '/v1/certificates'),
+        api('GET', '/v1/acme').catch(() => ({ sites: [] })),  // 503: no ACME configured
+      ]);
+      const stored = certificates.filter((c) => !c.pending).map((c) => c.name);
+      const status = new Map(acme.sites.map((s) => [s.site, s]));
+      for (const body of Array.from(table.tBodies)) body.remove();
+      table.append(...sites.map((s) => siteRows(s, status.get(s.name), stored)));
+      setText('sites-message', sites.length === 0 ? 'No sites.' : '');
+    } catch (e) {
+      setText('sites-message', e.message, 'error');
+    }
+  }
+
+  function siteMessage(name, text, kind) {
+    const body = Array.from($('sites-table').tBodies).find((b) => b.dataset.site === name);
+    const node = body ? body.querySelector('[data-field="message"]') : $('sites-message');
+    node.textContent = text;
+    node.classList.toggle('error', kind === 'error');
+    node.classList.toggle('ok', kind === 'ok');
+  }
+
+  // PUTs `site` back with `change` applied; then lists the sites again (a
+  // refused change shows the switch as it still is) and the certificates
+  // (their `sites` column follows the binding).
+  async function changeSite(site, change) {
+    const body = JSON.parse(JSON.stringify(site));
+    delete body.source;
+    change(body);
+    let message = 'Saved.';
+    let kind = 'ok';
+    try {
+      await api('PUT', '/v1/sites/' + enc(site.name), body);
+    } catch (e) {
+      message = e.message;
+      kind = 'error';
+    }
+    await loadSites();
+    siteMessage(site.name, message, kind);
+    loadCertificates();
+    loadAcme();
+  }
+
+  async function deleteSite(name) {
+    if (!window.confirm('Delete the site ' + name + '?')) return;
+    try {
+      await api('DELETE', '/v1/sites/' + enc(name));
+    } catch (e) {
+      siteMessage(name, e.message, 'error');
+      return;
+    }
+    await loadSites();
+    setText('sites-message', 'Deleted the site ' + name + '.', 'ok');
+    loadCertificates();
+  }
 
   function refreshAll() {
     loadCertificates();
     loadAcme();
-    if (loadSites) loadSites();
+    loadSites();
   }
 
   // Reads a chosen file into a textarea (nothing leaves the page until Upload).

@@ -5,7 +5,9 @@
 // the field it concerns, a replace that changes what `which` answers, a
 // refused delete, the CSR workflow (request, sign with the test CA, install;
 // remove a pending request), ACME sites and a renewal, markup in a message
-// shown as text. Also: every request the page makes goes to the daemon's
+// shown as text, the sites (a YAML one read-only; an API one bound to one
+// certificate then another, as `which` shows, and its HTTPS redirect
+// switched, as GET /v1/sites/NAME shows). Also: every request the page makes goes to the daemon's
 // origin, and nothing breaks the page's Content-Security-Policy.
 //
 // Usage: node console_test.mjs PLAN.json   (NODE_PATH: playwright-core's
@@ -91,6 +93,7 @@ async function main() {
       report.screenshots.push(file);
     };
     const certRow = (name) => $(`#cert-table tbody tr[data-name="${name}"]`);
+    const siteBody = (name) => $(`#sites-table tbody[data-site="${name}"]`);
     const observed = report.observed;
 
     const steps = [
@@ -230,6 +233,59 @@ async function main() {
         observed.renew_message = await waitText($('#acme-message'), (t) => t.includes('started'),
                                                 'renew message');
         await shot('#acme', 'acme.png');
+      }],
+      ['sites with their source, read-only when from the configuration file', async () => {
+        const s = plan.sites;
+        await $('#refresh').click();
+        const yaml = siteBody(s.yaml_site);
+        observed.yaml_source = await waitText(yaml.locator('[data-field="source"]'), (t) => t !== '',
+                                              'the YAML site');
+        observed.yaml_bound = await yaml.locator('[data-field="bound"]').textContent();
+        observed.yaml_note = await yaml.textContent();
+        observed.yaml_controls = await yaml.locator('button, select').count();
+        observed.yaml_redirect_disabled = await yaml.locator('input[data-action="redirect"]').isDisabled();
+        const news = siteBody(s.api_site);
+        observed.api_source = await news.locator('[data-field="source"]').textContent();
+        observed.api_bound_before = await news.locator('[data-field="bound"]').textContent();
+        observed.acme_site_bound = await siteBody(plan.acme_site).locator('[data-field="bound"]').textContent();
+      }],
+      ['binding certificate A then B changes which', async () => {
+        const s = plan.sites;
+        const news = siteBody(s.api_site);
+        observed.which_bound = [];
+        for (const cert of s.certificates) {
+          await news.locator('select[data-field="bind"]').selectOption(cert);
+          await news.locator('button[data-action="bind"]').click();
+          await waitText(siteBody(s.api_site).locator('[data-field="bound"]'), (t) => t === cert,
+                         'the binding of ' + cert);
+          await $('#which-host').fill(s.host);
+          await $('#which-submit').click();
+          observed.which_bound.push(await waitText($('#which-result dd[data-field="certificate"]'),
+                                                   (t) => t === cert, 'which after binding ' + cert));
+        }
+        observed.bound_message = await siteBody(s.api_site).locator('[data-field="message"]').textContent();
+        observed.cert_sites = await waitText(certRow(s.certificates[1]).locator('td').nth(2),
+                                             (t) => t.includes(s.api_site), 'the sites column');
+      }],
+      ['the HTTPS redirect switch', async () => {
+        const s = plan.sites;
+        const get = async () => {
+          const r = await page.request.get(plan.url + '/v1/sites/' + s.api_site,
+                                           { headers: { Authorization: 'Bearer ' + plan.token } });
+          check(r.ok(), 'GET /v1/sites: ' + r.status());
+          return (await r.json()).redirect_https;
+        };
+        observed.redirect_before = await get();
+        await siteBody(s.api_site).locator('input[data-action="redirect"]').click();
+        const deadline = Date.now() + 10000;
+        while ((observed.redirect_after = await get()) === observed.redirect_before) {
+          if (Date.now() > deadline) throw new Error('redirect_https did not change');
+          await sleep(200);
+        }
+        await waitText(siteBody(s.api_site).locator('[data-field="message"]'), (t) => t === 'Saved.',
+                       'saved');
+        observed.redirect_checked = await siteBody(s.api_site).locator('input[data-action="redirect"]').isChecked();
+        await shot('#sites', 'sites.png');
       }],
       ['signs out', async () => {
         await $('#token-forget').click();

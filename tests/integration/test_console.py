@@ -6,7 +6,9 @@ marks and the sites using them, shows a broken chain's message against the
 chain field and a wrong key's against the key field, replaces the
 certificate a site is served (and `which` changes to the new serial),
 refuses to remove it while in use, runs the CSR workflow (request, install
-the CA's answer, remove a pending request) and renews an ACME site; it
+the CA's answer, remove a pending request), renews an ACME site, shows the
+sites (a YAML one read-only) and binds an API site to one certificate then
+another (`which` follows) and switches its HTTPS redirect; it
 makes no request to another origin and nothing breaks its
 Content-Security-Policy. Screenshots go to the test's directory, or to
 $TLSEDGE_CONSOLE_SCREENSHOTS (docs/console/ is refreshed that way).
@@ -62,6 +64,8 @@ class ConsoleTest(unittest.TestCase):
         self.shop2 = c.leaf("shop2", ["shop.test"])            # the replacement
         self.other = c.leaf("other", ["shop.test"])            # its key is the wrong one
         self.old = c.leaf("old", ["old.test"], days=60)        # unused, removable
+        self.news_a = c.leaf("news-a", ["news.test"], days=30)  # bound to the API site, then
+        self.news_b = c.leaf("news-b", ["news.test"], days=40)  # this one, in the page
         self.rogue_ca = Certs(os.path.join(self.tmp, "rogue")).ca_cert  # links to nothing
         self.state = os.path.join(self.tmp, "state")
         self.config_path = os.path.join(self.tmp, "tlsedge.yaml")
@@ -75,7 +79,8 @@ class ConsoleTest(unittest.TestCase):
         self.write_config(cfg)
         # The store before the start (no daemon yet: on the state directory),
         # then the site bound to its certificate.
-        for name, leaf in (("shop-a", self.shop1), ("old", self.old)):
+        for name, leaf in (("shop-a", self.shop1), ("old", self.old), ("news-a", self.news_a),
+                           ("news-b", self.news_b)):
             run([tlsedge_bin(), "cert", "add", name, "--cert", leaf.cert, "--key", leaf.key,
                  "-c", self.config_path], check=True)
         cfg["sites"][0]["tls"] = {"certificate": "shop-a"}
@@ -84,6 +89,13 @@ class ConsoleTest(unittest.TestCase):
                           "-c", self.config_path], check=True).stdout.strip()
         self.daemon = start_daemon(self, self.tmp, cfg)
         self.url = f"https://127.0.0.1:{self.daemon.management_address[1]}"
+        # A site made through the API (on the Unix socket), which the page can change.
+        put = curl(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "PUT",
+                    "--unix-socket", os.path.join(self.state, "admin.sock"),
+                    "--data-binary", json.dumps({"hosts": ["news.test"], "routes": [
+                        respond_route("/", 200, "news\n")]}),
+                    "http://tlsedge/v1/sites/news"])
+        self.assertEqual(put.stdout, "201")
 
     def write_config(self, cfg):
         with open(self.config_path, "w") as f:
@@ -157,6 +169,8 @@ class ConsoleTest(unittest.TestCase):
                          "serial": str(0x5eed_c0de_0001)},
             },
             "acme_site": "auto",
+            "sites": {"yaml_site": "shop", "api_site": "news", "host": "news.test",
+                      "certificates": ["news-a", "news-b"]},
         }
         status, report, stderr = self.run_browser(plan)
         detail = json.dumps(report, indent=1) + "\nstderr:\n" + stderr + "\n" + self.daemon.log()
@@ -207,8 +221,30 @@ class ConsoleTest(unittest.TestCase):
         # ACME.
         self.assertEqual(seen["acme_certificate"], "acme-auto")
         self.assertIn("Renewal of auto started", seen["renew_message"])
+        # Sites: the YAML one read-only, the API one bound and switched.
+        self.assertEqual(seen["yaml_source"], "config")
+        self.assertEqual(seen["yaml_bound"], "shop-a")
+        self.assertIn("defined in the configuration file", seen["yaml_note"])
+        self.assertEqual(seen["yaml_controls"], 0)
+        self.assertTrue(seen["yaml_redirect_disabled"])
+        self.assertEqual(seen["acme_site_bound"], "ACME")
+        self.assertEqual(seen["api_source"], "api")
+        self.assertEqual(seen["api_bound_before"], "newest covering")
+        self.assertEqual(seen["which_bound"], ["news-a", "news-b"])
+        self.assertEqual(seen["bound_message"], "Saved.")
+        self.assertIn("news", seen["cert_sites"])
+        # redirect_https defaults to on (the daemon has an HTTP listener): switched off.
+        self.assertEqual([seen["redirect_before"], seen["redirect_after"]], [True, False])
+        self.assertFalse(seen["redirect_checked"])
+        news = json.loads(curl(["-s", "-k", "-H", f"Authorization: Bearer {self.token}",
+                                self.url + "/v1/sites/news"]).stdout)
+        self.assertEqual(news["tls"], {"certificate": "news-b"})
+        self.assertFalse(news["redirect_https"])
+        which = json.loads(curl(["-s", "-k", "-H", f"Authorization: Bearer {self.token}",
+                                 self.url + "/v1/which?host=news.test"]).stdout)
+        self.assertEqual(int(which["serial"], 16), self.news_b.serial)
         self.assertIsNone(seen["token_after_sign_out"])
-        for name in ("certificates", "upload-error", "which", "csr", "acme"):
+        for name in ("certificates", "upload-error", "which", "csr", "acme", "sites"):
             path = os.path.join(shots, name + ".png")
             self.assertGreater(os.path.getsize(path), 1000, path)
         # Nothing of the private keys reached the daemon's log.
@@ -235,7 +271,7 @@ class ConsoleTest(unittest.TestCase):
         # The same page on the Unix socket.
         res = curl(["-s", "--unix-socket", os.path.join(self.state, "admin.sock"),
                     "http://tlsedge/console/app.js"])
-        self.assertIn("SITES VIEW", res.stdout)
+        self.assertIn("'/v1/sites'", res.stdout)
 
 
 if __name__ == "__main__":

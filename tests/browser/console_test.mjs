@@ -7,7 +7,8 @@
 // remove a pending request), ACME sites and a renewal, markup in a message
 // shown as text, the sites (a YAML one read-only; an API one bound to one
 // certificate then another, as `which` shows, and its HTTPS redirect
-// switched, as GET /v1/sites/NAME shows). Also: every request the page makes goes to the daemon's
+// switched, as GET /v1/sites/NAME shows; a refused Bind's message shown
+// under the site). Also: every request the page makes goes to the daemon's
 // origin, and nothing breaks the page's Content-Security-Policy.
 //
 // Usage: node console_test.mjs PLAN.json   (NODE_PATH: playwright-core's
@@ -286,6 +287,20 @@ async function main() {
                        'saved');
         observed.redirect_checked = await siteBody(s.api_site).locator('input[data-action="redirect"]').isChecked();
         await shot('#sites', 'sites.png');
+      }],
+      ['a refused change is shown against the site', async () => {
+        // The certificate chosen in the page is removed (by another client)
+        // before Bind: the PUT is refused (422) and the site stays bound.
+        const s = plan.sites;
+        const news = siteBody(s.api_site);
+        await news.locator('select[data-field="bind"]').selectOption(s.certificates[0]);
+        const r = await page.request.delete(plan.url + '/v1/certificates/' + s.certificates[0],
+                                            { headers: { Authorization: 'Bearer ' + plan.token } });
+        check(r.ok(), 'DELETE /v1/certificates: ' + r.status());
+        await news.locator('button[data-action="bind"]').click();
+        const message = siteBody(s.api_site).locator('[data-field="message"].error');
+        observed.refused_message = await waitText(message, (t) => t !== '', 'the refusal');
+        observed.bound_after_refusal = await siteBody(s.api_site).locator('[data-field="bound"]').textContent();
       }],
       ['signs out', async () => {
         await $('#token-forget').click();

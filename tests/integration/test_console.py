@@ -243,6 +243,8 @@ class ConsoleTest(unittest.TestCase):
         which = json.loads(curl(["-s", "-k", "-H", f"Authorization: Bearer {self.token}",
                                  self.url + "/v1/which?host=news.test"]).stdout)
         self.assertEqual(int(which["serial"], 16), self.news_b.serial)
+        self.assertIn("no certificate named `news-a`", seen["refused_message"])
+        self.assertEqual(seen["bound_after_refusal"], "news-b")
         self.assertIsNone(seen["token_after_sign_out"])
         for name in ("certificates", "upload-error", "which", "csr", "acme", "sites"):
             path = os.path.join(shots, name + ".png")

@@ -8,7 +8,8 @@
 // shown as text, the sites (a YAML one read-only; an API one bound to one
 // certificate then another, as `which` shows, and its HTTPS redirect
 // switched, as GET /v1/sites/NAME shows; a refused Bind's message shown
-// under the site). Also: every request the page makes goes to the daemon's
+// under the site; an ACME error, put into /v1/acme's answer, shown against
+// its site as text). Also: every request the page makes goes to the daemon's
 // origin, and nothing breaks the page's Content-Security-Policy.
 //
 // Usage: node console_test.mjs PLAN.json   (NODE_PATH: playwright-core's
@@ -301,6 +302,31 @@ async function main() {
         const message = siteBody(s.api_site).locator('[data-field="message"].error');
         observed.refused_message = await waitText(message, (t) => t !== '', 'the refusal');
         observed.bound_after_refusal = await siteBody(s.api_site).locator('[data-field="bound"]').textContent();
+      }],
+      ['an ACME error is shown against its site, as text', async () => {
+        // The internal CA has no pre-flight, so its refusal is put into the
+        // real /v1/acme answer here (an entry for the API site, the shape
+        // GET /v1/acme gives): this checks the join by site name and that
+        // the message is shown, as text.
+        const s = plan.sites;
+        await page.route('**/v1/acme', async (route) => {
+          const response = await route.fetch();
+          const status = await response.json();
+          status.sites.push({ site: s.api_site, certificate: 'acme-' + s.api_site, stored: false,
+                              serial: null, not_after: null, schedule_known: false,
+                              next_renewal: null, next_reason: null, in_flight: false,
+                              consecutive_failures: 2, last_error: s.acme_error,
+                              last_error_at: null, retry_delay_seconds: 60 });
+          await route.fulfill({ response, json: status });
+        });
+        try {
+          await $('#refresh').click();
+          observed.site_acme_error = await waitText(
+            siteBody(s.api_site).locator('[data-field="acme-error"]'), (t) => t !== '', 'the ACME error');
+          observed.site_acme_markup = await $('#sites b').count();
+        } finally {
+          await page.unroute('**/v1/acme');
+        }
       }],
       ['signs out', async () => {
         await $('#token-forget').click();

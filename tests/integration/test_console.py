@@ -170,7 +170,8 @@ class ConsoleTest(unittest.TestCase):
             },
             "acme_site": "auto",
             "sites": {"yaml_site": "shop", "api_site": "news", "host": "news.test",
-                      "certificates": ["news-a", "news-b"]},
+                      "certificates": ["news-a", "news-b"],
+                      "acme_error": "host news.test (192.0.2.10) does not reach this edge: <b>x</b>"},
         }
         status, report, stderr = self.run_browser(plan)
         detail = json.dumps(report, indent=1) + "\nstderr:\n" + stderr + "\n" + self.daemon.log()
@@ -245,6 +246,9 @@ class ConsoleTest(unittest.TestCase):
         self.assertEqual(int(which["serial"], 16), self.news_b.serial)
         self.assertIn("no certificate named `news-a`", seen["refused_message"])
         self.assertEqual(seen["bound_after_refusal"], "news-b")
+        self.assertEqual(seen["site_acme_error"],
+                         "host news.test (192.0.2.10) does not reach this edge: <b>x</b>")
+        self.assertEqual(seen["site_acme_markup"], 0)
         self.assertIsNone(seen["token_after_sign_out"])
         for name in ("certificates", "upload-error", "which", "csr", "acme", "sites"):
             path = os.path.join(shots, name + ".png")

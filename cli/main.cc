@@ -15,8 +15,8 @@
 #include "cli/acme_cli.h"
 #include "cli/cert_cli.h"
 #include "cli/fleet_command.h"
-#include "cli/token_cli.h"
 #include "cli/site_cli.h"
+#include "cli/token_cli.h"
 #include "daemon/control_loop.h"
 
 namespace {

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <map>
 #include <optional>
 #include <utility>
 
@@ -106,6 +107,26 @@ conf::ConfigPtr nextConfig(const conf::Config& config, const std::string& name,
   return conf::withApiSites(config, std::move(api));
 }
 
+// Keeps `body` as the site group `group` (conf::apiSiteGroup).
+Status keep(certstore::Storage& store, const std::string& group, const std::string& body) {
+  auto stored = store.storeGroup(
+      group, {{conf::kApiSiteFile, body, certstore::Storage::Secrecy::kPublic}}, true);
+  if (!stored) return stored.error();
+  return Ok{};
+}
+
+// Whether `a` and `b` hold the same sites, in any order.
+bool sameSites(const std::vector<conf::Site>& a, const std::vector<conf::Site>& b) {
+  if (a.size() != b.size()) return false;
+  std::map<std::string, std::string> texts;
+  for (const conf::Site& site : a) texts[site.name] = siteJson(site, false);
+  for (const conf::Site& site : b) {
+    auto it = texts.find(site.name);
+    if (it == texts.end() || it->second != siteJson(site, false)) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 std::string siteJson(const conf::Site& site, bool withSource, int indent) {
@@ -154,6 +175,7 @@ void SitesApi::next() {
   busy_ = true;
   Change c = std::move(queue_.front());
   queue_.pop_front();
+  if (c.resync) resyncQueued_ = false;  // changes from now on are read by another
   change(std::move(c));
 }
 
@@ -165,7 +187,71 @@ void SitesApi::finish(Change& c, AdminResponse r) {
 
 void SitesApi::change(Change c) { attempt(std::make_shared<Change>(std::move(c))); }
 
+void SitesApi::storedChanged() {
+  if (resyncQueued_) return;
+  resyncQueued_ = true;
+  Change c;
+  c.resync = true;
+  c.reply = [](AdminResponse) {};
+  queue_.push_back(std::move(c));
+  if (!busy_) next();
+}
+
+void SitesApi::commitPrepared(const std::shared_ptr<Change>& c, const Prepared& prepared,
+                              std::function<void()> again, std::function<void(Status)> served) {
+  hooks_.commit(prepared, [c, again = std::move(again), served = std::move(served)](Status s) {
+    if (!s && s.error().kind == ErrorKind::kConflict && ++c->attempts < 3) return again();
+    served(std::move(s));
+  });
+}
+
+void SitesApi::resync(const std::shared_ptr<Change>& c) {
+  const conf::ConfigPtr config = hooks_.config();
+  auto prepared = std::make_shared<Prepared>();
+  auto why = std::make_shared<std::string>();  // what refused them
+  const std::string where = config->stateDir + "/" + conf::kApiSitesKey;
+  AdminApi::Work work = [build = hooks_.prepare(), config, prepared, why] {
+    auto refuse = [why](int status, const Error& error) {
+      *why = error.message;
+      return adminError(status, error.message);
+    };
+    auto texts = storedSiteTexts(*certstore::FileStorage::open(config->stateDir));
+    if (!texts) return refuse(500, texts.error());
+    const conf::ConfigPtr yaml = conf::withApiSites(*config, {});
+    auto sites = conf::parseApiSites(*yaml, *texts);
+    if (!sites) return refuse(422, sites.error());
+    if (sameSites(*sites, conf::apiSites(*config))) return answer(204, "");
+    auto built = build(conf::withApiSites(*yaml, std::move(*sites)));
+    if (!built) return refuse(422, built.error());
+    *prepared = std::move(*built);
+    return AdminResponse{};
+  };
+  hooks_.offload(std::move(work), [this, c, config, prepared, why, where](AdminResponse r) {
+    storedRefused_ = r.status != 200 && r.status != 204;
+    if (r.status == 204) return finish(*c, std::move(r));  // the sites that run already
+    if (r.status != 200) {
+      log::error("sites: those " + where + " holds now are not served: " + *why +
+                 "; the sites that run now are served on");
+      return finish(*c, std::move(r));
+    }
+    if (hooks_.config() != config) return attempt(c);  // a reload meanwhile: read again
+    commitPrepared(
+        c, *prepared, [this, c] { attempt(c); },
+        [this, c, where](Status served) {
+          storedRefused_ = !served;
+          if (served) {
+            log::info("sites: serving those " + where + " holds now");
+          } else {
+            log::error("sites: those " + where +
+                       " holds now are not served: " + served.error().message);
+          }
+          finish(*c, AdminResponse{});
+        });
+  });
+}
+
 void SitesApi::attempt(const std::shared_ptr<Change>& c) {
+  if (c->resync) return resync(c);
   const conf::ConfigPtr config = hooks_.config();
   const std::string& name = c->name;
   const conf::Site* existing = findSite(*config, name);
@@ -185,7 +271,7 @@ void SitesApi::attempt(const std::shared_ptr<Change>& c) {
   auto prepared = std::make_shared<Prepared>();
   auto before = std::make_shared<std::optional<std::string>>();
   certstore::StoragePtr store = storage(*config);
-  const std::string key = conf::apiSiteKey(name);
+  const std::string key = conf::apiSiteGroup(name);
   AdminApi::Work work = [build = hooks_.prepare(), config, site, prepared, store, key, before,
                          remove, name, body = c->request.body] {
     if (!remove) {
@@ -196,9 +282,8 @@ void SitesApi::attempt(const std::shared_ptr<Change>& c) {
     auto built = build(nextConfig(*config, name, *site ? &**site : nullptr));
     if (!built) return adminError(422, built.error().message);
     *prepared = std::move(*built);
-    if (auto old = store->load(key); old) *before = std::move(*old);
-    Status written =
-        remove ? store->remove(key) : store->store(key, body, certstore::Storage::Secrecy::kPublic);
+    if (auto old = store->load(conf::apiSiteKey(name)); old) *before = std::move(*old);
+    Status written = remove ? store->remove(key) : keep(*store, key, body);
     if (!written && !(remove && written.error().kind == ErrorKind::kNotFound)) {
       return adminError(500, "cannot keep the site: " + written.error().message);
     }
@@ -212,24 +297,25 @@ void SitesApi::attempt(const std::shared_ptr<Change>& c) {
       // now (checked again against it).
       return restore(store, key, before, [this, c] { attempt(c); });
     }
-    hooks_.commit(*prepared, [this, c, site, store, key, before, existing](Status served) {
-      if (!served && served.error().kind == ErrorKind::kConflict && ++c->attempts < 3) {
-        return restore(store, key, before, [this, c] { attempt(c); });  // built again
-      }
-      if (!served) {
-        return restore(store, key, before, [this, c, error = served.error()] {
-          finish(*c, error.kind == ErrorKind::kConflict ? adminError(503, error.message)
-                                                        : adminError(422, error.message));
+    auto again = [this, c, store, key, before] {
+      restore(store, key, before, [this, c] { attempt(c); });  // built again
+    };
+    commitPrepared(
+        c, *prepared, again, [this, c, site, store, key, before, existing](Status served) {
+          if (!served) {
+            return restore(store, key, before, [this, c, error = served.error()] {
+              finish(*c, error.kind == ErrorKind::kConflict ? adminError(503, error.message)
+                                                            : adminError(422, error.message));
+            });
+          }
+          if (!*site) {
+            log::info("admin: site " + c->name + " removed");
+            return finish(
+                *c, answer(200, certstore::jsonText(nlohmann::ordered_json{{"removed", c->name}})));
+          }
+          log::info("admin: site " + c->name + (existing ? " replaced" : " created"));
+          finish(*c, answer(existing ? 200 : 201, siteJson(**site, true)));
         });
-      }
-      if (!*site) {
-        log::info("admin: site " + c->name + " removed");
-        return finish(
-            *c, answer(200, certstore::jsonText(nlohmann::ordered_json{{"removed", c->name}})));
-      }
-      log::info("admin: site " + c->name + (existing ? " replaced" : " created"));
-      finish(*c, answer(existing ? 200 : 201, siteJson(**site, true)));
-    });
   });
 }
 
@@ -239,7 +325,7 @@ void SitesApi::restore(const certstore::StoragePtr& store, const std::string& ke
   hooks_.offload(
       [store, key, before] {
         if (*before) {
-          (void)store->store(key, **before, certstore::Storage::Secrecy::kPublic);
+          (void)keep(*store, key, **before);
         } else {
           (void)store->remove(key);
         }
@@ -248,21 +334,25 @@ void SitesApi::restore(const certstore::StoragePtr& store, const std::string& ke
       [then = std::move(then)](AdminResponse) { then(); });
 }
 
-Result<conf::ConfigPtr> withStoredSites(const conf::ConfigPtr& config) {
-  auto store = certstore::FileStorage::open(config->stateDir);
-  auto names = store->list(conf::kApiSitesKey);
+Result<std::vector<conf::SiteText>> storedSiteTexts(const certstore::Storage& store) {
+  auto names = store.list(conf::kApiSitesKey);
   if (!names) return names.error();
   std::vector<conf::SiteText> texts;
-  for (const std::string& file : *names) {
-    if (!file.ends_with(".json")) continue;
-    const std::string name = file.substr(0, file.size() - 5);
+  for (const std::string& name : *names) {
     const std::string key = conf::apiSiteKey(name);
-    auto text = store->load(key);
+    auto text = store.load(key);
+    if (!text && text.error().kind == ErrorKind::kNotFound) continue;  // not a site's group
     if (!text) return text.error();
-    texts.push_back({name, store->describe(key), std::move(*text)});
+    texts.push_back({name, store.describe(key), std::move(*text)});
   }
-  if (texts.empty()) return config;
-  auto sites = conf::parseApiSites(*config, texts);
+  return texts;
+}
+
+Result<conf::ConfigPtr> withStoredSites(const conf::ConfigPtr& config) {
+  auto texts = storedSiteTexts(*certstore::FileStorage::open(config->stateDir));
+  if (!texts) return texts.error();
+  if (texts->empty()) return config;
+  auto sites = conf::parseApiSites(*config, *texts);
   if (!sites) return sites.error();
   return conf::withApiSites(*config, std::move(*sites));
 }

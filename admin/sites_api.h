@@ -16,13 +16,22 @@
 // serves (422, the YAML's duplicate-host message). A change is then built
 // as the daemon would serve it (`prepare`: every load-time check, such as a
 // certificate name that exists; 422 when one fails) and written to the
-// storage as <state_dir>/sites/NAME.json (the body as given): the check,
-// the build and the write on the thread pool. Then it is served to new
+// storage as the group sites/NAME holding site.json (the body as given):
+// <state_dir>/sites/NAME/site.json, or the fleet's etcd in fleet mode;
+// the check, the build and the write on the thread pool. Then it is served to new
 // connections (`commit`, on the loop), without a reload; a commit that
 // fails undoes the write; one refused with kConflict (a reload or a
 // certificate swap came in between) is built again, at most three times
 // (then 503). Changes run one at a time, in the order asked. A write that
 // is served keeps serving after a restart and a SIGHUP (withStoredSites).
+//
+// In fleet mode the writes go to etcd, and every node's replica copies
+// them into its state directory (fleet/replica.h) and calls
+// storedChanged(): the node then serves the sites its state directory
+// holds, checked against its own YAML, as a change queued behind the
+// others (a node whose YAML refuses them logs why and serves on; refused
+// for a certificate they name that has not arrived, they are tried again
+// at each certificate change).
 //
 // With `Accept: text/plain`: the list as one line per site, NAME SOURCE
 // HOSTS; one site as its JSON without `source` (what a PUT takes back).
@@ -40,6 +49,7 @@
 #include "admin/admin_api.h"
 #include "base/result.h"
 #include "certstore/storage.h"
+#include "conf/api_sites.h"
 #include "conf/config.h"
 
 namespace tlsedge::admin {
@@ -72,19 +82,37 @@ class SitesApi {
   // Whether `path` (without the query) is one of ours.
   static bool owns(std::string_view path);
   void handle(const AdminRequest& request, AdminApi::Reply reply);
+  // The state directory's sites changed under us (the fleet's replica
+  // wrote them): they are read again and served when they differ from
+  // the running ones. Calls while one waits to start are one.
+  void storedChanged();
+  // The certificate store changed: stored sites refused last time (a
+  // certificate they name had not arrived yet) are tried again.
+  void certificatesChanged() {
+    if (storedRefused_) storedChanged();
+  }
 
  private:
   struct Change {
     AdminRequest request;
     std::string name;
     AdminApi::Reply reply;
-    int attempts = 0;  // commits refused with kConflict
+    int attempts = 0;     // commits refused with kConflict
+    bool resync = false;  // storedChanged(): no request, nothing written
   };
   void next();
   void change(Change change);
   // Checks, builds, keeps and commits `change` against the configuration
   // running now; again from the start if a reload came in between.
   void attempt(const std::shared_ptr<Change>& change);
+  // storedChanged()'s change: the stored sites read, checked and built on
+  // the pool, then committed.
+  void resync(const std::shared_ptr<Change>& change);
+  // Commits what `prepared` holds for `change`: `served` with the outcome,
+  // after a kConflict (a certificate swap meanwhile) `again` (at most
+  // three times).
+  void commitPrepared(const std::shared_ptr<Change>& change, const Prepared& prepared,
+                      std::function<void()> again, std::function<void(Status)> served);
   // The change's answer is `r`; the next change starts.
   void finish(Change& change, AdminResponse r);
   certstore::StoragePtr storage(const conf::Config& config) const;
@@ -97,10 +125,15 @@ class SitesApi {
   Hooks hooks_;
   std::deque<Change> queue_;  // PUT and DELETE, one at a time
   bool busy_ = false;
+  bool resyncQueued_ = false;   // a storedChanged() change waits in queue_
+  bool storedRefused_ = false;  // the last storedChanged() change was refused
 };
 
-// The sites of `config` with those kept in its state directory's
-// storage (sites/*.json) after the YAML ones, every one checked as a PUT
+// The API sites' texts `store` keeps (sites/NAME/site.json), by name.
+Result<std::vector<conf::SiteText>> storedSiteTexts(const certstore::Storage& store);
+
+// The sites of `config` with those kept in its state directory
+// (storedSiteTexts) after the YAML ones, every one checked as a PUT
 // checks it; an error lists every problem (a stored site that a changed
 // YAML no longer allows refuses the start or reload, naming its file).
 Result<conf::ConfigPtr> withStoredSites(const conf::ConfigPtr& config);

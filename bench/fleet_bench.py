@@ -171,7 +171,7 @@ class Bench:
         row = {"case": name, "seconds": seconds, "hwm": vm_hwm(d.proc.pid)}
         if fleet:
             deadline = time.monotonic() + 60
-            while not any("the store is in sync" in ln or "resumes from revision" in ln
+            while not any(re.search(r"the store is in sync with \S+/certs |/certs resumes from", ln)
                           for ln in d.lines()):
                 if time.monotonic() > deadline:
                     raise RuntimeError(d.log()[-3000:])

@@ -82,8 +82,9 @@ int runImport(const ImportArgs& a) {
     }
   });
   if (!report) return fail("import", report.error().message + " (what was written before stays)");
-  std::cout << "imported " << report->entries << " certificate entries and " << report->values
-            << " ACME values from " << from << " into " << fleet->describe("") << "\n";
+  std::cout << "imported " << report->entries << " certificate entries, " << report->sites
+            << " sites and " << report->values << " ACME values from " << from << " into "
+            << fleet->describe("") << "\n";
   printKeys(report->replaced, "written over (--replace)");
   printKeys(report->kept, "already in etcd, left as they are (--replace writes over them)");
   return 0;

@@ -4,7 +4,7 @@
 // the YAML sites of a Config.
 //
 // Positions in messages are those of the text given ("request body:1:34:
-// hosts[1]: ..." for an admin API body, "<state>/sites/shop.json:1:34: ..."
+// hosts[1]: ..." for an admin API body, "<state>/sites/shop/site.json:1:34: ..."
 // for a stored one), key paths relative to the site ("hosts[1]",
 // "tls.certificate", "routes[0].upstream").
 //
@@ -39,11 +39,17 @@ Result<std::vector<Site>> parseApiSites(const Config& base, const std::vector<Si
 // parseApiSites accepted against it). O(config): the copy.
 ConfigPtr withApiSites(const Config& base, std::vector<Site> api);
 
-// Where the state directory (certstore::Storage) keeps API site `name`:
-// sites/NAME.json, the text as given.
+// Where a storage (certstore::Storage: the state directory, or etcd in
+// fleet mode) keeps API site `name`: the group sites/NAME, holding
+// site.json, the text as given. A group, as a certificate entry is, so
+// that the fleet's replica copies sites as it copies certificates.
 inline constexpr const char* kApiSitesKey = "sites";
+inline constexpr const char* kApiSiteFile = "site.json";
+inline std::string apiSiteGroup(const std::string& name) {
+  return std::string(kApiSitesKey) + "/" + name;
+}
 inline std::string apiSiteKey(const std::string& name) {
-  return std::string(kApiSitesKey) + "/" + name + ".json";
+  return apiSiteGroup(name) + "/" + kApiSiteFile;
 }
 
 // The API sites of `config` (copies).

@@ -57,6 +57,7 @@ class ControlLoop {
     uv_loop_init(&loop_);
     poster_ = std::make_unique<net::Poster>(&loop_);
     if (Status started = startSubsystems(); !started) return failed(started);
+    startSitesApi();
     startAdminApi();
     if (Status started = startMetrics(); !started) return failed(started);
     upgrade_ = std::make_unique<Upgrade>(
@@ -138,13 +139,16 @@ class ControlLoop {
     if (Status opened = accessLog_.start(config); !opened) return opened;
     tickets_ = std::make_unique<TicketKeys>(&loop_, *workers_, config.tls);
     certificates_ = std::make_unique<CertificateFeed>(&loop_, *workers_, generation_->selector);
-    // In fleet mode the replica writes the fleet's entries into the state
-    // directory, each whole; the store watcher applies them at once.
-    if (Status opened = storage_.start(&loop_, config,
-                                       [this](const std::string& name) {
-                                         certificates_->watcher().storeEntryChanged(
-                                             name, /*written=*/true);
-                                       });
+    // In fleet mode the replicas write the fleet's entries into the state
+    // directory, each whole; the store watcher applies the certificates at
+    // once, the sites API the sites (both on this loop, after the start).
+    if (Status opened = storage_.start(
+            &loop_, config,
+            [this](const std::string& name) {
+              certificates_->watcher().storeEntryChanged(name, /*written=*/true);
+              sitesApi_->certificatesChanged();
+            },
+            [this](const std::string&) { sitesApi_->storedChanged(); });
         !opened) {
       return opened;
     }
@@ -165,6 +169,30 @@ class ControlLoop {
     subsystems_ = {workers_.get(),      &accessLog_,    &storage_,   acme_.get(),
                    certificates_.get(), tickets_.get(), fixed_.get()};
     return Ok{};
+  }
+
+  // Sites managed at runtime: through the admin API, and from the fleet.
+  void startSitesApi() {
+    sitesApi_ = std::make_unique<admin::SitesApi>(admin::SitesApi::Hooks{
+        [this] { return generation_->config; },
+        [this] {
+          // Run on a pool thread, over the generation running now (held).
+          return [current = generation_, published = certificates_->generation()](
+                     conf::ConfigPtr next) -> Result<admin::SitesApi::Prepared> {
+            auto built = withConfig(*current, std::move(next));
+            if (!built) return Error{built.error().message, ErrorKind::kInvalid};
+            return admin::SitesApi::Prepared(
+                std::make_shared<const PreparedSites>(PreparedSites{*built, published}));
+          };
+        },
+        [this](admin::SitesApi::Prepared prepared, std::function<void(Status)> done) {
+          applySites(std::move(prepared), std::move(done));
+        },
+        [this](admin::AdminApi::Work work, admin::AdminApi::Reply done) {
+          net::offload<admin::AdminResponse>(&loop_, std::move(work), std::move(done));
+        },
+        // Where changes are kept: the state directory, or the fleet's etcd.
+        [this] { return storage_.current(); }});
   }
 
   void startAdminApi() {
@@ -188,25 +216,6 @@ class ControlLoop {
         [this](const admin::AdminRequest& request, admin::AdminApi::Reply reply) {
           sitesApi_->handle(request, std::move(reply));
         }});
-    sitesApi_ = std::make_unique<admin::SitesApi>(admin::SitesApi::Hooks{
-        [this] { return generation_->config; },
-        [this] {
-          // Run on a pool thread, over the generation running now (held).
-          return [current = generation_, published = certificates_->generation()](
-                     conf::ConfigPtr next) -> Result<admin::SitesApi::Prepared> {
-            auto built = withConfig(*current, std::move(next));
-            if (!built) return Error{built.error().message, ErrorKind::kInvalid};
-            return admin::SitesApi::Prepared(
-                std::make_shared<const PreparedSites>(PreparedSites{*built, published}));
-          };
-        },
-        [this](admin::SitesApi::Prepared prepared, std::function<void(Status)> done) {
-          applySites(std::move(prepared), std::move(done));
-        },
-        [this](admin::AdminApi::Work work, admin::AdminApi::Reply done) {
-          net::offload<admin::AdminResponse>(&loop_, std::move(work), std::move(done));
-        },
-        {}});
     audit_ = std::make_unique<admin::AuditLog>(config.auditLog);
     auto nowMs = [this] { return uv_now(&loop_); };
     if (admin_ != nullptr) {
@@ -382,7 +391,8 @@ class ControlLoop {
     if (storage_.replica() != nullptr) {
       in.fleet = storage_.replica()->stats();
       in.etcdRequests = storage_.fleet()->client().requests();
-      in.etcdWatchStreams = storage_.replica()->watchStreams();
+      in.etcdWatchStreams =
+          storage_.replica()->watchStreams() + storage_.sitesReplica()->watchStreams();
       if (acme_->fleet() != nullptr) in.etcdWatchStreams += acme_->fleet()->watchStreams();
     }
     in.served = certificates_->current();  // its states are counted off the loop, at the render

@@ -20,26 +20,37 @@ void AccessLogFile::commit(const proxy::GenerationPtr&) {
   pending_.reset();
 }
 
-Status StorageChoice::start(uv_loop_t* loop, const conf::Config& config, Changed changed) {
+Status StorageChoice::start(uv_loop_t* loop, const conf::Config& config, Changed certificates,
+                            Changed sites) {
   auto opened = fleet::openStorage(config);
   if (!opened) return opened.error();
   current_ = std::move(opened->storage);
   stateDir_ = config.stateDir;
   fleet_ = opened->fleet;
   if (opened->fleet == nullptr) return Ok{};
-  // The replica's copy, watched from the start.
+  // The replicas' copies, watched from the start.
   auto local = std::make_shared<certstore::FileStorage>(config.stateDir);
-  if (Status made = local->makeDirectory("certs"); !made) return made;
-  auto held = local->list("certs");
+  auto held = local->list(fleet::kCertificates.name);
   served_ = held && !held->empty();
-  auto watch = fleet::EtcdWatch::create(loop, *config.etcd);
-  if (!watch) return watch.error();
-  replica_ = std::make_unique<fleet::Replica>(loop, opened->fleet, std::move(local),
-                                              std::move(*watch), std::move(changed));
-  replica_->start();
-  log::info("fleet: certificates from " + opened->fleet->describe("certs") + " (" +
-            std::to_string(config.etcd->endpoints.size()) + " etcd endpoints), served from " +
-            config.stateDir + "/certs");
+  auto replicate = [&](const fleet::Collection& collection,
+                       Changed changed) -> Result<std::unique_ptr<fleet::Replica>> {
+    if (Status made = local->makeDirectory(collection.name); !made) return made.error();
+    auto watch = fleet::EtcdWatch::create(loop, *config.etcd);
+    if (!watch) return watch.error();
+    auto replica = std::make_unique<fleet::Replica>(loop, opened->fleet, local, collection,
+                                                    std::move(*watch), std::move(changed));
+    replica->start();
+    log::info("fleet: " + collection.name + " from " + opened->fleet->describe(collection.name) +
+              " (" + std::to_string(config.etcd->endpoints.size()) +
+              " etcd endpoints), served from " + local->describe(collection.name));
+    return replica;
+  };
+  auto made = replicate(fleet::kCertificates, std::move(certificates));
+  if (!made) return made.error();
+  replica_ = std::move(*made);
+  made = replicate(fleet::kSites, std::move(sites));
+  if (!made) return made.error();
+  sitesReplica_ = std::move(*made);
   return Ok{};
 }
 
@@ -65,6 +76,7 @@ void StorageChoice::commit(const proxy::GenerationPtr& next) {
 
 void StorageChoice::close() {
   if (replica_ != nullptr) replica_->close();
+  if (sitesReplica_ != nullptr) sitesReplica_->close();
 }
 
 Status AcmeOrders::start(const conf::Config& config) {

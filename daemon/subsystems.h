@@ -57,12 +57,16 @@ class StorageChoice final : public Subsystem {
  public:
   using Changed = fleet::Replica::Changed;
   // Errors: the fleet key or etcd's TLS files (the daemon does not start).
-  Status start(uv_loop_t* loop, const conf::Config& config, Changed changed);
+  // In fleet mode, two replicas keep the state directory's certificates
+  // and API sites copies of etcd's, telling `certificates` of each entry
+  // written and `sites` of each site.
+  Status start(uv_loop_t* loop, const conf::Config& config, Changed certificates, Changed sites);
   void commit(const proxy::GenerationPtr& next) override;
   void close();
   const certstore::StoragePtr& current() const { return current_; }
   // Null on a single node.
   const fleet::Replica* replica() const { return replica_.get(); }
+  const fleet::Replica* sitesReplica() const { return sitesReplica_.get(); }
   const std::shared_ptr<fleet::EtcdStorage>& fleet() const { return fleet_; }
   // Why the node should get no traffic yet, or "": in fleet mode, a state
   // directory that held no entry at start, until the first full read of
@@ -76,7 +80,8 @@ class StorageChoice final : public Subsystem {
   certstore::StoragePtr current_;
   std::string stateDir_;
   std::shared_ptr<fleet::EtcdStorage> fleet_;
-  std::unique_ptr<fleet::Replica> replica_;
+  std::unique_ptr<fleet::Replica> replica_;       // certs
+  std::unique_ptr<fleet::Replica> sitesReplica_;  // sites
 };
 
 // The ACME manager and the HTTP-01/TLS-ALPN-01 answers the workers read.

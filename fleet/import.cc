@@ -7,6 +7,7 @@
 #include <set>
 
 #include "certstore/files.h"
+#include "fleet/collection.h"
 
 namespace tlsedge::fleet {
 
@@ -20,7 +21,7 @@ constexpr size_t kMaxBatchBytes = 1 << 20;  // etcd's default request limit is 1
 
 // What is copied as one: a certificate entry (a group of files) or one value.
 struct Unit {
-  std::string key;  // "certs/shop", "acme/sites/shop.json"
+  std::string key;  // "certs/shop", "sites/news", "acme/sites/shop.json"
   bool group = false;
   std::vector<std::string> files;  // group: the names in it; value: {""}
 };
@@ -34,25 +35,35 @@ bool hidden(const fs::path& path) {
   return name.empty() || name[0] == '.';
 }
 
+// The groups of collection `name` (certs/NAME, sites/NAME) into `units`.
+Status findGroups(const std::string& stateDir, const std::string& name, std::vector<Unit>& units) {
+  std::error_code ec;
+  const fs::path dir = fs::path(stateDir) / name;
+  if (!fs::is_directory(dir, ec)) return Ok{};
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (hidden(entry.path()) || !entry.is_directory()) continue;
+    Unit unit{name + "/" + entry.path().filename().string(), true, {}};
+    for (const auto& file : fs::directory_iterator(entry.path(), ec)) {
+      if (!hidden(file.path()) && file.is_regular_file()) {
+        unit.files.push_back(file.path().filename().string());
+      }
+    }
+    std::sort(unit.files.begin(), unit.files.end());
+    if (!unit.files.empty()) units.push_back(std::move(unit));
+  }
+  if (ec) return makeError("cannot read " + dir.string() + ": " + ec.message());
+  return Ok{};
+}
+
+bool isSite(const std::string& key) { return key.starts_with(kSites.name + "/"); }
+
 // The units of `stateDir`, in key order.
 Result<std::vector<Unit>> findUnits(const std::string& stateDir) {
   std::vector<Unit> units;
-  std::error_code ec;
-  const fs::path certs = fs::path(stateDir) / "certs";
-  if (fs::is_directory(certs, ec)) {
-    for (const auto& entry : fs::directory_iterator(certs, ec)) {
-      if (hidden(entry.path()) || !entry.is_directory()) continue;
-      Unit unit{"certs/" + entry.path().filename().string(), true, {}};
-      for (const auto& file : fs::directory_iterator(entry.path(), ec)) {
-        if (!hidden(file.path()) && file.is_regular_file()) {
-          unit.files.push_back(file.path().filename().string());
-        }
-      }
-      std::sort(unit.files.begin(), unit.files.end());
-      if (!unit.files.empty()) units.push_back(std::move(unit));
-    }
-    if (ec) return makeError("cannot read " + certs.string() + ": " + ec.message());
+  for (const Collection* collection : {&kCertificates, &kSites}) {
+    if (Status found = findGroups(stateDir, collection->name, units); !found) return found.error();
   }
+  std::error_code ec;
   const fs::path acme = fs::path(stateDir) / "acme";
   if (fs::is_directory(acme, ec)) {
     auto it = fs::recursive_directory_iterator(acme, ec);
@@ -86,7 +97,7 @@ Result<std::vector<Item>> readUnit(const std::string& stateDir, const Unit& unit
 }
 
 // The storage keys etcd holds under the fleet's prefix, and the groups
-// (certs/NAME) they make.
+// (certs/NAME, sites/NAME) they make.
 Result<std::set<std::string>> heldKeys(const EtcdStorage& fleet) {
   std::set<std::string> held;
   const std::string under = fleet.prefix() + "/";
@@ -94,7 +105,10 @@ Result<std::set<std::string>> heldKeys(const EtcdStorage& fleet) {
     for (const KeyValue& kv : page) {
       const std::string key = kv.key.substr(under.size());
       held.insert(key);
-      if (key.rfind("certs/", 0) == 0) held.insert(key.substr(0, key.find('/', 6)));
+      for (const Collection* collection : {&kCertificates, &kSites}) {
+        const std::string group = collection->name + "/";
+        if (key.starts_with(group)) held.insert(key.substr(0, key.find('/', group.size())));
+      }
     }
     return Status(Ok{});
   });
@@ -152,7 +166,9 @@ class Importer {
     return Ok{};
   }
 
-  void count(const Unit& unit) { ++(unit.group ? report.entries : report.values); }
+  void count(const Unit& unit) {
+    ++(isSite(unit.key) ? report.sites : unit.group ? report.entries : report.values);
+  }
 
   Status flush() {
     if (batch_.empty()) return Ok{};
@@ -168,7 +184,7 @@ class Importer {
     batch_.clear();
     batchUnits_.clear();
     batchBytes_ = 0;
-    if (progress_) progress_(report.entries + report.values);
+    if (progress_) progress_(report.entries + report.sites + report.values);
     return Ok{};
   }
 

@@ -21,8 +21,6 @@ namespace {
 constexpr int64_t kPage = 1000;  // keys per range (docs/etcd.md, section 5)
 constexpr std::chrono::milliseconds kFirstBackoff{500};
 constexpr std::chrono::milliseconds kMaxBackoff{10000};
-constexpr std::string_view kCerts = "certs";
-constexpr std::string_view kRecord = "fleet-copy.json";  // see replica.h
 
 using Item = certstore::Storage::Item;
 
@@ -74,14 +72,15 @@ bool holds(const certstore::FileStorage& local, const std::string& key, const En
 // (FileStorage::storeGroups: one syncfs and one directory fsync a batch).
 class Writer {
  public:
-  Writer(certstore::FileStorage& local, Replica::Outcome& out) : local_(local), out_(out) {}
+  Writer(certstore::FileStorage& local, const Collection& collection, Replica::Outcome& out)
+      : local_(local), collection_(collection), out_(out) {}
 
   void add(Entry entry) {
     if (entry.broken) {
       ++out_.failedEntries;
       return;
     }
-    const std::string key = std::string(kCerts) + "/" + entry.name;
+    const std::string key = collection_.name + "/" + entry.name;
     if (entry.items.empty()) {  // not in etcd: removed here
       auto there = local_.exists(key);
       if (!there) return failed(entry.name, there.error());
@@ -122,40 +121,41 @@ class Writer {
   }
 
   certstore::FileStorage& local_;
+  const Collection& collection_;
   Replica::Outcome& out_;
   std::vector<certstore::FileStorage::GroupWrite> pending_;
   std::vector<std::string> names_;
 };
 
-std::string certsPrefix(const EtcdStorage& fleet) { return fleet.etcdKey(kCerts) + "/"; }
+std::string prefixOf(const EtcdStorage& fleet, const Collection& collection) {
+  return fleet.etcdKey(collection.name) + "/";
+}
 
 // Records that the copy reflects `revision` of `cluster`'s keys under
 // `under`; `incomplete` (an entry that did not open since the last full
 // read): no record, so that the next start reads everything again.
-void record(certstore::FileStorage& local, const std::string& under, const std::string& cluster,
-            int64_t revision, bool incomplete) {
+void record(certstore::FileStorage& local, const std::string& file, const std::string& under,
+            const std::string& cluster, int64_t revision, bool incomplete) {
   if (incomplete) {
-    if (Status removed = local.remove(kRecord);
+    if (Status removed = local.remove(file);
         !removed && removed.error().kind != ErrorKind::kNotFound) {
-      log::warning("fleet: " + local.describe(kRecord) +
-                   " not removed: " + removed.error().message);
+      log::warning("fleet: " + local.describe(file) + " not removed: " + removed.error().message);
     }
     return;
   }
   const nlohmann::json text{
       {"etcd_prefix", under}, {"cluster_id", cluster}, {"revision", revision}};
-  if (Status written =
-          local.store(kRecord, text.dump() + "\n", certstore::Storage::Secrecy::kPublic);
+  if (Status written = local.store(file, text.dump() + "\n", certstore::Storage::Secrecy::kPublic);
       !written) {
-    log::warning("fleet: " + local.describe(kRecord) + " not written: " + written.error().message +
+    log::warning("fleet: " + local.describe(file) + " not written: " + written.error().message +
                  "; the next start reads the whole store");
   }
 }
 
 // The revision the copy recorded for `cluster`'s keys under `under`; 0: none.
-int64_t recorded(const certstore::FileStorage& local, const std::string& under,
-                 const std::string& cluster) {
-  auto text = local.load(kRecord);
+int64_t recorded(const certstore::FileStorage& local, const std::string& file,
+                 const std::string& under, const std::string& cluster) {
+  auto text = local.load(file);
   if (!text) return 0;
   const nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
   if (!j.is_object()) return 0;
@@ -212,8 +212,8 @@ class PageQueue {
 }  // namespace
 
 Replica::Outcome resumeOrSyncAll(const EtcdStorage& fleet, certstore::FileStorage& local,
-                                 bool mayResume) {
-  const std::string under = certsPrefix(fleet);
+                                 const Collection& collection, bool mayResume) {
+  const std::string under = prefixOf(fleet, collection);
   EtcdClient::RangeOptions countOnly;
   countOnly.countOnly = true;
   auto head = fleet.client().range(under, prefixEnd(under), countOnly);
@@ -223,8 +223,8 @@ Replica::Outcome resumeOrSyncAll(const EtcdStorage& fleet, certstore::FileStorag
     return out;
   }
   if (mayResume) {
-    const int64_t at = recorded(local, under, head->cluster);
-    auto held = local.list(kCerts);
+    const int64_t at = recorded(local, collection.record, under, head->cluster);
+    auto held = local.list(collection.name);
     if (at != 0 && at <= head->revision && held && !held->empty()) {
       Replica::Outcome out;
       out.revision = at;
@@ -233,17 +233,17 @@ Replica::Outcome resumeOrSyncAll(const EtcdStorage& fleet, certstore::FileStorag
       return out;
     }
   }
-  return syncAll(fleet, local, head->cluster);
+  return syncAll(fleet, local, collection, head->cluster);
 }
 
 Replica::Outcome syncAll(const EtcdStorage& fleet, certstore::FileStorage& local,
-                         const std::string& cluster) {
+                         const Collection& collection, const std::string& cluster) {
   Replica::Outcome out;
   out.cluster = cluster;
   out.full = true;
-  const std::string under = certsPrefix(fleet);
+  const std::string under = prefixOf(fleet, collection);
   std::set<std::string> seen;
-  Writer writer(local, out);
+  Writer writer(local, collection, out);
   Entry current;
   auto next = [&] {
     if (current.name.empty()) return;
@@ -279,7 +279,7 @@ Replica::Outcome syncAll(const EtcdStorage& fleet, certstore::FileStorage& local
   }
   next();
   out.revision = *scanned;
-  auto held = local.list(kCerts);
+  auto held = local.list(collection.name);
   if (held) {
     for (const std::string& name : *held) {
       if (seen.count(name) == 0) writer.add(Entry{name, {}, false});
@@ -292,13 +292,13 @@ Replica::Outcome syncAll(const EtcdStorage& fleet, certstore::FileStorage& local
 }
 
 Replica::Outcome syncEntries(const EtcdStorage& fleet, certstore::FileStorage& local,
-                             const std::set<std::string>& names, int64_t revision,
-                             const std::string& cluster) {
+                             const Collection& collection, const std::set<std::string>& names,
+                             int64_t revision, const std::string& cluster) {
   Replica::Outcome out;
   out.revision = revision;
   out.cluster = cluster;
-  const std::string under = certsPrefix(fleet);
-  Writer writer(local, out);
+  const std::string under = prefixOf(fleet, collection);
+  Writer writer(local, collection, out);
   for (const std::string& name : names) {
     const std::string group = under + name + "/";
     EtcdClient::RangeOptions at;
@@ -324,11 +324,12 @@ Replica::Outcome syncEntries(const EtcdStorage& fleet, certstore::FileStorage& l
 }
 
 Replica::Replica(uv_loop_t* loop, std::shared_ptr<const EtcdStorage> fleet,
-                 std::shared_ptr<certstore::FileStorage> local, std::unique_ptr<EtcdWatch> watch,
-                 Changed changed)
+                 std::shared_ptr<certstore::FileStorage> local, Collection collection,
+                 std::unique_ptr<EtcdWatch> watch, Changed changed)
     : loop_(loop),
       fleet_(std::move(fleet)),
       local_(std::move(local)),
+      collection_(std::move(collection)),
       watch_(std::move(watch)),
       changed_(std::move(changed)),
       timer_(new uv_timer_t) {
@@ -357,7 +358,10 @@ void Replica::catchUp(bool mayResume) {
   std::shared_ptr<certstore::FileStorage> local = local_;
   std::weak_ptr<int> alive = alive_;
   net::offload<Outcome>(
-      loop_, [fleet, local, mayResume] { return resumeOrSyncAll(*fleet, *local, mayResume); },
+      loop_,
+      [fleet, local, collection = collection_, mayResume] {
+        return resumeOrSyncAll(*fleet, *local, collection, mayResume);
+      },
       [this, alive](Outcome outcome) {
         if (alive.expired()) return;
         busy_ = false;
@@ -369,12 +373,13 @@ void Replica::catchUp(bool mayResume) {
         if (!ok) return;
         stats_.caughtUp = true;
         if (resumed) {
-          log::info("fleet: the copy in " + local_->describe(kCerts) + " resumes from revision " +
-                    std::to_string(stats_.revision) + " (recorded in " + local_->describe(kRecord) +
+          log::info("fleet: the copy in " + local_->describe(collection_.name) +
+                    " resumes from revision " + std::to_string(stats_.revision) + " (recorded in " +
+                    local_->describe(collection_.record) +
                     "): the watch brings what changed since");
         } else {
           ++stats_.fullSyncs;
-          log::info("fleet: the store is in sync with " + fleet_->describe(kCerts) +
+          log::info("fleet: the store is in sync with " + fleet_->describe(collection_.name) +
                     " at revision " + std::to_string(stats_.revision) + " (" +
                     std::to_string(written) + " entries written)");
         }
@@ -385,9 +390,9 @@ void Replica::catchUp(bool mayResume) {
 void Replica::watchFrom(int64_t revision) {
   stats_.connected = true;
   watch_->start(
-      certsPrefix(*fleet_), revision,
+      prefixOf(*fleet_, collection_), revision,
       [this](int64_t at, std::vector<EtcdWatch::Event> events) {
-        const std::string under = certsPrefix(*fleet_);
+        const std::string under = prefixOf(*fleet_, collection_);
         std::set<std::string> names;
         for (const EtcdWatch::Event& event : events) {
           std::string_view name, file;
@@ -408,7 +413,7 @@ void Replica::watchFrom(int64_t revision) {
           return busy_ ? retryLater([this] { catchUp(false); }) : catchUp(false);
         }
         log::warning("fleet: the watch ended: " + why.message + "; serving what " +
-                     local_->describe(kCerts) + " holds");
+                     local_->describe(collection_.name) + " holds");
         retryLater([this, from] { watchFrom(from + 1); });
       });
 }
@@ -428,8 +433,9 @@ void Replica::applyNext() {
   std::weak_ptr<int> alive = alive_;
   net::offload<Outcome>(
       loop_,
-      [fleet, local, names = std::move(names), revision, cluster = cluster_] {
-        return syncEntries(*fleet, *local, names, revision, cluster);
+      [fleet, local, collection = collection_, names = std::move(names), revision,
+       cluster = cluster_] {
+        return syncEntries(*fleet, *local, collection, names, revision, cluster);
       },
       [this, alive](Outcome outcome) {
         if (alive.expired()) return;
@@ -456,9 +462,9 @@ void Replica::finished(Outcome outcome) {
     return;
   }
   ++stats_.failures;
-  log::warning("fleet: reading " + fleet_->describe(kCerts) +
+  log::warning("fleet: reading " + fleet_->describe(collection_.name) +
                " failed: " + outcome.status.error().message + "; serving what " +
-               local_->describe(kCerts) + " holds");
+               local_->describe(collection_.name) + " holds");
   retryLater([this] { catchUp(true); });
 }
 
@@ -470,9 +476,9 @@ void Replica::recordCopy() {
   std::shared_ptr<certstore::FileStorage> local = local_;
   net::offload<int>(
       loop_,
-      [local, under = certsPrefix(*fleet_), cluster = cluster_, revision = stats_.revision,
-       incomplete = incomplete_] {
-        record(*local, under, cluster, revision, incomplete);
+      [local, file = collection_.record, under = prefixOf(*fleet_, collection_), cluster = cluster_,
+       revision = stats_.revision, incomplete = incomplete_] {
+        record(*local, file, under, cluster, revision, incomplete);
         return 0;
       },
       [](int) {});

@@ -1,8 +1,12 @@
-// Replica: keeps this node's store (<state_dir>/certs) a copy of the
-// fleet's (PREFIX/certs/ in etcd), so that the node serves from its own
-// disk and the handshake path never waits on etcd.
+// Replica: keeps a collection of this node's state directory a copy of
+// the fleet's: the certificate store (<state_dir>/certs, from PREFIX/certs/
+// in etcd) and the admin API's sites (<state_dir>/sites, from
+// PREFIX/sites/), each by its own replica, so that the node serves from its
+// own disk and the handshake path never waits on etcd. A collection is
+// groups (certs/NAME, sites/NAME), each copied whole.
 //
-// A start whose copy recorded a revision (<state_dir>/fleet-copy.json,
+// A start whose copy recorded a revision (<state_dir>/fleet-copy.json for
+// the certificates, fleet-copy-sites.json for the sites,
 // with etcd's cluster id and the prefix) for this cluster and prefix, not
 // past etcd's revision and not emptied since, resumes from it: the watch
 // replays what changed meanwhile (a restart reads no store at all).
@@ -12,8 +16,10 @@
 // FileStorage::storeGroups), entries etcd does not hold are removed. Then
 // one watch from the next revision: the entries each revision touches are
 // read again at that revision and written. Every entry written or removed
-// is handed to `changed` (the certificate watcher applies it to the served
-// snapshot in O(changed)); the revision reached is recorded after. Private
+// is handed to `changed` (for certificates, the certificate watcher applies
+// it to the served snapshot in O(changed); for sites, the daemon serves its
+// sites read again: admin/sites_api.h); the revision reached is recorded
+// after. Private
 // keys are opened with the fleet key and written 0600, as every entry of
 // the state directory.
 //
@@ -38,6 +44,7 @@
 #include <string>
 
 #include "certstore/file_storage.h"
+#include "fleet/collection.h"
 #include "fleet/etcd_storage.h"
 #include "fleet/etcd_watch.h"
 
@@ -58,8 +65,8 @@ class Replica {
   using Changed = std::function<void(const std::string& name)>;
 
   Replica(uv_loop_t* loop, std::shared_ptr<const EtcdStorage> fleet,
-          std::shared_ptr<certstore::FileStorage> local, std::unique_ptr<EtcdWatch> watch,
-          Changed changed);
+          std::shared_ptr<certstore::FileStorage> local, Collection collection,
+          std::unique_ptr<EtcdWatch> watch, Changed changed);
   ~Replica();
   Replica(const Replica&) = delete;
   Replica& operator=(const Replica&) = delete;
@@ -92,6 +99,7 @@ class Replica {
   uv_loop_t* loop_;
   std::shared_ptr<const EtcdStorage> fleet_;
   std::shared_ptr<certstore::FileStorage> local_;
+  Collection collection_;
   std::unique_ptr<EtcdWatch> watch_;
   Changed changed_;
   uv_timer_t* timer_ = nullptr;
@@ -111,11 +119,11 @@ class Replica {
 // the whole fleet store into `local`; the entries `names` as of `revision`
 // (0: the newest) into `local`.
 Replica::Outcome resumeOrSyncAll(const EtcdStorage& fleet, certstore::FileStorage& local,
-                                 bool mayResume);
+                                 const Collection& collection, bool mayResume);
 Replica::Outcome syncAll(const EtcdStorage& fleet, certstore::FileStorage& local,
-                         const std::string& cluster);
+                         const Collection& collection, const std::string& cluster);
 Replica::Outcome syncEntries(const EtcdStorage& fleet, certstore::FileStorage& local,
-                             const std::set<std::string>& names, int64_t revision,
-                             const std::string& cluster);
+                             const Collection& collection, const std::set<std::string>& names,
+                             int64_t revision, const std::string& cluster);
 
 }  // namespace tlsedge::fleet

@@ -43,121 +43,16 @@ import subprocess
 import threading
 import time
 import unittest
-import urllib.error
-import urllib.request
 
-from clients import client_context, s_client, s_client_leaf
-from common import make_tempdir, run, sanitizer, tlsedge_bin
+from clients import client_context, curl_https
+from common import run, tlsedge_bin
 from config import base_config, respond_route, site, to_yaml
 from daemon import start_daemon
-from etcd import EtcdCluster
-from pki import Certs
+from fleet_nodes import PREFIX, PROBE_EVERY_S, SEALED, VISIBLE_WITHIN_S, FleetNodes, leaf_pem
 from scrape import scrape, value
 
-VISIBLE_WITHIN_S = 10.0 if sanitizer() else 5.0  # bounds; the benchmark measures
-PROBE_EVERY_S = 10.0  # fleet/etcd_watch.h, kProbeEvery
-PREFIX = "/tlsedge-it"
-SEALED = b"tlsedge-sealed\x01"
 
-
-def leaf_pem(leaf):
-    """The first certificate of a leaf's chain file, PEM, without its END line."""
-    with open(leaf.cert, "rb") as f:
-        return f.read().split(b"-----END CERTIFICATE-----")[0]
-
-
-class FleetTest(unittest.TestCase):
-
-    def setUp(self):
-        self.tmp = make_tempdir(self)
-        self.etcd = EtcdCluster(self.tmp, members=3, tls=True)
-        self.addCleanup(self.etcd.stop)
-        self.certs = Certs(os.path.join(self.tmp, "pki"))
-        c = self.certs
-        self.default = c.leaf("default", ["default.test"])
-        self.shop1 = c.leaf("shop1", ["shop.test"])
-        self.shop2 = c.leaf("shop2", ["shop.test"])
-        self.shop3 = c.leaf("shop3", ["shop.test"])
-        self.spare = c.leaf("spare", ["spare.test"])
-        self.key_file = os.path.join(self.tmp, "fleet.key")
-        res = run([tlsedge_bin(), "fleet-key", "new", "--id", "it1"])
-        self.assertEqual(res.returncode, 0, res.stderr)
-        fd = os.open(self.key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(res.stdout)
-        self.nodes = {}
-        self.ticket_key_rotation = None
-
-    def config(self, name):
-        cfg = base_config(
-            os.path.join(self.tmp, f"state-{name}"),
-            certificates={"default": self.default},
-            default_certificate="default",
-            ticket_key_rotation=self.ticket_key_rotation,
-            sites=[site("shop", ["shop.test"], [respond_route("/", 200, "shop\n")])])
-        cfg["storage"] = {"etcd": {
-            "endpoints": self.etcd.endpoints,
-            "prefix": PREFIX,
-            "tls": {"ca": self.etcd.ca_cert, "cert": self.etcd.client_cert,
-                    "key": self.etcd.client_key},
-            "key_file": self.key_file,
-        }}
-        return cfg
-
-    def start_node(self, name):
-        d = start_daemon(self, self.tmp, self.config(name), name=f"node-{name}")
-        self.nodes[name] = d
-        return d
-
-    def cert(self, node, *args, expect=0):
-        res = run([tlsedge_bin(), "cert", *args, "-c", self.nodes[node].config_path], timeout=60)
-        self.assertEqual(res.returncode, expect,
-                         f"cert {args} on {node}: exit {res.returncode}\n{res.stdout}\n{res.stderr}")
-        return res
-
-    def add(self, node, name, leaf, *extra, expect=0):
-        return self.cert(node, "add", name, "--cert", leaf.cert, "--key", leaf.key, *extra,
-                         expect=expect)
-
-    def serial(self, node, sni):
-        return s_client_leaf(s_client(self.nodes[node].https_port, sni,
-                                      ca=self.certs.ca_cert))[0]
-
-    def wait_for(self, node, what, read, want, timeout):
-        """Polls read() (bounded) until it returns `want`; fails naming `what`."""
-        deadline = time.monotonic() + timeout
-        seen = read()
-        while seen != want:
-            if time.monotonic() > deadline:
-                self.fail(f"node {node}: {what} is {seen!r}, not {want!r} after {timeout}s\n"
-                          f"{self.nodes[node].log()}")
-            time.sleep(0.02)
-            seen = read()
-
-    def wait_serial(self, node, sni, serial, timeout=VISIBLE_WITHIN_S):
-        self.wait_for(node, f"the serial served for {sni}", lambda: self.serial(node, sni),
-                      serial, timeout)
-
-    def wait_file(self, node, name, present, timeout=VISIBLE_WITHIN_S):
-        path = os.path.join(self.tmp, f"state-{node}", "certs", name, "fullchain.pem")
-        self.wait_for(node, f"{path} present", lambda: os.path.exists(path), present, timeout)
-
-    def metric(self, node, name):
-        return value(scrape(self.nodes[node].metrics_address), name)
-
-    def readyz(self, node):
-        host, port = self.nodes[node].metrics_address
-        try:
-            with urllib.request.urlopen(f"http://{host}:{port}/readyz", timeout=10) as r:
-                return r.status, r.read().decode()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read().decode()
-
-    def metric_labelled(self, node, name, **labels):
-        return value(scrape(self.nodes[node].metrics_address), name, **labels)
-
-    def wait_metric(self, node, name, want, timeout=VISIBLE_WITHIN_S * 4):
-        self.wait_for(node, name, lambda: self.metric(node, name), want, timeout)
+class FleetTest(FleetNodes):
 
     def test_a_change_through_one_node_reaches_every_node(self):
         for n in "abc":
@@ -295,10 +190,14 @@ class FleetTest(unittest.TestCase):
             fd = os.open(os.path.join(solo_dir, rel), os.O_WRONLY | os.O_CREAT, mode)
             with os.fdopen(fd, "w") as f:
                 f.write('{"site": "shop"}\n')
+        os.makedirs(os.path.join(solo_dir, "sites", "blog"))  # a site of the admin API
+        with open(os.path.join(solo_dir, "sites", "blog", "site.json"), "w") as f:
+            json.dump({"hosts": ["blog.test"],
+                       "routes": [{"path": "/", "respond": {"body": "blog\n"}}]}, f)
 
         res = run([tlsedge_bin(), "fleet", "import", "-c", fleet, "--from", solo_dir], timeout=60)
         self.assertEqual(res.returncode, 0, res.stderr)
-        self.assertIn("imported 1 certificate entries and 1 ACME values", res.stdout)
+        self.assertIn("imported 1 certificate entries, 1 sites and 1 ACME values", res.stdout)
         self.assertIn("1 already in etcd, left as they are", res.stdout)
         self.assertIn("certs/spare", res.stdout)
         key = self.etcd.get(f"{PREFIX}/certs/shop/privkey.pem")
@@ -306,6 +205,8 @@ class FleetTest(unittest.TestCase):
         state = self.etcd.get(f"{PREFIX}/acme/sites/shop.json")
         self.assertTrue(state.startswith(SEALED), state[:40])  # 0600 on disk: sealed
         self.assertEqual(self.etcd.range_prefix(f"{PREFIX}/acme/challenges/".encode()), [])
+        self.assertEqual(json.loads(self.etcd.get(f"{PREFIX}/sites/blog/site.json"))["hosts"],
+                         ["blog.test"])
         self.assertIn(leaf_pem(self.spare), self.etcd.get(f"{PREFIX}/certs/spare/fullchain.pem"))
 
         # A node of the fleet, started on an empty state directory, serves it.
@@ -313,15 +214,20 @@ class FleetTest(unittest.TestCase):
         self.wait_serial("a", "shop.test", self.shop1.serial)
         self.wait_file("a", "spare", True)
 
+        def blog():
+            return curl_https(self.nodes["a"].https_port, "blog.test", ca=self.certs.ca_cert,
+                              extra=["-k"], verbose=False)[1:]
+        self.wait_for("a", "blog.test", blog, (200, "blog\n"), VISIBLE_WITHIN_S)
+
         # Again: everything is there, nothing is written; --replace writes over.
         res = run([tlsedge_bin(), "fleet", "import", "-c", fleet, "--from", solo_dir], timeout=60)
         self.assertEqual(res.returncode, 0, res.stderr)
-        self.assertIn("imported 0 certificate entries and 0 ACME values", res.stdout)
-        self.assertIn("3 already in etcd", res.stdout)
+        self.assertIn("imported 0 certificate entries, 0 sites and 0 ACME values", res.stdout)
+        self.assertIn("4 already in etcd", res.stdout)
         res = run([tlsedge_bin(), "fleet", "import", "-c", fleet, "--from", solo_dir, "--replace"],
                   timeout=60)
         self.assertEqual(res.returncode, 0, res.stderr)
-        self.assertIn("3 written over (--replace)", res.stdout)
+        self.assertIn("4 written over (--replace)", res.stdout)
         self.assertIn(leaf_pem(spare2), self.etcd.get(f"{PREFIX}/certs/spare/fullchain.pem"))
         spare_copy = os.path.join(self.tmp, "state-a", "certs", "spare", "fullchain.pem")
 
@@ -506,7 +412,7 @@ class FleetTest(unittest.TestCase):
         for n in "ab":
             self.wait_serial(n, "shop.test", self.shop1.serial)
         self.wait_file("b", "spare", True)
-        self.assertEqual(self.nodes["b"].count_lines(r"the store is in sync"), 1)
+        self.assertEqual(self.nodes["b"].count_lines(r"the store is in sync with \S+/certs "), 1)
         record = os.path.join(self.tmp, "state-b", "fleet-copy.json")
 
         def recorded():
@@ -520,8 +426,8 @@ class FleetTest(unittest.TestCase):
         b = self.start_node("b")
         self.wait_serial("b", "shop.test", self.shop2.serial)
         self.wait_file("b", "spare", False)
-        self.assertEqual(b.count_lines(r"resumes from revision"), 1, b.log())
-        self.assertEqual(b.count_lines(r"the store is in sync"), 0, b.log())
+        self.assertEqual(b.count_lines(r"/certs resumes from revision"), 1, b.log())
+        self.assertEqual(b.count_lines(r"the store is in sync with \S+/certs "), 0, b.log())
         self.assertEqual(self.metric("b", "tlsedge_fleet_storage_full_reads_total"), 0)
 
         # A record of another cluster is not trusted: a full read.
@@ -534,7 +440,7 @@ class FleetTest(unittest.TestCase):
         b = self.start_node("b")
         self.wait_for("b", "full reads", lambda: self.metric("b", "tlsedge_fleet_storage_full_reads_total"),
                       1, VISIBLE_WITHIN_S)
-        self.assertEqual(b.count_lines(r"resumes from revision"), 0, b.log())
+        self.assertEqual(b.count_lines(r"/certs resumes from revision"), 0, b.log())
         self.assertEqual(self.serial("b", "shop.test"), self.shop2.serial)
 
     def test_a_frozen_member_under_a_watch_is_left_for_another(self):

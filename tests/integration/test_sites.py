@@ -132,7 +132,7 @@ class SitesTest(unittest.TestCase):
         daemon.reload()
         self.assertEqual(self.get(port, "www.news.test", "/hello")[0], 200)
         # A restart keeps them (read from the state directory).
-        self.assertTrue(os.path.exists(os.path.join(self.state, "sites", "news.json")))
+        self.assertTrue(os.path.exists(os.path.join(self.state, "sites", "news", "site.json")))
         daemon.stop()
         daemon = start_daemon(self, self.dir, self.cfg, name="again")
         port = daemon.https_port
@@ -142,7 +142,7 @@ class SitesTest(unittest.TestCase):
         self.site_cli("rm", "news")
         self.assert_not_served(port, "news.test")
         self.assert_not_served(port, "www.news.test")
-        self.assertFalse(os.path.exists(os.path.join(self.state, "sites", "news.json")))
+        self.assertFalse(os.path.exists(os.path.join(self.state, "sites", "news", "site.json")))
         self.assertEqual(self.api("DELETE", "news")[0], 404)
 
     def test_refusals(self):
@@ -175,7 +175,7 @@ class SitesTest(unittest.TestCase):
         self.assertIn("nope", err["error"])
         # Nothing of it is served or kept.
         self.assert_not_served(port, "news.test")
-        self.assertFalse(os.path.exists(os.path.join(self.state, "sites", "news.json")))
+        self.assertFalse(os.path.exists(os.path.join(self.state, "sites", "news", "site.json")))
         _, status, body = curl_https(port, "shop.test", ca=self.certs.ca_cert, extra=["-k"],
                                      verbose=False)
         self.assertEqual((status, body), (200, "shop\n"))

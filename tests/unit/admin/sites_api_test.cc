@@ -66,7 +66,7 @@ class SitesApiTest : public ::testing::Test {
     return out;
   }
   std::filesystem::path stored(const std::string& name) {
-    return state_ / "sites" / (name + ".json");
+    return state_ / "sites" / name / "site.json";
   }
 
   std::filesystem::path state_;
@@ -206,15 +206,52 @@ TEST_F(SitesApiTest, ACommitInConflictIsBuiltAgainThenRefusedAsBusy) {
 }
 
 TEST_F(SitesApiTest, StoredSiteThatNoLongerFitsRefusesTheLoad) {
-  std::filesystem::create_directories(state_ / "sites");
+  std::filesystem::create_directories(stored("blog").parent_path());
   std::ofstream(stored("blog"))
       << R"({"hosts": ["a.example"], "routes": [{"path": "/", "respond": {}}]})";
   auto merged = withStoredSites(config_);
   ASSERT_FALSE(merged.ok());
-  EXPECT_NE(
-      merged.error().message.find((state_ / "sites" / "blog.json").string() + ":1:12: hosts[0]"),
-      std::string::npos)
+  EXPECT_NE(merged.error().message.find(stored("blog").string() + ":1:12: hosts[0]"),
+            std::string::npos)
       << merged.error().message;
+}
+
+// The fleet's replica wrote the state directory's sites: they are served
+// when they differ from the running ones, nothing is written, and a set
+// that does not fit is refused whole, then tried again at the next
+// certificate change.
+TEST_F(SitesApiTest, StoredChangesAreServed) {
+  auto write = [this](const std::string& name, const std::string& text) {
+    std::filesystem::create_directories(stored(name).parent_path());
+    std::ofstream(stored(name)) << text;
+  };
+  write("blog", kBlog);
+  api_->storedChanged();
+  EXPECT_EQ(commits_, 1);
+  ASSERT_EQ(config_->sites.size(), 2u);
+  EXPECT_EQ(config_->sites[1].name, "blog");
+  EXPECT_TRUE(config_->sites[1].api);
+  api_->storedChanged();  // the same sites: nothing to serve
+  EXPECT_EQ(commits_, 1);
+
+  // A host of the YAML's: refused whole; what runs stays.
+  write("taker", R"({"hosts": ["a.example"], "routes": [{"path": "/", "respond": {}}]})");
+  write("blog", R"({"hosts": ["b.example"], "routes": [{"path": "/", "respond": {}}]})");
+  api_->storedChanged();
+  EXPECT_EQ(commits_, 1);
+  EXPECT_EQ(config_->sites[1].hosts, std::vector<std::string>{"blog.example"});
+  std::filesystem::remove_all(stored("taker").parent_path());
+  api_->certificatesChanged();  // tried again
+  EXPECT_EQ(commits_, 2);
+  ASSERT_EQ(config_->sites.size(), 2u);
+  EXPECT_EQ(config_->sites[1].hosts, std::vector<std::string>{"b.example"});
+  api_->certificatesChanged();  // nothing was refused: nothing read
+  EXPECT_EQ(builds_, 2);
+
+  std::filesystem::remove_all(stored("blog").parent_path());
+  api_->storedChanged();
+  EXPECT_EQ(commits_, 3);
+  EXPECT_EQ(config_->sites.size(), 1u);
 }
 
 }  // namespace

@@ -161,6 +161,7 @@ class Http2Connection::Stream final : public Downstream {
   void pauseBody() override { paused = true; }
   void resumeBody() override {
     paused = false;
+    bodyAt = uv_now(conn.worker_.loop());  // the client was held back: its countdown starts again
     if (unconsumed > 0) nghttp2_session_consume(conn.session_, id, unconsumed);
     unconsumed = 0;
     conn.schedule();
@@ -231,6 +232,12 @@ class Http2Connection::Stream final : public Downstream {
   std::vector<http::Header> requestTrailers;  // the client's, relayed to the origin
   std::vector<std::string> trailerNames;      // the origin's, lower-case, for submitTrailers()
   std::vector<std::string> trailerValues;
+  // The request body: when it last progressed (the stream began, a DATA
+  // frame, the origin took body again), and whether body_timeout ended it.
+  uint64_t bodyAt = 0;
+  bool stalled = false;
+  // A body the client owes: not all in, not held back by us, not timed out.
+  bool bodyDue() const { return !request.bodyComplete() && !paused && !stalled; }
 };
 
 namespace {
@@ -472,10 +479,45 @@ Phase Http2Connection::currentPhase() const {
   if (streams_.empty()) return Phase::kIdle;
   // Response bytes a stream holds for a window the client keeps shut are
   // due as much as bytes in the socket's queue.
+  bool bodyDue = false;
   for (const auto& [id, s] : streams_) {
     if (s->out.size() > s->outOffset) return Phase::kSend;
+    bodyDue = bodyDue || s->bodyDue();
   }
-  return Phase::kNone;
+  // A stream whose request body stalls: its own countdown (bodyAt), the
+  // timer armed for the oldest.
+  return bodyDue ? Phase::kBody : Phase::kNone;
+}
+
+conf::Duration Http2Connection::bodyCountdown() const {
+  const uint64_t now = uv_now(worker_.loop());
+  uint64_t oldest = now;
+  for (const auto& [id, s] : streams_) {
+    if (s->bodyDue()) oldest = std::min(oldest, s->bodyAt);
+  }
+  const conf::Duration waited{static_cast<int64_t>(now - oldest)};
+  return std::max(conf::Duration{0}, generation_.config->limits.bodyTimeout - waited);
+}
+
+void Http2Connection::timeOutBodies() {
+  const uint64_t now = uv_now(worker_.loop());
+  const auto limit = static_cast<uint64_t>(generation_.config->limits.bodyTimeout.count());
+  std::vector<Stream*> stalled;
+  for (const auto& [id, s] : streams_) {
+    if (s->bodyDue() && now - s->bodyAt >= limit) stalled.push_back(s.get());
+  }
+  for (Stream* s : stalled) {
+    s->stalled = true;
+    WorkerStats& stats = worker_.stats();
+    ++stats.bodyTimeouts;
+    if (!s->request.responseStarted()) ++stats.requestTimeouts;
+    log::debug("client " + peer_ + ": HTTP/2 stream " + std::to_string(s->id) +
+               ": request body stalled" + (s->request.responseStarted() ? ", reset" : " (408)"));
+    // 408, then RST_STREAM(NO_ERROR) once it is out (onFrameSend); or, the
+    // answer under way, a reset. Either cancels the origin request.
+    s->request.refuse(408, "Request Timeout: the request body stalled\n");
+  }
+  schedule();
 }
 
 void Http2Connection::updateTimer(Phase progress) {
@@ -486,6 +528,7 @@ void Http2Connection::updateTimer(Phase progress) {
   const conf::Limits& l = generation_.config->limits;
   conf::Duration timeout{0};
   if (next == Phase::kIdle) timeout = l.keepaliveTimeout;
+  if (next == Phase::kBody) timeout = bodyCountdown();
   if (next == Phase::kSend) {
     sendMark_ = stream_->bytesSent();
     timeout = l.sendTimeout;
@@ -507,6 +550,11 @@ void Http2Connection::onDeadline(Phase phase) {
     terminate(NGHTTP2_NO_ERROR);  // flush() shuts down: the session is over
     return;
   }
+  if (phase == Phase::kBody) {
+    timeOutBodies();
+    updateTimer(Phase::kBody);  // the next oldest stream's countdown
+    return;
+  }
   if (phase == Phase::kSend && stream_->bytesSent() == sendMark_) {
     ++worker_.stats().sendTimeouts;
     log::debug("client " + peer_ + ": took no response bytes for the send timeout, closed");
@@ -522,6 +570,7 @@ int Http2Connection::onBeginHeaders(nghttp2_session*, const nghttp2_frame* frame
   Http2Connection* c = self(user);
   if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
   auto stream = std::make_unique<Stream>(*c, frame->hd.stream_id);
+  stream->bodyAt = uv_now(c->worker_.loop());
   stream->requestHead.versionMajor = 2;
   stream->requestHead.versionMinor = 0;
   c->streams_.emplace(frame->hd.stream_id, std::move(stream));
@@ -641,6 +690,7 @@ int Http2Connection::onDataChunk(nghttp2_session* session, uint8_t, int32_t id, 
     nghttp2_session_consume(session, id, len);
     return 0;
   }
+  s->bodyAt = uv_now(c->worker_.loop());
   s->request.body({reinterpret_cast<const char*>(data), len});
   if (s->paused) {
     s->unconsumed += len;  // handed back by resumeBody()

@@ -130,6 +130,11 @@ class Http2Connection final : public net::Stream::Handler,
   void finishDrain();
   void updateTimer(ConnectionTimer::Phase progress = ConnectionTimer::Phase::kNone);
   ConnectionTimer::Phase currentPhase() const;
+  // kBody: what is left of limits.body_timeout for the stream whose request
+  // body progressed longest ago.
+  conf::Duration bodyCountdown() const;
+  // Answers 408 (or resets) every stream whose body stalled body_timeout.
+  void timeOutBodies();
 
   Worker& worker_;
   const Generation& generation_;

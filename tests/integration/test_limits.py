@@ -20,6 +20,7 @@ from common import CLIENT_TIMEOUT, make_tempdir
 from pki import Certs
 from config import base_config, respond_route, site, upstream_route
 from daemon import start_daemon
+from h2client import H2Client
 from origin import header_values, pattern_bytes, start_origin
 from clients import client_context, http_request, https_request
 
@@ -486,6 +487,32 @@ class LimitsTest(unittest.TestCase):
         status, _, echo = recv_response(c)
         self.assertEqual(status, 200, echo)
         self.assertEqual(json.loads(echo)["body_len"], 50)
+
+    def test_stalled_http2_stream_408_while_another_trickles(self):
+        # Over HTTP/2 each stream has its own body countdown: one stream's
+        # progress does not keep another's stalled body alive, and the
+        # connection serves on.
+        c = H2Client(self.https_port, HOST, ca=self.ca)
+        self.addCleanup(c.close)
+        self.assertEqual(c.alpn, "h2")
+        stalled = c.request("/stalled-h2", authority=HOST, method="POST",
+                            headers=[("content-length", "100")], body=b"x" * 10, end_stream=False)
+        trickle = c.request("/trickle-h2", authority=HOST, method="POST",
+                            headers=[("content-length", "50")], end_stream=False)
+        for _ in range(5):
+            c.wait(lambda: False, timeout=BODY_TIMEOUT / 2)  # reading meanwhile
+            c.send_body(trickle, b"y" * 10, end_stream=False)
+        c.conn.end_stream(trickle)
+        c.flush()
+        # 2.5 body timeouts of the trickle's progress: the stalled stream
+        # was answered meanwhile.
+        self.assertEqual(c.responses[stalled].status, 408)
+        r = c.wait_stream(trickle)
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(json.loads(r.body)["body_len"], 50)
+        self.assertEqual(c.get("/", authority=HOST).status, 200)  # the same connection
+        time.sleep(0.2)
+        self.assertNotIn("/stalled-h2", self.origin.paths(), "a cut body reached the origin whole")
 
     # -- send_timeout --
 

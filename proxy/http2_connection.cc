@@ -161,7 +161,8 @@ class Http2Connection::Stream final : public Downstream {
   void pauseBody() override { paused = true; }
   void resumeBody() override {
     paused = false;
-    bodyAt = uv_now(conn.worker_.loop());  // the client was held back: its countdown starts again
+    progressAt =
+        uv_now(conn.worker_.loop());  // the client was held back: its countdown starts again
     if (unconsumed > 0) nghttp2_session_consume(conn.session_, id, unconsumed);
     unconsumed = 0;
     conn.schedule();
@@ -232,12 +233,15 @@ class Http2Connection::Stream final : public Downstream {
   std::vector<http::Header> requestTrailers;  // the client's, relayed to the origin
   std::vector<std::string> trailerNames;      // the origin's, lower-case, for submitTrailers()
   std::vector<std::string> trailerValues;
-  // The request body: when it last progressed (the stream began, a DATA
-  // frame, the origin took body again), and whether body_timeout ended it.
-  uint64_t bodyAt = 0;
+  // The request's progress: when it last progressed (the stream began, its
+  // head ended, a DATA frame, the origin took body again), whether its head
+  // ended, whether a timeout ended it.
+  uint64_t progressAt = 0;
+  bool headDone = false;
   bool stalled = false;
-  // A body the client owes: not all in, not held back by us, not timed out.
-  bool bodyDue() const { return !request.bodyComplete() && !paused && !stalled; }
+  // A request the client owes bytes of: not all in, not held back by us,
+  // not timed out.
+  bool due() const { return !request.bodyComplete() && !paused && !stalled; }
 };
 
 namespace {
@@ -479,36 +483,50 @@ Phase Http2Connection::currentPhase() const {
   if (streams_.empty()) return Phase::kIdle;
   // Response bytes a stream holds for a window the client keeps shut are
   // due as much as bytes in the socket's queue.
-  bool bodyDue = false;
+  bool due = false;
   for (const auto& [id, s] : streams_) {
     if (s->out.size() > s->outOffset) return Phase::kSend;
-    bodyDue = bodyDue || s->bodyDue();
+    due = due || s->due();
   }
-  // A stream whose request body stalls: its own countdown (bodyAt), the
-  // timer armed for the oldest.
-  return bodyDue ? Phase::kBody : Phase::kNone;
+  // A stream whose request stalls: its own countdown (progressAt), the
+  // timer armed for the first to end.
+  return due ? Phase::kBody : Phase::kNone;
 }
 
-conf::Duration Http2Connection::bodyCountdown() const {
+uint64_t Http2Connection::deadlineOf(const Stream& s) const {
+  const conf::Limits& l = generation_.config->limits;
+  return s.progressAt +
+         static_cast<uint64_t>((s.headDone ? l.bodyTimeout : l.headerTimeout).count());
+}
+
+conf::Duration Http2Connection::requestCountdown() const {
   const uint64_t now = uv_now(worker_.loop());
-  uint64_t oldest = now;
+  uint64_t first = UINT64_MAX;
   for (const auto& [id, s] : streams_) {
-    if (s->bodyDue()) oldest = std::min(oldest, s->bodyAt);
+    if (s->due()) first = std::min(first, deadlineOf(*s));
   }
-  const conf::Duration waited{static_cast<int64_t>(now - oldest)};
-  return std::max(conf::Duration{0}, generation_.config->limits.bodyTimeout - waited);
+  return conf::Duration{first > now ? static_cast<int64_t>(first - now) : 0};
 }
 
-void Http2Connection::timeOutBodies() {
+void Http2Connection::timeOutRequests() {
   const uint64_t now = uv_now(worker_.loop());
-  const auto limit = static_cast<uint64_t>(generation_.config->limits.bodyTimeout.count());
   std::vector<Stream*> stalled;
   for (const auto& [id, s] : streams_) {
-    if (s->bodyDue() && now - s->bodyAt >= limit) stalled.push_back(s.get());
+    if (s->due() && now >= deadlineOf(*s)) stalled.push_back(s.get());
   }
+  WorkerStats& stats = worker_.stats();
   for (Stream* s : stalled) {
     s->stalled = true;
-    WorkerStats& stats = worker_.stats();
+    if (!s->headDone) {
+      // A header block left unfinished: no other frame may come on the
+      // connection until it ends (RFC 9113 6.10), so the connection ends.
+      ++stats.headerTimeouts;
+      ++stats.requestTimeouts;
+      log::debug("client " + peer_ + ": HTTP/2 stream " + std::to_string(s->id) +
+                 ": request head timed out, GOAWAY");
+      terminate(NGHTTP2_NO_ERROR);
+      return;
+    }
     ++stats.bodyTimeouts;
     if (!s->request.responseStarted()) ++stats.requestTimeouts;
     log::debug("client " + peer_ + ": HTTP/2 stream " + std::to_string(s->id) +
@@ -528,7 +546,7 @@ void Http2Connection::updateTimer(Phase progress) {
   const conf::Limits& l = generation_.config->limits;
   conf::Duration timeout{0};
   if (next == Phase::kIdle) timeout = l.keepaliveTimeout;
-  if (next == Phase::kBody) timeout = bodyCountdown();
+  if (next == Phase::kBody) timeout = requestCountdown();
   if (next == Phase::kSend) {
     sendMark_ = stream_->bytesSent();
     timeout = l.sendTimeout;
@@ -551,7 +569,7 @@ void Http2Connection::onDeadline(Phase phase) {
     return;
   }
   if (phase == Phase::kBody) {
-    timeOutBodies();
+    timeOutRequests();
     updateTimer(Phase::kBody);  // the next oldest stream's countdown
     return;
   }
@@ -570,7 +588,7 @@ int Http2Connection::onBeginHeaders(nghttp2_session*, const nghttp2_frame* frame
   Http2Connection* c = self(user);
   if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
   auto stream = std::make_unique<Stream>(*c, frame->hd.stream_id);
-  stream->bodyAt = uv_now(c->worker_.loop());
+  stream->progressAt = uv_now(c->worker_.loop());
   stream->requestHead.versionMajor = 2;
   stream->requestHead.versionMinor = 0;
   c->streams_.emplace(frame->hd.stream_id, std::move(stream));
@@ -645,6 +663,8 @@ int Http2Connection::onFrameRecv(nghttp2_session*, const nghttp2_frame* frame, v
     case NGHTTP2_HEADERS:
       if (s == nullptr) return 0;
       if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
+        s->headDone = true;
+        s->progressAt = uv_now(c->worker_.loop());  // the body's countdown starts
         http::MessageHead& head = s->requestHead;
         // :authority routes as Host does (RFC 9113 8.3.1): it replaces any Host.
         if (!s->authority_.empty()) {
@@ -690,7 +710,7 @@ int Http2Connection::onDataChunk(nghttp2_session* session, uint8_t, int32_t id, 
     nghttp2_session_consume(session, id, len);
     return 0;
   }
-  s->bodyAt = uv_now(c->worker_.loop());
+  s->progressAt = uv_now(c->worker_.loop());
   s->request.body({reinterpret_cast<const char*>(data), len});
   if (s->paused) {
     s->unconsumed += len;  // handed back by resumeBody()

@@ -130,11 +130,15 @@ class Http2Connection final : public net::Stream::Handler,
   void finishDrain();
   void updateTimer(ConnectionTimer::Phase progress = ConnectionTimer::Phase::kNone);
   ConnectionTimer::Phase currentPhase() const;
-  // kBody: what is left of limits.body_timeout for the stream whose request
-  // body progressed longest ago.
-  conf::Duration bodyCountdown() const;
-  // Answers 408 (or resets) every stream whose body stalled body_timeout.
-  void timeOutBodies();
+  // When a stream's request is due to progress by (uv_now): its head
+  // within limits.header_timeout of the stream's start, then each gap in
+  // its body within limits.body_timeout.
+  uint64_t deadlineOf(const Stream& s) const;
+  // kBody: the time left until the first stream's deadline.
+  conf::Duration requestCountdown() const;
+  // Past its deadline, a stream's body gets 408 (or a reset), and a head
+  // left unfinished ends the connection.
+  void timeOutRequests();
 
   Worker& worker_;
   const Generation& generation_;

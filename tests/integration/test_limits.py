@@ -13,6 +13,7 @@ import os
 import select
 import socket
 import ssl
+import struct
 import time
 import unittest
 
@@ -513,6 +514,25 @@ class LimitsTest(unittest.TestCase):
         self.assertEqual(c.get("/", authority=HOST).status, 200)  # the same connection
         time.sleep(0.2)
         self.assertNotIn("/stalled-h2", self.origin.paths(), "a cut body reached the origin whole")
+
+    def test_http2_header_block_left_unfinished_ends_the_connection(self):
+        # HEADERS without END_HEADERS, then nothing: no other frame may come
+        # on the connection until the block ends (RFC 9113 6.10), so the
+        # stalled stream ends the connection, within header_timeout.
+        c = H2Client(self.https_port, HOST, ca=self.ca, validate=False)
+        self.addCleanup(c.close)
+        # The SETTINGS exchanged first: an ACK from the client after the
+        # HEADERS would itself be the protocol error.
+        c.wait(lambda: False, timeout=0.3)
+        block = c.conn.encoder.encode([(":method", "GET"), (":scheme", "https"),
+                                       (":authority", HOST), (":path", "/")])
+        c.sock.sendall(struct.pack(">I", len(block))[1:] + bytes([0x1, 0x1]) +
+                       struct.pack(">I", 1) + block)  # END_STREAM, no END_HEADERS
+        t0 = time.monotonic()
+        c.wait(lambda: c.goaway is not None or c.closed, timeout=HEADER_TIMEOUT + LATE + 1)
+        self.assertTrue(c.goaway is not None or c.closed, "the connection is still open")
+        self.assert_between(time.monotonic() - t0, HEADER_TIMEOUT, HEADER_TIMEOUT,
+                            "an unfinished HTTP/2 header block")
 
     # -- send_timeout --
 

@@ -122,13 +122,24 @@ void CertificateWatcher::closeStore() {
   store_ = nullptr;
 }
 
-void CertificateWatcher::watchStore(conf::ConfigPtr config) {
+void CertificateWatcher::watchStore(conf::ConfigPtr config, std::unique_ptr<StoreBindings> built) {
   if (timer_ == nullptr) return;  // closed
   closeStore();
   storeMarked_.clear();
   storeRescan_ = false;
-  bindings_ = std::make_unique<certstore::StoreBindings>(
-      certstore::StoreBindings::build(config, *current_()));
+  if (bindings_ != nullptr) {
+    // O(sites) to free: on the pool, off the loop.
+    net::offload<int>(
+        loop_,
+        [old = std::shared_ptr<StoreBindings>(std::move(bindings_))]() mutable {
+          old.reset();
+          return 0;
+        },
+        [](int) {});
+  }
+  bindings_ = built != nullptr
+                  ? std::move(built)
+                  : std::make_unique<StoreBindings>(StoreBindings::build(config, *current_()));
   storeConfig_ = std::move(config);
   startStoreWatch();
   if (store_ == nullptr && !storeConfig_->etcd) {

@@ -68,9 +68,10 @@ class CertificateWatcher {
   void watch(const std::vector<conf::CertificateFiles>& certificates);
   // Watches config->stateDir + "/certs" (replacing the previous store watch:
   // a reload) and indexes the bindings of the current snapshot, which must
-  // be the one built from `config` (O(store), once per start or reload). A
-  // missing directory is logged and not watched.
-  void watchStore(conf::ConfigPtr config);
+  // be the one built from `config` (O(store), once per start or reload;
+  // none here when `built` is given: built from the same snapshot off the
+  // loop). A missing directory is logged and not watched.
+  void watchStore(conf::ConfigPtr config, std::unique_ptr<StoreBindings> built = nullptr);
   // Store entry `name` changed (added, replaced, removed; e.g. by the admin
   // API): applied kDebounce later, exactly as a watch event naming it, without
   // waiting for the kernel's. `written`: this process wrote it whole (the

@@ -35,9 +35,11 @@ void notifyServiceManager(const std::string& state) {
 }
 
 // A site change built off the loop (admin/sites_api.h's Prepared): the
-// generation, and the certificate snapshot count it was built at.
+// generation, the store bindings of its certificate snapshot, and the
+// snapshot count it was built at.
 struct PreparedSites {
   proxy::GenerationPtr generation;
+  std::shared_ptr<certstore::StoreBindings> bindings;  // moved out by applySites
   uint64_t certificatesPublished = 0;
 };
 
@@ -181,8 +183,10 @@ class ControlLoop {
                      conf::ConfigPtr next) -> Result<admin::SitesApi::Prepared> {
             auto built = withConfig(*current, std::move(next));
             if (!built) return Error{built.error().message, ErrorKind::kInvalid};
-            return admin::SitesApi::Prepared(
-                std::make_shared<const PreparedSites>(PreparedSites{*built, published}));
+            auto bindings = std::make_shared<certstore::StoreBindings>(
+                certstore::StoreBindings::build((*built)->config, *(*built)->selector));
+            return admin::SitesApi::Prepared(std::make_shared<const PreparedSites>(
+                PreparedSites{*built, std::move(bindings), published}));
           };
         },
         [this](admin::SitesApi::Prepared prepared, std::function<void(Status)> done) {
@@ -345,7 +349,8 @@ class ControlLoop {
     };
     auto loaded = loadGeneration(configPath_);
     if (!loaded) return refuse("\n" + loaded.error().message);
-    switched_.push_back([] {
+    switched_.push_back([this, old = generation_]() mutable {
+      retire(std::move(old));
       log::info("reloaded");
       notifyServiceManager("READY=1\nSTATUS=reloaded");
     });
@@ -371,12 +376,33 @@ class ControlLoop {
           Error{"the certificates changed while the site change was built", ErrorKind::kConflict});
     }
     proxy::GenerationPtr next = sites->generation;
-    switched_.push_back([done] { done(Ok{}); });
+    certificates_->offerBindings(
+        std::make_unique<certstore::StoreBindings>(std::move(*sites->bindings)),
+        next->selector.get());
+    switched_.push_back([this, done, old = generation_]() mutable {
+      retire(std::move(old));
+      done(Ok{});
+    });
     if (Status applied = reconfigure(subsystems_, next); !applied) {
       switched_.pop_back();
+      certificates_->offerBindings(nullptr, nullptr);
       return done(applied);
     }
     generation_ = std::move(next);
+  }
+
+  // A generation every worker has left: released on the pool, as its last
+  // reference usually is this one (O(config): 100k sites' router, hosts
+  // and store bindings would hold the control loop; docs/sites.md). A
+  // connection still under it keeps it alive on its worker.
+  void retire(proxy::GenerationPtr old) {
+    net::offload<int>(
+        &loop_,
+        [old = std::move(old)]() mutable {
+          old.reset();
+          return 0;
+        },
+        [](int) {});
   }
 
   // The control loop's part of a metrics scrape.

@@ -115,7 +115,10 @@ CertificateFeed::CertificateFeed(uv_loop_t* loop, WorkerSet& workers,
 // generation, in the same queue to each worker.
 void CertificateFeed::commit(const proxy::GenerationPtr& next) {
   publish(next->selector);
-  watch(next->config);
+  std::unique_ptr<certstore::StoreBindings> built = std::move(offered_);
+  if (offeredFor_ != next->selector.get()) built.reset();  // offered for another snapshot
+  offeredFor_ = nullptr;
+  watch(next->config, std::move(built));
 }
 
 void CertificateFeed::publish(std::shared_ptr<const certstore::Selector> next) {
@@ -124,9 +127,10 @@ void CertificateFeed::publish(std::shared_ptr<const certstore::Selector> next) {
   workers_.publishCertificates(current_);
 }
 
-void CertificateFeed::watch(const conf::ConfigPtr& config) {
+void CertificateFeed::watch(const conf::ConfigPtr& config,
+                            std::unique_ptr<certstore::StoreBindings> bindings) {
   watcher_.watch(config->certificates);
-  watcher_.watchStore(config);
+  watcher_.watchStore(config, std::move(bindings));
 }
 
 TicketKeys::TicketKeys(uv_loop_t* loop, WorkerSet& workers, const conf::Tls& tls)

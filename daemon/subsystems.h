@@ -118,6 +118,14 @@ class CertificateFeed final : public Subsystem {
   CertificateFeed(uv_loop_t* loop, WorkerSet& workers,
                   std::shared_ptr<const certstore::Selector> initial);
   void start(const conf::ConfigPtr& config) { watch(config); }
+  // The store bindings of `snapshot`, built off the loop: the next commit
+  // of a generation holding that snapshot takes them instead of building
+  // them on the loop (O(sites + store)).
+  void offerBindings(std::unique_ptr<certstore::StoreBindings> bindings,
+                     const certstore::Selector* snapshot) {
+    offered_ = std::move(bindings);
+    offeredFor_ = snapshot;
+  }
   void commit(const proxy::GenerationPtr& next) override;
   const std::shared_ptr<const certstore::Selector>& current() const { return current_; }
   uint64_t generation() const { return published_; }
@@ -125,8 +133,11 @@ class CertificateFeed final : public Subsystem {
 
  private:
   void publish(std::shared_ptr<const certstore::Selector> next);
-  void watch(const conf::ConfigPtr& config);
+  void watch(const conf::ConfigPtr& config,
+             std::unique_ptr<certstore::StoreBindings> bindings = nullptr);
   WorkerSet& workers_;
+  std::unique_ptr<certstore::StoreBindings> offered_;  // offerBindings()
+  const certstore::Selector* offeredFor_ = nullptr;
   std::shared_ptr<const certstore::Selector> current_;
   uint64_t published_ = 1;  // snapshots published; 1: the one loaded at start
   certstore::CertificateWatcher watcher_;

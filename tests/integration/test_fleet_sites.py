@@ -67,7 +67,8 @@ class FleetSitesTest(FleetNodes):
         for n in "ab":
             self.start_node(n)
         self.add("a", "news", self.news)
-        self.wait_file("b", "news", True)
+        for n in "ab":  # a site binding it is checked against the node's copy
+            self.wait_file(n, "news", True)
         status, made = self.api("a", "PUT", "news", self.news_site(["news.test"]))
         self.assertEqual(status, 201, made)
         for n in "ab":
@@ -101,7 +102,8 @@ class FleetSitesTest(FleetNodes):
             self.start_node(n)
         b = self.nodes["b"]
         self.add("a", "news", self.news)
-        self.wait_file("b", "news", True)
+        for n in "ab":  # a site binding it is checked against the node's copy
+            self.wait_file(n, "news", True)
         self.assertEqual(self.api("a", "PUT", "news", self.news_site(["news.test"]))[0], 201)
         self.wait_get("b", "news.test", (200, "news\n"))
         # local.test is a YAML site of B's only: A takes it, B refuses.
@@ -129,7 +131,8 @@ class FleetSitesTest(FleetNodes):
         for n in "ab":
             self.start_node(n)
         self.add("a", "news", self.news)
-        self.wait_file("b", "news", True)
+        for n in "ab":  # a site binding it is checked against the node's copy
+            self.wait_file(n, "news", True)
         self.assertEqual(self.api("a", "PUT", "news", self.news_site(["news.test"]))[0], 201)
         self.wait_get("b", "news.test", (200, "news\n"))
         self.wait_for("b", "the site's copy", lambda: os.path.exists(self.site_file("b", "news")),

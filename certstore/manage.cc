@@ -298,19 +298,28 @@ Status removeCertificate(const CertificateStore& store, const conf::Config& conf
   auto there = store.contains(name);
   if (!there) return there.error();
   if (!*there) return noCertificate(store, name);
-  std::string why;
+  // Who uses it, where each is changed: the YAML, or the admin API.
+  std::string yaml, api;
   for (const std::string& site : users.sites(name)) {
-    why += (why.empty() ? "site `" : ", site `") + site + "`";
+    const bool fromApi = std::any_of(config.sites.begin(), config.sites.end(),
+                                     [&](const conf::Site& s) { return s.name == site && s.api; });
+    std::string& list = fromApi ? api : yaml;
+    list += (list.empty() ? "site `" : ", site `") + site + "`";
   }
   if (config.tls.defaultCertificate == name) {
-    why += (why.empty() ? "" : ", ") + std::string("tls.default_certificate");
+    yaml += (yaml.empty() ? "" : ", ") + std::string("tls.default_certificate");
   }
-  if (!why.empty()) {
-    return makeError("certificate `" + name + "` is in use by " + why + " in " + config.sourceName +
-                         "; change the configuration first",
-                     ErrorKind::kInUse);
+  if (yaml.empty() && api.empty()) return store.remove(name);
+  std::string why = "certificate `" + name + "` is in use by ";
+  if (!yaml.empty()) why += yaml + " in " + config.sourceName;
+  if (!api.empty()) why += (yaml.empty() ? "" : " and by ") + api + " of the admin API";
+  why += "; change ";
+  if (!yaml.empty()) why += "the configuration";
+  if (!api.empty()) {
+    why += std::string(yaml.empty() ? "" : " and ") +
+           "the API's sites (`tlsedge site put` or `tlsedge site rm`, or /v1/sites)";
   }
-  return store.remove(name);
+  return makeError(why + " first", ErrorKind::kInUse);
 }
 
 Status removeCertificate(const CertificateStore& store, const conf::Config& config,

@@ -199,7 +199,8 @@ class SitesTest(unittest.TestCase):
                          (self.news.serial, self.news.subject_cn))
         res = cert("rm", "news-store")
         self.assertEqual(res.returncode, 1, res.stdout)
-        self.assertIn("certificate `news-store` is in use by site `news`", res.stderr)
+        self.assertIn("certificate `news-store` is in use by site `news` of the admin API; "
+                      "change the API's sites (`tlsedge site put` or `tlsedge site rm`", res.stderr)
         daemon.stop()
         res = cert("rm", "news-store", "--offline")
         self.assertEqual(res.returncode, 1, res.stdout)

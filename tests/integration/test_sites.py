@@ -220,19 +220,29 @@ class SitesTest(unittest.TestCase):
             "routes": [{"path": "/", "respond": {"body": "blog\n"}}]})
         self.assertEqual(status, 201, created)
         local_ca = os.path.join(self.state, "acme", "local-ca", "ca.pem")
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                # The local CA the only anchor, the host name checked.
-                tls_handshake(daemon.https_port, "www.blog.test", ca=local_ca,
-                              check_hostname=True)
-                break
-            except (ssl.SSLError, ConnectionError, FileNotFoundError):
-                if time.monotonic() > deadline:
-                    self.fail("the API site's ACME certificate is not served\n" + daemon.log())
-                time.sleep(0.1)
+
+        def wait_served(host):
+            deadline = time.monotonic() + 15
+            while True:
+                try:
+                    # The local CA the only anchor, the host name checked.
+                    tls_handshake(daemon.https_port, host, ca=local_ca, check_hostname=True)
+                    return
+                except (ssl.SSLError, ConnectionError, FileNotFoundError):
+                    if time.monotonic() > deadline:
+                        self.fail(f"the API site's ACME certificate is not served for {host}\n"
+                                  + daemon.log())
+                    time.sleep(0.1)
+        wait_served("www.blog.test")
         _, status, body = curl_https(daemon.https_port, "blog.test", ca=local_ca, verbose=False)
         self.assertEqual((status, body), (200, "blog\n"))
+
+        # Its hosts changed through the API: ordered again, for the new host.
+        status, _ = self.api("PUT", "blog", {
+            "hosts": ["blog.test", "www.blog.test", "new.blog.test"], "tls": {"acme": True},
+            "routes": [{"path": "/", "respond": {"body": "blog\n"}}]})
+        self.assertEqual(status, 200)
+        wait_served("new.blog.test")
 
 
 if __name__ == "__main__":

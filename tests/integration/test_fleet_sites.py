@@ -13,7 +13,8 @@ polled (bounded):
   API site, and serves the fleet's sites again once the conflict is
   removed through A;
 - a node restarted while etcd is down serves the API sites from its
-  state directory."""
+  state directory; a change through it is refused meanwhile (500, "fleet
+  storage unreachable") and nothing of it is served."""
 
 import json
 import os
@@ -142,6 +143,12 @@ class FleetSitesTest(FleetNodes):
             self.etcd.kill(i)
         self.start_node("b")
         self.assertEqual(self.get("b", "news.test"), (200, "news\n"))
+        # A change cannot be kept meanwhile: refused, nothing served.
+        status, error = self.api("b", "PUT", "more", self.news_site(["www.news.test"]))
+        self.assertEqual(status, 500, error)
+        self.assertIn("fleet storage unreachable", error["error"])
+        self.assertEqual(self.get("b", "www.news.test"), (0, ""))
+        self.assertEqual(self.api("b", "GET", "more")[0], 404)
 
 
 if __name__ == "__main__":

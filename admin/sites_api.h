@@ -91,6 +91,9 @@ class SitesApi {
   void certificatesChanged() {
     if (storedRefused_) storedChanged();
   }
+  // Whether the state directory's sites were refused the last time they
+  // were read (storedChanged): this node serves an older set.
+  bool storedRefused() const { return storedRefused_; }
 
  private:
   struct Change {

@@ -416,6 +416,8 @@ class ControlLoop {
     in.acme = acmeMetrics(acme_->manager());
     if (storage_.replica() != nullptr) {
       in.fleet = storage_.replica()->stats();
+      in.fleetSites = storage_.sitesReplica()->stats();
+      in.fleetSitesRefused = sitesApi_->storedRefused();
       in.etcdRequests = storage_.fleet()->client().requests();
       in.etcdWatchStreams =
           storage_.replica()->watchStreams() + storage_.sitesReplica()->watchStreams();

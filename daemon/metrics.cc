@@ -257,10 +257,16 @@ void addControl(Families& f, const MetricsInput& in) {
 
   if (in.fleet) {
     const fleet::ReplicaStats& r = *in.fleet;
+    const fleet::ReplicaStats sites = in.fleetSites.value_or(fleet::ReplicaStats{});
     f.set("tlsedge_fleet_storage_connected",
-          "1 while the node's store is in sync with the fleet's etcd and watching it, 0 while "
-          "etcd cannot be reached (the node serves what its state directory holds).",
-          r.connected ? 1 : 0);
+          "1 while the node's copies (certificates, and the admin API's sites) are in sync "
+          "with the fleet's etcd and watching it, 0 while etcd cannot be reached (the node "
+          "serves what its state directory holds).",
+          r.connected && (!in.fleetSites || sites.connected) ? 1 : 0);
+    f.set("tlsedge_fleet_sites_refused",
+          "1 while the admin API's sites copied from the fleet are refused by this node's "
+          "configuration (its log says why) and it serves the sites it had, else 0.",
+          in.fleetSitesRefused ? 1 : 0);
     f.set("tlsedge_fleet_storage_revision", "The etcd revision the node's store reflects.",
           toDouble(r.revision));
     f.count("tlsedge_fleet_storage_full_reads_total",
@@ -274,7 +280,9 @@ void addControl(Families& f, const MetricsInput& in) {
             "Certificate entries the replica wrote to or removed from the state directory.",
             r.written);
     f.count("tlsedge_fleet_storage_failures_total",
-            "Failed reads and watches of etcd, and entries that could not be copied.", r.failures);
+            "Failed reads and watches of etcd, and entries (certificates, sites) that could not "
+            "be copied.",
+            r.failures + sites.failures);
     auto& requests = f.counter("tlsedge_fleet_etcd_requests_total",
                                "Requests this node made to etcd, by kind: unary calls (range, "
                                "txn, lease; each endpoint tried counts) and watch streams opened.");

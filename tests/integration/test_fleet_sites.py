@@ -113,6 +113,8 @@ class FleetSitesTest(FleetNodes):
         self.wait_for("b", "the refusal", lambda: b.count_lines(
             r"sites: those \S+/sites holds now are not served: .*local\.test") >= 1, True,
             VISIBLE_WITHIN_S)
+        self.assertEqual(self.metric("b", "tlsedge_fleet_sites_refused"), 1)
+        self.assertEqual(self.metric("a", "tlsedge_fleet_sites_refused"), 0)
         # B serves on what it had: its YAML site and the fleet's news.
         self.assertEqual(self.get("b", "local.test", verify=False), (200, "b\n"))
         self.assertEqual(self.get("b", "news.test"), (200, "news\n"))
@@ -127,6 +129,7 @@ class FleetSitesTest(FleetNodes):
         self.assertEqual(self.get("b", "local.test", verify=False), (200, "b\n"))
         self.wait_for("b", "the sites applied", lambda: b.count_lines(
             r"sites: serving those \S+/sites holds now") >= 1, True, VISIBLE_WITHIN_S)
+        self.assertEqual(self.metric("b", "tlsedge_fleet_sites_refused"), 0)
 
     def test_a_node_restarted_while_etcd_is_down_serves_its_copy(self):
         for n in "ab":

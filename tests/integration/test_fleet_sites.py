@@ -64,7 +64,10 @@ class FleetSitesTest(FleetNodes):
     def site_file(self, node, name):
         return os.path.join(self.tmp, f"state-{node}", "sites", name, "site.json")
 
-    def test_a_site_changed_through_one_node_is_served_by_every_node(self):
+    def two_nodes_with_news(self):
+        """Nodes A and B; the store certificate `news` uploaded through A;
+        site `news` (news.test, bound to it) created through A's admin API
+        and served by B."""
         for n in "ab":
             self.start_node(n)
         self.add("a", "news", self.news)
@@ -72,6 +75,10 @@ class FleetSitesTest(FleetNodes):
             self.wait_file(n, "news", True)
         status, made = self.api("a", "PUT", "news", self.news_site(["news.test"]))
         self.assertEqual(status, 201, made)
+        self.wait_get("b", "news.test", (200, "news\n"))
+
+    def test_a_site_changed_through_one_node_is_served_by_every_node(self):
+        self.two_nodes_with_news()
         for n in "ab":
             self.wait_get(n, "news.test", (200, "news\n"))
             self.wait_for(n, "the site's copy", lambda: os.path.exists(self.site_file(n, "news")),
@@ -99,14 +106,8 @@ class FleetSitesTest(FleetNodes):
         self.assertEqual(self.etcd.range_prefix(f"{PREFIX}/sites/".encode()), [])
 
     def test_a_site_one_node_refuses_leaves_it_serving_what_it_had(self):
-        for n in "ab":
-            self.start_node(n)
+        self.two_nodes_with_news()
         b = self.nodes["b"]
-        self.add("a", "news", self.news)
-        for n in "ab":  # a site binding it is checked against the node's copy
-            self.wait_file(n, "news", True)
-        self.assertEqual(self.api("a", "PUT", "news", self.news_site(["news.test"]))[0], 201)
-        self.wait_get("b", "news.test", (200, "news\n"))
         # local.test is a YAML site of B's only: A takes it, B refuses.
         taken = {"hosts": ["local.test"], "routes": [{"path": "/", "respond": {"status": 200}}]}
         self.assertEqual(self.api("a", "PUT", "taker", taken)[0], 201)
@@ -132,13 +133,7 @@ class FleetSitesTest(FleetNodes):
         self.assertEqual(self.metric("b", "tlsedge_fleet_sites_refused"), 0)
 
     def test_a_node_restarted_while_etcd_is_down_serves_its_copy(self):
-        for n in "ab":
-            self.start_node(n)
-        self.add("a", "news", self.news)
-        for n in "ab":  # a site binding it is checked against the node's copy
-            self.wait_file(n, "news", True)
-        self.assertEqual(self.api("a", "PUT", "news", self.news_site(["news.test"]))[0], 201)
-        self.wait_get("b", "news.test", (200, "news\n"))
+        self.two_nodes_with_news()
         self.wait_for("b", "the site's copy", lambda: os.path.exists(self.site_file("b", "news")),
                       True, VISIBLE_WITHIN_S)
         self.nodes["b"].stop()

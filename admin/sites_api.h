@@ -94,6 +94,12 @@ class SitesApi {
   // Whether the state directory's sites were refused the last time they
   // were read (storedChanged): this node serves an older set.
   bool storedRefused() const { return storedRefused_; }
+  // The start left the stored sites out (daemon's loadGeneration, fleet
+  // mode): refused until a reading finds they fit; one starts now.
+  void refusedAtStart() {
+    storedRefused_ = true;
+    storedChanged();
+  }
 
  private:
   struct Change {

@@ -45,12 +45,15 @@ struct PreparedSites {
 
 class ControlLoop {
  public:
+  // `sitesRefused`: loadGeneration left the stored sites out (fleet mode).
   ControlLoop(std::string configPath, proxy::GenerationPtr generation,
-              std::vector<std::string> argv, std::vector<service::InheritedSocket> inherited)
+              std::vector<std::string> argv, std::vector<service::InheritedSocket> inherited,
+              bool sitesRefused)
       : configPath_(std::move(configPath)),
         generation_(std::move(generation)),
         argv_(std::move(argv)),
-        inherited_(std::move(inherited)) {}
+        inherited_(std::move(inherited)),
+        sitesRefusedAtStart_(sitesRefused) {}
 
   int run() {
     const conf::Config& config = *generation_->config;
@@ -60,6 +63,9 @@ class ControlLoop {
     poster_ = std::make_unique<net::Poster>(&loop_);
     if (Status started = startSubsystems(); !started) return failed(started);
     startSitesApi();
+    // Read again: refused (counted, tried again at the next site or
+    // certificate change), or served if they fit now.
+    if (sitesRefusedAtStart_) sitesApi_->refusedAtStart();
     startAdminApi();
     if (Status started = startMetrics(); !started) return failed(started);
     upgrade_ = std::make_unique<Upgrade>(
@@ -458,6 +464,7 @@ class ControlLoop {
   std::vector<std::string> argv_;                    // run again by an upgrade
   std::vector<service::InheritedSocket> inherited_;  // until run() hands them out
   std::unique_ptr<Upgrade> upgrade_;
+  bool sitesRefusedAtStart_;
 };
 
 }  // namespace
@@ -483,7 +490,25 @@ Result<proxy::GenerationPtr> withConfig(const proxy::Generation& current, conf::
   return proxy::GenerationPtr(gen);
 }
 
-Result<proxy::GenerationPtr> loadGeneration(const std::string& path) {
+namespace {
+
+// `config` as a generation: every certificate read and validated.
+Result<proxy::GenerationPtr> buildGeneration(conf::ConfigPtr config) {
+  auto selector = certstore::Selector::build(*config, ::time(nullptr));
+  if (!selector) return selector.error();
+  auto upstreams = proxy::buildUpstreamSetups(*config);
+  if (!upstreams) return upstreams.error();
+  auto gen = std::make_shared<proxy::Generation>();
+  gen->config = std::move(config);
+  gen->router = std::make_unique<proxy::Router>(*gen->config);
+  gen->selector = *selector;
+  gen->upstreams = std::move(*upstreams);
+  return proxy::GenerationPtr(gen);
+}
+
+}  // namespace
+
+Result<proxy::GenerationPtr> loadGeneration(const std::string& path, bool* sitesRefused) {
   Result<conf::ConfigPtr> yaml =
       path.empty() ? conf::loadString(conf::kDefaultConfigYaml, "<embedded default>",
                                       std::filesystem::current_path().string())
@@ -491,17 +516,19 @@ Result<proxy::GenerationPtr> loadGeneration(const std::string& path) {
   if (!yaml) return yaml.error();
   // The sites the admin API created, kept in the state directory, follow.
   auto config = admin::withStoredSites(*yaml);
-  if (!config) return config.error();
-  auto selector = certstore::Selector::build(**config, ::time(nullptr));
-  if (!selector) return selector.error();
-  auto upstreams = proxy::buildUpstreamSetups(**config);
-  if (!upstreams) return upstreams.error();
-  auto gen = std::make_shared<proxy::Generation>();
-  gen->config = *config;
-  gen->router = std::make_unique<proxy::Router>(*gen->config);
-  gen->selector = *selector;
-  gen->upstreams = std::move(*upstreams);
-  return proxy::GenerationPtr(gen);
+  Result<proxy::GenerationPtr> built =
+      config ? buildGeneration(*config) : Result<proxy::GenerationPtr>(config.error());
+  const bool apiSites = !config || *config != *yaml;
+  if (built || sitesRefused == nullptr || !(*yaml)->etcd || !apiSites) return built;
+  // Fleet mode: the stored sites are the fleet's, written through other
+  // nodes; that they do not fit this node's YAML must not keep it down.
+  auto plain = buildGeneration(*yaml);
+  if (!plain) return plain.error();
+  log::error("sites: those " + (*yaml)->stateDir + "/" + conf::kApiSitesKey +
+             " holds are not served: " + built.error().message +
+             "; serving the configuration's sites only until they fit");
+  *sitesRefused = true;
+  return plain;
 }
 
 int runServer(const RunOptions& options) {
@@ -509,7 +536,8 @@ int runServer(const RunOptions& options) {
   // inherits the mask, and the control loop reads the signals (SignalWatcher).
   net::blockControlSignals();
   ::signal(SIGPIPE, SIG_IGN);  // a peer gone mid-write is an error code, not death
-  auto generation = loadGeneration(options.configPath);
+  bool sitesRefused = false;
+  auto generation = loadGeneration(options.configPath, &sitesRefused);
   if (!generation) {
     log::error(generation.error().message);
     return 1;
@@ -521,7 +549,8 @@ int runServer(const RunOptions& options) {
     log::error(inherited.error().message);
     return 1;
   }
-  ControlLoop control(options.configPath, *generation, options.argv, std::move(*inherited));
+  ControlLoop control(options.configPath, *generation, options.argv, std::move(*inherited),
+                      sitesRefused);
   return control.run();
 }
 

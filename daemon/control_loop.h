@@ -28,8 +28,11 @@ int runServer(const RunOptions& options);
 // ACME manager once running) and builds the generation: every file is read
 // and every certificate validated.
 // The sites kept by the admin API in the state directory (admin/sites_api.h)
-// are part of it, after the YAML ones.
-Result<proxy::GenerationPtr> loadGeneration(const std::string& path);
+// are part of it, after the YAML ones; when they do not fit the YAML the
+// load fails (a reload, `tlsedge check`, a single node), except where
+// `sitesRefused` is given in fleet mode (a start: other nodes wrote them),
+// where the generation has the YAML's sites only and `*sitesRefused` is set.
+Result<proxy::GenerationPtr> loadGeneration(const std::string& path, bool* sitesRefused = nullptr);
 
 // `config` (`current`'s with other sites: admin/sites_api.h) as a generation:
 // its router, its certificate snapshot (Selector::build, O(store)), and

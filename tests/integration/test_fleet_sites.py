@@ -10,8 +10,8 @@ polled (bounded):
   serves it and both copies are gone;
 - a site that B's own YAML refuses (a host of a YAML site of B's) is
   served by A; B logs why, keeps serving its YAML site and every other
-  API site, and serves the fleet's sites again once the conflict is
-  removed through A;
+  API site; restarted, it starts with its YAML's sites only; it serves the
+  fleet's sites again once the conflict is removed through A;
 - a node restarted while etcd is down serves the API sites from its
   state directory; a change through it is refused meanwhile (500, "fleet
   storage unreachable") and nothing of it is served."""
@@ -120,6 +120,14 @@ class FleetSitesTest(FleetNodes):
         self.assertEqual(self.get("b", "local.test", verify=False), (200, "b\n"))
         self.assertEqual(self.get("b", "news.test"), (200, "news\n"))
         self.assertEqual(self.api("b", "GET", "taker")[0], 404)
+        # Restarted meanwhile, B starts with its YAML's sites only (the
+        # fleet's left out, not its whole start refused).
+        b.stop()
+        b = self.start_node("b")
+        self.assertEqual(b.count_lines(r"serving the configuration's sites only"), 1, b.log())
+        self.assertEqual(self.get("b", "local.test", verify=False), (200, "b\n"))
+        self.assertEqual(self.get("b", "news.test"), (0, ""))
+        self.assertEqual(self.metric("b", "tlsedge_fleet_sites_refused"), 1)
         # A change B accepts, while the refused one is still stored, is
         # refused with it (B serves all of the fleet's sites or none of
         # the new ones); once the conflict is gone, B serves them all.

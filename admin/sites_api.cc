@@ -2,8 +2,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <map>
 #include <optional>
+#include <set>
 #include <utility>
 
 #include "base/log.h"
@@ -175,11 +177,15 @@ void SitesApi::next() {
   busy_ = true;
   Change c = std::move(queue_.front());
   queue_.pop_front();
-  if (c.resync) resyncQueued_ = false;  // changes from now on are read by another
+  if (c.resync) {
+    resyncQueued_ = false;  // changes from now on are read by another
+    resyncRunning_ = true;
+  }
   change(std::move(c));
 }
 
 void SitesApi::finish(Change& c, AdminResponse r) {
+  if (c.resync) resyncRunning_ = false;
   c.reply(std::move(r));
   busy_ = false;
   next();
@@ -208,43 +214,66 @@ void SitesApi::commitPrepared(const std::shared_ptr<Change>& c, const Prepared& 
 void SitesApi::resync(const std::shared_ptr<Change>& c) {
   const conf::ConfigPtr config = hooks_.config();
   auto prepared = std::make_shared<Prepared>();
-  auto why = std::make_shared<std::string>();  // what refused them
+  struct Read {
+    size_t stored = 0;   // sites the state directory holds
+    size_t refused = 0;  // of them, left out
+    std::string problems;
+  };
+  auto read = std::make_shared<Read>();
   const std::string where = config->stateDir + "/" + conf::kApiSitesKey;
-  AdminApi::Work work = [build = hooks_.prepare(), config, prepared, why] {
-    auto refuse = [why](int status, const Error& error) {
-      *why = error.message;
-      return adminError(status, error.message);
-    };
-    auto texts = storedSiteTexts(*certstore::FileStorage::open(config->stateDir));
-    if (!texts) return refuse(500, texts.error());
+  AdminApi::Work work = [build = hooks_.prepare(), config, prepared, read] {
     const conf::ConfigPtr yaml = conf::withApiSites(*config, {});
-    auto sites = conf::parseApiSites(*yaml, *texts);
-    if (!sites) return refuse(422, sites.error());
-    if (sameSites(*sites, conf::apiSites(*config))) return answer(204, "");
-    auto built = build(conf::withApiSites(*yaml, std::move(*sites)));
-    if (!built) return refuse(422, built.error());
+    auto fit = fittingStoredSites(*yaml);
+    if (!fit) {
+      read->problems = fit.error().message;
+      return adminError(500, fit.error().message);
+    }
+    read->stored = fit->sites.size() + fit->refused;
+    read->refused = fit->refused;
+    read->problems = fit->problems;
+    if (sameSites(fit->sites, conf::apiSites(*config))) return answer(204, "");
+    auto built = build(conf::withApiSites(*yaml, std::move(fit->sites)));
+    if (!built) {  // all of them, then (a certificate file unreadable, ...)
+      read->refused = read->stored;
+      read->problems = built.error().message;
+      return adminError(422, built.error().message);
+    }
     *prepared = std::move(*built);
     return AdminResponse{};
   };
-  hooks_.offload(std::move(work), [this, c, config, prepared, why, where](AdminResponse r) {
-    storedRefused_ = r.status != 200 && r.status != 204;
-    if (r.status == 204) return finish(*c, std::move(r));  // the sites that run already
+  // What was left out, logged when it changes (each reading would repeat it).
+  auto report = [this, read, where](bool served) {
+    storedRefused_ = read->refused;
+    if (read->problems == storedProblems_ && !served) return;
+    storedProblems_ = read->problems;
+    if (served) {
+      log::info("sites: serving the " + std::to_string(read->stored - read->refused) + " of " +
+                std::to_string(read->stored) + " that " + where + " holds");
+    }
+    if (read->refused > 0) {
+      log::error("sites: " + std::to_string(read->refused) + " of those " + where +
+                 " holds are not served (the others are): " + read->problems);
+    }
+  };
+  hooks_.offload(std::move(work), [this, c, config, prepared, read, report](AdminResponse r) {
+    if (r.status == 204) {  // the sites that run already
+      report(false);
+      return finish(*c, std::move(r));
+    }
     if (r.status != 200) {
-      log::error("sites: those " + where + " holds now are not served: " + *why +
-                 "; the sites that run now are served on");
+      read->refused = std::max<size_t>(read->refused, 1);
+      report(false);
       return finish(*c, std::move(r));
     }
     if (hooks_.config() != config) return attempt(c);  // a reload meanwhile: read again
     commitPrepared(
         c, *prepared, [this, c] { attempt(c); },
-        [this, c, where](Status served) {
-          storedRefused_ = !served;
-          if (served) {
-            log::info("sites: serving those " + where + " holds now");
-          } else {
-            log::error("sites: those " + where +
-                       " holds now are not served: " + served.error().message);
+        [this, c, read, report](Status served) {
+          if (!served) {
+            read->refused = read->stored;  // none of the new set: what runs stays
+            read->problems = served.error().message;
           }
+          report(served.ok());
           finish(*c, AdminResponse{});
         });
   });
@@ -261,9 +290,6 @@ void SitesApi::attempt(const std::shared_ptr<Change>& c) {
                                           "through the API (change it there and reload)"));
   }
   const bool remove = c->request.method == "DELETE";
-  if (remove && existing == nullptr) {
-    return finish(*c, adminError(404, "no site named `" + name + "`"));
-  }
   // Checked, built and kept off the loop (each O(sites), the build also
   // O(store)), over the configuration running now; what the key held
   // before, for an undo.
@@ -273,7 +299,14 @@ void SitesApi::attempt(const std::shared_ptr<Change>& c) {
   certstore::StoragePtr store = storage(*config);
   const std::string key = conf::apiSiteGroup(name);
   AdminApi::Work work = [build = hooks_.prepare(), config, site, prepared, store, key, before,
-                         remove, name, body = c->request.body] {
+                         remove, name, body = c->request.body, running = existing != nullptr] {
+    if (remove && !running) {
+      // Not served here, but perhaps kept: a fleet site this node left
+      // out (conf::fittingApiSites) is removed as any other.
+      auto there = store->exists(key);
+      if (!there) return adminError(500, "cannot read the sites: " + there.error().message);
+      if (!*there) return adminError(404, "no site named `" + name + "`");
+    }
     if (!remove) {
       auto parsed = conf::parseApiSites(*config, {{name, "request body", body}});
       if (!parsed) return adminError(parsed.error());
@@ -346,6 +379,20 @@ Result<std::vector<conf::SiteText>> storedSiteTexts(const certstore::Storage& st
     texts.push_back({name, store.describe(key), std::move(*text)});
   }
   return texts;
+}
+
+Result<conf::FittingSites> fittingStoredSites(const conf::Config& yaml) {
+  auto store = certstore::FileStorage::open(yaml.stateDir);
+  auto texts = storedSiteTexts(*store);
+  if (!texts) return texts.error();
+  std::set<std::string> certificates;
+  auto names = store->list("certs");
+  if (names) {
+    certificates.insert(names->begin(), names->end());
+  } else if (names.error().kind != ErrorKind::kNotFound) {
+    return names.error();
+  }
+  return conf::fittingApiSites(yaml, *texts, certificates);
 }
 
 Result<conf::ConfigPtr> withStoredSites(const conf::ConfigPtr& config) {

@@ -29,9 +29,10 @@
 // them into its state directory (fleet/replica.h) and calls
 // storedChanged(): the node then serves the sites its state directory
 // holds, checked against its own YAML, as a change queued behind the
-// others (a node whose YAML refuses them logs why and serves on; refused
-// for a certificate they name that has not arrived, they are tried again
-// at each certificate change).
+// others: each stored site that does not fit the node's YAML (a host or
+// name it has, an upstream it lacks, a certificate it does not hold yet)
+// is left out and logged, the others are served; those left out are tried
+// again at each site and certificate change.
 //
 // With `Accept: text/plain`: the list as one line per site, NAME SOURCE
 // HOSTS; one site as its JSON without `source` (what a PUT takes back).
@@ -86,20 +87,18 @@ class SitesApi {
   // wrote them): they are read again and served when they differ from
   // the running ones. Calls while one waits to start are one.
   void storedChanged();
-  // The certificate store changed: stored sites refused last time (a
-  // certificate they name had not arrived yet) are tried again.
+  // The certificate store changed: stored sites left out last time (a
+  // certificate they name may have arrived since), or being read now, are
+  // read again.
   void certificatesChanged() {
-    if (storedRefused_) storedChanged();
+    if (storedRefused_ > 0 || resyncRunning_) storedChanged();
   }
-  // Whether the state directory's sites were refused the last time they
-  // were read (storedChanged): this node serves an older set.
-  bool storedRefused() const { return storedRefused_; }
-  // The start left the stored sites out (daemon's loadGeneration, fleet
-  // mode): refused until a reading finds they fit; one starts now.
-  void refusedAtStart() {
-    storedRefused_ = true;
-    storedChanged();
-  }
+  // How many of the state directory's sites were left out the last time
+  // they were read (conf::fittingApiSites: they do not fit this node's
+  // YAML, or name a certificate it lacks); the others are served.
+  size_t storedRefused() const { return storedRefused_; }
+  // What a start or reload read (daemon's loadGeneration, fleet mode).
+  void setStoredRefused(size_t refused) { storedRefused_ = refused; }
 
  private:
   struct Change {
@@ -135,11 +134,18 @@ class SitesApi {
   std::deque<Change> queue_;  // PUT and DELETE, one at a time
   bool busy_ = false;
   bool resyncQueued_ = false;   // a storedChanged() change waits in queue_
-  bool storedRefused_ = false;  // the last storedChanged() change was refused
+  bool resyncRunning_ = false;  // one is being read, built or committed
+  size_t storedRefused_ = 0;    // see storedRefused()
+  std::string storedProblems_;  // why, as last logged
 };
 
 // The API sites' texts `store` keeps (sites/NAME/site.json), by name.
 Result<std::vector<conf::SiteText>> storedSiteTexts(const certstore::Storage& store);
+
+// The sites kept in `yaml`'s state directory that fit it
+// (conf::fittingApiSites, against the store's certificate names there):
+// what a fleet node serves, whose stored sites other nodes wrote.
+Result<conf::FittingSites> fittingStoredSites(const conf::Config& yaml);
 
 // The sites of `config` with those kept in its state directory
 // (storedSiteTexts) after the YAML ones, every one checked as a PUT

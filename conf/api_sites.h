@@ -12,6 +12,7 @@
 // on the control loop.
 #pragma once
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,21 @@ struct SiteText {
 // names `texts` hold: they are being replaced) and the texts. Returns the
 // sites, marked `api`, or every problem, one per line.
 Result<std::vector<Site>> parseApiSites(const Config& base, const std::vector<SiteText>& texts);
+
+// The sites of `texts` that fit `yaml` (a configuration with no API
+// sites), each checked alone, in the order given (name order, as stored):
+// one that does not parse, names a site or host taken (by the YAML or by
+// an earlier text), or binds a certificate neither `certificates:` nor
+// `storeCertificates` holds, is left out and the others are kept, so that
+// every node with the same YAML and store keeps the same ones. For the
+// fleet, whose sites are written through other nodes (admin/sites_api.h).
+struct FittingSites {
+  std::vector<Site> sites;  // marked `api`
+  size_t refused = 0;       // texts left out
+  std::string problems;     // why, one line or more each
+};
+FittingSites fittingApiSites(const Config& yaml, const std::vector<SiteText>& texts,
+                             const std::set<std::string>& storeCertificates);
 
 // A copy of `base` whose sites are its YAML sites followed by `api` (which
 // parseApiSites accepted against it). O(config): the copy.

@@ -45,10 +45,10 @@ struct PreparedSites {
 
 class ControlLoop {
  public:
-  // `sitesRefused`: loadGeneration left the stored sites out (fleet mode).
+  // `sitesRefused`: the stored sites loadGeneration left out (fleet mode).
   ControlLoop(std::string configPath, proxy::GenerationPtr generation,
               std::vector<std::string> argv, std::vector<service::InheritedSocket> inherited,
-              bool sitesRefused)
+              size_t sitesRefused)
       : configPath_(std::move(configPath)),
         generation_(std::move(generation)),
         argv_(std::move(argv)),
@@ -63,9 +63,8 @@ class ControlLoop {
     poster_ = std::make_unique<net::Poster>(&loop_);
     if (Status started = startSubsystems(); !started) return failed(started);
     startSitesApi();
-    // Read again: refused (counted, tried again at the next site or
-    // certificate change), or served if they fit now.
-    if (sitesRefusedAtStart_) sitesApi_->refusedAtStart();
+    // Counted; tried again at the next site or certificate change.
+    sitesApi_->setStoredRefused(sitesRefusedAtStart_);
     startAdminApi();
     if (Status started = startMetrics(); !started) return failed(started);
     upgrade_ = std::make_unique<Upgrade>(
@@ -353,7 +352,8 @@ class ControlLoop {
       ++reloadsFailed_;
       notifyServiceManager("READY=1\nSTATUS=reload refused, the running configuration stays");
     };
-    auto loaded = loadGeneration(configPath_);
+    size_t sitesRefused = 0;
+    auto loaded = loadGeneration(configPath_, &sitesRefused);
     if (!loaded) return refuse("\n" + loaded.error().message);
     switched_.push_back([this, old = generation_]() mutable {
       retire(std::move(old));
@@ -365,6 +365,7 @@ class ControlLoop {
       return refuse(" " + applied.error().message);
     }
     generation_ = *loaded;
+    sitesApi_->setStoredRefused(sitesRefused);
     ++reloadsSucceeded_;
     failedBeforeLastSuccess_ = reloadsFailed_;
   }
@@ -464,7 +465,7 @@ class ControlLoop {
   std::vector<std::string> argv_;                    // run again by an upgrade
   std::vector<service::InheritedSocket> inherited_;  // until run() hands them out
   std::unique_ptr<Upgrade> upgrade_;
-  bool sitesRefusedAtStart_;
+  size_t sitesRefusedAtStart_;
 };
 
 }  // namespace
@@ -508,26 +509,37 @@ Result<proxy::GenerationPtr> buildGeneration(conf::ConfigPtr config) {
 
 }  // namespace
 
-Result<proxy::GenerationPtr> loadGeneration(const std::string& path, bool* sitesRefused) {
+Result<proxy::GenerationPtr> loadGeneration(const std::string& path, size_t* sitesRefused) {
   Result<conf::ConfigPtr> yaml =
       path.empty() ? conf::loadString(conf::kDefaultConfigYaml, "<embedded default>",
                                       std::filesystem::current_path().string())
                    : conf::loadFile(path);
   if (!yaml) return yaml.error();
-  // The sites the admin API created, kept in the state directory, follow.
-  auto config = admin::withStoredSites(*yaml);
-  Result<proxy::GenerationPtr> built =
-      config ? buildGeneration(*config) : Result<proxy::GenerationPtr>(config.error());
-  const bool apiSites = !config || *config != *yaml;
-  if (built || sitesRefused == nullptr || !(*yaml)->etcd || !apiSites) return built;
+  if (sitesRefused == nullptr || !(*yaml)->etcd) {
+    // The sites the admin API created, kept in the state directory, follow.
+    auto config = admin::withStoredSites(*yaml);
+    if (!config) return config.error();
+    return buildGeneration(*config);
+  }
   // Fleet mode: the stored sites are the fleet's, written through other
-  // nodes; that they do not fit this node's YAML must not keep it down.
+  // nodes; those that do not fit this node's YAML are left out, not the
+  // node kept down (admin/sites_api.h).
+  const std::string where = (*yaml)->stateDir + "/" + conf::kApiSitesKey;
+  auto fit = admin::fittingStoredSites(**yaml);
+  if (!fit) return fit.error();
+  const size_t stored = fit->sites.size() + fit->refused;
+  *sitesRefused = fit->refused;
+  if (fit->refused > 0) {
+    log::error("sites: " + std::to_string(fit->refused) + " of those " + where +
+               " holds are not served (the others are): " + fit->problems);
+  }
+  auto built = buildGeneration(conf::withApiSites(**yaml, std::move(fit->sites)));
+  if (built || stored == 0) return built;
   auto plain = buildGeneration(*yaml);
   if (!plain) return plain.error();
-  log::error("sites: those " + (*yaml)->stateDir + "/" + conf::kApiSitesKey +
-             " holds are not served: " + built.error().message +
+  log::error("sites: those " + where + " holds are not served: " + built.error().message +
              "; serving the configuration's sites only until they fit");
-  *sitesRefused = true;
+  *sitesRefused = stored;
   return plain;
 }
 
@@ -536,7 +548,7 @@ int runServer(const RunOptions& options) {
   // inherits the mask, and the control loop reads the signals (SignalWatcher).
   net::blockControlSignals();
   ::signal(SIGPIPE, SIG_IGN);  // a peer gone mid-write is an error code, not death
-  bool sitesRefused = false;
+  size_t sitesRefused = 0;
   auto generation = loadGeneration(options.configPath, &sitesRefused);
   if (!generation) {
     log::error(generation.error().message);

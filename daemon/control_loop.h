@@ -29,10 +29,12 @@ int runServer(const RunOptions& options);
 // and every certificate validated.
 // The sites kept by the admin API in the state directory (admin/sites_api.h)
 // are part of it, after the YAML ones; when they do not fit the YAML the
-// load fails (a reload, `tlsedge check`, a single node), except where
-// `sitesRefused` is given in fleet mode (a start: other nodes wrote them),
-// where the generation has the YAML's sites only and `*sitesRefused` is set.
-Result<proxy::GenerationPtr> loadGeneration(const std::string& path, bool* sitesRefused = nullptr);
+// load fails (`tlsedge check`, a single node's start and reload), except
+// where `sitesRefused` is given in fleet mode (the daemon's start and
+// reload: other nodes wrote them), where those that do not fit are left
+// out (logged) and counted in `*sitesRefused`.
+Result<proxy::GenerationPtr> loadGeneration(const std::string& path,
+                                            size_t* sitesRefused = nullptr);
 
 // `config` (`current`'s with other sites: admin/sites_api.h) as a generation:
 // its router, its certificate snapshot (Selector::build, O(store)), and

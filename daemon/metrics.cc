@@ -264,9 +264,10 @@ void addControl(Families& f, const MetricsInput& in) {
           "serves what its state directory holds).",
           r.connected && (!in.fleetSites || sites.connected) ? 1 : 0);
     f.set("tlsedge_fleet_sites_refused",
-          "1 while the admin API's sites copied from the fleet are refused by this node's "
-          "configuration (its log says why) and it serves the sites it had, else 0.",
-          in.fleetSitesRefused ? 1 : 0);
+          "Sites of the admin API copied from the fleet that this node leaves out: they do not "
+          "fit its configuration or name a certificate it lacks (its log says why); the "
+          "others are served.",
+          toDouble(in.fleetSitesRefused));
     f.set("tlsedge_fleet_storage_revision", "The etcd revision the node's store reflects.",
           toDouble(r.revision));
     f.count("tlsedge_fleet_storage_full_reads_total",

@@ -94,9 +94,9 @@ struct MetricsInput {
   admin::Access::Counters adminRefused;           // the management listener's (zero without one)
   std::optional<fleet::ReplicaStats> fleet;       // fleet mode only: the certificates' replica
   std::optional<fleet::ReplicaStats> fleetSites;  // and the sites' (fleet mode)
-  bool fleetSitesRefused = false;                 // the copied sites are refused here (SitesApi)
-  uint64_t etcdRequests = 0;                      // unary etcd calls (fleet mode)
-  uint64_t etcdWatchStreams = 0;                  // etcd watch streams opened (fleet mode)
+  uint64_t fleetSitesRefused = 0;  // copied sites left out here (SitesApi::storedRefused)
+  uint64_t etcdRequests = 0;       // unary etcd calls (fleet mode)
+  uint64_t etcdWatchStreams = 0;   // etcd watch streams opened (fleet mode)
   ProcessStats process;
   std::string version;  // build info
 };

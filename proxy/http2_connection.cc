@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstring>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "base/ascii.h"
@@ -240,8 +241,12 @@ class Http2Connection::Stream final : public Downstream {
   bool headDone = false;
   bool stalled = false;
   // A request the client owes bytes of: not all in, not held back by us,
-  // not timed out.
-  bool due() const { return !request.bodyComplete() && !paused && !stalled; }
+  // not timed out, not a body that may rightly never come (Expect:
+  // 100-continue answered without a 100, as over HTTP/1.1).
+  bool due() const {
+    return !request.bodyComplete() && !paused && !stalled &&
+           !(request.responseStarted() && request.bodyMayNeverCome());
+  }
 };
 
 namespace {
@@ -541,7 +546,8 @@ void Http2Connection::timeOutRequests() {
 void Http2Connection::updateTimer(Phase progress) {
   if (closed_ || shutDown_ || stream_->closing()) return;
   const Phase next = currentPhase();
-  const bool restart = next == progress;
+  const bool restart =
+      next == progress || (next == Phase::kBody && std::exchange(streamBegan_, false));
   if (next == timer_.phase() && !restart) return;
   const conf::Limits& l = generation_.config->limits;
   conf::Duration timeout{0};
@@ -592,6 +598,7 @@ int Http2Connection::onBeginHeaders(nghttp2_session*, const nghttp2_frame* frame
   stream->requestHead.versionMajor = 2;
   stream->requestHead.versionMinor = 0;
   c->streams_.emplace(frame->hd.stream_id, std::move(stream));
+  c->streamBegan_ = true;
   ++c->worker_.stats().http2Streams;
   return 0;
 }

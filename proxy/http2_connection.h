@@ -155,6 +155,9 @@ class Http2Connection final : public net::Stream::Handler,
   bool calmed_ = false;    // GOAWAY ENHANCE_YOUR_CALM sent
   bool shutDown_ = false;  // stream_->shutdown() was called
   bool closed_ = false;    // the stream closed
+  // A stream began since the timer was last armed: its head's deadline may
+  // come before the countdown running.
+  bool streamBegan_ = false;
   unsigned glitches_ = 0;
   uint64_t glitchWindowStart_ = 0;
   std::string sni_;  // the name the handshake served, lowercase; empty: none

@@ -518,20 +518,28 @@ class LimitsTest(unittest.TestCase):
     def test_http2_header_block_left_unfinished_ends_the_connection(self):
         # HEADERS without END_HEADERS, then nothing: no other frame may come
         # on the connection until the block ends (RFC 9113 6.10), so the
-        # stalled stream ends the connection, within header_timeout.
-        c = H2Client(self.https_port, HOST, ca=self.ca, validate=False)
+        # stalled stream ends the connection, within header_timeout, even
+        # while another stream's body (a far longer body_timeout) is due.
+        tmp = make_tempdir(self)
+        header_timeout = 0.5
+        cfg = limits_config(tmp, self.leaf, self.origin, header_timeout=ms(header_timeout),
+                            body_timeout="60s")
+        daemon = start_daemon(self, tmp, cfg)
+        c = H2Client(daemon.https_port, HOST, ca=self.ca, validate=False)
         self.addCleanup(c.close)
+        c.request("/stalled-first", authority=HOST, method="POST",
+                  headers=[("content-length", "100")], body=b"x" * 10, end_stream=False)
         # The SETTINGS exchanged first: an ACK from the client after the
         # HEADERS would itself be the protocol error.
         c.wait(lambda: False, timeout=0.3)
         block = c.conn.encoder.encode([(":method", "GET"), (":scheme", "https"),
                                        (":authority", HOST), (":path", "/")])
         c.sock.sendall(struct.pack(">I", len(block))[1:] + bytes([0x1, 0x1]) +
-                       struct.pack(">I", 1) + block)  # END_STREAM, no END_HEADERS
+                       struct.pack(">I", 3) + block)  # END_STREAM, no END_HEADERS
         t0 = time.monotonic()
-        c.wait(lambda: c.goaway is not None or c.closed, timeout=HEADER_TIMEOUT + LATE + 1)
+        c.wait(lambda: c.goaway is not None or c.closed, timeout=header_timeout + LATE + 1)
         self.assertTrue(c.goaway is not None or c.closed, "the connection is still open")
-        self.assert_between(time.monotonic() - t0, HEADER_TIMEOUT, HEADER_TIMEOUT,
+        self.assert_between(time.monotonic() - t0, header_timeout, header_timeout,
                             "an unfinished HTTP/2 header block")
 
     # -- send_timeout --

@@ -152,5 +152,41 @@ TEST(ApiSitesTest, SeveralTextsAreCheckedAgainstEachOther) {
       << sites.error().message;
 }
 
+// The fleet's stored sites, each checked alone: those that do not fit are
+// left out, the others kept, the same ones on every node (name order).
+TEST(ApiSitesTest, FittingSitesLeaveOutWhatDoesNotFit) {
+  auto site = [](const std::string& name, const std::string& hosts, const std::string& tls = "") {
+    return SiteText{name, "sites/" + name + "/site.json",
+                    R"({"hosts": [)" + hosts + R"(], )" + tls +
+                        R"("routes": [{"path": "/", "upstream": "origin"}]})"};
+  };
+  FittingSites fit = fittingApiSites(
+      *base(),
+      {site("a", R"("a.example", "dup.example")"),
+       site("b", R"("dup.example", "b.example")"),                          // a host `a` took first
+       site("c", R"("c.example")", R"("tls": {"certificate": "nope"}, )"),  // unknown
+       site("d", R"("d.example")", R"("tls": {"certificate": "stored"}, )"),
+       site("e", R"("shop.example")"),  // the YAML's host
+       site("shop", R"("x.example")"),  // the YAML's site name
+       site("f", R"("b.example", "bad host")")},
+      {"stored"});
+  std::vector<std::string> kept;
+  for (const Site& s : fit.sites) {
+    kept.push_back(s.name);
+    EXPECT_TRUE(s.api);
+  }
+  EXPECT_EQ(kept, (std::vector<std::string>{"a", "d"}));
+  EXPECT_EQ(fit.refused, 5u);
+  for (const char* expected :
+       {"sites/b/site.json:1:", "host `dup.example` is already listed by site `a`",
+        "sites/c/site.json: tls: no certificate named `nope`", "sites/e/site.json:1:",
+        "sites/shop/site.json: site `shop` is defined at", "sites/f/site.json:1:"}) {
+    EXPECT_NE(fit.problems.find(expected), std::string::npos) << expected << "\n" << fit.problems;
+  }
+  // What a site left out claimed is free again: `b`'s b.example is not
+  // held against `f`, which is left out for its own bad host only.
+  EXPECT_EQ(fit.problems.find("host `b.example` is already"), std::string::npos) << fit.problems;
+}
+
 }  // namespace
 }  // namespace tlsedge::conf

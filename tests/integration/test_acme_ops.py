@@ -22,7 +22,6 @@ import stat
 import threading
 import time
 import unittest
-import urllib.request
 
 from acme_cli import AcmeCli
 from clients import peer_serial, tls_handshake

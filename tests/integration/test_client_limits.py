@@ -15,7 +15,6 @@ import subprocess
 import time
 import unittest
 
-from clients import https_request
 from common import make_tempdir
 from daemon import start_daemon
 from origin import start_origin

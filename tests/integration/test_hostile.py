@@ -17,7 +17,6 @@ got (issue 15, and the siblings of each class):
 """
 
 import os
-import socket
 import unittest
 import uuid
 

@@ -253,7 +253,7 @@ class Http2ReloadTest(unittest.TestCase):
         nghttp = subprocess.Popen(
             [require_tool("nghttp"), "-v", "--no-verify-peer",
              f"https://127.0.0.1:{daemon.https_port}/slow?delay_ms=1500",
-             "-H", f":authority: a.test"],
+             "-H", ":authority: a.test"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         def stop():
             if nghttp.poll() is None:

@@ -5,7 +5,6 @@ GOAWAY ENHANCE_YOUR_CALM or a close; no malformed request reaches the
 origin; and another client is served meanwhile."""
 
 import os
-import socket
 import struct
 import time
 import unittest

@@ -550,7 +550,6 @@ class LimitsTest(unittest.TestCase):
         c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
         c.send(get(f"/bytes?n={size}&seed=3"))
         # Meanwhile (one worker) other clients are answered at once.
-        t0 = time.monotonic()
         for i in range(5):
             t = time.monotonic()
             r = https_request(self.https_port, HOST, f"/static?{i}", ca=self.ca)

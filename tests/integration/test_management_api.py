@@ -9,7 +9,6 @@ config without TLS files refused."""
 import json
 import os
 import stat
-import time
 import unittest
 
 from clients import curl

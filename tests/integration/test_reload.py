@@ -8,9 +8,7 @@ repeated `127.0.0.1:0` entries pair up in order, so appending one opens a
 new port and dropping the last one closes the last port."""
 
 import os
-import signal
 import socket
-import ssl
 import threading
 import unittest
 

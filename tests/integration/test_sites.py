@@ -16,7 +16,7 @@ import unittest
 
 from clients import curl, curl_https, s_client, s_client_leaf, tls_handshake
 from common import make_tempdir, run, tlsedge_bin
-from config import base_config, respond_route, site, upstream_route
+from config import base_config, respond_route, site
 from daemon import start_daemon
 from origin import start_origin
 from pki import Certs

@@ -404,8 +404,21 @@
       ]);
       const stored = certificates.filter((c) => !c.pending).map((c) => c.name);
       const status = new Map(acme.sites.map((s) => [s.site, s]));
-      for (const body of Array.from(table.tBodies)) body.remove();
+      // A certificate chosen in a site's list and not bound yet stays
+      // chosen: a list drawn again meanwhile (another change's answer)
+      // must not make Bind bind another one.
+      const chosen = new Map();
+      for (const body of Array.from(table.tBodies)) {
+        const select = body.querySelector('select[data-field="bind"]');
+        if (select) chosen.set(body.dataset.site, select.value);
+        body.remove();
+      }
       table.append(...sites.map((s) => siteRows(s, status.get(s.name), stored)));
+      for (const body of Array.from(table.tBodies)) {
+        const select = body.querySelector('select[data-field="bind"]');
+        const value = chosen.get(body.dataset.site);
+        if (select && value && stored.includes(value)) select.value = value;
+      }
       setText('sites-message', sites.length === 0 ? 'No sites.' : '');
     } catch (e) {
       setText('sites-message', e.message, 'error');

@@ -164,8 +164,7 @@ class Http2Connection::Stream final : public Downstream {
     paused = false;
     progressAt =
         uv_now(conn.worker_.loop());  // the client was held back: its countdown starts again
-    if (unconsumed > 0) nghttp2_session_consume(conn.session_, id, unconsumed);
-    unconsumed = 0;
+    conn.handBack(id, std::exchange(unconsumed, 0));
     conn.schedule();
   }
   bool writeQueueFull() const override {
@@ -243,9 +242,12 @@ class Http2Connection::Stream final : public Downstream {
   // A request the client owes bytes of: not all in, not held back by us,
   // not timed out, not a body that may rightly never come (Expect:
   // 100-continue answered without a 100, as over HTTP/1.1).
+  // Nor a body the client cannot send because streams we hold back keep
+  // the connection's window shut (a head is not flow-controlled).
   bool due() const {
     return !request.bodyComplete() && !paused && !stalled &&
-           !(request.responseStarted() && request.bodyMayNeverCome());
+           !(request.responseStarted() && request.bodyMayNeverCome()) &&
+           !(headDone && conn.windowShut());
   }
 };
 
@@ -547,7 +549,7 @@ void Http2Connection::updateTimer(Phase progress) {
   if (closed_ || shutDown_ || stream_->closing()) return;
   const Phase next = currentPhase();
   const bool restart =
-      next == progress || (next == Phase::kBody && std::exchange(streamBegan_, false));
+      next == progress || (next == Phase::kBody && std::exchange(countdownsMoved_, false));
   if (next == timer_.phase() && !restart) return;
   const conf::Limits& l = generation_.config->limits;
   conf::Duration timeout{0};
@@ -588,6 +590,27 @@ void Http2Connection::onDeadline(Phase phase) {
   updateTimer();
 }
 
+bool Http2Connection::windowShut() const {
+  return nghttp2_session_get_local_window_size(session_) <= 0;
+}
+
+void Http2Connection::handBack(int32_t id, size_t bytes) {
+  if (bytes == 0) return;
+  const bool wasShut = windowShut();
+  if (id == 0) {
+    nghttp2_session_consume_connection(session_, bytes);
+  } else {
+    nghttp2_session_consume(session_, id, bytes);
+  }
+  if (!wasShut || windowShut()) return;
+  // The client may send bodies again: the countdown of each starts now.
+  const uint64_t now = uv_now(worker_.loop());
+  for (const auto& [sid, s] : streams_) {
+    if (s->headDone) s->progressAt = now;
+  }
+  countdownsMoved_ = true;
+}
+
 // ------------------------------------------------------- nghttp2 callbacks
 
 int Http2Connection::onBeginHeaders(nghttp2_session*, const nghttp2_frame* frame, void* user) {
@@ -598,7 +621,7 @@ int Http2Connection::onBeginHeaders(nghttp2_session*, const nghttp2_frame* frame
   stream->requestHead.versionMajor = 2;
   stream->requestHead.versionMinor = 0;
   c->streams_.emplace(frame->hd.stream_id, std::move(stream));
-  c->streamBegan_ = true;
+  c->countdownsMoved_ = true;
   ++c->worker_.stats().http2Streams;
   return 0;
 }
@@ -714,15 +737,15 @@ int Http2Connection::onDataChunk(nghttp2_session* session, uint8_t, int32_t id, 
   Http2Connection* c = self(user);
   Stream* s = c->find(id);
   if (s == nullptr) {
-    nghttp2_session_consume(session, id, len);
+    c->handBack(id, len);
     return 0;
   }
   s->progressAt = uv_now(c->worker_.loop());
   s->request.body({reinterpret_cast<const char*>(data), len});
   if (s->paused) {
-    s->unconsumed += len;  // handed back by resumeBody()
+    s->unconsumed += len;  // handed back by resumeBody(), or at the close
   } else {
-    nghttp2_session_consume(session, id, len);
+    c->handBack(id, len);
   }
   return 0;
 }
@@ -761,6 +784,9 @@ int Http2Connection::onStreamClose(nghttp2_session*, int32_t id, uint32_t, void*
   // Ends the request: logged; an exchange still running is dropped, which
   // closes its origin connection (a reset stream cancels the origin request).
   it->second->request.end();
+  // Body bytes it held back go back to the connection's window, or every
+  // stream cut while its origin stalled would shrink it for good.
+  c->handBack(0, std::exchange(it->second->unconsumed, 0));
   c->streams_.erase(it);
   ++c->worker_.stats().http2StreamsClosed;
   return 0;

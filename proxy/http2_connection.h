@@ -139,6 +139,13 @@ class Http2Connection final : public net::Stream::Handler,
   // Past its deadline, a stream's body gets 408 (or a reset), and a head
   // left unfinished ends the connection.
   void timeOutRequests();
+  // The client may send no DATA: body bytes we hold unconsumed (streams
+  // whose origin holds them back) fill the connection's window.
+  bool windowShut() const;
+  // Hands `bytes` of stream `id`'s request body back to the client's
+  // windows (id 0: the connection's alone, for a closed stream). Reopening
+  // a shut window starts the body countdowns again.
+  void handBack(int32_t id, size_t bytes);
 
   Worker& worker_;
   const Generation& generation_;
@@ -155,9 +162,9 @@ class Http2Connection final : public net::Stream::Handler,
   bool calmed_ = false;    // GOAWAY ENHANCE_YOUR_CALM sent
   bool shutDown_ = false;  // stream_->shutdown() was called
   bool closed_ = false;    // the stream closed
-  // A stream began since the timer was last armed: its head's deadline may
-  // come before the countdown running.
-  bool streamBegan_ = false;
+  // A stream began, or the window reopened, since the timer was last
+  // armed: a deadline may come before the countdown running.
+  bool countdownsMoved_ = false;
   unsigned glitches_ = 0;
   uint64_t glitchWindowStart_ = 0;
   std::string sni_;  // the name the handshake served, lowercase; empty: none

@@ -567,12 +567,12 @@ class Sink:
     them), bytes sent are buffered until the receive window is full, and
     nothing is ever read or answered."""
 
-    def __init__(self):
+    def __init__(self, backlog=8):
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         # A small receive buffer makes the sender stall sooner.
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         self._listener.bind(("127.0.0.1", 0))
-        self._listener.listen(8)
+        self._listener.listen(backlog)
         self.port = self._listener.getsockname()[1]
         self.address = f"127.0.0.1:{self.port}"
 

@@ -19,10 +19,10 @@ import unittest
 
 from common import CLIENT_TIMEOUT, make_tempdir
 from pki import Certs
-from config import base_config, respond_route, site, upstream_route
+from config import base_config, respond_route, site, upstream, upstream_route
 from daemon import start_daemon
 from h2client import H2Client
-from origin import header_values, pattern_bytes, start_origin
+from origin import Sink, header_values, pattern_bytes, start_helper, start_origin
 from clients import client_context, http_request, https_request
 
 HOST = "limits.test"
@@ -514,6 +514,64 @@ class LimitsTest(unittest.TestCase):
         self.assertEqual(c.get("/", authority=HOST).status, 200)  # the same connection
         time.sleep(0.2)
         self.assertNotIn("/stalled-h2", self.origin.paths(), "a cut body reached the origin whole")
+
+    def test_http2_body_held_back_by_our_window_is_not_stalled(self):
+        # Streams whose origin takes nothing keep their last DATA
+        # unconsumed; enough of them fill the connection's window, and
+        # then no stream's body can come. That one is held back by us, not
+        # stalled by the client: no 408 however long it lasts. Resetting
+        # the held streams hands their bytes back (a stream cut while held
+        # must not shrink the window for good), the body comes, and it is
+        # served.
+        tmp = make_tempdir(self)
+        # Its TLS handshake never ends: each held stream's body waits in
+        # tlsedge (1 MiB, then the stream is paused), none in the kernel.
+        sink = start_helper(self, Sink(backlog=64))
+        cfg = limits_config(tmp, self.leaf, self.origin, body_timeout=ms(BODY_TIMEOUT))
+        cfg["sites"][0]["routes"].insert(0, upstream_route("/sink", "sink"))
+        cfg["upstreams"]["sink"] = upstream([sink.address], connect_timeout="120s",
+                                            tls={"verify": False})
+        daemon = start_daemon(self, tmp, cfg)
+        c = H2Client(daemon.https_port, HOST, ca=self.ca)
+        self.addCleanup(c.close)
+        c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        c.wait(lambda: c.conn.outbound_flow_control_window > 65535, timeout=5)
+        held = []
+        chunk = b"s" * 16384
+        deadline = time.monotonic() + 60
+        # 1 MiB of connection window, at most 64 KiB unconsumed per stream:
+        # 17 streams, each pushed until tlsedge stops taking its bytes.
+        while c.conn.outbound_flow_control_window > 0 and len(held) < 40:
+            self.assertLess(time.monotonic(), deadline, "the window never filled")
+            sid = c.request(f"/sink/{len(held)}", authority=HOST, method="POST", end_stream=False)
+            held.append(sid)
+            last_window = time.monotonic()
+            while time.monotonic() - last_window < 0.3 and time.monotonic() < deadline:
+                n = min(len(chunk), c.conn.local_flow_control_window(sid))
+                if n > 0:
+                    c.conn.send_data(sid, chunk[:n])
+                    c.flush()
+                    last_window = time.monotonic()
+                else:
+                    c.receive_once(0.1)  # WINDOW_UPDATEs until the stream is paused
+        self.assertEqual(c.conn.outbound_flow_control_window, 0)
+        for sid in held:
+            self.assertIsNone(c.responses[sid].status, f"held stream {sid} was answered")
+        waiting = c.request("/held-back", authority=HOST, method="POST",
+                            headers=[("content-length", "10")], end_stream=False)
+        c.wait(lambda: False, timeout=2.5 * BODY_TIMEOUT)
+        r = c.responses[waiting]
+        self.assertIsNone(r.status, "a body our own window held back timed out")
+        self.assertIsNone(r.reset)
+        self.assertEqual(c.conn.outbound_flow_control_window, 0)
+        for sid in held:
+            c.conn.reset_stream(sid)
+        c.flush()
+        c.send_body(waiting, b"w" * 10)
+        r = c.wait_stream(waiting)
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(json.loads(r.body)["body_len"], 10)
+        self.assertIsNone(c.goaway)
 
     def test_http2_header_block_left_unfinished_ends_the_connection(self):
         # HEADERS without END_HEADERS, then nothing: no other frame may come

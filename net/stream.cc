@@ -357,6 +357,12 @@ void Stream::flushTls() {
   BIO_reset(networkOut_);
 }
 
+void Stream::trimBuffers() {
+  if (ssl_ == nullptr) return;
+  releaseEmptyMemBio(networkIn_);
+  releaseEmptyMemBio(networkOut_);
+}
+
 void Stream::write(std::string_view data) {
   if (closing_ || shutdownStarted_ || data.empty()) return;
   if (corked_) {

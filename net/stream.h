@@ -111,6 +111,9 @@ class Stream {
   // in the middle of a write): progress for send timeouts.
   uint64_t bytesSent() const;
   bool writeQueueFull() const { return queuedBytes() > kHighWatermark; }
+  // Gives back buffers that hold nothing now (the TLS memory BIOs keep
+  // their largest size otherwise): for an idle connection.
+  void trimBuffers();
 
   // Loop times (uv_now, ms) for timeouts that are checked lazily: the last
   // bytes received from the peer (ciphertext included), and the last write

@@ -1,6 +1,8 @@
 #include "net/tls.h"
 
+#include <openssl/buf.h>
 #include <openssl/err.h>
+#include <openssl/mem.h>
 
 namespace tlsedge::net {
 
@@ -26,6 +28,17 @@ SslErrors takeSslErrors() {
 std::string drainSslErrors() {
   std::string text = takeSslErrors().text;
   return text.empty() ? "no detail" : text;
+}
+
+bool releaseEmptyMemBio(BIO* bio) {
+  // A read-write memory BIO keeps its bytes at the start of its BUF_MEM
+  // (a read moves the rest down), so an empty one holds only spare room.
+  BUF_MEM* mem = nullptr;
+  if (BIO_get_mem_ptr(bio, &mem) != 1 || mem == nullptr || mem->length != 0) return false;
+  OPENSSL_free(mem->data);
+  mem->data = nullptr;
+  mem->max = 0;
+  return true;
 }
 
 }  // namespace tlsedge::net

@@ -299,6 +299,10 @@ void ClientConnection::onStreamClosed() {
 
 void ClientConnection::onTimerClosed() { delete this; }
 
+void ClientConnection::onIdleTrim() {
+  if (stream_ != nullptr) stream_->trimBuffers();
+}
+
 // ------------------------------------------------------------------- limits
 
 Phase ClientConnection::currentPhase() const {

@@ -118,6 +118,7 @@ class ClientConnection final : public net::Stream::Handler,
   void handedOffClosed();
   // ConnectionTimer::Owner
   void onDeadline(ConnectionTimer::Phase phase) override;
+  void onIdleTrim() override;
   void onTimerClosed() override;
 
   // The HTTP/1.1 head of a response: status line, fields, framing.

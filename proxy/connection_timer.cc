@@ -15,8 +15,14 @@ void ConnectionTimer::enter(Phase phase, conf::Duration timeout, bool restart) {
     uv_timer_stop(&timer_);
     return;
   }
-  const auto ms = timeout.count();
-  uv_timer_start(&timer_, &ConnectionTimer::onTimeout, ms > 0 ? static_cast<uint64_t>(ms) : 0, 0);
+  uint64_t ms = timeout.count() > 0 ? static_cast<uint64_t>(timeout.count()) : 0;
+  const auto trimMs = static_cast<uint64_t>(kTrimAfter.count());
+  trimDue_ = phase == Phase::kIdle && ms > trimMs;
+  if (trimDue_) {
+    idleRest_ = ms - trimMs;
+    ms = trimMs;
+  }
+  uv_timer_start(&timer_, &ConnectionTimer::onTimeout, ms, 0);
 }
 
 void ConnectionTimer::close() {
@@ -28,6 +34,12 @@ void ConnectionTimer::close() {
 
 void ConnectionTimer::onTimeout(uv_timer_t* timer) noexcept {
   auto* self = static_cast<ConnectionTimer*>(timer->data);
+  if (self->phase_ == Phase::kIdle && self->trimDue_) {
+    self->trimDue_ = false;
+    uv_timer_start(timer, &ConnectionTimer::onTimeout, self->idleRest_, 0);
+    self->owner_->onIdleTrim();
+    return;
+  }
   const Phase phase = self->phase_;
   self->phase_ = Phase::kNone;  // expired; the owner re-enters a phase if it goes on
   self->owner_->onDeadline(phase);

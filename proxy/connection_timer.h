@@ -35,12 +35,19 @@ class ConnectionTimer {
   class Owner {
    public:
     virtual void onDeadline(Phase phase) = 0;
+    // kTrimAfter into kIdle: give back what an idle connection need not
+    // hold (buffers kept at their largest size). The countdown goes on.
+    virtual void onIdleTrim() = 0;
     // After close(): libuv is done with the handle; the owner may go.
     virtual void onTimerClosed() = 0;
 
    protected:
     ~Owner() = default;
   };
+
+  // When an idle connection trims (see Owner::onIdleTrim): late enough
+  // that a connection between two requests of a burst does not.
+  static constexpr conf::Duration kTrimAfter{std::chrono::milliseconds(500)};
 
   ConnectionTimer() = default;
   ConnectionTimer(const ConnectionTimer&) = delete;
@@ -61,6 +68,9 @@ class ConnectionTimer {
   uv_timer_t timer_;
   Owner* owner_ = nullptr;
   Phase phase_ = Phase::kNone;
+  // kIdle: the countdown running is kTrimAfter's; idleRest_ ms follow it.
+  bool trimDue_ = false;
+  uint64_t idleRest_ = 0;
 };
 
 }  // namespace tlsedge::proxy

@@ -292,7 +292,9 @@ bool Http2Connection::start() {
   // Closed streams are not kept for the priority tree (RFC 9113 deprecates
   // it): an idle connection holds none.
   nghttp2_option_set_no_closed_streams(option, 1);
-  const int rv = nghttp2_session_server_new2(&session_, callbacks, this, option);
+  memory_.beginSession();
+  const int rv = nghttp2_session_server_new3(&session_, callbacks, this, option, memory_.mem());
+  memory_.endSession();
   nghttp2_option_del(option);
   nghttp2_session_callbacks_del(callbacks);
   if (rv != 0) {
@@ -304,6 +306,9 @@ bool Http2Connection::start() {
   const nghttp2_settings_entry settings[] = {
       {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, static_cast<uint32_t>(limits.http2MaxStreams)},
       {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, static_cast<uint32_t>(limits.maxHeaderSize)},
+      // No RFC 7540 priority tree (RFC 9218): PRIORITY frames create no
+      // idle streams, which nghttp2 would otherwise keep (224 bytes each).
+      {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1},
   };
   nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, std::size(settings));
   nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0, kConnectionWindow);
@@ -611,6 +616,12 @@ void Http2Connection::handBack(int32_t id, size_t bytes) {
   countdownsMoved_ = true;
 }
 
+void Http2Connection::onIdleTrim() {
+  if (closed_) return;
+  memory_.trim(nghttp2_session_want_write(session_) == 0);
+  stream_->trimBuffers();
+}
+
 // ------------------------------------------------------- nghttp2 callbacks
 
 int Http2Connection::onBeginHeaders(nghttp2_session*, const nghttp2_frame* frame, void* user) {
@@ -732,7 +743,7 @@ int Http2Connection::onFrameRecv(nghttp2_session*, const nghttp2_frame* frame, v
   }
 }
 
-int Http2Connection::onDataChunk(nghttp2_session* session, uint8_t, int32_t id, const uint8_t* data,
+int Http2Connection::onDataChunk(nghttp2_session*, uint8_t, int32_t id, const uint8_t* data,
                                  size_t len, void* user) {
   Http2Connection* c = self(user);
   Stream* s = c->find(id);

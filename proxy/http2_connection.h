@@ -34,6 +34,7 @@
 #include "net/stream.h"
 #include "proxy/connection_timer.h"
 #include "proxy/generation.h"
+#include "proxy/http2_memory.h"
 #include "proxy/request.h"
 #include "proxy/worker.h"
 
@@ -94,6 +95,7 @@ class Http2Connection final : public net::Stream::Handler,
   void onStreamClosed() override;
   // ConnectionTimer::Owner
   void onDeadline(ConnectionTimer::Phase phase) override;
+  void onIdleTrim() override;
   void onTimerClosed() override;
 
   // nghttp2 callbacks (user_data is this).
@@ -152,6 +154,7 @@ class Http2Connection final : public net::Stream::Handler,
   net::Stream* stream_;
   Owner& owner_;
   std::string peer_;  // the client's address (access log, logs)
+  Http2Memory memory_;
   nghttp2_session* session_ = nullptr;
   std::unordered_map<int32_t, std::unique_ptr<Stream>> streams_;
   ConnectionTimer timer_;

@@ -4,11 +4,13 @@ ways), 421 for a name the connection's certificate does not cover, the access
 log's protocol, GOAWAY on reload. Real clients: curl --http2, h2load, and
 Python's h2 (h2client.py)."""
 
+import hashlib
 import json
 import os
 import re
 import signal
 import subprocess
+import time
 import unittest
 
 from common import make_tempdir, require_tool, run
@@ -16,7 +18,7 @@ from pki import Certs
 from config import base_config, respond_route, site, upstream_route
 from daemon import start_daemon
 from origin import header_values, pattern_sha256, start_origin, start_raw_origin
-from clients import curl, tls_handshake
+from clients import SniHTTPSConnection, client_context, curl, tls_handshake
 from h2client import H2Client, H2Response
 from scrape import scrape, value
 
@@ -148,8 +150,32 @@ class Http2Test(unittest.TestCase):
         c = self.client()
         r = c.get(f"/bytes?n={8 * MIB}&seed=3", authority="a.test")
         self.assertEqual(r.status, 200)
-        import hashlib
         self.assertEqual(hashlib.sha256(r.body).hexdigest(), pattern_sha256(8 * MIB, 3))
+
+    def test_connections_idle_past_their_trim_serve_on(self):
+        # Idle for half a second (ConnectionTimer::kTrimAfter), a connection
+        # gives back its buffers: the TLS memory BIOs and, over HTTP/2,
+        # nghttp2's frame buffer and stream map. The next requests on the
+        # same connection fault in fresh ones: a large header block, a
+        # body each way, over both protocols.
+        h2c = self.client()
+        h1c = SniHTTPSConnection("a.test", self.port, client_context(self.ca))
+        self.addCleanup(h1c.close)
+        for i in range(2):
+            time.sleep(0.8)
+            body = os.urandom(100_000)
+            r = h2c.get("/upload", authority="a.test", method="POST",
+                        headers=[("x-big", "v" * 6000)], body=body)
+            self.assertEqual((r.status, json.loads(r.body)["body_len"]), (200, len(body)), i)
+            r = h2c.get(f"/bytes?n={300_000}&seed=5", authority="a.test")
+            self.assertEqual(hashlib.sha256(r.body).hexdigest(), pattern_sha256(300_000, 5))
+            h1c.request("POST", "/upload", body=body, headers={"X-Big": "v" * 6000})
+            r1 = h1c.getresponse()
+            self.assertEqual((r1.status, json.loads(r1.read())["body_len"]), (200, len(body)), i)
+            h1c.request("GET", f"/bytes?n={300_000}&seed=5")
+            r1 = h1c.getresponse()
+            self.assertEqual(hashlib.sha256(r1.read()).hexdigest(), pattern_sha256(300_000, 5))
+        self.assertIsNone(h2c.goaway)
 
     # --- coalescing (RFC 9113 9.1.1) ---
 

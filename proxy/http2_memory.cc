@@ -1,0 +1,147 @@
+#include "proxy/http2_memory.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdlib>
+#include <cstring>
+
+namespace tlsedge::proxy {
+namespace {
+
+constexpr size_t kPage = 4096;
+// Slots of 1 to kMaxPages pages: the frame buffer (16394 bytes) takes 5.
+constexpr size_t kMaxPages = 5;
+// A frame buffer is at least one frame's payload (SETTINGS_MAX_FRAME_SIZE's
+// initial value).
+constexpr size_t kFrameBufferMin = 16384;
+
+// Page-aligned slots of one size, carved from mappings of kSlotsPerMap
+// slots that are never unmapped (a slot given back holds no page, only
+// address space). One pool per size and thread.
+class PageSlots {
+ public:
+  static constexpr size_t kSlotsPerMap = 64;
+
+  explicit PageSlots(size_t bytes) : bytes_(bytes) {}
+  PageSlots(const PageSlots&) = delete;
+  PageSlots& operator=(const PageSlots&) = delete;
+
+  char* take() {
+    if (free_.empty()) {
+      void* m = mmap(nullptr, bytes_ * kSlotsPerMap, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (m == MAP_FAILED) return nullptr;
+      for (size_t i = kSlotsPerMap; i-- > 0;) free_.push_back(static_cast<char*>(m) + i * bytes_);
+    }
+    char* slot = free_.back();
+    free_.pop_back();
+    return slot;  // zeros: never touched, or given back
+  }
+  void give(char* slot) {
+    madvise(slot, bytes_, MADV_DONTNEED);
+    free_.push_back(slot);
+  }
+
+ private:
+  size_t bytes_;
+  std::vector<char*> free_;
+};
+
+PageSlots& pool(size_t pages) {
+  thread_local std::array<PageSlots, kMaxPages> pools{PageSlots(kPage), PageSlots(2 * kPage),
+                                                      PageSlots(3 * kPage), PageSlots(4 * kPage),
+                                                      PageSlots(5 * kPage)};
+  return pools[pages - 1];
+}
+
+bool allZero(const char* p, size_t n) { return p[0] == 0 && std::memcmp(p, p + 1, n - 1) == 0; }
+
+Http2Memory& self(void* p) { return *static_cast<Http2Memory*>(p); }
+
+}  // namespace
+
+Http2Memory::Http2Memory() : mem_{this, &onMalloc, &onFree, &onCalloc, &onRealloc} {}
+
+Http2Memory::~Http2Memory() {
+  // nghttp2_session_del frees them all; a session never made leaves none.
+  for (const Slot& s : slots_) pool(s.bytes / kPage).give(s.at);
+}
+
+void* Http2Memory::allocate(size_t bytes, bool frameBuffer) {
+  if (!making_ || bytes < kPage || bytes > kMaxPages * kPage) return nullptr;
+  const size_t pages = (bytes + kPage - 1) / kPage;
+  char* at = pool(pages).take();
+  if (at != nullptr) slots_.push_back({at, pages * kPage, frameBuffer});
+  return at;
+}
+
+Http2Memory::Slot* Http2Memory::find(void* p) {
+  for (Slot& s : slots_) {
+    if (s.at == p) return &s;
+  }
+  return nullptr;
+}
+
+void Http2Memory::release(void* p) {
+  Slot* s = find(p);
+  if (s == nullptr) {
+    std::free(p);
+    return;
+  }
+  pool(s->bytes / kPage).give(s->at);
+  slots_.erase(slots_.begin() + (s - slots_.data()));
+}
+
+void Http2Memory::trim(bool frameIdle) {
+  for (const Slot& s : slots_) {
+    if (s.frameBuffer ? frameIdle : allZero(s.at, s.bytes)) madvise(s.at, s.bytes, MADV_DONTNEED);
+  }
+}
+
+size_t Http2Memory::slotsNotResident() const {
+  size_t n = 0;
+  for (const Slot& s : slots_) {
+    std::array<unsigned char, kMaxPages> resident{};
+    mincore(s.at, s.bytes, resident.data());
+    const size_t pages = s.bytes / kPage;
+    n += std::none_of(resident.begin(), resident.begin() + pages,
+                      [](unsigned char r) { return (r & 1) != 0; });
+  }
+  return n;
+}
+
+void* Http2Memory::onMalloc(size_t size, void* me) {
+  void* p = self(me).allocate(size, false);
+  return p != nullptr ? p : std::malloc(size);
+}
+
+void Http2Memory::onFree(void* p, void* me) {
+  if (p != nullptr) self(me).release(p);
+}
+
+void* Http2Memory::onCalloc(size_t n, size_t size, void* me) {
+  // Slots are zeros (fresh, or given back).
+  void* p = size != 0 && n <= SIZE_MAX / size ? self(me).allocate(n * size, false) : nullptr;
+  return p != nullptr ? p : std::calloc(n, size);
+}
+
+void* Http2Memory::onRealloc(void* p, size_t size, void* me) {
+  Http2Memory& m = self(me);
+  if (p == nullptr) {
+    void* q = m.allocate(size, size >= kFrameBufferMin);
+    return q != nullptr ? q : std::malloc(size);
+  }
+  Slot* s = m.find(p);
+  if (s == nullptr) return std::realloc(p, size);
+  // Out of its slot, onto the heap.
+  void* q = std::malloc(size);
+  if (q == nullptr) return nullptr;
+  std::memcpy(q, s->at, std::min(size, s->bytes));
+  m.release(p);
+  return q;
+}
+
+}  // namespace tlsedge::proxy

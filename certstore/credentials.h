@@ -25,7 +25,8 @@ enum class KeyType { kEcdsaP256, kEcdsaP384, kRsa };
 
 inline bool isEcdsa(KeyType type) { return type != KeyType::kRsa; }
 
-struct Credentials {
+// Made by std::make_shared: a handshake keeps the one it served (shared_from_this).
+struct Credentials : std::enable_shared_from_this<Credentials> {
   std::string name;                                   // store/config name
   std::vector<bssl::UniquePtr<CRYPTO_BUFFER>> chain;  // DER, leaf first, no root
   bssl::UniquePtr<EVP_PKEY> key;

@@ -110,6 +110,9 @@ class ClientConnection final : public net::Stream::Handler,
   void onTunnelClosed() override;
   // Http2Connection::Owner
   void onHttp2Closed() override;
+  const certstore::Credentials* servedCertificate() const override {
+    return handshake_.served.get();
+  }
   // The handshake counted in the worker (and the client's entry) is over.
   void endHandshake();
   // The per-client entry goes back to the worker's table (idempotent).

@@ -1,7 +1,6 @@
 #include "proxy/http2_connection.h"
 
-#include <openssl/x509.h>
-#include <openssl/x509v3.h>
+#include <arpa/inet.h>
 
 #include <algorithm>
 #include <array>
@@ -292,6 +291,9 @@ bool Http2Connection::start() {
   // Closed streams are not kept for the priority tree (RFC 9113 deprecates
   // it): an idle connection holds none.
   nghttp2_option_set_no_closed_streams(option, 1);
+  // Response fields are not indexed (as nginx does): the encoder keeps no
+  // dynamic table, ~0.4 KB per connection for a few bytes per response.
+  nghttp2_option_set_max_deflate_dynamic_table_size(option, 0);
   memory_.beginSession();
   const int rv = nghttp2_session_server_new3(&session_, callbacks, this, option, memory_.mem());
   memory_.endSession();
@@ -350,16 +352,15 @@ bool Http2Connection::covers(std::string_view authority) const {
   if (sni_.empty()) return true;  // the client named nothing: no claim to check
   const std::string_view host = http::authorityHost(authority);
   if (host.empty() || ascii::equalsIgnoreCase(host, sni_)) return true;
-  SSL* ssl = stream_ != nullptr ? stream_->ssl() : nullptr;
-  X509* leaf = ssl != nullptr ? SSL_get_certificate(ssl) : nullptr;
-  if (leaf == nullptr) return false;
-  if (host.front() == '[') {
-    const std::string ip(host.substr(1, host.size() - 2));
-    return X509_check_ip_asc(leaf, ip.c_str(), 0) == 1;
-  }
-  const std::string name(host);
-  if (X509_check_ip_asc(leaf, name.c_str(), 0) == 1) return true;
-  return X509_check_host(leaf, name.data(), name.size(), 0, nullptr) == 1;
+  const certstore::Credentials* served = owner_.servedCertificate();
+  if (served == nullptr) return false;
+  if (host.front() != '[') return served->covers(std::string(host));
+  // An IPv6 literal, in the form of the certificate's iPAddress entries.
+  const std::string literal(host.substr(1, host.size() - 2));
+  in6_addr address{};
+  char text[INET6_ADDRSTRLEN];
+  return inet_pton(AF_INET6, literal.c_str(), &address) == 1 &&
+         inet_ntop(AF_INET6, &address, text, sizeof text) != nullptr && served->covers(text);
 }
 
 // ----------------------------------------------------------------- reading
@@ -620,6 +621,7 @@ void Http2Connection::onIdleTrim() {
   if (closed_) return;
   memory_.trim(nghttp2_session_want_write(session_) == 0);
   stream_->trimBuffers();
+  if (streams_.empty()) streams_.rehash(0);  // back to no bucket array of its own
 }
 
 // ------------------------------------------------------- nghttp2 callbacks

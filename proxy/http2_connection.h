@@ -31,6 +31,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "certstore/credentials.h"
 #include "net/stream.h"
 #include "proxy/connection_timer.h"
 #include "proxy/generation.h"
@@ -56,6 +57,8 @@ class Http2Connection final : public net::Stream::Handler,
     virtual uint64_t connectionId() const = 0;
     // Its per-client limits' entry (Downstream::client).
     virtual ClientTable::Entry* client() const = 0;
+    // The certificate its handshake served (null: none).
+    virtual const certstore::Credentials* servedCertificate() const = 0;
   };
 
   // Response bytes a stream holds for a client that does not take them.

@@ -7,6 +7,7 @@
 #include <array>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 namespace tlsedge::proxy {
 namespace {
@@ -67,20 +68,22 @@ Http2Memory::Http2Memory() : mem_{this, &onMalloc, &onFree, &onCalloc, &onReallo
 
 Http2Memory::~Http2Memory() {
   // nghttp2_session_del frees them all; a session never made leaves none.
-  for (const Slot& s : slots_) pool(s.bytes / kPage).give(s.at);
+  for (const Slot& s : live()) pool(s.bytes / kPage).give(s.at);
 }
 
 void* Http2Memory::allocate(size_t bytes, bool frameBuffer) {
-  if (!making_ || bytes < kPage || bytes > kMaxPages * kPage) return nullptr;
+  if (!making_ || count_ == slot_.size() || bytes < kPage || bytes > kMaxPages * kPage) {
+    return nullptr;
+  }
   const size_t pages = (bytes + kPage - 1) / kPage;
   char* at = pool(pages).take();
-  if (at != nullptr) slots_.push_back({at, pages * kPage, frameBuffer});
+  if (at != nullptr) slot_[count_++] = {at, pages * kPage, frameBuffer};
   return at;
 }
 
 Http2Memory::Slot* Http2Memory::find(void* p) {
-  for (Slot& s : slots_) {
-    if (s.at == p) return &s;
+  for (size_t i = 0; i < count_; ++i) {
+    if (slot_[i].at == p) return &slot_[i];
   }
   return nullptr;
 }
@@ -92,18 +95,18 @@ void Http2Memory::release(void* p) {
     return;
   }
   pool(s->bytes / kPage).give(s->at);
-  slots_.erase(slots_.begin() + (s - slots_.data()));
+  *s = slot_[--count_];
 }
 
 void Http2Memory::trim(bool frameIdle) {
-  for (const Slot& s : slots_) {
+  for (const Slot& s : live()) {
     if (s.frameBuffer ? frameIdle : allZero(s.at, s.bytes)) madvise(s.at, s.bytes, MADV_DONTNEED);
   }
 }
 
 size_t Http2Memory::slotsNotResident() const {
   size_t n = 0;
-  for (const Slot& s : slots_) {
+  for (const Slot& s : live()) {
     std::array<unsigned char, kMaxPages> resident{};
     mincore(s.at, s.bytes, resident.data());
     const size_t pages = s.bytes / kPage;

@@ -21,8 +21,9 @@
 
 #include <nghttp2/nghttp2.h>
 
+#include <array>
 #include <cstddef>
-#include <vector>
+#include <span>
 
 namespace tlsedge::proxy {
 
@@ -46,7 +47,7 @@ class Http2Memory {
   void trim(bool frameIdle);
 
   // For tests: the slots held, and those none of whose pages is resident.
-  size_t slots() const { return slots_.size(); }
+  size_t slots() const { return count_; }
   size_t slotsNotResident() const;
 
  private:
@@ -56,6 +57,7 @@ class Http2Memory {
     bool frameBuffer;  // realloc(nullptr, 16 KiB or more) while making
   };
 
+  std::span<const Slot> live() const { return {slot_.data(), count_}; }
   void* allocate(size_t bytes, bool frameBuffer);
   void release(void* p);
   Slot* find(void* p);
@@ -66,7 +68,9 @@ class Http2Memory {
   static void* onRealloc(void* p, size_t size, void* self);
 
   nghttp2_mem mem_;
-  std::vector<Slot> slots_;
+  // Inline: an idle connection holds no allocation for them.
+  std::array<Slot, 4> slot_{};
+  size_t count_ = 0;
   bool making_ = false;
 };
 

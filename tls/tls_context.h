@@ -35,6 +35,10 @@ struct HandshakeState {
   bool acmeTlsAlpn = false;
   // ALPN may select `h2` (tls.http2 of the connection's generation).
   bool http2 = false;
+  // The certificate the handshake served (null: none, or a challenge's).
+  // Kept because the SSL sheds its configuration, and with it its
+  // certificate, once the handshake is done.
+  certstore::CredentialsPtr served;
 };
 
 // min_version comes from the config at creation: a reload that changes it

@@ -31,7 +31,7 @@ class Http2Test(unittest.TestCase):
     def setUpClass(cls):
         cls.tmp = make_tempdir(cls)
         cls.certs = Certs(os.path.join(cls.tmp, "pki"))
-        cls.leaf_a = cls.certs.leaf("a", ["a.test", "*.wild.test"])
+        cls.leaf_a = cls.certs.leaf("a", ["a.test", "*.wild.test", "::1"])
         cls.leaf_b = cls.certs.leaf("b", ["b.test"])
         cls.origin = start_origin(cls, "main")
 
@@ -194,6 +194,17 @@ class Http2Test(unittest.TestCase):
         self.assertEqual(c.get("/static", authority="a.test").status, 203)
         # On b.test's own connection b.test is served.
         self.assertEqual(self.client(sni="b.test").get("/", authority="b.test").status, 200)
+        self.assertEqual(self.metric("tlsedge_misdirected_requests_total"), before + 1)
+
+    def test_ip_literal_the_certificate_covers_is_not_misdirected(self):
+        # a.test's certificate has the iPAddress ::1, whatever way the
+        # literal is written; ::2 it does not cover.
+        before = self.metric("tlsedge_misdirected_requests_total")
+        c = self.client()
+        r = c.get("/static", authority="[0:0::1]")
+        self.assertNotIn(r.status, (421, None), r.headers)
+        self.assertEqual(self.metric("tlsedge_misdirected_requests_total"), before)
+        self.assertEqual(c.get("/static", authority="[::2]").status, 421)
         self.assertEqual(self.metric("tlsedge_misdirected_requests_total"), before + 1)
 
     def test_userinfo_in_authority_is_refused(self):

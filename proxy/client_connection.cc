@@ -93,7 +93,7 @@ ClientConnection::ClientConnection(Worker& worker, bool tls)
       generation_(worker.generation()),
       tls_(tls),
       id_(worker.nextConnectionId()),
-      parser_(http::HttpParser::Kind::kRequest, *this),
+      parser_(std::make_unique<http::HttpParser>(http::HttpParser::Kind::kRequest, *this)),
       request_(worker, *generation_, *this, tls) {
   if (tls_) {
     handshakeStartUs_ = uv_hrtime() / 1000;
@@ -103,7 +103,7 @@ ClientConnection::ClientConnection(Worker& worker, bool tls)
     handshake_.challenges = &worker.challenges();
     handshake_.http2 = generation_->config->tls.http2;
   }
-  parser_.setHeadLimits(limits().maxHeaderSize, limits().maxHeaders);
+  parser_->setHeadLimits(limits().maxHeaderSize, limits().maxHeaders);
 }
 
 ClientConnection::~ClientConnection() {
@@ -204,6 +204,7 @@ void ClientConnection::onStreamHandshakeDone() {
     timer_.enter(Phase::kNone, conf::Duration{0});
     net::Stream* stream = stream_;
     stream_ = nullptr;
+    parser_.reset();  // 392 bytes an HTTP/2 connection has no use for
     http2_ = std::make_unique<Http2Connection>(worker_, *generation_, *stream, *this);
     stream->setHandler(http2_.get());
     http2_->start();
@@ -214,7 +215,7 @@ void ClientConnection::onStreamHandshakeDone() {
 
 void ClientConnection::onStreamData(const char* data, size_t size) {
   if (done_) return;
-  if (!pending_.empty() || parser_.paused()) {
+  if (!pending_.empty() || parser_->paused()) {
     pending_.append(data, size);
     if (pending_.size() > kMaxPending) stream_->stopReading();
     updateTimer();
@@ -241,7 +242,7 @@ void ClientConnection::onStreamEof() {
     updateTimer();
     return;
   }
-  if (!parser_.idle()) {
+  if (!parser_->idle()) {
     stream_->close();  // part of a head, which can never complete
     return;
   }
@@ -314,7 +315,7 @@ Phase ClientConnection::currentPhase() const {
     // (its own send timeout covers that) or once it is all here.
     return !requestComplete_ && stream_->reading() ? Phase::kBody : Phase::kNone;
   }
-  if (parser_.inHead()) return Phase::kHead;
+  if (parser_->inHead()) return Phase::kHead;
   return peerDone_ ? Phase::kNone : Phase::kIdle;
 }
 
@@ -397,13 +398,13 @@ void ClientConnection::onDeadline(Phase phase) {
 // ----------------------------------------------------------- request events
 
 void ClientConnection::feed(const char* data, size_t size) {
-  size_t used = parser_.feed(data, size);
+  size_t used = parser_->feed(data, size);
   if (done_ || stream_->closing()) return;
-  if (parser_.failed()) {
+  if (parser_->failed()) {
     rejectMalformed();
     return;
   }
-  if (parser_.upgraded()) {
+  if (parser_->upgraded()) {
     // After an upgrade request or CONNECT nothing is HTTP. (Usually the pause
     // in onMessageComplete comes first and the parser is never resumed, as
     // keepAlive_ is off.) The bytes wait in pending_ for a tunnel.
@@ -416,8 +417,8 @@ void ClientConnection::feed(const char* data, size_t size) {
 
 void ClientConnection::rejectMalformed() {
   WorkerStats& stats = worker_.stats();
-  const std::string& reason = parser_.errorReason();
-  const auto error = parser_.error();
+  const std::string& reason = parser_->errorReason();
+  const auto error = parser_->error();
   if (error == http::HttpParser::Error::kHeadTooLarge ||
       error == http::HttpParser::Error::kTooManyHeaders) {
     ++stats.headsTooLarge;
@@ -451,8 +452,8 @@ void ClientConnection::onBody(std::string_view data) { request_.body(data); }
 
 void ClientConnection::onMessageComplete() {
   requestComplete_ = true;
-  request_.bodyDone(parser_.trailers());
-  parser_.pause();  // one request at a time; advance() resumes
+  request_.bodyDone(parser_->trailers());
+  parser_->pause();  // one request at a time; advance() resumes
 }
 
 // ------------------------------------------------------- responses (Downstream)
@@ -612,7 +613,7 @@ void ClientConnection::finish(bool linger) {
   if (done_) return;
   done_ = true;
   request_.end();
-  parser_.pause();  // when called from a parser callback: parse nothing more
+  parser_->pause();  // when called from a parser callback: parse nothing more
   pending_.clear();
   if (linger && !peerDone_) {
     stream_->shutdownLingering(kLingerMaxBytes);
@@ -648,7 +649,7 @@ void ClientConnection::advance() {
       finish(mayStillSend && !worker_.draining());
       return;
     }
-    parser_.resume();
+    parser_->resume();
     if (pending_.empty()) break;
     std::string input = std::move(pending_);
     pending_.clear();

@@ -151,12 +151,12 @@ class ClientConnection final : public net::Stream::Handler,
   ClientTable::Entry* client_ = nullptr;  // per-client limits; null: none apply
   bool clientHandshake_ = false;          // client_ counts our handshake in progress
   tls::HandshakeState handshake_;
-  CertificateSlot* certificates_ = nullptr;  // until the handshake ends (TLS only)
-  net::Stream* stream_ = nullptr;            // null once a tunnel has it
-  http::HttpParser parser_;
-  std::string pending_;                     // received bytes not yet parsed (parser paused)
-  std::unique_ptr<Tunnel> tunnel_;          // after a 101; then nothing else here runs
-  std::unique_ptr<Http2Connection> http2_;  // ALPN chose h2; then nothing else here runs
+  CertificateSlot* certificates_ = nullptr;   // until the handshake ends (TLS only)
+  net::Stream* stream_ = nullptr;             // null once a tunnel has it
+  std::unique_ptr<http::HttpParser> parser_;  // HTTP/1.1 only: null once h2 has the stream
+  std::string pending_;                       // received bytes not yet parsed (parser paused)
+  std::unique_ptr<Tunnel> tunnel_;            // after a 101; then nothing else here runs
+  std::unique_ptr<Http2Connection> http2_;    // ALPN chose h2; then nothing else here runs
   ConnectionTimer timer_;
   uint64_t sendMark_ = 0;  // stream_->bytesSent() when the send countdown started
 

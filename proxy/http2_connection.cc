@@ -291,9 +291,6 @@ bool Http2Connection::start() {
   // Closed streams are not kept for the priority tree (RFC 9113 deprecates
   // it): an idle connection holds none.
   nghttp2_option_set_no_closed_streams(option, 1);
-  // Response fields are not indexed (as nginx does): the encoder keeps no
-  // dynamic table, ~0.4 KB per connection for a few bytes per response.
-  nghttp2_option_set_max_deflate_dynamic_table_size(option, 0);
   memory_.beginSession();
   const int rv = nghttp2_session_server_new3(&session_, callbacks, this, option, memory_.mem());
   memory_.endSession();

@@ -210,6 +210,7 @@ void ClientConnection::onStreamHandshakeDone() {
     http2_->start();
     return;
   }
+  handshake_.served.reset();  // only HTTP/2 asks which certificate was served
   updateTimer();
 }
 

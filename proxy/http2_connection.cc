@@ -275,6 +275,8 @@ Http2Connection::~Http2Connection() {
 }
 
 bool Http2Connection::start() {
+  // First: a failure below closes the stream, whose close closes the timer.
+  timer_.init(stream_->loop(), this);
   nghttp2_session_callbacks* callbacks = nullptr;
   nghttp2_session_callbacks_new(&callbacks);
   nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks, &onBeginHeaders);
@@ -312,7 +314,6 @@ bool Http2Connection::start() {
   nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, std::size(settings));
   nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0, kConnectionWindow);
   ++worker_.stats().http2Connections;
-  timer_.init(stream_->loop(), this);
   stream_->startReading();
   flush();
   return true;
@@ -618,14 +619,22 @@ void Http2Connection::onIdleTrim() {
   if (closed_) return;
   memory_.trim(nghttp2_session_want_write(session_) == 0);
   stream_->trimBuffers();
-  if (streams_.empty()) streams_.rehash(0);  // back to no bucket array of its own
+  // Back to no bucket array of its own (rehash(0) would allocate two).
+  if (streams_.empty()) decltype(streams_)().swap(streams_);
 }
 
 // ------------------------------------------------------- nghttp2 callbacks
 
-int Http2Connection::onBeginHeaders(nghttp2_session*, const nghttp2_frame* frame, void* user) {
+int Http2Connection::onBeginHeaders(nghttp2_session* session, const nghttp2_frame* frame,
+                                    void* user) {
   Http2Connection* c = self(user);
   if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+  // RFC 9218's default urgency, but incremental: streams whose client
+  // sends no `priority` field share the connection in turn (as under RFC
+  // 7540's equal weights) rather than the oldest going first; one that
+  // sends it gets what it asks for.
+  const nghttp2_extpri shared{NGHTTP2_EXTPRI_DEFAULT_URGENCY, 1};
+  nghttp2_session_change_extpri_stream_priority(session, frame->hd.stream_id, &shared, 0);
   auto stream = std::make_unique<Stream>(*c, frame->hd.stream_id);
   stream->progressAt = uv_now(c->worker_.loop());
   stream->requestHead.versionMajor = 2;

@@ -19,36 +19,59 @@ constexpr size_t kMaxPages = 5;
 // initial value).
 constexpr size_t kFrameBufferMin = 16384;
 
+// Gives the pages back to the kernel: they read as zeros from now on.
+bool discard(char* p, size_t n) { return madvise(p, n, MADV_DONTNEED) == 0; }
+
 // Page-aligned slots of one size, carved from mappings of kSlotsPerMap
-// slots that are never unmapped (a slot given back holds no page, only
-// address space). One pool per size and thread.
+// slots that are never unmapped. One pool per size and thread.
+//
+// A slot a session ends with stays resident for the next session (no
+// madvise per closed connection: in a threaded process one may interrupt
+// the CPUs of the other workers to flush their TLBs), up to kKeptDirty
+// free slots; beyond, its pages go back to the kernel.
 class PageSlots {
  public:
   static constexpr size_t kSlotsPerMap = 64;
+  static constexpr size_t kKeptDirty = 64;
 
   explicit PageSlots(size_t bytes) : bytes_(bytes) {}
   PageSlots(const PageSlots&) = delete;
   PageSlots& operator=(const PageSlots&) = delete;
 
-  char* take() {
+  // `zeroed`: the slot must read as zeros (calloc).
+  char* take(bool zeroed) {
     if (free_.empty()) {
       void* m = mmap(nullptr, bytes_ * kSlotsPerMap, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
       if (m == MAP_FAILED) return nullptr;
-      for (size_t i = kSlotsPerMap; i-- > 0;) free_.push_back(static_cast<char*>(m) + i * bytes_);
+      // Small pages: a huge page would make one touched slot cost 2 MiB.
+      madvise(m, bytes_ * kSlotsPerMap, MADV_NOHUGEPAGE);
+      for (size_t i = kSlotsPerMap; i-- > 0;) {
+        free_.push_back({static_cast<char*>(m) + i * bytes_, false});
+      }
     }
-    char* slot = free_.back();
+    const Free slot = free_.back();
     free_.pop_back();
-    return slot;  // zeros: never touched, or given back
+    if (slot.dirty) {
+      --dirty_;
+      if (zeroed) std::memset(slot.at, 0, bytes_);
+    }
+    return slot.at;
   }
   void give(char* slot) {
-    madvise(slot, bytes_, MADV_DONTNEED);
-    free_.push_back(slot);
+    const bool dirty = dirty_ < kKeptDirty || !discard(slot, bytes_);
+    dirty_ += dirty;
+    free_.push_back({slot, dirty});
   }
 
  private:
+  struct Free {
+    char* at;
+    bool dirty;  // may hold bytes (else zeros: never touched, or given back)
+  };
   size_t bytes_;
-  std::vector<char*> free_;
+  std::vector<Free> free_;  // the last given back is taken first
+  size_t dirty_ = 0;        // free slots that may hold bytes
 };
 
 PageSlots& pool(size_t pages) {
@@ -71,12 +94,12 @@ Http2Memory::~Http2Memory() {
   for (const Slot& s : live()) pool(s.bytes / kPage).give(s.at);
 }
 
-void* Http2Memory::allocate(size_t bytes, bool frameBuffer) {
+void* Http2Memory::allocate(size_t bytes, bool frameBuffer, bool zeroed) {
   if (!making_ || count_ == slot_.size() || bytes < kPage || bytes > kMaxPages * kPage) {
     return nullptr;
   }
   const size_t pages = (bytes + kPage - 1) / kPage;
-  char* at = pool(pages).take();
+  char* at = pool(pages).take(zeroed);
   if (at != nullptr) slot_[count_++] = {at, pages * kPage, frameBuffer};
   return at;
 }
@@ -100,7 +123,8 @@ void Http2Memory::release(void* p) {
 
 void Http2Memory::trim(bool frameIdle) {
   for (const Slot& s : live()) {
-    if (s.frameBuffer ? frameIdle : allZero(s.at, s.bytes)) madvise(s.at, s.bytes, MADV_DONTNEED);
+    // A failed discard leaves what was there: dead bytes, or zeros.
+    if (s.frameBuffer ? frameIdle : allZero(s.at, s.bytes)) discard(s.at, s.bytes);
   }
 }
 
@@ -117,7 +141,7 @@ size_t Http2Memory::slotsNotResident() const {
 }
 
 void* Http2Memory::onMalloc(size_t size, void* me) {
-  void* p = self(me).allocate(size, false);
+  void* p = self(me).allocate(size, false, false);
   return p != nullptr ? p : std::malloc(size);
 }
 
@@ -126,15 +150,14 @@ void Http2Memory::onFree(void* p, void* me) {
 }
 
 void* Http2Memory::onCalloc(size_t n, size_t size, void* me) {
-  // Slots are zeros (fresh, or given back).
-  void* p = size != 0 && n <= SIZE_MAX / size ? self(me).allocate(n * size, false) : nullptr;
+  void* p = size != 0 && n <= SIZE_MAX / size ? self(me).allocate(n * size, false, true) : nullptr;
   return p != nullptr ? p : std::calloc(n, size);
 }
 
 void* Http2Memory::onRealloc(void* p, size_t size, void* me) {
   Http2Memory& m = self(me);
   if (p == nullptr) {
-    void* q = m.allocate(size, size >= kFrameBufferMin);
+    void* q = m.allocate(size, size >= kFrameBufferMin, false);
     return q != nullptr ? q : std::malloc(size);
   }
   Slot* s = m.find(p);

@@ -58,7 +58,7 @@ class Http2Memory {
   };
 
   std::span<const Slot> live() const { return {slot_.data(), count_}; }
-  void* allocate(size_t bytes, bool frameBuffer);
+  void* allocate(size_t bytes, bool frameBuffer, bool zeroed);
   void release(void* p);
   Slot* find(void* p);
 

@@ -22,7 +22,13 @@ from clients import SniHTTPSConnection, client_context, curl, tls_handshake
 from h2client import H2Client, H2Response
 from scrape import scrape, value
 
+import h2.events  # noqa: E402  (h2client puts Debian's python3-h2 on the path)
+
 MIB = 1 << 20
+
+
+# A static answer larger than a few DATA frames: sent from memory, whole.
+BIG_BODY = "b" * 300_000
 
 
 class Http2Test(unittest.TestCase):
@@ -46,6 +52,7 @@ class Http2Test(unittest.TestCase):
             sites=[
                 site("a", ["a.test", "x.wild.test"], [
                     respond_route("/static", 203, "static body\n", "text/x-static"),
+                    respond_route("/big", 200, BIG_BODY),
                     upstream_route("/early", "raw"),
                     upstream_route("/", "main"),
                 ], "a", hsts={"max_age": 600}),
@@ -136,6 +143,26 @@ class Http2Test(unittest.TestCase):
         self.assertEqual([c.responses[s].status for s in sids], [200] * 50)
         paths = sorted(json.loads(c.responses[s].body)["path"] for s in sids)
         self.assertEqual(paths, sorted(f"/s{i}" for i in range(50)))
+
+    def test_streams_without_priority_share_the_connection(self):
+        # RFC 9218 urgency 3, incremental: two answers ready at once go
+        # out interleaved, not the older first and whole.
+        c = self.client()
+        order = []
+        handle = c.handle
+
+        def record(event):
+            if isinstance(event, h2.events.DataReceived):
+                order.append(event.stream_id)
+            handle(event)
+        c.handle = record
+        first = c.request("/big", authority="a.test")
+        second = c.request("/big", authority="a.test")
+        c.wait(lambda: c.responses[first].ended and c.responses[second].ended)
+        self.assertEqual([len(c.responses[s].body) for s in (first, second)],
+                         [len(BIG_BODY)] * 2)
+        self.assertLess(order.index(second), len(order) - order[::-1].index(first) - 1,
+                        "the second answer began only after the first was whole")
 
     def test_request_body_with_and_without_length(self):
         c = self.client()

@@ -184,6 +184,27 @@ TEST(Http2Memory, AStreamHeldKeepsTheMapAndAFrameDueKeepsTheBuffer) {
   EXPECT_EQ(pair.bodies[id], pattern(id, 1000));
 }
 
+TEST(Http2Memory, ASessionAfterOneEndedBusyStartsClean) {
+  // The first session ends with a stream open: its map slot goes back to
+  // the pool holding bytes, and the next session's map (calloc) must read
+  // as zeros all the same.
+  {
+    Http2Memory memory;
+    Pair pair(memory);
+    pair.request(100, /*open=*/true);
+    pair.pump();
+  }
+  Http2Memory memory;
+  Pair pair(memory);
+  pair.bodySize = 500;
+  for (int i = 0; i < 3; ++i) {
+    const int32_t id = pair.request(100);
+    pair.pump();
+    ASSERT_EQ(pair.statuses[id], "200");
+    ASSERT_EQ(pair.bodies[id], pattern(id, 500));
+  }
+}
+
 TEST(Http2Memory, RequestsAndResponsesStayIntactAcrossTrims) {
   Http2Memory memory;
   Pair pair(memory);

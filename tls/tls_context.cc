@@ -181,6 +181,11 @@ enum ssl_select_cert_result_t selectCertificate(const SSL_CLIENT_HELLO* hello) n
   if (!certstore::installCredentials(hello->ssl, *choice.credentials)) {
     return ssl_select_cert_error;
   }
+  // A shared reference count taken on the handshake path (rule 6, an
+  // exception docs/principles.md lists): the SSL sheds its configuration
+  // once the handshake is done, and HTTP/2's 421 check asks later which
+  // names the certificate covers. BoringSSL takes one on each buffer it
+  // installs anyway.
   state->served = choice.credentials->shared_from_this();
   return ssl_select_cert_success;
 }
